@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/* Types shared by the BPF programs and user space: fixed-width fields, explicit padding. */
+#ifndef HPCMETER_BPF_H
+#define HPCMETER_BPF_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define HPCM_COMM_LEN 16
+#define HPCM_FILENAME_LEN 256 /* the path as passed to execve(), truncated */
+#define HPCM_NAME_LEN 256     /* longest path component copied (NAME_MAX + 1) */
+#define HPCM_PATH_BUF 1024    /* components of the resolved executable path */
+#define HPCM_PATH_DEPTH 32    /* deepest path walked; deeper paths are flagged truncated */
+#define HPCM_MAX_PROCS 65536  /* processes tracked at once */
+
+/* Record types in the ring buffer. */
+enum hpcm_event_type {
+	HPCM_EV_EXEC = 1,
+	HPCM_EV_EXIT = 2,
+};
+
+/* hpcm_proc.flags and hpcm_exec_event.flags */
+enum {
+	HPCM_F_EXITED = 1 << 0,        /* exit record was lost: user space reaps the entry */
+	HPCM_F_PATH_TRUNCATED = 1 << 1, /* resolved path deeper or longer than the buffer */
+};
+
+/* Per-CPU counters in the "stats" array, indexed by these. */
+enum hpcm_stat {
+	HPCM_STAT_EXEC = 0,
+	HPCM_STAT_EXIT,
+	HPCM_STAT_FORK,
+	HPCM_STAT_DROP_EXEC,  /* ring buffer full: exec record not written */
+	HPCM_STAT_DROP_EXIT,  /* ring buffer full: exit record not written (entry kept, flagged) */
+	HPCM_STAT_PROCS_FULL, /* procs map full: a process could not be tracked */
+	HPCM_STAT_MAX,
+};
+
+/* Value of the "procs" hash map, keyed by tgid (__u32). */
+struct hpcm_proc {
+	__u64 cpu_ns;    /* on-CPU time of all threads, monotonic; atomically added */
+	__u64 cgroup_id; /* cgroup v2 id seen at the last context switch */
+	__u64 start_ns;  /* CLOCK_BOOTTIME of fork (or first sight): tells pid reuse apart */
+	__u32 uid;       /* real uid seen at the last context switch */
+	__u32 gid;
+	__u32 ppid;
+	__u32 flags;
+};
+
+struct hpcm_event_hdr {
+	__u32 type; /* enum hpcm_event_type */
+	__u32 tgid;
+};
+
+struct hpcm_exec_event {
+	struct hpcm_event_hdr hdr;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 flags;
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
+	__u64 cgroup_id;
+	__u64 start_ns;
+	__u32 path_len; /* bytes used in path[] */
+	__u32 path_depth;
+	char comm[HPCM_COMM_LEN];
+	char filename[HPCM_FILENAME_LEN];
+	/* Components of the executable's path from the file up to the root, each NUL-terminated:
+	 * "true\0bin\0usr\0" is /usr/bin/true. Walked across mounts, so it is the real file
+	 * whatever name, symlink or relative path was used to run it. */
+	char path[HPCM_PATH_BUF + HPCM_NAME_LEN];
+};
+
+struct hpcm_exit_event {
+	struct hpcm_event_hdr hdr;
+	__u32 ppid;
+	__u32 uid;
+	__u32 exit_code;
+	__u32 pad;
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
+	__u64 cgroup_id;
+	__u64 start_ns;
+	__u64 cpu_ns; /* final on-CPU time of the process */
+	char comm[HPCM_COMM_LEN];
+};
+
+#ifndef __VMLINUX_H__
+_Static_assert(sizeof(struct hpcm_proc) == 40, "hpcm_proc layout");
+_Static_assert(sizeof(struct hpcm_exec_event) == 56 + HPCM_COMM_LEN + HPCM_FILENAME_LEN +
+						    HPCM_PATH_BUF + HPCM_NAME_LEN,
+	       "hpcm_exec_event layout");
+_Static_assert(sizeof(struct hpcm_exit_event) == 56 + HPCM_COMM_LEN, "hpcm_exit_event layout");
+#endif
+
+#endif

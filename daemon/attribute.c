@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Attribution of kernel identities (cgroup v2 ids, uids) to names an operator recognizes. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "attribute.h"
+#include "util.h"
+
+#ifndef FILEID_KERNFS
+#define FILEID_KERNFS 0xfe
+#endif
+
+struct cg_entry {
+	uint64_t id;
+	char *path;
+};
+
+struct attributor {
+	char mount[PATH_MAX];
+	int mount_fd;
+	void *cgroups; /* tsearch tree of struct cg_entry */
+	void *users;   /* tsearch tree of struct user_info */
+};
+
+int cgroup2_mount_find(char *buf, size_t size)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+
+	if (!f)
+		return -errno;
+	/* "36 25 0:31 / /sys/fs/cgroup/unified rw,... shared:9 - cgroup2 cgroup2 rw,..." */
+	while (getline(&line, &cap, f) > 0) {
+		char mnt[PATH_MAX], root[PATH_MAX];
+		const char *sep = strstr(line, " - ");
+		char fstype[64];
+
+		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || !streq(fstype, "cgroup2"))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || !streq(root, "/"))
+			continue;
+		if (strlen(mnt) >= size)
+			return -ENAMETOOLONG;
+		strcpy(buf, mnt);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int attributor_new(struct attributor **ret)
+{
+	struct attributor *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	a->mount_fd = -1;
+	r = cgroup2_mount_find(a->mount, sizeof(a->mount));
+	if (r < 0) {
+		log_warning("no cgroup2 mount found (%s): cgroup paths will show as ids", strerror(-r));
+		a->mount[0] = '\0';
+	} else {
+		a->mount_fd = open(a->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (a->mount_fd < 0)
+			log_warning("cannot open %s: %m", a->mount);
+	}
+	*ret = a;
+	return 0;
+}
+
+static int cg_cmp(const void *x, const void *y)
+{
+	const struct cg_entry *a = x, *b = y;
+
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int user_cmp(const void *x, const void *y)
+{
+	const struct user_info *a = x, *b = y;
+
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+static void cg_free(void *p)
+{
+	struct cg_entry *e = p;
+
+	free(e->path);
+	free(e);
+}
+
+static void user_free(void *p)
+{
+	struct user_info *u = p;
+
+	for (size_t i = 0; i < u->n_groups; i++)
+		free(u->groups[i]);
+	free(u->groups);
+	free(u->name);
+	free(u);
+}
+
+void attributor_flush_users(struct attributor *a)
+{
+	tdestroy(a->users, user_free);
+	a->users = NULL;
+}
+
+void attributor_free(struct attributor *a)
+{
+	if (!a)
+		return;
+	tdestroy(a->cgroups, cg_free);
+	attributor_flush_users(a);
+	if (a->mount_fd >= 0)
+		close(a->mount_fd);
+	free(a);
+}
+
+const char *attributor_cgroup_mount(const struct attributor *a)
+{
+	return a->mount;
+}
+
+/* The kernfs file handle of a cgroup is its 64-bit id: open it and ask /proc for the path. */
+static int resolve_cgroup(struct attributor *a, uint64_t id, char **ret)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = FILEID_KERNFS } };
+	char link[64], target[PATH_MAX];
+	_cleanup_close_ int fd = -1;
+	size_t mlen = strlen(a->mount);
+	ssize_t n;
+
+	if (a->mount_fd < 0)
+		return -ENOENT;
+	if (id == 1)
+		return (*ret = strdup("/")) ? 0 : -ENOMEM;
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	fd = open_by_handle_at(a->mount_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	if (strncmp(target, a->mount, mlen) != 0 || (target[mlen] != '/' && target[mlen] != '\0'))
+		return -EXDEV;
+	*ret = strdup(target[mlen] ? target + mlen : "/");
+	return *ret ? 0 : -ENOMEM;
+}
+
+int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
+{
+	struct cg_entry key = { .id = id }, *e;
+	void *node = tfind(&key, &a->cgroups, cg_cmp);
+	char *path;
+	int r;
+
+	if (node) {
+		*ret = (*(struct cg_entry **)node)->path;
+		return 0;
+	}
+	r = resolve_cgroup(a, id, &path);
+	if (r < 0)
+		return r;
+	e = malloc(sizeof(*e));
+	if (!e) {
+		free(path);
+		return -ENOMEM;
+	}
+	*e = (struct cg_entry){ .id = id, .path = path };
+	if (!tsearch(e, &a->cgroups, cg_cmp)) {
+		cg_free(e);
+		return -ENOMEM;
+	}
+	*ret = path;
+	return 0;
+}
+
+static int fill_user(struct user_info *u)
+{
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+	int ngroups = 64;
+	gid_t *gids = NULL;
+
+	if (getpwuid_r(u->uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
+		if (asprintf(&u->name, "%u", (unsigned)u->uid) < 0)
+			return -ENOMEM;
+		return 0;
+	}
+	u->name = strdup(pw.pw_name);
+	if (!u->name)
+		return -ENOMEM;
+	for (;;) {
+		gid_t *n = realloc(gids, ngroups * sizeof(*gids));
+		int want = ngroups;
+
+		if (!n) {
+			free(gids);
+			return -ENOMEM;
+		}
+		gids = n;
+		if (getgrouplist(pw.pw_name, pw.pw_gid, gids, &want) >= 0) {
+			ngroups = want;
+			break;
+		}
+		ngroups = want > ngroups ? want : ngroups * 2;
+	}
+	u->groups = calloc(ngroups ? ngroups : 1, sizeof(char *));
+	if (!u->groups) {
+		free(gids);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < ngroups; i++) {
+		struct group gr, *grp = NULL;
+		char gbuf[16384];
+		char *name;
+
+		if (getgrgid_r(gids[i], &gr, gbuf, sizeof(gbuf), &grp) != 0 || !grp)
+			continue;
+		name = strdup(gr.gr_name);
+		if (!name) {
+			free(gids);
+			return -ENOMEM;
+		}
+		u->groups[u->n_groups++] = name;
+	}
+	free(gids);
+	return 0;
+}
+
+int attributor_user(struct attributor *a, uid_t uid, const struct user_info **ret)
+{
+	struct user_info key = { .uid = uid }, *u;
+	void *node = tfind(&key, &a->users, user_cmp);
+	int r;
+
+	if (node) {
+		*ret = *(struct user_info **)node;
+		return 0;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->uid = uid;
+	r = fill_user(u);
+	if (r < 0 || !tsearch(u, &a->users, user_cmp)) {
+		user_free(u);
+		return r < 0 ? r : -ENOMEM;
+	}
+	*ret = u;
+	return 0;
+}
+
+void slurm_job_from_cgroup(const char *path, char *buf, size_t size)
+{
+	const char *p = path;
+
+	buf[0] = '\0';
+	/* Both Slurm layouts name the job directory job_<id>: .../job_42/step_0/... and
+	 * .../slurmstepd.scope/job_42/... */
+	while ((p = strstr(p, "/job_"))) {
+		const char *d = p + 5;
+		size_t n = 0;
+
+		while (isdigit((unsigned char)d[n]))
+			n++;
+		if (n > 0 && (d[n] == '/' || d[n] == '\0') && n < size) {
+			memcpy(buf, d, n);
+			buf[n] = '\0';
+			return;
+		}
+		p = d;
+	}
+}

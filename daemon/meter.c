@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Loads the CPU meter skeleton, attaches it, and turns its ring buffer and maps into calls. */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "meter.h"
+#include "sched.skel.h"
+#include "util.h"
+
+struct meter {
+	struct sched_bpf *skel;
+	struct ring_buffer *rb;
+	struct meter_callbacks cb;
+	const char *mode;
+	uint64_t bad_records;
+};
+
+#define TRACEFS "/sys/kernel/tracing"
+
+int ensure_tracefs(void)
+{
+	struct statfs sfs;
+
+	if (statfs(TRACEFS, &sfs) == 0 && sfs.f_type == TRACEFS_MAGIC)
+		return 0;
+	if (mkdir(TRACEFS, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mount("nodev", TRACEFS, "tracefs", 0, NULL) < 0)
+		return -errno;
+	log_info("mounted tracefs at %s", TRACEFS);
+	return 0;
+}
+
+/* Join "leaf\0dir\0...\0" (leaf first) into "/.../dir/leaf". */
+static void join_path(const char *buf, uint32_t len, uint32_t depth, char *out, size_t size)
+{
+	const char *comp[HPCM_PATH_DEPTH];
+	uint32_t n = 0, off = 0;
+	size_t pos = 0;
+
+	out[0] = '\0';
+	while (off < len && n < depth && n < HPCM_PATH_DEPTH) {
+		size_t l = strnlen(buf + off, len - off);
+
+		if (off + l >= len) /* unterminated component: reject the whole path */
+			return;
+		comp[n++] = buf + off;
+		off += l + 1;
+	}
+	for (uint32_t i = n; i-- > 0;) {
+		int w = snprintf(out + pos, size - pos, "/%s", comp[i]);
+
+		if (w < 0 || (size_t)w >= size - pos) {
+			out[0] = '\0';
+			return;
+		}
+		pos += w;
+	}
+	if (n == 0 && len == 0)
+		snprintf(out, size, "/");
+}
+
+static void copy_str(char *dst, const char *src, size_t size)
+{
+	/* The kernel NUL-terminates, but a record is external input: never trust it. */
+	memcpy(dst, src, size);
+	dst[size - 1] = '\0';
+}
+
+int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit)
+{
+	const struct hpcm_event_hdr *hdr = data;
+
+	if (size < sizeof(*hdr))
+		return -EBADMSG;
+	switch (hdr->type) {
+	case HPCM_EV_EXEC: {
+		const struct hpcm_exec_event *e = data;
+
+		if (size != sizeof(*e) || e->path_len > sizeof(e->path) || e->path_depth > HPCM_PATH_DEPTH)
+			return -EBADMSG;
+		*exec = (struct meter_exec){
+			.tgid = e->hdr.tgid, .ppid = e->ppid, .uid = e->uid, .gid = e->gid,
+			.flags = e->flags, .ts_ns = e->ts_ns, .cgroup_id = e->cgroup_id,
+			.start_ns = e->start_ns,
+		};
+		copy_str(exec->comm, e->comm, sizeof(exec->comm));
+		copy_str(exec->filename, e->filename, sizeof(exec->filename));
+		if (!(e->flags & HPCM_F_PATH_TRUNCATED))
+			join_path(e->path, e->path_len, e->path_depth, exec->path, sizeof(exec->path));
+		return HPCM_EV_EXEC;
+	}
+	case HPCM_EV_EXIT: {
+		const struct hpcm_exit_event *e = data;
+
+		if (size != sizeof(*e))
+			return -EBADMSG;
+		*exit = (struct meter_exit){
+			.tgid = e->hdr.tgid, .ppid = e->ppid, .uid = e->uid, .exit_code = e->exit_code,
+			.ts_ns = e->ts_ns, .cgroup_id = e->cgroup_id, .start_ns = e->start_ns,
+			.cpu_ns = e->cpu_ns,
+		};
+		copy_str(exit->comm, e->comm, sizeof(exit->comm));
+		return HPCM_EV_EXIT;
+	}
+	default:
+		return -EBADMSG;
+	}
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct meter *m = ctx;
+	struct meter_exec exec;
+	struct meter_exit exit;
+
+	switch (meter_decode(data, size, &exec, &exit)) {
+	case HPCM_EV_EXEC:
+		if (m->cb.exec)
+			m->cb.exec(&exec, m->cb.userdata);
+		break;
+	case HPCM_EV_EXIT:
+		if (m->cb.exit)
+			m->cb.exit(&exit, m->cb.userdata);
+		break;
+	default:
+		m->bad_records++;
+		break;
+	}
+	return 0;
+}
+
+static void choose_programs(struct sched_bpf *skel, bool btf)
+{
+	bpf_program__set_autoload(skel->progs.sched_switch_btf, btf);
+	bpf_program__set_autoload(skel->progs.sched_fork_btf, btf);
+	bpf_program__set_autoload(skel->progs.sched_exec_btf, btf);
+	bpf_program__set_autoload(skel->progs.sched_exit_btf, btf);
+	bpf_program__set_autoload(skel->progs.sched_switch_raw, !btf);
+	bpf_program__set_autoload(skel->progs.sched_fork_raw, !btf);
+	bpf_program__set_autoload(skel->progs.sched_exec_raw, !btf);
+	bpf_program__set_autoload(skel->progs.sched_exit_raw, !btf);
+}
+
+static int open_and_load(bool btf, struct sched_bpf **ret)
+{
+	struct sched_bpf *skel;
+	int r;
+
+	skel = sched_bpf__open();
+	if (!skel)
+		return -errno;
+	choose_programs(skel, btf);
+	r = sched_bpf__load(skel);
+	if (r < 0) {
+		sched_bpf__destroy(skel);
+		return r;
+	}
+	*ret = skel;
+	return 0;
+}
+
+int meter_open(const struct meter_callbacks *cb, struct meter **ret)
+{
+	struct meter *m;
+	int r;
+
+	r = ensure_tracefs();
+	if (r < 0)
+		log_warning("cannot mount tracefs: %s (continuing: raw and BTF tracepoints do not need it)",
+			    strerror(-r));
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	if (cb)
+		m->cb = *cb;
+
+	m->mode = "tp_btf";
+	r = open_and_load(true, &m->skel);
+	if (r < 0) {
+		log_info("tp_btf programs did not load (%s), using raw tracepoints", strerror(-r));
+		m->mode = "raw_tp";
+		r = open_and_load(false, &m->skel);
+		if (r < 0) {
+			log_error("cannot load the BPF CPU meter: %s", strerror(-r));
+			goto fail;
+		}
+	}
+	r = sched_bpf__attach(m->skel);
+	if (r < 0) {
+		log_error("cannot attach the BPF CPU meter: %s", strerror(-r));
+		goto fail;
+	}
+	m->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.events), on_record, m, NULL);
+	if (!m->rb) {
+		r = -errno;
+		log_error("cannot open the BPF ring buffer: %s", strerror(-r));
+		goto fail;
+	}
+	*ret = m;
+	return 0;
+fail:
+	meter_free(m);
+	return r;
+}
+
+void meter_free(struct meter *m)
+{
+	if (!m)
+		return;
+	ring_buffer__free(m->rb);
+	sched_bpf__destroy(m->skel);
+	free(m);
+}
+
+const char *meter_attach_mode(const struct meter *m)
+{
+	return m->mode;
+}
+
+int meter_ring_fd(const struct meter *m)
+{
+	return ring_buffer__epoll_fd(m->rb);
+}
+
+int meter_consume(struct meter *m)
+{
+	return ring_buffer__consume(m->rb);
+}
+
+int meter_read_stats(struct meter *m, struct meter_stats *ret)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	int fd = bpf_map__fd(m->skel->maps.stats);
+
+	if (ncpu <= 0)
+		return ncpu < 0 ? ncpu : -EINVAL;
+
+	uint64_t vals[ncpu];
+
+	memset(ret, 0, sizeof(*ret));
+	for (uint32_t i = 0; i < HPCM_STAT_MAX; i++) {
+		if (bpf_map_lookup_elem(fd, &i, vals) < 0)
+			return -errno;
+		for (int c = 0; c < ncpu; c++)
+			ret->counter[i] += vals[c];
+	}
+	ret->bad_records = m->bad_records;
+	return 0;
+}
+
+int meter_foreach_proc(struct meter *m,
+		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
+		       void *userdata)
+{
+	enum { CHUNK = 1024 };
+	int fd = bpf_map__fd(m->skel->maps.procs);
+	_cleanup_free_ uint32_t *keys = malloc(CHUNK * sizeof(*keys));
+	_cleanup_free_ struct hpcm_proc *vals = malloc(CHUNK * sizeof(*vals));
+	uint64_t batch = 0; /* opaque cursor; the hash map keeps a bucket index in it */
+	bool first = true, done = false;
+
+	if (!keys || !vals)
+		return -ENOMEM;
+	/* Batched lookups walk buckets, so entries deleted meanwhile (exits) cannot make the walk
+	 * restart or repeat the way get_next_key does. */
+	while (!done) {
+		__u32 count = CHUNK;
+		int r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count, NULL);
+
+		if (r < 0) {
+			if (errno != ENOENT)
+				return -errno;
+			done = true;
+		}
+		first = false;
+		for (__u32 i = 0; i < count; i++) {
+			r = fn(keys[i], &vals[i], userdata);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int meter_reap(struct meter *m, uint32_t tgid)
+{
+	if (bpf_map_delete_elem(bpf_map__fd(m->skel->maps.procs), &tgid) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}

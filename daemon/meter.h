@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The eBPF CPU meter seen from user space: load and attach, decode ring-buffer records, read
+ * and reap the per-process counters. */
+#pragma once
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "hpcmeter_bpf.h"
+
+struct meter;
+
+/* A validated exec record. */
+struct meter_exec {
+	uint32_t tgid, ppid, uid, gid, flags;
+	uint64_t ts_ns, cgroup_id, start_ns;
+	char comm[HPCM_COMM_LEN];
+	char filename[HPCM_FILENAME_LEN];
+	char path[PATH_MAX]; /* absolute path of the executed file, "" if it could not be resolved */
+};
+
+/* A validated exit record. */
+struct meter_exit {
+	uint32_t tgid, ppid, uid, exit_code;
+	uint64_t ts_ns, cgroup_id, start_ns, cpu_ns;
+	char comm[HPCM_COMM_LEN];
+};
+
+struct meter_callbacks {
+	void (*exec)(const struct meter_exec *e, void *userdata);
+	void (*exit)(const struct meter_exit *e, void *userdata);
+	void *userdata;
+};
+
+struct meter_stats {
+	uint64_t counter[HPCM_STAT_MAX];
+	uint64_t bad_records; /* records from the ring buffer that failed validation */
+};
+
+/* Load and attach the programs. Prefers tp_btf, falls back to raw_tp. */
+int meter_open(const struct meter_callbacks *cb, struct meter **ret);
+void meter_free(struct meter *m);
+
+const char *meter_attach_mode(const struct meter *m);
+int meter_ring_fd(const struct meter *m);
+/* Drain the ring buffer, calling the callbacks; returns records handled or -errno. */
+int meter_consume(struct meter *m);
+int meter_read_stats(struct meter *m, struct meter_stats *ret);
+
+/* Call fn for every tracked process; returns fn's first negative value or 0. */
+int meter_foreach_proc(struct meter *m,
+		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
+		       void *userdata);
+/* Forget a process whose exit record was lost (flag HPCM_F_EXITED). */
+int meter_reap(struct meter *m, uint32_t tgid);
+
+/* Decode one ring-buffer record (exposed for tests and fuzzing). Returns the record type
+ * (HPCM_EV_EXEC or HPCM_EV_EXIT) or -EBADMSG. */
+int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit);
+
+/* Mount tracefs at /sys/kernel/tracing when it is not mounted. */
+int ensure_tracefs(void);

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* BPF CPU meter on the real kernel: a child burns a known amount of CPU in its own cgroup v2;
+ * the meter's on-CPU time must be within 5 % of the kernel's rusage for it, and its exec and
+ * exit records must arrive with the right cgroup, uid and executable path. Prints TAP. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attribute.h"
+#include "meter.h"
+#include "util.h"
+
+static int tests, failures;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		tests++;                                                                           \
+		if (cond) {                                                                        \
+			printf("ok %d - ", tests);                                                 \
+		} else {                                                                           \
+			failures++;                                                                \
+			printf("not ok %d - ", tests);                                             \
+		}                                                                                  \
+		printf(__VA_ARGS__);                                                               \
+		printf("\n");                                                                      \
+		fflush(stdout);                                                                    \
+	} while (0)
+
+struct seen {
+	pid_t pid;
+	int execs, exits;
+	struct meter_exec exec;
+	struct meter_exit exit;
+};
+
+/* The case in progress: the meter's callbacks record into it. */
+static struct seen *cur;
+
+static void on_exec(const struct meter_exec *e, void *ud)
+{
+	struct seen *s = cur;
+
+	(void)ud;
+	if (s && (pid_t)e->tgid == s->pid) {
+		s->execs++;
+		s->exec = *e;
+	}
+}
+
+static void on_exit_rec(const struct meter_exit *e, void *ud)
+{
+	struct seen *s = cur;
+
+	(void)ud;
+	if (s && (pid_t)e->tgid == s->pid) {
+		s->exits++;
+		s->exit = *e;
+	}
+}
+
+static int drain_until_exit(struct meter *m, struct seen *s, int timeout_ms)
+{
+	struct pollfd p = { .fd = meter_ring_fd(m), .events = POLLIN };
+
+	for (int waited = 0; s->exits == 0 && waited < timeout_ms; waited += 100) {
+		poll(&p, 1, 100);
+		if (meter_consume(m) < 0)
+			return -1;
+	}
+	return s->exits ? 0 : -ETIMEDOUT;
+}
+
+struct find {
+	pid_t pid;
+	uint64_t cpu_ns;
+	int found;
+};
+
+static int find_proc(uint32_t tgid, const struct hpcm_proc *p, void *ud)
+{
+	struct find *f = ud;
+
+	if ((pid_t)tgid == f->pid) {
+		f->found = 1;
+		f->cpu_ns = p->cpu_ns;
+	}
+	return 0;
+}
+
+/* Run burn (ms of CPU in each of threads) as uid in cgroup cg and check what the meter saw. */
+static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t cg_id, int ms,
+		     int threads, uid_t uid)
+{
+	char arg_ms[16], arg_t[16], procs[PATH_MAX + 128], pidbuf[32];
+	struct seen s = { 0 };
+	struct rusage ru;
+	int go[2], status, fd;
+	char resolved[PATH_MAX];
+	pid_t pid;
+
+	snprintf(arg_ms, sizeof(arg_ms), "%d", ms);
+	snprintf(arg_t, sizeof(arg_t), "%d", threads);
+	if (pipe(go) < 0)
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		char c;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(126);
+		if (uid && (setgid(65534) < 0 || setuid(uid) < 0))
+			_exit(125);
+		execl(burn, burn, arg_ms, arg_t, (char *)NULL);
+		_exit(127);
+	}
+	close(go[0]);
+	s.pid = pid;
+	cur = &s;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, pidbuf, strlen(pidbuf)) < 0)
+		fprintf(stderr, "# cannot move %d into %s: %m\n", pid, procs);
+	if (fd >= 0)
+		close(fd);
+	/* Let the meter see the child in the cgroup, then release it. */
+	if (write(go[1], "x", 1) != 1)
+		abort();
+	close(go[1]);
+
+	/* Sample the kernel map while it runs: the counter must be live, not only at exit. */
+	struct find f = { .pid = pid };
+	usleep(ms * 1000 / 2);
+	meter_foreach_proc(m, find_proc, &f);
+
+	if (wait4(pid, &status, 0, &ru) != pid)
+		abort();
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "burn %d ms x %d threads (uid %u) exited 0",
+	      ms, threads, (unsigned)uid);
+
+	CHECK(drain_until_exit(m, &s, 5000) == 0, "exit record seen for pid %d", pid);
+	CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
+	CHECK(f.found && f.cpu_ns > 0, "procs map held a live counter mid-run (%.3f s)",
+	      f.cpu_ns / 1e9);
+
+	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
+			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
+	double ratio = ru_ns ? (double)s.exit.cpu_ns / ru_ns : 0;
+	CHECK(ratio > 0.95 && ratio < 1.05, "meter %.4f s vs rusage %.4f s (ratio %.4f, within 5%%)",
+	      s.exit.cpu_ns / 1e9, ru_ns / 1e9, ratio);
+	CHECK(ru_ns >= (uint64_t)ms * threads * 1000000ULL * 95 / 100,
+	      "the workload really burned its CPU (%.3f s)", ru_ns / 1e9);
+	CHECK(s.exec.cgroup_id == cg_id, "exec record cgroup id %llu == cgroup inode %llu",
+	      (unsigned long long)s.exec.cgroup_id, (unsigned long long)cg_id);
+	CHECK(s.exit.cgroup_id == cg_id, "exit record cgroup id %llu == cgroup inode %llu",
+	      (unsigned long long)s.exit.cgroup_id, (unsigned long long)cg_id);
+	CHECK(s.exec.uid == uid && s.exit.uid == uid, "uid %u in exec and exit records (%u, %u)",
+	      (unsigned)uid, s.exec.uid, s.exit.uid);
+	if (!realpath(burn, resolved))
+		resolved[0] = '\0';
+	CHECK(streq(s.exec.path, resolved), "exec path \"%s\" == \"%s\"", s.exec.path, resolved);
+	CHECK(s.exec.ppid == (uint32_t)getpid(), "exec ppid %u is the test", s.exec.ppid);
+	CHECK(s.exit.start_ns == s.exec.start_ns && s.exit.start_ns > 0,
+	      "exit and exec records carry the same start time");
+	cur = NULL;
+}
+
+static const struct meter_callbacks cbs = { .exec = on_exec, .exit = on_exit_rec };
+
+static int count_entries(uint32_t tgid, const struct hpcm_proc *p, void *ud)
+{
+	(void)tgid;
+	(void)p;
+	(*(int *)ud)++;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char mnt[PATH_MAX], cg[PATH_MAX + 64];
+	struct meter *m = NULL;
+	struct stat st;
+	int r;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-sched PATH-TO-burn\n");
+		return 2;
+	}
+	printf("TAP version 13\n");
+	if (geteuid() != 0) {
+		printf("1..0 # SKIP needs root to load BPF\n");
+		return 0;
+	}
+	log_set_max_level(LOG_LVL_WARNING);
+	r = cgroup2_mount_find(mnt, sizeof(mnt));
+	if (r < 0) {
+		printf("Bail out! no cgroup2 mount: %s\n", strerror(-r));
+		return 1;
+	}
+	snprintf(cg, sizeof(cg), "%s/hpcmeter-test-%d", mnt, getpid());
+	if (mkdir(cg, 0755) < 0 || stat(cg, &st) < 0) {
+		printf("Bail out! cannot create cgroup %s: %m\n", cg);
+		return 1;
+	}
+	r = meter_open(&cbs, &m);
+	if (r < 0) {
+		printf("Bail out! meter_open: %s\n", strerror(-r));
+		rmdir(cg);
+		return 1;
+	}
+	printf("# attach mode %s, cgroup %s (id %llu)\n", meter_attach_mode(m), cg,
+	       (unsigned long long)st.st_ino);
+
+	run_case(m, argv[1], cg, st.st_ino, 1000, 1, 0);
+	run_case(m, argv[1], cg, st.st_ino, 400, 2, 65534);
+
+	int n = 0;
+	meter_foreach_proc(m, count_entries, &n);
+	CHECK(n > 0, "procs map is populated (%d processes)", n);
+	struct meter_stats stats;
+	CHECK(meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
+		      stats.counter[HPCM_STAT_EXIT] >= 2,
+	      "stats count execs (%llu) and exits (%llu); drops exec %llu exit %llu",
+	      (unsigned long long)stats.counter[HPCM_STAT_EXEC],
+	      (unsigned long long)stats.counter[HPCM_STAT_EXIT],
+	      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
+	      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
+	CHECK(stats.bad_records == 0, "no malformed ring-buffer records");
+
+	meter_free(m);
+	rmdir(cg);
+	printf("1..%d\n", tests);
+	return failures ? 1 : 0;
+}
