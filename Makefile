@@ -1,0 +1,145 @@
+# hpcmeter: build the BPF meter, the daemon, the CLI and the tests.
+# make | make check | make install [DESTDIR=... PREFIX=...] | make run | make module | make clean
+
+VERSION := 0.1.0
+
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+# dbus-daemon reads policies from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d only.
+ifeq ($(PREFIX),/usr)
+DBUSPOLICYDIR ?= $(DATADIR)/dbus-1/system.d
+else
+DBUSPOLICYDIR ?= $(SYSCONFDIR)/dbus-1/system.d
+endif
+
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+O := build
+Q := $(if $(V),,@)
+
+CFLAGS ?= -O2 -g
+PKGS := libbpf libsystemd yaml-0.1 sqlite3
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon $(PKG_CFLAGS)
+LDLIBS := $(PKG_LIBS) -lelf -lz
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
+
+DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
+	ledger.o config.o)
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o)
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
+
+TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
+	$(O)/tests/test-sched $(O)/tests/burn
+
+all: $(O)/hpcmeterd $(O)/hpcmeterctl
+
+.PHONY: all check install uninstall run module clean format-check deps
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+$(O) $(O)/daemon $(O)/tools $(O)/tests:
+	$(Q)mkdir -p $@
+
+$(O)/vmlinux.h: | $(O)
+	@test -r $(VMLINUX_BTF) || { echo "error: no kernel BTF at $(VMLINUX_BTF); set VMLINUX_BTF=FILE" >&2; exit 1; }
+	@echo "  GEN     $@"
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h $(O)/vmlinux.h | $(O)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/%.skel.h: $(O)/%.bpf.o
+	@echo "  SKEL    $@"
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+# Every C object depends on the skeleton: meter.c includes it, and it is cheap.
+$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h | $(O)/daemon
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h) | $(O)/tools
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(O)/hpcmeterd: $(DAEMON_OBJS) $(COMMON_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/hpcmeterctl: $(CTL_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Tests
+$(O)/tests/test-license: tests/unit/test-license.c $(O)/daemon/license.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/test-config: tests/unit/test-config.c $(O)/daemon/config.o $(O)/daemon/util.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/test-decode: tests/unit/test-decode.c $(O)/daemon/meter.o $(O)/daemon/util.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/test-sched: tests/bpf/test-sched.c $(COMMON_OBJS) | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
+
+check: all $(TEST_BINS)
+	$(Q)tests/run.sh $(O)
+
+# The main job: meter this machine against examples/licenses, printing violations live.
+run: all
+	$(Q)scripts/run-demo.sh $(O)
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+module:
+	$(Q)$(MAKE) -C module
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DBUSPOLICYDIR) $(DESTDIR)$(SYSCONFDIR)/hpcmeter/licenses.d \
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
+	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
+	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
+	sed 's|@SBINDIR@|$(SBINDIR)|g' daemon/hpcmeterd.service.in > $(DESTDIR)$(UNITDIR)/hpcmeterd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hpcmeterd.service
+	install -m 0644 daemon/org.hpcmeter1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf
+	install -m 0644 daemon/org.hpcmeter1.xml $(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml
+	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
+		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
+	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/hpcmeterd $(DESTDIR)$(BINDIR)/hpcmeterctl \
+		$(DESTDIR)$(UNITDIR)/hpcmeterd.service $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf \
+		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml
+	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter
+
+format-check:
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h
+
+clean:
+	rm -rf $(O)

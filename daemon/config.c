@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Parser of hpcmeterd.conf. Unknown keys are errors: a typo must not silently change the meter. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "util.h"
+
+void config_defaults(struct config *c)
+{
+	*c = (struct config){
+		.interval_sec = CONFIG_DEFAULT_INTERVAL_SEC,
+		.uid_min = CONFIG_DEFAULT_UID_MIN,
+	};
+	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
+	snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+int config_parse_interval(const char *s, uint64_t *ret)
+{
+	return parse_u64(s, 1, CONFIG_MAX_INTERVAL_SEC, ret);
+}
+
+static int parse_bool(const char *s, bool *ret)
+{
+	if (streq(s, "yes") || streq(s, "true") || streq(s, "1") || streq(s, "on"))
+		*ret = true;
+	else if (streq(s, "no") || streq(s, "false") || streq(s, "0") || streq(s, "off"))
+		*ret = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static char *strip(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int set_path(char *dst, size_t size, const char *v)
+{
+	if (v[0] != '/')
+		return -EINVAL;
+	if (strlen(v) >= size)
+		return -ENAMETOOLONG;
+	strcpy(dst, v);
+	return 0;
+}
+
+int config_load(struct config *c, const char *path, char *err, size_t err_size)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+
+	if (!f) {
+		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		char *s = strip(line), *eq, *key, *val;
+		uint64_t u;
+		int r = 0;
+		const char *why = NULL;
+
+		lineno++;
+		if (*s == '\0' || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, err_size, "%s:%u: expected \"key = value\"", path, lineno);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		key = strip(s);
+		val = strip(eq + 1);
+		if (streq(key, "interval")) {
+			r = config_parse_interval(val, &u);
+			why = "expected whole seconds from 1 to 3600";
+			if (r == 0)
+				c->interval_sec = u;
+		} else if (streq(key, "licenses_dir")) {
+			r = set_path(c->licenses_dir, sizeof(c->licenses_dir), val);
+			why = "expected an absolute path";
+		} else if (streq(key, "state_dir")) {
+			r = set_path(c->state_dir, sizeof(c->state_dir), val);
+			why = "expected an absolute path";
+		} else if (streq(key, "uid_min")) {
+			r = parse_u64(val, 0, UINT32_MAX - 1, &u);
+			why = "expected a uid (0 puts every account, root included, under the principal checks)";
+			if (r == 0)
+				c->uid_min = (uid_t)u;
+		} else if (streq(key, "verbose")) {
+			r = parse_bool(val, &c->verbose);
+			why = "expected yes or no";
+		} else {
+			snprintf(err, err_size, "%s:%u: %s: unknown key", path, lineno, key);
+			return -EINVAL;
+		}
+		if (r < 0) {
+			snprintf(err, err_size, "%s:%u: %s: invalid value \"%s\": %s", path, lineno, key,
+				 val, why);
+			return -EINVAL;
+		}
+	}
+	if (ferror(f)) {
+		snprintf(err, err_size, "%s: read error", path);
+		return -EIO;
+	}
+	return 0;
+}

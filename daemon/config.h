@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* hpcmeterd.conf: "key = value" lines, '#' comments. Command-line options override it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/hpcmeter/hpcmeterd.conf"
+#define CONFIG_DEFAULT_LICENSES_DIR "/etc/hpcmeter/licenses.d"
+#define CONFIG_DEFAULT_STATE_DIR "/var/lib/hpcmeter"
+#define CONFIG_DEFAULT_INTERVAL_SEC 10
+#define CONFIG_DEFAULT_UID_MIN 1000
+#define CONFIG_MAX_INTERVAL_SEC 3600
+
+struct config {
+	char licenses_dir[4096];
+	char state_dir[4096];
+	uint64_t interval_sec;
+	uid_t uid_min; /* principal checks apply to uids >= uid_min (system accounts are exempt) */
+	bool verbose;
+};
+
+void config_defaults(struct config *c);
+
+/* Read path into c. A missing file is -ENOENT (the caller decides whether that matters).
+ * On a content error returns -EINVAL with "FILE:LINE: KEY: message" in err. */
+int config_load(struct config *c, const char *path, char *err, size_t err_size);
+
+/* Parse an interval in whole seconds (1..CONFIG_MAX_INTERVAL_SEC). */
+int config_parse_interval(const char *s, uint64_t *ret);

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* hpcmeterd: command line and configuration, then the manager's event loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#include "config.h"
+#include "manager.h"
+#include "util.h"
+
+static void help(void)
+{
+	printf("Usage: hpcmeterd [OPTIONS]\n"
+	       "\n"
+	       "Meter what runs on this node and check it against its export licences.\n"
+	       "\n"
+	       "hpcmeterd loads eBPF programs on the scheduler tracepoints, reads their counters\n"
+	       "every interval, attributes on-CPU time to cgroups, users and Slurm jobs, stores it\n"
+	       "in the ledger (SQLite) and evaluates the licence terms. A violation is stored in\n"
+	       "the ledger, logged, and sent as the D-Bus signal ViolationRaised of\n"
+	       "org.hpcmeter1 on the system bus. Runs in the foreground (systemd Type=notify).\n"
+	       "\n"
+	       "Options:\n"
+	       "  -c, --config FILE       configuration file (default %s;\n"
+	       "                          a missing default file is not an error)\n"
+	       "  -l, --licenses DIR      licence directory, *.yaml (default %s)\n"
+	       "  -s, --state-dir DIR     ledger and state (default %s)\n"
+	       "  -i, --interval SECONDS  seconds between readings, 1..%d (default %d)\n"
+	       "  -u, --uid-min UID       principal checks apply from this uid up (default %d)\n"
+	       "  -v, --verbose           log every exec and libbpf's messages\n"
+	       "  -h, --help              show this help\n"
+	       "      --version           show the version\n"
+	       "\n"
+	       "Signals: SIGTERM/SIGINT stop after writing the interval in flight;\n"
+	       "SIGHUP re-reads the licence directory.\n"
+	       "\n"
+	       "Environment: DBUS_SYSTEM_BUS_ADDRESS selects the system bus.\n"
+	       "Exit status: 0 on a clean stop, 1 on a start-up error, 2 on a usage error.\n"
+	       "See also: hpcmeterctl(1), hpcmeter.license(5).\n",
+	       CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_LICENSES_DIR, CONFIG_DEFAULT_STATE_DIR,
+	       CONFIG_MAX_INTERVAL_SEC, CONFIG_DEFAULT_INTERVAL_SEC, CONFIG_DEFAULT_UID_MIN);
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_get_max_level() < LOG_LVL_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && log_get_max_level() < LOG_LVL_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hpcmeterd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'hpcmeterd --help'.\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_VERSION = 0x100 };
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "licenses", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "uid-min", required_argument, NULL, 'u' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{}
+	};
+	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL;
+	uint64_t interval = 0;
+	long uid_min = -1;
+	bool verbose = false;
+	struct config cfg;
+	struct manager *m = NULL;
+	char err[8192];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:l:s:i:u:vh", options, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'l':
+			licenses = optarg;
+			break;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'i':
+			if (config_parse_interval(optarg, &interval) < 0)
+				return usage_error("invalid --interval \"%s\": expected whole seconds from 1 to 3600",
+						   optarg);
+			break;
+		case 'u': {
+			char *end;
+
+			errno = 0;
+			uid_min = strtol(optarg, &end, 10);
+			if (errno || *end || uid_min < 0 || uid_min >= (long)UINT32_MAX)
+				return usage_error("invalid --uid-min \"%s\"", optarg);
+			break;
+		}
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			help();
+			return 0;
+		case OPT_VERSION:
+			printf("hpcmeterd %s\n", HPCMETER_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'hpcmeterd --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+
+	config_defaults(&cfg);
+	r = config_load(&cfg, config_path ? config_path : CONFIG_DEFAULT_PATH, err, sizeof(err));
+	if (r < 0 && !(r == -ENOENT && !config_path)) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (licenses && snprintf(cfg.licenses_dir, sizeof(cfg.licenses_dir), "%s", licenses) >=
+				(int)sizeof(cfg.licenses_dir))
+		return usage_error("--licenses path too long: %s", licenses);
+	if (state_dir && snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state_dir) >=
+				 (int)sizeof(cfg.state_dir))
+		return usage_error("--state-dir path too long: %s", state_dir);
+	if (interval)
+		cfg.interval_sec = interval;
+	if (uid_min >= 0)
+		cfg.uid_min = (uid_t)uid_min;
+	if (verbose)
+		cfg.verbose = true;
+	log_set_max_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	libbpf_set_print(libbpf_log);
+
+	log_info("hpcmeterd %s starting: licences %s, state %s, interval %llus", HPCMETER_VERSION,
+		 cfg.licenses_dir, cfg.state_dir, (unsigned long long)cfg.interval_sec);
+	r = manager_new(&cfg, &m);
+	if (r < 0) {
+		log_error("cannot start: %s", strerror(-r));
+		return 1;
+	}
+	r = manager_start(m);
+	if (r == 0)
+		r = manager_run(m);
+	manager_free(m);
+	if (r < 0)
+		return 1;
+	log_info("stopped");
+	return 0;
+}

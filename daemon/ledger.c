@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* SQLite ledger. The schema is versioned with PRAGMA user_version so later versions migrate. */
+#include <errno.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ledger.h"
+#include "util.h"
+
+#define SCHEMA_VERSION 1
+
+struct ledger {
+	sqlite3 *db;
+	char path[PATH_MAX];
+	bool in_tx;
+	uint64_t last_violation_seq;
+};
+
+static const char schema_v1[] =
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE intervals (id INTEGER PRIMARY KEY, start_usec INTEGER NOT NULL,"
+	" end_usec INTEGER NOT NULL);"
+	"CREATE TABLE usage (interval_id INTEGER NOT NULL REFERENCES intervals(id),"
+	" cgroup TEXT NOT NULL, cgroup_id INTEGER NOT NULL, job TEXT NOT NULL, uid INTEGER NOT NULL,"
+	" user TEXT NOT NULL, cpu_ns INTEGER NOT NULL);"
+	"CREATE INDEX usage_interval ON usage(interval_id);"
+	"CREATE TABLE process_events (id INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL,"
+	" event TEXT NOT NULL CHECK (event IN ('exec','exit')), pid INTEGER NOT NULL,"
+	" ppid INTEGER, uid INTEGER, executable TEXT, cgroup TEXT, exit_code INTEGER,"
+	" cpu_ns INTEGER);"
+	"CREATE TABLE violations (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL,"
+	" kind TEXT NOT NULL, license_id TEXT NOT NULL, pid INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	" user TEXT NOT NULL, executable TEXT NOT NULL, cgroup TEXT NOT NULL, job TEXT NOT NULL,"
+	" detail TEXT NOT NULL);";
+
+static int sql_err(struct ledger *l, int rc, const char *what)
+{
+	log_error("ledger %s: %s: %s", l->path, what, sqlite3_errmsg(l->db));
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec_sql(struct ledger *l, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(l->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		log_error("ledger %s: %s", l->path, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return sql_err(l, rc, "exec");
+	}
+	return 0;
+}
+
+static int begin(struct ledger *l)
+{
+	int r;
+
+	if (l->in_tx)
+		return 0;
+	r = exec_sql(l, "BEGIN IMMEDIATE");
+	if (r == 0)
+		l->in_tx = true;
+	return r;
+}
+
+int ledger_commit(struct ledger *l)
+{
+	int r;
+
+	if (!l->in_tx)
+		return 0;
+	r = exec_sql(l, "COMMIT");
+	if (r < 0) {
+		exec_sql(l, "ROLLBACK");
+	}
+	l->in_tx = false;
+	return r;
+}
+
+static int query_u64(struct ledger *l, const char *sql, uint64_t *ret)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(l->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, sql);
+	rc = sqlite3_step(st);
+	*ret = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sql_err(l, rc, sql);
+}
+
+static int migrate(struct ledger *l)
+{
+	uint64_t version;
+	int r = query_u64(l, "PRAGMA user_version", &version);
+
+	if (r < 0)
+		return r;
+	if (version > SCHEMA_VERSION) {
+		log_error("ledger %s has schema version %llu, newer than this hpcmeterd (%d)", l->path,
+			  (unsigned long long)version, SCHEMA_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	if (version == SCHEMA_VERSION)
+		return 0;
+	r = exec_sql(l, "BEGIN EXCLUSIVE");
+	if (r < 0)
+		return r;
+	r = exec_sql(l, schema_v1);
+	if (r == 0)
+		r = exec_sql(l, "INSERT INTO meta VALUES ('created_by', 'hpcmeterd " HPCMETER_VERSION "');"
+				"PRAGMA user_version = 1");
+	if (r == 0)
+		r = exec_sql(l, "COMMIT");
+	else
+		exec_sql(l, "ROLLBACK");
+	return r;
+}
+
+int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size)
+{
+	struct ledger *l;
+	int rc, r;
+
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(err, err_size, "cannot create state directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	if (snprintf(l->path, sizeof(l->path), "%s/%s", dir, LEDGER_FILE) >= (int)sizeof(l->path)) {
+		free(l);
+		snprintf(err, err_size, "state directory path too long");
+		return -ENAMETOOLONG;
+	}
+	rc = sqlite3_open_v2(l->path, &l->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, err_size, "cannot open %s: %s", l->path,
+			 l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_busy_timeout(l->db, 5000);
+	/* WAL: readers never block the writer. synchronous=FULL: a committed violation survives
+	 * power loss; the daemon commits once per loop iteration, so the cost stays small. */
+	r = exec_sql(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
+	if (r == 0)
+		r = migrate(l);
+	if (r == 0)
+		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM violations", &l->last_violation_seq);
+	if (r < 0) {
+		snprintf(err, err_size, "cannot initialize ledger %s: %s", l->path,
+			 sqlite3_errmsg(l->db));
+		goto fail;
+	}
+	*ret = l;
+	return 0;
+fail:
+	sqlite3_close(l->db);
+	free(l);
+	return r;
+}
+
+void ledger_close(struct ledger *l)
+{
+	if (!l)
+		return;
+	ledger_commit(l);
+	sqlite3_close(l->db);
+	free(l);
+}
+
+const char *ledger_path(const struct ledger *l)
+{
+	return l->path;
+}
+
+uint64_t ledger_last_violation_seq(const struct ledger *l)
+{
+	return l->last_violation_seq;
+}
+
+/* Bind helpers: "t" = text, "i" = int64 (uint64 stored as int64), one char per argument. */
+static int run_insert(struct ledger *l, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc, r;
+
+	r = begin(l);
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(l->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	va_start(ap, types);
+	for (int i = 0; types[i]; i++) {
+		if (types[i] == 't') {
+			const char *s = va_arg(ap, const char *);
+			sqlite3_bind_text(st, i + 1, s ? s : "", -1, SQLITE_TRANSIENT);
+		} else {
+			sqlite3_bind_int64(st, i + 1, (sqlite3_int64)va_arg(ap, uint64_t));
+		}
+	}
+	va_end(ap);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sql_err(l, rc, "insert");
+}
+
+int ledger_add_interval(struct ledger *l, uint64_t start_usec, uint64_t end_usec, int64_t *ret_id)
+{
+	int r = run_insert(l, "INSERT INTO intervals (start_usec, end_usec) VALUES (?, ?)", "ii",
+			   start_usec, end_usec);
+
+	if (r == 0)
+		*ret_id = sqlite3_last_insert_rowid(l->db);
+	return r;
+}
+
+int ledger_add_usage(struct ledger *l, int64_t interval_id, const char *cgroup, uint64_t cgroup_id,
+		     const char *job, uint32_t uid, const char *user, uint64_t cpu_ns)
+{
+	return run_insert(l,
+			  "INSERT INTO usage (interval_id, cgroup, cgroup_id, job, uid, user, cpu_ns)"
+			  " VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  "itititi", (uint64_t)interval_id, cgroup, cgroup_id, job, (uint64_t)uid, user,
+			  cpu_ns);
+}
+
+int ledger_add_exec(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t ppid, uint32_t uid,
+		    const char *executable, const char *cgroup)
+{
+	return run_insert(l,
+			  "INSERT INTO process_events (time_usec, event, pid, ppid, uid, executable, cgroup)"
+			  " VALUES (?, 'exec', ?, ?, ?, ?, ?)",
+			  "iiiitt", time_usec, (uint64_t)pid, (uint64_t)ppid, (uint64_t)uid, executable,
+			  cgroup);
+}
+
+int ledger_add_exit(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t exit_code,
+		    uint64_t cpu_ns)
+{
+	return run_insert(l,
+			  "INSERT INTO process_events (time_usec, event, pid, exit_code, cpu_ns)"
+			  " VALUES (?, 'exit', ?, ?, ?)",
+			  "iiii", time_usec, (uint64_t)pid, (uint64_t)exit_code, cpu_ns);
+}
+
+int ledger_add_violation(struct ledger *l, struct violation *v)
+{
+	uint64_t seq = l->last_violation_seq + 1;
+	int r;
+
+	r = run_insert(l,
+		       "INSERT INTO violations (seq, time_usec, kind, license_id, pid, uid, user,"
+		       " executable, cgroup, job, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "iittiittttt", seq, v->time_usec, v->kind, v->license_id, (uint64_t)v->pid,
+		       (uint64_t)v->uid, v->user, v->executable, v->cgroup, v->job, v->detail);
+	if (r == 0)
+		r = ledger_commit(l);
+	if (r < 0)
+		return r;
+	l->last_violation_seq = v->seq = seq;
+	return 0;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s ? (const char *)s : "";
+}
+
+int ledger_list_violations(struct ledger *l, uint64_t since_seq,
+			   int (*fn)(const struct violation *v, void *userdata), void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(l->db,
+				"SELECT seq, time_usec, kind, license_id, pid, uid, user, executable,"
+				" cgroup, job, detail FROM violations WHERE seq > ? ORDER BY seq",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct violation v = {
+			.seq = sqlite3_column_int64(st, 0),
+			.time_usec = sqlite3_column_int64(st, 1),
+			.kind = col_text(st, 2),
+			.license_id = col_text(st, 3),
+			.pid = sqlite3_column_int64(st, 4),
+			.uid = sqlite3_column_int64(st, 5),
+			.user = col_text(st, 6),
+			.executable = col_text(st, 7),
+			.cgroup = col_text(st, 8),
+			.job = col_text(st, 9),
+			.detail = col_text(st, 10),
+		};
+		r = fn(&v, userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select violations");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int ledger_list_usage(struct ledger *l, uint64_t since_usec,
+		      int (*fn)(const struct usage_row *u, void *userdata), void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(l->db,
+				"SELECT u.cgroup, u.job, u.uid, MAX(u.user), SUM(u.cpu_ns),"
+				" MIN(i.start_usec), MAX(i.end_usec) FROM usage u"
+				" JOIN intervals i ON i.id = u.interval_id WHERE i.end_usec > ?"
+				" GROUP BY u.cgroup, u.job, u.uid ORDER BY SUM(u.cpu_ns) DESC",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_usec);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct usage_row u = {
+			.cgroup = col_text(st, 0),
+			.job = col_text(st, 1),
+			.uid = sqlite3_column_int64(st, 2),
+			.user = col_text(st, 3),
+			.cpu_ns = sqlite3_column_int64(st, 4),
+			.first_usec = sqlite3_column_int64(st, 5),
+			.last_usec = sqlite3_column_int64(st, 6),
+		};
+		r = fn(&u, userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select usage");
+	sqlite3_finalize(st);
+	return r;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The ledger: usage per interval, process events and violations in SQLite (WAL, one writer). */
+#pragma once
+
+#include <stdint.h>
+
+struct ledger;
+
+struct violation {
+	uint64_t seq; /* assigned by the ledger, monotonic across restarts */
+	uint64_t time_usec;
+	const char *kind;
+	const char *license_id;
+	uint32_t pid;
+	uint32_t uid;
+	const char *user;
+	const char *executable;
+	const char *cgroup;
+	const char *job;
+	const char *detail;
+};
+
+struct usage_row {
+	const char *cgroup;
+	const char *job;
+	uint32_t uid;
+	const char *user;
+	uint64_t cpu_ns;
+	uint64_t first_usec, last_usec;
+};
+
+#define LEDGER_FILE "ledger.sqlite"
+
+/* Open (creating) dir/ledger.sqlite. On error returns -errno and a message in err. */
+int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size);
+void ledger_close(struct ledger *l);
+const char *ledger_path(const struct ledger *l);
+
+/* Writes go into one transaction opened on demand; ledger_commit() ends it. */
+int ledger_commit(struct ledger *l);
+
+int ledger_add_interval(struct ledger *l, uint64_t start_usec, uint64_t end_usec, int64_t *ret_id);
+int ledger_add_usage(struct ledger *l, int64_t interval_id, const char *cgroup, uint64_t cgroup_id,
+		     const char *job, uint32_t uid, const char *user, uint64_t cpu_ns);
+int ledger_add_exec(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t ppid, uint32_t uid,
+		    const char *executable, const char *cgroup);
+int ledger_add_exit(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t exit_code,
+		    uint64_t cpu_ns);
+
+/* Store v, assign v->seq, and commit: a violation is durable before anyone is told. */
+int ledger_add_violation(struct ledger *l, struct violation *v);
+uint64_t ledger_last_violation_seq(const struct ledger *l);
+
+int ledger_list_violations(struct ledger *l, uint64_t since_seq,
+			   int (*fn)(const struct violation *v, void *userdata), void *userdata);
+int ledger_list_usage(struct ledger *l, uint64_t since_usec,
+		      int (*fn)(const struct usage_row *u, void *userdata), void *userdata);

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The org.hpcmeter1.Manager D-Bus interface: the vtable and its handlers only. The contract
+ * is daemon/org.hpcmeter1.xml. */
+#include <errno.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+#include "util.h"
+
+static int append_kv_s(sd_bus_message *r, const char *k, const char *v)
+{
+	return sd_bus_message_append(r, "{sv}", k, "s", v ? v : "");
+}
+
+static int append_kv_t(sd_bus_message *r, const char *k, uint64_t v)
+{
+	return sd_bus_message_append(r, "{sv}", k, "t", v);
+}
+
+static int append_kv_u(sd_bus_message *r, const char *k, uint32_t v)
+{
+	return sd_bus_message_append(r, "{sv}", k, "u", v);
+}
+
+static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct meter_stats st = { 0 };
+	int r;
+
+	if (m->meter)
+		meter_read_stats(m->meter, &st);
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	if ((r = append_kv_s(reply, "version", HPCMETER_VERSION)) < 0 ||
+	    (r = append_kv_s(reply, "hostname", m->hostname)) < 0 ||
+	    (r = append_kv_s(reply, "boot_id", m->boot_id)) < 0 ||
+	    (r = append_kv_t(reply, "started_usec", m->started_usec)) < 0 ||
+	    (r = append_kv_t(reply, "interval_usec", m->cfg.interval_sec * USEC_PER_SEC)) < 0 ||
+	    (r = append_kv_t(reply, "last_collect_usec", m->last_collect_usec)) < 0 ||
+	    (r = append_kv_t(reply, "collections", m->collections)) < 0 ||
+	    (r = append_kv_u(reply, "processes_tracked", m->n_procs)) < 0 ||
+	    (r = append_kv_t(reply, "exec_events", m->exec_events)) < 0 ||
+	    (r = append_kv_t(reply, "exit_events", m->exit_events)) < 0 ||
+	    (r = append_kv_t(reply, "ringbuf_drops",
+			     st.counter[HPCM_STAT_DROP_EXEC] + st.counter[HPCM_STAT_DROP_EXIT])) < 0 ||
+	    (r = append_kv_t(reply, "procs_map_full", st.counter[HPCM_STAT_PROCS_FULL])) < 0 ||
+	    (r = append_kv_t(reply, "bad_records", st.bad_records)) < 0 ||
+	    (r = append_kv_s(reply, "attach_mode", m->meter ? meter_attach_mode(m->meter) : "")) < 0 ||
+	    (r = append_kv_t(reply, "violations", ledger_last_violation_seq(m->ledger))) < 0 ||
+	    (r = append_kv_t(reply, "last_violation_seq", ledger_last_violation_seq(m->ledger))) < 0 ||
+	    (r = append_kv_u(reply, "licenses_active", manager_licenses_active(m))) < 0 ||
+	    (r = append_kv_u(reply, "license_errors", manager_license_errors(m))) < 0 ||
+	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
+	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
+	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
+	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0)
+		return r;
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+	int r;
+
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(sssstt)");
+	if (r < 0)
+		return r;
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license_entry *e = &m->licenses->entries[i];
+		const struct license *l = e->license;
+		char err[1024] = "";
+		const char *state;
+
+		if (!l) {
+			license_error_format(&e->error, err, sizeof(err));
+			state = "invalid";
+		} else if (now < l->valid_from) {
+			state = "not-yet-valid";
+		} else if (now > l->valid_until) {
+			state = "expired";
+		} else {
+			state = "active";
+		}
+		r = sd_bus_message_append(reply, "(sssstt)", e->file, l ? l->id : "", state, err,
+					  l ? (uint64_t)l->valid_from * USEC_PER_SEC : 0,
+					  l ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
+		if (r < 0)
+			return r;
+	}
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int append_violation(const struct violation *v, void *userdata)
+{
+	return sd_bus_message_append(userdata, "(ttssuusssss)", v->seq, v->time_usec, v->kind,
+				     v->license_id, v->pid, v->uid, v->user, v->executable,
+				     v->cgroup, v->job, v->detail);
+}
+
+static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	uint64_t since;
+	int r;
+
+	r = sd_bus_message_read(msg, "t", &since);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(ttssuusssss)");
+	if (r < 0)
+		return r;
+	r = ledger_list_violations(m->ledger, since, append_violation, reply);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot read violations from the ledger: %s",
+					       strerror(-r));
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int append_usage(const struct usage_row *u, void *userdata)
+{
+	return sd_bus_message_append(userdata, "(ssusttt)", u->cgroup, u->job, u->uid, u->user,
+				     u->cpu_ns, u->first_usec, u->last_usec);
+}
+
+static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	uint64_t since;
+	int r;
+
+	r = sd_bus_message_read(msg, "t", &since);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', "(ssusttt)");
+	if (r < 0)
+		return r;
+	r = ledger_list_usage(m->ledger, since, append_usage, reply);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot read usage from the ledger: %s",
+					       strerror(-r));
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	int r = manager_reload(m);
+
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot read licence directory %s: %s",
+					       m->cfg.licenses_dir, strerror(-r));
+	manager_bus_properties_changed(m, "LicenseErrors");
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+			sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+
+	if (streq(property, "Version"))
+		return sd_bus_message_append(reply, "s", HPCMETER_VERSION);
+	if (streq(property, "IntervalUSec"))
+		return sd_bus_message_append(reply, "t", m->cfg.interval_sec * USEC_PER_SEC);
+	if (streq(property, "LastCollectUSec"))
+		return sd_bus_message_append(reply, "t", m->last_collect_usec);
+	if (streq(property, "LastViolationSeq"))
+		return sd_bus_message_append(reply, "t", ledger_last_violation_seq(m->ledger));
+	if (streq(property, "LicenseErrors"))
+		return sd_bus_message_append(reply, "u", manager_license_errors(m));
+	return -ENOENT;
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
+				method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListLicenses", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sssstt)", licenses),
+				method_list_licenses, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListViolations", SD_BUS_ARGS("t", since_seq),
+				SD_BUS_RESULT("a(ttssuusssss)", violations), method_list_violations,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetUsage", SD_BUS_ARGS("t", since_usec),
+				SD_BUS_RESULT("a(ssusttt)", usage), method_get_usage,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
+	 * it, in addition to the bus policy. */
+	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
+	SD_BUS_SIGNAL_WITH_ARGS("ViolationRaised",
+				SD_BUS_ARGS("t", seq, "t", time_usec, "s", kind, "s", license_id,
+					    "u", pid, "u", uid, "s", user, "s", executable, "s",
+					    cgroup, "s", job, "s", detail),
+				0),
+	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("IntervalUSec", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("LastCollectUSec", "t", property_get, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LastViolationSeq", "t", property_get, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LicenseErrors", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_VTABLE_END,
+};
+
+int manager_bus_connect(struct manager *m)
+{
+	int r;
+
+	r = sd_bus_open_system(&m->bus);
+	if (r < 0) {
+		log_error("cannot connect to the system bus: %s", strerror(-r));
+		return r;
+	}
+	r = sd_bus_add_object_vtable(m->bus, &m->vtable_slot, HPCMETER_OBJECT_PATH,
+				     HPCMETER_MANAGER_IFACE, manager_vtable, m);
+	if (r < 0) {
+		log_error("cannot register %s: %s", HPCMETER_OBJECT_PATH, strerror(-r));
+		return r;
+	}
+	/* The name last: by the time a client can find us, every object answers. */
+	r = sd_bus_request_name(m->bus, HPCMETER_BUS_NAME, 0);
+	if (r < 0) {
+		log_error("cannot own %s on the system bus: %s (is another hpcmeterd running, or "
+			  "the bus policy org.hpcmeter1.conf not installed?)",
+			  HPCMETER_BUS_NAME, strerror(-r));
+		return r;
+	}
+	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0) {
+		log_error("cannot attach the bus to the event loop: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int manager_bus_emit_violation(struct manager *m, const struct violation *v)
+{
+	int r;
+
+	if (!m->bus)
+		return 0;
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+			       "ViolationRaised", "ttssuusssss", v->seq, v->time_usec, v->kind,
+			       v->license_id, v->pid, v->uid, v->user, v->executable, v->cgroup,
+			       v->job, v->detail);
+	if (r < 0)
+		log_warning("cannot emit ViolationRaised #%llu: %s (it is in the ledger)",
+			    (unsigned long long)v->seq, strerror(-r));
+	manager_bus_properties_changed(m, "LastViolationSeq");
+	return r;
+}
+
+void manager_bus_properties_changed(struct manager *m, const char *property)
+{
+	if (m->bus)
+		sd_bus_emit_properties_changed(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+					       property, NULL);
+}

@@ -1,0 +1,702 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The manager: turns meter records and counters into attributed usage, evaluates licence
+ * terms, raises violations, and drives everything from one sd-event loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <search.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "manager.h"
+#include "util.h"
+
+struct proc {
+	uint32_t tgid;
+	uint32_t ppid;
+	uint32_t uid;
+	uint64_t start_ns;  /* from the kernel: tells a reused pid apart */
+	uint64_t cpu_seen;  /* counter value already accounted */
+	uint64_t cgroup_id;
+	uint64_t seen_in;   /* last collection that found it in the map */
+	char *exe;          /* resolved executable path, NULL when unknown */
+};
+
+struct usage_acc {
+	uint64_t cgroup_id;
+	uint32_t uid;
+	uint64_t cpu_ns;
+};
+
+static int proc_cmp(const void *a, const void *b)
+{
+	const struct proc *x = a, *y = b;
+
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
+static int usage_cmp(const void *a, const void *b)
+{
+	const struct usage_acc *x = a, *y = b;
+
+	if (x->cgroup_id != y->cgroup_id)
+		return x->cgroup_id < y->cgroup_id ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void proc_free(void *p)
+{
+	struct proc *pr = p;
+
+	free(pr->exe);
+	free(pr);
+}
+
+static struct proc *proc_find(struct manager *m, uint32_t tgid)
+{
+	struct proc key = { .tgid = tgid };
+	void *node = tfind(&key, &m->procs, proc_cmp);
+
+	return node ? *(struct proc **)node : NULL;
+}
+
+static void proc_remove(struct manager *m, struct proc *p)
+{
+	tdelete(p, &m->procs, proc_cmp);
+	proc_free(p);
+	m->n_procs--;
+}
+
+/* The process now behind tgid; a different start time means the pid was reused. */
+static struct proc *proc_get(struct manager *m, uint32_t tgid, uint64_t start_ns, bool *created)
+{
+	struct proc *p = proc_find(m, tgid);
+
+	*created = false;
+	if (p && start_ns && p->start_ns && p->start_ns != start_ns) {
+		proc_remove(m, p);
+		p = NULL;
+	}
+	if (p) {
+		if (!p->start_ns)
+			p->start_ns = start_ns;
+		return p;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->tgid = tgid;
+	p->start_ns = start_ns;
+	if (!tsearch(p, &m->procs, proc_cmp)) {
+		free(p);
+		return NULL;
+	}
+	m->n_procs++;
+	*created = true;
+	return p;
+}
+
+static void account(struct manager *m, uint64_t cgroup_id, uint32_t uid, uint64_t cpu_ns)
+{
+	struct usage_acc key = { .cgroup_id = cgroup_id, .uid = uid }, *u;
+	void *node;
+
+	if (!cpu_ns)
+		return;
+	node = tfind(&key, &m->usage, usage_cmp);
+	if (node) {
+		(*(struct usage_acc **)node)->cpu_ns += cpu_ns;
+		return;
+	}
+	u = malloc(sizeof(*u));
+	if (!u) {
+		log_error("out of memory: %llu ns of CPU time not attributed",
+			  (unsigned long long)cpu_ns);
+		return;
+	}
+	*u = key;
+	u->cpu_ns = cpu_ns;
+	if (!tsearch(u, &m->usage, usage_cmp))
+		free(u);
+}
+
+static const char *cgroup_name(struct manager *m, uint64_t id, char *buf, size_t size)
+{
+	const char *path;
+
+	if (attributor_cgroup_path(m->attr, id, &path) == 0)
+		return path;
+	snprintf(buf, size, "cgroup-id:%llu", (unsigned long long)id);
+	return buf;
+}
+
+static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
+{
+	return ns ? (uint64_t)((int64_t)(ns / NSEC_PER_USEC) + m->boot_to_real_usec) : now_realtime_usec();
+}
+
+/* Raise a violation once per (kind, licence, uid, executable): store, sign, log. */
+static void raise_violation(struct manager *m, const char *kind, const struct license *lic,
+			    const struct proc *p, const char *detail)
+{
+	char key[PATH_MAX + 512], cgbuf[64], job[32];
+	const struct user_info *u = NULL;
+	const char *cgroup = "";
+	char *k;
+	int r;
+
+	snprintf(key, sizeof(key), "%s|%s|%u|%s", kind, lic->id, p ? p->uid : 0,
+		 p && p->exe ? p->exe : "");
+	if (tfind(key, &m->raised, str_cmp))
+		return;
+	k = strdup(key);
+	if (!k || !tsearch(k, &m->raised, str_cmp)) {
+		free(k);
+		log_error("out of memory recording violation %s", key);
+	}
+
+	if (p) {
+		attributor_user(m->attr, p->uid, &u);
+		cgroup = cgroup_name(m, p->cgroup_id, cgbuf, sizeof(cgbuf));
+	}
+	slurm_job_from_cgroup(cgroup, job, sizeof(job));
+
+	struct violation v = {
+		.time_usec = now_realtime_usec(),
+		.kind = kind,
+		.license_id = lic->id,
+		.pid = p ? p->tgid : 0,
+		.uid = p ? p->uid : 0,
+		.user = u ? u->name : "",
+		.executable = p && p->exe ? p->exe : "",
+		.cgroup = cgroup,
+		.job = job,
+		.detail = detail,
+	};
+	r = ledger_add_violation(m->ledger, &v);
+	if (r < 0) {
+		/* Still tell the operator: a violation must never be silent. */
+		log_error("could not store violation in the ledger: %s", strerror(-r));
+	}
+	log_notice("violation #%llu: %s: licence %s: pid %u uid %u (%s) %s%s%s: %s",
+		   (unsigned long long)v.seq, kind, lic->id, v.pid, v.uid, v.user, v.executable,
+		   job[0] ? " job " : "", job, detail);
+	manager_bus_emit_violation(m, &v);
+}
+
+static bool license_usable(const struct license_entry *e)
+{
+	return e->license != NULL;
+}
+
+static void evaluate_proc(struct manager *m, struct proc *p, const char *filename)
+{
+	const struct user_info *u = NULL;
+	char detail[512];
+
+	if (!m->licenses)
+		return;
+	for (size_t i = 0; i < m->licenses->n_entries; i++) {
+		const struct license_entry *e = &m->licenses->entries[i];
+		const struct license *l = e->license;
+		const char *glob = NULL;
+
+		if (!license_usable(e))
+			continue;
+		if (p->exe)
+			glob = license_prohibits_executable(l, p->exe);
+		/* The name it was run by counts too (a symlink named like the prohibited tool). */
+		if (!glob && filename && filename[0] == '/')
+			glob = license_prohibits_executable(l, filename);
+		if (glob) {
+			snprintf(detail, sizeof(detail), "executable matches prohibited pattern \"%s\"%s%s",
+				 glob, filename ? ", run as " : "", filename ? filename : "");
+			raise_violation(m, "prohibited-executable", l, p, detail);
+		}
+		if (p->uid < m->cfg.uid_min)
+			continue;
+		if (!u && attributor_user(m->attr, p->uid, &u) < 0)
+			continue;
+		if (!license_permits_user(l, u->name, (const char *const *)u->groups, u->n_groups)) {
+			snprintf(detail, sizeof(detail),
+				 "user %s (uid %u) is not a principal of the licence", u->name, p->uid);
+			raise_violation(m, "unpermitted-user", l, p, detail);
+		}
+	}
+}
+
+static void check_validity(struct manager *m)
+{
+	int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+	char detail[256], from[32], until[32];
+
+	if (!m->licenses)
+		return;
+	for (size_t i = 0; i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+		time_t f, u;
+		struct tm tm;
+
+		if (!l || license_valid_at(l, now))
+			continue;
+		f = l->valid_from;
+		u = l->valid_until;
+		strftime(from, sizeof(from), "%Y-%m-%d", gmtime_r(&f, &tm));
+		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&u, &tm));
+		snprintf(detail, sizeof(detail), "the node is in use outside the licence's validity %s..%s",
+			 from, until);
+		raise_violation(m, "license-not-valid", l, NULL, detail);
+	}
+}
+
+static void on_proc_exec(const struct meter_exec *e, void *userdata)
+{
+	struct manager *m = userdata;
+	char cgbuf[64];
+	bool created;
+	struct proc *p;
+
+	m->exec_events++;
+	p = proc_get(m, e->tgid, e->start_ns, &created);
+	if (!p) {
+		log_error("out of memory tracking pid %u", e->tgid);
+		return;
+	}
+	p->ppid = e->ppid;
+	p->uid = e->uid;
+	p->cgroup_id = e->cgroup_id;
+	free(p->exe);
+	/* The path walked in the kernel is the real file; the name passed to execve() is only a
+	 * fallback (deep or unresolvable paths). */
+	p->exe = strdup(e->path[0] ? e->path : e->filename);
+	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
+			p->exe, cgroup_name(m, e->cgroup_id, cgbuf, sizeof(cgbuf)));
+	log_debug("exec pid %u uid %u %s", e->tgid, e->uid, p->exe ? p->exe : "?");
+	evaluate_proc(m, p, e->filename);
+}
+
+static void on_proc_exit(const struct meter_exit *e, void *userdata)
+{
+	struct manager *m = userdata;
+	struct proc *p = proc_find(m, e->tgid);
+	uint64_t seen = 0;
+
+	m->exit_events++;
+	if (p && (!p->start_ns || p->start_ns == e->start_ns))
+		seen = p->cpu_seen;
+	if (e->cpu_ns > seen)
+		account(m, e->cgroup_id, e->uid, e->cpu_ns - seen);
+	ledger_add_exit(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->exit_code,
+			e->cpu_ns);
+	if (p)
+		proc_remove(m, p);
+}
+
+static char *read_exe(uint32_t tgid)
+{
+	char link[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%u/exe", tgid);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
+{
+	struct manager *m = userdata;
+	bool created;
+	struct proc *p = proc_get(m, tgid, k->start_ns, &created);
+
+	if (!p)
+		return -ENOMEM;
+	if (k->cpu_ns < p->cpu_seen)
+		p->cpu_seen = 0; /* cannot go backwards: a new process we did not see start */
+	account(m, k->cgroup_id, k->uid, k->cpu_ns - p->cpu_seen);
+	p->cpu_seen = k->cpu_ns;
+	p->cgroup_id = k->cgroup_id;
+	p->ppid = k->ppid;
+	p->seen_in = m->collections;
+	if (created) {
+		/* Started before the meter, or its exec record was lost: look at it now. */
+		p->uid = k->uid;
+		p->exe = read_exe(tgid);
+		evaluate_proc(m, p, NULL);
+	} else if (p->uid != k->uid) {
+		p->uid = k->uid; /* setuid() after exec: the new owner is checked too */
+		evaluate_proc(m, p, NULL);
+	}
+	if (k->flags & HPCM_F_EXITED) {
+		/* Its exit record was dropped; the counter above was final. */
+		meter_reap(m->meter, tgid);
+		proc_remove(m, p);
+	}
+	return 0;
+}
+
+/* Forget processes that left the map without an exit record reaching us. */
+struct sweep {
+	struct manager *m;
+	uint32_t *gone;
+	size_t n, cap;
+};
+
+static void sweep_visit(const void *node, VISIT which, void *closure)
+{
+	struct sweep *s = closure;
+	const struct proc *p = *(const struct proc *const *)node;
+
+	if (which != postorder && which != leaf)
+		return;
+	if (p->seen_in == s->m->collections)
+		return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		uint32_t *g = realloc(s->gone, cap * sizeof(*g));
+
+		if (!g)
+			return;
+		s->gone = g;
+		s->cap = cap;
+	}
+	s->gone[s->n++] = p->tgid;
+}
+
+static void sweep(struct manager *m)
+{
+	struct sweep s = { .m = m };
+
+	twalk_r(m->procs, sweep_visit, &s);
+	for (size_t i = 0; i < s.n; i++) {
+		struct proc *p = proc_find(m, s.gone[i]);
+
+		if (p)
+			proc_remove(m, p);
+	}
+	free(s.gone);
+}
+
+struct flush {
+	struct manager *m;
+	int64_t interval_id;
+	int r;
+};
+
+static void flush_visit(const void *node, VISIT which, void *closure)
+{
+	struct flush *f = closure;
+	const struct usage_acc *u = *(const struct usage_acc *const *)node;
+	const struct user_info *user = NULL;
+	char cgbuf[64], job[32];
+	const char *cg;
+	int r;
+
+	if (which != postorder && which != leaf)
+		return;
+	cg = cgroup_name(f->m, u->cgroup_id, cgbuf, sizeof(cgbuf));
+	slurm_job_from_cgroup(cg, job, sizeof(job));
+	attributor_user(f->m->attr, u->uid, &user);
+	r = ledger_add_usage(f->m->ledger, f->interval_id, cg, u->cgroup_id, job, u->uid,
+			     user ? user->name : "", u->cpu_ns);
+	if (r < 0 && f->r == 0)
+		f->r = r;
+}
+
+static int flush_interval(struct manager *m, uint64_t end_usec)
+{
+	struct flush f = { .m = m };
+	int r;
+
+	r = ledger_add_interval(m->ledger, m->interval_start_usec, end_usec, &f.interval_id);
+	if (r == 0) {
+		twalk_r(m->usage, flush_visit, &f);
+		r = f.r;
+	}
+	if (r == 0)
+		r = ledger_commit(m->ledger);
+	if (r < 0) {
+		/* Keep the usage for the next interval rather than lose it. */
+		log_error("cannot write interval to the ledger: %s (kept for the next one)",
+			  strerror(-r));
+		return r;
+	}
+	tdestroy(m->usage, free);
+	m->usage = NULL;
+	m->interval_start_usec = end_usec;
+	return 0;
+}
+
+static void update_clock_offset(struct manager *m)
+{
+	m->boot_to_real_usec = (int64_t)now_realtime_usec() - (int64_t)(now_boottime_nsec() / NSEC_PER_USEC);
+}
+
+int manager_collect(struct manager *m)
+{
+	uint64_t now;
+	int r;
+
+	update_clock_offset(m);
+	/* Records already in the ring buffer first: exits carry final counters. */
+	meter_consume(m->meter);
+	m->collections++;
+	r = meter_foreach_proc(m->meter, collect_one, m);
+	if (r < 0)
+		log_error("cannot read the process counters: %s", strerror(-r));
+	sweep(m);
+	check_validity(m);
+	now = now_realtime_usec();
+	r = flush_interval(m, now);
+	m->last_collect_usec = now;
+	manager_bus_properties_changed(m, "LastCollectUSec");
+	return r;
+}
+
+unsigned manager_license_errors(const struct manager *m)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++)
+		n += !m->licenses->entries[i].license;
+	return n;
+}
+
+unsigned manager_licenses_active(const struct manager *m)
+{
+	int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+	unsigned n = 0;
+
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+
+		n += l && license_valid_at(l, now);
+	}
+	return n;
+}
+
+static void reevaluate_visit(const void *node, VISIT which, void *closure)
+{
+	if (which == postorder || which == leaf)
+		evaluate_proc(closure, *(struct proc *const *)node, NULL);
+}
+
+int manager_reload(struct manager *m)
+{
+	struct license_set *s;
+	char buf[1024];
+	int r;
+
+	r = license_set_load(m->cfg.licenses_dir, &s);
+	if (r < 0) {
+		log_error("cannot read licence directory %s: %s (keeping the licences loaded before)",
+			  m->cfg.licenses_dir, strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < s->n_entries; i++) {
+		const struct license_entry *e = &s->entries[i];
+
+		if (e->license) {
+			log_info("licence %s loaded from %s", e->license->id, e->file);
+		} else {
+			license_error_format(&e->error, buf, sizeof(buf));
+			log_warning("licence file rejected: %s", buf);
+		}
+	}
+	if (s->n_entries == 0)
+		log_warning("no licence files in %s: nothing to check usage against",
+			    m->cfg.licenses_dir);
+	license_set_free(m->licenses);
+	m->licenses = s;
+	attributor_flush_users(m->attr);
+	/* New terms apply to what already runs. */
+	twalk_r(m->procs, reevaluate_visit, m);
+	check_validity(m);
+	return 0;
+}
+
+static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = meter_consume(m->meter);
+
+	if (r < 0)
+		log_error("reading the BPF ring buffer failed: %s", strerror(-r));
+	return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+
+	manager_collect(m);
+	sd_event_source_set_time(s, usec + m->cfg.interval_sec * USEC_PER_SEC);
+	sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
+/* After each loop iteration: one commit for everything written in it. */
+static int on_post(sd_event_source *s, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = ledger_commit(m->ledger);
+
+	if (r < 0)
+		log_error("ledger commit failed: %s", strerror(-r));
+	return 0;
+}
+
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct manager *m = userdata;
+
+	log_info("received %s, stopping", strsignal(si->ssi_signo));
+	sd_notify(0, "STOPPING=1");
+	return sd_event_exit(m->event, 0);
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct manager *m = userdata;
+
+	sd_notify(0, "RELOADING=1");
+	manager_reload(m);
+	sd_notify(0, "READY=1");
+	return 0;
+}
+
+int manager_new(const struct config *cfg, struct manager **ret)
+{
+	struct manager *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->cfg = *cfg;
+	r = sd_event_default(&m->event);
+	if (r < 0)
+		goto fail;
+	r = attributor_new(&m->attr);
+	if (r < 0)
+		goto fail;
+	*ret = m;
+	return 0;
+fail:
+	manager_free(m);
+	return r;
+}
+
+static void read_identity(struct manager *m)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
+		strcpy(m->hostname, "unknown");
+	if (!f || !fgets(m->boot_id, sizeof(m->boot_id), f))
+		m->boot_id[0] = '\0';
+	m->boot_id[strcspn(m->boot_id, "\n")] = '\0';
+}
+
+int manager_start(struct manager *m)
+{
+	struct meter_callbacks cb = { .exec = on_proc_exec, .exit = on_proc_exit, .userdata = m };
+	char err[1024];
+	sigset_t mask;
+	int r;
+
+	read_identity(m);
+	m->started_usec = m->interval_start_usec = now_realtime_usec();
+	update_clock_offset(m);
+
+	r = ledger_open(m->cfg.state_dir, &m->ledger, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		return r;
+	}
+	log_info("ledger %s", ledger_path(m->ledger));
+
+	r = manager_reload(m);
+	if (r < 0)
+		return r;
+
+	r = meter_open(&cb, &m->meter);
+	if (r < 0)
+		return r;
+	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_term, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_term, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_hup, m)) < 0)
+		goto fail_loop;
+	r = sd_event_add_io(m->event, &m->ring_source, meter_ring_fd(m->meter), EPOLLIN, on_ring, m);
+	if (r < 0)
+		goto fail_loop;
+	r = sd_event_add_time_relative(m->event, &m->timer_source, CLOCK_MONOTONIC,
+				       m->cfg.interval_sec * USEC_PER_SEC, 0, on_timer, m);
+	if (r < 0)
+		goto fail_loop;
+	r = sd_event_add_post(m->event, &m->post_source, on_post, m);
+	if (r < 0)
+		goto fail_loop;
+
+	/* Processes that run already: account and check them now, not an interval later. */
+	manager_collect(m);
+
+	r = manager_bus_connect(m);
+	if (r < 0)
+		return r;
+	return 0;
+fail_loop:
+	log_error("cannot set up the event loop: %s", strerror(-r));
+	return r;
+}
+
+int manager_run(struct manager *m)
+{
+	int r;
+
+	sd_notifyf(0, "READY=1\nSTATUS=Metering %u processes, %u licences active",
+		   m->n_procs, manager_licenses_active(m));
+	r = sd_event_loop(m->event);
+	/* Nothing lost on a clean stop: the interval in flight goes to the ledger. */
+	manager_collect(m);
+	return r;
+}
+
+void manager_free(struct manager *m)
+{
+	if (!m)
+		return;
+	sd_event_source_unref(m->ring_source);
+	sd_event_source_unref(m->timer_source);
+	sd_event_source_unref(m->post_source);
+	sd_bus_slot_unref(m->vtable_slot);
+	sd_bus_flush_close_unref(m->bus);
+	meter_free(m->meter);
+	ledger_close(m->ledger);
+	license_set_free(m->licenses);
+	attributor_free(m->attr);
+	tdestroy(m->procs, proc_free);
+	tdestroy(m->usage, free);
+	tdestroy(m->raised, free);
+	sd_event_unref(m->event);
+	free(m);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The daemon's state and its event loop: meter, attribution, licences, ledger, bus. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "attribute.h"
+#include "config.h"
+#include "ledger.h"
+#include "license.h"
+#include "meter.h"
+
+#define HPCMETER_BUS_NAME "org.hpcmeter1"
+#define HPCMETER_OBJECT_PATH "/org/hpcmeter1"
+#define HPCMETER_MANAGER_IFACE "org.hpcmeter1.Manager"
+
+struct manager {
+	struct config cfg;
+	sd_event *event;
+	sd_bus *bus;
+	sd_bus_slot *vtable_slot;
+	sd_event_source *ring_source, *timer_source, *post_source;
+	struct meter *meter;
+	struct attributor *attr;
+	struct ledger *ledger;
+	struct license_set *licenses;
+
+	void *procs;  /* tsearch tree of struct proc, by tgid */
+	void *usage;  /* tsearch tree of struct usage_acc for the interval in progress */
+	void *raised; /* tsearch tree of violation keys already raised (strings) */
+
+	char hostname[256];
+	char boot_id[64];
+	uint64_t started_usec;
+	uint64_t interval_start_usec;
+	uint64_t last_collect_usec;
+	uint64_t collections;
+	uint64_t exec_events, exit_events;
+	uint32_t n_procs;
+	/* The boottime/realtime offset, to turn BPF timestamps into wall-clock times. */
+	int64_t boot_to_real_usec;
+};
+
+int manager_new(const struct config *cfg, struct manager **ret);
+void manager_free(struct manager *m);
+
+/* Open the ledger, load licences, attach the meter, connect the bus: ready to run. */
+int manager_start(struct manager *m);
+int manager_run(struct manager *m);
+
+/* Re-read the licence directory and re-evaluate live processes. */
+int manager_reload(struct manager *m);
+
+/* Read the kernel counters and close the interval in progress. */
+int manager_collect(struct manager *m);
+
+unsigned manager_license_errors(const struct manager *m);
+unsigned manager_licenses_active(const struct manager *m);
+
+/* manager-bus.c */
+int manager_bus_connect(struct manager *m);
+int manager_bus_emit_violation(struct manager *m, const struct violation *v);
+void manager_bus_properties_changed(struct manager *m, const char *property);
