@@ -1,0 +1,1744 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* hpcmeterctl: the operators' command line client of hpcmeterd (org.hpcmeter1 on the system bus). */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "license.h"
+
+#ifndef HPCMETER_VERSION
+#define HPCMETER_VERSION "0.1.0"
+#endif
+
+#define PROGRAM "hpcmeterctl"
+#define BUS_NAME "org.hpcmeter1"
+#define BUS_PATH "/org/hpcmeter1"
+#define BUS_INTERFACE "org.hpcmeter1.Manager"
+
+/* The signatures of the contract (daemon/org.hpcmeter1.xml); one copy each. */
+#define SIG_LICENSE "(sssstt)"
+#define SIG_VIOLATION_FIELDS "ttssuusssss"
+#define SIG_VIOLATION "(" SIG_VIOLATION_FIELDS ")"
+#define SIG_USAGE "(ssusttt)"
+
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_MSEC UINT64_C(1000)
+#define NSEC_PER_SEC 1000000000.0
+
+#define EXIT_USAGE 2
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void license_freep(struct license **l)
+{
+	if (*l)
+		license_free(*l);
+}
+
+static inline bool streq(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+static inline bool isempty(const char *s)
+{
+	return !s || !*s;
+}
+
+enum json_mode {
+	JSON_OFF,
+	JSON_SHORT,
+	JSON_PRETTY,
+};
+
+static enum json_mode arg_json = JSON_OFF;
+static bool arg_legend = true;
+static const char *arg_address = NULL;
+static bool arg_since_set = false;
+static uint64_t arg_since = 0;
+static bool arg_since_usec_set = false;
+static uint64_t arg_since_usec = 0;
+
+static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROGRAM ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static bool usage_error_seen = false;
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	usage_error_seen = true;
+	fputs(PROGRAM ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry '" PROGRAM " --help'.\n", stderr);
+	return -EINVAL;
+}
+
+/* ---- JSON writer: RFC 8259, integers printed exactly, strings escaped ---- */
+
+#define JSON_DEPTH_MAX 16
+
+struct json {
+	FILE *f;
+	bool pretty;
+	unsigned depth;
+	bool pending_key;
+	bool has_items[JSON_DEPTH_MAX + 1];
+};
+
+static void json_init(struct json *j, FILE *f, enum json_mode mode)
+{
+	*j = (struct json){ .f = f, .pretty = mode == JSON_PRETTY };
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
+static size_t utf8_sequence_len(const unsigned char *s)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond Unicode */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+static void json_write_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ?: "");
+
+	fputc('"', f);
+	while (*p) {
+		size_t n;
+
+		switch (*p) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\b':
+			fputs("\\b", f);
+			break;
+		case '\f':
+			fputs("\\f", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f) {
+				fprintf(f, "\\u%04x", *p);
+				break;
+			}
+			n = utf8_sequence_len(p);
+			if (n == 0) {
+				/* not UTF-8 (a file name from argv, say): keep the output valid */
+				fputs("\\ufffd", f);
+				break;
+			}
+			fwrite(p, 1, n, f);
+			p += n;
+			continue;
+		}
+		p++;
+	}
+	fputc('"', f);
+}
+
+static void json_indent(struct json *j)
+{
+	for (unsigned i = 0; i < j->depth; i++)
+		fputs("  ", j->f);
+}
+
+/* Separator and indentation before a value or a key. */
+static void json_prefix(struct json *j)
+{
+	if (j->pending_key) {
+		j->pending_key = false;
+		return;
+	}
+	if (j->depth == 0)
+		return;
+	if (j->has_items[j->depth])
+		fputc(',', j->f);
+	if (j->pretty) {
+		fputc('\n', j->f);
+		json_indent(j);
+	}
+	j->has_items[j->depth] = true;
+}
+
+static void json_open(struct json *j, char c)
+{
+	json_prefix(j);
+	fputc(c, j->f);
+	if (j->depth < JSON_DEPTH_MAX)
+		j->depth++;
+	j->has_items[j->depth] = false;
+}
+
+static void json_close(struct json *j, char c)
+{
+	bool had_items = j->has_items[j->depth];
+
+	if (j->depth > 0)
+		j->depth--;
+	if (j->pretty && had_items) {
+		fputc('\n', j->f);
+		json_indent(j);
+	}
+	fputc(c, j->f);
+}
+
+static void json_begin_object(struct json *j)
+{
+	json_open(j, '{');
+}
+
+static void json_end_object(struct json *j)
+{
+	json_close(j, '}');
+}
+
+static void json_begin_array(struct json *j)
+{
+	json_open(j, '[');
+}
+
+static void json_end_array(struct json *j)
+{
+	json_close(j, ']');
+}
+
+static void json_key(struct json *j, const char *key)
+{
+	json_prefix(j);
+	json_write_string(j->f, key);
+	fputs(j->pretty ? ": " : ":", j->f);
+	j->pending_key = true;
+}
+
+static void json_string(struct json *j, const char *s)
+{
+	json_prefix(j);
+	json_write_string(j->f, s);
+}
+
+static void json_uint(struct json *j, uint64_t v)
+{
+	json_prefix(j);
+	fprintf(j->f, "%" PRIu64, v);
+}
+
+static void json_int(struct json *j, int64_t v)
+{
+	json_prefix(j);
+	fprintf(j->f, "%" PRIi64, v);
+}
+
+static void json_double(struct json *j, double v)
+{
+	json_prefix(j);
+	if (isfinite(v)) {
+		char buf[32];
+
+		/* the shortest of the usual precisions that reads back as the same double */
+		snprintf(buf, sizeof(buf), "%.15g", v);
+		if (strtod(buf, NULL) != v)
+			snprintf(buf, sizeof(buf), "%.17g", v);
+		fputs(buf, j->f);
+	} else
+		fputs("null", j->f); /* JSON has no NaN or infinity */
+}
+
+static void json_bool(struct json *j, bool v)
+{
+	json_prefix(j);
+	fputs(v ? "true" : "false", j->f);
+}
+
+static void json_null(struct json *j)
+{
+	json_prefix(j);
+	fputs("null", j->f);
+}
+
+static void json_kv_string(struct json *j, const char *key, const char *s)
+{
+	json_key(j, key);
+	json_string(j, s);
+}
+
+static void json_kv_uint(struct json *j, const char *key, uint64_t v)
+{
+	json_key(j, key);
+	json_uint(j, v);
+}
+
+/* Ends a top-level document. */
+static void json_finish(struct json *j)
+{
+	fputc('\n', j->f);
+}
+
+/* ---- formatting ---- */
+
+#define FORMAT_TIMESTAMP_MAX 64
+#define FORMAT_TIMESPAN_MAX 64
+
+/* Local ISO-8601 with the UTC offset, e.g. 2026-03-01T14:05:09+01:00; "never" for 0. */
+static const char *format_timestamp_local(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec)
+{
+	time_t t = (time_t)(usec / USEC_PER_SEC);
+	struct tm tm;
+	long off;
+	size_t n;
+
+	if (usec == 0)
+		return "never";
+	if (!localtime_r(&t, &tm) || (n = strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		snprintf(buf, FORMAT_TIMESTAMP_MAX, "@%" PRIu64, usec);
+		return buf;
+	}
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf + n, FORMAT_TIMESTAMP_MAX - n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 60,
+		 labs(off) % 60);
+	return buf;
+}
+
+/* UTC ISO-8601, e.g. 2026-03-01T13:05:09Z. */
+static bool format_timestamp_utc(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec)
+{
+	time_t t = (time_t)(usec / USEC_PER_SEC);
+	struct tm tm;
+
+	return gmtime_r(&t, &tm) && strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
+}
+
+/* Licence validity is defined in whole UTC days, so it is shown as UTC dates. */
+static const char *format_date_utc(char buf[static FORMAT_TIMESTAMP_MAX], int64_t sec)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%d", &tm) == 0)
+		snprintf(buf, FORMAT_TIMESTAMP_MAX, "@%" PRIi64, sec);
+	return buf;
+}
+
+/* "1d 2h 3min", "10s", "250ms": at most three non-zero parts, largest first. */
+static const char *format_timespan(char buf[static FORMAT_TIMESPAN_MAX], uint64_t usec)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t usec;
+	} units[] = {
+		{ "d", 86400 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC }, { "min", 60 * USEC_PER_SEC },
+		{ "s", USEC_PER_SEC },	       { "ms", USEC_PER_MSEC },	     { "us", 1 },
+	};
+	size_t n = 0;
+	unsigned parts = 0;
+
+	if (usec == 0)
+		return "0";
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && parts < 3; i++) {
+		uint64_t v;
+
+		/* sub-second parts only matter for sub-second spans */
+		if (parts > 0 && units[i].usec < USEC_PER_SEC)
+			break;
+		if (usec < units[i].usec)
+			continue;
+		v = usec / units[i].usec;
+		usec %= units[i].usec;
+		n += snprintf(buf + n, FORMAT_TIMESPAN_MAX - n, "%s%" PRIu64 "%s", parts ? " " : "", v,
+			      units[i].suffix);
+		parts++;
+	}
+	return buf;
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* "2026-03-01T14:05:09+01:00 (3h 2min ago)" */
+static const char *format_timestamp_relative(char buf[static FORMAT_TIMESTAMP_MAX + FORMAT_TIMESPAN_MAX + 16],
+					     uint64_t usec)
+{
+	char ts[FORMAT_TIMESTAMP_MAX], span[FORMAT_TIMESPAN_MAX];
+	uint64_t now = now_usec();
+
+	if (usec == 0)
+		return "never";
+	format_timestamp_local(ts, usec);
+	if (now >= usec)
+		snprintf(buf, FORMAT_TIMESTAMP_MAX + FORMAT_TIMESPAN_MAX + 16, "%s (%s ago)", ts,
+			 format_timespan(span, now - usec));
+	else
+		snprintf(buf, FORMAT_TIMESTAMP_MAX + FORMAT_TIMESPAN_MAX + 16, "%s (in %s)", ts,
+			 format_timespan(span, usec - now));
+	return buf;
+}
+
+/* Terminal-safe copy: names (executables, cgroups) come from users and may carry escapes. */
+static char *sanitize(const char *s)
+{
+	char *r = strdup(isempty(s) ? "-" : s);
+
+	if (!r)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)r; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return r;
+}
+
+/* ---- tables with a header and a legend, columns sized to their content ---- */
+
+struct table {
+	size_t n_columns;
+	const char *const *headers;
+	const bool *right_align;
+	char **cells;
+	size_t n_cells;
+	size_t allocated;
+};
+
+static void table_done(struct table *t)
+{
+	for (size_t i = 0; i < t->n_cells; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->n_cells = t->allocated = 0;
+}
+
+static int table_add(struct table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int table_add(struct table *t, const char *fmt, ...)
+{
+	_cleanup_(freep) char *raw = NULL;
+	va_list ap;
+	int r;
+
+	if (t->n_cells == t->allocated) {
+		size_t n = t->allocated ? t->allocated * 2 : 64;
+		char **c = realloc(t->cells, n * sizeof(char *));
+
+		if (!c)
+			return -ENOMEM;
+		t->cells = c;
+		t->allocated = n;
+	}
+	va_start(ap, fmt);
+	r = vasprintf(&raw, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		raw = NULL;
+		return -ENOMEM;
+	}
+	t->cells[t->n_cells] = sanitize(raw);
+	if (!t->cells[t->n_cells])
+		return -ENOMEM;
+	t->n_cells++;
+	return 0;
+}
+
+static void table_print_row(const struct table *t, const size_t *widths, const char *const *row)
+{
+	for (size_t c = 0; c < t->n_columns; c++) {
+		bool last = c + 1 == t->n_columns;
+
+		if (t->right_align[c])
+			printf("%*s", (int)widths[c], row[c]);
+		else if (last)
+			fputs(row[c], stdout);
+		else
+			printf("%-*s", (int)widths[c], row[c]);
+		fputs(last ? "\n" : "  ", stdout);
+	}
+}
+
+static int table_print(const struct table *t, const char *legend_noun)
+{
+	_cleanup_(freep) size_t *widths = calloc(t->n_columns, sizeof(size_t));
+	size_t n_rows = t->n_cells / t->n_columns;
+
+	if (!widths)
+		return -ENOMEM;
+	for (size_t c = 0; c < t->n_columns; c++) {
+		widths[c] = arg_legend ? strlen(t->headers[c]) : 0;
+		for (size_t r = 0; r < n_rows; r++) {
+			size_t l = strlen(t->cells[r * t->n_columns + c]);
+
+			if (l > widths[c])
+				widths[c] = l;
+		}
+	}
+	if (arg_legend)
+		table_print_row(t, widths, t->headers);
+	for (size_t r = 0; r < n_rows; r++)
+		table_print_row(t, widths, (const char *const *)t->cells + r * t->n_columns);
+	if (arg_legend)
+		printf("%s%zu %s listed.\n", n_rows > 0 ? "\n" : "", n_rows, legend_noun);
+	return 0;
+}
+
+/* ---- the bus ---- */
+
+static const char *bus_error_message(const sd_bus_error *error, int r)
+{
+	if (error && sd_bus_error_is_set(error) && !isempty(error->message))
+		return error->message;
+	return strerror(r < 0 ? -r : r);
+}
+
+static int bus_connect(sd_bus **ret)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	int r;
+
+	if (arg_address) {
+		r = sd_bus_new(&bus);
+		if (r >= 0)
+			r = sd_bus_set_address(bus, arg_address);
+		if (r >= 0)
+			r = sd_bus_set_bus_client(bus, 1);
+		if (r >= 0)
+			r = sd_bus_set_description(bus, PROGRAM);
+		if (r >= 0)
+			r = sd_bus_start(bus);
+		if (r < 0) {
+			log_error("cannot connect to the bus at %s: %s", arg_address, strerror(-r));
+			return r;
+		}
+	} else {
+		r = sd_bus_open_system_with_description(&bus, PROGRAM);
+		if (r < 0) {
+			log_error("cannot connect to the system bus: %s", strerror(-r));
+			return r;
+		}
+	}
+	*ret = bus;
+	bus = NULL;
+	return 0;
+}
+
+static void log_bus_call_error(const char *member, const sd_bus_error *error, int r)
+{
+	if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+		if (arg_address)
+			log_error("cannot reach hpcmeterd (" BUS_NAME ") on the bus at %s: %s", arg_address,
+				  bus_error_message(error, r));
+		else
+			log_error("cannot reach hpcmeterd (" BUS_NAME ") on the system bus: %s",
+				  bus_error_message(error, r));
+	} else
+		log_error("%s failed: %s", member, bus_error_message(error, r));
+}
+
+static int bus_call(sd_bus *bus, const char *member, sd_bus_message **ret_reply, const char *types, ...)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, member, &error, ret_reply, types, ap);
+	va_end(ap);
+	if (r < 0)
+		log_bus_call_error(member, &error, r);
+	return r;
+}
+
+static int log_parse_error(const char *member, int r)
+{
+	log_error("cannot parse the reply of %s: %s", member, strerror(-r));
+	return r;
+}
+
+/* ---- licences ---- */
+
+struct license_row {
+	const char *file, *id, *state, *error;
+	uint64_t valid_from_usec, valid_until_usec;
+};
+
+static bool license_row_rejected(const struct license_row *l)
+{
+	return streq(l->state, "invalid") || !isempty(l->error);
+}
+
+static int read_license_row(sd_bus_message *m, struct license_row *l)
+{
+	return sd_bus_message_read(m, SIG_LICENSE, &l->file, &l->id, &l->state, &l->error, &l->valid_from_usec,
+				   &l->valid_until_usec);
+}
+
+static void json_license_row(struct json *j, const struct license_row *l)
+{
+	json_begin_object(j);
+	json_kv_string(j, "file", l->file);
+	json_kv_string(j, "id", l->id);
+	json_kv_string(j, "state", l->state);
+	json_kv_string(j, "error", l->error);
+	json_kv_uint(j, "valid_from_usec", l->valid_from_usec);
+	json_kv_uint(j, "valid_until_usec", l->valid_until_usec);
+	json_end_object(j);
+}
+
+static const char *format_validity_date(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec)
+{
+	if (usec == 0)
+		return "-";
+	return format_date_utc(buf, (int64_t)(usec / USEC_PER_SEC));
+}
+
+static int get_licenses(sd_bus *bus, sd_bus_message **ret_reply)
+{
+	int r;
+
+	r = bus_call(bus, "ListLicenses", ret_reply, "");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(*ret_reply, 'a', SIG_LICENSE);
+	if (r < 0)
+		return log_parse_error("ListLicenses", r);
+	return 0;
+}
+
+static int verb_licenses(sd_bus *bus, int argc, char **argv)
+{
+	static const char *const headers[] = { "FILE", "ID", "STATE", "VALID-FROM", "VALID-UNTIL", "ERROR" };
+	static const bool right[] = { false, false, false, false, false, false };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(table_done) struct table t = { .n_columns = 6, .headers = headers, .right_align = right };
+	struct license_row l;
+	struct json j;
+	int r;
+
+	(void)argc;
+	(void)argv;
+
+	r = get_licenses(bus, &reply);
+	if (r < 0)
+		return r;
+
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	while ((r = read_license_row(reply, &l)) > 0) {
+		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX];
+
+		if (arg_json) {
+			json_license_row(&j, &l);
+			continue;
+		}
+		if (table_add(&t, "%s", l.file) < 0 || table_add(&t, "%s", l.id) < 0 ||
+		    table_add(&t, "%s", l.state) < 0 ||
+		    table_add(&t, "%s", format_validity_date(from, l.valid_from_usec)) < 0 ||
+		    table_add(&t, "%s", format_validity_date(until, l.valid_until_usec)) < 0 ||
+		    table_add(&t, "%s", l.error) < 0) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (r < 0)
+		return log_parse_error("ListLicenses", r);
+
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+		return 0;
+	}
+	r = table_print(&t, "licence files");
+	if (r < 0)
+		log_error("out of memory");
+	return r;
+}
+
+/* ---- status ---- */
+
+/* One value of the GetStatus dictionary; strings point into the reply message. */
+struct status_field {
+	const char *key;
+	const char *signature; /* the variant's contents */
+	bool known_type;
+	union {
+		const char *s;
+		uint64_t u;
+		int64_t i;
+		double d;
+		bool b;
+	};
+};
+
+enum field_format {
+	FIELD_PLAIN,
+	FIELD_TIMESTAMP,
+	FIELD_TIMESPAN,
+};
+
+static const struct {
+	const char *key;
+	const char *label;
+	enum field_format format;
+} status_labels[] = {
+	{ "version", "Version", FIELD_PLAIN },
+	{ "hostname", "Hostname", FIELD_PLAIN },
+	{ "boot_id", "Boot ID", FIELD_PLAIN },
+	{ "started_usec", "Started", FIELD_TIMESTAMP },
+	{ "interval_usec", "Interval", FIELD_TIMESPAN },
+	{ "last_collect_usec", "Last collection", FIELD_TIMESTAMP },
+	{ "collections", "Collections", FIELD_PLAIN },
+	{ "attach_mode", "Attach mode", FIELD_PLAIN },
+	{ "processes_tracked", "Processes tracked", FIELD_PLAIN },
+	{ "exec_events", "Exec events", FIELD_PLAIN },
+	{ "exit_events", "Exit events", FIELD_PLAIN },
+	{ "ringbuf_drops", "Ring buffer drops", FIELD_PLAIN },
+	{ "violations", "Violations", FIELD_PLAIN },
+	{ "last_violation_seq", "Last violation seq", FIELD_PLAIN },
+	{ "licenses_active", "Licences active", FIELD_PLAIN },
+	{ "license_errors", "Licence errors", FIELD_PLAIN },
+	{ "licenses_dir", "Licence directory", FIELD_PLAIN },
+	{ "state_dir", "State directory", FIELD_PLAIN },
+	{ "ledger", "Ledger", FIELD_PLAIN },
+};
+
+#define N_STATUS_LABELS (sizeof(status_labels) / sizeof(status_labels[0]))
+
+/* Reads one variant's contents; types we do not know are skipped and kept by signature only. */
+static int read_status_value(sd_bus_message *m, struct status_field *f)
+{
+	char type;
+	int r;
+
+	r = sd_bus_message_peek_type(m, &type, &f->signature);
+	if (r < 0)
+		return r;
+	if (r == 0 || type != SD_BUS_TYPE_VARIANT)
+		return -EBADMSG;
+
+	f->known_type = strlen(f->signature) == 1 && strchr("stuxiqnybdog", f->signature[0]);
+	if (!f->known_type)
+		return sd_bus_message_skip(m, "v");
+
+	r = sd_bus_message_enter_container(m, SD_BUS_TYPE_VARIANT, f->signature);
+	if (r < 0)
+		return r;
+	switch (f->signature[0]) {
+	case 's':
+	case 'o':
+	case 'g':
+		r = sd_bus_message_read_basic(m, f->signature[0], &f->s);
+		break;
+	case 't':
+		r = sd_bus_message_read_basic(m, 't', &f->u);
+		break;
+	case 'u': {
+		uint32_t v;
+
+		r = sd_bus_message_read_basic(m, 'u', &v);
+		f->u = v;
+		break;
+	}
+	case 'q': {
+		uint16_t v;
+
+		r = sd_bus_message_read_basic(m, 'q', &v);
+		f->u = v;
+		break;
+	}
+	case 'y': {
+		uint8_t v;
+
+		r = sd_bus_message_read_basic(m, 'y', &v);
+		f->u = v;
+		break;
+	}
+	case 'x':
+		r = sd_bus_message_read_basic(m, 'x', &f->i);
+		break;
+	case 'i': {
+		int32_t v;
+
+		r = sd_bus_message_read_basic(m, 'i', &v);
+		f->i = v;
+		break;
+	}
+	case 'n': {
+		int16_t v;
+
+		r = sd_bus_message_read_basic(m, 'n', &v);
+		f->i = v;
+		break;
+	}
+	case 'd':
+		r = sd_bus_message_read_basic(m, 'd', &f->d);
+		break;
+	case 'b': {
+		int v;
+
+		r = sd_bus_message_read_basic(m, 'b', &v);
+		f->b = v;
+		break;
+	}
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+static int read_status(sd_bus_message *m, struct status_field **ret, size_t *ret_n)
+{
+	_cleanup_(freep) struct status_field *fields = NULL;
+	size_t n = 0;
+	int r;
+
+	r = sd_bus_message_enter_container(m, SD_BUS_TYPE_ARRAY, "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(m, SD_BUS_TYPE_DICT_ENTRY, "sv")) > 0) {
+		struct status_field *a = realloc(fields, (n + 1) * sizeof(*fields));
+
+		if (!a)
+			return -ENOMEM;
+		fields = a;
+		fields[n] = (struct status_field){};
+		r = sd_bus_message_read_basic(m, 's', &fields[n].key);
+		if (r < 0)
+			return r;
+		r = read_status_value(m, &fields[n]);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+		n++;
+	}
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(m);
+	if (r < 0)
+		return r;
+	*ret = fields;
+	fields = NULL;
+	*ret_n = n;
+	return 0;
+}
+
+static void json_status_value(struct json *j, const struct status_field *f)
+{
+	switch (f->signature[0]) {
+	case 's':
+	case 'o':
+	case 'g':
+		json_string(j, f->s);
+		break;
+	case 't':
+	case 'u':
+	case 'q':
+	case 'y':
+		json_uint(j, f->u);
+		break;
+	case 'x':
+	case 'i':
+	case 'n':
+		json_int(j, f->i);
+		break;
+	case 'd':
+		json_double(j, f->d);
+		break;
+	case 'b':
+		json_bool(j, f->b);
+		break;
+	default:
+		json_null(j);
+	}
+}
+
+static void format_status_value(char *buf, size_t size, const struct status_field *f, enum field_format format)
+{
+	char big[FORMAT_TIMESTAMP_MAX + FORMAT_TIMESPAN_MAX + 16];
+
+	if (!f->known_type) {
+		snprintf(buf, size, "(value of type %s)", f->signature);
+		return;
+	}
+	switch (f->signature[0]) {
+	case 's':
+	case 'o':
+	case 'g':
+		snprintf(buf, size, "%s", isempty(f->s) ? "-" : f->s);
+		break;
+	case 't':
+	case 'u':
+	case 'q':
+	case 'y':
+		if (format == FIELD_TIMESTAMP)
+			snprintf(buf, size, "%s", format_timestamp_relative(big, f->u));
+		else if (format == FIELD_TIMESPAN)
+			snprintf(buf, size, "%s", format_timespan(big, f->u));
+		else
+			snprintf(buf, size, "%" PRIu64, f->u);
+		break;
+	case 'x':
+	case 'i':
+	case 'n':
+		snprintf(buf, size, "%" PRIi64, f->i);
+		break;
+	case 'd':
+		snprintf(buf, size, "%g", f->d);
+		break;
+	case 'b':
+		snprintf(buf, size, "%s", f->b ? "yes" : "no");
+		break;
+	}
+}
+
+static const struct status_field *status_find(const struct status_field *fields, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(fields[i].key, key))
+			return &fields[i];
+	return NULL;
+}
+
+static int status_label_index(const char *key)
+{
+	for (size_t i = 0; i < N_STATUS_LABELS; i++)
+		if (streq(status_labels[i].key, key))
+			return (int)i;
+	return -1;
+}
+
+static void print_status_line(int width, const char *label, const struct status_field *f, enum field_format format)
+{
+	char value[1024];
+	_cleanup_(freep) char *safe = NULL;
+
+	format_status_value(value, sizeof(value), f, format);
+	safe = sanitize(value);
+	printf("%*s: %s\n", width, label, safe ?: value);
+}
+
+static int print_status_human(const struct status_field *fields, size_t n, sd_bus_message *licenses)
+{
+	const struct status_field *violations;
+	struct license_row l;
+	unsigned rejected = 0, listed = 0;
+	int width = 0, r;
+
+	for (size_t i = 0; i < n; i++) {
+		int k = status_label_index(fields[i].key);
+		int len = (int)strlen(k >= 0 ? status_labels[k].label : fields[i].key);
+
+		if (len > width)
+			width = len;
+	}
+
+	/* the well-known keys in a fixed, readable order; then whatever a newer daemon added */
+	for (size_t k = 0; k < N_STATUS_LABELS; k++) {
+		const struct status_field *f = status_find(fields, n, status_labels[k].key);
+
+		if (f)
+			print_status_line(width, status_labels[k].label, f, status_labels[k].format);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (status_label_index(fields[i].key) < 0)
+			print_status_line(width, fields[i].key, &fields[i], FIELD_PLAIN);
+
+	printf("\nLicences:\n");
+	while ((r = read_license_row(licenses, &l)) > 0) {
+		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX];
+		_cleanup_(freep) char *id = sanitize(l.id), *state = sanitize(l.state), *file = sanitize(l.file);
+
+		if (!id || !state || !file) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+		listed++;
+		if (l.valid_from_usec || l.valid_until_usec)
+			printf("  %-24s %-14s %s..%s  %s\n", id, state, format_validity_date(from, l.valid_from_usec),
+			       format_validity_date(until, l.valid_until_usec), file);
+		else
+			printf("  %-24s %-14s %s\n", id, state, file);
+		if (license_row_rejected(&l)) {
+			_cleanup_(freep) char *error = sanitize(l.error);
+
+			rejected++;
+			printf("      error: %s\n", error ?: "-");
+		}
+	}
+	if (r < 0)
+		return log_parse_error("ListLicenses", r);
+	if (listed == 0)
+		printf("  (no licence files loaded)\n");
+
+	if (rejected > 0)
+		printf("\nWarning: %u licence file(s) rejected.\n", rejected);
+	violations = status_find(fields, n, "violations");
+	if (violations && violations->known_type && strchr("tuqy", violations->signature[0]) && violations->u > 0)
+		printf("%sWarning: %" PRIu64 " violation(s) recorded; see '" PROGRAM " violations'.\n",
+		       rejected > 0 ? "" : "\n", violations->u);
+	return 0;
+}
+
+static int print_status_json(const struct status_field *fields, size_t n, sd_bus_message *licenses)
+{
+	struct license_row l;
+	struct json j;
+	int r;
+
+	json_init(&j, stdout, arg_json);
+	json_begin_object(&j);
+	for (size_t i = 0; i < n; i++) {
+		if (!fields[i].known_type || streq(fields[i].key, "licenses"))
+			continue;
+		json_key(&j, fields[i].key);
+		json_status_value(&j, &fields[i]);
+	}
+	json_key(&j, "licenses");
+	json_begin_array(&j);
+	while ((r = read_license_row(licenses, &l)) > 0)
+		json_license_row(&j, &l);
+	if (r < 0)
+		return log_parse_error("ListLicenses", r);
+	json_end_array(&j);
+	json_end_object(&j);
+	json_finish(&j);
+	return 0;
+}
+
+static int verb_status(sd_bus *bus, int argc, char **argv)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *licenses = NULL;
+	_cleanup_(freep) struct status_field *fields = NULL;
+	size_t n = 0;
+	int r;
+
+	(void)argc;
+	(void)argv;
+
+	r = bus_call(bus, "GetStatus", &reply, "");
+	if (r < 0)
+		return r;
+	r = read_status(reply, &fields, &n);
+	if (r < 0)
+		return log_parse_error("GetStatus", r);
+	r = get_licenses(bus, &licenses);
+	if (r < 0)
+		return r;
+
+	return arg_json ? print_status_json(fields, n, licenses) : print_status_human(fields, n, licenses);
+}
+
+/* ---- violations and monitor ---- */
+
+struct violation {
+	uint64_t seq, time_usec;
+	const char *kind, *license_id;
+	uint32_t pid, uid;
+	const char *user, *executable, *cgroup, *job, *detail;
+};
+
+/* types is SIG_VIOLATION inside an array, SIG_VIOLATION_FIELDS for the signal body */
+static int read_violation(sd_bus_message *m, const char *types, struct violation *v)
+{
+	return sd_bus_message_read(m, types, &v->seq, &v->time_usec, &v->kind, &v->license_id, &v->pid, &v->uid,
+				   &v->user, &v->executable, &v->cgroup, &v->job, &v->detail);
+}
+
+static void json_violation(struct json *j, const struct violation *v)
+{
+	char ts[FORMAT_TIMESTAMP_MAX];
+
+	json_begin_object(j);
+	json_kv_uint(j, "seq", v->seq);
+	json_kv_uint(j, "time_usec", v->time_usec);
+	json_key(j, "time");
+	if (v->time_usec > 0 && format_timestamp_utc(ts, v->time_usec))
+		json_string(j, ts);
+	else
+		json_null(j);
+	json_kv_string(j, "kind", v->kind);
+	json_kv_string(j, "license_id", v->license_id);
+	json_kv_uint(j, "pid", v->pid);
+	json_kv_uint(j, "uid", v->uid);
+	json_kv_string(j, "user", v->user);
+	json_kv_string(j, "executable", v->executable);
+	json_kv_string(j, "cgroup", v->cgroup);
+	json_kv_string(j, "job", v->job);
+	json_kv_string(j, "detail", v->detail);
+	json_end_object(j);
+}
+
+static int verb_violations(sd_bus *bus, int argc, char **argv)
+{
+	static const char *const headers[] = { "SEQ", "TIME", "KIND", "LICENSE", "UID",
+					       "USER", "PID", "EXECUTABLE", "JOB" };
+	static const bool right[] = { true, false, false, false, true, false, true, false, false };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(table_done) struct table t = { .n_columns = 9, .headers = headers, .right_align = right };
+	struct violation v;
+	struct json j;
+	int r;
+
+	(void)argc;
+	(void)argv;
+
+	r = bus_call(bus, "ListViolations", &reply, "t", arg_since);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, SIG_VIOLATION);
+	if (r < 0)
+		return log_parse_error("ListViolations", r);
+
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	while ((r = read_violation(reply, SIG_VIOLATION, &v)) > 0) {
+		char ts[FORMAT_TIMESTAMP_MAX];
+
+		if (arg_json) {
+			json_violation(&j, &v);
+			continue;
+		}
+		if (table_add(&t, "%" PRIu64, v.seq) < 0 ||
+		    table_add(&t, "%s", format_timestamp_local(ts, v.time_usec)) < 0 ||
+		    table_add(&t, "%s", v.kind) < 0 || table_add(&t, "%s", v.license_id) < 0 ||
+		    table_add(&t, "%" PRIu32, v.uid) < 0 || table_add(&t, "%s", v.user) < 0 ||
+		    table_add(&t, "%" PRIu32, v.pid) < 0 || table_add(&t, "%s", v.executable) < 0 ||
+		    table_add(&t, "%s", v.job) < 0) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (r < 0)
+		return log_parse_error("ListViolations", r);
+
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+		return 0;
+	}
+	r = table_print(&t, "violations");
+	if (r < 0)
+		log_error("out of memory");
+	return r;
+}
+
+struct monitor {
+	sd_event *event;
+	bool have_floor;   /* floor is meaningful */
+	uint64_t floor;    /* highest seq printed or asked to skip */
+	bool disconnected;
+};
+
+static int monitor_print(struct monitor *mon, const struct violation *v)
+{
+	if (mon->have_floor && v->seq <= mon->floor)
+		return 0; /* already printed by the back-fill */
+	mon->have_floor = true;
+	mon->floor = v->seq;
+
+	if (arg_json) {
+		struct json j;
+
+		json_init(&j, stdout, arg_json);
+		json_violation(&j, v);
+		json_finish(&j);
+	} else {
+		char ts[FORMAT_TIMESTAMP_MAX];
+		_cleanup_(freep) char *kind = sanitize(v->kind), *lic = sanitize(v->license_id),
+				      *user = sanitize(v->user), *exe = sanitize(v->executable),
+				      *job = sanitize(v->job), *detail = sanitize(v->detail);
+
+		if (!kind || !lic || !user || !exe || !job || !detail) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+		printf("%s violation #%" PRIu64 " %s, licence %s: user %s (uid %" PRIu32 "), pid %" PRIu32
+		       ", %s, job %s: %s\n",
+		       format_timestamp_local(ts, v->time_usec), v->seq, kind, lic, user, v->uid, v->pid, exe, job,
+		       detail);
+	}
+	/* readers sit on a pipe or a file: every record must reach them now */
+	if (fflush(stdout) != 0) {
+		log_error("cannot write to standard output: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int on_violation_raised(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct monitor *mon = userdata;
+	struct violation v;
+	int r;
+
+	(void)ret_error;
+
+	r = read_violation(m, SIG_VIOLATION_FIELDS, &v);
+	if (r < 0) {
+		log_error("ignoring a malformed ViolationRaised signal: %s", strerror(-r));
+		return 0;
+	}
+	r = monitor_print(mon, &v);
+	if (r < 0)
+		return sd_event_exit(mon->event, 1);
+	return 0;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct monitor *mon = userdata;
+
+	(void)m;
+	(void)ret_error;
+
+	mon->disconnected = true;
+	return sd_event_exit(mon->event, 1);
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	(void)si;
+	(void)userdata;
+
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int verb_monitor(sd_bus *bus, int argc, char **argv)
+{
+	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot_signal = NULL, *slot_disconnect = NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct monitor mon = { .have_floor = arg_since_set, .floor = arg_since };
+	sigset_t mask;
+	int r;
+
+	(void)argc;
+	(void)argv;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+		log_error("cannot block signals: %s", strerror(errno));
+		return -errno;
+	}
+
+	r = sd_event_default(&event);
+	if (r < 0) {
+		log_error("cannot allocate an event loop: %s", strerror(-r));
+		return r;
+	}
+	mon.event = event;
+	r = sd_event_add_signal(event, NULL, SIGINT, on_exit_signal, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(event, NULL, SIGTERM, on_exit_signal, NULL);
+	if (r < 0) {
+		log_error("cannot watch SIGINT and SIGTERM: %s", strerror(-r));
+		return r;
+	}
+
+	/* Subscribe first (synchronously: the bus has the match when this returns), back-fill after,
+	 * so that a violation raised in between is in one of the two and printed once. */
+	r = sd_bus_match_signal(bus, &slot_signal, BUS_NAME, BUS_PATH, BUS_INTERFACE, "ViolationRaised",
+				on_violation_raised, &mon);
+	if (r < 0) {
+		log_error("cannot subscribe to ViolationRaised: %s", strerror(-r));
+		return r;
+	}
+	/* sd-bus synthesizes this locally when the connection goes; no match is sent to the bus */
+	r = sd_bus_match_signal(bus, &slot_disconnect, NULL, "/org/freedesktop/DBus/Local",
+				"org.freedesktop.DBus.Local", "Disconnected", on_disconnected, &mon);
+	if (r < 0) {
+		log_error("cannot watch the bus connection: %s", strerror(-r));
+		return r;
+	}
+
+	if (arg_since_set) {
+		struct violation v;
+
+		r = bus_call(bus, "ListViolations", &reply, "t", arg_since);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, SIG_VIOLATION);
+		if (r < 0)
+			return log_parse_error("ListViolations", r);
+		while ((r = read_violation(reply, SIG_VIOLATION, &v)) > 0) {
+			r = monitor_print(&mon, &v);
+			if (r < 0)
+				return r;
+		}
+		if (r < 0)
+			return log_parse_error("ListViolations", r);
+	}
+
+	r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0) {
+		log_error("cannot attach the bus to the event loop: %s", strerror(-r));
+		return r;
+	}
+
+	r = sd_event_loop(event);
+	(void)sd_bus_detach_event(bus);
+	if (r < 0) {
+		log_error("event loop failed: %s", strerror(-r));
+		return r;
+	}
+	if (mon.disconnected) {
+		log_error("lost the connection to the bus");
+		return -ECONNRESET;
+	}
+	return r == 0 ? 0 : -EIO;
+}
+
+/* ---- usage ---- */
+
+struct usage_row {
+	const char *cgroup, *job;
+	uint32_t uid;
+	const char *user;
+	uint64_t cpu_ns, first_usec, last_usec;
+};
+
+static int verb_usage(sd_bus *bus, int argc, char **argv)
+{
+	static const char *const headers[] = { "CGROUP", "JOB", "USER(UID)", "CPU-SECONDS", "FIRST", "LAST" };
+	static const bool right[] = { false, false, false, true, false, false };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(table_done) struct table t = { .n_columns = 6, .headers = headers, .right_align = right };
+	struct usage_row u;
+	struct json j;
+	int r;
+
+	(void)argc;
+	(void)argv;
+
+	r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, SIG_USAGE);
+	if (r < 0)
+		return log_parse_error("GetUsage", r);
+
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	while ((r = sd_bus_message_read(reply, SIG_USAGE, &u.cgroup, &u.job, &u.uid, &u.user, &u.cpu_ns,
+					&u.first_usec, &u.last_usec)) > 0) {
+		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
+
+		if (arg_json) {
+			json_begin_object(&j);
+			json_kv_string(&j, "cgroup", u.cgroup);
+			json_kv_string(&j, "job", u.job);
+			json_kv_uint(&j, "uid", u.uid);
+			json_kv_string(&j, "user", u.user);
+			json_kv_uint(&j, "cpu_ns", u.cpu_ns);
+			json_key(&j, "cpu_seconds");
+			json_double(&j, (double)u.cpu_ns / NSEC_PER_SEC);
+			json_kv_uint(&j, "first_usec", u.first_usec);
+			json_kv_uint(&j, "last_usec", u.last_usec);
+			json_end_object(&j);
+			continue;
+		}
+		if (table_add(&t, "%s", u.cgroup) < 0 || table_add(&t, "%s", u.job) < 0 ||
+		    table_add(&t, "%s(%" PRIu32 ")", isempty(u.user) ? "?" : u.user, u.uid) < 0 ||
+		    table_add(&t, "%.3f", (double)u.cpu_ns / NSEC_PER_SEC) < 0 ||
+		    table_add(&t, "%s", format_timestamp_local(first, u.first_usec)) < 0 ||
+		    table_add(&t, "%s", format_timestamp_local(last, u.last_usec)) < 0) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (r < 0)
+		return log_parse_error("GetUsage", r);
+
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+		return 0;
+	}
+	r = table_print(&t, "usage records");
+	if (r < 0)
+		log_error("out of memory");
+	return r;
+}
+
+/* ---- reload ---- */
+
+static int verb_reload(sd_bus *bus, int argc, char **argv)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+	(void)argc;
+	(void)argv;
+
+	return bus_call(bus, "Reload", &reply, "");
+}
+
+/* ---- license check: offline, no bus ---- */
+
+static int verb_license(sd_bus *bus, int argc, char **argv)
+{
+	struct json j;
+	bool failed = false;
+
+	(void)bus;
+
+	if (!streq(argv[1], "check"))
+		return usage_error("unknown license command '%s' (expected 'check')", argv[1]);
+	if (argc < 3)
+		return usage_error("license check: missing FILE argument");
+
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	for (int i = 2; i < argc; i++) {
+		_cleanup_(license_freep) struct license *l = NULL;
+		struct license_error err = {};
+		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX], msg[LICENSE_ERROR_MAX + 512];
+		int r;
+
+		r = license_parse_file(argv[i], &l, &err);
+		if (r < 0) {
+			failed = true;
+			if (!isempty(err.message))
+				license_error_format(&err, msg, sizeof(msg));
+			else
+				snprintf(msg, sizeof(msg), "%s: %s", argv[i], strerror(-r));
+			fprintf(stderr, PROGRAM ": %s\n", msg);
+			fflush(stderr);
+			if (arg_json) {
+				json_begin_object(&j);
+				json_kv_string(&j, "file", argv[i]);
+				json_key(&j, "ok");
+				json_bool(&j, false);
+				json_kv_string(&j, "error", msg);
+				json_end_object(&j);
+			}
+			continue;
+		}
+
+		format_date_utc(from, l->valid_from);
+		format_date_utc(until, l->valid_until);
+		if (arg_json) {
+			json_begin_object(&j);
+			json_kv_string(&j, "file", argv[i]);
+			json_key(&j, "ok");
+			json_bool(&j, true);
+			json_kv_string(&j, "id", l->id);
+			json_kv_string(&j, "regime", l->regime ?: "");
+			json_kv_string(&j, "authority", l->authority ?: "");
+			/* same units as ListLicenses */
+			json_kv_uint(&j, "valid_from_usec", l->valid_from > 0 ? (uint64_t)l->valid_from * USEC_PER_SEC : 0);
+			json_kv_uint(&j, "valid_until_usec",
+				     l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
+			json_end_object(&j);
+		} else {
+			printf("%s: ok (id %s, valid %s..%s)\n", argv[i], l->id, from, until);
+			/* keep the order of results and errors when both go to one terminal */
+			fflush(stdout);
+		}
+	}
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+	}
+	return failed ? -EINVAL : 0;
+}
+
+/* ---- command line ---- */
+
+static void help(void)
+{
+	printf("%s [OPTIONS...] COMMAND [ARGS...]\n"
+	       "\n"
+	       "Query and control hpcmeterd, the usage meter of an export-licensed HPC node.\n"
+	       "\n"
+	       "Commands:\n"
+	       "  status                   Show the daemon's and the meters' state and the licences\n"
+	       "  violations [--since SEQ] List recorded licence violations (sequence number > SEQ)\n"
+	       "  usage [--since-usec USEC]\n"
+	       "                           Show on-CPU time per cgroup, job and user\n"
+	       "  licenses                 List the licence files and their state\n"
+	       "  license check FILE...    Validate licence files offline (no daemon needed)\n"
+	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
+	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
+	       "  help                     Show this help\n"
+	       "\n"
+	       "Options:\n"
+	       "  -h --help                Show this help\n"
+	       "     --version             Show the package version\n"
+	       "     --json[=MODE]         Print JSON: short (one line; the default) or pretty\n"
+	       "     --no-legend           Do not print the header and the legend of tables\n"
+	       "     --address=ADDRESS     Connect to the bus at ADDRESS, not to the system bus\n"
+	       "     --since=SEQ           violations, monitor: start after sequence number SEQ\n"
+	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us)\n"
+	       "\n"
+	       "Environment:\n"
+	       "  DBUS_SYSTEM_BUS_ADDRESS  Address of the system bus\n"
+	       "                           (default unix:path=/run/dbus/system_bus_socket)\n"
+	       "\n"
+	       "Exit status:\n"
+	       "  0 on success; 1 on failure (daemon unreachable, D-Bus error, rejected licence\n"
+	       "  file); 2 on a usage error (unknown command or option, missing argument).\n"
+	       "\n"
+	       "See hpcmeterctl(1) for details.\n",
+	       PROGRAM);
+}
+
+static int verb_help(sd_bus *bus, int argc, char **argv)
+{
+	(void)bus;
+	(void)argc;
+	(void)argv;
+
+	help();
+	return 0;
+}
+
+enum verb_flags {
+	VERB_BUS = 1 << 0,	  /* needs a bus connection */
+	VERB_SINCE = 1 << 1,	  /* takes --since */
+	VERB_SINCE_USEC = 1 << 2, /* takes --since-usec */
+};
+
+static const struct verb {
+	const char *name;
+	int min_args, max_args; /* including the verb itself; -1: no limit */
+	unsigned flags;
+	int (*dispatch)(sd_bus *bus, int argc, char **argv);
+} verbs[] = {
+	{ "status", 1, 1, VERB_BUS, verb_status },
+	{ "violations", 1, 1, VERB_BUS | VERB_SINCE, verb_violations },
+	{ "usage", 1, 1, VERB_BUS | VERB_SINCE_USEC, verb_usage },
+	{ "licenses", 1, 1, VERB_BUS, verb_licenses },
+	{ "license", 2, -1, 0, verb_license },
+	{ "reload", 1, 1, VERB_BUS, verb_reload },
+	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },
+	{ "help", 1, 1, 0, verb_help },
+};
+
+static int parse_uint64(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	if (isempty(s) || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+enum {
+	ARG_VERSION = 0x100,
+	ARG_JSON,
+	ARG_NO_LEGEND,
+	ARG_ADDRESS,
+	ARG_SINCE,
+	ARG_SINCE_USEC,
+};
+
+/* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
+static int parse_argv(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{ "json", optional_argument, NULL, ARG_JSON },
+		{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+		{ "address", required_argument, NULL, ARG_ADDRESS },
+		{ "since", required_argument, NULL, ARG_SINCE },
+		{ "since-usec", required_argument, NULL, ARG_SINCE_USEC },
+		{}
+	};
+	int c;
+
+	/* options may come before or after the command: getopt permutes */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf(PROGRAM " " HPCMETER_VERSION "\n");
+			return 0;
+		case ARG_JSON:
+			if (!optarg || streq(optarg, "short"))
+				arg_json = JSON_SHORT;
+			else if (streq(optarg, "pretty"))
+				arg_json = JSON_PRETTY;
+			else if (streq(optarg, "off"))
+				arg_json = JSON_OFF;
+			else
+				return usage_error("unknown JSON mode '%s' (expected short, pretty or off)", optarg);
+			break;
+		case ARG_NO_LEGEND:
+			arg_legend = false;
+			break;
+		case ARG_ADDRESS:
+			if (isempty(optarg))
+				return usage_error("--address needs a bus address");
+			arg_address = optarg;
+			break;
+		case ARG_SINCE:
+			if (parse_uint64(optarg, &arg_since) < 0)
+				return usage_error("invalid sequence number for --since: '%s'", optarg);
+			arg_since_set = true;
+			break;
+		case ARG_SINCE_USEC:
+			if (parse_uint64(optarg, &arg_since_usec) < 0)
+				return usage_error("invalid time for --since-usec: '%s' (microseconds since the epoch)",
+						   optarg);
+			arg_since_usec_set = true;
+			break;
+		case '?':
+			if (optopt && optopt < 0x100 && argv[optind - 1][1] != '-')
+				return usage_error("invalid option -- '%c'", optopt);
+			if (optopt && strchr(argv[optind - 1], '='))
+				return usage_error("option '%s' does not take an argument", argv[optind - 1]);
+			if (optopt)
+				return usage_error("option '%s' requires an argument", argv[optind - 1]);
+			return usage_error("unrecognized option '%s'", argv[optind - 1]);
+		default:
+			return usage_error("cannot parse the options");
+		}
+	}
+	return 1;
+}
+
+static int dispatch_verb(int argc, char **argv)
+{
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+	const struct verb *verb = NULL;
+	int r;
+
+	if (argc < 1)
+		return usage_error("missing command");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (streq(verbs[i].name, argv[0])) {
+			verb = &verbs[i];
+			break;
+		}
+	if (!verb)
+		return usage_error("unknown command '%s'", argv[0]);
+	if (argc < verb->min_args)
+		return usage_error("%s: missing argument", verb->name);
+	if (verb->max_args >= 0 && argc > verb->max_args)
+		return usage_error("%s: too many arguments", verb->name);
+	if (arg_since_set && !(verb->flags & VERB_SINCE))
+		return usage_error("--since does not apply to '%s'", verb->name);
+	if (arg_since_usec_set && !(verb->flags & VERB_SINCE_USEC))
+		return usage_error("--since-usec does not apply to '%s'", verb->name);
+
+	if (verb->flags & VERB_BUS) {
+		r = bus_connect(&bus);
+		if (r < 0)
+			return r;
+	}
+	return verb->dispatch(bus, argc, argv);
+}
+
+int main(int argc, char **argv)
+{
+	int r;
+
+	r = parse_argv(argc, argv);
+	if (r < 0)
+		return EXIT_USAGE;
+	if (r == 0)
+		return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+	r = dispatch_verb(argc - optind, argv + optind);
+
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		log_error("cannot write to standard output: %s", strerror(errno ?: EIO));
+		return EXIT_FAILURE;
+	}
+	if (usage_error_seen)
+		return EXIT_USAGE;
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
