@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Shared helpers of the shell tests: TAP output, a private system-like D-Bus with the shipped
+# policy, and hpcmeterd started on it. Source it; set BUILD (the build directory) first.
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+HPCMETERD=$BUILD/hpcmeterd
+HPCMETERCTL=$BUILD/hpcmeterctl
+
+_tap_n=0
+_tap_failed=0
+
+ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
+not_ok() { _tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1)); echo "not ok $_tap_n - $*"; }
+# check DESCRIPTION COMMAND...: one TAP line from a command's exit status.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+diag() { sed 's/^/# /' <<<"$*"; }
+tap_done() {
+	echo "1..$_tap_n"
+	[ "$_tap_failed" -eq 0 ]
+}
+skip_all() { echo "1..0 # SKIP $*"; exit 77; }
+
+# wait_for SECONDS COMMAND...: poll every 0.1 s until COMMAND succeeds.
+wait_for() {
+	local deadline=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+T=$(mktemp -d /tmp/hpcmeter-test.XXXXXX)
+chmod 755 "$T" # unprivileged test processes run programs from here
+_pids=()
+_cleanups=()
+on_cleanup() { _cleanups+=("$*"); }
+cleanup() {
+	local p c
+	for ((c = ${#_cleanups[@]} - 1; c >= 0; c--)); do eval "${_cleanups[$c]}" || true; done
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Start a private bus shaped like the system bus, with the shipped policy file included.
+start_bus() {
+	sed -e "s|@SOCK@|$T/system_bus_socket|" -e "s|@POLICY@|$TOP/daemon/org.hpcmeter1.conf|" \
+		"$TOP/tests/dbus/bus.conf.in" >"$T/bus.conf"
+	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --print-address=3 \
+		3>"$T/bus.addr" 2>"$T/bus.log" &
+	_pids+=($!)
+	wait_for 10 test -s "$T/bus.addr" || { echo "Bail out! dbus-daemon did not start"; cat "$T/bus.log"; exit 1; }
+	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/system_bus_socket"
+}
+
+# start_daemon ARGS...: hpcmeterd on the private bus, log in $T/hpcmeterd.log, pid in DAEMON_PID.
+start_daemon() {
+	"$HPCMETERD" --state-dir "$T/state" "$@" >>"$T/hpcmeterd.log" 2>&1 &
+	DAEMON_PID=$!
+	_pids+=("$DAEMON_PID")
+	if ! wait_for 20 "$HPCMETERCTL" status >/dev/null 2>&1; then
+		echo "Bail out! hpcmeterd did not come up on the bus"
+		sed 's/^/# /' "$T/hpcmeterd.log"
+		exit 1
+	fi
+}
+
+stop_daemon() {
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID"
+}
+
+# json EXPR < JSON: evaluate a Python expression over the parsed document "d" and print it.
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# A cgroup v2 directory for this test (hybrid hosts mount cgroup2 at /sys/fs/cgroup/unified).
+cgroup2_mount() { awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo; }

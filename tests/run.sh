@@ -1,0 +1,56 @@
+#!/bin/bash
+# Run the whole suite: unit, BPF on the real kernel, D-Bus end to end (and the module under
+# qemu when its prerequisites are present). Prints each test's TAP, then a summary line
+# "N passed, N failed, N skipped" counting TAP assertions. Exit status 1 if anything failed.
+# usage: tests/run.sh [BUILD_DIR] [TEST...]
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+shift || true
+export BUILD
+
+ALL=(
+	"$BUILD/tests/test-license"
+	"$BUILD/tests/test-config"
+	"$BUILD/tests/test-decode"
+	"$BUILD/tests/test-sched $BUILD/tests/burn"
+	"tests/dbus/test-violations.sh"
+	"tests/dbus/test-bad-input.sh"
+)
+[ -x tests/module/run.sh ] && ALL+=("tests/module/run.sh")
+[ $# -gt 0 ] && ALL=("$@")
+
+passed=0 failed=0 skipped=0
+failed_tests=()
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for t in "${ALL[@]}"; do
+	echo "=== $t"
+	start=$(date +%s)
+	# shellcheck disable=SC2086 # a test is a command line
+	timeout --kill-after=10 600 $t >"$out" 2>&1
+	rc=$?
+	sed 's/^/    /' "$out"
+	p=$(grep -c '^ok ' "$out")
+	f=$(grep -c '^not ok ' "$out")
+	s=$(grep -Ec '^ok .*# (SKIP|skip)' "$out")
+	p=$((p - s))
+	if [ "$rc" = 77 ]; then
+		s=$((s + 1))
+		echo "--- $t: skipped ($(grep -m1 -o 'SKIP.*' "$out"))"
+	elif [ "$rc" != 0 ] || [ "$f" != 0 ] || [ "$p" = 0 ]; then
+		# A crash or a bail-out counts even when no assertion said "not ok".
+		[ "$f" = 0 ] && f=1
+		failed_tests+=("$t")
+		echo "--- $t: FAILED (exit $rc, $f failed) in $(($(date +%s) - start)) s"
+	else
+		echo "--- $t: $p passed in $(($(date +%s) - start)) s"
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+done
+echo
+[ ${#failed_tests[@]} -gt 0 ] && echo "failed: ${failed_tests[*]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

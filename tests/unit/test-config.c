@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* hpcmeterd.conf parser: defaults, every key, and errors that name file, line and key. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/hpcmeter-config.XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		exit(2);
+	}
+	return path;
+}
+
+static int load(const char *text, struct config *c, char *err, size_t size)
+{
+	config_defaults(c);
+	err[0] = '\0';
+	return config_load(c, write_file("t.conf", text), err, size);
+}
+
+int main(void)
+{
+	struct config c;
+	char err[1024];
+	int r;
+
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	printf("TAP version 13\n");
+
+	config_defaults(&c);
+	TAP_CHECK(c.interval_sec == 10 && c.uid_min == 1000 &&
+			  strcmp(c.licenses_dir, "/etc/hpcmeter/licenses.d") == 0 &&
+			  strcmp(c.state_dir, "/var/lib/hpcmeter") == 0 && !c.verbose,
+		  "defaults match the documented ones");
+
+	r = load("# comment\n\ninterval = 30\n  licenses_dir=/srv/lic \nstate_dir = /srv/state\n"
+		 "uid_min = 500\nverbose = yes\n",
+		 &c, err, sizeof(err));
+	TAP_CHECK(r == 0, "every key parses (%s)", err);
+	TAP_CHECK(c.interval_sec == 30 && c.uid_min == 500 && c.verbose &&
+			  strcmp(c.licenses_dir, "/srv/lic") == 0 && strcmp(c.state_dir, "/srv/state") == 0,
+		  "values are taken, whitespace stripped");
+
+	r = load("interval = 5\nintervall = 7\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:2: intervall: unknown key"),
+		  "unknown key names file, line and key: %s", err);
+
+	r = load("interval = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: interval: invalid value \"0\""),
+		  "interval 0 refused: %s", err);
+	r = load("interval = 3601\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "interval above 3600 refused: %s", err);
+	r = load("interval = 10s\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "interval with a unit refused: %s", err);
+	r = load("interval = -1\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "negative interval refused: %s", err);
+	r = load("state_dir = relative/path\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "state_dir"), "relative state_dir refused: %s", err);
+	r = load("verbose = maybe\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "verbose"), "bad boolean refused: %s", err);
+	r = load("just a line\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: expected"), "line without '=' refused: %s",
+		  err);
+	r = load("uid_min = 4294967295\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "uid_min (uid_t)-1 refused: %s", err);
+
+	config_defaults(&c);
+	r = config_load(&c, "/nonexistent/hpcmeterd.conf", err, sizeof(err));
+	TAP_CHECK(r == -ENOENT && strstr(err, "/nonexistent/hpcmeterd.conf"),
+		  "missing file is -ENOENT with its name: %s", err);
+
+	unlink(write_file("t.conf", ""));
+	rmdir(dir);
+	return tap_done();
+}
