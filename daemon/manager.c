@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The manager: turns meter records and counters into attributed usage, evaluates licence
  * terms, raises violations, and drives everything from one sd-event loop. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -364,6 +366,10 @@ static void sweep_visit(const void *node, VISIT which, void *closure)
 		return;
 	if (p->seen_in == s->m->collections)
 		return;
+	/* Never in the map yet (found in /proc at start, or its exec came after the walk):
+	 * keep it while it lives. */
+	if (p->seen_in == 0 && (kill((pid_t)p->tgid, 0) == 0 || errno != ESRCH))
+		return;
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
 		uint32_t *g = realloc(s->gone, cap * sizeof(*g));
@@ -438,6 +444,72 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	m->usage = NULL;
 	m->interval_start_usec = end_usec;
 	return 0;
+}
+
+/* Processes that run already when the meter starts: check them now rather than at their next
+ * context switch. Their CPU time is counted from the moment the meter attached. */
+static void seed_from_proc(struct manager *m)
+{
+	const char *mnt = attributor_cgroup_mount(m->attr);
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d) {
+		log_warning("cannot read /proc: %m");
+		return;
+	}
+	while ((de = readdir(d))) {
+		char path[PATH_MAX + 64], line[PATH_MAX];
+		unsigned long tgid;
+		char *end;
+		struct proc *p;
+		bool created;
+		FILE *f;
+		char *exe;
+
+		tgid = strtoul(de->d_name, &end, 10);
+		if (*end || tgid == 0 || tgid > UINT32_MAX)
+			continue;
+		exe = read_exe(tgid);
+		if (!exe)
+			continue; /* a kernel thread, or gone */
+		p = proc_get(m, tgid, 0, &created);
+		if (!p || !created) {
+			free(exe);
+			continue;
+		}
+		p->exe = exe;
+		snprintf(path, sizeof(path), "/proc/%lu/status", tgid);
+		if ((f = fopen(path, "re"))) {
+			while (fgets(line, sizeof(line), f)) {
+				unsigned uid, ppid;
+
+				if (sscanf(line, "Uid: %u", &uid) == 1)
+					p->uid = uid;
+				else if (sscanf(line, "PPid: %u", &ppid) == 1)
+					p->ppid = ppid;
+			}
+			fclose(f);
+		}
+		/* "0::/path" is the cgroup v2 membership; its directory inode is the cgroup id. */
+		snprintf(path, sizeof(path), "/proc/%lu/cgroup", tgid);
+		if (mnt[0] && (f = fopen(path, "re"))) {
+			while (fgets(line, sizeof(line), f)) {
+				struct stat st;
+				char dir[2 * PATH_MAX];
+
+				if (strncmp(line, "0::", 3) != 0)
+					continue;
+				line[strcspn(line, "\n")] = '\0';
+				snprintf(dir, sizeof(dir), "%s%s", mnt, line + 3);
+				if (stat(dir, &st) == 0)
+					p->cgroup_id = st.st_ino;
+			}
+			fclose(f);
+		}
+		evaluate_proc(m, p, NULL);
+	}
+	closedir(d);
 }
 
 static void update_clock_offset(struct manager *m)
@@ -657,7 +729,8 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		goto fail_loop;
 
-	/* Processes that run already: account and check them now, not an interval later. */
+	/* Processes that run already: check them now, not at their next context switch. */
+	seed_from_proc(m);
 	manager_collect(m);
 
 	r = manager_bus_connect(m);
