@@ -1,0 +1,40 @@
+#!/bin/bash
+# Install what hpcmeter needs to build, run and test on Debian 12 (as root). Idempotent.
+# usage: scripts/install-deps.sh [--build-only]
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps.sh: run as root (it calls apt-get)" >&2
+	exit 1
+fi
+
+build=(
+	make gcc clang llvm pkg-config
+	libbpf-dev bpftool libelf-dev zlib1g-dev
+	libsystemd-dev libyaml-dev libsqlite3-dev
+)
+run=(
+	dbus-daemon systemd util-linux passwd
+)
+tests=(
+	python3 dbus-bin
+	# the kernel module: built against Debian's kernel, tested in qemu booting it
+	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
+	libnl-3-dev libnl-genl-3-dev
+)
+pkgs=("${build[@]}" "${run[@]}")
+[ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps.sh: all ${#pkgs[@]} packages are installed"
+	exit 0
+fi
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps.sh: done"
