@@ -527,6 +527,29 @@ struct key_spec {
 /* Checks a mapping's keys against specs (unknown, duplicate, missing) and hands back each
  * known key's value node in values[], NULL where absent. Unknown keys are errors, never
  * ignored: a typo must not silently weaken a licence. */
+/* Keys of the licence language (DESIGN.md) that this version does not enforce yet. A licence
+ * that uses one is refused with a message saying so: ignoring a term would weaken it silently. */
+static const char *const future_keys[] = {
+	"license.type",	       "license.terms_version",
+	"license.riders",      "license.parties",
+	"license.destination", "license.hardware",
+	"license.caps",	       "license.reporting",
+	"license.records",     "license.measurement",
+	"license.principals.remote_access",
+	"license.end_use.prohibited",
+	"license.end_use.job_declaration_required",
+	"license.end_use.allowed_executables",
+	"license.end_use.declarations",
+};
+
+static bool is_future_key(const char *field)
+{
+	for (size_t i = 0; i < sizeof(future_keys) / sizeof(future_keys[0]); i++)
+		if (strcmp(field, future_keys[i]) == 0)
+			return true;
+	return false;
+}
+
 static int check_mapping(struct license_error *err, const struct ynode *map, const char *field,
 			 const struct key_spec *specs, size_t n_specs, const struct ynode **values)
 {
@@ -553,6 +576,11 @@ static int check_mapping(struct license_error *err, const struct ynode *map, con
 		for (k = 0; k < n_specs; k++)
 			if (strcmp(key->value, specs[k].name) == 0)
 				break;
+		if (k == n_specs && is_future_key(key_field))
+			return error_node(err, key, key_field,
+					  "\"%s\" is not enforced by this version of hpcmeter; the licence is "
+					  "refused rather than checked without it",
+					  key->value);
 		if (k == n_specs) {
 			char known[256] = "";
 			size_t len = 0;

@@ -305,10 +305,15 @@ static void test_errors(void)
 				 "    users: [root]\n"
 				 "    userz: [alice]\n"),
 		     -EINVAL, 6, 5, "license.principals.userz", "unknown key \"userz\"");
-	expect_error("unknown top-level licence key (later schema) is an error",
+	expect_error("a term this version does not enforce refuses the licence, saying so",
 		     with_header("  hardware:\n"
 				 "    - { vendor: nvidia, model: H100-SXM, count: 8 }\n"),
-		     -EINVAL, 4, 3, "license.hardware", "unknown key \"hardware\"");
+		     -EINVAL, 4, 3, "license.hardware", "\"hardware\" is not enforced by this version");
+	expect_error("a nested term not enforced yet is refused too",
+		     with_header("  end_use:\n"
+				 "    job_declaration_required: true\n"),
+		     -EINVAL, 5, 5, "license.end_use.job_declaration_required",
+		     "\"job_declaration_required\" is not enforced by this version");
 	expect_error("unknown key beside license",
 		     "license: {id: A, valid: {from: 2026-01-01, until: 2026-01-02}}\nlicence: x\n",
 		     -EINVAL, 2, 1, "licence", "unknown key \"licence\"");
