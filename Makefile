@@ -1,7 +1,8 @@
 # hpcmeter: build the BPF meter, the daemon, the CLI and the tests.
 # make | make check | make install [DESTDIR=... PREFIX=...] | make run | make module | make clean
 
-VERSION := 0.1.0
+# One version for everything: dkms.conf is what DKMS reads, so it is the source.
+VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' dkms.conf)
 
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
@@ -47,7 +48,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
 
-.PHONY: all check install uninstall run module clean format-check deps
+.PHONY: all check install uninstall run module clean format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -143,3 +144,13 @@ format-check:
 
 clean:
 	rm -rf $(O)
+	$(Q)$(MAKE) -s -C module clean
+
+# Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
+$(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: $(O)/bench/ctxswitch
+	$(Q)$(O)/bench/ctxswitch

@@ -17,7 +17,7 @@ ALL=(
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 )
-[ -x tests/module/run.sh ] && ALL+=("tests/module/run.sh")
+ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")
 
 passed=0 failed=0 skipped=0

@@ -1,0 +1,267 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build hpcmeter.ko against the newest Debian amd64 kernel headers and test it in that kernel,
+# booted under qemu (TCG) with a busybox initramfs; the module and the client travel over 9p.
+# TAP on stdout; exit 0 if all passed, 1 if not, 77 (SKIP) when a prerequisite is missing.
+# usage: tests/module/run.sh        (as root; needs the packages listed in module/README.md)
+
+set -u
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+QEMU_TIMEOUT_S=${QEMU_TIMEOUT_S:-120}
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+diag() { sed 's/^/# /'; }
+skip_all() { echo "1..0 # SKIP $*"; exit 77; }
+finish() { echo "1..$n"; [ "$failed" -eq 0 ]; exit $?; }
+bail() { echo "Bail out! $*"; exit 1; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- prerequisites: missing ones skip the whole test -------------------------------------
+[ "$(id -u)" -eq 0 ] || skip_all "needs root (9p share written by the guest as root)"
+# The newest Debian amd64 kernel, never `uname -r`: the host's own kernel may have no headers.
+KVER=$(for d in /lib/modules/*-amd64; do [ -d "$d" ] && echo "${d##*/}"; done | sort -V | tail -n 1)
+{ [ -n "$KVER" ] && [ -d "/lib/modules/$KVER/build" ]; } ||
+	skip_all "no /lib/modules/*-amd64/build (apt-get install linux-headers-amd64)"
+[ -r "/boot/vmlinuz-$KVER" ] || skip_all "no /boot/vmlinuz-$KVER (apt-get install linux-image-amd64)"
+command -v qemu-system-x86_64 >/dev/null || skip_all "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } ||
+	skip_all "no static /bin/busybox (apt-get install busybox-static)"
+for tool in cc cpio gzip modprobe modinfo pkg-config; do
+	command -v $tool >/dev/null || skip_all "no $tool"
+done
+{ pkg-config --exists libnl-genl-3.0 && [ -r /usr/lib/x86_64-linux-gnu/libnl-genl-3.a ]; } ||
+	skip_all "no static libnl-genl-3 (apt-get install libnl-3-dev libnl-genl-3-dev)"
+
+T=$(mktemp -d /tmp/hpcmeter-module-test.XXXXXX) || bail "mktemp failed"
+trap 'rm -rf "$T"' EXIT
+SHARE=$T/share
+mkdir -p "$T/src" "$SHARE"
+
+echo "# kernel $KVER, work dir $T"
+
+# --- build, in a copy so the checkout stays clean ----------------------------------------
+cp -a "$TOP/Kbuild" "$TOP/dkms.conf" "$TOP/module" "$T/src/"
+VERSION=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$TOP/dkms.conf")
+ABI=$(sed -n 's/^#define HPCMETER_GENL_VERSION[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' \
+	"$TOP/module/uapi/linux/hpcmeter.h")
+{ [ -n "$VERSION" ] && [ -n "$ABI" ]; } || bail "cannot read the version from dkms.conf or the ABI from hpcmeter.h"
+
+t0=$(date +%s.%N)
+if make -C "/lib/modules/$KVER/build" M="$T/src" W=1 modules >"$T/build.log" 2>&1; then
+	t1=$(date +%s.%N)
+	if grep -i 'warning' "$T/build.log" | grep -v -q 'Skipping BTF generation'; then
+		not_ok "module builds against $KVER without warnings (W=1)"
+		grep -i -A3 'warning' "$T/build.log" | diag
+	else
+		ok "module builds against $KVER without warnings (W=1) in $(elapsed "$t0" "$t1") s"
+	fi
+else
+	not_ok "module builds against $KVER"
+	tail -n 30 "$T/build.log" | diag
+	finish
+fi
+KO=$T/src/hpcmeter.ko
+
+mi_version=$(modinfo -F version "$KO")
+mi_alias=$(modinfo -F alias "$KO")
+mi_vermagic=$(modinfo -F vermagic "$KO")
+if [ "$mi_version" = "$VERSION" ] && [ "$mi_alias" = "net-pf-16-proto-16-family-hpcmeter" ] &&
+	[ "${mi_vermagic%% *}" = "$KVER" ]; then
+	ok "modinfo: version $mi_version, genl family alias, vermagic $KVER"
+else
+	not_ok "modinfo: version '$mi_version' (want $VERSION), alias '$mi_alias', vermagic '$mi_vermagic'"
+fi
+
+# shellcheck disable=SC2046 # pkg-config output is a list of flags
+if cc -O2 -Wall -Wextra -Wno-unused-parameter -Werror -static -I"$TOP/module/uapi" \
+	$(pkg-config --cflags libnl-genl-3.0) "$TOP/tests/module/genl-info.c" -o "$SHARE/genl-info" \
+	$(pkg-config --static --libs libnl-genl-3.0) -lm >"$T/cc.log" 2>&1; then
+	ok "genl-info builds statically"
+else
+	not_ok "genl-info builds statically"
+	diag <"$T/cc.log"
+	finish
+fi
+cp "$KO" "$SHARE/hpcmeter.ko"
+printf 'VERSION=%s\nABI=%s\n' "$VERSION" "$ABI" >"$SHARE/expect"
+
+# --- initramfs: busybox, the virtio/9p modules in dependency order, the guest test --------
+R=$T/root
+mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/mnt" "$R/lib/modules/$KVER"
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list); do
+	[ "$a" = busybox ] || ln -s busybox "$R/bin/$a" # linking busybox to itself loops
+done
+mods=""
+for m in virtio_pci 9pnet_virtio 9p; do
+	deps=$(modprobe -S "$KVER" --show-depends $m) || bail "modprobe --show-depends $m failed"
+	for f in $(echo "$deps" | awk '$1 == "insmod" { print $2 }'); do
+		case " $mods " in *" $f "*) ;; *) mods="$mods $f" ;; esac
+	done
+done
+: >"$R/modules.order"
+for f in $mods; do
+	cp "$f" "$R/lib/modules/$KVER/" && basename "$f" >>"$R/modules.order"
+done
+
+cat >"$R/init" <<'EOF'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /modules.order); do insmod /lib/modules/$(uname -r)/$m; done
+code=2
+if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 hostshare /mnt; then
+	sh /guest-test.sh >/mnt/guest.tap 2>&1 && code=1
+	sync
+	umount /mnt
+fi
+# isa-debug-exit: qemu exits with (code << 1) | 1, so 3 = all passed, 5 = failures.
+printf "\\$code" | dd of=/dev/port bs=1 seek=244 count=1 2>/dev/null
+poweroff -f
+EOF
+
+cat >"$R/guest-test.sh" <<'EOF'
+#!/bin/sh
+# Runs in the guest: one TAP line per check, without numbers (the host numbers them).
+. /mnt/expect
+G=/mnt/genl-info
+fails=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; fails=$((fails + 1)); }
+diag() { sed 's/^/# /'; }
+check() { desc=$1; shift; if "$@"; then ok "$desc"; else not_ok "$desc"; fi; }
+# Warning (W), die (D), bad page (B) and soft lockup (L) taints, and splats in the log.
+kernel_clean() {
+	t=$(cat /proc/sys/kernel/tainted)
+	[ $((t & (512 | 128 | 32 | 16384))) -eq 0 ] || { echo "tainted=$t" | diag; return 1; }
+	splat=$(dmesg | grep -E -i 'WARNING:|BUG:|Oops|Call Trace|general protection|refcount_t')
+	[ -z "$splat" ] || { echo "$splat" | diag; return 1; }
+}
+info_ok() { # $1: output of genl-info
+	case "$1" in "version=$VERSION abi=$ABI load_time_ns="*) return 0 ;; esac
+	return 1
+}
+load_time_s() { lt=${1##*load_time_ns=}; echo "${lt%?????????}"; }
+
+dmesg -c >/dev/null
+# 1st load
+before=$(date +%s)
+check "insmod hpcmeter.ko" insmod /mnt/hpcmeter.ko
+after=$(date +%s)
+check "dmesg announces version $VERSION" sh -c "dmesg | grep -q 'hpcmeter: version $VERSION loaded'"
+check "no warning, oops or bad taint after insmod" kernel_clean
+check "/sys/module/hpcmeter/version is $VERSION" \
+	sh -c "[ \"\$(cat /sys/module/hpcmeter/version 2>/dev/null)\" = '$VERSION' ]"
+out=$($G 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && info_ok "$out"; then ok "GET_INFO: $out"; else not_ok "GET_INFO (rc $rc)"; echo "$out" | diag; fi
+lt1=$(load_time_s "$out")
+check "load_time_ns is CLOCK_REALTIME at load ($before <= ${lt1:-?} <= $after)" \
+	sh -c "[ '$lt1' -ge $before ] 2>/dev/null && [ '$lt1' -le $after ]"
+out=$($G --with-attr=99 2>&1)
+rc=$?
+case "$rc:$out" in
+1:*"Invalid argument (kernel: Unknown attribute type)"*) ok "unknown attribute rejected with extack: $out" ;;
+*) not_ok "unknown attribute rejected with extack (rc $rc)"; echo "$out" | diag ;;
+esac
+out=$($G --with-attr=1 2>&1)
+rc=$?
+case "$rc:$out" in
+1:*"Invalid argument (kernel: reply-only attribute)"*) ok "reply-only attribute rejected with extack: $out" ;;
+*) not_ok "reply-only attribute rejected with extack (rc $rc)"; echo "$out" | diag ;;
+esac
+check "rmmod hpcmeter" rmmod hpcmeter
+check "/sys/module/hpcmeter is gone" sh -c '! [ -e /sys/module/hpcmeter ]'
+out=$($G 2>&1)
+rc=$?
+if [ $rc -eq 2 ]; then ok "GET_INFO fails after rmmod: $out"; else not_ok "GET_INFO fails after rmmod (rc $rc)"; echo "$out" | diag; fi
+
+# 2nd load: a fresh load time, clean unload again
+sleep 1
+check "insmod hpcmeter.ko again" insmod /mnt/hpcmeter.ko
+out=$($G 2>&1)
+rc=$?
+lt2=$(load_time_s "$out")
+if [ $rc -eq 0 ] && info_ok "$out" && [ "$lt2" -gt "$lt1" ] 2>/dev/null; then
+	ok "GET_INFO after reload has a later load time: $out"
+else
+	not_ok "GET_INFO after reload has a later load time (rc $rc)"; echo "$out" | diag
+fi
+check "rmmod hpcmeter again" rmmod hpcmeter
+check "/sys/module/hpcmeter is gone again" sh -c '! [ -e /sys/module/hpcmeter ]'
+
+# Autoload: resolving the family by name makes the kernel modprobe its alias.
+mkdir -p /lib/modules/$(uname -r)/extra
+cp /mnt/hpcmeter.ko /lib/modules/$(uname -r)/extra/
+depmod
+echo /bin/modprobe >/proc/sys/kernel/modprobe
+out=$($G 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && info_ok "$out" && [ -e /sys/module/hpcmeter ]; then
+	ok "genl family lookup autoloads hpcmeter (MODULE_ALIAS_GENL_FAMILY)"
+else
+	not_ok "genl family lookup autoloads hpcmeter (rc $rc)"; echo "$out" | diag
+fi
+rmmod hpcmeter 2>/dev/null
+
+check "no warning, oops or bad taint at the end" kernel_clean
+dmesg | grep -i hpcmeter | diag
+[ $fails -eq 0 ]
+EOF
+chmod +x "$R/init" "$R/guest-test.sh"
+(cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$T/initramfs.cpio.gz" ||
+	bail "cannot build the initramfs"
+
+# The uncompressed vmlinux boots through PVH about twice as fast as the bzImage.
+KERNEL=/boot/vmlinuz-$KVER
+if python3 - "/boot/vmlinuz-$KVER" "$T/vmlinux" 2>/dev/null <<'EOF'; then KERNEL=$T/vmlinux; fi
+import lzma, sys
+d = open(sys.argv[1], 'rb').read()
+i = d.find(b'\xfd7zXZ\x00')
+while i >= 0:
+    try:
+        out = lzma.LZMADecompressor().decompress(d[i:])
+        if out[:4] == b'\x7fELF':
+            open(sys.argv[2], 'wb').write(out)
+            sys.exit(0)
+    except lzma.LZMAError:
+        pass
+    i = d.find(b'\xfd7zXZ\x00', i + 1)
+sys.exit(1)
+EOF
+
+# --- boot -------------------------------------------------------------------------------
+t0=$(date +%s.%N)
+timeout "$QEMU_TIMEOUT_S" qemu-system-x86_64 -accel tcg -m 512M -smp 1 \
+	-nographic -nodefaults -no-user-config -serial stdio -net none -no-reboot \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-kernel "$KERNEL" -initrd "$T/initramfs.cpio.gz" \
+	-virtfs local,path="$SHARE",mount_tag=hostshare,security_model=none,id=hs \
+	-append "console=ttyS0 panic=-1 quiet loglevel=4" </dev/null >"$T/console.log" 2>&1
+qrc=$?
+t1=$(date +%s.%N)
+echo "# qemu ($(basename "$KERNEL")) exited with $qrc after $(elapsed "$t0" "$t1") s"
+
+if [ -r "$SHARE/guest.tap" ]; then
+	while IFS= read -r line; do
+		case "$line" in
+		"ok - "*) ok "guest: ${line#ok - }" ;;
+		"not ok - "*) not_ok "guest: ${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$SHARE/guest.tap"
+fi
+case $qrc in
+3) ok "guest ran to the end and reported success" ;;
+5) not_ok "guest ran to the end and reported failures" ;;
+*)
+	not_ok "guest ran to the end (qemu exit $qrc; 124 = timeout)"
+	tail -n 40 "$T/console.log" | diag
+	;;
+esac
+finish
