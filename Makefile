@@ -11,6 +11,8 @@ DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR ?= $(DATADIR)/doc/hpcmeter
 # dbus-daemon reads policies from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d only.
 ifeq ($(PREFIX),/usr)
 DBUSPOLICYDIR ?= $(DATADIR)/dbus-1/system.d
@@ -121,6 +123,7 @@ module:
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(DBUSPOLICYDIR) $(DESTDIR)$(SYSCONFDIR)/hpcmeter/licenses.d \
 		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
@@ -132,12 +135,17 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/hpcmeter.conf; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/hpcmeterd $(DESTDIR)$(BINDIR)/hpcmeterctl \
 		$(DESTDIR)$(UNITDIR)/hpcmeterd.service $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf \
-		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml
-	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter
+		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml \
+		$(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
+	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR)
 
 format-check:
 	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h

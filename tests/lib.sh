@@ -5,6 +5,7 @@
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
+case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 HPCMETERD=$BUILD/hpcmeterd
 HPCMETERCTL=$BUILD/hpcmeterctl
 
