@@ -6,6 +6,9 @@ set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+# Executable paths come from the kernel, walked to the root of the mount namespace: a suite
+# run inside a chroot sets this to the chroot's path so the expected paths match.
+KPREFIX=${HPCMETER_TEST_PATH_PREFIX:-}
 HPCMETERD=$BUILD/hpcmeterd
 HPCMETERCTL=$BUILD/hpcmeterctl
 

@@ -16,6 +16,7 @@ ALL=(
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
+	"tests/dbus/test-policy.sh"
 	"tests/install/test-install.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")

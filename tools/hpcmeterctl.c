@@ -559,6 +559,10 @@ static int table_print(const struct table *t, const char *legend_noun)
 
 static const char *bus_error_message(const sd_bus_error *error, int r)
 {
+	/* The bus's own text lists its policy rules; say what the policy means instead. */
+	if (error && sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
+		return "access denied by the bus policy (reading needs root or membership in group "
+		       "hpcmeter; reload needs root)";
 	if (error && sd_bus_error_is_set(error) && !isempty(error->message))
 		return error->message;
 	return strerror(r < 0 ? -r : r);

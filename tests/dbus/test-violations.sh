@@ -75,7 +75,7 @@ diag "$line"
 field() { json "d['$1']" <<<"$line"; }
 check "signal: licence TEST-LIC-1" test "$(field license_id)" = TEST-LIC-1
 check "signal: uid 65534, user nobody" test "$(field uid)/$(field user)" = 65534/nobody
-check "signal: executable is the real path of burn" test "$(field executable)" = "$T/bin/burn"
+check "signal: executable is the real path of burn" test "$(field executable)" = "$KPREFIX$T/bin/burn"
 check "signal: Slurm job 4242 from the cgroup path" test "$(field job)" = 4242
 check "signal: cgroup path" test "$(field cgroup)" = "${JOBCG#"$CGMNT"}"
 
@@ -95,11 +95,11 @@ check "violations --json is valid JSON" python3 -m json.tool "$T/violations.json
 diag "$(cat "$T/violations.json")"
 count() { json "len([v for v in d if $1])" <"$T/violations.json"; }
 check "violations lists the unpermitted user with uid, executable and licence" \
-	test "$(count "v['kind']=='unpermitted-user' and v['uid']==65534 and v['executable']=='$T/bin/burn' and v['license_id']=='TEST-LIC-1' and v['job']=='4242'")" = 1
+	test "$(count "v['kind']=='unpermitted-user' and v['uid']==65534 and v['executable']=='$KPREFIX$T/bin/burn' and v['license_id']=='TEST-LIC-1' and v['job']=='4242'")" = 1
 check "violations lists the prohibited executable" \
-	test "$(count "v['kind']=='prohibited-executable' and v['uid']==0 and v['executable']=='$T/bin/hpcm-prohibited-tool' and v['license_id']=='TEST-LIC-1'")" = 1
+	test "$(count "v['kind']=='prohibited-executable' and v['uid']==0 and v['executable']=='$KPREFIX$T/bin/hpcm-prohibited-tool' and v['license_id']=='TEST-LIC-1'")" = 1
 check "violations lists the symlinked prohibited executable by its real path" \
-	test "$(count "v['kind']=='prohibited-executable' and v['executable']=='$T/bin/sub/hpcm-prohibited-renamed'")" = 1
+	test "$(count "v['kind']=='prohibited-executable' and v['executable']=='$KPREFIX$T/bin/sub/hpcm-prohibited-renamed'")" = 1
 check "the permitted user raised nothing" test "$(count "v['user']=='$OK_USER'")" = 0
 check "root raised no principal violation (system accounts are exempt)" \
 	test "$(count "v['kind']=='unpermitted-user' and v['uid']==0")" = 0

@@ -1,0 +1,55 @@
+#!/bin/bash
+# The shipped bus policy on a private system-like bus: root may do everything; a member of
+# group hpcmeter may read and receive signals but not reload; any other user is refused
+# calls with a clear error and receives no violation signals.
+. "$(dirname "$0")/../lib.sh"
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (BPF, setpriv)"
+command -v dbus-daemon >/dev/null || skip_all "no dbus-daemon"
+echo "TAP version 13"
+
+# The policy names the group: it must exist when the bus reads its configuration.
+if ! getent group hpcmeter >/dev/null; then
+	groupadd --system hpcmeter || { echo "Bail out! cannot create group hpcmeter"; exit 1; }
+	on_cleanup "groupdel hpcmeter"
+fi
+mkdir -p "$T/licenses"
+cat >"$T/licenses/test.yaml" <<'EOY'
+license:
+  id: POLICY-1
+  valid: { from: 2020-01-01, until: 2099-12-31 }
+  principals: { users: [root] }
+EOY
+start_bus
+start_daemon --licenses "$T/licenses" --interval 1
+
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+as_reader() { setpriv --reuid=nobody --regid=nogroup --groups="$(getent group hpcmeter | cut -d: -f3)" "$@"; }
+
+out=$(as_nobody "$HPCMETERCTL" status 2>&1); rc=$?
+diag "$out"
+check "nobody: status refused (exit 1)" test "$rc" = 1
+check "nobody: the error says the bus policy denied access" grep -q "access denied by the bus policy" <<<"$out"
+out=$(as_nobody "$HPCMETERCTL" violations 2>&1); rc=$?
+check "nobody: violations refused" test "$rc" = 1
+out=$(as_reader "$HPCMETERCTL" status --json 2>&1); rc=$?
+check "group hpcmeter: status works" test "$rc" = 0
+check "group hpcmeter: violations works" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' violations --json >/dev/null"
+out=$(as_reader "$HPCMETERCTL" reload 2>&1); rc=$?
+diag "$out"
+check "group hpcmeter: reload refused" test "$rc" = 1
+check "root: reload works" "$HPCMETERCTL" reload
+out=$(as_nobody busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.hpcmeter1 /org/hpcmeter1 \
+	org.hpcmeter1.Manager Reload 2>&1); rc=$?
+check "nobody: Reload through busctl refused" test "$rc" != 0
+
+as_nobody "$HPCMETERCTL" monitor --json >"$T/nobody.out" 2>&1 &
+_pids+=($!)
+as_reader "$HPCMETERCTL" monitor --json >"$T/reader.out" 2>&1 &
+_pids+=($!)
+sleep 1
+setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
+check "group hpcmeter: monitor receives the violation" wait_for 10 grep -q POLICY-1 "$T/reader.out"
+sleep 0.5
+check "nobody: monitor receives no violation signal" test -z "$(grep POLICY-1 "$T/nobody.out")"
+tap_done
