@@ -2,9 +2,11 @@
 /* hpcmeterd: command line and configuration, then the manager's event loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 
 #include "config.h"
@@ -51,6 +53,22 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	if (level == LIBBPF_INFO && log_get_max_level() < LOG_LVL_DEBUG)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
+}
+
+/* Paths are kept absolute, as in the configuration file: logs and status then say exactly
+ * which directory is meant, whatever the working directory. */
+static int absolute_path(const char *path, char *buf, size_t size)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (path[0] == '/')
+		n = snprintf(buf, size, "%s", path);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(buf, size, "%s/%s", cwd, path);
+	else
+		return -errno;
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -132,11 +150,9 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
-	if (licenses && snprintf(cfg.licenses_dir, sizeof(cfg.licenses_dir), "%s", licenses) >=
-				(int)sizeof(cfg.licenses_dir))
+	if (licenses && absolute_path(licenses, cfg.licenses_dir, sizeof(cfg.licenses_dir)) < 0)
 		return usage_error("--licenses path too long: %s", licenses);
-	if (state_dir && snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state_dir) >=
-				 (int)sizeof(cfg.state_dir))
+	if (state_dir && absolute_path(state_dir, cfg.state_dir, sizeof(cfg.state_dir)) < 0)
 		return usage_error("--state-dir path too long: %s", state_dir);
 	if (interval)
 		cfg.interval_sec = interval;

@@ -201,6 +201,11 @@ uint64_t ledger_last_violation_seq(const struct ledger *l)
 	return l->last_violation_seq;
 }
 
+int ledger_count_violations(struct ledger *l, uint64_t *ret)
+{
+	return query_u64(l, "SELECT COUNT(*) FROM violations", ret);
+}
+
 /* Bind helpers: "t" = text, "i" = int64 (uint64 stored as int64), one char per argument. */
 static int run_insert(struct ledger *l, const char *sql, const char *types, ...)
 {
@@ -280,10 +285,10 @@ int ledger_add_violation(struct ledger *l, struct violation *v)
 		       (uint64_t)v->uid, v->user, v->executable, v->cgroup, v->job, v->detail);
 	if (r == 0)
 		r = ledger_commit(l);
-	if (r < 0)
-		return r;
+	/* The number is taken even when storing failed: the violation is still announced, and
+	 * its number must not be given to another one. */
 	l->last_violation_seq = v->seq = seq;
-	return 0;
+	return r;
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)

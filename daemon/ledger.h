@@ -47,9 +47,11 @@ int ledger_add_exec(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t
 int ledger_add_exit(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t exit_code,
 		    uint64_t cpu_ns);
 
-/* Store v, assign v->seq, and commit: a violation is durable before anyone is told. */
+/* Store v, assign v->seq, and commit: a violation is durable before anyone is told. v->seq
+ * is assigned even when storing fails (the error is returned). */
 int ledger_add_violation(struct ledger *l, struct violation *v);
 uint64_t ledger_last_violation_seq(const struct ledger *l);
+int ledger_count_violations(struct ledger *l, uint64_t *ret);
 
 int ledger_list_violations(struct ledger *l, uint64_t since_seq,
 			   int (*fn)(const struct violation *v, void *userdata), void *userdata);

@@ -535,6 +535,7 @@ static const char *const future_keys[] = {
 	"license.destination", "license.hardware",
 	"license.caps",	       "license.reporting",
 	"license.records",     "license.measurement",
+	"license.principals.accounts", /* needs the scheduler's account per job */
 	"license.principals.remote_access",
 	"license.end_use.prohibited",
 	"license.end_use.job_declaration_required",
@@ -821,13 +822,12 @@ static int parse_principals(struct license_error *err, const struct ynode *n, co
 	static const struct key_spec specs[] = {
 		{ "users", false },
 		{ "groups", false },
-		{ "accounts", false },
 	};
-	const struct ynode *v[3];
+	const struct ynode *v[2];
 	char sub[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, 3, v);
+	r = check_mapping(err, n, field, specs, 2, v);
 	if (r < 0)
 		return r;
 	/* Present but empty restricts to nobody: the block's presence is the restriction. */
@@ -841,12 +841,6 @@ static int parse_principals(struct license_error *err, const struct ynode *n, co
 	if (v[1]) {
 		field_join(sub, field, "groups");
 		r = parse_string_list(err, v[1], sub, check_name, &l->groups, &l->n_groups);
-		if (r < 0)
-			return r;
-	}
-	if (v[2]) {
-		field_join(sub, field, "accounts");
-		r = parse_string_list(err, v[2], sub, check_name, &l->accounts, &l->n_accounts);
 		if (r < 0)
 			return r;
 	}
@@ -1025,7 +1019,6 @@ void license_free(struct license *l)
 	strv_free(l->conditions, l->n_conditions);
 	strv_free(l->users, l->n_users);
 	strv_free(l->groups, l->n_groups);
-	strv_free(l->accounts, l->n_accounts);
 	strv_free(l->permitted_end_uses, l->n_permitted_end_uses);
 	strv_free(l->prohibited_executables, l->n_prohibited_executables);
 	free(l);

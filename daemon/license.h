@@ -31,7 +31,6 @@ struct license {
 	bool principals_restricted;
 	char **users; size_t n_users;
 	char **groups; size_t n_groups;
-	char **accounts; size_t n_accounts;
 	char **permitted_end_uses; size_t n_permitted_end_uses;
 	char **prohibited_executables; size_t n_prohibited_executables; /* fnmatch globs */
 };

@@ -30,8 +30,11 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	struct meter_stats st = { 0 };
 	int r;
 
+	uint64_t n_violations = 0;
+
 	if (m->meter)
 		meter_read_stats(m->meter, &st);
+	ledger_count_violations(m->ledger, &n_violations);
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
@@ -53,7 +56,7 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_t(reply, "procs_map_full", st.counter[HPCM_STAT_PROCS_FULL])) < 0 ||
 	    (r = append_kv_t(reply, "bad_records", st.bad_records)) < 0 ||
 	    (r = append_kv_s(reply, "attach_mode", m->meter ? meter_attach_mode(m->meter) : "")) < 0 ||
-	    (r = append_kv_t(reply, "violations", ledger_last_violation_seq(m->ledger))) < 0 ||
+	    (r = append_kv_t(reply, "violations", n_violations)) < 0 ||
 	    (r = append_kv_t(reply, "last_violation_seq", ledger_last_violation_seq(m->ledger))) < 0 ||
 	    (r = append_kv_u(reply, "licenses_active", manager_licenses_active(m))) < 0 ||
 	    (r = append_kv_u(reply, "license_errors", manager_license_errors(m))) < 0 ||
@@ -78,7 +81,7 @@ static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_erro
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_open_container(reply, 'a', "(sssstt)");
+	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_LICENSE);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
@@ -97,7 +100,7 @@ static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_erro
 		} else {
 			state = "active";
 		}
-		r = sd_bus_message_append(reply, "(sssstt)", e->file, l ? l->id : "", state, err,
+		r = sd_bus_message_append(reply, HPCMETER_SIG_LICENSE, e->file, l ? l->id : "", state, err,
 					  l ? (uint64_t)l->valid_from * USEC_PER_SEC : 0,
 					  l ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
 		if (r < 0)
@@ -111,7 +114,7 @@ static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_erro
 
 static int append_violation(const struct violation *v, void *userdata)
 {
-	return sd_bus_message_append(userdata, "(ttssuusssss)", v->seq, v->time_usec, v->kind,
+	return sd_bus_message_append(userdata, HPCMETER_SIG_VIOLATION, v->seq, v->time_usec, v->kind,
 				     v->license_id, v->pid, v->uid, v->user, v->executable,
 				     v->cgroup, v->job, v->detail);
 }
@@ -129,7 +132,7 @@ static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_er
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_open_container(reply, 'a', "(ttssuusssss)");
+	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_VIOLATION);
 	if (r < 0)
 		return r;
 	r = ledger_list_violations(m->ledger, since, append_violation, reply);
@@ -144,7 +147,7 @@ static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_er
 
 static int append_usage(const struct usage_row *u, void *userdata)
 {
-	return sd_bus_message_append(userdata, "(ssusttt)", u->cgroup, u->job, u->uid, u->user,
+	return sd_bus_message_append(userdata, HPCMETER_SIG_USAGE, u->cgroup, u->job, u->uid, u->user,
 				     u->cpu_ns, u->first_usec, u->last_usec);
 }
 
@@ -161,7 +164,7 @@ static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_open_container(reply, 'a', "(ssusttt)");
+	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_USAGE);
 	if (r < 0)
 		return r;
 	r = ledger_list_usage(m->ledger, since, append_usage, reply);
@@ -182,7 +185,6 @@ static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, -r, "Cannot read licence directory %s: %s",
 					       m->cfg.licenses_dir, strerror(-r));
-	manager_bus_properties_changed(m, "LicenseErrors");
 	return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -208,13 +210,13 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
 				method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListLicenses", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(sssstt)", licenses),
+	SD_BUS_METHOD_WITH_ARGS("ListLicenses", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" HPCMETER_SIG_LICENSE, licenses),
 				method_list_licenses, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListViolations", SD_BUS_ARGS("t", since_seq),
-				SD_BUS_RESULT("a(ttssuusssss)", violations), method_list_violations,
+				SD_BUS_RESULT("a" HPCMETER_SIG_VIOLATION, violations), method_list_violations,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetUsage", SD_BUS_ARGS("t", since_usec),
-				SD_BUS_RESULT("a(ssusttt)", usage), method_get_usage,
+				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage), method_get_usage,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
 	 * it, in addition to the bus policy. */
@@ -272,7 +274,7 @@ int manager_bus_emit_violation(struct manager *m, const struct violation *v)
 	if (!m->bus)
 		return 0;
 	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-			       "ViolationRaised", "ttssuusssss", v->seq, v->time_usec, v->kind,
+			       "ViolationRaised", HPCMETER_SIG_VIOLATION_FIELDS, v->seq, v->time_usec, v->kind,
 			       v->license_id, v->pid, v->uid, v->user, v->executable, v->cgroup,
 			       v->job, v->detail);
 	if (r < 0)

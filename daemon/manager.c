@@ -148,18 +148,20 @@ static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 	return ns ? (uint64_t)((int64_t)(ns / NSEC_PER_USEC) + m->boot_to_real_usec) : now_realtime_usec();
 }
 
-/* Raise a violation once per (kind, licence, uid, executable): store, sign, log. */
+/* Raise a violation once per (kind, licence, uid, executable, name run by) and daemon run:
+ * store it, log it, signal it. The name matters for scripts, whose executable is the
+ * interpreter. */
 static void raise_violation(struct manager *m, const char *kind, const struct license *lic,
-			    const struct proc *p, const char *detail)
+			    const struct proc *p, const char *filename, const char *detail)
 {
-	char key[PATH_MAX + 512], cgbuf[64], job[32];
+	char key[2 * PATH_MAX + 512], cgbuf[64], job[32];
 	const struct user_info *u = NULL;
 	const char *cgroup = "";
 	char *k;
 	int r;
 
-	snprintf(key, sizeof(key), "%s|%s|%u|%s", kind, lic->id, p ? p->uid : 0,
-		 p && p->exe ? p->exe : "");
+	snprintf(key, sizeof(key), "%s|%s|%u|%s|%s", kind, lic->id,
+		 p ? p->uid : HPCMETER_UID_NONE, p && p->exe ? p->exe : "", filename ? filename : "");
 	if (tfind(key, &m->raised, str_cmp))
 		return;
 	k = strdup(key);
@@ -179,7 +181,7 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 		.kind = kind,
 		.license_id = lic->id,
 		.pid = p ? p->tgid : 0,
-		.uid = p ? p->uid : 0,
+		.uid = p ? p->uid : HPCMETER_UID_NONE,
 		.user = u ? u->name : "",
 		.executable = p && p->exe ? p->exe : "",
 		.cgroup = cgroup,
@@ -187,10 +189,9 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 		.detail = detail,
 	};
 	r = ledger_add_violation(m->ledger, &v);
-	if (r < 0) {
-		/* Still tell the operator: a violation must never be silent. */
-		log_error("could not store violation in the ledger: %s", strerror(-r));
-	}
+	if (r < 0) /* Still announce it: a violation must never be silent. */
+		log_error("could not store violation #%llu in the ledger: %s",
+			  (unsigned long long)v.seq, strerror(-r));
 	log_notice("violation #%llu: %s: licence %s: pid %u uid %u (%s) %s%s%s: %s",
 		   (unsigned long long)v.seq, kind, lic->id, v.pid, v.uid, v.user, v.executable,
 		   job[0] ? " job " : "", job, detail);
@@ -224,7 +225,7 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 		if (glob) {
 			snprintf(detail, sizeof(detail), "executable matches prohibited pattern \"%s\"%s%s",
 				 glob, filename ? ", run as " : "", filename ? filename : "");
-			raise_violation(m, "prohibited-executable", l, p, detail);
+			raise_violation(m, "prohibited-executable", l, p, filename, detail);
 		}
 		if (p->uid < m->cfg.uid_min)
 			continue;
@@ -233,7 +234,7 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 		if (!license_permits_user(l, u->name, (const char *const *)u->groups, u->n_groups)) {
 			snprintf(detail, sizeof(detail),
 				 "user %s (uid %u) is not a principal of the licence", u->name, p->uid);
-			raise_violation(m, "unpermitted-user", l, p, detail);
+			raise_violation(m, "unpermitted-user", l, p, NULL, detail);
 		}
 	}
 }
@@ -258,7 +259,7 @@ static void check_validity(struct manager *m)
 		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&u, &tm));
 		snprintf(detail, sizeof(detail), "the node is in use outside the licence's validity %s..%s",
 			 from, until);
-		raise_violation(m, "license-not-valid", l, NULL, detail);
+		raise_violation(m, "license-not-valid", l, NULL, NULL, detail);
 	}
 }
 
@@ -593,6 +594,7 @@ int manager_reload(struct manager *m)
 			    m->cfg.licenses_dir);
 	license_set_free(m->licenses);
 	m->licenses = s;
+	manager_bus_properties_changed(m, "LicenseErrors");
 	attributor_flush_users(m->attr);
 	/* New terms apply to what already runs. */
 	twalk_r(m->procs, reevaluate_visit, m);

@@ -9,13 +9,11 @@
 
 #include "attribute.h"
 #include "config.h"
+#include "hpcmeter-bus.h"
 #include "ledger.h"
 #include "license.h"
 #include "meter.h"
 
-#define HPCMETER_BUS_NAME "org.hpcmeter1"
-#define HPCMETER_OBJECT_PATH "/org/hpcmeter1"
-#define HPCMETER_MANAGER_IFACE "org.hpcmeter1.Manager"
 
 struct manager {
 	struct config cfg;

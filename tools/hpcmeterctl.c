@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "hpcmeter-bus.h"
 #include "license.h"
 
 #ifndef HPCMETER_VERSION
@@ -29,15 +30,14 @@
 #endif
 
 #define PROGRAM "hpcmeterctl"
-#define BUS_NAME "org.hpcmeter1"
-#define BUS_PATH "/org/hpcmeter1"
-#define BUS_INTERFACE "org.hpcmeter1.Manager"
-
-/* The signatures of the contract (daemon/org.hpcmeter1.xml); one copy each. */
-#define SIG_LICENSE "(sssstt)"
-#define SIG_VIOLATION_FIELDS "ttssuusssss"
-#define SIG_VIOLATION "(" SIG_VIOLATION_FIELDS ")"
-#define SIG_USAGE "(ssusttt)"
+#define BUS_NAME HPCMETER_BUS_NAME
+#define BUS_PATH HPCMETER_OBJECT_PATH
+#define BUS_INTERFACE HPCMETER_MANAGER_IFACE
+#define SIG_LICENSE HPCMETER_SIG_LICENSE
+#define SIG_VIOLATION_FIELDS HPCMETER_SIG_VIOLATION_FIELDS
+#define SIG_VIOLATION HPCMETER_SIG_VIOLATION
+#define SIG_USAGE HPCMETER_SIG_USAGE
+#define UID_NONE HPCMETER_UID_NONE
 
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -338,6 +338,12 @@ static void json_kv_uint(struct json *j, const char *key, uint64_t v)
 {
 	json_key(j, key);
 	json_uint(j, v);
+}
+
+static void json_kv_null(struct json *j, const char *key)
+{
+	json_key(j, key);
+	json_null(j);
 }
 
 /* Ends a top-level document. */
@@ -1138,8 +1144,15 @@ static void json_violation(struct json *j, const struct violation *v)
 		json_null(j);
 	json_kv_string(j, "kind", v->kind);
 	json_kv_string(j, "license_id", v->license_id);
-	json_kv_uint(j, "pid", v->pid);
-	json_kv_uint(j, "uid", v->uid);
+	/* A violation of the node as a whole (a licence out of validity) has no process. */
+	if (v->pid)
+		json_kv_uint(j, "pid", v->pid);
+	else
+		json_kv_null(j, "pid");
+	if (v->uid != UID_NONE)
+		json_kv_uint(j, "uid", v->uid);
+	else
+		json_kv_null(j, "uid");
 	json_kv_string(j, "user", v->user);
 	json_kv_string(j, "executable", v->executable);
 	json_kv_string(j, "cgroup", v->cgroup);
@@ -1182,8 +1195,10 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 		if (table_add(&t, "%" PRIu64, v.seq) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(ts, v.time_usec)) < 0 ||
 		    table_add(&t, "%s", v.kind) < 0 || table_add(&t, "%s", v.license_id) < 0 ||
-		    table_add(&t, "%" PRIu32, v.uid) < 0 || table_add(&t, "%s", v.user) < 0 ||
-		    table_add(&t, "%" PRIu32, v.pid) < 0 || table_add(&t, "%s", v.executable) < 0 ||
+		    (v.uid == UID_NONE ? table_add(&t, "-") : table_add(&t, "%" PRIu32, v.uid)) < 0 ||
+		    table_add(&t, "%s", v.user) < 0 ||
+		    (v.pid ? table_add(&t, "%" PRIu32, v.pid) : table_add(&t, "-")) < 0 ||
+		    table_add(&t, "%s", v.executable) < 0 ||
 		    table_add(&t, "%s", v.job) < 0) {
 			log_error("out of memory");
 			return -ENOMEM;

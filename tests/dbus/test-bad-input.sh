@@ -18,6 +18,12 @@ license:
   principals:
     users: [root]
 EOY
+# Well-formed but out of its validity: loaded, not active, and the node's use is a violation.
+cat >"$L/expired.yaml" <<'EOY'
+license:
+  id: EXPIRED-1
+  valid: { from: 2020-01-01, until: 2020-12-31 }
+EOY
 # Line 5, column 5: "userz".
 cat >"$L/typo.yaml" <<'EOY'
 license:
@@ -72,6 +78,15 @@ diag "$(cat "$T/licenses.json")"
 state_of() { json "[l['state'] for l in d if l['file'].endswith('/$1')][0]" <"$T/licenses.json"; }
 error_of() { json "[l['error'] for l in d if l['file'].endswith('/$1')][0]" <"$T/licenses.json"; }
 check "licenses: good.yaml is active as GOOD-1" test "$(state_of good.yaml)" = active
+check "licenses: expired.yaml is loaded as expired" test "$(state_of expired.yaml)" = expired
+"$HPCMETERCTL" violations --json >"$T/v0.json"
+check "the expired licence is a license-not-valid violation of the node (no pid, no uid)" \
+	test "$(json "[(v['license_id'], v['pid'], v['uid']) for v in d if v['kind']=='license-not-valid']" <"$T/v0.json")" = \
+	"[('EXPIRED-1', None, None)]"
+"$HPCMETERCTL" violations >"$T/v0.txt"
+check "violations (table) shows - for the missing pid and uid" \
+	grep -Eq "license-not-valid +EXPIRED-1 +- +- +-" "$T/v0.txt"
+diag "$(cat "$T/v0.txt")"
 for f in typo.yaml baddate.yaml syntax.yaml; do
 	check "licenses: $f is invalid" test "$(state_of $f)" = invalid
 done

@@ -183,8 +183,6 @@ static const char good_block[] =
 	"      - bob\n"
 	"    groups:\n"
 	"      - hpc-eu\n"
-	"    accounts:\n"
-	"      - proj-cfd-01\n"
 	"  end_use:\n"
 	"    permitted:\n"
 	"      - civil-cfd\n"
@@ -200,7 +198,7 @@ static const char good_flow[] =
 	"  valid: { from: 2026-01-01, until: 2027-12-31 }\n"
 	"  conditions: [\"For stated end use only\", \"Re-export requires prior\\n"
 	"authorisation.\\n\"]\n"
-	"  principals: { users: [alice, bob], groups: [hpc-eu], accounts: [proj-cfd-01] }\n"
+	"  principals: { users: [alice, bob], groups: [hpc-eu] }\n"
 	"  end_use:\n"
 	"    permitted: [civil-cfd]\n"
 	"    prohibited_executables: [\"*/facerec*\", '*/gait-id*']\n";
@@ -226,9 +224,6 @@ static void check_good_fields(const struct license *l)
 	CHECK_INT(l->n_groups, 1);
 	if (l->n_groups == 1)
 		CHECK_STR(l->groups[0], "hpc-eu");
-	CHECK_INT(l->n_accounts, 1);
-	if (l->n_accounts == 1)
-		CHECK_STR(l->accounts[0], "proj-cfd-01");
 	CHECK_INT(l->n_permitted_end_uses, 1);
 	if (l->n_permitted_end_uses == 1)
 		CHECK_STR(l->permitted_end_uses[0], "civil-cfd");
@@ -279,7 +274,7 @@ static void test_whole_flow_document(void)
 		/* a licence of one (leap) day */
 		CHECK_INT(l->valid_until - l->valid_from, 86400 - 1);
 		CHECK(!l->principals_restricted);
-		CHECK_INT(l->n_users + l->n_groups + l->n_accounts, 0);
+		CHECK_INT(l->n_users + l->n_groups, 0);
 		CHECK_INT(l->n_conditions + l->n_prohibited_executables, 0);
 	}
 	license_free(l);
@@ -309,6 +304,11 @@ static void test_errors(void)
 		     with_header("  hardware:\n"
 				 "    - { vendor: nvidia, model: H100-SXM, count: 8 }\n"),
 		     -EINVAL, 4, 3, "license.hardware", "\"hardware\" is not enforced by this version");
+	expect_error("principals.accounts is refused until accounts are attributed",
+		     with_header("  principals:\n"
+				 "    accounts: [proj-cfd-01]\n"),
+		     -EINVAL, 5, 5, "license.principals.accounts",
+		     "\"accounts\" is not enforced by this version");
 	expect_error("a nested term not enforced yet is refused too",
 		     with_header("  end_use:\n"
 				 "    job_declaration_required: true\n"),
@@ -575,7 +575,7 @@ static void test_permits_user(void)
 	l = parse_ok("p.yaml", yaml);
 	open_l = parse_ok("open.yaml", header);
 	nobody = parse_ok("nobody.yaml",
-			  with_header("  principals: {users: [], groups: [], accounts: []}\n"));
+			  with_header("  principals: {users: [], groups: []}\n"));
 	if (l && open_l && nobody) {
 		CHECK(license_permits_user(l, "alice", NULL, 0));
 		CHECK(license_permits_user(l, "root", other, 2));

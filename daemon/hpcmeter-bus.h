@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The D-Bus contract in C: names and signatures of daemon/org.hpcmeter1.xml, one copy for the
+ * daemon and its clients. */
+#pragma once
+
+#include <stdint.h>
+
+#define HPCMETER_BUS_NAME "org.hpcmeter1"
+#define HPCMETER_OBJECT_PATH "/org/hpcmeter1"
+#define HPCMETER_MANAGER_IFACE "org.hpcmeter1.Manager"
+
+#define HPCMETER_SIG_LICENSE "(sssstt)"
+#define HPCMETER_SIG_VIOLATION_FIELDS "ttssuusssss"
+#define HPCMETER_SIG_VIOLATION "(" HPCMETER_SIG_VIOLATION_FIELDS ")"
+#define HPCMETER_SIG_USAGE "(ssusttt)"
+
+/* uid of a violation that concerns no process (a licence out of its validity). */
+#define HPCMETER_UID_NONE UINT32_MAX
