@@ -50,7 +50,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
 
-.PHONY: all check install uninstall run module clean format-check deps bench
+.PHONY: all check install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -147,8 +147,14 @@ uninstall:
 		$(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR)
 
+C_SOURCES = $(shell find bpf daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')
+
+# The house style (.clang-format: the kernel's, 100 columns; 80 in module/).
 format-check:
-	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h
+	$(Q)clang-format --dry-run --Werror $(C_SOURCES) && echo "format-check: $(words $(C_SOURCES)) files conform"
+
+format:
+	$(Q)clang-format -i $(C_SOURCES)
 
 clean:
 	rm -rf $(O)

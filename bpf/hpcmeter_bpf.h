@@ -9,10 +9,10 @@
 
 #define HPCM_COMM_LEN 16
 #define HPCM_FILENAME_LEN 256 /* the path as passed to execve(), truncated */
-#define HPCM_NAME_LEN 256     /* longest path component copied (NAME_MAX + 1) */
-#define HPCM_PATH_BUF 1024    /* components of the resolved executable path */
-#define HPCM_PATH_DEPTH 32    /* deepest path walked; deeper paths are flagged truncated */
-#define HPCM_MAX_PROCS 65536  /* processes tracked at once */
+#define HPCM_NAME_LEN 256 /* longest path component copied (NAME_MAX + 1) */
+#define HPCM_PATH_BUF 1024 /* components of the resolved executable path */
+#define HPCM_PATH_DEPTH 32 /* deepest path walked; deeper paths are flagged truncated */
+#define HPCM_MAX_PROCS 65536 /* processes tracked at once */
 
 /* Record types in the ring buffer. */
 enum hpcm_event_type {
@@ -22,7 +22,7 @@ enum hpcm_event_type {
 
 /* hpcm_proc.flags and hpcm_exec_event.flags */
 enum {
-	HPCM_F_EXITED = 1 << 0,        /* exit record was lost: user space reaps the entry */
+	HPCM_F_EXITED = 1 << 0, /* exit record was lost: user space reaps the entry */
 	HPCM_F_PATH_TRUNCATED = 1 << 1, /* resolved path deeper or longer than the buffer */
 };
 
@@ -31,18 +31,18 @@ enum hpcm_stat {
 	HPCM_STAT_EXEC = 0,
 	HPCM_STAT_EXIT,
 	HPCM_STAT_FORK,
-	HPCM_STAT_DROP_EXEC,  /* ring buffer full: exec record not written */
-	HPCM_STAT_DROP_EXIT,  /* ring buffer full: exit record not written (entry kept, flagged) */
+	HPCM_STAT_DROP_EXEC, /* ring buffer full: exec record not written */
+	HPCM_STAT_DROP_EXIT, /* ring buffer full: exit record not written (entry kept, flagged) */
 	HPCM_STAT_PROCS_FULL, /* procs map full: a process could not be tracked */
 	HPCM_STAT_MAX,
 };
 
 /* Value of the "procs" hash map, keyed by tgid (__u32). */
 struct hpcm_proc {
-	__u64 cpu_ns;    /* on-CPU time of all threads, monotonic; atomically added */
+	__u64 cpu_ns; /* on-CPU time of all threads, monotonic; atomically added */
 	__u64 cgroup_id; /* cgroup v2 id seen at the last context switch */
-	__u64 start_ns;  /* CLOCK_BOOTTIME of fork (or first sight): tells pid reuse apart */
-	__u32 uid;       /* real uid seen at the last context switch */
+	__u64 start_ns; /* CLOCK_BOOTTIME of fork (or first sight): tells pid reuse apart */
+	__u32 uid; /* real uid seen at the last context switch */
 	__u32 gid;
 	__u32 ppid;
 	__u32 flags;
@@ -87,8 +87,8 @@ struct hpcm_exit_event {
 
 #ifndef __VMLINUX_H__
 _Static_assert(sizeof(struct hpcm_proc) == 40, "hpcm_proc layout");
-_Static_assert(sizeof(struct hpcm_exec_event) == 56 + HPCM_COMM_LEN + HPCM_FILENAME_LEN +
-						    HPCM_PATH_BUF + HPCM_NAME_LEN,
+_Static_assert(sizeof(struct hpcm_exec_event) ==
+		       56 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
 _Static_assert(sizeof(struct hpcm_exit_event) == 56 + HPCM_COMM_LEN, "hpcm_exit_event layout");
 #endif

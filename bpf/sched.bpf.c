@@ -48,7 +48,8 @@ static __always_inline void stat_inc(__u32 idx)
 }
 
 /* Find the entry of process tgid; create it (task is one of its threads, running now) if asked. */
-static __always_inline struct hpcm_proc *proc_get(__u32 tgid, struct task_struct *task, bool may_create)
+static __always_inline struct hpcm_proc *proc_get(__u32 tgid, struct task_struct *task,
+						  bool may_create)
 {
 	struct hpcm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
 
@@ -160,7 +161,8 @@ static __always_inline void read_file_path(struct hpcm_exec_event *e, struct fil
 
 		if (off >= HPCM_PATH_BUF)
 			break;
-		long n = bpf_probe_read_kernel_str(&e->path[off & (HPCM_PATH_BUF - 1)], HPCM_NAME_LEN,
+		long n = bpf_probe_read_kernel_str(&e->path[off & (HPCM_PATH_BUF - 1)],
+						   HPCM_NAME_LEN,
 						   BPF_CORE_READ(dentry, d_name.name));
 		if (n <= 0)
 			break;

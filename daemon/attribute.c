@@ -28,7 +28,7 @@ struct attributor {
 	char mount[PATH_MAX];
 	int mount_fd;
 	void *cgroups; /* tsearch tree of struct cg_entry */
-	void *users;   /* tsearch tree of struct user_info */
+	void *users; /* tsearch tree of struct user_info */
 };
 
 int cgroup2_mount_find(char *buf, size_t size)
@@ -67,7 +67,8 @@ int attributor_new(struct attributor **ret)
 	a->mount_fd = -1;
 	r = cgroup2_mount_find(a->mount, sizeof(a->mount));
 	if (r < 0) {
-		log_warning("no cgroup2 mount found (%s): cgroup paths will show as ids", strerror(-r));
+		log_warning("no cgroup2 mount found (%s): cgroup paths will show as ids",
+			    strerror(-r));
 		a->mount[0] = '\0';
 	} else {
 		a->mount_fd = open(a->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -10,7 +10,7 @@ struct attributor;
 
 struct user_info {
 	uid_t uid;
-	char *name;    /* the uid in decimal when it has no passwd entry */
+	char *name; /* the uid in decimal when it has no passwd entry */
 	char **groups; /* names of the primary and supplementary groups */
 	size_t n_groups;
 };

@@ -125,8 +125,8 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			return -EINVAL;
 		}
 		if (r < 0) {
-			snprintf(err, err_size, "%s:%u: %s: invalid value \"%s\": %s", path, lineno, key,
-				 val, why);
+			snprintf(err, err_size, "%s:%u: %s: invalid value \"%s\": %s", path, lineno,
+				 key, val, why);
 			return -EINVAL;
 		}
 	}

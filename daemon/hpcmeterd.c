@@ -82,17 +82,15 @@ static int usage_error(const char *fmt, const char *arg)
 int main(int argc, char **argv)
 {
 	enum { OPT_VERSION = 0x100 };
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "licenses", required_argument, NULL, 'l' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "uid-min", required_argument, NULL, 'u' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION },
-		{}
-	};
+	static const struct option options[] = { { "config", required_argument, NULL, 'c' },
+						 { "licenses", required_argument, NULL, 'l' },
+						 { "state-dir", required_argument, NULL, 's' },
+						 { "interval", required_argument, NULL, 'i' },
+						 { "uid-min", required_argument, NULL, 'u' },
+						 { "verbose", no_argument, NULL, 'v' },
+						 { "help", no_argument, NULL, 'h' },
+						 { "version", no_argument, NULL, OPT_VERSION },
+						 {} };
 	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL;
 	uint64_t interval = 0;
 	long uid_min = -1;
@@ -115,8 +113,9 @@ int main(int argc, char **argv)
 			break;
 		case 'i':
 			if (config_parse_interval(optarg, &interval) < 0)
-				return usage_error("invalid --interval \"%s\": expected whole seconds from 1 to 3600",
-						   optarg);
+				return usage_error(
+					"invalid --interval \"%s\": expected whole seconds from 1 to 3600",
+					optarg);
 			break;
 		case 'u': {
 			char *end;

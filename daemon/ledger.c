@@ -117,8 +117,8 @@ static int migrate(struct ledger *l)
 	if (r < 0)
 		return r;
 	if (version > SCHEMA_VERSION) {
-		log_error("ledger %s has schema version %llu, newer than this hpcmeterd (%d)", l->path,
-			  (unsigned long long)version, SCHEMA_VERSION);
+		log_error("ledger %s has schema version %llu, newer than this hpcmeterd (%d)",
+			  l->path, (unsigned long long)version, SCHEMA_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	if (version == SCHEMA_VERSION)
@@ -128,8 +128,10 @@ static int migrate(struct ledger *l)
 		return r;
 	r = exec_sql(l, schema_v1);
 	if (r == 0)
-		r = exec_sql(l, "INSERT INTO meta VALUES ('created_by', 'hpcmeterd " HPCMETER_VERSION "');"
-				"PRAGMA user_version = 1");
+		r = exec_sql(l,
+			     "INSERT INTO meta VALUES ('created_by', 'hpcmeterd " HPCMETER_VERSION
+			     "');"
+			     "PRAGMA user_version = 1");
 	if (r == 0)
 		r = exec_sql(l, "COMMIT");
 	else
@@ -143,7 +145,8 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	int rc, r;
 
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-		snprintf(err, err_size, "cannot create state directory %s: %s", dir, strerror(errno));
+		snprintf(err, err_size, "cannot create state directory %s: %s", dir,
+			 strerror(errno));
 		return -errno;
 	}
 	l = calloc(1, sizeof(*l));
@@ -168,7 +171,8 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	if (r == 0)
 		r = migrate(l);
 	if (r == 0)
-		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM violations", &l->last_violation_seq);
+		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM violations",
+			      &l->last_violation_seq);
 	if (r < 0) {
 		snprintf(err, err_size, "cannot initialize ledger %s: %s", l->path,
 			 sqlite3_errmsg(l->db));
@@ -247,21 +251,23 @@ int ledger_add_interval(struct ledger *l, uint64_t start_usec, uint64_t end_usec
 int ledger_add_usage(struct ledger *l, int64_t interval_id, const char *cgroup, uint64_t cgroup_id,
 		     const char *job, uint32_t uid, const char *user, uint64_t cpu_ns)
 {
-	return run_insert(l,
-			  "INSERT INTO usage (interval_id, cgroup, cgroup_id, job, uid, user, cpu_ns)"
-			  " VALUES (?, ?, ?, ?, ?, ?, ?)",
-			  "itititi", (uint64_t)interval_id, cgroup, cgroup_id, job, (uint64_t)uid, user,
-			  cpu_ns);
+	return run_insert(
+		l,
+		"INSERT INTO usage (interval_id, cgroup, cgroup_id, job, uid, user, cpu_ns)"
+		" VALUES (?, ?, ?, ?, ?, ?, ?)",
+		"itititi", (uint64_t)interval_id, cgroup, cgroup_id, job, (uint64_t)uid, user,
+		cpu_ns);
 }
 
 int ledger_add_exec(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t ppid, uint32_t uid,
 		    const char *executable, const char *cgroup)
 {
-	return run_insert(l,
-			  "INSERT INTO process_events (time_usec, event, pid, ppid, uid, executable, cgroup)"
-			  " VALUES (?, 'exec', ?, ?, ?, ?, ?)",
-			  "iiiitt", time_usec, (uint64_t)pid, (uint64_t)ppid, (uint64_t)uid, executable,
-			  cgroup);
+	return run_insert(
+		l,
+		"INSERT INTO process_events (time_usec, event, pid, ppid, uid, executable, cgroup)"
+		" VALUES (?, 'exec', ?, ?, ?, ?, ?)",
+		"iiiitt", time_usec, (uint64_t)pid, (uint64_t)ppid, (uint64_t)uid, executable,
+		cgroup);
 }
 
 int ledger_add_exit(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t exit_code,
@@ -304,10 +310,11 @@ int ledger_list_violations(struct ledger *l, uint64_t since_seq,
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
-	rc = sqlite3_prepare_v2(l->db,
-				"SELECT seq, time_usec, kind, license_id, pid, uid, user, executable,"
-				" cgroup, job, detail FROM violations WHERE seq > ? ORDER BY seq",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+		l->db,
+		"SELECT seq, time_usec, kind, license_id, pid, uid, user, executable,"
+		" cgroup, job, detail FROM violations WHERE seq > ? ORDER BY seq",
+		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sql_err(l, rc, "prepare");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_seq);

@@ -22,11 +22,11 @@
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #endif
 #ifndef TAKE_PTR
-#define TAKE_PTR(p)                          \
-	({                                   \
-		__typeof__(p) _take_ = (p);  \
-		(p) = NULL;                  \
-		_take_;                      \
+#define TAKE_PTR(p)                         \
+	({                                  \
+		__typeof__(p) _take_ = (p); \
+		(p) = NULL;                 \
+		_take_;                     \
 	})
 #endif
 
@@ -79,11 +79,10 @@ static void error_init(struct license_error *err, const char *path)
 	copy_str(err->file, sizeof(err->file), path);
 }
 
-static void error_vset(struct license_error *err, unsigned line, unsigned column,
-		       const char *field, const char *fmt, va_list ap)
-	__attribute__((format(printf, 5, 0)));
-static void error_vset(struct license_error *err, unsigned line, unsigned column,
-		       const char *field, const char *fmt, va_list ap)
+static void error_vset(struct license_error *err, unsigned line, unsigned column, const char *field,
+		       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+static void error_vset(struct license_error *err, unsigned line, unsigned column, const char *field,
+		       const char *fmt, va_list ap)
 {
 	err->line = line;
 	err->column = line ? column : 0;
@@ -120,10 +119,10 @@ enum ynode_type {
 struct ynode {
 	enum ynode_type type;
 	unsigned line, column; /* 1-based */
-	char *value;           /* scalar text, NUL-terminated */
-	size_t length;         /* may exceed strlen(value): "\0" is a valid YAML escape */
-	bool plain;            /* only an unquoted scalar can spell null */
-	struct ynode **items;  /* sequence: elements; mapping: key, value, key, value, ... */
+	char *value; /* scalar text, NUL-terminated */
+	size_t length; /* may exceed strlen(value): "\0" is a valid YAML escape */
+	bool plain; /* only an unquoted scalar can spell null */
+	struct ynode **items; /* sequence: elements; mapping: key, value, key, value, ... */
 	size_t n_items, n_allocated;
 };
 
@@ -211,10 +210,11 @@ static int syntax_error(struct loader *ld)
 		line = p->problem_mark.line + 1;
 		column = p->problem_mark.column + 1;
 		if (p->context)
-			return error_at(ld->err, line, column, "",
-					"YAML syntax error: %s (%s that starts at line %zu, column %zu)",
-					p->problem ?: "unexpected input", p->context,
-					p->context_mark.line + 1, p->context_mark.column + 1);
+			return error_at(
+				ld->err, line, column, "",
+				"YAML syntax error: %s (%s that starts at line %zu, column %zu)",
+				p->problem ?: "unexpected input", p->context,
+				p->context_mark.line + 1, p->context_mark.column + 1);
 		return error_at(ld->err, line, column, "", "YAML syntax error: %s",
 				p->problem ?: "unexpected input");
 	}
@@ -228,8 +228,7 @@ static int next_event(struct loader *ld, yaml_event_t *ev)
 }
 
 /* Builds the node that ev starts, reading events up to its end. The caller keeps ev. */
-static int load_node(struct loader *ld, const yaml_event_t *ev, unsigned depth,
-		     struct ynode **ret)
+static int load_node(struct loader *ld, const yaml_event_t *ev, unsigned depth, struct ynode **ret)
 {
 	_cleanup_(ynode_freep) struct ynode *n = NULL;
 	yaml_event_type_t end;
@@ -355,8 +354,7 @@ static int load_document(struct loader *ld, struct ynode **ret)
 	return 0;
 }
 
-static int parse_yaml(const char *buf, size_t size, struct license_error *err,
-		      struct ynode **ret)
+static int parse_yaml(const char *buf, size_t size, struct license_error *err, struct ynode **ret)
 {
 	struct loader ld = { .buf = buf, .size = size, .err = err };
 	int r;
@@ -530,11 +528,16 @@ struct key_spec {
 /* Keys of the licence language (DESIGN.md) that this version does not enforce yet. A licence
  * that uses one is refused with a message saying so: ignoring a term would weaken it silently. */
 static const char *const future_keys[] = {
-	"license.type",	       "license.terms_version",
-	"license.riders",      "license.parties",
-	"license.destination", "license.hardware",
-	"license.caps",	       "license.reporting",
-	"license.records",     "license.measurement",
+	"license.type",
+	"license.terms_version",
+	"license.riders",
+	"license.parties",
+	"license.destination",
+	"license.hardware",
+	"license.caps",
+	"license.reporting",
+	"license.records",
+	"license.measurement",
 	"license.principals.accounts", /* needs the scheduler's account per job */
 	"license.principals.remote_access",
 	"license.end_use.prohibited",
@@ -578,10 +581,11 @@ static int check_mapping(struct license_error *err, const struct ynode *map, con
 			if (strcmp(key->value, specs[k].name) == 0)
 				break;
 		if (k == n_specs && is_future_key(key_field))
-			return error_node(err, key, key_field,
-					  "\"%s\" is not enforced by this version of hpcmeter; the licence is "
-					  "refused rather than checked without it",
-					  key->value);
+			return error_node(
+				err, key, key_field,
+				"\"%s\" is not enforced by this version of hpcmeter; the licence is "
+				"refused rather than checked without it",
+				key->value);
 		if (k == n_specs) {
 			char known[256] = "";
 			size_t len = 0;
@@ -743,8 +747,7 @@ invalid:
 			  s);
 }
 
-static int parse_id(struct license_error *err, const struct ynode *n, const char *field,
-		    char **ret)
+static int parse_id(struct license_error *err, const struct ynode *n, const char *field, char **ret)
 {
 	const char *s;
 	size_t len;
@@ -809,8 +812,8 @@ static int parse_valid(struct license_error *err, const struct ynode *n, const c
 	if (r < 0)
 		return r;
 	if (until_day < l->valid_from)
-		return error_node(err, v[1], until_field, "until %s is before from %s",
-				  v[1]->value, v[0]->value);
+		return error_node(err, v[1], until_field, "until %s is before from %s", v[1]->value,
+				  v[0]->value);
 	/* Inclusive to the last second of the day; unix time has no leap seconds. */
 	l->valid_until = until_day + SECONDS_PER_DAY - 1;
 	return 0;
@@ -1108,8 +1111,7 @@ static void license_set_freep(struct license_set **s)
 	license_set_free(*s);
 }
 
-static const struct license_entry *find_id(const struct license_set *s, size_t n,
-					   const char *id)
+static const struct license_entry *find_id(const struct license_set *s, size_t n, const char *id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (s->entries[i].license && strcmp(s->entries[i].license->id, id) == 0)

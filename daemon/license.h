@@ -13,7 +13,7 @@
 /* A parse or validation error: where it is and what is wrong. */
 struct license_error {
 	char file[256];
-	unsigned line;   /* 1-based; 0 when not tied to a position */
+	unsigned line; /* 1-based; 0 when not tied to a position */
 	unsigned column; /* 1-based */
 	char field[128]; /* dotted field path, e.g. "license.valid.until"; "" if none */
 	char message[LICENSE_ERROR_MAX];
@@ -21,18 +21,23 @@ struct license_error {
 
 struct license {
 	char *id;
-	char *file;     /* path it was loaded from */
-	char *regime;   /* may be NULL */
-	char *authority;/* may be NULL */
-	int64_t valid_from;  /* unix seconds, 00:00:00 UTC of the "from" day */
+	char *file; /* path it was loaded from */
+	char *regime; /* may be NULL */
+	char *authority; /* may be NULL */
+	int64_t valid_from; /* unix seconds, 00:00:00 UTC of the "from" day */
 	int64_t valid_until; /* unix seconds, 23:59:59 UTC of the "until" day (inclusive) */
-	char **conditions; size_t n_conditions;
+	char **conditions;
+	size_t n_conditions;
 	/* principals: restricted is false when the licence has no "principals" block at all */
 	bool principals_restricted;
-	char **users; size_t n_users;
-	char **groups; size_t n_groups;
-	char **permitted_end_uses; size_t n_permitted_end_uses;
-	char **prohibited_executables; size_t n_prohibited_executables; /* fnmatch globs */
+	char **users;
+	size_t n_users;
+	char **groups;
+	size_t n_groups;
+	char **permitted_end_uses;
+	size_t n_permitted_end_uses;
+	char **prohibited_executables;
+	size_t n_prohibited_executables; /* fnmatch globs */
 };
 
 /* Parse one licence file. On success returns 0 and stores a new licence in *ret.
@@ -45,7 +50,7 @@ void license_free(struct license *l);
 /* One file of a licence directory: either a licence or the error that kept it out. */
 struct license_entry {
 	char *file;
-	struct license *license;    /* NULL when the file failed */
+	struct license *license; /* NULL when the file failed */
 	struct license_error error; /* valid when license == NULL */
 };
 

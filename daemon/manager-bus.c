@@ -28,13 +28,14 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	struct manager *m = userdata;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	struct meter_stats st = { 0 };
+	uint64_t n_violations = 0, last_seq = ledger_last_violation_seq(m->ledger), drops;
+	const char *mode = m->meter ? meter_attach_mode(m->meter) : "";
 	int r;
-
-	uint64_t n_violations = 0;
 
 	if (m->meter)
 		meter_read_stats(m->meter, &st);
 	ledger_count_violations(m->ledger, &n_violations);
+	drops = st.counter[HPCM_STAT_DROP_EXEC] + st.counter[HPCM_STAT_DROP_EXIT];
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
@@ -51,13 +52,12 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_u(reply, "processes_tracked", m->n_procs)) < 0 ||
 	    (r = append_kv_t(reply, "exec_events", m->exec_events)) < 0 ||
 	    (r = append_kv_t(reply, "exit_events", m->exit_events)) < 0 ||
-	    (r = append_kv_t(reply, "ringbuf_drops",
-			     st.counter[HPCM_STAT_DROP_EXEC] + st.counter[HPCM_STAT_DROP_EXIT])) < 0 ||
+	    (r = append_kv_t(reply, "ringbuf_drops", drops)) < 0 ||
 	    (r = append_kv_t(reply, "procs_map_full", st.counter[HPCM_STAT_PROCS_FULL])) < 0 ||
 	    (r = append_kv_t(reply, "bad_records", st.bad_records)) < 0 ||
-	    (r = append_kv_s(reply, "attach_mode", m->meter ? meter_attach_mode(m->meter) : "")) < 0 ||
+	    (r = append_kv_s(reply, "attach_mode", mode)) < 0 ||
 	    (r = append_kv_t(reply, "violations", n_violations)) < 0 ||
-	    (r = append_kv_t(reply, "last_violation_seq", ledger_last_violation_seq(m->ledger))) < 0 ||
+	    (r = append_kv_t(reply, "last_violation_seq", last_seq)) < 0 ||
 	    (r = append_kv_u(reply, "licenses_active", manager_licenses_active(m))) < 0 ||
 	    (r = append_kv_u(reply, "license_errors", manager_license_errors(m))) < 0 ||
 	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
@@ -100,7 +100,8 @@ static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_erro
 		} else {
 			state = "active";
 		}
-		r = sd_bus_message_append(reply, HPCMETER_SIG_LICENSE, e->file, l ? l->id : "", state, err,
+		r = sd_bus_message_append(reply, HPCMETER_SIG_LICENSE, e->file, l ? l->id : "",
+					  state, err,
 					  l ? (uint64_t)l->valid_from * USEC_PER_SEC : 0,
 					  l ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
 		if (r < 0)
@@ -114,8 +115,8 @@ static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_erro
 
 static int append_violation(const struct violation *v, void *userdata)
 {
-	return sd_bus_message_append(userdata, HPCMETER_SIG_VIOLATION, v->seq, v->time_usec, v->kind,
-				     v->license_id, v->pid, v->uid, v->user, v->executable,
+	return sd_bus_message_append(userdata, HPCMETER_SIG_VIOLATION, v->seq, v->time_usec,
+				     v->kind, v->license_id, v->pid, v->uid, v->user, v->executable,
 				     v->cgroup, v->job, v->detail);
 }
 
@@ -137,8 +138,8 @@ static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_er
 		return r;
 	r = ledger_list_violations(m->ledger, since, append_violation, reply);
 	if (r < 0)
-		return sd_bus_error_set_errnof(error, -r, "Cannot read violations from the ledger: %s",
-					       strerror(-r));
+		return sd_bus_error_set_errnof(
+			error, -r, "Cannot read violations from the ledger: %s", strerror(-r));
 	r = sd_bus_message_close_container(reply);
 	if (r < 0)
 		return r;
@@ -147,8 +148,8 @@ static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_er
 
 static int append_usage(const struct usage_row *u, void *userdata)
 {
-	return sd_bus_message_append(userdata, HPCMETER_SIG_USAGE, u->cgroup, u->job, u->uid, u->user,
-				     u->cpu_ns, u->first_usec, u->last_usec);
+	return sd_bus_message_append(userdata, HPCMETER_SIG_USAGE, u->cgroup, u->job, u->uid,
+				     u->user, u->cpu_ns, u->first_usec, u->last_usec);
 }
 
 static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -210,11 +211,12 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
 				method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListLicenses", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" HPCMETER_SIG_LICENSE, licenses),
+	SD_BUS_METHOD_WITH_ARGS("ListLicenses", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a" HPCMETER_SIG_LICENSE, licenses),
 				method_list_licenses, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListViolations", SD_BUS_ARGS("t", since_seq),
-				SD_BUS_RESULT("a" HPCMETER_SIG_VIOLATION, violations), method_list_violations,
-				SD_BUS_VTABLE_UNPRIVILEGED),
+				SD_BUS_RESULT("a" HPCMETER_SIG_VIOLATION, violations),
+				method_list_violations, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetUsage", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage), method_get_usage,
 				SD_BUS_VTABLE_UNPRIVILEGED),
@@ -274,9 +276,9 @@ int manager_bus_emit_violation(struct manager *m, const struct violation *v)
 	if (!m->bus)
 		return 0;
 	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-			       "ViolationRaised", HPCMETER_SIG_VIOLATION_FIELDS, v->seq, v->time_usec, v->kind,
-			       v->license_id, v->pid, v->uid, v->user, v->executable, v->cgroup,
-			       v->job, v->detail);
+			       "ViolationRaised", HPCMETER_SIG_VIOLATION_FIELDS, v->seq,
+			       v->time_usec, v->kind, v->license_id, v->pid, v->uid, v->user,
+			       v->executable, v->cgroup, v->job, v->detail);
 	if (r < 0)
 		log_warning("cannot emit ViolationRaised #%llu: %s (it is in the ledger)",
 			    (unsigned long long)v->seq, strerror(-r));

@@ -23,11 +23,11 @@ struct proc {
 	uint32_t tgid;
 	uint32_t ppid;
 	uint32_t uid;
-	uint64_t start_ns;  /* from the kernel: tells a reused pid apart */
-	uint64_t cpu_seen;  /* counter value already accounted */
+	uint64_t start_ns; /* from the kernel: tells a reused pid apart */
+	uint64_t cpu_seen; /* counter value already accounted */
 	uint64_t cgroup_id;
-	uint64_t seen_in;   /* last collection that found it in the map */
-	char *exe;          /* resolved executable path, NULL when unknown */
+	uint64_t seen_in; /* last collection that found it in the map */
+	char *exe; /* resolved executable path, NULL when unknown */
 };
 
 struct usage_acc {
@@ -145,7 +145,8 @@ static const char *cgroup_name(struct manager *m, uint64_t id, char *buf, size_t
 
 static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 {
-	return ns ? (uint64_t)((int64_t)(ns / NSEC_PER_USEC) + m->boot_to_real_usec) : now_realtime_usec();
+	return ns ? (uint64_t)((int64_t)(ns / NSEC_PER_USEC) + m->boot_to_real_usec) :
+		    now_realtime_usec();
 }
 
 /* Raise a violation once per (kind, licence, uid, executable, name run by) and daemon run:
@@ -160,8 +161,8 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 	char *k;
 	int r;
 
-	snprintf(key, sizeof(key), "%s|%s|%u|%s|%s", kind, lic->id,
-		 p ? p->uid : HPCMETER_UID_NONE, p && p->exe ? p->exe : "", filename ? filename : "");
+	snprintf(key, sizeof(key), "%s|%s|%u|%s|%s", kind, lic->id, p ? p->uid : HPCMETER_UID_NONE,
+		 p && p->exe ? p->exe : "", filename ? filename : "");
 	if (tfind(key, &m->raised, str_cmp))
 		return;
 	k = strdup(key);
@@ -223,17 +224,20 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 		if (!glob && filename && filename[0] == '/')
 			glob = license_prohibits_executable(l, filename);
 		if (glob) {
-			snprintf(detail, sizeof(detail), "executable matches prohibited pattern \"%s\"%s%s",
-				 glob, filename ? ", run as " : "", filename ? filename : "");
+			snprintf(detail, sizeof(detail),
+				 "executable matches prohibited pattern \"%s\"%s%s", glob,
+				 filename ? ", run as " : "", filename ? filename : "");
 			raise_violation(m, "prohibited-executable", l, p, filename, detail);
 		}
 		if (p->uid < m->cfg.uid_min)
 			continue;
 		if (!u && attributor_user(m->attr, p->uid, &u) < 0)
 			continue;
-		if (!license_permits_user(l, u->name, (const char *const *)u->groups, u->n_groups)) {
+		if (!license_permits_user(l, u->name, (const char *const *)u->groups,
+					  u->n_groups)) {
 			snprintf(detail, sizeof(detail),
-				 "user %s (uid %u) is not a principal of the licence", u->name, p->uid);
+				 "user %s (uid %u) is not a principal of the licence", u->name,
+				 p->uid);
 			raise_violation(m, "unpermitted-user", l, p, NULL, detail);
 		}
 	}
@@ -257,8 +261,8 @@ static void check_validity(struct manager *m)
 		u = l->valid_until;
 		strftime(from, sizeof(from), "%Y-%m-%d", gmtime_r(&f, &tm));
 		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&u, &tm));
-		snprintf(detail, sizeof(detail), "the node is in use outside the licence's validity %s..%s",
-			 from, until);
+		snprintf(detail, sizeof(detail),
+			 "the node is in use outside the licence's validity %s..%s", from, until);
 		raise_violation(m, "license-not-valid", l, NULL, NULL, detail);
 	}
 }
@@ -515,7 +519,8 @@ static void seed_from_proc(struct manager *m)
 
 static void update_clock_offset(struct manager *m)
 {
-	m->boot_to_real_usec = (int64_t)now_realtime_usec() - (int64_t)(now_boottime_nsec() / NSEC_PER_USEC);
+	m->boot_to_real_usec =
+		(int64_t)now_realtime_usec() - (int64_t)(now_boottime_nsec() / NSEC_PER_USEC);
 }
 
 int manager_collect(struct manager *m)
@@ -575,8 +580,9 @@ int manager_reload(struct manager *m)
 
 	r = license_set_load(m->cfg.licenses_dir, &s);
 	if (r < 0) {
-		log_error("cannot read licence directory %s: %s (keeping the licences loaded before)",
-			  m->cfg.licenses_dir, strerror(-r));
+		log_error(
+			"cannot read licence directory %s: %s (keeping the licences loaded before)",
+			m->cfg.licenses_dir, strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; i < s->n_entries; i++) {
@@ -720,7 +726,8 @@ int manager_start(struct manager *m)
 	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_term, m)) < 0 ||
 	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_hup, m)) < 0)
 		goto fail_loop;
-	r = sd_event_add_io(m->event, &m->ring_source, meter_ring_fd(m->meter), EPOLLIN, on_ring, m);
+	r = sd_event_add_io(m->event, &m->ring_source, meter_ring_fd(m->meter), EPOLLIN, on_ring,
+			    m);
 	if (r < 0)
 		goto fail_loop;
 	r = sd_event_add_time_relative(m->event, &m->timer_source, CLOCK_MONOTONIC,
@@ -748,8 +755,8 @@ int manager_run(struct manager *m)
 {
 	int r;
 
-	sd_notifyf(0, "READY=1\nSTATUS=Metering %u processes, %u licences active",
-		   m->n_procs, manager_licenses_active(m));
+	sd_notifyf(0, "READY=1\nSTATUS=Metering %u processes, %u licences active", m->n_procs,
+		   manager_licenses_active(m));
 	r = sd_event_loop(m->event);
 	/* Nothing lost on a clean stop: the interval in flight goes to the ledger. */
 	manager_collect(m);

@@ -14,7 +14,6 @@
 #include "license.h"
 #include "meter.h"
 
-
 struct manager {
 	struct config cfg;
 	sd_event *event;
@@ -26,8 +25,8 @@ struct manager {
 	struct ledger *ledger;
 	struct license_set *licenses;
 
-	void *procs;  /* tsearch tree of struct proc, by tgid */
-	void *usage;  /* tsearch tree of struct usage_acc for the interval in progress */
+	void *procs; /* tsearch tree of struct proc, by tgid */
+	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */
 	void *raised; /* tsearch tree of violation keys already raised (strings) */
 
 	char hostname[256];

@@ -84,17 +84,24 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 	case HPCM_EV_EXEC: {
 		const struct hpcm_exec_event *e = data;
 
-		if (size != sizeof(*e) || e->path_len > sizeof(e->path) || e->path_depth > HPCM_PATH_DEPTH)
+		if (size != sizeof(*e) || e->path_len > sizeof(e->path) ||
+		    e->path_depth > HPCM_PATH_DEPTH)
 			return -EBADMSG;
 		*exec = (struct meter_exec){
-			.tgid = e->hdr.tgid, .ppid = e->ppid, .uid = e->uid, .gid = e->gid,
-			.flags = e->flags, .ts_ns = e->ts_ns, .cgroup_id = e->cgroup_id,
+			.tgid = e->hdr.tgid,
+			.ppid = e->ppid,
+			.uid = e->uid,
+			.gid = e->gid,
+			.flags = e->flags,
+			.ts_ns = e->ts_ns,
+			.cgroup_id = e->cgroup_id,
 			.start_ns = e->start_ns,
 		};
 		copy_str(exec->comm, e->comm, sizeof(exec->comm));
 		copy_str(exec->filename, e->filename, sizeof(exec->filename));
 		if (!(e->flags & HPCM_F_PATH_TRUNCATED))
-			join_path(e->path, e->path_len, e->path_depth, exec->path, sizeof(exec->path));
+			join_path(e->path, e->path_len, e->path_depth, exec->path,
+				  sizeof(exec->path));
 		return HPCM_EV_EXEC;
 	}
 	case HPCM_EV_EXIT: {
@@ -103,8 +110,13 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 		if (size != sizeof(*e))
 			return -EBADMSG;
 		*exit = (struct meter_exit){
-			.tgid = e->hdr.tgid, .ppid = e->ppid, .uid = e->uid, .exit_code = e->exit_code,
-			.ts_ns = e->ts_ns, .cgroup_id = e->cgroup_id, .start_ns = e->start_ns,
+			.tgid = e->hdr.tgid,
+			.ppid = e->ppid,
+			.uid = e->uid,
+			.exit_code = e->exit_code,
+			.ts_ns = e->ts_ns,
+			.cgroup_id = e->cgroup_id,
+			.start_ns = e->start_ns,
 			.cpu_ns = e->cpu_ns,
 		};
 		copy_str(exit->comm, e->comm, sizeof(exit->comm));
@@ -174,8 +186,9 @@ int meter_open(const struct meter_callbacks *cb, struct meter **ret)
 
 	r = ensure_tracefs();
 	if (r < 0)
-		log_warning("cannot mount tracefs: %s (continuing: raw and BTF tracepoints do not need it)",
-			    strerror(-r));
+		log_warning(
+			"cannot mount tracefs: %s (continuing: raw and BTF tracepoints do not need it)",
+			strerror(-r));
 
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -274,7 +287,8 @@ int meter_foreach_proc(struct meter *m,
 	 * restart or repeat the way get_next_key does. */
 	while (!done) {
 		__u32 count = CHUNK;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count, NULL);
+		int r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
+					     NULL);
 
 		if (r < 0) {
 			if (errno != ENOENT)

@@ -19,7 +19,8 @@ static const struct nla_policy hpcmeter_get_info_policy[HPCMETER_A_MAX + 1] = {
 	[HPCMETER_A_ABI_VERSION] = { .type = NLA_REJECT,
 				     .reject_message = "reply-only attribute" },
 	[HPCMETER_A_LOAD_TIME_NS] = { .type = NLA_REJECT,
-				      .reject_message = "reply-only attribute" },
+				      .reject_message =
+					      "reply-only attribute" },
 	[HPCMETER_A_PAD] = { .type = NLA_REJECT,
 			     .reject_message = "padding attribute" },
 };

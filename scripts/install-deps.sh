@@ -17,7 +17,7 @@ run=(
 	dbus-daemon systemd util-linux passwd
 )
 tests=(
-	python3 dbus-bin libxml2-utils
+	python3 dbus-bin libxml2-utils clang-format
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	libnl-3-dev libnl-genl-3-dev

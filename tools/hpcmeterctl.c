@@ -367,13 +367,14 @@ static const char *format_timestamp_local(char buf[static FORMAT_TIMESTAMP_MAX],
 
 	if (usec == 0)
 		return "never";
-	if (!localtime_r(&t, &tm) || (n = strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+	if (!localtime_r(&t, &tm) ||
+	    (n = strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
 		snprintf(buf, FORMAT_TIMESTAMP_MAX, "@%" PRIu64, usec);
 		return buf;
 	}
 	off = tm.tm_gmtoff / 60;
-	snprintf(buf + n, FORMAT_TIMESTAMP_MAX - n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 60,
-		 labs(off) % 60);
+	snprintf(buf + n, FORMAT_TIMESTAMP_MAX - n, "%c%02ld:%02ld", off < 0 ? '-' : '+',
+		 labs(off) / 60, labs(off) % 60);
 	return buf;
 }
 
@@ -383,7 +384,8 @@ static bool format_timestamp_utc(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t
 	time_t t = (time_t)(usec / USEC_PER_SEC);
 	struct tm tm;
 
-	return gmtime_r(&t, &tm) && strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
+	return gmtime_r(&t, &tm) &&
+	       strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
 }
 
 /* Licence validity is defined in whole UTC days, so it is shown as UTC dates. */
@@ -404,8 +406,9 @@ static const char *format_timespan(char buf[static FORMAT_TIMESPAN_MAX], uint64_
 		const char *suffix;
 		uint64_t usec;
 	} units[] = {
-		{ "d", 86400 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC }, { "min", 60 * USEC_PER_SEC },
-		{ "s", USEC_PER_SEC },	       { "ms", USEC_PER_MSEC },	     { "us", 1 },
+		{ "d", 86400 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC },
+		{ "min", 60 * USEC_PER_SEC },  { "s", USEC_PER_SEC },
+		{ "ms", USEC_PER_MSEC },       { "us", 1 },
 	};
 	size_t n = 0;
 	unsigned parts = 0;
@@ -423,8 +426,8 @@ static const char *format_timespan(char buf[static FORMAT_TIMESPAN_MAX], uint64_
 			continue;
 		v = usec / units[i].usec;
 		usec %= units[i].usec;
-		n += snprintf(buf + n, FORMAT_TIMESPAN_MAX - n, "%s%" PRIu64 "%s", parts ? " " : "", v,
-			      units[i].suffix);
+		n += snprintf(buf + n, FORMAT_TIMESPAN_MAX - n, "%s%" PRIu64 "%s", parts ? " " : "",
+			      v, units[i].suffix);
 		parts++;
 	}
 	return buf;
@@ -440,8 +443,9 @@ static uint64_t now_usec(void)
 }
 
 /* "2026-03-01T14:05:09+01:00 (3h 2min ago)" */
-static const char *format_timestamp_relative(char buf[static FORMAT_TIMESTAMP_MAX + FORMAT_TIMESPAN_MAX + 16],
-					     uint64_t usec)
+static const char *
+format_timestamp_relative(char buf[static FORMAT_TIMESTAMP_MAX + FORMAT_TIMESPAN_MAX + 16],
+			  uint64_t usec)
 {
 	char ts[FORMAT_TIMESTAMP_MAX], span[FORMAT_TIMESPAN_MAX];
 	uint64_t now = now_usec();
@@ -607,10 +611,11 @@ static int bus_connect(sd_bus **ret)
 
 static void log_bus_call_error(const char *member, const sd_bus_error *error, int r)
 {
-	if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+	if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN,
+				   SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
 		if (arg_address)
-			log_error("cannot reach hpcmeterd (" BUS_NAME ") on the bus at %s: %s", arg_address,
-				  bus_error_message(error, r));
+			log_error("cannot reach hpcmeterd (" BUS_NAME ") on the bus at %s: %s",
+				  arg_address, bus_error_message(error, r));
 		else
 			log_error("cannot reach hpcmeterd (" BUS_NAME ") on the system bus: %s",
 				  bus_error_message(error, r));
@@ -618,14 +623,16 @@ static void log_bus_call_error(const char *member, const sd_bus_error *error, in
 		log_error("%s failed: %s", member, bus_error_message(error, r));
 }
 
-static int bus_call(sd_bus *bus, const char *member, sd_bus_message **ret_reply, const char *types, ...)
+static int bus_call(sd_bus *bus, const char *member, sd_bus_message **ret_reply, const char *types,
+		    ...)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	va_list ap;
 	int r;
 
 	va_start(ap, types);
-	r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, member, &error, ret_reply, types, ap);
+	r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, member, &error, ret_reply,
+				types, ap);
 	va_end(ap);
 	if (r < 0)
 		log_bus_call_error(member, &error, r);
@@ -652,8 +659,8 @@ static bool license_row_rejected(const struct license_row *l)
 
 static int read_license_row(sd_bus_message *m, struct license_row *l)
 {
-	return sd_bus_message_read(m, SIG_LICENSE, &l->file, &l->id, &l->state, &l->error, &l->valid_from_usec,
-				   &l->valid_until_usec);
+	return sd_bus_message_read(m, SIG_LICENSE, &l->file, &l->id, &l->state, &l->error,
+				   &l->valid_from_usec, &l->valid_until_usec);
 }
 
 static void json_license_row(struct json *j, const struct license_row *l)
@@ -690,10 +697,13 @@ static int get_licenses(sd_bus *bus, sd_bus_message **ret_reply)
 
 static int verb_licenses(sd_bus *bus, int argc, char **argv)
 {
-	static const char *const headers[] = { "FILE", "ID", "STATE", "VALID-FROM", "VALID-UNTIL", "ERROR" };
+	static const char *const headers[] = { "FILE",	     "ID",	    "STATE",
+					       "VALID-FROM", "VALID-UNTIL", "ERROR" };
 	static const bool right[] = { false, false, false, false, false, false };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_(table_done) struct table t = { .n_columns = 6, .headers = headers, .right_align = right };
+	_cleanup_(table_done) struct table t = { .n_columns = 6,
+						 .headers = headers,
+						 .right_align = right };
 	struct license_row l;
 	struct json j;
 	int r;
@@ -938,7 +948,8 @@ static void json_status_value(struct json *j, const struct status_field *f)
 	}
 }
 
-static void format_status_value(char *buf, size_t size, const struct status_field *f, enum field_format format)
+static void format_status_value(char *buf, size_t size, const struct status_field *f,
+				enum field_format format)
 {
 	char big[FORMAT_TIMESTAMP_MAX + FORMAT_TIMESPAN_MAX + 16];
 
@@ -977,7 +988,8 @@ static void format_status_value(char *buf, size_t size, const struct status_fiel
 	}
 }
 
-static const struct status_field *status_find(const struct status_field *fields, size_t n, const char *key)
+static const struct status_field *status_find(const struct status_field *fields, size_t n,
+					      const char *key)
 {
 	for (size_t i = 0; i < n; i++)
 		if (streq(fields[i].key, key))
@@ -993,7 +1005,8 @@ static int status_label_index(const char *key)
 	return -1;
 }
 
-static void print_status_line(int width, const char *label, const struct status_field *f, enum field_format format)
+static void print_status_line(int width, const char *label, const struct status_field *f,
+			      enum field_format format)
 {
 	char value[1024];
 	_cleanup_(freep) char *safe = NULL;
@@ -1023,7 +1036,8 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 		const struct status_field *f = status_find(fields, n, status_labels[k].key);
 
 		if (f)
-			print_status_line(width, status_labels[k].label, f, status_labels[k].format);
+			print_status_line(width, status_labels[k].label, f,
+					  status_labels[k].format);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (status_label_index(fields[i].key) < 0)
@@ -1032,7 +1046,8 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 	printf("\nLicences:\n");
 	while ((r = read_license_row(licenses, &l)) > 0) {
 		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX];
-		_cleanup_(freep) char *id = sanitize(l.id), *state = sanitize(l.state), *file = sanitize(l.file);
+		_cleanup_(freep) char *id = sanitize(l.id), *state = sanitize(l.state),
+				      *file = sanitize(l.file);
 
 		if (!id || !state || !file) {
 			log_error("out of memory");
@@ -1040,7 +1055,8 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 		}
 		listed++;
 		if (l.valid_from_usec || l.valid_until_usec)
-			printf("  %-24s %-14s %s..%s  %s\n", id, state, format_validity_date(from, l.valid_from_usec),
+			printf("  %-24s %-14s %s..%s  %s\n", id, state,
+			       format_validity_date(from, l.valid_from_usec),
 			       format_validity_date(until, l.valid_until_usec), file);
 		else
 			printf("  %-24s %-14s %s\n", id, state, file);
@@ -1059,8 +1075,10 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 	if (rejected > 0)
 		printf("\nWarning: %u licence file(s) rejected.\n", rejected);
 	violations = status_find(fields, n, "violations");
-	if (violations && violations->known_type && strchr("tuqy", violations->signature[0]) && violations->u > 0)
-		printf("%sWarning: %" PRIu64 " violation(s) recorded; see '" PROGRAM " violations'.\n",
+	if (violations && violations->known_type && strchr("tuqy", violations->signature[0]) &&
+	    violations->u > 0)
+		printf("%sWarning: %" PRIu64 " violation(s) recorded; see '" PROGRAM
+		       " violations'.\n",
 		       rejected > 0 ? "" : "\n", violations->u);
 	return 0;
 }
@@ -1111,7 +1129,8 @@ static int verb_status(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return r;
 
-	return arg_json ? print_status_json(fields, n, licenses) : print_status_human(fields, n, licenses);
+	return arg_json ? print_status_json(fields, n, licenses) :
+			  print_status_human(fields, n, licenses);
 }
 
 /* ---- violations and monitor ---- */
@@ -1126,8 +1145,9 @@ struct violation {
 /* types is SIG_VIOLATION inside an array, SIG_VIOLATION_FIELDS for the signal body */
 static int read_violation(sd_bus_message *m, const char *types, struct violation *v)
 {
-	return sd_bus_message_read(m, types, &v->seq, &v->time_usec, &v->kind, &v->license_id, &v->pid, &v->uid,
-				   &v->user, &v->executable, &v->cgroup, &v->job, &v->detail);
+	return sd_bus_message_read(m, types, &v->seq, &v->time_usec, &v->kind, &v->license_id,
+				   &v->pid, &v->uid, &v->user, &v->executable, &v->cgroup, &v->job,
+				   &v->detail);
 }
 
 static void json_violation(struct json *j, const struct violation *v)
@@ -1163,11 +1183,13 @@ static void json_violation(struct json *j, const struct violation *v)
 
 static int verb_violations(sd_bus *bus, int argc, char **argv)
 {
-	static const char *const headers[] = { "SEQ", "TIME", "KIND", "LICENSE", "UID",
-					       "USER", "PID", "EXECUTABLE", "JOB" };
+	static const char *const headers[] = { "SEQ",  "TIME", "KIND",	     "LICENSE", "UID",
+					       "USER", "PID",  "EXECUTABLE", "JOB" };
 	static const bool right[] = { true, false, false, false, true, false, true, false, false };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_(table_done) struct table t = { .n_columns = 9, .headers = headers, .right_align = right };
+	_cleanup_(table_done) struct table t = { .n_columns = 9,
+						 .headers = headers,
+						 .right_align = right };
 	struct violation v;
 	struct json j;
 	int r;
@@ -1186,19 +1208,21 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 	if (arg_json)
 		json_begin_array(&j);
 	while ((r = read_violation(reply, SIG_VIOLATION, &v)) > 0) {
-		char ts[FORMAT_TIMESTAMP_MAX];
+		char ts[FORMAT_TIMESTAMP_MAX], uid[16] = "-", pid[16] = "-";
 
 		if (arg_json) {
 			json_violation(&j, &v);
 			continue;
 		}
+		if (v.uid != UID_NONE)
+			snprintf(uid, sizeof(uid), "%" PRIu32, v.uid);
+		if (v.pid)
+			snprintf(pid, sizeof(pid), "%" PRIu32, v.pid);
 		if (table_add(&t, "%" PRIu64, v.seq) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(ts, v.time_usec)) < 0 ||
 		    table_add(&t, "%s", v.kind) < 0 || table_add(&t, "%s", v.license_id) < 0 ||
-		    (v.uid == UID_NONE ? table_add(&t, "-") : table_add(&t, "%" PRIu32, v.uid)) < 0 ||
-		    table_add(&t, "%s", v.user) < 0 ||
-		    (v.pid ? table_add(&t, "%" PRIu32, v.pid) : table_add(&t, "-")) < 0 ||
-		    table_add(&t, "%s", v.executable) < 0 ||
+		    table_add(&t, "%s", uid) < 0 || table_add(&t, "%s", v.user) < 0 ||
+		    table_add(&t, "%s", pid) < 0 || table_add(&t, "%s", v.executable) < 0 ||
 		    table_add(&t, "%s", v.job) < 0) {
 			log_error("out of memory");
 			return -ENOMEM;
@@ -1220,8 +1244,8 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 
 struct monitor {
 	sd_event *event;
-	bool have_floor;   /* floor is meaningful */
-	uint64_t floor;    /* highest seq printed or asked to skip */
+	bool have_floor; /* floor is meaningful */
+	uint64_t floor; /* highest seq printed or asked to skip */
 	bool disconnected;
 };
 
@@ -1248,10 +1272,10 @@ static int monitor_print(struct monitor *mon, const struct violation *v)
 			log_error("out of memory");
 			return -ENOMEM;
 		}
-		printf("%s violation #%" PRIu64 " %s, licence %s: user %s (uid %" PRIu32 "), pid %" PRIu32
-		       ", %s, job %s: %s\n",
-		       format_timestamp_local(ts, v->time_usec), v->seq, kind, lic, user, v->uid, v->pid, exe, job,
-		       detail);
+		printf("%s violation #%" PRIu64 " %s, licence %s: user %s (uid %" PRIu32
+		       "), pid %" PRIu32 ", %s, job %s: %s\n",
+		       format_timestamp_local(ts, v->time_usec), v->seq, kind, lic, user, v->uid,
+		       v->pid, exe, job, detail);
 	}
 	/* readers sit on a pipe or a file: every record must reach them now */
 	if (fflush(stdout) != 0) {
@@ -1335,15 +1359,16 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 
 	/* Subscribe first (synchronously: the bus has the match when this returns), back-fill after,
 	 * so that a violation raised in between is in one of the two and printed once. */
-	r = sd_bus_match_signal(bus, &slot_signal, BUS_NAME, BUS_PATH, BUS_INTERFACE, "ViolationRaised",
-				on_violation_raised, &mon);
+	r = sd_bus_match_signal(bus, &slot_signal, BUS_NAME, BUS_PATH, BUS_INTERFACE,
+				"ViolationRaised", on_violation_raised, &mon);
 	if (r < 0) {
 		log_error("cannot subscribe to ViolationRaised: %s", strerror(-r));
 		return r;
 	}
 	/* sd-bus synthesizes this locally when the connection goes; no match is sent to the bus */
 	r = sd_bus_match_signal(bus, &slot_disconnect, NULL, "/org/freedesktop/DBus/Local",
-				"org.freedesktop.DBus.Local", "Disconnected", on_disconnected, &mon);
+				"org.freedesktop.DBus.Local", "Disconnected", on_disconnected,
+				&mon);
 	if (r < 0) {
 		log_error("cannot watch the bus connection: %s", strerror(-r));
 		return r;
@@ -1397,10 +1422,13 @@ struct usage_row {
 
 static int verb_usage(sd_bus *bus, int argc, char **argv)
 {
-	static const char *const headers[] = { "CGROUP", "JOB", "USER(UID)", "CPU-SECONDS", "FIRST", "LAST" };
+	static const char *const headers[] = { "CGROUP",      "JOB",   "USER(UID)",
+					       "CPU-SECONDS", "FIRST", "LAST" };
 	static const bool right[] = { false, false, false, true, false, false };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_(table_done) struct table t = { .n_columns = 6, .headers = headers, .right_align = right };
+	_cleanup_(table_done) struct table t = { .n_columns = 6,
+						 .headers = headers,
+						 .right_align = right };
 	struct usage_row u;
 	struct json j;
 	int r;
@@ -1418,8 +1446,8 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	json_init(&j, stdout, arg_json);
 	if (arg_json)
 		json_begin_array(&j);
-	while ((r = sd_bus_message_read(reply, SIG_USAGE, &u.cgroup, &u.job, &u.uid, &u.user, &u.cpu_ns,
-					&u.first_usec, &u.last_usec)) > 0) {
+	while ((r = sd_bus_message_read(reply, SIG_USAGE, &u.cgroup, &u.job, &u.uid, &u.user,
+					&u.cpu_ns, &u.first_usec, &u.last_usec)) > 0) {
 		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
 
 		if (arg_json) {
@@ -1491,7 +1519,8 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 	for (int i = 2; i < argc; i++) {
 		_cleanup_(license_freep) struct license *l = NULL;
 		struct license_error err = {};
-		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX], msg[LICENSE_ERROR_MAX + 512];
+		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX],
+			msg[LICENSE_ERROR_MAX + 512];
 		int r;
 
 		r = license_parse_file(argv[i], &l, &err);
@@ -1525,9 +1554,12 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 			json_kv_string(&j, "regime", l->regime ?: "");
 			json_kv_string(&j, "authority", l->authority ?: "");
 			/* same units as ListLicenses */
-			json_kv_uint(&j, "valid_from_usec", l->valid_from > 0 ? (uint64_t)l->valid_from * USEC_PER_SEC : 0);
+			json_kv_uint(&j, "valid_from_usec",
+				     l->valid_from > 0 ? (uint64_t)l->valid_from * USEC_PER_SEC :
+							 0);
 			json_kv_uint(&j, "valid_until_usec",
-				     l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
+				     l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC :
+							  0);
 			json_end_object(&j);
 		} else {
 			printf("%s: ok (id %s, valid %s..%s)\n", argv[i], l->id, from, until);
@@ -1593,8 +1625,8 @@ static int verb_help(sd_bus *bus, int argc, char **argv)
 }
 
 enum verb_flags {
-	VERB_BUS = 1 << 0,	  /* needs a bus connection */
-	VERB_SINCE = 1 << 1,	  /* takes --since */
+	VERB_BUS = 1 << 0, /* needs a bus connection */
+	VERB_SINCE = 1 << 1, /* takes --since */
 	VERB_SINCE_USEC = 1 << 2, /* takes --since-usec */
 };
 
@@ -1673,7 +1705,9 @@ static int parse_argv(int argc, char **argv)
 			else if (streq(optarg, "off"))
 				arg_json = JSON_OFF;
 			else
-				return usage_error("unknown JSON mode '%s' (expected short, pretty or off)", optarg);
+				return usage_error(
+					"unknown JSON mode '%s' (expected short, pretty or off)",
+					optarg);
 			break;
 		case ARG_NO_LEGEND:
 			arg_legend = false;
@@ -1685,22 +1719,26 @@ static int parse_argv(int argc, char **argv)
 			break;
 		case ARG_SINCE:
 			if (parse_uint64(optarg, &arg_since) < 0)
-				return usage_error("invalid sequence number for --since: '%s'", optarg);
+				return usage_error("invalid sequence number for --since: '%s'",
+						   optarg);
 			arg_since_set = true;
 			break;
 		case ARG_SINCE_USEC:
 			if (parse_uint64(optarg, &arg_since_usec) < 0)
-				return usage_error("invalid time for --since-usec: '%s' (microseconds since the epoch)",
-						   optarg);
+				return usage_error(
+					"invalid time for --since-usec: '%s' (microseconds since the epoch)",
+					optarg);
 			arg_since_usec_set = true;
 			break;
 		case '?':
 			if (optopt && optopt < 0x100 && argv[optind - 1][1] != '-')
 				return usage_error("invalid option -- '%c'", optopt);
 			if (optopt && strchr(argv[optind - 1], '='))
-				return usage_error("option '%s' does not take an argument", argv[optind - 1]);
+				return usage_error("option '%s' does not take an argument",
+						   argv[optind - 1]);
 			if (optopt)
-				return usage_error("option '%s' requires an argument", argv[optind - 1]);
+				return usage_error("option '%s' requires an argument",
+						   argv[optind - 1]);
 			return usage_error("unrecognized option '%s'", argv[optind - 1]);
 		default:
 			return usage_error("cannot parse the options");

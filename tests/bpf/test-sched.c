@@ -21,18 +21,18 @@
 
 static int tests, failures;
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		tests++;                                                                           \
-		if (cond) {                                                                        \
-			printf("ok %d - ", tests);                                                 \
-		} else {                                                                           \
-			failures++;                                                                \
-			printf("not ok %d - ", tests);                                             \
-		}                                                                                  \
-		printf(__VA_ARGS__);                                                               \
-		printf("\n");                                                                      \
-		fflush(stdout);                                                                    \
+#define CHECK(cond, ...)                               \
+	do {                                           \
+		tests++;                               \
+		if (cond) {                            \
+			printf("ok %d - ", tests);     \
+		} else {                               \
+			failures++;                    \
+			printf("not ok %d - ", tests); \
+		}                                      \
+		printf(__VA_ARGS__);                   \
+		printf("\n");                          \
+		fflush(stdout);                        \
 	} while (0)
 
 struct seen {
@@ -146,8 +146,8 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 
 	if (wait4(pid, &status, 0, &ru) != pid)
 		abort();
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "burn %d ms x %d threads (uid %u) exited 0",
-	      ms, threads, (unsigned)uid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "burn %d ms x %d threads (uid %u) exited 0", ms, threads, (unsigned)uid);
 
 	CHECK(drain_until_exit(m, &s, 5000) == 0, "exit record seen for pid %d", pid);
 	CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
@@ -157,8 +157,9 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
 			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
 	double ratio = ru_ns ? (double)s.exit.cpu_ns / ru_ns : 0;
-	CHECK(ratio > 0.95 && ratio < 1.05, "meter %.4f s vs rusage %.4f s (ratio %.4f, within 5%%)",
-	      s.exit.cpu_ns / 1e9, ru_ns / 1e9, ratio);
+	CHECK(ratio > 0.95 && ratio < 1.05,
+	      "meter %.4f s vs rusage %.4f s (ratio %.4f, within 5%%)", s.exit.cpu_ns / 1e9,
+	      ru_ns / 1e9, ratio);
 	CHECK(ru_ns >= (uint64_t)ms * threads * 1000000ULL * 95 / 100,
 	      "the workload really burned its CPU (%.3f s)", ru_ns / 1e9);
 	CHECK(s.exec.cgroup_id == cg_id, "exec record cgroup id %llu == cgroup inode %llu",

@@ -112,11 +112,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "with-attr", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option options[] = { { "with-attr", required_argument, NULL, 'a' },
+						 { "help", no_argument, NULL, 'h' },
+						 {} };
 	struct request req = {};
 	struct nl_sock *sk = NULL;
 	struct nl_msg *msg = NULL;
@@ -173,8 +171,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0,
-			 HPCMETER_CMD_GET_INFO, HPCMETER_GENL_VERSION) ||
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, HPCMETER_CMD_GET_INFO,
+			 HPCMETER_GENL_VERSION) ||
 	    (with_attr > 0 && nla_put_u32(msg, (int)with_attr, 0) < 0)) {
 		fprintf(stderr, "genl-info: cannot build request\n");
 		goto cleanup;

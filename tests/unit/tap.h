@@ -6,14 +6,14 @@
 
 static int tap_n, tap_failed;
 
-#define TAP_CHECK(cond, ...)                                                                       \
-	do {                                                                                       \
-		tap_n++;                                                                           \
-		if (!(cond))                                                                       \
-			tap_failed++;                                                              \
-		printf("%sok %d - ", (cond) ? "" : "not ", tap_n);                                 \
-		printf(__VA_ARGS__);                                                               \
-		printf("\n");                                                                      \
+#define TAP_CHECK(cond, ...)                                       \
+	do {                                                       \
+		tap_n++;                                           \
+		if (!(cond))                                       \
+			tap_failed++;                              \
+		printf("%sok %d - ", (cond) ? "" : "not ", tap_n); \
+		printf(__VA_ARGS__);                               \
+		printf("\n");                                      \
 	} while (0)
 
 static inline int tap_done(void)

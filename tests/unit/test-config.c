@@ -55,7 +55,8 @@ int main(void)
 		 &c, err, sizeof(err));
 	TAP_CHECK(r == 0, "every key parses (%s)", err);
 	TAP_CHECK(c.interval_sec == 30 && c.uid_min == 500 && c.verbose &&
-			  strcmp(c.licenses_dir, "/srv/lic") == 0 && strcmp(c.state_dir, "/srv/state") == 0,
+			  strcmp(c.licenses_dir, "/srv/lic") == 0 &&
+			  strcmp(c.state_dir, "/srv/state") == 0,
 		  "values are taken, whitespace stripped");
 
 	r = load("interval = 5\nintervall = 7\n", &c, err, sizeof(err));

@@ -43,20 +43,26 @@ int main(void)
 	put_path(&e, comps, 3);
 	r = meter_decode(&e, sizeof(e), &out, &xo);
 	TAP_CHECK(r == HPCM_EV_EXEC, "a well-formed exec record decodes");
-	TAP_CHECK(strcmp(out.path, "/usr/bin/true") == 0, "path components join leaf-last: %s", out.path);
+	TAP_CHECK(strcmp(out.path, "/usr/bin/true") == 0, "path components join leaf-last: %s",
+		  out.path);
 	TAP_CHECK(out.tgid == 42 && out.uid == 1000 && out.cgroup_id == 77 &&
 			  strcmp(out.filename, "/bin/true") == 0,
 		  "fields are copied");
 
-	TAP_CHECK(meter_decode(&e, sizeof(e) - 1, &out, &xo) == -EBADMSG, "a short exec record is refused");
-	TAP_CHECK(meter_decode(&e, sizeof(e) + 8, &out, &xo) == -EBADMSG, "a long exec record is refused");
-	TAP_CHECK(meter_decode(&e, 4, &out, &xo) == -EBADMSG, "a record shorter than its header is refused");
+	TAP_CHECK(meter_decode(&e, sizeof(e) - 1, &out, &xo) == -EBADMSG,
+		  "a short exec record is refused");
+	TAP_CHECK(meter_decode(&e, sizeof(e) + 8, &out, &xo) == -EBADMSG,
+		  "a long exec record is refused");
+	TAP_CHECK(meter_decode(&e, 4, &out, &xo) == -EBADMSG,
+		  "a record shorter than its header is refused");
 
 	e.path_len = sizeof(e.path) + 1;
-	TAP_CHECK(meter_decode(&e, sizeof(e), &out, &xo) == -EBADMSG, "path_len beyond the buffer is refused");
+	TAP_CHECK(meter_decode(&e, sizeof(e), &out, &xo) == -EBADMSG,
+		  "path_len beyond the buffer is refused");
 	put_path(&e, comps, 3);
 	e.path_depth = HPCM_PATH_DEPTH + 1;
-	TAP_CHECK(meter_decode(&e, sizeof(e), &out, &xo) == -EBADMSG, "path_depth beyond the walk is refused");
+	TAP_CHECK(meter_decode(&e, sizeof(e), &out, &xo) == -EBADMSG,
+		  "path_depth beyond the walk is refused");
 
 	/* Unterminated strings from a hostile or buggy producer. */
 	put_path(&e, comps, 3);
@@ -69,16 +75,19 @@ int main(void)
 	e.path_len = 4; /* "true" without its NUL */
 	e.path_depth = 1;
 	r = meter_decode(&e, sizeof(e), &out, &xo);
-	TAP_CHECK(r == HPCM_EV_EXEC && out.path[0] == '\0', "an unterminated path component yields no path");
+	TAP_CHECK(r == HPCM_EV_EXEC && out.path[0] == '\0',
+		  "an unterminated path component yields no path");
 
 	put_path(&e, comps, 3);
 	e.flags = HPCM_F_PATH_TRUNCATED;
 	r = meter_decode(&e, sizeof(e), &out, &xo);
-	TAP_CHECK(r == HPCM_EV_EXEC && out.path[0] == '\0', "a truncated walk yields no (partial) path");
+	TAP_CHECK(r == HPCM_EV_EXEC && out.path[0] == '\0',
+		  "a truncated walk yields no (partial) path");
 	e.flags = 0;
 
 	e.hdr.type = 99;
-	TAP_CHECK(meter_decode(&e, sizeof(e), &out, &xo) == -EBADMSG, "an unknown record type is refused");
+	TAP_CHECK(meter_decode(&e, sizeof(e), &out, &xo) == -EBADMSG,
+		  "an unknown record type is refused");
 
 	memset(&x, 0, sizeof(x));
 	x.hdr.type = HPCM_EV_EXIT;
@@ -89,7 +98,8 @@ int main(void)
 	TAP_CHECK(r == HPCM_EV_EXIT && xo.tgid == 43 && xo.cpu_ns == 123456789 &&
 			  strlen(xo.comm) == sizeof(xo.comm) - 1,
 		  "an exit record decodes, comm terminated");
-	TAP_CHECK(meter_decode(&x, sizeof(x) - 8, &out, &xo) == -EBADMSG, "a short exit record is refused");
+	TAP_CHECK(meter_decode(&x, sizeof(x) - 8, &out, &xo) == -EBADMSG,
+		  "a short exit record is refused");
 	/* An exit header on an exec-sized record. */
 	TAP_CHECK(meter_decode(&x, sizeof(x) + 8, &out, &xo) == -EBADMSG,
 		  "an exit record of the wrong size is refused");

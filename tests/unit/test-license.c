@@ -44,42 +44,42 @@ static void end(const char *name)
 
 /* Checks record the failure with its source line and carry on, so one "not ok" shows every
  * mismatch of that test at once. */
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			current_ok = false;                                          \
-			printf("#   %s:%d: failed: %s\n", __FILE__, __LINE__, #cond);    \
-		}                                                                    \
+#define CHECK(cond)                                                                   \
+	do {                                                                          \
+		if (!(cond)) {                                                        \
+			current_ok = false;                                           \
+			printf("#   %s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
+		}                                                                     \
 	} while (0)
 
-#define CHECK_STR(got, want)                                                             \
-	do {                                                                             \
-		const char *_g = (got), *_w = (want);                                    \
-		if (!_g || !_w || strcmp(_g, _w) != 0) {                                 \
-			current_ok = false;                                              \
+#define CHECK_STR(got, want)                                                                   \
+	do {                                                                                   \
+		const char *_g = (got), *_w = (want);                                          \
+		if (!_g || !_w || strcmp(_g, _w) != 0) {                                       \
+			current_ok = false;                                                    \
 			printf("#   %s:%d: %s: got \"%s\", want \"%s\"\n", __FILE__, __LINE__, \
-			       #got, _g ?: "(null)", _w ?: "(null)");                    \
-		}                                                                        \
+			       #got, _g ?: "(null)", _w ?: "(null)");                          \
+		}                                                                              \
 	} while (0)
 
-#define CHECK_INT(got, want)                                                              \
-	do {                                                                              \
-		long long _g = (got), _w = (want);                                        \
-		if (_g != _w) {                                                           \
-			current_ok = false;                                               \
-			printf("#   %s:%d: %s: got %lld, want %lld\n", __FILE__, __LINE__, \
-			       #got, _g, _w);                                             \
-		}                                                                         \
+#define CHECK_INT(got, want)                                                                     \
+	do {                                                                                     \
+		long long _g = (got), _w = (want);                                               \
+		if (_g != _w) {                                                                  \
+			current_ok = false;                                                      \
+			printf("#   %s:%d: %s: got %lld, want %lld\n", __FILE__, __LINE__, #got, \
+			       _g, _w);                                                          \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_PREFIX(got, prefix)                                                      \
-	do {                                                                           \
-		const char *_g = (got), *_p = (prefix);                                \
-		if (strncmp(_g, _p, strlen(_p)) != 0) {                                \
-			current_ok = false;                                            \
+#define CHECK_PREFIX(got, prefix)                                                           \
+	do {                                                                                \
+		const char *_g = (got), *_p = (prefix);                                     \
+		if (strncmp(_g, _p, strlen(_p)) != 0) {                                     \
+			current_ok = false;                                                 \
 			printf("#   %s:%d: %s: got \"%s\", want prefix \"%s\"\n", __FILE__, \
-			       __LINE__, #got, _g, _p);                                \
-		}                                                                      \
+			       __LINE__, #got, _g, _p);                                     \
+		}                                                                           \
 	} while (0)
 
 static void write_file(const char *path, const char *content)
@@ -147,8 +147,8 @@ static int parse_fail(const char *name, const char *yaml, struct license_error *
 }
 
 /* The error a single bad licence must give: code, position, field and message start. */
-static void expect_error(const char *name, const char *yaml, int rc, unsigned line,
-			 unsigned column, const char *field, const char *message_prefix)
+static void expect_error(const char *name, const char *yaml, int rc, unsigned line, unsigned column,
+			 const char *field, const char *message_prefix)
 {
 	struct license_error err;
 
@@ -163,32 +163,31 @@ static void expect_error(const char *name, const char *yaml, int rc, unsigned li
 	end(name);
 }
 
-static const char good_block[] =
-	"# A licence in block style, with the quoting styles mixed in.\n"
-	"license:\n"
-	"  id: DE-BAFA-2026-000123\n"
-	"  regime: eu-2021-821\n"
-	"  authority: 'BAFA'\n"
-	"  valid:\n"
-	"    from: 2026-01-01\n"
-	"    until: \"2027-12-31\"\n"
-	"  conditions:\n"
-	"    - For stated end use only\n"
-	"    - |\n"
-	"      Re-export requires prior\n"
-	"      authorisation.\n"
-	"  principals:\n"
-	"    users:\n"
-	"      - alice\n"
-	"      - bob\n"
-	"    groups:\n"
-	"      - hpc-eu\n"
-	"  end_use:\n"
-	"    permitted:\n"
-	"      - civil-cfd\n"
-	"    prohibited_executables:\n"
-	"      - \"*/facerec*\"\n"
-	"      - \"*/gait-id*\"\n";
+static const char good_block[] = "# A licence in block style, with the quoting styles mixed in.\n"
+				 "license:\n"
+				 "  id: DE-BAFA-2026-000123\n"
+				 "  regime: eu-2021-821\n"
+				 "  authority: 'BAFA'\n"
+				 "  valid:\n"
+				 "    from: 2026-01-01\n"
+				 "    until: \"2027-12-31\"\n"
+				 "  conditions:\n"
+				 "    - For stated end use only\n"
+				 "    - |\n"
+				 "      Re-export requires prior\n"
+				 "      authorisation.\n"
+				 "  principals:\n"
+				 "    users:\n"
+				 "      - alice\n"
+				 "      - bob\n"
+				 "    groups:\n"
+				 "      - hpc-eu\n"
+				 "  end_use:\n"
+				 "    permitted:\n"
+				 "      - civil-cfd\n"
+				 "    prohibited_executables:\n"
+				 "      - \"*/facerec*\"\n"
+				 "      - \"*/gait-id*\"\n";
 
 static const char good_flow[] =
 	"license:\n"
@@ -303,7 +302,8 @@ static void test_errors(void)
 	expect_error("a term this version does not enforce refuses the licence, saying so",
 		     with_header("  hardware:\n"
 				 "    - { vendor: nvidia, model: H100-SXM, count: 8 }\n"),
-		     -EINVAL, 4, 3, "license.hardware", "\"hardware\" is not enforced by this version");
+		     -EINVAL, 4, 3, "license.hardware",
+		     "\"hardware\" is not enforced by this version");
 	expect_error("principals.accounts is refused until accounts are attributed",
 		     with_header("  principals:\n"
 				 "    accounts: [proj-cfd-01]\n"),
@@ -326,8 +326,8 @@ static void test_errors(void)
 		     -EINVAL, 5, 12, "license.valid.until",
 		     "invalid date \"2026-13-45\", expected YYYY-MM-DD");
 	expect_error("Feb 29 outside a leap year",
-		     "license: {id: X, valid: {from: 2027-02-29, until: 2028-01-01}}\n", -EINVAL,
-		     1, 32, "license.valid.from", "invalid date \"2027-02-29\"");
+		     "license: {id: X, valid: {from: 2027-02-29, until: 2028-01-01}}\n", -EINVAL, 1,
+		     32, "license.valid.from", "invalid date \"2027-02-29\"");
 	expect_error("date not zero-padded",
 		     "license: {id: X, valid: {from: 2026-1-1, until: 2028-01-01}}\n", -EINVAL, 1,
 		     32, "license.valid.from", "invalid date \"2026-1-1\", expected YYYY-MM-DD");
@@ -347,15 +347,15 @@ static void test_errors(void)
 		     "  regime: ear\n"
 		     "  valid: {from: 2026-01-01, until: 2026-12-31}\n",
 		     -EINVAL, 3, 3, "license.id", "missing required key \"id\"");
-	expect_error("missing valid.until",
-		     "license:\n  id: X\n  valid: {from: 2026-01-01}\n", -EINVAL, 3, 10,
-		     "license.valid.until", "missing required key \"until\"");
+	expect_error("missing valid.until", "license:\n  id: X\n  valid: {from: 2026-01-01}\n",
+		     -EINVAL, 3, 10, "license.valid.until", "missing required key \"until\"");
 	expect_error("missing license key", "{}\n", -EINVAL, 1, 1, "license",
 		     "missing required key \"license\"");
 	expect_error("wrong type: string where a sequence belongs",
 		     with_header("  principals:\n"
 				 "    users: alice\n"),
-		     -EINVAL, 5, 12, "license.principals.users", "expected a sequence, got a string");
+		     -EINVAL, 5, 12, "license.principals.users",
+		     "expected a sequence, got a string");
 	expect_error("wrong type: sequence where a mapping belongs",
 		     "license:\n  id: X\n  valid: [2026-01-01, 2026-12-31]\n", -EINVAL, 3, 10,
 		     "license.valid", "expected a mapping, got a sequence");
@@ -369,19 +369,22 @@ static void test_errors(void)
 		     "  id: A\n"
 		     "  valid: {from: 2026-01-01, until: 2026-12-31}\n"
 		     "  id: B\n",
-		     -EINVAL, 4, 3, "license.id", "duplicate key \"id\" (first at line 2, column 3)");
-	expect_error("bad glob", with_header("  end_use:\n"
-					     "    prohibited_executables:\n"
-					     "      - \"*/a*\"\n"
-					     "      - /usr/bin/b\n"
-					     "      - facerec\n"),
+		     -EINVAL, 4, 3, "license.id",
+		     "duplicate key \"id\" (first at line 2, column 3)");
+	expect_error("bad glob",
+		     with_header("  end_use:\n"
+				 "    prohibited_executables:\n"
+				 "      - \"*/a*\"\n"
+				 "      - /usr/bin/b\n"
+				 "      - facerec\n"),
 		     -EINVAL, 8, 9, "license.end_use.prohibited_executables[2]",
 		     "invalid executable glob \"facerec\"");
 	expect_error("user name with a space", with_header("  principals: {users: [\"al ice\"]}\n"),
 		     -EINVAL, 4, 24, "license.principals.users[0]", "invalid name \"al ice\"");
 	expect_error("empty group name", with_header("  principals: {groups: [\"\"]}\n"), -EINVAL,
 		     4, 25, "license.principals.groups[0]", "must not be empty");
-	expect_error("bad id", "license: {id: \"DE 123\", valid: {from: 2026-01-01, until: 2026-12-31}}\n",
+	expect_error("bad id",
+		     "license: {id: \"DE 123\", valid: {from: 2026-01-01, until: 2026-12-31}}\n",
 		     -EINVAL, 1, 15, "license.id", "invalid id \"DE 123\"");
 	expect_error("unknown regime", with_header("  regime: itar\n"), -EINVAL, 4, 11,
 		     "license.regime", "unknown regime \"itar\"");
@@ -422,8 +425,9 @@ static void test_io_error(void)
 
 static void test_error_format(void)
 {
-	struct license_error e = { .file = "a.yaml", .line = 3, .column = 7,
-				   .field = "license.id", .message = "bad" };
+	struct license_error e = {
+		.file = "a.yaml", .line = 3, .column = 7, .field = "license.id", .message = "bad"
+	};
 	char buf[256], small[8];
 
 	begin();
@@ -460,8 +464,10 @@ static void test_set_load(void)
 	snprintf(dir, sizeof(dir), "%s/set", tmpdir);
 	/* Names chosen so that creation order, readdir order and name order can all differ. */
 	fixture("set/c-broken.yaml", "license: {id: C, valid: {from: 2026-01-01, until: [}}\n");
-	fixture("set/b-dup.yml", "license:\n  id: SAME\n  valid: {from: 2026-01-01, until: 2026-12-31}\n");
-	fixture("set/a-good.yaml", "license: {id: SAME, valid: {from: 2026-01-01, until: 2026-12-31}}\n");
+	fixture("set/b-dup.yml",
+		"license:\n  id: SAME\n  valid: {from: 2026-01-01, until: 2026-12-31}\n");
+	fixture("set/a-good.yaml",
+		"license: {id: SAME, valid: {from: 2026-01-01, until: 2026-12-31}}\n");
 	fixture("set/.hidden.yaml", "not: loaded\n");
 	fixture("set/notes.txt", "not: loaded\n");
 	fixture("set/backup.yaml~", "not: loaded\n");
@@ -574,8 +580,7 @@ static void test_permits_user(void)
 	begin();
 	l = parse_ok("p.yaml", yaml);
 	open_l = parse_ok("open.yaml", header);
-	nobody = parse_ok("nobody.yaml",
-			  with_header("  principals: {users: [], groups: []}\n"));
+	nobody = parse_ok("nobody.yaml", with_header("  principals: {users: [], groups: []}\n"));
 	if (l && open_l && nobody) {
 		CHECK(license_permits_user(l, "alice", NULL, 0));
 		CHECK(license_permits_user(l, "root", other, 2));
@@ -601,12 +606,15 @@ static void test_prohibits_executable(void)
 	struct license *l;
 
 	begin();
-	l = parse_ok("x.yaml", with_header("  end_use:\n"
-					   "    prohibited_executables: [\"*/facerec*\", /opt/gait/bin/*]\n"));
+	l = parse_ok("x.yaml",
+		     with_header(
+			     "  end_use:\n"
+			     "    prohibited_executables: [\"*/facerec*\", /opt/gait/bin/*]\n"));
 	if (l) {
 		CHECK_STR(license_prohibits_executable(l, "/tmp/x/facerec-v2"), "*/facerec*");
 		CHECK_STR(license_prohibits_executable(l, "/facerec"), "*/facerec*");
-		CHECK_STR(license_prohibits_executable(l, "/opt/gait/bin/sub/run"), "/opt/gait/bin/*");
+		CHECK_STR(license_prohibits_executable(l, "/opt/gait/bin/sub/run"),
+			  "/opt/gait/bin/*");
 		CHECK(license_prohibits_executable(l, "/usr/bin/true") == NULL);
 		CHECK(license_prohibits_executable(l, "facerec") == NULL);
 	}
@@ -653,7 +661,8 @@ static void test_examples(void)
 	r = license_set_load("examples/licenses", &s);
 	if (r == -ENOENT) {
 		n_tests++;
-		printf("ok %u - shipped examples load # SKIP not run from the source tree\n", n_tests);
+		printf("ok %u - shipped examples load # SKIP not run from the source tree\n",
+		       n_tests);
 		return;
 	}
 	begin();

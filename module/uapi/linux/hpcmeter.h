@@ -28,10 +28,10 @@ enum hpcmeter_cmd {
  */
 enum hpcmeter_attr {
 	HPCMETER_A_UNSPEC,
-	HPCMETER_A_VERSION,		/* string: module release, "0.1.0" */
-	HPCMETER_A_ABI_VERSION,		/* u32: HPCMETER_GENL_VERSION of the module */
-	HPCMETER_A_LOAD_TIME_NS,	/* u64: CLOCK_REALTIME at module load, ns */
-	HPCMETER_A_PAD,			/* padding for 64-bit attributes */
+	HPCMETER_A_VERSION, /* string: module release, "0.1.0" */
+	HPCMETER_A_ABI_VERSION, /* u32: HPCMETER_GENL_VERSION of the module */
+	HPCMETER_A_LOAD_TIME_NS, /* u64: CLOCK_REALTIME at module load, ns */
+	HPCMETER_A_PAD, /* padding for 64-bit attributes */
 
 	__HPCMETER_A_MAX
 };
