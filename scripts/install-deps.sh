@@ -14,7 +14,7 @@ build=(
 	libsystemd-dev libyaml-dev libsqlite3-dev
 )
 run=(
-	dbus-daemon systemd util-linux passwd
+	dbus dbus-daemon systemd util-linux passwd procps
 )
 tests=(
 	python3 dbus-bin libxml2-utils clang-format
