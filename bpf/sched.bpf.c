@@ -74,29 +74,33 @@ static __always_inline struct hpcm_proc *proc_get(__u32 tgid, struct task_struct
 }
 
 /* Charge the time since the current task was switched in to its process, and restart the
- * clock. Runs in the context of the task being charged (current == prev). */
+ * clock. Runs in the context of the task being charged (current == prev), so the helpers
+ * about "current" describe it: no probe reads on the hot path, only on a map miss. */
 static __always_inline void charge_current(struct task_struct *task, __u64 now)
 {
-	__u32 key = 0;
+	__u32 key = 0, tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 *since = bpf_map_lookup_elem(&oncpu_since, &key);
-	__u32 tgid, flags;
+	struct hpcm_proc *p;
 
 	if (!since)
 		return;
 	__u64 start = *since;
 
 	*since = now;
-	if (!start)
+	if (!start || tgid == 0)
 		return;
-	tgid = BPF_CORE_READ(task, tgid);
-	flags = BPF_CORE_READ(task, flags);
-	if (tgid == 0 || (flags & PF_KTHREAD))
-		return;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p) {
+		__u32 flags = BPF_CORE_READ(task, flags);
 
-	/* An exiting process whose entry is gone must not come back. */
-	struct hpcm_proc *p = proc_get(tgid, task, !(flags & PF_EXITING));
-	if (!p)
-		return;
+		/* Kernel threads are not metered; an exiting process whose entry is gone must
+		 * not come back. */
+		if (flags & (PF_KTHREAD | PF_EXITING))
+			return;
+		p = proc_get(tgid, task, true);
+		if (!p)
+			return;
+	}
 	__sync_fetch_and_add(&p->cpu_ns, now - start);
 
 	__u64 cgid = bpf_get_current_cgroup_id();
