@@ -50,7 +50,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
 
-.PHONY: all check install uninstall run module clean format format-check deps bench
+.PHONY: all check check-asan install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -111,6 +111,17 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 check: all $(TEST_BINS)
 	$(Q)tests/run.sh $(O)
 
+# The same programs built with AddressSanitizer and UBSan (leaks included: a leak makes a
+# program exit non-zero), run through the unit, BPF and D-Bus tests.
+ASAN_O := build-asan
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+check-asan:
+	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
+		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
+	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
+		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
+		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh
+
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all
 	$(Q)scripts/run-demo.sh $(O)
@@ -157,7 +168,7 @@ format:
 	$(Q)clang-format -i $(C_SOURCES)
 
 clean:
-	rm -rf $(O)
+	rm -rf $(O) $(ASAN_O)
 	$(Q)$(MAKE) -s -C module clean
 
 # Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
