@@ -77,6 +77,21 @@ start_daemon() {
 	fi
 }
 
+# wait_subscribed PID: until the bus client with that pid has installed a match rule (so a
+# monitor started in the background cannot miss the signal a test is about to cause).
+wait_subscribed() {
+	local name
+	_subscribed() {
+		name=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" list --no-legend 2>/dev/null |
+			awk -v pid="$1" '$1 ~ /^:/ && $2 == pid { print $1; exit }')
+		[ -n "$name" ] &&
+			busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.freedesktop.DBus /org/freedesktop/DBus \
+				org.freedesktop.DBus.Debug.Stats GetConnectionStats s "$name" 2>/dev/null |
+			grep -Eq '"MatchRules" u [1-9]'
+	}
+	wait_for 10 _subscribed "$1"
+}
+
 stop_daemon() {
 	kill -TERM "$DAEMON_PID" 2>/dev/null
 	wait "$DAEMON_PID"

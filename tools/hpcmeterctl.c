@@ -24,43 +24,16 @@
 
 #include "hpcmeter-bus.h"
 #include "license.h"
-
-#ifndef HPCMETER_VERSION
-#define HPCMETER_VERSION "0.1.0"
-#endif
+#include "util.h"
 
 #define PROGRAM "hpcmeterctl"
-#define BUS_NAME HPCMETER_BUS_NAME
-#define BUS_PATH HPCMETER_OBJECT_PATH
-#define BUS_INTERFACE HPCMETER_MANAGER_IFACE
-#define SIG_LICENSE HPCMETER_SIG_LICENSE
-#define SIG_VIOLATION_FIELDS HPCMETER_SIG_VIOLATION_FIELDS
-#define SIG_VIOLATION HPCMETER_SIG_VIOLATION
-#define SIG_USAGE HPCMETER_SIG_USAGE
-#define UID_NONE HPCMETER_UID_NONE
-
-#define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
-#define NSEC_PER_SEC 1000000000.0
-
 #define EXIT_USAGE 2
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
 
 static inline void license_freep(struct license **l)
 {
 	if (*l)
 		license_free(*l);
-}
-
-static inline bool streq(const char *a, const char *b)
-{
-	return strcmp(a, b) == 0;
 }
 
 static inline bool isempty(const char *s)
@@ -81,18 +54,6 @@ static bool arg_since_set = false;
 static uint64_t arg_since = 0;
 static bool arg_since_usec_set = false;
 static uint64_t arg_since_usec = 0;
-
-static void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROGRAM ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static bool usage_error_seen = false;
 
@@ -614,10 +575,12 @@ static void log_bus_call_error(const char *member, const sd_bus_error *error, in
 	if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN,
 				   SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
 		if (arg_address)
-			log_error("cannot reach hpcmeterd (" BUS_NAME ") on the bus at %s: %s",
+			log_error("cannot reach hpcmeterd (" HPCMETER_BUS_NAME
+				  ") on the bus at %s: %s",
 				  arg_address, bus_error_message(error, r));
 		else
-			log_error("cannot reach hpcmeterd (" BUS_NAME ") on the system bus: %s",
+			log_error("cannot reach hpcmeterd (" HPCMETER_BUS_NAME
+				  ") on the system bus: %s",
 				  bus_error_message(error, r));
 	} else
 		log_error("%s failed: %s", member, bus_error_message(error, r));
@@ -631,8 +594,8 @@ static int bus_call(sd_bus *bus, const char *member, sd_bus_message **ret_reply,
 	int r;
 
 	va_start(ap, types);
-	r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, member, &error, ret_reply,
-				types, ap);
+	r = sd_bus_call_methodv(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+				HPCMETER_MANAGER_IFACE, member, &error, ret_reply, types, ap);
 	va_end(ap);
 	if (r < 0)
 		log_bus_call_error(member, &error, r);
@@ -659,7 +622,7 @@ static bool license_row_rejected(const struct license_row *l)
 
 static int read_license_row(sd_bus_message *m, struct license_row *l)
 {
-	return sd_bus_message_read(m, SIG_LICENSE, &l->file, &l->id, &l->state, &l->error,
+	return sd_bus_message_read(m, HPCMETER_SIG_LICENSE, &l->file, &l->id, &l->state, &l->error,
 				   &l->valid_from_usec, &l->valid_until_usec);
 }
 
@@ -689,7 +652,7 @@ static int get_licenses(sd_bus *bus, sd_bus_message **ret_reply)
 	r = bus_call(bus, "ListLicenses", ret_reply, "");
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(*ret_reply, 'a', SIG_LICENSE);
+	r = sd_bus_message_enter_container(*ret_reply, 'a', HPCMETER_SIG_LICENSE);
 	if (r < 0)
 		return log_parse_error("ListLicenses", r);
 	return 0;
@@ -1142,7 +1105,7 @@ struct violation {
 	const char *user, *executable, *cgroup, *job, *detail;
 };
 
-/* types is SIG_VIOLATION inside an array, SIG_VIOLATION_FIELDS for the signal body */
+/* types is HPCMETER_SIG_VIOLATION inside an array, HPCMETER_SIG_VIOLATION_FIELDS for the signal body */
 static int read_violation(sd_bus_message *m, const char *types, struct violation *v)
 {
 	return sd_bus_message_read(m, types, &v->seq, &v->time_usec, &v->kind, &v->license_id,
@@ -1169,7 +1132,7 @@ static void json_violation(struct json *j, const struct violation *v)
 		json_kv_uint(j, "pid", v->pid);
 	else
 		json_kv_null(j, "pid");
-	if (v->uid != UID_NONE)
+	if (v->uid != HPCMETER_UID_NONE)
 		json_kv_uint(j, "uid", v->uid);
 	else
 		json_kv_null(j, "uid");
@@ -1200,21 +1163,21 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 	r = bus_call(bus, "ListViolations", &reply, "t", arg_since);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, SIG_VIOLATION);
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_VIOLATION);
 	if (r < 0)
 		return log_parse_error("ListViolations", r);
 
 	json_init(&j, stdout, arg_json);
 	if (arg_json)
 		json_begin_array(&j);
-	while ((r = read_violation(reply, SIG_VIOLATION, &v)) > 0) {
+	while ((r = read_violation(reply, HPCMETER_SIG_VIOLATION, &v)) > 0) {
 		char ts[FORMAT_TIMESTAMP_MAX], uid[16] = "-", pid[16] = "-";
 
 		if (arg_json) {
 			json_violation(&j, &v);
 			continue;
 		}
-		if (v.uid != UID_NONE)
+		if (v.uid != HPCMETER_UID_NONE)
 			snprintf(uid, sizeof(uid), "%" PRIu32, v.uid);
 		if (v.pid)
 			snprintf(pid, sizeof(pid), "%" PRIu32, v.pid);
@@ -1293,7 +1256,7 @@ static int on_violation_raised(sd_bus_message *m, void *userdata, sd_bus_error *
 
 	(void)ret_error;
 
-	r = read_violation(m, SIG_VIOLATION_FIELDS, &v);
+	r = read_violation(m, HPCMETER_SIG_VIOLATION_FIELDS, &v);
 	if (r < 0) {
 		log_error("ignoring a malformed ViolationRaised signal: %s", strerror(-r));
 		return 0;
@@ -1359,8 +1322,9 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 
 	/* Subscribe first (synchronously: the bus has the match when this returns), back-fill after,
 	 * so that a violation raised in between is in one of the two and printed once. */
-	r = sd_bus_match_signal(bus, &slot_signal, BUS_NAME, BUS_PATH, BUS_INTERFACE,
-				"ViolationRaised", on_violation_raised, &mon);
+	r = sd_bus_match_signal(bus, &slot_signal, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+				HPCMETER_MANAGER_IFACE, "ViolationRaised", on_violation_raised,
+				&mon);
 	if (r < 0) {
 		log_error("cannot subscribe to ViolationRaised: %s", strerror(-r));
 		return r;
@@ -1380,10 +1344,11 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 		r = bus_call(bus, "ListViolations", &reply, "t", arg_since);
 		if (r < 0)
 			return r;
-		r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, SIG_VIOLATION);
+		r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY,
+						   HPCMETER_SIG_VIOLATION);
 		if (r < 0)
 			return log_parse_error("ListViolations", r);
-		while ((r = read_violation(reply, SIG_VIOLATION, &v)) > 0) {
+		while ((r = read_violation(reply, HPCMETER_SIG_VIOLATION, &v)) > 0) {
 			r = monitor_print(&mon, &v);
 			if (r < 0)
 				return r;
@@ -1439,15 +1404,15 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, SIG_USAGE);
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_USAGE);
 	if (r < 0)
 		return log_parse_error("GetUsage", r);
 
 	json_init(&j, stdout, arg_json);
 	if (arg_json)
 		json_begin_array(&j);
-	while ((r = sd_bus_message_read(reply, SIG_USAGE, &u.cgroup, &u.job, &u.uid, &u.user,
-					&u.cpu_ns, &u.first_usec, &u.last_usec)) > 0) {
+	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_USAGE, &u.cgroup, &u.job, &u.uid,
+					&u.user, &u.cpu_ns, &u.first_usec, &u.last_usec)) > 0) {
 		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
 
 		if (arg_json) {
@@ -1458,7 +1423,7 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 			json_kv_string(&j, "user", u.user);
 			json_kv_uint(&j, "cpu_ns", u.cpu_ns);
 			json_key(&j, "cpu_seconds");
-			json_double(&j, (double)u.cpu_ns / NSEC_PER_SEC);
+			json_double(&j, (double)u.cpu_ns / (double)NSEC_PER_SEC);
 			json_kv_uint(&j, "first_usec", u.first_usec);
 			json_kv_uint(&j, "last_usec", u.last_usec);
 			json_end_object(&j);
@@ -1466,7 +1431,7 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 		}
 		if (table_add(&t, "%s", u.cgroup) < 0 || table_add(&t, "%s", u.job) < 0 ||
 		    table_add(&t, "%s(%" PRIu32 ")", isempty(u.user) ? "?" : u.user, u.uid) < 0 ||
-		    table_add(&t, "%.3f", (double)u.cpu_ns / NSEC_PER_SEC) < 0 ||
+		    table_add(&t, "%.3f", (double)u.cpu_ns / (double)NSEC_PER_SEC) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(first, u.first_usec)) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(last, u.last_usec)) < 0) {
 			log_error("out of memory");

@@ -43,11 +43,16 @@ out=$(as_nobody busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.hpcmeter1 /
 	org.hpcmeter1.Manager Reload 2>&1); rc=$?
 check "nobody: Reload through busctl refused" test "$rc" != 0
 
-as_nobody "$HPCMETERCTL" monitor --json >"$T/nobody.out" 2>&1 &
-_pids+=($!)
-as_reader "$HPCMETERCTL" monitor --json >"$T/reader.out" 2>&1 &
-_pids+=($!)
-sleep 1
+# setpriv execs the monitor: $! is the monitor's own pid.
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$HPCMETERCTL" monitor --json >"$T/nobody.out" 2>&1 &
+MON_NOBODY=$!
+_pids+=("$MON_NOBODY")
+setpriv --reuid=nobody --regid=nogroup --groups="$(getent group hpcmeter | cut -d: -f3)" \
+	"$HPCMETERCTL" monitor --json >"$T/reader.out" 2>&1 &
+MON_READER=$!
+_pids+=("$MON_READER")
+check "nobody's monitor has subscribed (the bus lets anyone add a match rule)" wait_subscribed "$MON_NOBODY"
+check "the group member's monitor has subscribed" wait_subscribed "$MON_READER"
 setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
 check "group hpcmeter: monitor receives the violation" wait_for 10 grep -q POLICY-1 "$T/reader.out"
 sleep 0.5

@@ -58,10 +58,7 @@ kill "$SLEEPER"
 "$HPCMETERCTL" monitor --json >"$T/monitor.out" 2>"$T/monitor.err" &
 MON=$!
 _pids+=("$MON")
-# The monitor has subscribed once its connection shows on the bus; then a little grace.
-mon_connected() { busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" list --no-legend 2>/dev/null | awk '{print $2}' | grep -qx "$MON"; }
-wait_for 10 mon_connected || diag "monitor connection not seen on the bus"
-sleep 0.5
+check "the monitor has subscribed to the signal" wait_subscribed "$MON"
 
 # 1. A user who is not a principal runs something, inside the "Slurm job" cgroup.
 sh -c "echo \$\$ > '$JOBCG/cgroup.procs' && exec setpriv --reuid=nobody --regid=nogroup --clear-groups '$T/bin/burn' 300" &&
