@@ -46,6 +46,7 @@ COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
+	$(O)/tests/test-util \
 	$(O)/tests/test-sched $(O)/tests/burn
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
@@ -96,6 +97,10 @@ $(O)/tests/test-config: tests/unit/test-config.c $(O)/daemon/config.o $(O)/daemo
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+$(O)/tests/test-util: tests/unit/test-util.c $(O)/daemon/util.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
 $(O)/tests/test-decode: tests/unit/test-decode.c $(O)/daemon/meter.o $(O)/daemon/util.o | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -119,6 +124,7 @@ check-asan:
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
+		$(ASAN_O)/tests/test-util \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh
 

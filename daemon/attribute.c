@@ -109,6 +109,7 @@ static void user_free(void *p)
 		free(u->groups[i]);
 	free(u->groups);
 	free(u->name);
+	free(u->display_name);
 	free(u);
 }
 
@@ -161,7 +162,8 @@ static int resolve_cgroup(struct attributor *a, uint64_t id, char **ret)
 	target[n] = '\0';
 	if (strncmp(target, a->mount, mlen) != 0 || (target[mlen] != '/' && target[mlen] != '\0'))
 		return -EXDEV;
-	*ret = strdup(target[mlen] ? target + mlen : "/");
+	/* Shown and stored, never matched: keep it valid UTF-8 for the ledger and the bus. */
+	*ret = utf8_escape_invalid(target[mlen] ? target + mlen : "/");
 	return *ret ? 0 : -ENOMEM;
 }
 
@@ -203,10 +205,12 @@ static int fill_user(struct user_info *u)
 	if (getpwuid_r(u->uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
 		if (asprintf(&u->name, "%u", (unsigned)u->uid) < 0)
 			return -ENOMEM;
-		return 0;
+		u->display_name = strdup(u->name);
+		return u->display_name ? 0 : -ENOMEM;
 	}
 	u->name = strdup(pw.pw_name);
-	if (!u->name)
+	u->display_name = utf8_escape_invalid(pw.pw_name);
+	if (!u->name || !u->display_name)
 		return -ENOMEM;
 	for (;;) {
 		gid_t *n = realloc(gids, ngroups * sizeof(*gids));

@@ -11,6 +11,7 @@ struct attributor;
 struct user_info {
 	uid_t uid;
 	char *name; /* the uid in decimal when it has no passwd entry */
+	char *display_name; /* name as valid UTF-8, for the ledger and the bus */
 	char **groups; /* names of the primary and supplementary groups */
 	size_t n_groups;
 };

@@ -10,7 +10,12 @@
 
 static int append_kv_s(sd_bus_message *r, const char *k, const char *v)
 {
-	return sd_bus_message_append(r, "{sv}", k, "s", v ? v : "");
+	/* Host names and paths are bytes; D-Bus strings must be UTF-8. */
+	_cleanup_free_ char *s = utf8_escape_invalid(v ? v : "");
+
+	if (!s)
+		return -ENOMEM;
+	return sd_bus_message_append(r, "{sv}", k, "s", s);
 }
 
 static int append_kv_t(sd_bus_message *r, const char *k, uint64_t v)
@@ -100,9 +105,13 @@ static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_erro
 		} else {
 			state = "active";
 		}
-		r = sd_bus_message_append(reply, HPCMETER_SIG_LICENSE, e->file, l ? l->id : "",
-					  state, err,
-					  l ? (uint64_t)l->valid_from * USEC_PER_SEC : 0,
+		_cleanup_free_ char *file = utf8_escape_invalid(e->file);
+		_cleanup_free_ char *msg_err = utf8_escape_invalid(err);
+
+		if (!file || !msg_err)
+			return -ENOMEM;
+		r = sd_bus_message_append(reply, HPCMETER_SIG_LICENSE, file, l ? l->id : "", state,
+					  msg_err, l ? (uint64_t)l->valid_from * USEC_PER_SEC : 0,
 					  l ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
 		if (r < 0)
 			return r;

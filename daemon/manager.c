@@ -177,17 +177,26 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 	}
 	slurm_job_from_cgroup(cgroup, job, sizeof(job));
 
+	/* Paths and names are bytes; the ledger and the bus get valid UTF-8. */
+	_cleanup_free_ char *user = strdup(u ? u->display_name : "");
+	_cleanup_free_ char *exe = utf8_escape_invalid(p && p->exe ? p->exe : "");
+	_cleanup_free_ char *det = utf8_escape_invalid(detail);
+	if (!user || !exe || !det) {
+		log_error("out of memory: violation %s of licence %s for pid %u not recorded", kind,
+			  lic->id, p ? p->tgid : 0);
+		return;
+	}
 	struct violation v = {
 		.time_usec = now_realtime_usec(),
 		.kind = kind,
 		.license_id = lic->id,
 		.pid = p ? p->tgid : 0,
 		.uid = p ? p->uid : HPCMETER_UID_NONE,
-		.user = u ? u->name : "",
-		.executable = p && p->exe ? p->exe : "",
+		.user = user,
+		.executable = exe,
 		.cgroup = cgroup,
 		.job = job,
-		.detail = detail,
+		.detail = det,
 	};
 	r = ledger_add_violation(m->ledger, &v);
 	if (r < 0) /* Still announce it: a violation must never be silent. */
@@ -287,8 +296,9 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	/* The path walked in the kernel is the real file; the name passed to execve() is only a
 	 * fallback (deep or unresolvable paths). */
 	p->exe = strdup(e->path[0] ? e->path : e->filename);
+	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
-			p->exe, cgroup_name(m, e->cgroup_id, cgbuf, sizeof(cgbuf)));
+			exe ? exe : "", cgroup_name(m, e->cgroup_id, cgbuf, sizeof(cgbuf)));
 	log_debug("exec pid %u uid %u %s", e->tgid, e->uid, p->exe ? p->exe : "?");
 	evaluate_proc(m, p, e->filename);
 }
@@ -422,7 +432,7 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	slurm_job_from_cgroup(cg, job, sizeof(job));
 	attributor_user(f->m->attr, u->uid, &user);
 	r = ledger_add_usage(f->m->ledger, f->interval_id, cg, u->cgroup_id, job, u->uid,
-			     user ? user->name : "", u->cpu_ns);
+			     user ? user->display_name : "", u->cpu_ns);
 	if (r < 0 && f->r == 0)
 		f->r = r;
 }

@@ -73,6 +73,11 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
+/* A copy of s that is valid UTF-8, as D-Bus strings must be: each byte that is not part of a
+ * valid sequence becomes "\xNN". Paths and names from the kernel are arbitrary bytes, and one
+ * invalid byte must not keep a violation off the bus. NULL when out of memory. */
+char *utf8_escape_invalid(const char *s);
+
 /* CLOCK_REALTIME and CLOCK_BOOTTIME in microseconds / nanoseconds. */
 uint64_t now_realtime_usec(void);
 uint64_t now_boottime_nsec(void);

@@ -13,6 +13,7 @@ ALL=(
 	"$BUILD/tests/test-license"
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
+	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
