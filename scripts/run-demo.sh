@@ -16,14 +16,15 @@ if [ "$(id -u)" != 0 ]; then
 fi
 mkdir -p "$RUN"
 pids=()
-stop() {
+cleanup() {
 	trap - INT TERM EXIT
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	echo
 	echo "Stopped. Ledger: $RUN/state/ledger.sqlite   Daemon log: $RUN/hpcmeterd.log"
 }
-trap stop INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 policy_installed() {
 	[ -S /run/dbus/system_bus_socket ] &&
@@ -62,5 +63,6 @@ echo
 "$BUILD/hpcmeterctl" monitor --since 0 &
 pids+=($!)
 wait "$daemon"
-echo "hpcmeterd exited; its log:"
+echo "hpcmeterd exited by itself; the end of its log:"
 tail -n 20 "$RUN/hpcmeterd.log"
+exit 1
