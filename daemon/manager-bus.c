@@ -270,6 +270,9 @@ int manager_bus_connect(struct manager *m)
 			  HPCMETER_BUS_NAME, strerror(-r));
 		return r;
 	}
+	r = sd_bus_set_exit_on_disconnect(m->bus, true);
+	if (r < 0)
+		return r;
 	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
 	if (r < 0) {
 		log_error("cannot attach the bus to the event loop: %s", strerror(-r));

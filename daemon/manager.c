@@ -768,8 +768,14 @@ int manager_run(struct manager *m)
 	sd_notifyf(0, "READY=1\nSTATUS=Metering %u processes, %u licences active", m->n_procs,
 		   manager_licenses_active(m));
 	r = sd_event_loop(m->event);
-	/* Nothing lost on a clean stop: the interval in flight goes to the ledger. */
+	/* Nothing lost on a stop: the interval in flight goes to the ledger. */
 	manager_collect(m);
+	if (r > 0) {
+		/* sd-bus ends the loop with EXIT_FAILURE when the bus connection is lost: exit
+		 * non-zero so that systemd (Restart=on-failure) brings us back on a new bus. */
+		log_error("lost the connection to the system bus; exiting to be restarted");
+		return -ECONNRESET;
+	}
 	return r;
 }
 

@@ -57,4 +57,15 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
 check "group hpcmeter: monitor receives the violation" wait_for 10 grep -q POLICY-1 "$T/reader.out"
 sleep 0.5
 check "nobody: monitor receives no violation signal" test -z "$(grep POLICY-1 "$T/nobody.out")"
+# The bus going away (dbus-daemon restarted) stops the daemon with an error, after writing
+# the interval in flight, so that systemd restarts it on the new bus.
+intervals() { python3 -c "import sqlite3; print(sqlite3.connect('$T/state/ledger.sqlite').execute('select count(*) from intervals').fetchone()[0])"; }
+before=$(intervals)
+kill "${_pids[0]}" # the dbus-daemon, started first
+wait "$DAEMON_PID"
+rc=$?
+check "hpcmeterd exits 1 when it loses the bus" test "$rc" = 1
+check "it says so in its log" grep -q "lost the connection to the system bus" "$T/hpcmeterd.log"
+check "it wrote the interval in flight first ($before -> $(intervals))" test "$(intervals)" -gt "$before"
+
 tap_done
