@@ -533,6 +533,36 @@ static void update_clock_offset(struct manager *m)
 		(int64_t)now_realtime_usec() - (int64_t)(now_boottime_nsec() / NSEC_PER_USEC);
 }
 
+/* Losses in the kernel are never silent: say when they grow. (A later version turns them
+ * into gap records with a usage bound.) */
+static void report_losses(struct manager *m)
+{
+	static const struct {
+		enum hpcm_stat stat;
+		const char *what;
+	} losses[] = {
+		{ HPCM_STAT_DROP_EXEC, "exec records lost (ring buffer full)" },
+		{ HPCM_STAT_DROP_EXIT, "exit records lost (ring buffer full; counters kept)" },
+		{ HPCM_STAT_PROCS_FULL, "processes not tracked (process map full)" },
+	};
+	struct meter_stats st;
+
+	if (meter_read_stats(m->meter, &st) < 0)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(losses); i++) {
+		uint64_t now = st.counter[losses[i].stat], *last = &m->losses_seen[losses[i].stat];
+
+		if (now > *last)
+			log_warning("%llu %s since the last interval",
+				    (unsigned long long)(now - *last), losses[i].what);
+		*last = now;
+	}
+	if (st.bad_records > m->bad_records_seen)
+		log_warning("%llu malformed ring-buffer records ignored",
+			    (unsigned long long)(st.bad_records - m->bad_records_seen));
+	m->bad_records_seen = st.bad_records;
+}
+
 int manager_collect(struct manager *m)
 {
 	uint64_t now;
@@ -546,6 +576,7 @@ int manager_collect(struct manager *m)
 	if (r < 0)
 		log_error("cannot read the process counters: %s", strerror(-r));
 	sweep(m);
+	report_losses(m);
 	check_validity(m);
 	now = now_realtime_usec();
 	r = flush_interval(m, now);

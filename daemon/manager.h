@@ -37,6 +37,8 @@ struct manager {
 	uint64_t collections;
 	uint64_t exec_events, exit_events;
 	uint32_t n_procs;
+	uint64_t losses_seen[HPCM_STAT_MAX]; /* kernel loss counters at the last collection */
+	uint64_t bad_records_seen;
 	/* The boottime/realtime offset, to turn BPF timestamps into wall-clock times. */
 	int64_t boot_to_real_usec;
 };

@@ -18,6 +18,7 @@ ALL=(
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
+	"tests/dbus/test-losses.sh"
 	"tests/install/test-install.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
