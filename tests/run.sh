@@ -19,6 +19,7 @@ ALL=(
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"
+	"tests/dbus/test-contract.sh"
 	"tests/install/test-install.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
