@@ -66,11 +66,18 @@ static int cmp(const void *x, const void *y)
 
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int attach; /* -1: no meter */
+	} configs[] = {
+		{ "none", -1 },
+		{ "BPF meter, tp_btf", METER_ATTACH_AUTO },
+		{ "BPF meter, raw_tp", METER_ATTACH_RAW_TP },
+	};
+	enum { N = sizeof(configs) / sizeof(configs[0]) };
 	long trips = argc > 1 ? atol(argv[1]) : 200000;
 	int reps = argc > 2 ? atoi(argv[2]) : 7;
-	double off[64], on[64];
-	struct meter *m = NULL;
-	int r;
+	double ns[N][64];
 
 	if (reps < 1 || reps > 64 || trips < 1000) {
 		fprintf(stderr, "usage: ctxswitch [ROUND_TRIPS>=1000] [REPEATS 1..64]\n");
@@ -78,24 +85,34 @@ int main(int argc, char **argv)
 	}
 	log_set_max_level(LOG_LVL_WARNING);
 	pingpong(trips / 10); /* warm up */
+	/* Alternate the configurations so that drift of the machine hits them all alike. */
 	for (int i = 0; i < reps; i++) {
-		off[i] = pingpong(trips);
-		r = meter_open(NULL, &m);
-		if (r < 0) {
-			fprintf(stderr, "meter_open: %s (run as root)\n", strerror(-r));
-			return 1;
+		for (int c = 0; c < N; c++) {
+			struct meter *m = NULL;
+			int r;
+
+			if (configs[c].attach >= 0) {
+				r = meter_open(NULL, configs[c].attach, &m);
+				if (r < 0) {
+					fprintf(stderr, "meter_open: %s (run as root)\n",
+						strerror(-r));
+					return 1;
+				}
+			}
+			ns[c][i] = pingpong(trips);
+			meter_free(m);
 		}
-		on[i] = pingpong(trips);
-		meter_free(m);
 	}
-	qsort(off, reps, sizeof(double), cmp);
-	qsort(on, reps, sizeof(double), cmp);
-	double mo = off[reps / 2], mn = on[reps / 2];
-	printf("| meter | ns per switch (min / median / max) |\n| --- | --- |\n");
-	printf("| none | %.0f / %.0f / %.0f |\n", off[0], mo, off[reps - 1]);
-	printf("| BPF CPU meter | %.0f / %.0f / %.0f |\n", on[0], mn, on[reps - 1]);
-	printf("\n%ld round trips x %d alternating runs; added per switch (medians): %.0f ns; "
-	       "ratio %.3f\n",
-	       trips, reps, mn - mo, mn / mo);
+	printf("| meter | ns per switch (min / median / max) | added (medians) | ratio |\n"
+	       "| --- | --- | --- | --- |\n");
+	for (int c = 0; c < N; c++)
+		qsort(ns[c], reps, sizeof(double), cmp);
+	for (int c = 0; c < N; c++) {
+		double med = ns[c][reps / 2], base = ns[0][reps / 2];
+
+		printf("| %s | %.0f / %.0f / %.0f | %.0f ns | %.3f |\n", configs[c].name, ns[c][0],
+		       med, ns[c][reps - 1], med - base, med / base);
+	}
+	printf("\n%ld round trips (2 switches each) x %d alternating runs\n", trips, reps);
 	return 0;
 }

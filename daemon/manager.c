@@ -753,7 +753,7 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 
-	r = meter_open(&cb, &m->meter);
+	r = meter_open(&cb, METER_ATTACH_AUTO, &m->meter);
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));

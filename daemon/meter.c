@@ -179,7 +179,7 @@ static int open_and_load(bool btf, struct sched_bpf **ret)
 	return 0;
 }
 
-int meter_open(const struct meter_callbacks *cb, struct meter **ret)
+int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struct meter **ret)
 {
 	struct meter *m;
 	int r;
@@ -197,9 +197,11 @@ int meter_open(const struct meter_callbacks *cb, struct meter **ret)
 		m->cb = *cb;
 
 	m->mode = "tp_btf";
-	r = open_and_load(true, &m->skel);
+	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP : open_and_load(true, &m->skel);
 	if (r < 0) {
-		log_info("tp_btf programs did not load (%s), using raw tracepoints", strerror(-r));
+		if (attach != METER_ATTACH_RAW_TP)
+			log_info("tp_btf programs did not load (%s), using raw tracepoints",
+				 strerror(-r));
 		m->mode = "raw_tp";
 		r = open_and_load(false, &m->skel);
 		if (r < 0) {

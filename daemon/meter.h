@@ -37,8 +37,13 @@ struct meter_stats {
 	uint64_t bad_records; /* records from the ring buffer that failed validation */
 };
 
-/* Load and attach the programs. Prefers tp_btf, falls back to raw_tp. */
-int meter_open(const struct meter_callbacks *cb, struct meter **ret);
+enum meter_attach {
+	METER_ATTACH_AUTO, /* tp_btf, and raw_tp where tp_btf does not load */
+	METER_ATTACH_RAW_TP, /* raw_tp only: what older kernels get (tests run both) */
+};
+
+/* Load and attach the programs. */
+int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struct meter **ret);
 void meter_free(struct meter *m);
 
 const char *meter_attach_mode(const struct meter *m);

@@ -220,32 +220,38 @@ int main(int argc, char **argv)
 		printf("Bail out! cannot create cgroup %s: %m\n", cg);
 		return 1;
 	}
-	r = meter_open(&cbs, &m);
-	if (r < 0) {
-		printf("Bail out! meter_open: %s\n", strerror(-r));
-		rmdir(cg);
-		return 1;
+	/* Both program sets: tp_btf (what this kernel gets) and raw_tp (the fallback that older
+	 * kernels get), through the same loader. */
+	for (int mode = METER_ATTACH_AUTO; mode <= METER_ATTACH_RAW_TP; mode++) {
+		r = meter_open(&cbs, mode, &m);
+		if (r < 0) {
+			printf("Bail out! meter_open: %s\n", strerror(-r));
+			rmdir(cg);
+			return 1;
+		}
+		printf("# attach mode %s, cgroup %s (id %llu)\n", meter_attach_mode(m), cg,
+		       (unsigned long long)st.st_ino);
+		CHECK(streq(meter_attach_mode(m), mode == METER_ATTACH_AUTO ? "tp_btf" : "raw_tp"),
+		      "attached with %s", meter_attach_mode(m));
+
+		run_case(m, argv[1], cg, st.st_ino, 1000, 1, 0);
+		run_case(m, argv[1], cg, st.st_ino, 400, 2, 65534);
+
+		int n = 0;
+		meter_foreach_proc(m, count_entries, &n);
+		CHECK(n > 0, "procs map is populated (%d processes)", n);
+		struct meter_stats stats;
+		CHECK(meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
+			      stats.counter[HPCM_STAT_EXIT] >= 2,
+		      "stats count execs (%llu) and exits (%llu); drops exec %llu exit %llu",
+		      (unsigned long long)stats.counter[HPCM_STAT_EXEC],
+		      (unsigned long long)stats.counter[HPCM_STAT_EXIT],
+		      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
+		      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
+		CHECK(stats.bad_records == 0, "no malformed ring-buffer records");
+		meter_free(m);
+		m = NULL;
 	}
-	printf("# attach mode %s, cgroup %s (id %llu)\n", meter_attach_mode(m), cg,
-	       (unsigned long long)st.st_ino);
-
-	run_case(m, argv[1], cg, st.st_ino, 1000, 1, 0);
-	run_case(m, argv[1], cg, st.st_ino, 400, 2, 65534);
-
-	int n = 0;
-	meter_foreach_proc(m, count_entries, &n);
-	CHECK(n > 0, "procs map is populated (%d processes)", n);
-	struct meter_stats stats;
-	CHECK(meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
-		      stats.counter[HPCM_STAT_EXIT] >= 2,
-	      "stats count execs (%llu) and exits (%llu); drops exec %llu exit %llu",
-	      (unsigned long long)stats.counter[HPCM_STAT_EXEC],
-	      (unsigned long long)stats.counter[HPCM_STAT_EXIT],
-	      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
-	      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
-	CHECK(stats.bad_records == 0, "no malformed ring-buffer records");
-
-	meter_free(m);
 	rmdir(cg);
 	printf("1..%d\n", tests);
 	return failures ? 1 : 0;
