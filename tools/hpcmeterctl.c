@@ -56,6 +56,9 @@ static bool arg_since_usec_set = false;
 static uint64_t arg_since_usec = 0;
 
 static bool usage_error_seen = false;
+/* hpcmeterd is not on the bus: `status` then exits with the LSB code for "not running". */
+static bool daemon_unreachable = false;
+#define EXIT_NOT_RUNNING 3
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -574,6 +577,7 @@ static void log_bus_call_error(const char *member, const sd_bus_error *error, in
 {
 	if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN,
 				   SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+		daemon_unreachable = true;
 		if (arg_address)
 			log_error("cannot reach hpcmeterd (" HPCMETER_BUS_NAME
 				  ") on the bus at %s: %s",
@@ -1084,7 +1088,7 @@ static int verb_status(sd_bus *bus, int argc, char **argv)
 
 	r = bus_call(bus, "GetStatus", &reply, "");
 	if (r < 0)
-		return r;
+		return daemon_unreachable ? -ESRCH : r;
 	r = read_status(reply, &fields, &n);
 	if (r < 0)
 		return log_parse_error("GetStatus", r);
@@ -1573,7 +1577,8 @@ static void help(void)
 	       "\n"
 	       "Exit status:\n"
 	       "  0 on success; 1 on failure (daemon unreachable, D-Bus error, rejected licence\n"
-	       "  file); 2 on a usage error (unknown command or option, missing argument).\n"
+	       "  file); 2 on a usage error (unknown command or option, missing argument);\n"
+	       "  3 from status when hpcmeterd is not on the bus (LSB: not running).\n"
 	       "\n"
 	       "See hpcmeterctl(1) for details.\n",
 	       PROGRAM);
@@ -1762,5 +1767,7 @@ int main(int argc, char **argv)
 	}
 	if (usage_error_seen)
 		return EXIT_USAGE;
+	if (r == -ESRCH)
+		return EXIT_NOT_RUNNING;
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

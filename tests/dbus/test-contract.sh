@@ -1,6 +1,7 @@
 #!/bin/bash
 # The checked-in introspection XML (daemon/org.hpcmeter1.xml) is the API contract: the live
-# object must offer exactly its methods, arguments, signals and properties.
+# object must offer exactly its methods, arguments, signals and properties. Also the CLI's
+# exit codes around a daemon that is not running.
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (BPF)"
@@ -9,6 +10,13 @@ echo "TAP version 13"
 
 mkdir -p "$T/licenses"
 start_bus
+"$HPCMETERCTL" status >/dev/null 2>"$T/status.err"
+rc=$?
+check "status before the daemon runs: exit 3 (LSB: not running)" test "$rc" = 3
+check "and says it cannot reach hpcmeterd" grep -q "cannot reach hpcmeterd (org.hpcmeter1)" "$T/status.err"
+"$HPCMETERCTL" violations >/dev/null 2>&1
+rc=$?
+check "other verbs: exit 1" test "$rc" = 1
 start_daemon --licenses "$T/licenses" --interval 5
 
 busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" introspect --xml-interface org.hpcmeter1 \
