@@ -22,12 +22,15 @@
 struct cg_entry {
 	uint64_t id;
 	char *path;
+	uint64_t used_in; /* generation of its last lookup */
 };
 
 struct attributor {
 	char mount[PATH_MAX];
 	int mount_fd;
 	void *cgroups; /* tsearch tree of struct cg_entry */
+	size_t n_cgroups;
+	uint64_t generation;
 	void *users; /* tsearch tree of struct user_info */
 };
 
@@ -175,7 +178,9 @@ int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
 	int r;
 
 	if (node) {
-		*ret = (*(struct cg_entry **)node)->path;
+		e = *(struct cg_entry **)node;
+		e->used_in = a->generation;
+		*ret = e->path;
 		return 0;
 	}
 	r = resolve_cgroup(a, id, &path);
@@ -186,13 +191,55 @@ int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
 		free(path);
 		return -ENOMEM;
 	}
-	*e = (struct cg_entry){ .id = id, .path = path };
+	*e = (struct cg_entry){ .id = id, .path = path, .used_in = a->generation };
 	if (!tsearch(e, &a->cgroups, cg_cmp)) {
 		cg_free(e);
 		return -ENOMEM;
 	}
+	a->n_cgroups++;
 	*ret = path;
 	return 0;
+}
+
+struct cg_purge {
+	uint64_t before;
+	struct cg_entry **old;
+	size_t n;
+};
+
+static void cg_purge_visit(const void *node, VISIT which, void *closure)
+{
+	struct cg_purge *p = closure;
+	struct cg_entry *e = *(struct cg_entry *const *)node;
+
+	if ((which == postorder || which == leaf) && e->used_in < p->before)
+		p->old[p->n++] = e;
+}
+
+void attributor_age(struct attributor *a)
+{
+	struct cg_purge p = { .before = a->generation };
+
+	/* Jobs come and go: a cgroup path not asked for during a whole generation is dropped
+	 * (and resolved again if its id ever comes back). */
+	a->generation++;
+	if (!a->n_cgroups)
+		return;
+	p.old = malloc(a->n_cgroups * sizeof(*p.old));
+	if (!p.old)
+		return;
+	twalk_r(a->cgroups, cg_purge_visit, &p);
+	for (size_t i = 0; i < p.n; i++) {
+		tdelete(p.old[i], &a->cgroups, cg_cmp);
+		cg_free(p.old[i]);
+	}
+	a->n_cgroups -= p.n;
+	free(p.old);
+}
+
+size_t attributor_cgroups_cached(const struct attributor *a)
+{
+	return a->n_cgroups;
 }
 
 static int fill_user(struct user_info *u)

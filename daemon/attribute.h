@@ -26,6 +26,11 @@ const char *attributor_cgroup_mount(const struct attributor *a);
  * owned by the cache, or -errno (-ESTALE: the cgroup is gone). */
 int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret);
 
+/* Start a new generation of the cgroup path cache, dropping the paths not looked up during
+ * the one before. Call it at a fixed pace (the manager: once an hour). */
+void attributor_age(struct attributor *a);
+size_t attributor_cgroups_cached(const struct attributor *a);
+
 /* User name and groups of uid; never fails for lack of a passwd entry. */
 int attributor_user(struct attributor *a, uid_t uid, const struct user_info **ret);
 

@@ -581,6 +581,9 @@ int manager_collect(struct manager *m)
 	now = now_realtime_usec();
 	r = flush_interval(m, now);
 	m->last_collect_usec = now;
+	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
+	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0)
+		attributor_age(m->attr);
 	manager_bus_properties_changed(m, "LastCollectUSec");
 	return r;
 }

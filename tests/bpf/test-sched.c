@@ -252,7 +252,28 @@ int main(int argc, char **argv)
 		meter_free(m);
 		m = NULL;
 	}
+	/* Attribution of the cgroup id, and the ageing of its cache. */
+	struct attributor *a = NULL;
+	const char *path = NULL;
+	char want[PATH_MAX + 64];
+
+	snprintf(want, sizeof(want), "/hpcmeter-test-%d", getpid());
+	CHECK(attributor_new(&a) == 0 && attributor_cgroup_path(a, st.st_ino, &path) == 0 &&
+		      streq(path, want),
+	      "cgroup id %llu resolves to %s", (unsigned long long)st.st_ino, path ? path : "?");
+	attributor_age(a);
+	CHECK(attributor_cgroups_cached(a) == 1, "a path used in the last generation stays cached");
+	attributor_age(a);
+	CHECK(attributor_cgroups_cached(a) == 0, "a path unused for a whole generation is dropped");
+	path = NULL;
+	CHECK(attributor_cgroup_path(a, st.st_ino, &path) == 0 && path && streq(path, want),
+	      "and is resolved again when asked for");
 	rmdir(cg);
+	attributor_age(a);
+	attributor_age(a);
+	CHECK(attributor_cgroup_path(a, st.st_ino, &path) == -ESTALE,
+	      "a removed cgroup no longer resolves (-ESTALE)");
+	attributor_free(a);
 	printf("1..%d\n", tests);
 	return failures ? 1 : 0;
 }
