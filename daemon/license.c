@@ -1,8 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* Licence terms: turn YAML licence files into struct license, with file:line:column errors. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "license.h"
 
 #include <dirent.h>
@@ -18,17 +15,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#ifndef _cleanup_
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#endif
-#ifndef TAKE_PTR
-#define TAKE_PTR(p)                         \
-	({                                  \
-		__typeof__(p) _take_ = (p); \
-		(p) = NULL;                 \
-		_take_;                     \
-	})
-#endif
+#include "util.h"
 
 /* A licence is a page of text; a bigger file is a mistake, and the cap bounds our memory. */
 #define LICENSE_FILE_MAX_BYTES (1024 * 1024)
@@ -40,17 +27,6 @@
 #define SECONDS_PER_DAY 86400
 
 #define FIELD_SIZE sizeof(((struct license_error *)0)->field)
-
-static void freep(void *p)
-{
-	free(*(void **)p);
-}
-
-static void closep(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-}
 
 static void closedirp(DIR **d)
 {
