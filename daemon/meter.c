@@ -24,7 +24,9 @@ struct meter {
 
 #define TRACEFS "/sys/kernel/tracing"
 
-int ensure_tracefs(void)
+/* Mount tracefs at /sys/kernel/tracing when it is not mounted: the programs here do not need
+ * it, but operators' tools (and tp/ programs on older kernels) do. */
+static int ensure_tracefs(void)
 {
 	struct statfs sfs;
 

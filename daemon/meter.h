@@ -62,6 +62,3 @@ int meter_reap(struct meter *m, uint32_t tgid);
 /* Decode one ring-buffer record (exposed for tests and fuzzing). Returns the record type
  * (HPCM_EV_EXEC or HPCM_EV_EXIT) or -EBADMSG. */
 int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit);
-
-/* Mount tracefs at /sys/kernel/tracing when it is not mounted. */
-int ensure_tracefs(void);
