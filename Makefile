@@ -88,24 +88,18 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# Tests
-$(O)/tests/test-license: tests/unit/test-license.c $(O)/daemon/license.o | $(O)/tests
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+# Tests: one source each, linked with the objects named as their prerequisites.
+$(O)/tests/test-license: $(O)/daemon/license.o
+$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o
+$(O)/tests/test-util: $(O)/daemon/util.o
+$(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
+$(O)/tests/test-sched: $(COMMON_OBJS)
 
-$(O)/tests/test-config: tests/unit/test-config.c $(O)/daemon/config.o $(O)/daemon/util.o | $(O)/tests
+$(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
-$(O)/tests/test-util: tests/unit/test-util.c $(O)/daemon/util.o | $(O)/tests
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-
-$(O)/tests/test-decode: tests/unit/test-decode.c $(O)/daemon/meter.o $(O)/daemon/util.o | $(O)/tests
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-
-$(O)/tests/test-sched: tests/bpf/test-sched.c $(COMMON_OBJS) | $(O)/tests
+$(O)/tests/test-sched: tests/bpf/test-sched.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 

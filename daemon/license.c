@@ -524,7 +524,7 @@ static const char *const future_keys[] = {
 
 static bool is_future_key(const char *field)
 {
-	for (size_t i = 0; i < sizeof(future_keys) / sizeof(future_keys[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(future_keys); i++)
 		if (strcmp(field, future_keys[i]) == 0)
 			return true;
 	return false;
@@ -626,12 +626,15 @@ static int check_glob(struct license_error *err, const struct ynode *n, const ch
 	return 0;
 }
 
+/* A sequence of strings, each passed through check; an absent key (n == NULL) is empty. */
 static int parse_string_list(struct license_error *err, const struct ynode *n, const char *field,
 			     item_check_t check, char ***ret, size_t *n_ret)
 {
 	char item_field[FIELD_SIZE];
 	int r;
 
+	if (!n)
+		return 0;
 	r = expect_type(err, n, field, YNODE_SEQUENCE);
 	if (r < 0)
 		return r;
@@ -771,12 +774,12 @@ static int parse_valid(struct license_error *err, const struct ynode *n, const c
 		       struct license *l)
 {
 	static const struct key_spec specs[] = { { "from", true }, { "until", true } };
-	const struct ynode *v[2];
+	const struct ynode *v[ARRAY_SIZE(specs)];
 	char from_field[FIELD_SIZE], until_field[FIELD_SIZE];
 	int64_t until_day;
 	int r;
 
-	r = check_mapping(err, n, field, specs, 2, v);
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
 	field_join(from_field, field, "from");
@@ -802,28 +805,21 @@ static int parse_principals(struct license_error *err, const struct ynode *n, co
 		{ "users", false },
 		{ "groups", false },
 	};
-	const struct ynode *v[2];
+	const struct ynode *v[ARRAY_SIZE(specs)];
 	char sub[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, 2, v);
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
 	/* Present but empty restricts to nobody: the block's presence is the restriction. */
 	l->principals_restricted = true;
-	if (v[0]) {
-		field_join(sub, field, "users");
-		r = parse_string_list(err, v[0], sub, check_name, &l->users, &l->n_users);
-		if (r < 0)
-			return r;
-	}
-	if (v[1]) {
-		field_join(sub, field, "groups");
-		r = parse_string_list(err, v[1], sub, check_name, &l->groups, &l->n_groups);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	field_join(sub, field, "users");
+	r = parse_string_list(err, v[0], sub, check_name, &l->users, &l->n_users);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "groups");
+	return parse_string_list(err, v[1], sub, check_name, &l->groups, &l->n_groups);
 }
 
 static int parse_end_use(struct license_error *err, const struct ynode *n, const char *field,
@@ -833,28 +829,21 @@ static int parse_end_use(struct license_error *err, const struct ynode *n, const
 		{ "permitted", false },
 		{ "prohibited_executables", false },
 	};
-	const struct ynode *v[2];
+	const struct ynode *v[ARRAY_SIZE(specs)];
 	char sub[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, 2, v);
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
-	if (v[0]) {
-		field_join(sub, field, "permitted");
-		r = parse_string_list(err, v[0], sub, NULL, &l->permitted_end_uses,
-				      &l->n_permitted_end_uses);
-		if (r < 0)
-			return r;
-	}
-	if (v[1]) {
-		field_join(sub, field, "prohibited_executables");
-		r = parse_string_list(err, v[1], sub, check_glob, &l->prohibited_executables,
-				      &l->n_prohibited_executables);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	field_join(sub, field, "permitted");
+	r = parse_string_list(err, v[0], sub, NULL, &l->permitted_end_uses,
+			      &l->n_permitted_end_uses);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "prohibited_executables");
+	return parse_string_list(err, v[1], sub, check_glob, &l->prohibited_executables,
+				 &l->n_prohibited_executables);
 }
 
 enum {
@@ -910,12 +899,10 @@ static int parse_license(struct license_error *err, const struct ynode *root, st
 	r = parse_valid(err, v[KEY_VALID], "license.valid", l);
 	if (r < 0)
 		return r;
-	if (v[KEY_CONDITIONS]) {
-		r = parse_string_list(err, v[KEY_CONDITIONS], "license.conditions", NULL,
-				      &l->conditions, &l->n_conditions);
-		if (r < 0)
-			return r;
-	}
+	r = parse_string_list(err, v[KEY_CONDITIONS], "license.conditions", NULL, &l->conditions,
+			      &l->n_conditions);
+	if (r < 0)
+		return r;
 	if (v[KEY_PRINCIPALS]) {
 		r = parse_principals(err, v[KEY_PRINCIPALS], "license.principals", l);
 		if (r < 0)

@@ -129,30 +129,12 @@ static int append_violation(const struct violation *v, void *userdata)
 				     v->cgroup, v->job, v->detail);
 }
 
-static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_error *error)
-{
-	struct manager *m = userdata;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	uint64_t since;
-	int r;
+/* Fills reply with the rows recorded since a point (a sequence number or a time). */
+typedef int (*ledger_fill_t)(struct manager *m, uint64_t since, sd_bus_message *reply);
 
-	r = sd_bus_message_read(msg, "t", &since);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_new_method_return(msg, &reply);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_VIOLATION);
-	if (r < 0)
-		return r;
-	r = ledger_list_violations(m->ledger, since, append_violation, reply);
-	if (r < 0)
-		return sd_bus_error_set_errnof(
-			error, -r, "Cannot read violations from the ledger: %s", strerror(-r));
-	r = sd_bus_message_close_container(reply);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+static int fill_violations(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_violations(m->ledger, since, append_violation, reply);
 }
 
 static int append_usage(const struct usage_row *u, void *userdata)
@@ -161,9 +143,15 @@ static int append_usage(const struct usage_row *u, void *userdata)
 				     u->user, u->cpu_ns, u->first_usec, u->last_usec);
 }
 
-static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+static int fill_usage(struct manager *m, uint64_t since, sd_bus_message *reply)
 {
-	struct manager *m = userdata;
+	return ledger_list_usage(m->ledger, since, append_usage, reply);
+}
+
+/* A method "(t since) -> a(ROW)" answered from the ledger. */
+static int reply_rows_since(sd_bus_message *msg, struct manager *m, sd_bus_error *error,
+			    const char *row_signature, const char *what, ledger_fill_t fill)
+{
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	uint64_t since;
 	int r;
@@ -174,17 +162,28 @@ static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_USAGE);
+	r = sd_bus_message_open_container(reply, 'a', row_signature);
 	if (r < 0)
 		return r;
-	r = ledger_list_usage(m->ledger, since, append_usage, reply);
+	r = fill(m, since, reply);
 	if (r < 0)
-		return sd_bus_error_set_errnof(error, -r, "Cannot read usage from the ledger: %s",
-					       strerror(-r));
+		return sd_bus_error_set_errnof(error, -r, "Cannot read %s from the ledger: %s",
+					       what, strerror(-r));
 	r = sd_bus_message_close_container(reply);
 	if (r < 0)
 		return r;
 	return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_VIOLATION, "violations",
+				fill_violations);
+}
+
+static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_USAGE, "usage", fill_usage);
 }
 
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)

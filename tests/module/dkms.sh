@@ -5,17 +5,8 @@
 # installed .ko, then remove everything again.
 # TAP on stdout; exit 0 if all passed, 1 if not, 77 (SKIP) when a prerequisite is missing.
 
-set -u
+. "$(dirname "$0")/common.sh"
 
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-diag() { sed 's/^/# /'; }
-skip_all() { echo "1..0 # SKIP $*"; exit 77; }
-finish() { echo "1..$n"; [ "$failed" -eq 0 ]; exit $?; }
 step() { # step DESCRIPTION COMMAND...: run it, logging its output as diagnostics on failure
 	local desc=$1 log
 	shift
@@ -24,13 +15,9 @@ step() { # step DESCRIPTION COMMAND...: run it, logging its output as diagnostic
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (writes /usr/src, /var/lib/dkms, /lib/modules)"
 command -v dkms >/dev/null || skip_all "no dkms (apt-get install dkms)"
-# The newest Debian amd64 kernel, never `uname -r`: the host's own kernel may have no headers.
-KVER=$(for d in /lib/modules/*-amd64; do [ -d "$d" ] && echo "${d##*/}"; done | sort -V | tail -n 1)
-{ [ -n "$KVER" ] && [ -d "/lib/modules/$KVER/build" ]; } ||
-	skip_all "no /lib/modules/*-amd64/build (apt-get install linux-headers-amd64)"
 
 VERSION=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$TOP/dkms.conf")
-[ -n "$VERSION" ] || { echo "Bail out! no PACKAGE_VERSION in dkms.conf"; exit 1; }
+[ -n "$VERSION" ] || bail "no PACKAGE_VERSION in dkms.conf"
 SRC=/usr/src/hpcmeter-$VERSION
 # Never clobber an installation that is not ours.
 [ -e "$SRC" ] && skip_all "$SRC exists; remove it (and 'dkms remove hpcmeter/$VERSION --all') first"

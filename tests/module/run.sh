@@ -5,27 +5,13 @@
 # TAP on stdout; exit 0 if all passed, 1 if not, 77 (SKIP) when a prerequisite is missing.
 # usage: tests/module/run.sh        (as root; needs the packages listed in module/README.md)
 
-set -u
-
-TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/common.sh"
 QEMU_TIMEOUT_S=${QEMU_TIMEOUT_S:-120}
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-diag() { sed 's/^/# /'; }
-skip_all() { echo "1..0 # SKIP $*"; exit 77; }
-finish() { echo "1..$n"; [ "$failed" -eq 0 ]; exit $?; }
-bail() { echo "Bail out! $*"; exit 1; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- prerequisites: missing ones skip the whole test -------------------------------------
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (9p share written by the guest as root)"
-# The newest Debian amd64 kernel, never `uname -r`: the host's own kernel may have no headers.
-KVER=$(for d in /lib/modules/*-amd64; do [ -d "$d" ] && echo "${d##*/}"; done | sort -V | tail -n 1)
-{ [ -n "$KVER" ] && [ -d "/lib/modules/$KVER/build" ]; } ||
-	skip_all "no /lib/modules/*-amd64/build (apt-get install linux-headers-amd64)"
 [ -r "/boot/vmlinuz-$KVER" ] || skip_all "no /boot/vmlinuz-$KVER (apt-get install linux-image-amd64)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "no qemu-system-x86_64 (apt-get install qemu-system-x86)"
 { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } ||
