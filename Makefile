@@ -42,11 +42,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o config.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o)
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
-	$(O)/tests/test-util \
+	$(O)/tests/test-util $(O)/tests/test-workload \
 	$(O)/tests/test-sched $(O)/tests/burn
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
@@ -92,6 +92,7 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 $(O)/tests/test-license: $(O)/daemon/license.o
 $(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o
 $(O)/tests/test-util: $(O)/daemon/util.o
+$(O)/tests/test-workload: $(O)/daemon/workload.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
 $(O)/tests/test-sched: $(COMMON_OBJS)
 
@@ -118,7 +119,7 @@ check-asan:
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
-		$(ASAN_O)/tests/test-util \
+		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh

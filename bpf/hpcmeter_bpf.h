@@ -14,6 +14,15 @@
 #define HPCM_PATH_DEPTH 32 /* deepest path walked; deeper paths are flagged truncated */
 #define HPCM_MAX_PROCS 65536 /* processes tracked at once */
 
+/* The cgroup v1 hierarchy the meter follows beside cgroup v2 (rodata "v1_controller"): on
+ * hybrid hosts Slurm's cgroup/v1 plugin puts jobs in v1 hierarchies only. */
+enum hpcm_v1_controller {
+	HPCM_V1_NONE = 0,
+	HPCM_V1_FREEZER = 1,
+	HPCM_V1_CPUACCT = 2,
+	HPCM_V1_MEMORY = 3,
+};
+
 /* Record types in the ring buffer. */
 enum hpcm_event_type {
 	HPCM_EV_EXEC = 1,
@@ -42,6 +51,7 @@ struct hpcm_proc {
 	__u64 cpu_ns; /* on-CPU time of all threads, monotonic; atomically added */
 	__u64 cgroup_id; /* cgroup v2 id seen at the last context switch */
 	__u64 start_ns; /* CLOCK_BOOTTIME of fork (or first sight): tells pid reuse apart */
+	__u64 cgroup_v1_id; /* id in the followed v1 hierarchy: at birth, exec and every move */
 	__u32 uid; /* real uid seen at the last context switch */
 	__u32 gid;
 	__u32 ppid;
@@ -62,6 +72,7 @@ struct hpcm_exec_event {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
 	__u64 cgroup_id;
 	__u64 start_ns;
+	__u64 cgroup_v1_id;
 	__u32 path_len; /* bytes used in path[] */
 	__u32 path_depth;
 	char comm[HPCM_COMM_LEN];
@@ -82,15 +93,16 @@ struct hpcm_exit_event {
 	__u64 cgroup_id;
 	__u64 start_ns;
 	__u64 cpu_ns; /* final on-CPU time of the process */
+	__u64 cgroup_v1_id;
 	char comm[HPCM_COMM_LEN];
 };
 
 #ifndef __VMLINUX_H__
-_Static_assert(sizeof(struct hpcm_proc) == 40, "hpcm_proc layout");
+_Static_assert(sizeof(struct hpcm_proc) == 48, "hpcm_proc layout");
 _Static_assert(sizeof(struct hpcm_exec_event) ==
-		       56 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
+		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
-_Static_assert(sizeof(struct hpcm_exit_event) == 56 + HPCM_COMM_LEN, "hpcm_exit_event layout");
+_Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
 #endif
 
 #endif

@@ -39,6 +39,46 @@ struct {
 	__uint(max_entries, 1 << 20); /* user space may resize it before load */
 } events SEC(".maps");
 
+/* Set by user space before load: which v1 hierarchy to follow (enum hpcm_v1_controller). */
+const volatile __u32 v1_controller = HPCM_V1_NONE;
+
+/* The subsystem id of the followed v1 controller in this kernel, or -1. */
+static __always_inline int v1_ssid(void)
+{
+	switch (v1_controller) {
+	case HPCM_V1_FREEZER:
+		if (bpf_core_enum_value_exists(enum cgroup_subsys_id, freezer_cgrp_id))
+			return bpf_core_enum_value(enum cgroup_subsys_id, freezer_cgrp_id);
+		return -1;
+	case HPCM_V1_CPUACCT:
+		if (bpf_core_enum_value_exists(enum cgroup_subsys_id, cpuacct_cgrp_id))
+			return bpf_core_enum_value(enum cgroup_subsys_id, cpuacct_cgrp_id);
+		return -1;
+	case HPCM_V1_MEMORY:
+		if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+			return bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/* The id (kernfs inode number) of task's cgroup in the followed v1 hierarchy; 0 when none.
+ * Only on rare paths (birth, exec): four dependent reads. */
+static __always_inline __u64 task_v1_cgroup_id(struct task_struct *task)
+{
+	int ssid = v1_ssid();
+	struct cgroup_subsys_state *css = NULL;
+	struct css_set *cset;
+
+	if (ssid < 0 || ssid >= 64)
+		return 0;
+	cset = BPF_CORE_READ(task, cgroups);
+	if (!cset || bpf_core_read(&css, sizeof(css), &cset->subsys[ssid]) || !css)
+		return 0;
+	return BPF_CORE_READ(css, cgroup, kn, id);
+}
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -60,6 +100,7 @@ static __always_inline struct hpcm_proc *proc_get(__u32 tgid, struct task_struct
 		.start_ns = bpf_ktime_get_boot_ns(),
 		.cgroup_id = bpf_get_current_cgroup_id(),
 		.ppid = BPF_CORE_READ(task, real_parent, tgid),
+		.cgroup_v1_id = task_v1_cgroup_id(task),
 	};
 	__u64 ugid = bpf_get_current_uid_gid();
 
@@ -200,6 +241,9 @@ static __always_inline int on_exec(struct task_struct *task, struct linux_binprm
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->start_ns = p ? p->start_ns : 0;
+	e->cgroup_v1_id = task_v1_cgroup_id(task);
+	if (p)
+		p->cgroup_v1_id = e->cgroup_v1_id;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	read_file_path(e, BPF_CORE_READ(bprm, file));
@@ -239,9 +283,31 @@ static __always_inline int on_exit(struct task_struct *task)
 	e->cgroup_id = p->cgroup_id;
 	e->start_ns = p->start_ns;
 	e->cpu_ns = p->cpu_ns;
+	e->cgroup_v1_id = p->cgroup_v1_id;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_map_delete_elem(&procs, &tgid);
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* A task moved to another cgroup (written to cgroup.procs or tasks, by Slurm's stepd, systemd,
+ * a container runtime or the user). Runs in the mover's context. Rare: no hot-path cost. Only
+ * moves within the followed v1 hierarchy update the entry; v2 moves are seen at the next
+ * switch. */
+static __always_inline int on_attach(struct cgroup *dst, struct task_struct *task)
+{
+	int ssid = v1_ssid();
+	__u32 tgid;
+	struct hpcm_proc *p;
+
+	if (ssid < 0 || ssid >= 64)
+		return 0;
+	if (!(BPF_CORE_READ(dst, root, subsys_mask) & (1ULL << ssid)))
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		p->cgroup_v1_id = BPF_CORE_READ(dst, kn, id);
 	return 0;
 }
 
@@ -293,4 +359,18 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(sched_exit_raw, struct task_struct *task)
 {
 	return on_exit(task);
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_attach_btf, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	return on_attach(dst, task);
+}
+
+SEC("raw_tp/cgroup_attach_task")
+int BPF_PROG(cgroup_attach_raw, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	return on_attach(dst, task);
 }

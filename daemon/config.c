@@ -18,6 +18,19 @@ void config_defaults(struct config *c)
 	};
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
+	snprintf(c->cgroup_v1, sizeof(c->cgroup_v1), "auto");
+}
+
+int config_parse_cgroup_v1(const char *s, char *buf, size_t size)
+{
+	static const char *const ok[] = { "auto", "none", "freezer", "cpuacct", "memory" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
+		if (streq(s, ok[i]) && strlen(s) < size) {
+			strcpy(buf, s);
+			return 0;
+		}
+	return -EINVAL;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -117,6 +130,9 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			why = "expected a uid (0 puts every account, root included, under the principal checks)";
 			if (r == 0)
 				c->uid_min = (uid_t)u;
+		} else if (streq(key, "cgroup_v1")) {
+			r = config_parse_cgroup_v1(val, c->cgroup_v1, sizeof(c->cgroup_v1));
+			why = "expected auto, none, freezer, cpuacct or memory";
 		} else if (streq(key, "verbose")) {
 			r = parse_bool(val, &c->verbose);
 			why = "expected yes or no";

@@ -18,6 +18,7 @@ struct config {
 	char state_dir[4096];
 	uint64_t interval_sec;
 	uid_t uid_min; /* principal checks apply to uids >= uid_min (system accounts are exempt) */
+	char cgroup_v1[16]; /* "auto", "none", "freezer", "cpuacct" or "memory" */
 	bool verbose;
 };
 
@@ -26,6 +27,9 @@ void config_defaults(struct config *c);
 /* Read path into c. A missing file is -ENOENT (the caller decides whether that matters).
  * On a content error returns -EINVAL with "FILE:LINE: KEY: message" in err. */
 int config_load(struct config *c, const char *path, char *err, size_t err_size);
+
+/* Check and copy a cgroup_v1 setting (auto, none, freezer, cpuacct, memory). */
+int config_parse_cgroup_v1(const char *s, char *buf, size_t size);
 
 /* Parse an interval in whole seconds (1..CONFIG_MAX_INTERVAL_SEC). */
 int config_parse_interval(const char *s, uint64_t *ret);

@@ -32,6 +32,10 @@ static void help(void)
 	       "  -s, --state-dir DIR     ledger and state (default %s)\n"
 	       "  -i, --interval SECONDS  seconds between readings, 1..%d (default %d)\n"
 	       "  -u, --uid-min UID       principal checks apply from this uid up (default %d)\n"
+	       "      --cgroup-v1 HIER    cgroup v1 hierarchy to follow beside cgroup v2, where\n"
+	       "                          Slurm's cgroup/v1 plugin puts jobs: auto (freezer,\n"
+	       "                          cpuacct or memory, the first mounted; none on a pure\n"
+	       "                          v2 host), none, freezer, cpuacct, memory (default auto)\n"
 	       "  -v, --verbose           log every exec and libbpf's messages\n"
 	       "  -h, --help              show this help\n"
 	       "      --version           show the version\n"
@@ -81,17 +85,19 @@ static int usage_error(const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_VERSION = 0x100 };
+	enum { OPT_VERSION = 0x100, OPT_CGROUP_V1 };
 	static const struct option options[] = { { "config", required_argument, NULL, 'c' },
 						 { "licenses", required_argument, NULL, 'l' },
 						 { "state-dir", required_argument, NULL, 's' },
 						 { "interval", required_argument, NULL, 'i' },
 						 { "uid-min", required_argument, NULL, 'u' },
+						 { "cgroup-v1", required_argument, NULL,
+						   OPT_CGROUP_V1 },
 						 { "verbose", no_argument, NULL, 'v' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "version", no_argument, NULL, OPT_VERSION },
 						 {} };
-	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL;
+	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *cgroup_v1 = NULL;
 	uint64_t interval = 0;
 	long uid_min = -1;
 	bool verbose = false;
@@ -126,6 +132,16 @@ int main(int argc, char **argv)
 				return usage_error("invalid --uid-min \"%s\"", optarg);
 			break;
 		}
+		case OPT_CGROUP_V1: {
+			char buf[16];
+
+			if (config_parse_cgroup_v1(optarg, buf, sizeof(buf)) < 0)
+				return usage_error("invalid --cgroup-v1 \"%s\": expected auto, none, "
+						   "freezer, cpuacct or memory",
+						   optarg);
+			cgroup_v1 = optarg;
+			break;
+		}
 		case 'v':
 			verbose = true;
 			break;
@@ -157,6 +173,8 @@ int main(int argc, char **argv)
 		cfg.interval_sec = interval;
 	if (uid_min >= 0)
 		cfg.uid_min = (uid_t)uid_min;
+	if (cgroup_v1)
+		config_parse_cgroup_v1(cgroup_v1, cfg.cgroup_v1, sizeof(cfg.cgroup_v1));
 	if (verbose)
 		cfg.verbose = true;
 	log_set_max_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);

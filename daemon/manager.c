@@ -26,12 +26,14 @@ struct proc {
 	uint64_t start_ns; /* from the kernel: tells a reused pid apart */
 	uint64_t cpu_seen; /* counter value already accounted */
 	uint64_t cgroup_id;
+	uint64_t cgroup_v1_id; /* in the followed v1 hierarchy, 0 when none */
 	uint64_t seen_in; /* last collection that found it in the map */
 	char *exe; /* resolved executable path, NULL when unknown */
 };
 
 struct usage_acc {
 	uint64_t cgroup_id;
+	uint64_t cgroup_v1_id;
 	uint32_t uid;
 	uint64_t cpu_ns;
 };
@@ -49,6 +51,8 @@ static int usage_cmp(const void *a, const void *b)
 
 	if (x->cgroup_id != y->cgroup_id)
 		return x->cgroup_id < y->cgroup_id ? -1 : 1;
+	if (x->cgroup_v1_id != y->cgroup_v1_id)
+		return x->cgroup_v1_id < y->cgroup_v1_id ? -1 : 1;
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
@@ -109,9 +113,11 @@ static struct proc *proc_get(struct manager *m, uint32_t tgid, uint64_t start_ns
 	return p;
 }
 
-static void account(struct manager *m, uint64_t cgroup_id, uint32_t uid, uint64_t cpu_ns)
+static void account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id, uint32_t uid,
+		    uint64_t cpu_ns)
 {
-	struct usage_acc key = { .cgroup_id = cgroup_id, .uid = uid }, *u;
+	struct usage_acc key = { .cgroup_id = cgroup_id, .cgroup_v1_id = cgroup_v1_id, .uid = uid },
+			 *u;
 	void *node;
 
 	if (!cpu_ns)
@@ -143,6 +149,25 @@ static const char *cgroup_name(struct manager *m, uint64_t id, char *buf, size_t
 	return buf;
 }
 
+/* Where a process's usage belongs, as a cgroup path: its path in the followed v1 hierarchy
+ * ("freezer:/slurm_n1/uid_1000/job_42/step_0") when that is a Slurm job (on hybrid hosts Slurm's
+ * cgroup/v1 plugin puts jobs there only), otherwise its cgroup v2 path. */
+static const char *attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
+				    char *buf, size_t size)
+{
+	const char *v1;
+	struct workload w;
+
+	if (cgroup_v1_id && attributor_cgroup_v1_path(m->attr, cgroup_v1_id, &v1) == 0) {
+		workload_from_cgroup(v1, &w);
+		if (w.kind == WORKLOAD_SLURM) {
+			snprintf(buf, size, "%s:%s", cgroup_v1_controller_name(m->v1_controller), v1);
+			return buf;
+		}
+	}
+	return cgroup_name(m, cgroup_id, buf, size);
+}
+
 static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 {
 	return ns ? (uint64_t)((int64_t)(ns / NSEC_PER_USEC) + m->boot_to_real_usec) :
@@ -155,7 +180,7 @@ static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 static void raise_violation(struct manager *m, const char *kind, const struct license *lic,
 			    const struct proc *p, const char *filename, const char *detail)
 {
-	char key[2 * PATH_MAX + 512], cgbuf[64], job[32];
+	char key[2 * PATH_MAX + 512], cgbuf[PATH_MAX + 32], job[32];
 	const struct user_info *u = NULL;
 	const char *cgroup = "";
 	char *k;
@@ -173,7 +198,7 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 
 	if (p) {
 		attributor_user(m->attr, p->uid, &u);
-		cgroup = cgroup_name(m, p->cgroup_id, cgbuf, sizeof(cgbuf));
+		cgroup = attribution_path(m, p->cgroup_id, p->cgroup_v1_id, cgbuf, sizeof(cgbuf));
 	}
 	slurm_job_from_cgroup(cgroup, job, sizeof(job));
 
@@ -279,7 +304,7 @@ static void check_validity(struct manager *m)
 static void on_proc_exec(const struct meter_exec *e, void *userdata)
 {
 	struct manager *m = userdata;
-	char cgbuf[64];
+	char cgbuf[PATH_MAX + 32];
 	bool created;
 	struct proc *p;
 
@@ -292,13 +317,15 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	p->ppid = e->ppid;
 	p->uid = e->uid;
 	p->cgroup_id = e->cgroup_id;
+	p->cgroup_v1_id = e->cgroup_v1_id;
 	free(p->exe);
 	/* The path walked in the kernel is the real file; the name passed to execve() is only a
 	 * fallback (deep or unresolvable paths). */
 	p->exe = strdup(e->path[0] ? e->path : e->filename);
 	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
-			exe ? exe : "", cgroup_name(m, e->cgroup_id, cgbuf, sizeof(cgbuf)));
+			exe ? exe : "",
+			attribution_path(m, e->cgroup_id, e->cgroup_v1_id, cgbuf, sizeof(cgbuf)));
 	log_debug("exec pid %u uid %u %s", e->tgid, e->uid, p->exe ? p->exe : "?");
 	evaluate_proc(m, p, e->filename);
 }
@@ -313,7 +340,7 @@ static void on_proc_exit(const struct meter_exit *e, void *userdata)
 	if (p && (!p->start_ns || p->start_ns == e->start_ns))
 		seen = p->cpu_seen;
 	if (e->cpu_ns > seen)
-		account(m, e->cgroup_id, e->uid, e->cpu_ns - seen);
+		account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, e->cpu_ns - seen);
 	ledger_add_exit(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->exit_code,
 			e->cpu_ns);
 	if (p)
@@ -343,9 +370,10 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 		return -ENOMEM;
 	if (k->cpu_ns < p->cpu_seen)
 		p->cpu_seen = 0; /* cannot go backwards: a new process we did not see start */
-	account(m, k->cgroup_id, k->uid, k->cpu_ns - p->cpu_seen);
+	account(m, k->cgroup_id, k->cgroup_v1_id, k->uid, k->cpu_ns - p->cpu_seen);
 	p->cpu_seen = k->cpu_ns;
 	p->cgroup_id = k->cgroup_id;
+	p->cgroup_v1_id = k->cgroup_v1_id;
 	p->ppid = k->ppid;
 	p->seen_in = m->collections;
 	if (created) {
@@ -422,13 +450,13 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	struct flush *f = closure;
 	const struct usage_acc *u = *(const struct usage_acc *const *)node;
 	const struct user_info *user = NULL;
-	char cgbuf[64], job[32];
+	char cgbuf[PATH_MAX + 32], job[32];
 	const char *cg;
 	int r;
 
 	if (which != postorder && which != leaf)
 		return;
-	cg = cgroup_name(f->m, u->cgroup_id, cgbuf, sizeof(cgbuf));
+	cg = attribution_path(f->m, u->cgroup_id, u->cgroup_v1_id, cgbuf, sizeof(cgbuf));
 	slurm_job_from_cgroup(cg, job, sizeof(job));
 	attributor_user(f->m->attr, u->uid, &user);
 	r = ledger_add_usage(f->m->ledger, f->interval_id, cg, u->cgroup_id, job, u->uid,
@@ -461,11 +489,38 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	return 0;
 }
 
+/* In a /proc/PID/cgroup line "6:freezer:/slurm_n1/...", the path when the hierarchy's
+ * controllers include ctl, else NULL. */
+static const char *v1_line_path(const char *line, const char *ctl)
+{
+	const char *c = strchr(line, ':'), *p;
+	size_t n = strlen(ctl);
+
+	if (!c)
+		return NULL;
+	p = strchr(++c, ':');
+	if (!p)
+		return NULL;
+	/* the controllers field is a comma-separated list ("cpu,cpuacct") */
+	for (const char *t = c; t < p;) {
+		const char *e = memchr(t, ',', p - t);
+
+		if (!e)
+			e = p;
+		if ((size_t)(e - t) == n && strncmp(t, ctl, n) == 0)
+			return p + 1;
+		t = e + 1;
+	}
+	return NULL;
+}
+
 /* Processes that run already when the meter starts: check them now rather than at their next
  * context switch. Their CPU time is counted from the moment the meter attached. */
 static void seed_from_proc(struct manager *m)
 {
 	const char *mnt = attributor_cgroup_mount(m->attr);
+	const char *v1 = attributor_v1_mount(m->attr);
+	const char *v1ctl = cgroup_v1_controller_name(m->v1_controller);
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 
@@ -508,17 +563,22 @@ static void seed_from_proc(struct manager *m)
 		}
 		/* "0::/path" is the cgroup v2 membership; its directory inode is the cgroup id. */
 		snprintf(path, sizeof(path), "/proc/%lu/cgroup", tgid);
-		if (mnt[0] && (f = fopen(path, "re"))) {
+		if ((mnt[0] || v1[0]) && (f = fopen(path, "re"))) {
 			while (fgets(line, sizeof(line), f)) {
 				struct stat st;
 				char dir[2 * PATH_MAX];
 
-				if (strncmp(line, "0::", 3) != 0)
-					continue;
 				line[strcspn(line, "\n")] = '\0';
-				snprintf(dir, sizeof(dir), "%s%s", mnt, line + 3);
-				if (stat(dir, &st) == 0)
-					p->cgroup_id = st.st_ino;
+				if (strncmp(line, "0::", 3) == 0) {
+					snprintf(dir, sizeof(dir), "%s%s", mnt, line + 3);
+					if (stat(dir, &st) == 0)
+						p->cgroup_id = st.st_ino;
+				} else if (v1[0] && v1_line_path(line, v1ctl)) {
+					snprintf(dir, sizeof(dir), "%s%s", v1,
+						 v1_line_path(line, v1ctl));
+					if (stat(dir, &st) == 0)
+						p->cgroup_v1_id = st.st_ino;
+				}
 			}
 			fclose(f);
 		}
@@ -756,7 +816,17 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 
-	r = meter_open(&cb, METER_ATTACH_AUTO, &m->meter);
+	r = attributor_follow_v1(m->attr, m->cfg.cgroup_v1, &m->v1_controller);
+	if (r < 0) {
+		log_error("cgroup_v1 = %s: %s", m->cfg.cgroup_v1,
+			  r == -ENOENT ? "no such hierarchy is mounted" : strerror(-r));
+		return r;
+	}
+	if (m->v1_controller != HPCM_V1_NONE)
+		log_info("following the cgroup v1 %s hierarchy at %s beside cgroup v2",
+			 cgroup_v1_controller_name(m->v1_controller), attributor_v1_mount(m->attr));
+
+	r = meter_open_v1(&cb, METER_ATTACH_AUTO, m->v1_controller, &m->meter);
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));

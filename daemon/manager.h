@@ -13,6 +13,7 @@
 #include "ledger.h"
 #include "license.h"
 #include "meter.h"
+#include "workload.h"
 
 struct manager {
 	struct config cfg;
@@ -24,6 +25,7 @@ struct manager {
 	struct attributor *attr;
 	struct ledger *ledger;
 	struct license_set *licenses;
+	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */

@@ -98,6 +98,7 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 			.ts_ns = e->ts_ns,
 			.cgroup_id = e->cgroup_id,
 			.start_ns = e->start_ns,
+			.cgroup_v1_id = e->cgroup_v1_id,
 		};
 		copy_str(exec->comm, e->comm, sizeof(exec->comm));
 		copy_str(exec->filename, e->filename, sizeof(exec->filename));
@@ -120,6 +121,7 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 			.cgroup_id = e->cgroup_id,
 			.start_ns = e->start_ns,
 			.cpu_ns = e->cpu_ns,
+			.cgroup_v1_id = e->cgroup_v1_id,
 		};
 		copy_str(exit->comm, e->comm, sizeof(exit->comm));
 		return HPCM_EV_EXIT;
@@ -161,9 +163,11 @@ static void choose_programs(struct sched_bpf *skel, bool btf)
 	bpf_program__set_autoload(skel->progs.sched_fork_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exec_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_raw, !btf);
+	bpf_program__set_autoload(skel->progs.cgroup_attach_btf, btf);
+	bpf_program__set_autoload(skel->progs.cgroup_attach_raw, !btf);
 }
 
-static int open_and_load(bool btf, struct sched_bpf **ret)
+static int open_and_load(bool btf, enum hpcm_v1_controller v1, struct sched_bpf **ret)
 {
 	struct sched_bpf *skel;
 	int r;
@@ -172,6 +176,7 @@ static int open_and_load(bool btf, struct sched_bpf **ret)
 	if (!skel)
 		return -errno;
 	choose_programs(skel, btf);
+	skel->rodata->v1_controller = v1;
 	r = sched_bpf__load(skel);
 	if (r < 0) {
 		sched_bpf__destroy(skel);
@@ -182,6 +187,12 @@ static int open_and_load(bool btf, struct sched_bpf **ret)
 }
 
 int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struct meter **ret)
+{
+	return meter_open_v1(cb, attach, HPCM_V1_NONE, ret);
+}
+
+int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
+		  enum hpcm_v1_controller v1, struct meter **ret)
 {
 	struct meter *m;
 	int r;
@@ -199,13 +210,13 @@ int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struc
 		m->cb = *cb;
 
 	m->mode = "tp_btf";
-	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP : open_and_load(true, &m->skel);
+	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP : open_and_load(true, v1, &m->skel);
 	if (r < 0) {
 		if (attach != METER_ATTACH_RAW_TP)
 			log_info("tp_btf programs did not load (%s), using raw tracepoints",
 				 strerror(-r));
 		m->mode = "raw_tp";
-		r = open_and_load(false, &m->skel);
+		r = open_and_load(false, v1, &m->skel);
 		if (r < 0) {
 			log_error("cannot load the BPF CPU meter: %s", strerror(-r));
 			goto fail;

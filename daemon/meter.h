@@ -14,6 +14,7 @@ struct meter;
 struct meter_exec {
 	uint32_t tgid, ppid, uid, gid, flags;
 	uint64_t ts_ns, cgroup_id, start_ns;
+	uint64_t cgroup_v1_id; /* in the followed v1 hierarchy, 0 when none */
 	char comm[HPCM_COMM_LEN];
 	char filename[HPCM_FILENAME_LEN];
 	char path[PATH_MAX]; /* absolute path of the executed file, "" if it could not be resolved */
@@ -23,6 +24,7 @@ struct meter_exec {
 struct meter_exit {
 	uint32_t tgid, ppid, uid, exit_code;
 	uint64_t ts_ns, cgroup_id, start_ns, cpu_ns;
+	uint64_t cgroup_v1_id;
 	char comm[HPCM_COMM_LEN];
 };
 
@@ -44,6 +46,9 @@ enum meter_attach {
 
 /* Load and attach the programs. */
 int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struct meter **ret);
+/* The same, also following tasks' cgroups in one v1 hierarchy (hybrid and v1 hosts). */
+int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
+		  enum hpcm_v1_controller v1, struct meter **ret);
 void meter_free(struct meter *m);
 
 const char *meter_attach_mode(const struct meter *m);
