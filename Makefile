@@ -47,7 +47,7 @@ CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-util $(O)/tests/test-workload \
-	$(O)/tests/test-sched $(O)/tests/burn
+	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
 
@@ -100,7 +100,9 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
-$(O)/tests/test-sched: tests/bpf/test-sched.c | $(O)/tests
+$(O)/tests/test-cgroup-v1: $(COMMON_OBJS)
+
+$(O)/tests/test-%: tests/bpf/test-%.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -121,6 +123,7 @@ check-asan:
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
+		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh
 

@@ -16,6 +16,7 @@ ALL=(
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-workload"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
+	"$BUILD/tests/test-cgroup-v1 $BUILD/tests/burn"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
