@@ -285,7 +285,8 @@ static int resolve_cgroup(const struct cg_root *root, uint64_t id, char **ret)
 	if (n < 0)
 		return -errno;
 	target[n] = '\0';
-	if (strncmp(target, root->mount, mlen) != 0 || (target[mlen] != '/' && target[mlen] != '\0'))
+	if (strncmp(target, root->mount, mlen) != 0 ||
+	    (target[mlen] != '/' && target[mlen] != '\0'))
 		return -EXDEV;
 	/* Shown and stored, never matched: keep it valid UTF-8 for the ledger and the bus. */
 	*ret = utf8_escape_invalid(target[mlen] ? target + mlen : "/");

@@ -136,9 +136,10 @@ int main(int argc, char **argv)
 			char buf[16];
 
 			if (config_parse_cgroup_v1(optarg, buf, sizeof(buf)) < 0)
-				return usage_error("invalid --cgroup-v1 \"%s\": expected auto, none, "
-						   "freezer, cpuacct or memory",
-						   optarg);
+				return usage_error(
+					"invalid --cgroup-v1 \"%s\": expected auto, none, "
+					"freezer, cpuacct or memory",
+					optarg);
 			cgroup_v1 = optarg;
 			break;
 		}

@@ -161,7 +161,8 @@ static const char *attribution_path(struct manager *m, uint64_t cgroup_id, uint6
 	if (cgroup_v1_id && attributor_cgroup_v1_path(m->attr, cgroup_v1_id, &v1) == 0) {
 		workload_from_cgroup(v1, &w);
 		if (w.kind == WORKLOAD_SLURM) {
-			snprintf(buf, size, "%s:%s", cgroup_v1_controller_name(m->v1_controller), v1);
+			snprintf(buf, size, "%s:%s", cgroup_v1_controller_name(m->v1_controller),
+				 v1);
 			return buf;
 		}
 	}

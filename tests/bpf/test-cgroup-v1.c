@@ -20,15 +20,15 @@
 
 static int tests, failures;
 
-#define CHECK(cond, ...)                                                          \
-	do {                                                                      \
-		tests++;                                                          \
-		if (!(cond))                                                      \
-			failures++;                                               \
-		printf("%sok %d - ", (cond) ? "" : "not ", tests);                \
-		printf(__VA_ARGS__);                                              \
-		printf("\n");                                                     \
-		fflush(stdout);                                                   \
+#define CHECK(cond, ...)                                           \
+	do {                                                       \
+		tests++;                                           \
+		if (!(cond))                                       \
+			failures++;                                \
+		printf("%sok %d - ", (cond) ? "" : "not ", tests); \
+		printf(__VA_ARGS__);                               \
+		printf("\n");                                      \
+		fflush(stdout);                                    \
 	} while (0)
 
 #define MAX_SEEN 16
@@ -189,7 +189,8 @@ int main(int argc, char **argv)
 		}
 		close(go[0]);
 		watch(pid);
-		CHECK(move_to(a, pid) == 0, "child %d moved into freezer cgroup a before exec", pid);
+		CHECK(move_to(a, pid) == 0, "child %d moved into freezer cgroup a before exec",
+		      pid);
 		if (write(go[1], &c, 1) != 1)
 			abort();
 		close(go[1]);
@@ -200,7 +201,8 @@ int main(int argc, char **argv)
 		waitpid(pid, NULL, 0);
 		drain(m, pid, 1000);
 		CHECK(find(pid)->execs == 1 && find(pid)->exec_v1 == (uint64_t)sa.st_ino,
-		      "exec record carries cgroup a (%llu)", (unsigned long long)find(pid)->exec_v1);
+		      "exec record carries cgroup a (%llu)",
+		      (unsigned long long)find(pid)->exec_v1);
 		CHECK(find(pid)->exits == 1 && find(pid)->exit_v1 == (uint64_t)sb.st_ino,
 		      "exit record carries cgroup b after the move (%llu)",
 		      (unsigned long long)find(pid)->exit_v1);
@@ -250,7 +252,8 @@ int main(int argc, char **argv)
 	CHECK(attributor_follow_v1(at, "none", &ctl) == 0 && ctl == HPCM_V1_NONE &&
 		      attributor_cgroup_v1_path(at, sb.st_ino, &path) == -ENOENT,
 	      "none follows nothing");
-	CHECK(attributor_follow_v1(at, "bogus", &ctl) == -EINVAL, "an unknown controller is refused");
+	CHECK(attributor_follow_v1(at, "bogus", &ctl) == -EINVAL,
+	      "an unknown controller is refused");
 	attributor_free(at);
 	rmdir(a);
 	rmdir(b);

@@ -43,8 +43,8 @@ static const struct want cases[] = {
 	{ "/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", WORKLOAD_UNIT, "",
 	  "", "", NOUID, "foo.service" },
 	/* containers */
-	{ "/system.slice/docker-" CID ".scope", WORKLOAD_CONTAINER, "", "", "", NOUID, "",
-	  "docker", CID },
+	{ "/system.slice/docker-" CID ".scope", WORKLOAD_CONTAINER, "", "", "", NOUID, "", "docker",
+	  CID },
 	{ "/docker/" CID, WORKLOAD_CONTAINER, "", "", "", NOUID, "", "docker", CID },
 	{ "/machine.slice/libpod-" CID ".scope/container", WORKLOAD_CONTAINER, "", "", "", NOUID,
 	  "", "podman", CID },
@@ -84,10 +84,11 @@ int main(void)
 				  !strcmp(w.step, s(c->step)) && !strcmp(w.task, s(c->task)) &&
 				  w.uid == c->uid && !strcmp(w.unit, s(c->unit)) &&
 				  !strcmp(w.runtime, s(c->runtime)) &&
-				  !strcmp(w.container, s(c->container)) && !strcmp(w.pod, s(c->pod)),
+				  !strcmp(w.container, s(c->container)) &&
+				  !strcmp(w.pod, s(c->pod)),
 			  "%s -> %s job=%s step=%s task=%s uid=%u unit=%s runtime=%s pod=%s",
-			  c->path, workload_kind_name(w.kind), w.job, w.step, w.task, w.uid,
-			  w.unit, w.runtime, w.pod);
+			  c->path, workload_kind_name(w.kind), w.job, w.step, w.task, w.uid, w.unit,
+			  w.runtime, w.pod);
 	}
 
 	workload_from_cgroup(NULL, &w);
