@@ -13,6 +13,7 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR ?= $(DATADIR)/doc/hpcmeter
+LIBEXECDIR ?= $(PREFIX)/libexec
 # dbus-daemon reads policies from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d only.
 ifeq ($(PREFIX),/usr)
 DBUSPOLICYDIR ?= $(DATADIR)/dbus-1/system.d
@@ -42,8 +43,9 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o config.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o)
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o \
+	$(O)/daemon/jobs.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-util $(O)/tests/test-workload \
@@ -144,6 +146,11 @@ install: all
 		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
 	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
+	install -d $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm
+	# the Slurm prolog and epilog call hpcmeterctl by its installed path
+	for s in prolog epilog; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' slurm/$$s.in > $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm/$$s && \
+		chmod 0755 $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm/$$s || exit 1; done
 	sed 's|@SBINDIR@|$(SBINDIR)|g' daemon/hpcmeterd.service.in > $(DESTDIR)$(UNITDIR)/hpcmeterd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/hpcmeterd.service
 	install -m 0644 daemon/org.hpcmeter1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf
@@ -161,7 +168,7 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/hpcmeterd.service $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf \
 		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml \
 		$(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
-	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBEXECDIR)/hpcmeter
 
 C_SOURCES = $(shell find bpf daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')
 

@@ -13,6 +13,8 @@
 #define HPCMETER_SIG_VIOLATION_FIELDS "ttssuusssss"
 #define HPCMETER_SIG_VIOLATION "(" HPCMETER_SIG_VIOLATION_FIELDS ")"
 #define HPCMETER_SIG_USAGE "(ssusttt)"
+/* job, scheduler, user, uid, account, partition, wckey, comment, gpus, nodes, start, end */
+#define HPCMETER_SIG_JOB "(sssusssssstt)"
 
 /* uid of a violation that concerns no process (a licence out of its validity). */
 #define HPCMETER_UID_NONE UINT32_MAX

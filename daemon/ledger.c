@@ -139,6 +139,20 @@ static int migrate(struct ledger *l)
 	return r;
 }
 
+/* Jobs announced by the batch system. One row per job run: Slurm job ids restart when its
+ * state is wiped and wrap at MaxJobId, so (job, start_usec) tells runs apart.
+ * (Schema step kept apart from migrate() until the ledger's migration list lands.) */
+static int ensure_job_table(struct ledger *l)
+{
+	return exec_sql(l, "CREATE TABLE IF NOT EXISTS jobs_announced (id INTEGER PRIMARY KEY,"
+			   " job TEXT NOT NULL, scheduler TEXT NOT NULL, user TEXT NOT NULL,"
+			   " uid INTEGER NOT NULL, account TEXT NOT NULL, partition TEXT NOT NULL,"
+			   " wckey TEXT NOT NULL, comment TEXT NOT NULL, gpus TEXT NOT NULL,"
+			   " nodes TEXT NOT NULL, start_usec INTEGER NOT NULL,"
+			   " end_usec INTEGER NOT NULL);"
+			   "CREATE INDEX IF NOT EXISTS jobs_announced_job ON jobs_announced(job)");
+}
+
 int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size)
 {
 	struct ledger *l;
@@ -170,6 +184,8 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	r = exec_sql(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
 	if (r == 0)
 		r = migrate(l);
+	if (r == 0)
+		r = ensure_job_table(l);
 	if (r == 0)
 		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM violations",
 			      &l->last_violation_seq);
@@ -373,6 +389,104 @@ int ledger_list_usage(struct ledger *l, uint64_t since_usec,
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sql_err(l, rc, "select usage");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+int ledger_store_job(struct ledger *l, struct job_info *j)
+{
+	sqlite3_stmt *st;
+	int rc, r, i = 1;
+
+	r = begin(l);
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(
+		l->db,
+		j->row ?
+			"UPDATE jobs_announced SET job = ?1, scheduler = ?2, user = ?3, uid = ?4,"
+			" account = ?5, partition = ?6, wckey = ?7, comment = ?8, gpus = ?9,"
+			" nodes = ?10, start_usec = ?11, end_usec = ?12 WHERE id = ?13" :
+			"INSERT INTO jobs_announced (job, scheduler, user, uid, account, partition,"
+			" wckey, comment, gpus, nodes, start_usec, end_usec)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_text(st, i++, j->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->scheduler), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->user), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, j->uid);
+	sqlite3_bind_text(st, i++, or_empty(j->account), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->partition), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->wckey), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->comment), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->gpus), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->nodes), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)j->start_usec);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)j->end_usec);
+	if (j->row)
+		sqlite3_bind_int64(st, i++, j->row);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_err(l, rc, "store job");
+	if (!j->row)
+		j->row = sqlite3_last_insert_rowid(l->db);
+	return ledger_commit(l);
+}
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+	return strdup(col_text(st, i));
+}
+
+int ledger_list_jobs(struct ledger *l, uint64_t since_usec,
+		     int (*fn)(const struct job_info *j, void *userdata), void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(l->db,
+				"SELECT id, job, scheduler, user, uid, account, partition, wckey,"
+				" comment, gpus, nodes, start_usec, end_usec FROM jobs_announced"
+				" WHERE end_usec = 0 OR end_usec >= ? ORDER BY start_usec, id",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, since_usec > INT64_MAX ? INT64_MAX : (sqlite3_int64)since_usec);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct job_info j = {
+			.row = sqlite3_column_int64(st, 0),
+			.scheduler = dup_col(st, 2),
+			.user = dup_col(st, 3),
+			.uid = sqlite3_column_int64(st, 4),
+			.account = dup_col(st, 5),
+			.partition = dup_col(st, 6),
+			.wckey = dup_col(st, 7),
+			.comment = dup_col(st, 8),
+			.gpus = dup_col(st, 9),
+			.nodes = dup_col(st, 10),
+			.start_usec = sqlite3_column_int64(st, 11),
+			.end_usec = sqlite3_column_int64(st, 12),
+		};
+		snprintf(j.id, sizeof(j.id), "%s", col_text(st, 1));
+		if (!j.scheduler || !j.user || !j.account || !j.partition || !j.wckey ||
+		    !j.comment || !j.gpus || !j.nodes)
+			r = -ENOMEM;
+		else
+			r = fn(&j, userdata);
+		job_info_clear(&j);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select jobs");
 	sqlite3_finalize(st);
 	return r;
 }

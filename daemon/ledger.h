@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "jobs.h"
+
 struct ledger;
 
 struct violation {
@@ -57,3 +59,9 @@ int ledger_list_violations(struct ledger *l, uint64_t since_seq,
 			   int (*fn)(const struct violation *v, void *userdata), void *userdata);
 int ledger_list_usage(struct ledger *l, uint64_t since_usec,
 		      int (*fn)(const struct usage_row *u, void *userdata), void *userdata);
+
+/* Insert (j->row == 0, then set) or update a job announcement, and commit. */
+int ledger_store_job(struct ledger *l, struct job_info *j);
+/* Jobs running, or ended at or after since_usec (UINT64_MAX: running ones only). */
+int ledger_list_jobs(struct ledger *l, uint64_t since_usec,
+		     int (*fn)(const struct job_info *j, void *userdata), void *userdata);

@@ -643,8 +643,12 @@ int manager_collect(struct manager *m)
 	r = flush_interval(m, now);
 	m->last_collect_usec = now;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
-	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0)
+	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0) {
 		attributor_age(m->attr);
+		/* Ended jobs stay a day in memory (late usage still finds its account); the
+		 * ledger keeps them for good. */
+		job_table_expire(m->jobs, now - 86400 * USEC_PER_SEC);
+	}
 	manager_bus_properties_changed(m, "LastCollectUSec");
 	return r;
 }
@@ -777,6 +781,9 @@ int manager_new(const struct config *cfg, struct manager **ret)
 	r = attributor_new(&m->attr);
 	if (r < 0)
 		goto fail;
+	r = job_table_new(&m->jobs);
+	if (r < 0)
+		goto fail;
 	*ret = m;
 	return 0;
 fail:
@@ -793,6 +800,53 @@ static void read_identity(struct manager *m)
 	if (!f || !fgets(m->boot_id, sizeof(m->boot_id), f))
 		m->boot_id[0] = '\0';
 	m->boot_id[strcspn(m->boot_id, "\n")] = '\0';
+}
+
+/* A job that was running when the daemon stopped: keep its announcement. */
+static int load_job(const struct job_info *from, void *userdata)
+{
+	struct manager *m = userdata;
+	struct job_info *j = job_table_get(m->jobs, from->id, true);
+	const struct job_key *k;
+	const char *why;
+
+	if (!j)
+		return -ENOMEM;
+	job_info_clear(j);
+	snprintf(j->id, sizeof(j->id), "%s", from->id);
+	j->row = from->row;
+	j->uid = from->uid;
+	j->start_usec = from->start_usec;
+	j->end_usec = from->end_usec;
+	for (k = job_keys; k < job_keys + n_job_keys; k++) {
+		const char *v = job_info_get(from, k->name);
+
+		if (k->type == 's' && v && job_info_set(j, k->name, v, 0, &why) < 0)
+			log_warning("ledger: job %s: %s: %s", from->id, k->name, why);
+	}
+	return 0;
+}
+
+int manager_job_started(struct manager *m, struct job_info *j)
+{
+	int r = ledger_store_job(m->ledger, j);
+
+	if (r < 0)
+		log_error("job %s: cannot store its start in the ledger: %s", j->id, strerror(-r));
+	log_info("job %s started: user %s, account %s, partition %s, GPUs %s", j->id,
+		 j->user ? j->user : "?", j->account ? j->account : "-",
+		 j->partition ? j->partition : "-", j->gpus && *j->gpus ? j->gpus : "none");
+	return r;
+}
+
+int manager_job_ended(struct manager *m, struct job_info *j)
+{
+	int r = ledger_store_job(m->ledger, j);
+
+	if (r < 0)
+		log_error("job %s: cannot store its end in the ledger: %s", j->id, strerror(-r));
+	log_info("job %s ended", j->id);
+	return r;
 }
 
 int manager_start(struct manager *m)
@@ -812,6 +866,11 @@ int manager_start(struct manager *m)
 		return r;
 	}
 	log_info("ledger %s", ledger_path(m->ledger));
+	r = ledger_list_jobs(m->ledger, UINT64_MAX, load_job, m);
+	if (r < 0)
+		log_warning("cannot read running jobs from the ledger: %s", strerror(-r));
+	else if (job_table_size(m->jobs))
+		log_info("%zu job(s) running according to the ledger", job_table_size(m->jobs));
 
 	r = manager_reload(m);
 	if (r < 0)
@@ -897,6 +956,7 @@ void manager_free(struct manager *m)
 	ledger_close(m->ledger);
 	license_set_free(m->licenses);
 	attributor_free(m->attr);
+	job_table_free(m->jobs);
 	tdestroy(m->procs, proc_free);
 	tdestroy(m->usage, free);
 	tdestroy(m->raised, free);

@@ -25,6 +25,7 @@ struct manager {
 	struct attributor *attr;
 	struct ledger *ledger;
 	struct license_set *licenses;
+	struct job_table *jobs; /* jobs announced by the batch system */
 	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
@@ -57,6 +58,10 @@ int manager_reload(struct manager *m);
 
 /* Read the kernel counters and close the interval in progress. */
 int manager_collect(struct manager *m);
+
+/* A job announced (JobStarted) or ended (JobEnded): store it and act on it. */
+int manager_job_started(struct manager *m, struct job_info *j);
+int manager_job_ended(struct manager *m, struct job_info *j);
 
 unsigned manager_license_errors(const struct manager *m);
 unsigned manager_licenses_active(const struct manager *m);

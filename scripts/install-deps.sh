@@ -21,6 +21,8 @@ tests=(
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	libnl-3-dev libnl-genl-3-dev
+	# job attribution against a real Slurm (started by tests/slurm, cgroup/v1)
+	munge slurmctld slurmd slurm-client
 )
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")

@@ -23,6 +23,7 @@ ALL=(
 	"tests/dbus/test-losses.sh"
 	"tests/dbus/test-contract.sh"
 	"tests/install/test-install.sh"
+	"tests/slurm/test-slurm.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")

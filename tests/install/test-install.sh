@@ -16,6 +16,11 @@ for f in /usr/local/sbin/hpcmeterd /usr/local/bin/hpcmeterctl \
 done
 check "licences directory /etc/hpcmeter/licenses.d exists and is empty" \
 	test -d "$D/etc/hpcmeter/licenses.d" -a -z "$(ls -A "$D/etc/hpcmeter/licenses.d")"
+for s in prolog epilog; do
+	check "the Slurm $s is installed and calls the installed hpcmeterctl" \
+		grep -q "^/usr/local/bin/hpcmeterctl job" "$D/usr/local/libexec/hpcmeter/slurm/$s"
+	check "the Slurm $s is executable" test -x "$D/usr/local/libexec/hpcmeter/slurm/$s"
+done
 check "the unit runs the installed binary" grep -qx "ExecStart=/usr/local/sbin/hpcmeterd" \
 	"$D/usr/local/lib/systemd/system/hpcmeterd.service"
 

@@ -27,7 +27,8 @@ slurm_up() {
 	local gres_dir=${1:-} cpus mem port i
 	export PATH=$PATH:/usr/sbin
 	mkdir -p "$SLURM_DIR"/{state,spool,log,munge}
-	chmod 700 "$SLURM_DIR/munge"
+	# 0755: users submit jobs through munged's socket in it; munged wants it not writable
+	chmod 755 "$SLURM_DIR/munge"
 	chown munge:munge "$SLURM_DIR/munge"
 	dd if=/dev/urandom of="$SLURM_DIR/munge/munge.key" bs=1024 count=1 status=none
 	chown munge:munge "$SLURM_DIR/munge/munge.key"
@@ -38,7 +39,7 @@ slurm_up() {
 		--log-file="$SLURM_DIR/munge/munged.log" --seed-file="$SLURM_DIR/munge/seed" \
 		>"$SLURM_DIR/log/munged.out" 2>&1 </dev/null &
 	_slurm_pids+=($!)
-	wait_for 10 sh -c "munge -S '$SLURM_DIR/munge/munge.socket' -n </dev/null | \
+	wait_for 10 sh -c "munge -S '$SLURM_DIR/munge/munge.socket' -n </dev/null 2>/dev/null | \
 		unmunge -S '$SLURM_DIR/munge/munge.socket' >/dev/null 2>&1" ||
 		{ echo "Bail out! munged did not start"; cat "$SLURM_DIR/log/munged.out"; return 1; }
 
@@ -117,5 +118,7 @@ slurm_down() {
 	return 0
 }
 
-# job_state JOBID: RUNNING, COMPLETED, ... ("" once it left the queue)
+# job_state JOBID: PENDING, RUNNING, ... ("" once it left the queue)
 job_state() { squeue -h -j "$1" -o %T 2>/dev/null; }
+job_gone() { [ -z "$(job_state "$1")" ]; }
+job_running() { [ "$(job_state "$1")" = RUNNING ]; }

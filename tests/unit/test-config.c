@@ -47,7 +47,8 @@ int main(void)
 	config_defaults(&c);
 	TAP_CHECK(c.interval_sec == 10 && c.uid_min == 1000 &&
 			  strcmp(c.licenses_dir, "/etc/hpcmeter/licenses.d") == 0 &&
-			  strcmp(c.state_dir, "/var/lib/hpcmeter") == 0 && !c.verbose,
+			  strcmp(c.state_dir, "/var/lib/hpcmeter") == 0 && !c.verbose &&
+			  strcmp(c.cgroup_v1, "auto") == 0,
 		  "defaults match the documented ones");
 
 	r = load("# comment\n\ninterval = 30\n  licenses_dir=/srv/lic \nstate_dir = /srv/state\n"
@@ -81,6 +82,11 @@ int main(void)
 		  err);
 	r = load("uid_min = 4294967295\n", &c, err, sizeof(err));
 	TAP_CHECK(r == -EINVAL, "uid_min (uid_t)-1 refused: %s", err);
+	r = load("cgroup_v1 = cpuacct\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && strcmp(c.cgroup_v1, "cpuacct") == 0, "cgroup_v1 = cpuacct taken");
+	r = load("cgroup_v1 = cpu\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: cgroup_v1: invalid value \"cpu\""),
+		  "cgroup_v1 = cpu refused: %s", err);
 
 	config_defaults(&c);
 	r = config_load(&c, "/nonexistent/hpcmeterd.conf", err, sizeof(err));
