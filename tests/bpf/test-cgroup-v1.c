@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +21,17 @@
 
 static int tests, failures;
 
-#define CHECK(cond, ...)                                           \
-	do {                                                       \
-		tests++;                                           \
-		if (!(cond))                                       \
-			failures++;                                \
-		printf("%sok %d - ", (cond) ? "" : "not ", tests); \
-		printf(__VA_ARGS__);                               \
-		printf("\n");                                      \
-		fflush(stdout);                                    \
+/* cond is evaluated once: it may have side effects */
+#define CHECK(cond, ...)                                        \
+	do {                                                    \
+		bool ok_ = (cond);                              \
+		tests++;                                        \
+		if (!ok_)                                       \
+			failures++;                             \
+		printf("%sok %d - ", ok_ ? "" : "not ", tests); \
+		printf(__VA_ARGS__);                            \
+		printf("\n");                                   \
+		fflush(stdout);                                 \
 	} while (0)
 
 #define MAX_SEEN 16
