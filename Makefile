@@ -189,5 +189,11 @@ $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: $(O)/bench/ctxswitch
+$(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/util.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
+
+bench: $(O)/bench/ctxswitch $(O)/bench/reading
 	$(Q)$(O)/bench/ctxswitch
+	$(Q)$(O)/bench/reading

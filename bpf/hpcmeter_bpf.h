@@ -39,23 +39,40 @@ enum {
 enum hpcm_stat {
 	HPCM_STAT_EXEC = 0,
 	HPCM_STAT_EXIT,
-	HPCM_STAT_FORK,
+	HPCM_STAT_FORK, /* unused since CPU time comes from the scheduler's accounting */
 	HPCM_STAT_DROP_EXEC, /* ring buffer full: exec record not written */
 	HPCM_STAT_DROP_EXIT, /* ring buffer full: exit record not written (entry kept, flagged) */
-	HPCM_STAT_PROCS_FULL, /* procs map full: a process could not be tracked */
+	HPCM_STAT_PROCS_FULL, /* procs map full: a lost exit's final counters not kept either */
 	HPCM_STAT_MAX,
 };
 
-/* Value of the "procs" hash map, keyed by tgid (__u32). */
+/* A process and its counters: what user space gets per process at each reading (summed from
+ * the task iterator's records), and the value of the "procs" hash map (keyed by tgid) that
+ * keeps the final counters of processes whose exit record was lost. */
 struct hpcm_proc {
-	__u64 cpu_ns; /* on-CPU time of all threads, monotonic; atomically added */
-	__u64 cgroup_id; /* cgroup v2 id seen at the last context switch */
-	__u64 start_ns; /* CLOCK_BOOTTIME of fork (or first sight): tells pid reuse apart */
-	__u64 cgroup_v1_id; /* id in the followed v1 hierarchy: at birth, exec and every move */
-	__u32 uid; /* real uid seen at the last context switch */
+	__u64 cpu_ns; /* on-CPU time of all its threads, living and exited (the scheduler's) */
+	__u64 cgroup_id; /* cgroup v2 id */
+	__u64 start_ns; /* the group leader's start, CLOCK_BOOTTIME: tells pid reuse apart */
+	__u64 cgroup_v1_id; /* id in the followed v1 hierarchy, 0 when none */
+	__u32 uid; /* real uid */
 	__u32 gid;
 	__u32 ppid;
 	__u32 flags;
+};
+
+/* One live user-space thread, as the "dump_task" iterator writes it. */
+struct hpcm_task_rec {
+	__u32 tgid;
+	__u32 tid;
+	__u64 runtime_ns; /* this thread's on-CPU time (se.sum_exec_runtime) */
+	__u64 dead_ns; /* the process's exited threads (signal->sum_sched_runtime) */
+	__u64 start_ns; /* the group leader's start, CLOCK_BOOTTIME */
+	__u64 cgroup_id;
+	__u64 cgroup_v1_id;
+	__u32 uid;
+	__u32 gid;
+	__u32 ppid;
+	__u32 pad;
 };
 
 struct hpcm_event_hdr {
@@ -99,6 +116,7 @@ struct hpcm_exit_event {
 
 #ifndef __VMLINUX_H__
 _Static_assert(sizeof(struct hpcm_proc) == 48, "hpcm_proc layout");
+_Static_assert(sizeof(struct hpcm_task_rec) == 64, "hpcm_task_rec layout");
 _Static_assert(sizeof(struct hpcm_exec_event) ==
 		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");

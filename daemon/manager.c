@@ -340,6 +340,8 @@ static void on_proc_exit(const struct meter_exit *e, void *userdata)
 	m->exit_events++;
 	if (p && (!p->start_ns || p->start_ns == e->start_ns))
 		seen = p->cpu_seen;
+	else if (e->start_ns && e->start_ns < m->meter_start_ns)
+		seen = e->cpu_ns; /* ran before the meter and ended before its first reading */
 	if (e->cpu_ns > seen)
 		account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, e->cpu_ns - seen);
 	ledger_add_exit(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->exit_code,
@@ -369,10 +371,17 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 
 	if (!p)
 		return -ENOMEM;
-	if (k->cpu_ns < p->cpu_seen)
-		p->cpu_seen = 0; /* cannot go backwards: a new process we did not see start */
-	account(m, k->cgroup_id, k->cgroup_v1_id, k->uid, k->cpu_ns - p->cpu_seen);
-	p->cpu_seen = k->cpu_ns;
+	/* A process that ran before the meter: what it used before is not metered; its counter
+	 * from now on is. (One that started later is charged from its start.) */
+	if (p->seen_in == 0 && !p->cpu_seen && k->start_ns && k->start_ns < m->meter_start_ns &&
+	    !(k->flags & HPCM_F_EXITED))
+		p->cpu_seen = k->cpu_ns;
+	/* The scheduler's figure only grows; it may dip for a moment while an exiting thread's
+	 * time moves into the process's total (a reused pid is a new proc: start_ns differs). */
+	if (k->cpu_ns > p->cpu_seen) {
+		account(m, k->cgroup_id, k->cgroup_v1_id, k->uid, k->cpu_ns - p->cpu_seen);
+		p->cpu_seen = k->cpu_ns;
+	}
 	p->cgroup_id = k->cgroup_id;
 	p->cgroup_v1_id = k->cgroup_v1_id;
 	p->ppid = k->ppid;
@@ -408,7 +417,9 @@ static void sweep_visit(const void *node, VISIT which, void *closure)
 
 	if (which != postorder && which != leaf)
 		return;
-	if (p->seen_in == s->m->collections)
+	/* Seen in this reading or the one before: a process that just exited may have its exit
+	 * record (with its final counter) still on the way; it keeps its entry until then. */
+	if (p->seen_in + 1 >= s->m->collections)
 		return;
 	/* Never in the map yet (found in /proc at start, or its exec came after the walk):
 	 * keep it while it lives. */
@@ -636,6 +647,8 @@ int manager_collect(struct manager *m)
 	r = meter_foreach_proc(m->meter, collect_one, m);
 	if (r < 0)
 		log_error("cannot read the process counters: %s", strerror(-r));
+	/* Exits during the reading: their final counters, before the interval closes. */
+	meter_consume(m->meter);
 	sweep(m);
 	report_losses(m);
 	check_validity(m);
@@ -886,6 +899,7 @@ int manager_start(struct manager *m)
 		log_info("following the cgroup v1 %s hierarchy at %s beside cgroup v2",
 			 cgroup_v1_controller_name(m->v1_controller), attributor_v1_mount(m->attr));
 
+	m->meter_start_ns = now_boottime_nsec();
 	r = meter_open_v1(&cb, METER_ATTACH_AUTO, m->v1_controller, &m->meter);
 	if (r < 0)
 		return r;

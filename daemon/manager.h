@@ -35,6 +35,7 @@ struct manager {
 	char hostname[256];
 	char boot_id[64];
 	uint64_t started_usec;
+	uint64_t meter_start_ns; /* CLOCK_BOOTTIME when the meter attached: usage before is not ours */
 	uint64_t interval_start_usec;
 	uint64_t last_collect_usec;
 	uint64_t collections;

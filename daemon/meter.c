@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Loads the CPU meter skeleton, attaches it, and turns its ring buffer and maps into calls. */
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -16,6 +18,7 @@
 
 struct meter {
 	struct sched_bpf *skel;
+	struct bpf_link *iter; /* the task iterator, run at each reading */
 	struct ring_buffer *rb;
 	struct meter_callbacks cb;
 	const char *mode;
@@ -155,16 +158,10 @@ static int on_record(void *ctx, void *data, size_t size)
 
 static void choose_programs(struct sched_bpf *skel, bool btf)
 {
-	bpf_program__set_autoload(skel->progs.sched_switch_btf, btf);
-	bpf_program__set_autoload(skel->progs.sched_fork_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exec_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_btf, btf);
-	bpf_program__set_autoload(skel->progs.sched_switch_raw, !btf);
-	bpf_program__set_autoload(skel->progs.sched_fork_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exec_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_raw, !btf);
-	bpf_program__set_autoload(skel->progs.cgroup_attach_btf, btf);
-	bpf_program__set_autoload(skel->progs.cgroup_attach_raw, !btf);
 }
 
 static int open_and_load(bool btf, enum hpcm_v1_controller v1, struct sched_bpf **ret)
@@ -227,6 +224,12 @@ int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
 		log_error("cannot attach the BPF CPU meter: %s", strerror(-r));
 		goto fail;
 	}
+	m->iter = bpf_program__attach_iter(m->skel->progs.dump_task, NULL);
+	if (!m->iter) {
+		r = -errno;
+		log_error("cannot attach the BPF task iterator: %s", strerror(-r));
+		goto fail;
+	}
 	m->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.events), on_record, m, NULL);
 	if (!m->rb) {
 		r = -errno;
@@ -245,6 +248,7 @@ void meter_free(struct meter *m)
 	if (!m)
 		return;
 	ring_buffer__free(m->rb);
+	bpf_link__destroy(m->iter);
 	sched_bpf__destroy(m->skel);
 	free(m);
 }
@@ -285,26 +289,108 @@ int meter_read_stats(struct meter *m, struct meter_stats *ret)
 	return 0;
 }
 
+/* Run the task iterator: every live user-space thread, as records, into a growing buffer. */
+static int read_tasks(struct meter *m, struct hpcm_task_rec **ret, size_t *n_ret)
+{
+	_cleanup_close_ int fd = bpf_iter_create(bpf_link__fd(m->iter));
+	size_t cap = 1024 * sizeof(struct hpcm_task_rec), len = 0;
+	char *buf = malloc(cap);
+
+	if (fd < 0 || !buf) {
+		free(buf);
+		return fd < 0 ? -errno : -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 64 * sizeof(struct hpcm_task_rec)) {
+			char *b = realloc(buf, cap * 2);
+
+			if (!b) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = b;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	if (len % sizeof(struct hpcm_task_rec)) {
+		free(buf);
+		return -EBADMSG;
+	}
+	*ret = (struct hpcm_task_rec *)buf;
+	*n_ret = len / sizeof(struct hpcm_task_rec);
+	return 0;
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct hpcm_task_rec *x = a, *y = b;
+
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
 int meter_foreach_proc(struct meter *m,
 		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
 		       void *userdata)
 {
 	enum { CHUNK = 1024 };
 	int fd = bpf_map__fd(m->skel->maps.procs);
+	_cleanup_free_ struct hpcm_task_rec *recs = NULL;
 	_cleanup_free_ uint32_t *keys = malloc(CHUNK * sizeof(*keys));
 	_cleanup_free_ struct hpcm_proc *vals = malloc(CHUNK * sizeof(*vals));
 	uint64_t batch = 0; /* opaque cursor; the hash map keeps a bucket index in it */
 	bool first = true, done = false;
+	size_t n = 0;
+	int r;
 
 	if (!keys || !vals)
 		return -ENOMEM;
-	/* Batched lookups walk buckets, so entries deleted meanwhile (exits) cannot make the walk
-	 * restart or repeat the way get_next_key does. */
+	/* Living processes: the threads of one process summed, plus its exited threads. */
+	r = read_tasks(m, &recs, &n);
+	if (r < 0)
+		return r;
+	qsort(recs, n, sizeof(*recs), rec_cmp);
+	for (size_t i = 0; i < n;) {
+		const struct hpcm_task_rec *lead = &recs[i];
+		struct hpcm_proc p = { .start_ns = lead->start_ns };
+		size_t j;
+
+		/* identity from the main thread when it lives, else the first one */
+		for (j = i; j < n && recs[j].tgid == lead->tgid; j++)
+			if (recs[j].tid == recs[j].tgid)
+				lead = &recs[j];
+		p.cpu_ns = lead->dead_ns;
+		for (size_t k = i; k < j; k++)
+			p.cpu_ns += recs[k].runtime_ns;
+		p.cgroup_id = lead->cgroup_id;
+		p.cgroup_v1_id = lead->cgroup_v1_id;
+		p.uid = lead->uid;
+		p.gid = lead->gid;
+		p.ppid = lead->ppid;
+		r = fn(lead->tgid, &p, userdata);
+		if (r < 0)
+			return r;
+		i = j;
+	}
+	/* Processes whose exit record was lost: their final counters, flagged. Batched lookups
+	 * walk buckets, so entries deleted meanwhile cannot make the walk restart or repeat. */
 	while (!done) {
 		__u32 count = CHUNK;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
-					     NULL);
 
+		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count, NULL);
 		if (r < 0) {
 			if (errno != ENOENT)
 				return -errno;

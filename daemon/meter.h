@@ -57,11 +57,14 @@ int meter_ring_fd(const struct meter *m);
 int meter_consume(struct meter *m);
 int meter_read_stats(struct meter *m, struct meter_stats *ret);
 
-/* Call fn for every tracked process; returns fn's first negative value or 0. */
+/* Read the counters: call fn for every living user-space process (the task iterator: CPU time
+ * of its threads as the scheduler keeps it, cgroups and owner now), then for every process
+ * whose exit record was lost (flag HPCM_F_EXITED, final counters; meter_reap() forgets it).
+ * Returns fn's first negative value or 0. */
 int meter_foreach_proc(struct meter *m,
 		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
 		       void *userdata);
-/* Forget a process whose exit record was lost (flag HPCM_F_EXITED). */
+/* Forget a process whose exit record was lost (flag HPCM_F_EXITED), once accounted. */
 int meter_reap(struct meter *m, uint32_t tgid);
 
 /* Decode one ring-buffer record (exposed for tests and fuzzing). Returns the record type
