@@ -131,7 +131,8 @@ int main(int argc, char **argv)
 		}
 		qsort(us, reps, sizeof(double), cmp);
 		printf("| %d | %u | %u | %.0f / %.0f / %.0f | %.0f |\n", extra[e], threads, c.procs,
-		       us[0], us[reps / 2], us[reps - 1], us[reps / 2] * 1e3 / (threads ? threads : 1));
+		       us[0], us[reps / 2], us[reps - 1],
+		       us[reps / 2] * 1e3 / (threads ? threads : 1));
 		if (child) {
 			kill(child, SIGKILL);
 			waitpid(child, NULL, 0);

@@ -390,7 +390,8 @@ int meter_foreach_proc(struct meter *m,
 	while (!done) {
 		__u32 count = CHUNK;
 
-		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count, NULL);
+		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
+					 NULL);
 		if (r < 0) {
 			if (errno != ENOENT)
 				return -errno;
