@@ -22,6 +22,7 @@ ALL=(
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"
 	"tests/dbus/test-contract.sh"
+	"tests/dbus/test-baseline.sh"
 	"tests/install/test-install.sh"
 	"tests/slurm/test-slurm.sh"
 )
