@@ -13,10 +13,12 @@ chmod 755 "$T/burn"
 CG=/hpcmeter-test-baseline-$$
 mkdir "$(cgroup2_mount)$CG" || { echo "Bail out! cannot create a cgroup"; exit 1; }
 on_cleanup "rmdir '$(cgroup2_mount)$CG'"
-in_cg() { sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$(cgroup2_mount)$CG" "$@"; }
+# in-cg COMMAND...: run COMMAND in that cgroup, as the same process (so $! is COMMAND's pid)
+printf '#!/bin/sh\necho $$ > "%s/cgroup.procs" && exec "$@"\n' "$(cgroup2_mount)$CG" >"$T/in-cg"
+chmod 755 "$T/in-cg"
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; } # utime+stime, ticks of 10 ms
 
-in_cg setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/burn" 2000 &
+"$T/in-cg" setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/burn" 2000 &
 early=$!
 _pids+=("$early")
 wait_for 10 sh -c "[ \$(awk '{print \$14+\$15}' /proc/$early/stat) -ge 60 ]" # 0.6 s burned
@@ -26,7 +28,7 @@ after=$(cpu_s "$early")
 diag "the early process had burned $before s before the daemon started, $after s once it was up"
 wait "$early"
 # a process that starts once the daemon runs: charged in full
-in_cg setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/burn" 700 1
+"$T/in-cg" setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/burn" 700 1
 sleep 2.5 # two readings
 charged() {
 	"$HPCMETERCTL" usage --json | json "sum(u['cpu_ns'] for u in d if u['uid'] == 65534 and u['cgroup'] == '$CG') / 1e9"
