@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 shift || true
 export BUILD
+# Run from "make check", the tests must not inherit make's jobserver: a make they start
+# (the module's kbuild) would warn "jobserver unavailable" and fail the W=1 build check.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 ALL=(
 	"$BUILD/tests/test-license"
