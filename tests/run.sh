@@ -20,6 +20,7 @@ ALL=(
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"
 	"tests/dbus/test-contract.sh"
+	"tests/dbus/test-watchdog.sh"
 	"tests/install/test-install.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
