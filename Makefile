@@ -49,7 +49,20 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-util \
 	$(O)/tests/test-sched $(O)/tests/burn
 
-all: $(O)/hpcmeterd $(O)/hpcmeterctl
+MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
+
+all: $(O)/hpcmeterd $(O)/hpcmeterctl $(MAN_PAGES)
+
+# Man pages: the markdown in docs/ is their source (one copy, readable on the web too); the
+# first line "# NAME(SECTION)" becomes the .TH header.
+MD2MAN ?= go-md2man
+$(O)/man/%: docs/%.md dkms.conf
+	@mkdir -p $(O)/man
+	@echo "  MAN     $@"
+	$(Q)name=$$(sed -n '1s/^# \(.*\)(\([0-9]\))$$/\1/p' $<); sec=$$(sed -n '1s/^# .*(\([0-9]\))$$/\1/p' $<); \
+		test -n "$$name" -a -n "$$sec" || { echo "$<: first line must be '# NAME(SECTION)'" >&2; exit 1; }; \
+		sed 1d $< | $(MD2MAN) | \
+		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
 
 .PHONY: all check check-asan install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
@@ -149,6 +162,9 @@ install: all
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	for p in $(MAN_PAGES); do \
+		sec=$${p##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sec && \
+		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$sec/ || exit 1; done
 	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/hpcmeter.conf; fi
 
@@ -157,6 +173,7 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/hpcmeterd.service $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf \
 		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml \
 		$(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR)
 
 C_SOURCES = $(shell find bpf daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')
