@@ -162,6 +162,8 @@ install: all
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions
+	install -m 0644 completion/hpcmeterctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/hpcmeterctl
 	for p in $(MAN_PAGES); do \
 		sec=$${p##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sec && \
 		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$sec/ || exit 1; done
@@ -174,6 +176,7 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml \
 		$(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/hpcmeterctl
 	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR)
 
 C_SOURCES = $(shell find bpf daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')

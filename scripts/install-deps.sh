@@ -18,7 +18,7 @@ run=(
 	dbus dbus-daemon systemd util-linux passwd procps
 )
 tests=(
-	python3 dbus-bin libxml2-utils clang-format
+	python3 dbus-bin libxml2-utils clang-format man-db bash-completion
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	libnl-3-dev libnl-genl-3-dev

@@ -22,6 +22,7 @@ ALL=(
 	"tests/dbus/test-contract.sh"
 	"tests/dbus/test-watchdog.sh"
 	"tests/install/test-install.sh"
+	"tests/install/test-completion.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")
