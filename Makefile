@@ -64,7 +64,7 @@ $(O)/man/%: docs/%.md dkms.conf
 		sed 1d $< | $(MD2MAN) | \
 		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
 
-.PHONY: all check check-asan install uninstall run module clean format format-check deps bench
+.PHONY: check-packages all check check-asan install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -135,6 +135,11 @@ check-asan:
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh
+
+# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
+# (mmdebstrap, the Debian archive): what CI runs after make check.
+check-packages:
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all

@@ -22,6 +22,8 @@ tests=(
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	libnl-3-dev libnl-genl-3-dev
+	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
+	dpkg-dev debhelper dh-dkms mmdebstrap rpm
 )
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")

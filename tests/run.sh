@@ -23,6 +23,7 @@ ALL=(
 	"tests/dbus/test-watchdog.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
+	"tests/package/test-rpmspec.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")
