@@ -51,9 +51,22 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-util $(O)/tests/test-workload \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn
 
-all: $(O)/hpcmeterd $(O)/hpcmeterctl
+MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
-.PHONY: all check check-asan install uninstall run module clean format format-check deps bench
+all: $(O)/hpcmeterd $(O)/hpcmeterctl $(MAN_PAGES)
+
+# Man pages: the markdown in docs/ is their source (one copy, readable on the web too); the
+# first line "# NAME(SECTION)" becomes the .TH header.
+MD2MAN ?= go-md2man
+$(O)/man/%: docs/%.md dkms.conf
+	@mkdir -p $(O)/man
+	@echo "  MAN     $@"
+	$(Q)name=$$(sed -n '1s/^# \(.*\)(\([0-9]\))$$/\1/p' $<); sec=$$(sed -n '1s/^# .*(\([0-9]\))$$/\1/p' $<); \
+		test -n "$$name" -a -n "$$sec" || { echo "$<: first line must be '# NAME(SECTION)'" >&2; exit 1; }; \
+		sed 1d $< | $(MD2MAN) | \
+		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
+
+.PHONY: check-packages all check check-asan install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -129,6 +142,11 @@ check-asan:
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh
 
+# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
+# (mmdebstrap, the Debian archive): what CI runs after make check.
+check-packages:
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
+
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all
 	$(Q)scripts/run-demo.sh $(O)
@@ -160,6 +178,11 @@ install: all
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions
+	install -m 0644 completion/hpcmeterctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/hpcmeterctl
+	for p in $(MAN_PAGES); do \
+		sec=$${p##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sec && \
+		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$sec/ || exit 1; done
 	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/hpcmeter.conf; fi
 
@@ -168,6 +191,8 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/hpcmeterd.service $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf \
 		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml \
 		$(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/hpcmeterctl
 	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBEXECDIR)/hpcmeter
 
 C_SOURCES = $(shell find bpf daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')

@@ -925,6 +925,14 @@ int manager_start(struct manager *m)
 	r = sd_event_add_post(m->event, &m->post_source, on_post, m);
 	if (r < 0)
 		goto fail_loop;
+	/* Under systemd's WatchdogSec= (WATCHDOG_USEC), the loop pings WATCHDOG=1 at half the
+	 * period: a loop stuck anywhere (a hung NSS lookup, a blocked ledger write) gets the
+	 * daemon restarted (Restart=on-failure). Does nothing without WATCHDOG_USEC. */
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		goto fail_loop;
+	if (r > 0)
+		log_info("systemd watchdog enabled");
 
 	/* Processes that run already: check them now, not at their next context switch. */
 	seed_from_proc(m);

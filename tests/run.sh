@@ -26,7 +26,10 @@ ALL=(
 	"tests/dbus/test-losses.sh"
 	"tests/dbus/test-contract.sh"
 	"tests/dbus/test-baseline.sh"
+	"tests/dbus/test-watchdog.sh"
 	"tests/install/test-install.sh"
+	"tests/install/test-completion.sh"
+	"tests/package/test-rpmspec.sh"
 	"tests/slurm/test-slurm.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")

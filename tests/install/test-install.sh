@@ -14,6 +14,13 @@ for f in /usr/local/sbin/hpcmeterd /usr/local/bin/hpcmeterctl \
 	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md; do
 	check "installed $f" test -s "$D$f"
 done
+for m in man8/hpcmeterd.8 man5/hpcmeterd.conf.5 man5/hpcmeter.license.5 man1/hpcmeterctl.1; do
+	page=$D/usr/local/share/man/$m
+	check "man page $m is installed and renders with its NAME" \
+		sh -c "man -l '$page' 2>/dev/null | grep -q '^NAME'"
+done
+check "the bash completion is installed" \
+	test -s "$D/usr/local/share/bash-completion/completions/hpcmeterctl"
 check "licences directory /etc/hpcmeter/licenses.d exists and is empty" \
 	test -d "$D/etc/hpcmeter/licenses.d" -a -z "$(ls -A "$D/etc/hpcmeter/licenses.d")"
 for s in prolog epilog; do
