@@ -45,9 +45,19 @@ DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
 
+# Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
+# symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
+# (clang: gcc 12 drops the frame of leaf functions whatever the options say).
+GPU_FAKE_LIBS := $(addprefix $(O)/tests/gpu-fake/,libcuda.so.1 libamdhip64.so libOpenCL.so.1 \
+	libze_loader.so.1)
+GPU_FAKE := $(GPU_FAKE_LIBS) $(O)/tests/gpu-load
+FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
+	-fcf-protection=none -Wall -Werror
+
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-util \
-	$(O)/tests/test-sched $(O)/tests/burn
+	$(O)/tests/test-sched $(O)/tests/burn \
+	$(O)/tests/test-gpu $(GPU_FAKE)
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
 
@@ -72,7 +82,8 @@ $(O)/%.skel.h: $(O)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 # Every C object depends on the skeleton: meter.c includes it, and it is cheap.
-$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h | $(O)/daemon
+$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h \
+		$(O)/gpu.skel.h | $(O)/daemon
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -102,6 +113,22 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
 $(O)/tests/test-sched: tests/bpf/test-sched.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/util.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/gpu-fake/lib%: tests/gpu-fake/fake-runtime.c tests/gpu-fake/fake-runtime.h
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CLANG) $(FAKE_CFLAGS) -DFAKE_$(call fake_rt,$*) $< -o $@
+
+fake_rt = $(if $(findstring cuda,$(1)),CUDA,$(if $(findstring hip,$(1)),HIP,$(if \
+	$(findstring OpenCL,$(1)),OPENCL,ZE)))
+
+$(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
 
 $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
