@@ -32,6 +32,10 @@ static void help(void)
 	       "  -s, --state-dir DIR     ledger and state (default %s)\n"
 	       "  -i, --interval SECONDS  seconds between readings, 1..%d (default %d)\n"
 	       "  -u, --uid-min UID       principal checks apply from this uid up (default %d)\n"
+	       "  -g, --gpu-mode MODE     GPU meter: light (default: device opens and the rare\n"
+	       "                          driver calls; no probe on the launch path), detailed\n"
+	       "                          (every kernel launch and host-to-device copy too,\n"
+	       "                          about 1 us per launch), or off\n"
 	       "  -v, --verbose           log every exec and libbpf's messages\n"
 	       "  -h, --help              show this help\n"
 	       "      --version           show the version\n"
@@ -87,6 +91,7 @@ int main(int argc, char **argv)
 						 { "state-dir", required_argument, NULL, 's' },
 						 { "interval", required_argument, NULL, 'i' },
 						 { "uid-min", required_argument, NULL, 'u' },
+						 { "gpu-mode", required_argument, NULL, 'g' },
 						 { "verbose", no_argument, NULL, 'v' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "version", no_argument, NULL, OPT_VERSION },
@@ -95,12 +100,13 @@ int main(int argc, char **argv)
 	uint64_t interval = 0;
 	long uid_min = -1;
 	bool verbose = false;
+	int gpu_mode = -1;
 	struct config cfg;
 	struct manager *m = NULL;
 	char err[8192];
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "c:l:s:i:u:vh", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "c:l:s:i:u:g:vh", options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -124,6 +130,16 @@ int main(int argc, char **argv)
 			uid_min = strtol(optarg, &end, 10);
 			if (errno || *end || uid_min < 0 || uid_min >= (long)UINT32_MAX)
 				return usage_error("invalid --uid-min \"%s\"", optarg);
+			break;
+		}
+		case 'g': {
+			enum gpu_mode mode;
+
+			if (gpu_mode_parse(optarg, &mode) < 0)
+				return usage_error(
+					"invalid --gpu-mode \"%s\": expected light, detailed or off",
+					optarg);
+			gpu_mode = mode;
 			break;
 		}
 		case 'v':
@@ -159,11 +175,14 @@ int main(int argc, char **argv)
 		cfg.uid_min = (uid_t)uid_min;
 	if (verbose)
 		cfg.verbose = true;
+	if (gpu_mode >= 0)
+		cfg.gpu_mode = gpu_mode;
 	log_set_max_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	libbpf_set_print(libbpf_log);
 
-	log_info("hpcmeterd %s starting: licences %s, state %s, interval %llus", HPCMETER_VERSION,
-		 cfg.licenses_dir, cfg.state_dir, (unsigned long long)cfg.interval_sec);
+	log_info("hpcmeterd %s starting: licences %s, state %s, interval %llus, GPU mode %s",
+		 HPCMETER_VERSION, cfg.licenses_dir, cfg.state_dir,
+		 (unsigned long long)cfg.interval_sec, gpu_mode_name(cfg.gpu_mode));
 	r = manager_new(&cfg, &m);
 	if (r < 0) {
 		log_error("cannot start: %s", strerror(-r));

@@ -15,6 +15,7 @@ ALL=(
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
+	"$BUILD/tests/test-gpu $BUILD/tests/gpu-fake $BUILD/tests/gpu-load"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
