@@ -44,7 +44,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o config.o manager-gpu.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o gpu.o inventory.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/daemon/license.o \
+	$(O)/daemon/util.o
 
 # Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
 # symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
@@ -56,7 +57,7 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 	-fcf-protection=none -Wall -Werror
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
-	$(O)/tests/test-util \
+	$(O)/tests/test-util $(O)/tests/test-inventory \
 	$(O)/tests/test-sched $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE)
 
@@ -88,7 +89,7 @@ $(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h) | $(O)/tools
+$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h tools/*.h) | $(O)/tools
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -104,6 +105,7 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 $(O)/tests/test-license: $(O)/daemon/license.o
 $(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o
 $(O)/tests/test-util: $(O)/daemon/util.o
+$(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
 $(O)/tests/test-sched: $(COMMON_OBJS)
 
@@ -146,8 +148,10 @@ check-asan:
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
-		$(ASAN_O)/tests/test-util \
+		$(ASAN_O)/tests/test-util "$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
+		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
+		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh
 

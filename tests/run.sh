@@ -14,6 +14,7 @@ ALL=(
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
+	"$BUILD/tests/test-inventory data/accelerators.yaml"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"$BUILD/tests/test-gpu $BUILD/tests/gpu-fake $BUILD/tests/gpu-load"
 	"tests/dbus/test-violations.sh"
@@ -21,6 +22,7 @@ ALL=(
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"
 	"tests/dbus/test-contract.sh"
+	"tests/dbus/test-gpu.sh"
 	"tests/install/test-install.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
