@@ -205,11 +205,38 @@ clean:
 	rm -rf $(O) $(ASAN_O)
 	$(Q)$(MAKE) -s -C module clean
 
+# The check on a real GPU machine (tests/gpu/run.sh): the probe runner linked statically, and
+# once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
+# safely), the launch bench the same way, and the fake libcuda.
+GPU_CHECK := $(O)/gpu-check
+GPU_CHECK_SRCS := daemon/gpu.c daemon/inventory.c daemon/util.c
+STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
+gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
+	@mkdir -p $(GPU_CHECK)
+	@echo "  LD      $(GPU_CHECK)/gpu-probe-run (static)"
+	$(Q)$(CC) $(CFLAGS) -static tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+		-o $(GPU_CHECK)/gpu-probe-run $(STATIC_LIBS)
+	@echo "  LD      $(GPU_CHECK)/gpu-probe-run-dyn, gpu-launch (glibc dynamic)"
+	$(Q)$(CC) $(CFLAGS) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+		-o $(GPU_CHECK)/gpu-probe-run-dyn -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
+	$(Q)$(CC) $(CFLAGS) bench/gpu-launch.c daemon/gpu.c daemon/util.c \
+		-o $(GPU_CHECK)/gpu-launch -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -ldl
+	$(Q)cp $(O)/tests/gpu-fake/libcuda.so.1 $(GPU_CHECK)/
+
+.PHONY: gpu-check
+
 # Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
 $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: $(O)/bench/ctxswitch
+$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
+		tests/gpu-fake/fake-runtime.h
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
+
+bench: $(O)/bench/ctxswitch $(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/ctxswitch
+	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
