@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -366,6 +368,80 @@ out:
 	gpu_free(g);
 }
 
+/* A "container": a process in its own mount namespace runs a libcuda that exists only on a
+ * tmpfs mounted there. The daemon's namespace cannot see the path; the meter must reach the
+ * file through /proc/PID/root and count its calls. */
+static void test_container(void)
+{
+	char nsdir[600], nslib[700], from[PATH_MAX];
+	struct gpu *g = NULL;
+	struct run run;
+	struct hpcm_gpu_proc p;
+	int r, in[2], out[2];
+	char line[64];
+	FILE *f;
+
+	snprintf(nsdir, sizeof(nsdir), "%s/ns", tmpdir);
+	snprintf(nslib, sizeof(nslib), "%s/libcuda.so.1", nsdir);
+	snprintf(from, sizeof(from), "%s/libcuda.so.1", fakedir);
+	if (mkdir(nsdir, 0755) < 0 || gpu_open(GPU_MODE_DETAILED, &g) < 0) {
+		CHECK(false, "container: set up");
+		return;
+	}
+	if (pipe(in) < 0 || pipe(out) < 0)
+		return;
+	run.pid = fork();
+	if (run.pid == 0) {
+		char *args[] = { (char *)loader, "-C", nslib, "-n", "30", "-t", "1",
+				 "-c",		 "1",  "-w",  NULL };
+
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tmpfs", nsdir, "tmpfs", 0, "size=4m") < 0 || copy_file(from, nslib) < 0)
+			_exit(126);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execv(loader, args);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	run.in = in[1];
+	run.out = out[0];
+	f = fdopen(dup(run.out), "r");
+	r = f && fgets(line, sizeof(line), f) && streq(line, "ready\n") ? 0 : -EPROTO;
+	if (f)
+		fclose(f);
+	CHECK(r == 0 && access(nslib, F_OK) < 0,
+	      "container: the program runs a libcuda its own namespace alone can see");
+	if (r < 0) {
+		kill(run.pid, SIGKILL);
+		waitpid(run.pid, NULL, 0);
+		goto out;
+	}
+	/* Found by the library-open record, or by the maps scan. */
+	bool found = false;
+
+	for (int i = 0; i < 200 && !found; i++) {
+		gpu_consume(g);
+		gpu_scan_pid(g, (uint32_t)run.pid);
+		for (size_t l = 0; l < gpu_n_libs(g); l++)
+			found |= streq(gpu_lib_get(g, l)->path, nslib) &&
+				 strncmp(gpu_lib_get(g, l)->attach_path, "/proc/", 6) == 0 &&
+				 gpu_lib_get(g, l)->probes > 0;
+		if (!found)
+			usleep(50000);
+	}
+	CHECK(found, "container: its libcuda is attached through /proc/%d/root", run.pid);
+	r = finish(&run);
+	CHECK(r == 0 && gpu_lookup_proc(g, run.pid, &p) == 0 && p.launches == 2 * 30 * 2,
+	      "container: its launches are counted (%llu, expected %d)",
+	      r == 0 ? (unsigned long long)p.launches : 0ULL, 2 * 30 * 2);
+out:
+	gpu_free(g);
+}
+
 int main(int argc, char **argv)
 {
 	const char *names[] = { "libcuda.so.1", "libamdhip64.so", "libOpenCL.so.1",
@@ -427,6 +503,7 @@ int main(int argc, char **argv)
 	test_detailed();
 	test_light();
 	test_odd_path();
+	test_container();
 	printf("1..%d\n", tests);
 	return failures ? 1 : 0;
 }
