@@ -192,6 +192,20 @@ static int read_gpu_status(sd_bus_message *m, struct gpu_status *g)
 	return sd_bus_message_exit_container(m);
 }
 
+void ctl_gpu_status_libraries(sd_bus_message *status)
+{
+	struct gpu_status g = { 0 };
+
+	if (sd_bus_message_rewind(status, true) >= 0 && read_gpu_status(status, &g) >= 0 &&
+	    g.mode) {
+		printf("\nGPU runtime libraries:%s\n", g.n_libs ? "" : " none attached");
+		for (size_t i = 0; i < g.n_libs; i++)
+			printf("  %s\n", g.libs[i]);
+	}
+	free(g.libs);
+	free(g.probe_list);
+}
+
 struct accel_row {
 	const char *bus_id;
 	uint32_t vendor_id, device_id, class_code;

@@ -21,6 +21,9 @@ struct ctl_gpu_row {
 /* hpcmeterctl inventory: json is 0 (table), 1 (one line) or 2 (pretty). */
 int ctl_inventory(sd_bus *bus, int json, bool legend);
 
+/* The "GPU runtime libraries" section of hpcmeterctl status, from its GetStatus reply. */
+void ctl_gpu_status_libraries(sd_bus_message *status);
+
 /* Fetch GetGpuUsage rows into *rows (free() it; unref *reply). */
 int ctl_gpu_usage_fetch(sd_bus *bus, uint64_t since_usec, sd_bus_message **reply,
 			struct ctl_gpu_row **rows, size_t *n);

@@ -1008,7 +1008,7 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 					  status_labels[k].format);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (status_label_index(fields[i].key) < 0)
+		if (status_label_index(fields[i].key) < 0 && fields[i].known_type)
 			print_status_line(width, fields[i].key, &fields[i], FIELD_PLAIN);
 
 	printf("\nLicences:\n");
@@ -1097,8 +1097,12 @@ static int verb_status(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return r;
 
-	return arg_json ? print_status_json(fields, n, licenses) :
-			  print_status_human(fields, n, licenses);
+	if (arg_json)
+		return print_status_json(fields, n, licenses);
+	r = print_status_human(fields, n, licenses);
+	if (r == 0)
+		ctl_gpu_status_libraries(reply);
+	return r;
 }
 
 /* ---- violations and monitor ---- */

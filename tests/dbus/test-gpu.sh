@@ -46,6 +46,12 @@ attached() {
 check "the daemon attached to the four runtime libraries the program opened" wait_for 10 attached
 check "inventory lists probes on the launch path" \
 	test "$(json "d['launch_probes']" <"$T/inv.json")" -gt 0
+"$HPCMETERCTL" status >"$T/status.txt"
+check "status lists the attached libraries" grep -q "^  cuda $T/lib/libcuda.so.1 (pid" "$T/status.txt"
+check "status hides no list as an opaque value" sh -c "! grep -q 'value of type' '$T/status.txt'"
+"$HPCMETERCTL" status --json >"$T/status.json"
+check "status --json has the GPU keys" \
+	test "$(json "d['gpu_mode'] + ' ' + d['gpu_meter']" <"$T/status.json")" = "detailed on"
 echo go >&7
 exec 7>&-
 wait "$LOAD_PID"
