@@ -77,7 +77,7 @@ check "inventory (table) names the libraries" grep -q "$T/lib/libcuda.so.1" "$T/
 check "inventory says whether NVML is there" grep -Eq "NVML (absent|present)" "$T/inv.txt"
 check "inventory names the version of the models data file" \
 	grep -q "Models data $(sed -n 's/^version: "\(.*\)"/\1/p' "$TOP/data/accelerators.yaml")" "$T/inv.txt"
-stop_daemon
+check "hpcmeterd (detailed mode) exits 0 on SIGTERM" stop_daemon
 
 # Light mode: the libraries mapped by a running process are found by the scan at start, with
 # no probe on the launch path.
@@ -98,4 +98,5 @@ check "status says launches are not counted in light mode" \
 echo go >&7
 exec 7>&- 8<&-
 wait "$LOAD_PID"
+check "hpcmeterd (light mode) exits 0 on SIGTERM" stop_daemon
 tap_done
