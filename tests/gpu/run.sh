@@ -116,3 +116,4 @@ for mode in ("none", "light", "detailed"):
 print("FAILURES:", fails)
 sys.exit(1 if fails else 0)
 EOPY
+exit "${PIPESTATUS[0]}"
