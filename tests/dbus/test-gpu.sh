@@ -22,6 +22,16 @@ cp "$FAKE"/lib* "$T/lib/"
 
 echo "accelerators_file = $TOP/data/accelerators.yaml" >"$T/hpcmeterd.conf"
 
+"$HPCMETERD" --gpu-mode heavy >/dev/null 2>"$T/err"
+rc=$?
+check "--gpu-mode heavy is a usage error (exit 2)" test "$rc" = 2
+check "and names the valid modes" grep -q 'invalid --gpu-mode "heavy": expected light, detailed or off' "$T/err"
+echo "gpu_mode = heavy" >"$T/bad.conf"
+"$HPCMETERD" --config "$T/bad.conf" >/dev/null 2>"$T/err"
+rc=$?
+check "gpu_mode = heavy in the config file: exit 1 naming file, line and key" \
+	sh -c "test $rc = 1 && grep -q 'bad.conf:1: gpu_mode: invalid value' '$T/err'"
+
 start_bus
 start_daemon --config "$T/hpcmeterd.conf" --licenses "$T/licenses" --interval 1 \
 	--gpu-mode detailed
