@@ -36,20 +36,32 @@ PKGS := libbpf libsystemd yaml-0.1 sqlite3
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
+	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
 	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon $(PKG_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lelf -lz
+LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o \
-	$(O)/daemon/jobs.o
+	ledger.o config.o manager-gpu.o)
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o \
+	gpu.o inventory.o)
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/daemon/license.o \
+	$(O)/daemon/util.o $(O)/daemon/jobs.o
+
+# Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
+# symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
+# (clang: gcc 12 drops the frame of leaf functions whatever the options say).
+GPU_FAKE_LIBS := $(addprefix $(O)/tests/gpu-fake/,libcuda.so.1 libamdhip64.so libOpenCL.so.1 \
+	libze_loader.so.1)
+GPU_FAKE := $(GPU_FAKE_LIBS) $(O)/tests/gpu-load
+FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
+	-fcf-protection=none -Wall -Werror
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
-	$(O)/tests/test-util $(O)/tests/test-workload \
-	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn
+	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory \
+	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
+	$(O)/tests/test-gpu $(GPU_FAKE)
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -87,11 +99,12 @@ $(O)/%.skel.h: $(O)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 # Every C object depends on the skeleton: meter.c includes it, and it is cheap.
-$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h | $(O)/daemon
+$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h \
+		$(O)/gpu.skel.h | $(O)/daemon
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h) | $(O)/tools
+$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h tools/*.h) | $(O)/tools
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -105,9 +118,10 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 
 # Tests: one source each, linked with the objects named as their prerequisites.
 $(O)/tests/test-license: $(O)/daemon/license.o
-$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o
+$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o
 $(O)/tests/test-util: $(O)/daemon/util.o
 $(O)/tests/test-workload: $(O)/daemon/workload.o
+$(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
 $(O)/tests/test-sched: $(COMMON_OBJS)
 
@@ -120,6 +134,22 @@ $(O)/tests/test-cgroup-v1: $(COMMON_OBJS)
 $(O)/tests/test-%: tests/bpf/test-%.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/util.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/gpu-fake/lib%: tests/gpu-fake/fake-runtime.c tests/gpu-fake/fake-runtime.h
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CLANG) $(FAKE_CFLAGS) -DFAKE_$(call fake_rt,$*) $< -o $@
+
+fake_rt = $(if $(findstring cuda,$(1)),CUDA,$(if $(findstring hip,$(1)),HIP,$(if \
+	$(findstring OpenCL,$(1)),OPENCL,ZE)))
+
+$(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
 
 $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
@@ -137,8 +167,11 @@ check-asan:
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload \
+		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
+		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
+		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh
 
@@ -176,6 +209,7 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions
@@ -208,6 +242,26 @@ clean:
 	rm -rf $(O) $(ASAN_O)
 	$(Q)$(MAKE) -s -C module clean
 
+# The check on a real GPU machine (tests/gpu/run.sh): the probe runner linked statically, and
+# once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
+# safely), the launch bench the same way, and the fake libcuda.
+GPU_CHECK := $(O)/gpu-check
+GPU_CHECK_SRCS := daemon/gpu.c daemon/inventory.c daemon/util.c
+STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
+gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
+	@mkdir -p $(GPU_CHECK)
+	@echo "  LD      $(GPU_CHECK)/gpu-probe-run (static)"
+	$(Q)$(CC) $(CFLAGS) -static tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+		-o $(GPU_CHECK)/gpu-probe-run $(STATIC_LIBS)
+	@echo "  LD      $(GPU_CHECK)/gpu-probe-run-dyn, gpu-launch (glibc dynamic)"
+	$(Q)$(CC) $(CFLAGS) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+		-o $(GPU_CHECK)/gpu-probe-run-dyn -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
+	$(Q)$(CC) $(CFLAGS) bench/gpu-launch.c daemon/gpu.c daemon/util.c \
+		-o $(GPU_CHECK)/gpu-launch -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -ldl
+	$(Q)cp $(O)/tests/gpu-fake/libcuda.so.1 $(GPU_CHECK)/
+
+.PHONY: gpu-check
+
 # Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
 $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@mkdir -p $(O)/bench
@@ -219,6 +273,13 @@ $(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
 
-bench: $(O)/bench/ctxswitch $(O)/bench/reading
+$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
+		tests/gpu-fake/fake-runtime.h
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
+
+bench: $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/ctxswitch
 	$(Q)$(O)/bench/reading
+	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1

@@ -114,6 +114,64 @@ struct hpcm_exit_event {
 	char comm[HPCM_COMM_LEN];
 };
 
+/* ---- GPU meter (bpf/gpu.bpf.c) ---- */
+
+#define HPCM_GPU_MAX_PROCS 16384 /* processes with GPU activity tracked at once */
+#define HPCM_GPU_PATH_LEN 256 /* path of an opened device or runtime library, truncated */
+#define HPCM_GPU_MAX_PROBES 64 /* probe definitions (attach cookie indexes a counter) */
+#define HPCM_GPU_MAX_DEVS 64 /* device indexes kept in hpcm_gpu_proc.dev_mask */
+
+/* Ring-buffer record of the GPU meter. */
+#define HPCM_EV_GPU_LIB 16
+
+/* hpcm_gpu_proc.kinds: what the process used. */
+enum {
+	HPCM_GPU_K_CUDA = 1 << 0,
+	HPCM_GPU_K_HIP = 1 << 1,
+	HPCM_GPU_K_OPENCL = 1 << 2,
+	HPCM_GPU_K_ZE = 1 << 3,
+	HPCM_GPU_K_DEV_NVIDIA = 1 << 4, /* /dev/nvidia*, /dev/nvidia-caps/ */
+	HPCM_GPU_K_DEV_KFD = 1 << 5, /* /dev/kfd */
+	HPCM_GPU_K_DEV_DRI = 1 << 6, /* /dev/dri/renderD* */
+	HPCM_GPU_K_DEV_ACCEL = 1 << 7, /* /dev/accel/ */
+};
+
+/* Per-CPU counters in the GPU meter's "gstats" array. */
+enum hpcm_gpu_stat {
+	HPCM_GSTAT_PROCS_FULL = 0, /* gpu_procs map full: activity of a process not counted */
+	HPCM_GSTAT_ARG_FAULT, /* a launch argument could not be read (threads not added) */
+	HPCM_GSTAT_LIB_OPEN, /* opens of a runtime library name seen */
+	HPCM_GSTAT_DROP_LIB, /* ring buffer full: library-open record not written */
+	HPCM_GSTAT_DEV_OPEN, /* successful opens of an accelerator device node */
+	HPCM_GSTAT_MAX,
+};
+
+/* Value of the "gpu_procs" hash map, keyed by tgid (__u32). Counters are added atomically. */
+struct hpcm_gpu_proc {
+	__u64 launches; /* kernel launches (detailed mode) */
+	__u64 threads; /* grid x block summed over launches (work items for OpenCL) */
+	__u64 graph_launches;
+	__u64 allocs;
+	__u64 bytes_alloc;
+	__u64 h2d_copies; /* detailed mode */
+	__u64 bytes_h2d;
+	__u64 ctx_calls; /* context create/retain/destroy */
+	__u64 module_loads;
+	__u64 dev_opens; /* successful opens of accelerator device nodes */
+	__u64 first_ns; /* CLOCK_BOOTTIME of the first GPU activity seen */
+	__u64 exit_ns; /* CLOCK_BOOTTIME of the exit of its last thread, 0 while it runs */
+	__u64 cgroup_id; /* at the first activity */
+	__u64 dev_mask; /* bit i: device index i opened (/dev/nvidiaI, renderD(128+I), accelI) */
+	__u32 uid;
+	__u32 kinds; /* HPCM_GPU_K_* */
+};
+
+/* Runtime library opened by a process: user space attaches to the file if it is new. */
+struct hpcm_gpu_lib_event {
+	struct hpcm_event_hdr hdr; /* type HPCM_EV_GPU_LIB */
+	char path[HPCM_GPU_PATH_LEN]; /* as passed to open(), maybe relative to the cwd */
+};
+
 #ifndef __VMLINUX_H__
 _Static_assert(sizeof(struct hpcm_proc) == 48, "hpcm_proc layout");
 _Static_assert(sizeof(struct hpcm_task_rec) == 64, "hpcm_task_rec layout");
@@ -121,6 +179,9 @@ _Static_assert(sizeof(struct hpcm_exec_event) ==
 		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
 _Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
+_Static_assert(sizeof(struct hpcm_gpu_proc) == 120, "hpcm_gpu_proc layout");
+_Static_assert(sizeof(struct hpcm_gpu_lib_event) == 8 + HPCM_GPU_PATH_LEN,
+	       "hpcm_gpu_lib_event layout");
 #endif
 
 #endif

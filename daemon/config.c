@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "gpu.h"
 #include "util.h"
 
 void config_defaults(struct config *c)
@@ -18,6 +19,9 @@ void config_defaults(struct config *c)
 	};
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
+	c->gpu_mode = GPU_MODE_LIGHT;
+	snprintf(c->accelerators_file, sizeof(c->accelerators_file), "%s",
+		 CONFIG_DEFAULT_ACCELERATORS_FILE);
 	snprintf(c->cgroup_v1, sizeof(c->cgroup_v1), "auto");
 }
 
@@ -133,6 +137,16 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 		} else if (streq(key, "cgroup_v1")) {
 			r = config_parse_cgroup_v1(val, c->cgroup_v1, sizeof(c->cgroup_v1));
 			why = "expected auto, none, freezer, cpuacct or memory";
+		} else if (streq(key, "gpu_mode")) {
+			enum gpu_mode mode;
+
+			r = gpu_mode_parse(val, &mode);
+			why = "expected light, detailed or off";
+			if (r == 0)
+				c->gpu_mode = mode;
+		} else if (streq(key, "accelerators_file")) {
+			r = set_path(c->accelerators_file, sizeof(c->accelerators_file), val);
+			why = "expected an absolute path";
 		} else if (streq(key, "verbose")) {
 			r = parse_bool(val, &c->verbose);
 			why = "expected yes or no";

@@ -12,6 +12,9 @@
 #define CONFIG_DEFAULT_INTERVAL_SEC 10
 #define CONFIG_DEFAULT_UID_MIN 1000
 #define CONFIG_MAX_INTERVAL_SEC 3600
+#ifndef CONFIG_DEFAULT_ACCELERATORS_FILE
+#define CONFIG_DEFAULT_ACCELERATORS_FILE "/usr/local/share/hpcmeter/accelerators.yaml"
+#endif
 
 struct config {
 	char licenses_dir[4096];
@@ -20,6 +23,8 @@ struct config {
 	uid_t uid_min; /* principal checks apply to uids >= uid_min (system accounts are exempt) */
 	char cgroup_v1[16]; /* "auto", "none", "freezer", "cpuacct" or "memory" */
 	bool verbose;
+	int gpu_mode; /* enum gpu_mode (gpu.h): light (default), detailed, off */
+	char accelerators_file[4096]; /* data file of accelerator models */
 };
 
 void config_defaults(struct config *c);

@@ -19,8 +19,9 @@ static void help(void)
 	       "\n"
 	       "Meter what runs on this node and check it against its export licences.\n"
 	       "\n"
-	       "hpcmeterd loads eBPF programs on the scheduler tracepoints, reads their counters\n"
-	       "every interval, attributes on-CPU time to cgroups, users and Slurm jobs, stores it\n"
+	       "hpcmeterd loads eBPF programs on the scheduler tracepoints and on the accelerator\n"
+	       "runtimes' driver entry points, reads their counters every interval, attributes\n"
+	       "on-CPU and GPU usage to cgroups, users and Slurm jobs, stores it\n"
 	       "in the ledger (SQLite) and evaluates the licence terms. A violation is stored in\n"
 	       "the ledger, logged, and sent as the D-Bus signal ViolationRaised of\n"
 	       "org.hpcmeter1 on the system bus. Runs in the foreground (systemd Type=notify).\n"
@@ -36,6 +37,10 @@ static void help(void)
 	       "                          Slurm's cgroup/v1 plugin puts jobs: auto (freezer,\n"
 	       "                          cpuacct or memory, the first mounted; none on a pure\n"
 	       "                          v2 host), none, freezer, cpuacct, memory (default auto)\n"
+	       "  -g, --gpu-mode MODE     GPU meter: light (default: device opens and the rare\n"
+	       "                          driver calls; no probe on the launch path), detailed\n"
+	       "                          (every kernel launch and host-to-device copy too,\n"
+	       "                          about 1 us per launch), or off\n"
 	       "  -v, --verbose           log every exec and libbpf's messages\n"
 	       "  -h, --help              show this help\n"
 	       "      --version           show the version\n"
@@ -93,6 +98,7 @@ int main(int argc, char **argv)
 						 { "uid-min", required_argument, NULL, 'u' },
 						 { "cgroup-v1", required_argument, NULL,
 						   OPT_CGROUP_V1 },
+						 { "gpu-mode", required_argument, NULL, 'g' },
 						 { "verbose", no_argument, NULL, 'v' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "version", no_argument, NULL, OPT_VERSION },
@@ -101,12 +107,13 @@ int main(int argc, char **argv)
 	uint64_t interval = 0;
 	long uid_min = -1;
 	bool verbose = false;
+	int gpu_mode = -1;
 	struct config cfg;
 	struct manager *m = NULL;
 	char err[8192];
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "c:l:s:i:u:vh", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "c:l:s:i:u:g:vh", options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -141,6 +148,16 @@ int main(int argc, char **argv)
 					"freezer, cpuacct or memory",
 					optarg);
 			cgroup_v1 = optarg;
+			break;
+		}
+		case 'g': {
+			enum gpu_mode mode;
+
+			if (gpu_mode_parse(optarg, &mode) < 0)
+				return usage_error(
+					"invalid --gpu-mode \"%s\": expected light, detailed or off",
+					optarg);
+			gpu_mode = mode;
 			break;
 		}
 		case 'v':
@@ -178,11 +195,14 @@ int main(int argc, char **argv)
 		config_parse_cgroup_v1(cgroup_v1, cfg.cgroup_v1, sizeof(cfg.cgroup_v1));
 	if (verbose)
 		cfg.verbose = true;
+	if (gpu_mode >= 0)
+		cfg.gpu_mode = gpu_mode;
 	log_set_max_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	libbpf_set_print(libbpf_log);
 
-	log_info("hpcmeterd %s starting: licences %s, state %s, interval %llus", HPCMETER_VERSION,
-		 cfg.licenses_dir, cfg.state_dir, (unsigned long long)cfg.interval_sec);
+	log_info("hpcmeterd %s starting: licences %s, state %s, interval %llus, GPU mode %s",
+		 HPCMETER_VERSION, cfg.licenses_dir, cfg.state_dir,
+		 (unsigned long long)cfg.interval_sec, gpu_mode_name(cfg.gpu_mode));
 	r = manager_new(&cfg, &m);
 	if (r < 0) {
 		log_error("cannot start: %s", strerror(-r));

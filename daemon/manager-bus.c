@@ -6,6 +6,7 @@
 #include <systemd/sd-bus.h>
 
 #include "manager.h"
+#include "manager-gpu.h"
 #include "util.h"
 
 static int append_kv_s(sd_bus_message *r, const char *k, const char *v)
@@ -68,7 +69,8 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
-	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0)
+	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0 ||
+	    (r = manager_gpu_append_status(m, reply)) < 0)
 		return r;
 	r = sd_bus_message_close_container(reply);
 	if (r < 0)
@@ -329,6 +331,31 @@ static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_JOB, "jobs", fill_jobs);
 }
 
+static int append_gpu_usage(const struct gpu_usage_row *u, void *userdata)
+{
+	return sd_bus_message_append(userdata, HPCMETER_SIG_GPU_USAGE, u->cgroup, u->job, u->uid,
+				     u->user, u->gpu_ns, u->tpp_seconds, u->ops_upper, u->ops_lower,
+				     u->launches, u->threads_launched, u->graph_launches,
+				     u->bytes_alloc, u->bytes_h2d, u->dev_opens, u->first_usec,
+				     u->last_usec);
+}
+
+static int fill_gpu_usage(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_gpu_usage(m->ledger, since, append_gpu_usage, reply);
+}
+
+static int method_get_gpu_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_GPU_USAGE, "GPU usage",
+				fill_gpu_usage);
+}
+
+static int method_get_inventory(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return manager_gpu_reply_inventory(userdata, msg);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -371,6 +398,13 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("GetUsage", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage), method_get_usage,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetGpuUsage", SD_BUS_ARGS("t", since_usec),
+				SD_BUS_RESULT("a" HPCMETER_SIG_GPU_USAGE, usage),
+				method_get_gpu_usage, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetInventory", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("s", data_version, "s", nvml,
+					      "a" HPCMETER_SIG_INVENTORY, accelerators),
+				method_get_inventory, SD_BUS_VTABLE_UNPRIVILEGED),
 	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
 	 * it, in addition to the bus policy. */
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),

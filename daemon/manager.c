@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "manager.h"
+#include "manager-gpu.h"
 #include "util.h"
 
 struct proc {
@@ -329,6 +330,7 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 			attribution_path(m, e->cgroup_id, e->cgroup_v1_id, cgbuf, sizeof(cgbuf)));
 	log_debug("exec pid %u uid %u %s", e->tgid, e->uid, p->exe ? p->exe : "?");
 	evaluate_proc(m, p, e->filename);
+	manager_gpu_exec(m, e->tgid);
 }
 
 static void on_proc_exit(const struct meter_exit *e, void *userdata)
@@ -488,6 +490,8 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 		r = f.r;
 	}
 	if (r == 0)
+		r = manager_gpu_flush(m, f.interval_id);
+	if (r == 0)
 		r = ledger_commit(m->ledger);
 	if (r < 0) {
 		/* Keep the usage for the next interval rather than lose it. */
@@ -497,6 +501,7 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	}
 	tdestroy(m->usage, free);
 	m->usage = NULL;
+	manager_gpu_flushed(m);
 	m->interval_start_usec = end_usec;
 	return 0;
 }
@@ -650,6 +655,7 @@ int manager_collect(struct manager *m)
 	/* Exits during the reading: their final counters, before the interval closes. */
 	meter_consume(m->meter);
 	sweep(m);
+	manager_gpu_collect(m);
 	report_losses(m);
 	check_validity(m);
 	now = now_realtime_usec();
@@ -904,6 +910,9 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
+	r = manager_gpu_start(m);
+	if (r < 0)
+		return r;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -975,6 +984,7 @@ void manager_free(struct manager *m)
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	meter_free(m->meter);
+	manager_gpu_free(m);
 	ledger_close(m->ledger);
 	license_set_free(m->licenses);
 	attributor_free(m->attr);

@@ -9,7 +9,9 @@
 
 #include "attribute.h"
 #include "config.h"
+#include "gpu.h"
 #include "hpcmeter-bus.h"
+#include "inventory.h"
 #include "ledger.h"
 #include "license.h"
 #include "meter.h"
@@ -45,6 +47,17 @@ struct manager {
 	uint64_t bad_records_seen;
 	/* The boottime/realtime offset, to turn BPF timestamps into wall-clock times. */
 	int64_t boot_to_real_usec;
+
+	/* GPU meter and accelerator inventory (manager-gpu.c) */
+	struct gpu *gpu; /* NULL when off or failed */
+	sd_event_source *gpu_source;
+	char gpu_state[128]; /* "on", "off", "failed: ..." */
+	struct accel_db *accel_db;
+	struct inventory *inventory;
+	void *gpu_seen; /* tsearch tree of struct gpu_seen, by tgid */
+	void *gpu_usage; /* tsearch tree of struct gpu_acc for the interval in progress */
+	uint32_t *gpu_pending; /* exec'd processes whose maps to scan */
+	size_t gpu_pending_n, gpu_pending_cap;
 };
 
 int manager_new(const struct config *cfg, struct manager **ret);

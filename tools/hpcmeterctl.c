@@ -26,6 +26,7 @@
 #include "jobs.h"
 #include "license.h"
 #include "util.h"
+#include "ctl-inventory.h"
 
 #define PROGRAM "hpcmeterctl"
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -1012,7 +1013,7 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 					  status_labels[k].format);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (status_label_index(fields[i].key) < 0)
+		if (status_label_index(fields[i].key) < 0 && fields[i].known_type)
 			print_status_line(width, fields[i].key, &fields[i], FIELD_PLAIN);
 
 	printf("\nLicences:\n");
@@ -1101,8 +1102,12 @@ static int verb_status(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return r;
 
-	return arg_json ? print_status_json(fields, n, licenses) :
-			  print_status_human(fields, n, licenses);
+	if (arg_json)
+		return print_status_json(fields, n, licenses);
+	r = print_status_human(fields, n, licenses);
+	if (r == 0)
+		ctl_gpu_status_libraries(reply);
+	return r;
 }
 
 /* ---- violations and monitor ---- */
@@ -1396,6 +1401,26 @@ struct usage_row {
 
 static int usage_by(sd_bus *bus, sd_bus_message *reply);
 
+/* The GPU metrics of a usage row (GetGpuUsage), in the row's JSON object. */
+static void json_gpu_fields(struct json *j, const struct ctl_gpu_row *g)
+{
+	json_kv_uint(j, "gpu_ns", g->gpu_ns);
+	json_key(j, "gpu_seconds");
+	json_double(j, (double)g->gpu_ns / (double)NSEC_PER_SEC);
+	json_key(j, "tpp_seconds");
+	json_double(j, g->tpp_seconds);
+	json_key(j, "ops_upper");
+	json_double(j, g->ops_upper);
+	json_key(j, "ops_lower");
+	json_double(j, g->ops_lower);
+	json_kv_uint(j, "launches", g->launches);
+	json_kv_uint(j, "threads_launched", g->threads_launched);
+	json_kv_uint(j, "graph_launches", g->graph_launches);
+	json_kv_uint(j, "bytes_alloc", g->bytes_alloc);
+	json_kv_uint(j, "bytes_h2d", g->bytes_h2d);
+	json_kv_uint(j, "gpu_dev_opens", g->dev_opens);
+}
+
 static int verb_usage(sd_bus *bus, int argc, char **argv)
 {
 	static const char *const headers[] = { "CGROUP",      "JOB",   "USER(UID)",
@@ -1407,10 +1432,22 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 						 .right_align = right };
 	struct usage_row u;
 	struct json j;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *gpu_reply = NULL;
+	_cleanup_(freep) struct ctl_gpu_row *gpu = NULL;
+	_cleanup_(freep) bool *gpu_used = NULL;
+	size_t n_gpu = 0;
 	int r;
 
 	(void)argc;
 	(void)argv;
+
+	/* GPU usage of the same rows (hpcmeterd without a GPU meter answers none). */
+	r = ctl_gpu_usage_fetch(bus, arg_since_usec, &gpu_reply, &gpu, &n_gpu);
+	if (r < 0)
+		return log_parse_error("GetGpuUsage", r);
+	gpu_used = calloc(n_gpu + 1, sizeof(*gpu_used));
+	if (!gpu_used)
+		return -ENOMEM;
 
 	r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
 	if (r < 0)
@@ -1439,6 +1476,12 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 			json_double(&j, (double)u.cpu_ns / (double)NSEC_PER_SEC);
 			json_kv_uint(&j, "first_usec", u.first_usec);
 			json_kv_uint(&j, "last_usec", u.last_usec);
+			for (size_t i = 0; i < n_gpu; i++)
+				if (!gpu_used[i] && streq(gpu[i].cgroup, u.cgroup) &&
+				    streq(gpu[i].job, u.job) && gpu[i].uid == u.uid) {
+					json_gpu_fields(&j, &gpu[i]);
+					gpu_used[i] = true;
+				}
 			json_end_object(&j);
 			continue;
 		}
@@ -1455,6 +1498,23 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 		return log_parse_error("GetUsage", r);
 
 	if (arg_json) {
+		/* GPU usage of a cgroup and user without CPU time in the period: a row of its own. */
+		for (size_t i = 0; i < n_gpu; i++) {
+			if (gpu_used[i])
+				continue;
+			json_begin_object(&j);
+			json_kv_string(&j, "cgroup", gpu[i].cgroup);
+			json_kv_string(&j, "job", gpu[i].job);
+			json_kv_uint(&j, "uid", gpu[i].uid);
+			json_kv_string(&j, "user", gpu[i].user);
+			json_kv_uint(&j, "cpu_ns", 0);
+			json_key(&j, "cpu_seconds");
+			json_double(&j, 0);
+			json_kv_uint(&j, "first_usec", gpu[i].first_usec);
+			json_kv_uint(&j, "last_usec", gpu[i].last_usec);
+			json_gpu_fields(&j, &gpu[i]);
+			json_end_object(&j);
+		}
 		json_end_array(&j);
 		json_finish(&j);
 		return 0;
@@ -1462,6 +1522,8 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	r = table_print(&t, "usage records");
 	if (r < 0)
 		log_error("out of memory");
+	else
+		ctl_gpu_usage_table(gpu, n_gpu, arg_legend);
 	return r;
 }
 
@@ -1822,6 +1884,14 @@ fail:
 	return r;
 }
 
+static int verb_inventory(sd_bus *bus, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+
+	return ctl_inventory(bus, arg_json, arg_legend);
+}
+
 /* ---- reload ---- */
 
 static int verb_reload(sd_bus *bus, int argc, char **argv)
@@ -1921,7 +1991,7 @@ static void help(void)
 	       "  status                   Show the daemon's and the meters' state and the licences\n"
 	       "  violations [--since SEQ] List recorded licence violations (sequence number > SEQ)\n"
 	       "  usage [--since-usec USEC]\n"
-	       "                           Show on-CPU time per cgroup, job and user\n"
+	       "                           Show on-CPU and GPU usage per cgroup, job and user\n"
 	       "  usage --by job|user|account\n"
 	       "                           Totals per job, user or account (accounts come from\n"
 	       "                           the jobs announced by the batch system)\n"
@@ -1934,6 +2004,8 @@ static void help(void)
 	       "                           _COMMENT, _GPUS, _NODELIST and SLURM_JOB_WCKEY; --set\n"
 	       "                           sets a key: user, uid, account, partition, wckey,\n"
 	       "                           comment, gpus, nodes, scheduler\n"
+	       "  inventory                Show the accelerators, their TPP/APP, and the GPU\n"
+	       "                           meter's mode, runtime libraries and probes\n"
 	       "  licenses                 List the licence files and their state\n"
 	       "  license check FILE...    Validate licence files offline (no daemon needed)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
@@ -1996,6 +2068,7 @@ static const struct verb {
 	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE_USEC, verb_jobs },
 	{ "job", 2, 3, VERB_JOB, verb_job },
 	{ "licenses", 1, 1, VERB_BUS, verb_licenses },
+	{ "inventory", 1, 1, VERB_BUS, verb_inventory },
 	{ "license", 2, -1, 0, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
 	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },
