@@ -90,7 +90,7 @@ $(O)/vmlinux.h: | $(O)
 	@echo "  GEN     $@"
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
 
-$(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h $(O)/vmlinux.h | $(O)
+$(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h bpf/task_cgroup.bpf.h $(O)/vmlinux.h | $(O)
 	@echo "  BPF     $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -72,6 +72,11 @@ static __always_inline void gstat_inc(__u32 idx)
 		*v += 1;
 }
 
+/* Set by user space before load, as in sched.bpf.c: the v1 hierarchy followed. */
+const volatile __u32 v1_controller = HPCM_V1_NONE;
+
+#include "task_cgroup.bpf.h"
+
 static __always_inline struct hpcm_gpu_proc *gproc_get(__u32 tgid)
 {
 	struct hpcm_gpu_proc *p = bpf_map_lookup_elem(&gpu_procs, &tgid);
@@ -82,6 +87,7 @@ static __always_inline struct hpcm_gpu_proc *gproc_get(__u32 tgid)
 	struct hpcm_gpu_proc init = {
 		.first_ns = bpf_ktime_get_boot_ns(),
 		.cgroup_id = bpf_get_current_cgroup_id(),
+		.cgroup_v1_id = task_v1_cgroup_id((struct task_struct *)bpf_get_current_task()),
 		.uid = (__u32)bpf_get_current_uid_gid(),
 	};
 

@@ -164,6 +164,7 @@ struct hpcm_gpu_proc {
 	__u64 dev_mask; /* bit i: device index i opened (/dev/nvidiaI, renderD(128+I), accelI) */
 	__u32 uid;
 	__u32 kinds; /* HPCM_GPU_K_* */
+	__u64 cgroup_v1_id; /* in the followed v1 hierarchy, at the first activity; 0 when none */
 };
 
 /* Runtime library opened by a process: user space attaches to the file if it is new. */
@@ -179,7 +180,7 @@ _Static_assert(sizeof(struct hpcm_exec_event) ==
 		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
 _Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
-_Static_assert(sizeof(struct hpcm_gpu_proc) == 120, "hpcm_gpu_proc layout");
+_Static_assert(sizeof(struct hpcm_gpu_proc) == 128, "hpcm_gpu_proc layout");
 _Static_assert(sizeof(struct hpcm_gpu_lib_event) == 8 + HPCM_GPU_PATH_LEN,
 	       "hpcm_gpu_lib_event layout");
 #endif

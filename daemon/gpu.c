@@ -459,6 +459,11 @@ static int attach_tracepoints(struct gpu *g)
 
 int gpu_open(enum gpu_mode mode, struct gpu **ret)
 {
+	return gpu_open_v1(mode, HPCM_V1_NONE, ret);
+}
+
+int gpu_open_v1(enum gpu_mode mode, enum hpcm_v1_controller v1, struct gpu **ret)
+{
 	struct gpu *g = calloc(1, sizeof(*g));
 	int r;
 
@@ -476,6 +481,7 @@ int gpu_open(enum gpu_mode mode, struct gpu **ret)
 		bpf_program__set_autoload(g->skel->progs.gpu_enter_open, false);
 		bpf_program__set_autoload(g->skel->progs.gpu_exit_open, false);
 	}
+	g->skel->rodata->v1_controller = v1;
 	r = gpu_bpf__load(g->skel);
 	if (r < 0) {
 		log_error("cannot load the BPF GPU meter: %s", strerror(-r));

@@ -61,6 +61,8 @@ const char *gpu_runtime_name(enum gpu_runtime rt);
 
 /* Load and attach the device-open tracepoints; then gpu_scan_all() for the libraries. */
 int gpu_open(enum gpu_mode mode, struct gpu **ret);
+/* The same, recording each process's cgroup in one v1 hierarchy too (hybrid hosts). */
+int gpu_open_v1(enum gpu_mode mode, enum hpcm_v1_controller v1, struct gpu **ret);
 void gpu_free(struct gpu *g);
 enum gpu_mode gpu_get_mode(const struct gpu *g);
 

@@ -27,6 +27,7 @@ struct gpu_seen {
 /* GPU usage of the interval in progress per (cgroup, uid). */
 struct gpu_acc {
 	uint64_t cgroup_id;
+	uint64_t cgroup_v1_id;
 	uint32_t uid;
 	uint64_t gpu_ns, launches, threads, graph_launches, bytes_alloc, bytes_h2d, dev_opens;
 };
@@ -44,6 +45,8 @@ static int acc_cmp(const void *a, const void *b)
 
 	if (x->cgroup_id != y->cgroup_id)
 		return x->cgroup_id < y->cgroup_id ? -1 : 1;
+	if (x->cgroup_v1_id != y->cgroup_v1_id)
+		return x->cgroup_v1_id < y->cgroup_v1_id ? -1 : 1;
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
@@ -85,7 +88,7 @@ int manager_gpu_start(struct manager *m)
 		snprintf(m->gpu_state, sizeof(m->gpu_state), "off");
 		return 0;
 	}
-	r = gpu_open(m->cfg.gpu_mode, &m->gpu);
+	r = gpu_open_v1(m->cfg.gpu_mode, m->v1_controller, &m->gpu);
 	if (r < 0) {
 		/* The CPU meter and the licences still work: run on, and say so in status. */
 		log_error("GPU meter not started: %s", strerror(-r));
@@ -133,7 +136,10 @@ void manager_gpu_exec(struct manager *m, uint32_t tgid)
 
 static void acc_add(struct manager *m, const struct hpcm_gpu_proc *k, const struct gpu_acc *d)
 {
-	struct gpu_acc key = { .cgroup_id = k->cgroup_id, .uid = k->uid }, *a;
+	struct gpu_acc key = { .cgroup_id = k->cgroup_id,
+			       .cgroup_v1_id = k->cgroup_v1_id,
+			       .uid = k->uid },
+		       *a;
 	void *node = tfind(&key, &m->gpu_usage, acc_cmp);
 
 	if (node) {
@@ -242,17 +248,15 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	struct flush *f = closure;
 	const struct gpu_acc *a = *(const struct gpu_acc *const *)node;
 	const struct user_info *user = NULL;
-	char cgbuf[64], job[32];
+	char cgbuf[PATH_MAX + 32], job[32];
 	const char *cg;
 	double secs = (double)a->gpu_ns / 1e9;
 	int r;
 
 	if (which != postorder && which != leaf)
 		return;
-	if (attributor_cgroup_path(f->m->attr, a->cgroup_id, &cg) < 0) {
-		snprintf(cgbuf, sizeof(cgbuf), "cgroup-id:%llu", (unsigned long long)a->cgroup_id);
-		cg = cgbuf;
-	}
+	/* the same place as the process's CPU time: its Slurm job's v1 path, else cgroup v2 */
+	cg = manager_attribution_path(f->m, a->cgroup_id, a->cgroup_v1_id, cgbuf, sizeof(cgbuf));
 	slurm_job_from_cgroup(cg, job, sizeof(job));
 	attributor_user(f->m->attr, a->uid, &user);
 

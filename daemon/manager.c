@@ -153,8 +153,8 @@ static const char *cgroup_name(struct manager *m, uint64_t id, char *buf, size_t
 /* Where a process's usage belongs, as a cgroup path: its path in the followed v1 hierarchy
  * ("freezer:/slurm_n1/uid_1000/job_42/step_0") when that is a Slurm job (on hybrid hosts Slurm's
  * cgroup/v1 plugin puts jobs there only), otherwise its cgroup v2 path. */
-static const char *attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
-				    char *buf, size_t size)
+const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
+				     char *buf, size_t size)
 {
 	const char *v1;
 	struct workload w;
@@ -200,7 +200,8 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 
 	if (p) {
 		attributor_user(m->attr, p->uid, &u);
-		cgroup = attribution_path(m, p->cgroup_id, p->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+		cgroup = manager_attribution_path(m, p->cgroup_id, p->cgroup_v1_id, cgbuf,
+						  sizeof(cgbuf));
 	}
 	slurm_job_from_cgroup(cgroup, job, sizeof(job));
 
@@ -327,7 +328,8 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
 			exe ? exe : "",
-			attribution_path(m, e->cgroup_id, e->cgroup_v1_id, cgbuf, sizeof(cgbuf)));
+			manager_attribution_path(m, e->cgroup_id, e->cgroup_v1_id, cgbuf,
+						 sizeof(cgbuf)));
 	log_debug("exec pid %u uid %u %s", e->tgid, e->uid, p->exe ? p->exe : "?");
 	evaluate_proc(m, p, e->filename);
 	manager_gpu_exec(m, e->tgid);
@@ -470,7 +472,7 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 
 	if (which != postorder && which != leaf)
 		return;
-	cg = attribution_path(f->m, u->cgroup_id, u->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+	cg = manager_attribution_path(f->m, u->cgroup_id, u->cgroup_v1_id, cgbuf, sizeof(cgbuf));
 	slurm_job_from_cgroup(cg, job, sizeof(job));
 	attributor_user(f->m->attr, u->uid, &user);
 	r = ledger_add_usage(f->m->ledger, f->interval_id, cg, u->cgroup_id, job, u->uid,

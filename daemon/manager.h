@@ -77,6 +77,11 @@ int manager_collect(struct manager *m);
 int manager_job_started(struct manager *m, struct job_info *j);
 int manager_job_ended(struct manager *m, struct job_info *j);
 
+/* Where usage of a process in these cgroups belongs, as a path: the followed v1 hierarchy's
+ * path ("freezer:/slurm_n1/uid_1000/job_42/step_0") when it is a Slurm job, else cgroup v2's. */
+const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
+				     char *buf, size_t size);
+
 unsigned manager_license_errors(const struct manager *m);
 unsigned manager_licenses_active(const struct manager *m);
 

@@ -21,10 +21,10 @@ slurm_prereqs() {
 	[ -d /sys/fs/cgroup/freezer ] || { echo "a cgroup v1 freezer hierarchy"; return 1; }
 }
 
-# slurm_up [GRES_DIR]: bring it up; with GRES_DIR, two fake GPUs (char 195:0 and 195:1) made
-# there with mknod and declared as gres "gpu".
+# slurm_up [GPU_FILES]: bring it up; with GPU_FILES (a gres.conf File= pattern naming two
+# existing character devices, e.g. /dev/nvidia[60-61]), the node has two GPUs.
 slurm_up() {
-	local gres_dir=${1:-} cpus mem port i
+	local gpu_files=${1:-} cpus mem port
 	export PATH=$PATH:/usr/sbin
 	mkdir -p "$SLURM_DIR"/{state,spool,log,munge}
 	# 0755: users submit jobs through munged's socket in it; munged wants it not writable
@@ -77,19 +77,16 @@ ReturnToService=2
 MpiDefault=none
 ${SLURM_EXTRA_CONF:-}
 CONF
-	if [ -n "$gres_dir" ]; then
-		for i in 0 1; do
-			[ -e "$gres_dir/nvidia$i" ] || mknod "$gres_dir/nvidia$i" c 195 "$i"
-		done
+	if [ -n "$gpu_files" ]; then
 		echo "GresTypes=gpu" >>"$SLURM_CONF"
 		echo "NodeName=$SLURM_NODE CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN" >>"$SLURM_CONF"
-		printf 'AutoDetect=off\nName=gpu File=%s/nvidia[0-1]\n' "$gres_dir" >"$SLURM_DIR/gres.conf"
+		printf 'AutoDetect=off\nName=gpu File=%s\n' "$gpu_files" >"$SLURM_DIR/gres.conf"
 	else
 		echo "NodeName=$SLURM_NODE CPUs=$cpus RealMemory=$mem State=UNKNOWN" >>"$SLURM_CONF"
 	fi
 	echo "PartitionName=debug Nodes=$SLURM_NODE Default=YES MaxTime=INFINITE State=UP" >>"$SLURM_CONF"
 	printf 'CgroupPlugin=cgroup/v1\nCgroupAutomount=no\nConstrainCores=yes\nConstrainRAMSpace=no\nConstrainDevices=%s\n' \
-		"$([ -n "$gres_dir" ] && echo yes || echo no)" >"$SLURM_DIR/cgroup.conf"
+		"$([ -n "$gpu_files" ] && echo yes || echo no)" >"$SLURM_DIR/cgroup.conf"
 
 	setsid slurmctld -D -i -f "$SLURM_CONF" >"$SLURM_DIR/log/slurmctld.out" 2>&1 </dev/null &
 	_slurm_pids+=($!)

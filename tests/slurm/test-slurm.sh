@@ -23,10 +23,17 @@ for s in prolog epilog; do
 		"$DBUS_SYSTEM_BUS_ADDRESS" "$T/$s" >"$T/$s-wrapper"
 	chmod 755 "$T/$s" "$T/$s-wrapper"
 done
-mkdir -p "$T/gres"
+# Two fake GPUs the GPU meter recognises by name (/dev/nvidiaN opens count as device N) and
+# that open without a driver: /dev/full and /dev/zero's numbers (1:7, 1:5), which jobs seldom
+# need. Slurm's devices cgroup (ConstrainDevices=yes) then lets a job open its own only.
+for n in 60 61; do
+	[ ! -e /dev/nvidia$n ] || skip_all "/dev/nvidia$n exists on this host"
+done
+mknod /dev/nvidia60 c 1 7 && mknod /dev/nvidia61 c 1 5
+on_cleanup "rm -f /dev/nvidia60 /dev/nvidia61"
 SLURM_EXTRA_CONF="Prolog=$T/prolog-wrapper
 Epilog=$T/epilog-wrapper"
-slurm_up "$T/gres" || exit 1
+slurm_up "/dev/nvidia[60-61]" || exit 1
 diag "Slurm up: node $SLURM_NODE"
 cp "$BUILD/tests/burn" "$T/burn"
 chmod 755 "$T/burn"
@@ -98,9 +105,19 @@ for pid, t0 in db.execute("SELECT pid, time_usec FROM process_events WHERE event
 PY
 )"
 
-# 3. Two concurrent jobs, one fake GPU each (ConstrainDevices=yes): each is told its own.
-ja=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null --wrap "sleep 3")
-jb=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null --wrap "sleep 3")
+# 3. Two concurrent jobs, one fake GPU each (ConstrainDevices=yes): each is told its own, and
+# each opens both device nodes; only its own opens (Slurm's devices cgroup), and the GPU meter
+# charges that one open to the job.
+cat >"$T/gpujob.sh" <<'JOB'
+#!/bin/sh
+sleep 1
+for d in /dev/nvidia60 /dev/nvidia61; do (: <"$d") 2>/dev/null && echo "$d" >>"@T@/opened.$SLURM_JOB_ID"; done
+sleep 2
+JOB
+sed -i "s|@T@|$T|" "$T/gpujob.sh"
+chmod 755 "$T/gpujob.sh"
+ja=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null "$T/gpujob.sh")
+jb=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null "$T/gpujob.sh")
 wait_for 30 job_running "$ja"
 wait_for 30 job_running "$jb"
 jobs_json >"$T/jobs2.json"
@@ -109,6 +126,17 @@ gb=$(json "[j['gpus'] for j in d if j['job']=='$jb'][0]" <"$T/jobs2.json")
 diag "job $ja GPUs '$ga', job $jb GPUs '$gb'"
 check "each concurrent job is announced with one GPU of its own (GPUs $ga and $gb)" \
 	test "$(printf '%s\n%s\n' "$ga" "$gb" | sort | tr '\n' ' ')" = "0 1 "
+wait_for 30 job_gone "$ja"
+wait_for 30 job_gone "$jb"
+sleep 2 # a reading after the jobs' ends
+diag "job $ja opened: $(cat "$T/opened.$ja" 2>/dev/null) job $jb opened: $(cat "$T/opened.$jb" 2>/dev/null)"
+check "Slurm let each job open its own device only" \
+	test "$(cat "$T/opened.$ja" "$T/opened.$jb" 2>/dev/null | sort | tr '\n' ' ')" = "/dev/nvidia60 /dev/nvidia61 " -a \
+	"$(wc -l <"$T/opened.$ja") $(wc -l <"$T/opened.$jb")" = "1 1"
+"$HPCMETERCTL" usage --json >"$T/usage-gpu.json"
+opens() { json "sum(u.get('gpu_dev_opens', 0) for u in d if u['job'] == '$1')" <"$T/usage-gpu.json"; }
+check "the GPU meter charges one device open to job $ja and one to job $jb" \
+	test "$(opens "$ja") $(opens "$jb")" = "1 1"
 
 # 4. Announcements are validated: a bad job id and an unknown key are refused.
 "$HPCMETERCTL" job start 12x 2>/dev/null
