@@ -147,6 +147,9 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 		} else if (streq(key, "accelerators_file")) {
 			r = set_path(c->accelerators_file, sizeof(c->accelerators_file), val);
 			why = "expected an absolute path";
+		} else if (streq(key, "bpf_stats")) {
+			r = parse_bool(val, &c->bpf_stats);
+			why = "expected yes or no";
 		} else if (streq(key, "verbose")) {
 			r = parse_bool(val, &c->verbose);
 			why = "expected yes or no";

@@ -22,6 +22,7 @@ struct config {
 	uint64_t interval_sec;
 	uid_t uid_min; /* principal checks apply to uids >= uid_min (system accounts are exempt) */
 	char cgroup_v1[16]; /* "auto", "none", "freezer", "cpuacct" or "memory" */
+	bool bpf_stats; /* enable the kernel's BPF run-time statistics (the meter's own cost) */
 	bool verbose;
 	int gpu_mode; /* enum gpu_mode (gpu.h): light (default), detailed, off */
 	char accelerators_file[4096]; /* data file of accelerator models */

@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "gpu.h"
+#include "meter.h"
 #include "gpu.skel.h"
 #include "util.h"
 
@@ -500,6 +501,11 @@ int gpu_open_v1(enum gpu_mode mode, enum hpcm_v1_controller v1, struct gpu **ret
 fail:
 	gpu_free(g);
 	return r;
+}
+
+int gpu_prog_stats(struct gpu *g, uint64_t *run_cnt, uint64_t *run_time_ns)
+{
+	return bpf_object_prog_stats(g->skel->obj, run_cnt, run_time_ns);
 }
 
 void gpu_free(struct gpu *g)

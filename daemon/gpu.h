@@ -64,6 +64,8 @@ int gpu_open(enum gpu_mode mode, struct gpu **ret);
 /* The same, recording each process's cgroup in one v1 hierarchy too (hybrid hosts). */
 int gpu_open_v1(enum gpu_mode mode, enum hpcm_v1_controller v1, struct gpu **ret);
 void gpu_free(struct gpu *g);
+/* Run count and time of the GPU meter's programs (see meter_prog_stats()). */
+int gpu_prog_stats(struct gpu *g, uint64_t *run_cnt, uint64_t *run_time_ns);
 enum gpu_mode gpu_get_mode(const struct gpu *g);
 
 /* Look at every process's mappings (at start) or one process's (after an exec) and attach to

@@ -29,6 +29,35 @@ static int append_kv_u(sd_bus_message *r, const char *k, uint32_t v)
 	return sd_bus_message_append(r, "{sv}", k, "u", v);
 }
 
+/* The meter's own cost: BPF run counts and run time of every program, CPU and GPU meters
+ * together, when BPF statistics are on (config key bpf_stats). */
+static int append_self_cost(struct manager *m, sd_bus_message *reply)
+{
+	uint64_t cnt = 0, ns = 0;
+	char state[128];
+	int r;
+
+	if (m->bpf_stats_fd < 0) {
+		if (m->cfg.bpf_stats)
+			snprintf(state, sizeof(state), "unavailable: %s",
+				 strerror(m->bpf_stats_errno));
+		else
+			snprintf(state, sizeof(state), "off");
+		return append_kv_s(reply, "bpf_stats", state);
+	}
+	r = m->meter ? meter_prog_stats(m->meter, &cnt, &ns) : 0;
+	if (r == 0 && m->gpu)
+		r = gpu_prog_stats(m->gpu, &cnt, &ns);
+	if (r < 0)
+		snprintf(state, sizeof(state), "unavailable: %s", strerror(-r));
+	else
+		snprintf(state, sizeof(state), "on");
+	if ((r = append_kv_s(reply, "bpf_stats", state)) < 0 ||
+	    (r = append_kv_t(reply, "bpf_run_count", cnt)) < 0)
+		return r;
+	return append_kv_t(reply, "bpf_run_time_ns", ns);
+}
+
 static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -70,7 +99,9 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
 	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0 ||
-	    (r = manager_gpu_append_status(m, reply)) < 0)
+	    (r = append_kv_t(reply, "last_collect_duration_usec", m->last_collect_duration_usec)) <
+		    0 ||
+	    (r = append_self_cost(m, reply)) < 0 || (r = manager_gpu_append_status(m, reply)) < 0)
 		return r;
 	r = sd_bus_message_close_container(reply);
 	if (r < 0)

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "manager.h"
 #include "manager-gpu.h"
 #include "util.h"
@@ -644,7 +646,7 @@ static void report_losses(struct manager *m)
 
 int manager_collect(struct manager *m)
 {
-	uint64_t now;
+	uint64_t now, t0 = now_boottime_nsec();
 	int r;
 
 	update_clock_offset(m);
@@ -663,6 +665,7 @@ int manager_collect(struct manager *m)
 	now = now_realtime_usec();
 	r = flush_interval(m, now);
 	m->last_collect_usec = now;
+	m->last_collect_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
 	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0) {
 		attributor_age(m->attr);
@@ -796,6 +799,7 @@ int manager_new(const struct config *cfg, struct manager **ret)
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	m->bpf_stats_fd = -1;
 	r = sd_event_default(&m->event);
 	if (r < 0)
 		goto fail;
@@ -907,6 +911,15 @@ int manager_start(struct manager *m)
 		log_info("following the cgroup v1 %s hierarchy at %s beside cgroup v2",
 			 cgroup_v1_controller_name(m->v1_controller), attributor_v1_mount(m->attr));
 
+	/* The meter's own cost, per program: the kernel times BPF programs only while asked to
+	 * (about two clock reads per run), so only when configured. */
+	if (m->cfg.bpf_stats) {
+		m->bpf_stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (m->bpf_stats_fd < 0) {
+			m->bpf_stats_errno = errno;
+			log_warning("cannot enable BPF statistics: %m");
+		}
+	}
 	m->meter_start_ns = now_boottime_nsec();
 	r = meter_open_v1(&cb, METER_ATTACH_AUTO, m->v1_controller, &m->meter);
 	if (r < 0)
@@ -986,6 +999,8 @@ void manager_free(struct manager *m)
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	meter_free(m->meter);
+	if (m->bpf_stats_fd >= 0)
+		close(m->bpf_stats_fd);
 	manager_gpu_free(m);
 	ledger_close(m->ledger);
 	license_set_free(m->licenses);

@@ -40,6 +40,9 @@ struct manager {
 	uint64_t meter_start_ns; /* CLOCK_BOOTTIME when the meter attached: usage before is not ours */
 	uint64_t interval_start_usec;
 	uint64_t last_collect_usec;
+	uint64_t last_collect_duration_usec; /* how long the last reading took (self-cost) */
+	int bpf_stats_fd; /* holds the kernel's BPF statistics on while open; -1 when off */
+	int bpf_stats_errno; /* why it is off when asked for */
 	uint64_t collections;
 	uint64_t exec_events, exit_events;
 	uint32_t n_procs;

@@ -342,6 +342,31 @@ static int rec_cmp(const void *a, const void *b)
 	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
 }
 
+int bpf_object_prog_stats(struct bpf_object *obj, uint64_t *run_cnt, uint64_t *run_time_ns)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+	{
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0)
+			continue; /* not loaded (the other attach mode's set) */
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+			return -errno;
+		*run_cnt += info.run_cnt;
+		*run_time_ns += info.run_time_ns;
+	}
+	return 0;
+}
+
+int meter_prog_stats(struct meter *m, uint64_t *run_cnt, uint64_t *run_time_ns)
+{
+	return bpf_object_prog_stats(m->skel->obj, run_cnt, run_time_ns);
+}
+
 int meter_foreach_proc(struct meter *m,
 		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
 		       void *userdata)
