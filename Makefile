@@ -279,7 +279,19 @@ $(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
-bench: $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
+$(O)/bench/spawn: bench/spawn.c
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+$(O)/bench/tiny: bench/tiny.c
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -static $< -o $@
+
+bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
+		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny
 	$(Q)$(O)/bench/ctxswitch
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
+	$(Q)bench/execstorm.sh $(O)
