@@ -299,21 +299,19 @@ static void test_errors(void)
 				 "    users: [root]\n"
 				 "    userz: [alice]\n"),
 		     -EINVAL, 6, 5, "license.principals.userz", "unknown key \"userz\"");
-	expect_error("a term this version does not enforce refuses the licence, saying so",
+	expect_error("a hardware count of 0 is an impossible value",
 		     with_header("  hardware:\n"
-				 "    - { vendor: nvidia, model: H100-SXM, count: 8 }\n"),
-		     -EINVAL, 4, 3, "license.hardware",
-		     "\"hardware\" is not enforced by this version");
-	expect_error("principals.accounts is refused until accounts are attributed",
+				 "    - { vendor: nvidia, model: H100-SXM, count: 0 }\n"),
+		     -EINVAL, 5, 49, "license.hardware[0].count", "0 is out of range (1 to 65536)");
+	expect_error("principals.accounts must be a sequence",
 		     with_header("  principals:\n"
-				 "    accounts: [proj-cfd-01]\n"),
-		     -EINVAL, 5, 5, "license.principals.accounts",
-		     "\"accounts\" is not enforced by this version");
-	expect_error("a nested term not enforced yet is refused too",
+				 "    accounts: proj-cfd-01\n"),
+		     -EINVAL, 5, 15, "license.principals.accounts", "expected a sequence");
+	expect_error("job_declaration_required needs its mapping",
 		     with_header("  end_use:\n"
 				 "    job_declaration_required: true\n"),
-		     -EINVAL, 5, 5, "license.end_use.job_declaration_required",
-		     "\"job_declaration_required\" is not enforced by this version");
+		     -EINVAL, 5, 31, "license.end_use.declarations",
+		     "job_declaration_required needs end_use.declarations");
 	expect_error("unknown key beside license",
 		     "license: {id: A, valid: {from: 2026-01-01, until: 2026-01-02}}\nlicence: x\n",
 		     -EINVAL, 2, 1, "licence", "unknown key \"licence\"");
