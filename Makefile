@@ -42,9 +42,10 @@ LDLIBS := $(PKG_LIBS) -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o)
+	ledger.o config.o manager-evaluate.o evaluate.o ledger-query.o accel-sysfs.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-license.o $(O)/daemon/license.o \
+	$(O)/daemon/util.o $(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-util \

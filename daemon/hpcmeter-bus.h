@@ -13,6 +13,14 @@
 #define HPCMETER_SIG_VIOLATION_FIELDS "ttssuusssss"
 #define HPCMETER_SIG_VIOLATION "(" HPCMETER_SIG_VIOLATION_FIELDS ")"
 #define HPCMETER_SIG_USAGE "(ssusttt)"
+/* ViolationCleared: seq of the raised violation, time, its dedup key. */
+#define HPCMETER_SIG_CLEARED_FIELDS "tts"
+/* ThresholdApproaching / ListThresholdEvents: seq, time_usec, license_id, term, subject,
+ * level (80 or 95), measured, limit, detail. */
+#define HPCMETER_SIG_THRESHOLD_FIELDS "ttsssudds"
+#define HPCMETER_SIG_THRESHOLD "(" HPCMETER_SIG_THRESHOLD_FIELDS ")"
+/* ExplainLicense: term, state, text. */
+#define HPCMETER_SIG_TERM "(sss)"
 
 /* uid of a violation that concerns no process (a licence out of its validity). */
 #define HPCMETER_UID_NONE UINT32_MAX

@@ -847,8 +847,8 @@ static int get_enum(struct license_error *err, const struct ynode *n, const char
 		}
 	for (size_t i = 0; i < n_names && len < sizeof(list); i++)
 		len += snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", names[i]);
-	return error_node(err, n, field, "unknown %s \"%." ECHO_MAX "s\", expected one of: %s", what,
-			  s, list);
+	return error_node(err, n, field, "unknown %s \"%." ECHO_MAX "s\", expected one of: %s",
+			  what, s, list);
 }
 
 static int dup_string(struct license_error *err, const struct ynode *n, const char *field,
@@ -865,7 +865,8 @@ static int dup_string(struct license_error *err, const struct ynode *n, const ch
 }
 
 static int add_warning(struct license *l, const char *file, const struct ynode *n,
-		       const char *field, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+		       const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 static int add_warning(struct license *l, const char *file, const struct ynode *n,
 		       const char *field, const char *fmt, ...)
 {
@@ -1038,9 +1039,9 @@ static int parse_threshold(struct license_error *err, const struct ynode *n, con
 			   struct threshold *t)
 {
 	static const struct key_spec specs[] = {
-		{ "id", true },	      { "regime", true },  { "metric", true },
-		{ "value", true },    { "status", true },  { "effective", false },
-		{ "expires", false }, { "source", true },  { "note", false },
+		{ "id", true },	      { "regime", true }, { "metric", true },
+		{ "value", true },    { "status", true }, { "effective", false },
+		{ "expires", false }, { "source", true }, { "note", false },
 	};
 	const struct ynode *v[ARRAY_SIZE(specs)];
 	char f[FIELD_SIZE];
@@ -1352,8 +1353,8 @@ static int parse_destination(struct license_error *err, const struct ynode *n, c
 			     struct license *l)
 {
 	static const struct key_spec specs[] = {
-		{ "site", false },	  { "hostnames", false },   { "machine_ids", false },
-		{ "gpu_uuids", false },	  { "pci_bus_ids", false },
+		{ "site", false },	{ "hostnames", false },	  { "machine_ids", false },
+		{ "gpu_uuids", false }, { "pci_bus_ids", false },
 	};
 	static const struct key_spec site_specs[] = { { "country", true }, { "facility", false } };
 	const struct ynode *v[ARRAY_SIZE(specs)], *sv[2];
@@ -1392,8 +1393,7 @@ static int parse_destination(struct license_error *err, const struct ynode *n, c
 	if (r < 0)
 		return r;
 	field_join(sub, field, "machine_ids");
-	r = parse_string_list(err, v[2], sub, check_machine_id, &d->machine_ids,
-			      &d->n_machine_ids);
+	r = parse_string_list(err, v[2], sub, check_machine_id, &d->machine_ids, &d->n_machine_ids);
 	if (r < 0)
 		return r;
 	field_join(sub, field, "gpu_uuids");
@@ -1411,7 +1411,7 @@ static int parse_hardware(struct license_error *err, const struct ynode *n, cons
 			  struct license *l)
 {
 	static const struct key_spec specs[] = {
-		{ "vendor", true }, { "model", true },	{ "count", true },
+		{ "vendor", true }, { "model", true },	 { "count", true },
 		{ "tpp", false },   { "app_wt", false }, { "entry", false },
 	};
 	static const char *const vendors[] = { "nvidia", "amd", "intel", "other" };
@@ -1581,9 +1581,8 @@ static int parse_caps(struct license_error *err, const struct ynode *n, const ch
 		      const char *file, struct license *l)
 {
 	static const struct key_spec specs[] = {
-		{ "id", false },     { "metric", true },     { "scope", true },
-		{ "period", true },  { "limit", false },     { "limit_ref", false },
-		{ "action", false },
+		{ "id", false },    { "metric", true },	    { "scope", true },	 { "period", true },
+		{ "limit", false }, { "limit_ref", false }, { "action", false },
 	};
 	static const char *const actions[] = { "alert", "report" };
 	_cleanup_(threshold_registry_freep) struct threshold_registry *registry = NULL;
@@ -1625,9 +1624,10 @@ static int parse_caps(struct license_error *err, const struct ynode *n, const ch
 						  metric);
 			for (size_t j = 0; j < i; j++)
 				if (streq(l->caps[j].id, metric))
-					return error_node(err, v[0], f,
-							  "duplicate cap id \"%s\" (also caps[%zu])",
-							  metric, j);
+					return error_node(
+						err, v[0], f,
+						"duplicate cap id \"%s\" (also caps[%zu])", metric,
+						j);
 			c->id = strdup(metric);
 		} else {
 			r = asprintf(&c->id, "caps[%zu]", i);
@@ -1648,8 +1648,7 @@ static int parse_caps(struct license_error *err, const struct ynode *n, const ch
 				len += snprintf(list + len, sizeof(list) - len, "%s%s",
 						j ? ", " : "", license_metrics[j].name);
 			return error_node(err, v[1], f,
-					  "unknown metric \"%." ECHO_MAX
-					  "s\", expected one of: %s",
+					  "unknown metric \"%." ECHO_MAX "s\", expected one of: %s",
 					  metric, list);
 		}
 		c->metric = strdup(metric);
@@ -1872,12 +1871,9 @@ static int parse_end_use(struct license_error *err, const struct ynode *n, const
 			 struct license *l)
 {
 	static const struct key_spec specs[] = {
-		{ "permitted", false },
-		{ "prohibited_executables", false },
-		{ "prohibited", false },
-		{ "job_declaration_required", false },
-		{ "declarations", false },
-		{ "allowed_executables", false },
+		{ "permitted", false },	   { "prohibited_executables", false },
+		{ "prohibited", false },   { "job_declaration_required", false },
+		{ "declarations", false }, { "allowed_executables", false },
 	};
 	const struct ynode *v[ARRAY_SIZE(specs)];
 	char sub[FIELD_SIZE];
@@ -1983,8 +1979,7 @@ static int parse_license(struct license_error *err, const struct ynode *root, st
 		[KEY_RECORDS] = { "records", false },
 		[KEY_MEASUREMENT] = { "measurement", false },
 	};
-	static const char *const types[] = { "individual", "global", "general",
-					     "internal-policy" };
+	static const char *const types[] = { "individual", "global", "general", "internal-policy" };
 	int type;
 	const struct ynode *top, *v[_KEY_MAX];
 	int r;
@@ -2042,8 +2037,7 @@ static int parse_license(struct license_error *err, const struct ynode *root, st
 		if (r < 0)
 			return r;
 	}
-	r = parse_string_list(err, v[KEY_RIDERS], "license.riders", NULL, &l->riders,
-			      &l->n_riders);
+	r = parse_string_list(err, v[KEY_RIDERS], "license.riders", NULL, &l->riders, &l->n_riders);
 	if (r < 0)
 		return r;
 	if (v[KEY_PARTIES]) {
@@ -2353,6 +2347,32 @@ int license_set_load(const char *dir, struct license_set **ret)
 
 	*ret = TAKE_PTR(s);
 	return 0;
+}
+
+size_t license_set_keep_previous(struct license_set *next, struct license_set *prev)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; next && prev && i < next->n_entries; i++) {
+		struct license_entry *e = &next->entries[i];
+
+		if (e->license)
+			continue;
+		for (size_t j = 0; j < prev->n_entries; j++) {
+			struct license_entry *o = &prev->entries[j];
+
+			if (!o->license || !streq(o->file, e->file))
+				continue;
+			/* Not if the good id has meanwhile been taken by another file. */
+			if (find_id(next, next->n_entries, o->license->id))
+				break;
+			e->license = TAKE_PTR(o->license);
+			e->kept_previous = true;
+			kept++;
+			break;
+		}
+	}
+	return kept;
 }
 
 /* ---- questions the evaluator asks ---- */

@@ -235,7 +235,8 @@ void license_free(struct license *l);
 struct license_entry {
 	char *file;
 	struct license *license; /* NULL when the file failed */
-	struct license_error error; /* valid when license == NULL */
+	struct license_error error; /* valid when license == NULL or kept_previous */
+	bool kept_previous; /* the file failed; license is the good one loaded before */
 };
 
 struct license_set {
@@ -248,6 +249,11 @@ struct license_set {
  * errno when the directory itself cannot be read (then *ret is untouched). */
 int license_set_load(const char *dir, struct license_set **ret);
 void license_set_free(struct license_set *s);
+
+/* A reload must never trade a good licence for a bad file: each entry of next that failed
+ * takes over the licence prev loaded from the same file (kept_previous, error kept).
+ * Returns how many were kept. */
+size_t license_set_keep_previous(struct license_set *next, struct license_set *prev);
 
 /* Is the executable allowed by end_use.allowed_executables? True when none are listed. */
 bool license_allows_executable(const struct license *l, const char *exe_path);

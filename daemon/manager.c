@@ -216,63 +216,38 @@ static bool license_usable(const struct license_entry *e)
 static void evaluate_proc(struct manager *m, struct proc *p, const char *filename)
 {
 	const struct user_info *u = NULL;
-	char detail[512];
+	bool exempt = p->uid < m->cfg.uid_min;
 
 	if (!m->licenses)
 		return;
+	if (!exempt && attributor_user(m->attr, p->uid, &u) < 0)
+		exempt = true; /* unknown user: principal terms cannot be checked */
 	for (size_t i = 0; i < m->licenses->n_entries; i++) {
 		const struct license_entry *e = &m->licenses->entries[i];
-		const struct license *l = e->license;
-		const char *glob = NULL;
+		struct eval_result res = {};
+		struct eval_process ep = {
+			.pid = p->tgid,
+			.uid = p->uid,
+			.user = u ? u->name : NULL,
+			.groups = u ? (const char *const *)u->groups : NULL,
+			.n_groups = u ? u->n_groups : 0,
+			.exe = p->exe,
+			.filename = filename,
+			.exempt = exempt,
+		};
 
 		if (!license_usable(e))
 			continue;
-		if (p->exe)
-			glob = license_prohibits_executable(l, p->exe);
-		/* The name it was run by counts too (a symlink named like the prohibited tool). */
-		if (!glob && filename && filename[0] == '/')
-			glob = license_prohibits_executable(l, filename);
-		if (glob) {
-			snprintf(detail, sizeof(detail),
-				 "executable matches prohibited pattern \"%s\"%s%s", glob,
-				 filename ? ", run as " : "", filename ? filename : "");
-			raise_violation(m, "prohibited-executable", l, p, filename, detail);
+		if (evaluate_process(e->license, &ep, &res) < 0)
+			log_error("out of memory evaluating pid %u", p->tgid);
+		for (size_t k = 0; k < res.n_findings; k++) {
+			const struct eval_finding *f = &res.findings[k];
+
+			raise_violation(m, f->kind, e->license, p,
+					streq(f->kind, "unpermitted-user") ? NULL : filename,
+					f->detail);
 		}
-		if (p->uid < m->cfg.uid_min)
-			continue;
-		if (!u && attributor_user(m->attr, p->uid, &u) < 0)
-			continue;
-		if (!license_permits_user(l, u->name, (const char *const *)u->groups,
-					  u->n_groups)) {
-			snprintf(detail, sizeof(detail),
-				 "user %s (uid %u) is not a principal of the licence", u->name,
-				 p->uid);
-			raise_violation(m, "unpermitted-user", l, p, NULL, detail);
-		}
-	}
-}
-
-static void check_validity(struct manager *m)
-{
-	int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-	char detail[256], from[32], until[32];
-
-	if (!m->licenses)
-		return;
-	for (size_t i = 0; i < m->licenses->n_entries; i++) {
-		const struct license *l = m->licenses->entries[i].license;
-		time_t f, u;
-		struct tm tm;
-
-		if (!l || license_valid_at(l, now))
-			continue;
-		f = l->valid_from;
-		u = l->valid_until;
-		strftime(from, sizeof(from), "%Y-%m-%d", gmtime_r(&f, &tm));
-		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&u, &tm));
-		snprintf(detail, sizeof(detail),
-			 "the node is in use outside the licence's validity %s..%s", from, until);
-		raise_violation(m, "license-not-valid", l, NULL, NULL, detail);
+		eval_result_done(&res);
 	}
 }
 
@@ -577,9 +552,10 @@ int manager_collect(struct manager *m)
 		log_error("cannot read the process counters: %s", strerror(-r));
 	sweep(m);
 	report_losses(m);
-	check_validity(m);
 	now = now_realtime_usec();
 	r = flush_interval(m, now);
+	/* After the flush: caps see the interval just closed. */
+	manager_evaluate(m);
 	m->last_collect_usec = now;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
 	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0)
@@ -593,7 +569,7 @@ unsigned manager_license_errors(const struct manager *m)
 	unsigned n = 0;
 
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++)
-		n += !m->licenses->entries[i].license;
+		n += !m->licenses->entries[i].license || m->licenses->entries[i].kept_previous;
 	return n;
 }
 
@@ -608,6 +584,32 @@ unsigned manager_licenses_active(const struct manager *m)
 		n += l && license_valid_at(l, now);
 	}
 	return n;
+}
+
+struct foreach_ctx {
+	struct manager *m;
+	void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
+		   uint64_t cgroup_id, void *userdata);
+	void *userdata;
+};
+
+static void foreach_visit(const void *node, VISIT which, void *closure)
+{
+	const struct foreach_ctx *c = closure;
+	const struct proc *p = *(const struct proc *const *)node;
+
+	if (which == postorder || which == leaf)
+		c->fn(c->m, p->tgid, p->uid, p->exe, p->cgroup_id, c->userdata);
+}
+
+void manager_foreach_proc(struct manager *m,
+			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
+				     uint64_t cgroup_id, void *userdata),
+			  void *userdata)
+{
+	struct foreach_ctx c = { .m = m, .fn = fn, .userdata = userdata };
+
+	twalk_r(m->procs, foreach_visit, &c);
 }
 
 static void reevaluate_visit(const void *node, VISIT which, void *closure)
@@ -629,11 +631,21 @@ int manager_reload(struct manager *m)
 			m->cfg.licenses_dir, strerror(-r));
 		return r;
 	}
+	license_set_keep_previous(s, m->licenses);
 	for (size_t i = 0; i < s->n_entries; i++) {
 		const struct license_entry *e = &s->entries[i];
 
-		if (e->license) {
+		if (e->kept_previous) {
+			license_error_format(&e->error, buf, sizeof(buf));
+			log_warning(
+				"licence file rejected: %s; keeping licence %s as loaded before",
+				buf, e->license->id);
+		} else if (e->license) {
 			log_info("licence %s loaded from %s", e->license->id, e->file);
+			for (size_t w = 0; w < e->license->n_warnings; w++) {
+				license_error_format(&e->license->warnings[w], buf, sizeof(buf));
+				log_warning("licence %s: warning: %s", e->license->id, buf);
+			}
 		} else {
 			license_error_format(&e->error, buf, sizeof(buf));
 			log_warning("licence file rejected: %s", buf);
@@ -648,7 +660,7 @@ int manager_reload(struct manager *m)
 	attributor_flush_users(m->attr);
 	/* New terms apply to what already runs. */
 	twalk_r(m->procs, reevaluate_visit, m);
-	check_validity(m);
+	manager_evaluate(m);
 	return 0;
 }
 
@@ -751,6 +763,9 @@ int manager_start(struct manager *m)
 		return r;
 	}
 	log_info("ledger %s", ledger_path(m->ledger));
+	r = manager_evaluate_start(m);
+	if (r < 0)
+		return r;
 
 	r = manager_reload(m);
 	if (r < 0)
@@ -823,6 +838,7 @@ void manager_free(struct manager *m)
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	meter_free(m->meter);
+	manager_evaluate_stop(m);
 	ledger_close(m->ledger);
 	license_set_free(m->licenses);
 	attributor_free(m->attr);

@@ -9,10 +9,13 @@
 
 #include "attribute.h"
 #include "config.h"
+#include "evaluate.h"
 #include "hpcmeter-bus.h"
 #include "ledger.h"
 #include "license.h"
 #include "meter.h"
+
+struct sqlite3;
 
 struct manager {
 	struct config cfg;
@@ -24,6 +27,8 @@ struct manager {
 	struct attributor *attr;
 	struct ledger *ledger;
 	struct license_set *licenses;
+	struct eval_tracker *tracker; /* the violation lifecycle of periodic terms */
+	struct sqlite3 *query_db; /* read-only ledger connection for usage queries */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */
@@ -59,7 +64,22 @@ int manager_collect(struct manager *m);
 unsigned manager_license_errors(const struct manager *m);
 unsigned manager_licenses_active(const struct manager *m);
 
+/* Visit every tracked process. */
+void manager_foreach_proc(struct manager *m,
+			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
+				     uint64_t cgroup_id, void *userdata),
+			  void *userdata);
+
+/* manager-evaluate.c: every licence term, every interval, and the violation lifecycle. */
+int manager_evaluate_start(struct manager *m);
+void manager_evaluate_stop(struct manager *m);
+int manager_evaluate(struct manager *m);
+/* The standing of each term of licence id, now (-ENOENT: no such licence loaded). */
+int manager_explain(struct manager *m, const char *id, struct eval_result *res);
+
 /* manager-bus.c */
 int manager_bus_connect(struct manager *m);
 int manager_bus_emit_violation(struct manager *m, const struct violation *v);
 void manager_bus_properties_changed(struct manager *m, const char *property);
+int manager_bus_emit_cleared(struct manager *m, uint64_t seq, uint64_t time_usec, const char *key);
+int manager_bus_emit_threshold(struct manager *m, const struct threshold_event *e);

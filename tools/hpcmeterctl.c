@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "ctl-license.h"
 #include "hpcmeter-bus.h"
 #include "license.h"
 #include "util.h"
@@ -52,6 +53,9 @@ static bool arg_legend = true;
 static const char *arg_address = NULL;
 static bool arg_since_set = false;
 static uint64_t arg_since = 0;
+static const char *arg_since_str = NULL; /* license simulate: a date */
+static bool arg_since_bad = false;
+static const char *arg_state_dir = "/var/lib/hpcmeter";
 static bool arg_since_usec_set = false;
 static uint64_t arg_since_usec = 0;
 
@@ -673,6 +677,8 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 						 .right_align = right };
 	struct license_row l;
 	struct json j;
+	uint64_t next_expiry = 0;
+	char next_id[160] = "";
 	int r;
 
 	(void)argc;
@@ -691,6 +697,11 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 		if (arg_json) {
 			json_license_row(&j, &l);
 			continue;
+		}
+		if (streq(l.state, "active") &&
+		    (!next_expiry || l.valid_until_usec < next_expiry)) {
+			next_expiry = l.valid_until_usec;
+			snprintf(next_id, sizeof(next_id), "%s", l.id);
 		}
 		if (table_add(&t, "%s", l.file) < 0 || table_add(&t, "%s", l.id) < 0 ||
 		    table_add(&t, "%s", l.state) < 0 ||
@@ -712,6 +723,14 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 	r = table_print(&t, "licence files");
 	if (r < 0)
 		log_error("out of memory");
+	if (r >= 0 && next_expiry && arg_legend) {
+		char until[FORMAT_TIMESTAMP_MAX];
+		int64_t days = ((int64_t)next_expiry - (int64_t)now_realtime_usec()) /
+			       (int64_t)(86400 * USEC_PER_SEC);
+
+		printf("\nNext expiry: %s, valid until %s (%lld days from now).\n", next_id,
+		       format_validity_date(until, next_expiry), (long long)days);
+	}
 	return r;
 }
 
@@ -1475,10 +1494,36 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 	struct json j;
 	bool failed = false;
 
+	if (streq(argv[1], "explain")) {
+		_cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+		int r;
+
+		if (argc != 3)
+			return usage_error("license explain: expected one licence ID");
+		if (arg_since_set)
+			return usage_error("--since does not apply to 'license explain'");
+		r = bus_connect(&b);
+		return r < 0 ? r : ctl_license_explain(b, argv[2], arg_json != JSON_OFF);
+	}
+	if (streq(argv[1], "simulate")) {
+		int r;
+
+		if (argc != 3)
+			return usage_error("license simulate: expected one FILE");
+		if (!arg_since_set)
+			return usage_error("license simulate: --since DATE is required");
+		r = ctl_license_simulate(argv[2], arg_since_str, arg_state_dir,
+					 arg_json != JSON_OFF);
+		return r > 0 ? -EPERM : r;
+	}
 	(void)bus;
 
 	if (!streq(argv[1], "check"))
-		return usage_error("unknown license command '%s' (expected 'check')", argv[1]);
+		return usage_error(
+			"unknown license command '%s' (expected check, explain or simulate)",
+			argv[1]);
+	if (arg_since_set)
+		return usage_error("--since does not apply to 'license check'");
 	if (argc < 3)
 		return usage_error("license check: missing FILE argument");
 
@@ -1496,10 +1541,10 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 		if (r < 0) {
 			failed = true;
 			if (!isempty(err.message))
-				license_error_format(&err, msg, sizeof(msg));
+				ctl_license_format(&err, "error", msg, sizeof(msg));
 			else
-				snprintf(msg, sizeof(msg), "%s: %s", argv[i], strerror(-r));
-			fprintf(stderr, PROGRAM ": %s\n", msg);
+				snprintf(msg, sizeof(msg), "%s: error: %s", argv[i], strerror(-r));
+			fprintf(stderr, "%s\n", msg);
 			fflush(stderr);
 			if (arg_json) {
 				json_begin_object(&j);
@@ -1514,6 +1559,10 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 
 		format_date_utc(from, l->valid_from);
 		format_date_utc(until, l->valid_until);
+		for (size_t w = 0; w < l->n_warnings; w++) {
+			ctl_license_format(&l->warnings[w], "warning", msg, sizeof(msg));
+			fprintf(stderr, "%s\n", msg);
+		}
 		if (arg_json) {
 			json_begin_object(&j);
 			json_kv_string(&j, "file", argv[i]);
@@ -1557,7 +1606,13 @@ static void help(void)
 	       "  usage [--since-usec USEC]\n"
 	       "                           Show on-CPU time per cgroup, job and user\n"
 	       "  licenses                 List the licence files and their state\n"
-	       "  license check FILE...    Validate licence files offline (no daemon needed)\n"
+	       "  license check FILE...    Validate licence files offline (no daemon needed);\n"
+	       "                           errors as FILE:LINE:COL: error: FIELD: MESSAGE\n"
+	       "  license explain ID       Each term of a loaded licence in plain words, and its\n"
+	       "                           standing now\n"
+	       "  license simulate FILE --since DATE\n"
+	       "                           Evaluate a draft licence against the recorded ledger\n"
+	       "                           (read-only, offline; exit 1 if it would be violated)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
 	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
 	       "  help                     Show this help\n"
@@ -1569,6 +1624,9 @@ static void help(void)
 	       "     --no-legend           Do not print the header and the legend of tables\n"
 	       "     --address=ADDRESS     Connect to the bus at ADDRESS, not to the system bus\n"
 	       "     --since=SEQ           violations, monitor: start after sequence number SEQ\n"
+	       "     --since=DATE          license simulate: usage from DATE (YYYY-MM-DD, UTC)\n"
+	       "     --state-dir=DIR       license simulate: hpcmeterd's state directory\n"
+	       "                           (default /var/lib/hpcmeter)\n"
 	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us)\n"
 	       "\n"
 	       "Environment:\n"
@@ -1640,6 +1698,7 @@ enum {
 	ARG_ADDRESS,
 	ARG_SINCE,
 	ARG_SINCE_USEC,
+	ARG_STATE_DIR,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
@@ -1653,6 +1712,7 @@ static int parse_argv(int argc, char **argv)
 		{ "address", required_argument, NULL, ARG_ADDRESS },
 		{ "since", required_argument, NULL, ARG_SINCE },
 		{ "since-usec", required_argument, NULL, ARG_SINCE_USEC },
+		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{}
 	};
 	int c;
@@ -1688,10 +1748,15 @@ static int parse_argv(int argc, char **argv)
 			arg_address = optarg;
 			break;
 		case ARG_SINCE:
-			if (parse_uint64(optarg, &arg_since) < 0)
-				return usage_error("invalid sequence number for --since: '%s'",
-						   optarg);
+			/* A sequence number, or a date for license simulate: judged by the verb. */
+			arg_since_bad = parse_uint64(optarg, &arg_since) < 0;
+			arg_since_str = optarg;
 			arg_since_set = true;
+			break;
+		case ARG_STATE_DIR:
+			if (isempty(optarg))
+				return usage_error("--state-dir needs a directory");
+			arg_state_dir = optarg;
 			break;
 		case ARG_SINCE_USEC:
 			if (parse_uint64(optarg, &arg_since_usec) < 0)
@@ -1736,8 +1801,10 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("%s: missing argument", verb->name);
 	if (verb->max_args >= 0 && argc > verb->max_args)
 		return usage_error("%s: too many arguments", verb->name);
-	if (arg_since_set && !(verb->flags & VERB_SINCE))
+	if (arg_since_set && !(verb->flags & VERB_SINCE) && !streq(verb->name, "license"))
 		return usage_error("--since does not apply to '%s'", verb->name);
+	if (arg_since_set && arg_since_bad && (verb->flags & VERB_SINCE))
+		return usage_error("invalid sequence number for --since: '%s'", arg_since_str);
 	if (arg_since_usec_set && !(verb->flags & VERB_SINCE_USEC))
 		return usage_error("--since-usec does not apply to '%s'", verb->name);
 
