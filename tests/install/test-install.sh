@@ -11,7 +11,7 @@ for f in /usr/local/sbin/hpcmeterd /usr/local/bin/hpcmeterctl \
 	/usr/local/lib/systemd/system/hpcmeterd.service /etc/dbus-1/system.d/org.hpcmeter1.conf \
 	/usr/local/share/dbus-1/interfaces/org.hpcmeter1.xml /usr/local/lib/sysusers.d/hpcmeter.conf \
 	/etc/hpcmeter/hpcmeterd.conf /usr/local/share/hpcmeter/examples/licenses/eu-bafa-example.yaml \
-	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md; do
+	/usr/local/share/hpcmeter/thresholds.yaml /usr/local/share/doc/hpcmeter/hpcmeterd.8.md; do
 	check "installed $f" test -s "$D$f"
 done
 check "licences directory /etc/hpcmeter/licenses.d exists and is empty" \
