@@ -48,6 +48,7 @@ CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-license.o $(O)/daemon/licens
 	$(O)/daemon/util.o $(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
+	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util \
 	$(O)/tests/test-sched $(O)/tests/burn
 
@@ -92,6 +93,8 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 
 # Tests: one source each, linked with the objects named as their prerequisites.
 $(O)/tests/test-license: $(O)/daemon/license.o
+$(O)/tests/test-evaluate: $(O)/daemon/evaluate.o $(O)/daemon/license.o $(O)/daemon/ledger.o \
+	$(O)/daemon/ledger-query.o $(O)/daemon/util.o
 $(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o
 $(O)/tests/test-util: $(O)/daemon/util.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o

@@ -11,6 +11,7 @@ export BUILD
 
 ALL=(
 	"$BUILD/tests/test-license"
+	"$BUILD/tests/test-evaluate"
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
