@@ -16,6 +16,7 @@ ALL=(
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
+	"tests/licenses/test-bad-corpus.sh"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
