@@ -54,7 +54,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
 
-.PHONY: all check check-asan install uninstall run module clean format format-check deps bench
+.PHONY: all check check-asan fuzz install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -112,8 +112,23 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
 
-check: all $(TEST_BINS)
+check: all $(TEST_BINS) $(O)/tests/fuzz-license
 	$(Q)tests/run.sh $(O)
+
+# The licence parser under libFuzzer (clang; libclang-rt-14-dev). make check runs it for
+# FUZZ_CHECK_TIME seconds from the seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME.
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_TIME ?= 600
+$(O)/tests/fuzz-license: tests/fuzz/fuzz-license.c daemon/license.c daemon/util.c \
+		$(wildcard daemon/*.h) | $(O)/tests
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
+		-Wall -Wextra -Werror -Wno-unused-parameter -Idaemon \
+		tests/fuzz/fuzz-license.c daemon/license.c daemon/util.c -o $@ -lyaml
+
+fuzz: $(O)/tests/fuzz-license
+	$(Q)FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(O)
 
 # The same programs built with AddressSanitizer and UBSan (leaks included: a leak makes a
 # program exit non-zero), run through the unit, BPF and D-Bus tests.

@@ -17,6 +17,7 @@ ALL=(
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"tests/licenses/test-bad-corpus.sh"
+	"tests/fuzz/run.sh"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
