@@ -360,14 +360,15 @@ static int evaluate_cap(const struct license *l, const struct license_cap *c,
 			violated    ? EVAL_VIOLATED :
 			approaching ? EVAL_APPROACHING :
 				      EVAL_OK,
-			"%s per %s per %s at most %.6g %s%s%s (action %s); highest now: %s%.6g "
-			"%s (%.1f %%)",
+			"%s per %s per %s at most %.6g %s%s%s (action %s); highest now: %.6g %s "
+			"(%.1f %%)%s%s",
 			c->metric, license_scope_name(c->scope), license_period_name(c->period),
 			c->limit, unit_of(c->metric), c->limit_ref ? " from threshold " : "",
 			c->limit_ref ? c->limit_ref : "",
 			c->action == LICENSE_ACTION_REPORT ? "report" : "alert",
-			x.worst_subject[0] ? x.worst_subject : "", x.n_subjects ? x.worst_value : 0,
-			unit_of(c->metric), x.n_subjects ? x.worst * 100 : 0.0);
+			x.n_subjects ? x.worst_value : 0, unit_of(c->metric),
+			x.n_subjects ? x.worst * 100 : 0.0, x.worst_subject[0] ? " for " : "",
+			x.worst_subject);
 }
 
 /* ---- the node: validity, destination, hardware ---- */

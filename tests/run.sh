@@ -19,6 +19,7 @@ ALL=(
 	"tests/licenses/test-bad-corpus.sh"
 	"tests/fuzz/run.sh"
 	"tests/dbus/test-violations.sh"
+	"tests/dbus/test-caps.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"

@@ -227,9 +227,11 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 		const struct eval_finding *f = &s.res.findings[i];
 		bool dup = false;
 
-		for (size_t k = 0; k < i && !dup; k++)
+		/* Once per condition; an approach is not shown beside its own violation. */
+		for (size_t k = 0; k < s.res.n_findings && !dup; k++)
 			dup = streq(s.res.findings[k].key, f->key) &&
-			      s.res.findings[k].level == f->level;
+			      ((k < i && s.res.findings[k].level == f->level) ||
+			       (f->level && s.res.findings[k].level == 0));
 		if (dup)
 			continue;
 		violated |= f->level == 0;
