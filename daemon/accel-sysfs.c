@@ -81,7 +81,7 @@ int accel_sysfs_read(const char *root, struct accel_list *ret)
 			continue;
 		snprintf(slots[n].vendor, sizeof(slots[n].vendor), "%s", name);
 		snprintf(slots[n].device, sizeof(slots[n].device), "%04x", device);
-		snprintf(slots[n].bus_id, sizeof(slots[n].bus_id), "%s", de->d_name);
+		snprintf(slots[n].bus_id, sizeof(slots[n].bus_id), "%.15s", de->d_name);
 		n++;
 	}
 	closedir(d);
