@@ -200,5 +200,12 @@ $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-bench: $(O)/bench/ctxswitch
+$(O)/bench/cap-query: bench/cap-query.c $(O)/daemon/ledger.o $(O)/daemon/ledger-query.o \
+		$(O)/daemon/util.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: $(O)/bench/ctxswitch $(O)/bench/cap-query
 	$(Q)$(O)/bench/ctxswitch
+	$(Q)$(O)/bench/cap-query

@@ -1578,6 +1578,13 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 			json_kv_uint(&j, "valid_until_usec",
 				     l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC :
 							  0);
+			json_key(&j, "warnings");
+			json_begin_array(&j);
+			for (size_t w = 0; w < l->n_warnings; w++) {
+				ctl_license_format(&l->warnings[w], "warning", msg, sizeof(msg));
+				json_string(&j, msg);
+			}
+			json_end_array(&j);
 			json_end_object(&j);
 		} else {
 			printf("%s: ok (id %s, valid %s..%s)\n", argv[i], l->id, from, until);

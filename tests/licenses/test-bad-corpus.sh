@@ -42,6 +42,8 @@ err=$("$HPCMETERCTL" license check "$T/revoked.yaml" 2>&1 >/dev/null)
 rc=$?
 check "a cap on a revoked threshold passes (exit 0)" test "$rc" = 0
 check "... with a warning naming the place" grep -q "^$T/revoked.yaml:5:64: warning: license.caps\[0\].limit_ref: threshold \"us-eo14110-model\" is revoked" <<<"$err"
+check "license check --json lists the warning" \
+	test "$("$HPCMETERCTL" license check --json "$T/revoked.yaml" 2>/dev/null | json "len(d[0]['warnings'])")" = 1
 HPCMETER_THRESHOLDS=$T/missing.yaml "$HPCMETERCTL" license check "$T/revoked.yaml" 2>"$T/err" >/dev/null
 rc=$?
 check "without the registry a reference is an error (exit 1)" test "$rc" = 1
