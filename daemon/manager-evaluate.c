@@ -102,8 +102,8 @@ static int with_inputs(struct manager *m,
 		.inventory_known = inv == 0,
 		.accels = accels.items,
 		.n_accels = accels.n,
-		.usage = m->query_db ? ledger_query_usage : NULL,
-		.usage_userdata = m->query_db,
+		.usage = m->usage_cache ? usage_cache_query : NULL,
+		.usage_userdata = m->usage_cache,
 	};
 	r = 0;
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries && r >= 0; i++)
@@ -276,9 +276,12 @@ int manager_evaluate_start(struct manager *m)
 	if (r < 0)
 		log_warning("cannot read open violations from the ledger: %s", strerror(-r));
 	r = ledger_query_open_readonly(ledger_path(m->ledger), &m->query_db);
+	if (r == 0)
+		r = usage_cache_new(m->query_db, &m->usage_cache);
 	if (r < 0) {
 		log_warning("cannot open the ledger for usage queries: %s (caps not evaluated)",
 			    strerror(-r));
+		sqlite3_close(m->query_db);
 		m->query_db = NULL;
 	}
 	return 0;
@@ -288,6 +291,8 @@ void manager_evaluate_stop(struct manager *m)
 {
 	eval_tracker_free(m->tracker);
 	m->tracker = NULL;
+	usage_cache_free(m->usage_cache);
+	m->usage_cache = NULL;
 	sqlite3_close(m->query_db);
 	m->query_db = NULL;
 }

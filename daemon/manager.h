@@ -16,6 +16,7 @@
 #include "meter.h"
 
 struct sqlite3;
+struct usage_cache;
 
 struct manager {
 	struct config cfg;
@@ -29,6 +30,7 @@ struct manager {
 	struct license_set *licenses;
 	struct eval_tracker *tracker; /* the violation lifecycle of periodic terms */
 	struct sqlite3 *query_db; /* read-only ledger connection for usage queries */
+	struct usage_cache *usage_cache; /* cumulative usage sums, read incrementally */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */

@@ -512,6 +512,61 @@ static void test_period_timezone(void)
 	end("calendar-month rollover in the licence's time zone across a DST change");
 }
 
+struct sums {
+	char text[1024];
+	size_t len;
+};
+
+static int collect(const char *subject, double value, void *ud)
+{
+	struct sums *s = ud;
+
+	s->len += snprintf(s->text + s->len, sizeof(s->text) - s->len, "%s=%.9g;", subject, value);
+	return 0;
+}
+
+/* The incremental cache must give what a full scan gives, call after call, as intervals are
+ * added, when the period changes and when asked about an earlier moment. */
+static void test_usage_cache(void)
+{
+	static const enum license_cap_scope scopes[] = { LICENSE_SCOPE_JOB, LICENSE_SCOPE_USER,
+							 LICENSE_SCOPE_LICENSE };
+	struct usage_cache *cache;
+	const int64_t t0 = T_2026_06_15_1200 + 7 * 86400;
+	const int64_t asks[][2] = { { 0, t0 + 30 },	  { 0, t0 + 60 },  { 0, t0 + 61 },
+				    { t0 + 40, t0 + 90 }, { 0, t0 + 120 }, { 0, t0 + 50 } };
+
+	begin();
+	CHECK_INT(usage_cache_new(db, &cache), 0);
+	for (size_t a = 0; a < sizeof(asks) / sizeof(asks[0]); a++) {
+		/* New usage before each question, one interval with an end in the future. */
+		add_usage(t0 + 10 * (int64_t)a, t0 + 10 * (int64_t)a + 10, a % 2 ? "9" : "10",
+			  3000 + a % 3, "dave", UINT64_C(1500000000) * (a + 1));
+		if (a == 2)
+			add_usage(t0 + 500, t0 + 1000, "11", 3000, "dave", UINT64_C(7000000000));
+		for (size_t k = 0; k < 3; k++) {
+			struct sums full = {}, inc = {};
+			uint64_t from = (uint64_t)asks[a][0] * USEC,
+				 to = (uint64_t)asks[a][1] * USEC;
+
+			CHECK_INT(ledger_query_usage(db, "cpu_seconds", scopes[k], from, to,
+						     collect, &full),
+				  0);
+			CHECK_INT(usage_cache_query(cache, "cpu_seconds", scopes[k], from, to,
+						    collect, &inc),
+				  0);
+			CHECK_STR(inc.text, full.text);
+		}
+	}
+	CHECK_INT(usage_cache_query(cache, "gpu_seconds", LICENSE_SCOPE_JOB, 0, 1, collect, NULL),
+		  -EOPNOTSUPP);
+	CHECK_INT(usage_cache_query(cache, "cpu_seconds", LICENSE_SCOPE_ACCOUNT, 0, 1, collect,
+				    NULL),
+		  -EOPNOTSUPP);
+	usage_cache_free(cache);
+	end("usage cache: incremental sums equal a full scan as intervals arrive");
+}
+
 /* ---- lifecycle ---- */
 
 struct calls {
@@ -661,6 +716,7 @@ int main(void)
 	test_jobs();
 	test_caps();
 	test_period_timezone();
+	test_usage_cache();
 	test_lifecycle();
 	test_registry();
 	sqlite3_close(db);
