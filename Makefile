@@ -94,7 +94,7 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 # Tests: one source each, linked with the objects named as their prerequisites.
 $(O)/tests/test-license: $(O)/daemon/license.o
 $(O)/tests/test-evaluate: $(O)/daemon/evaluate.o $(O)/daemon/license.o $(O)/daemon/ledger.o \
-	$(O)/daemon/ledger-query.o $(O)/daemon/util.o
+	$(O)/daemon/ledger-query.o $(O)/daemon/accel-sysfs.o $(O)/daemon/util.o
 $(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o
 $(O)/tests/test-util: $(O)/daemon/util.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
