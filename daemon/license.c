@@ -1813,6 +1813,7 @@ static int parse_timezone(struct license_error *err, const struct ynode *n, cons
 			  struct license *l)
 {
 	char path[PATH_MAX];
+	struct stat st;
 	const char *s;
 	int r = get_string(err, n, field, &s);
 
@@ -1825,9 +1826,11 @@ static int parse_timezone(struct license_error *err, const struct ynode *n, cons
 		    strlen(s))
 		return error_node(err, n, field, "invalid time zone \"%." ECHO_MAX "s\"", s);
 	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
-	if (access(path, R_OK) < 0)
+	/* A directory ("Europe") would pass for a zone and silently mean UTC. */
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		return error_node(err, n, field,
-				  "unknown time zone \"%." ECHO_MAX "s\" (no %s; package tzdata)",
+				  "unknown time zone \"%." ECHO_MAX
+				  "s\" (no zone file %s; package tzdata)",
 				  s, path);
 	l->timezone = strdup(s);
 	return l->timezone ? 0 : -ENOMEM;
