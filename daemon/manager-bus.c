@@ -65,6 +65,7 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_t(reply, "last_violation_seq", last_seq)) < 0 ||
 	    (r = append_kv_u(reply, "licenses_active", manager_licenses_active(m))) < 0 ||
 	    (r = append_kv_u(reply, "license_errors", manager_license_errors(m))) < 0 ||
+	    (r = append_kv_u(reply, "license_terms_not_evaluated", m->terms_not_evaluated)) < 0 ||
 	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||

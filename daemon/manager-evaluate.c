@@ -227,6 +227,9 @@ int manager_evaluate(struct manager *m)
 	r = with_inputs(m, eval_one, &res);
 	if (r == 0)
 		r = eval_tracker_update(m->tracker, &res, &tracker_ops, m);
+	m->terms_not_evaluated = 0;
+	for (size_t i = 0; i < res.n_terms; i++)
+		m->terms_not_evaluated += res.terms[i].state == EVAL_NOT_EVALUATED;
 	if (r < 0)
 		log_error("licence evaluation failed: %s", strerror(-r));
 	eval_result_done(&res);

@@ -31,6 +31,7 @@ struct manager {
 	struct eval_tracker *tracker; /* the violation lifecycle of periodic terms */
 	struct sqlite3 *query_db; /* read-only ledger connection for usage queries */
 	struct usage_cache *usage_cache; /* cumulative usage sums, read incrementally */
+	unsigned terms_not_evaluated; /* at the last evaluation, over all licences */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */

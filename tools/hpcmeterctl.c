@@ -777,6 +777,7 @@ static const struct {
 	{ "last_violation_seq", "Last violation seq", FIELD_PLAIN },
 	{ "licenses_active", "Licences active", FIELD_PLAIN },
 	{ "license_errors", "Licence errors", FIELD_PLAIN },
+	{ "license_terms_not_evaluated", "Terms not evaluated", FIELD_PLAIN },
 	{ "licenses_dir", "Licence directory", FIELD_PLAIN },
 	{ "state_dir", "State directory", FIELD_PLAIN },
 	{ "ledger", "Ledger", FIELD_PLAIN },
@@ -1004,7 +1005,7 @@ static void print_status_line(int width, const char *label, const struct status_
 
 static int print_status_human(const struct status_field *fields, size_t n, sd_bus_message *licenses)
 {
-	const struct status_field *violations;
+	const struct status_field *violations, *not_evaluated;
 	struct license_row l;
 	unsigned rejected = 0, listed = 0;
 	int width = 0, r;
@@ -1066,6 +1067,13 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 		printf("%sWarning: %" PRIu64 " violation(s) recorded; see '" PROGRAM
 		       " violations'.\n",
 		       rejected > 0 ? "" : "\n", violations->u);
+	not_evaluated = status_find(fields, n, "license_terms_not_evaluated");
+	if (not_evaluated && not_evaluated->known_type &&
+	    strchr("tuqy", not_evaluated->signature[0]) && not_evaluated->u > 0)
+		printf("Note: %" PRIu64
+		       " licence term(s) cannot be evaluated on this node yet; see '" PROGRAM
+		       " license explain ID'.\n",
+		       not_evaluated->u);
 	return 0;
 }
 
