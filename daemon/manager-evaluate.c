@@ -3,6 +3,7 @@
  * table, ledger, sysfs, identity), run it every interval, and turn its findings into the
  * violation lifecycle: ViolationRaised, ViolationCleared, ThresholdApproaching. */
 #include <errno.h>
+#include <search.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ struct proc_list {
 };
 
 static void add_proc(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-		     uint64_t cgroup_id, void *userdata)
+		     const char *filename, uint64_t cgroup_id, void *userdata)
 {
 	struct proc_list *pl = userdata;
 	const struct user_info *u = NULL;
@@ -57,7 +58,8 @@ static void add_proc(struct manager *m, uint32_t pid, uint32_t uid, const char *
 		.groups = u ? (const char *const *)u->groups : NULL,
 		.n_groups = u ? u->n_groups : 0,
 		.exe = exe,
-		.exempt = uid < m->cfg.uid_min,
+		.filename = filename,
+		.exempt = uid < m->cfg.uid_min || !u,
 	};
 }
 
@@ -113,6 +115,150 @@ static int with_inputs(struct manager *m,
 	free(pl.items);
 	free(pl.jobs);
 	return r;
+}
+
+/* ---- process violations: raised at an exec, open while a process meets them ---- */
+
+struct open_proc_violation {
+	char *key;
+	uint64_t seq;
+	uint64_t generation;
+};
+
+static int opv_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct open_proc_violation *)a)->key,
+		      ((const struct open_proc_violation *)b)->key);
+}
+
+static void opv_free(void *p)
+{
+	struct open_proc_violation *o = p;
+
+	free(o->key);
+	free(o);
+}
+
+static bool is_process_kind(const char *key)
+{
+	static const char *const kinds[] = { "prohibited-executable|", "unlisted-executable|",
+					     "unpermitted-user|", "remote-access|" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (strncmp(key, kinds[i], strlen(kinds[i])) == 0)
+			return true;
+	return false;
+}
+
+static int opv_add(struct manager *m, const char *key, uint64_t seq)
+{
+	struct open_proc_violation *o = calloc(1, sizeof(*o)), **node;
+
+	if (!o || !(o->key = strdup(key))) {
+		free(o);
+		return -ENOMEM;
+	}
+	o->seq = seq;
+	node = tsearch(o, &m->process_open, opv_cmp);
+	if (!node) {
+		opv_free(o);
+		return -ENOMEM;
+	}
+	if (*node != o)
+		opv_free(o); /* already open */
+	return 0;
+}
+
+void manager_process_violation_raised(struct manager *m, const char *key, uint64_t seq,
+				      const char *user)
+{
+	const char *kind_end = strchr(key, '|');
+	char term[64];
+
+	if (!seq)
+		return;
+	snprintf(term, sizeof(term), "%.*s", kind_end ? (int)(kind_end - key) : 0, key);
+	ledger_set_violation_evidence(m->ledger, seq, key, term, user, NAN, NAN);
+	if (opv_add(m, key, seq) < 0)
+		log_error("out of memory tracking violation #%llu", (unsigned long long)seq);
+}
+
+struct sweep_ctx {
+	struct manager *m;
+	uint64_t generation;
+	struct open_proc_violation **ended;
+	size_t n, cap;
+};
+
+static int mark_live(struct manager *m, const struct license *l, const struct eval_input *in,
+		     void *ud)
+{
+	struct sweep_ctx *s = ud;
+
+	for (size_t i = 0; i < in->n_procs; i++) {
+		struct eval_result res = {};
+		int r = evaluate_process(l, &in->procs[i], &res);
+
+		for (size_t k = 0; r == 0 && k < res.n_findings; k++) {
+			struct open_proc_violation key = { .key = res.findings[k].key }, **node;
+
+			node = tfind(&key, &m->process_open, opv_cmp);
+			if (node)
+				(*node)->generation = s->generation;
+		}
+		eval_result_done(&res);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void collect_ended(const void *node, VISIT which, void *closure)
+{
+	struct sweep_ctx *s = closure;
+	struct open_proc_violation *o = *(struct open_proc_violation *const *)node;
+
+	if ((which != postorder && which != leaf) || o->generation == s->generation)
+		return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct open_proc_violation **e = reallocarray(s->ended, cap, sizeof(*e));
+
+		if (!e)
+			return;
+		s->ended = e;
+		s->cap = cap;
+	}
+	s->ended[s->n++] = o;
+}
+
+static void on_clear(uint64_t seq, const char *key, void *userdata);
+
+/* A process violation ends when no live process meets it any more: the process exited,
+ * changed its executable or owner, or the licence changed. It is then cleared, and may be
+ * raised again by the next process that meets it. */
+static int sweep_process_violations(struct manager *m)
+{
+	static uint64_t generation;
+	struct sweep_ctx s = { .m = m, .generation = ++generation };
+	int r;
+
+	if (!m->process_open)
+		return 0;
+	r = with_inputs(m, mark_live, &s);
+	if (r < 0)
+		return r;
+	twalk_r(m->process_open, collect_ended, &s);
+	for (size_t i = 0; i < s.n; i++) {
+		struct open_proc_violation *o = s.ended[i];
+
+		on_clear(o->seq, o->key, m);
+		manager_forget_raised(m, o->key);
+		tdelete(o, &m->process_open, opv_cmp);
+		opv_free(o);
+	}
+	free(s.ended);
+	return 0;
 }
 
 /* ---- the lifecycle's effects ---- */
@@ -230,6 +376,8 @@ int manager_evaluate(struct manager *m)
 	m->terms_not_evaluated = 0;
 	for (size_t i = 0; i < res.n_terms; i++)
 		m->terms_not_evaluated += res.terms[i].state == EVAL_NOT_EVALUATED;
+	if (r == 0)
+		r = sweep_process_violations(m);
 	if (r < 0)
 		log_error("licence evaluation failed: %s", strerror(-r));
 	eval_result_done(&res);
@@ -265,7 +413,15 @@ int manager_explain(struct manager *m, const char *id, struct eval_result *res)
 
 static int adopt(uint64_t seq, const char *key, void *userdata)
 {
-	return eval_tracker_adopt(userdata, key, seq);
+	struct manager *m = userdata;
+	int r;
+
+	if (!is_process_kind(key))
+		return eval_tracker_adopt(m->tracker, key, seq);
+	/* Not raised again while a process still meets it; cleared at the first interval
+	 * otherwise. */
+	r = manager_remember_raised(m, key);
+	return r < 0 ? r : opv_add(m, key, seq);
 }
 
 int manager_evaluate_start(struct manager *m)
@@ -275,7 +431,7 @@ int manager_evaluate_start(struct manager *m)
 	if (r < 0)
 		return r;
 	/* Violations still open from the last run stay raised once: they clear, or stay. */
-	r = ledger_list_open_violations(m->ledger, adopt, m->tracker);
+	r = ledger_list_open_violations(m->ledger, adopt, m);
 	if (r < 0)
 		log_warning("cannot read open violations from the ledger: %s", strerror(-r));
 	r = ledger_query_open_readonly(ledger_path(m->ledger), &m->query_db);
@@ -296,6 +452,8 @@ void manager_evaluate_stop(struct manager *m)
 	m->tracker = NULL;
 	usage_cache_free(m->usage_cache);
 	m->usage_cache = NULL;
+	tdestroy(m->process_open, opv_free);
+	m->process_open = NULL;
 	sqlite3_close(m->query_db);
 	m->query_db = NULL;
 }

@@ -28,6 +28,7 @@ struct proc {
 	uint64_t cgroup_id;
 	uint64_t seen_in; /* last collection that found it in the map */
 	char *exe; /* resolved executable path, NULL when unknown */
+	char *filename; /* the name it was run by (execve()), NULL when unknown */
 };
 
 struct usage_acc {
@@ -62,6 +63,7 @@ static void proc_free(void *p)
 	struct proc *pr = p;
 
 	free(pr->exe);
+	free(pr->filename);
 	free(pr);
 }
 
@@ -206,6 +208,8 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 		   (unsigned long long)v.seq, kind, lic->id, v.pid, v.uid, v.user, v.executable,
 		   job[0] ? " job " : "", job, detail);
 	manager_bus_emit_violation(m, &v);
+	/* Open until no process meets the condition any more (manager-evaluate.c). */
+	manager_process_violation_raised(m, key, v.seq, user);
 }
 
 static bool license_usable(const struct license_entry *e)
@@ -220,6 +224,8 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 
 	if (!m->licenses)
 		return;
+	if (!filename)
+		filename = p->filename; /* re-evaluated: the name it was run by at its exec */
 	if (!exempt && attributor_user(m->attr, p->uid, &u) < 0)
 		exempt = true; /* unknown user: principal terms cannot be checked */
 	for (size_t i = 0; i < m->licenses->n_entries; i++) {
@@ -271,6 +277,8 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	/* The path walked in the kernel is the real file; the name passed to execve() is only a
 	 * fallback (deep or unresolvable paths). */
 	p->exe = strdup(e->path[0] ? e->path : e->filename);
+	free(p->filename);
+	p->filename = e->filename[0] ? strdup(e->filename) : NULL;
 	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
 			exe ? exe : "", cgroup_name(m, e->cgroup_id, cgbuf, sizeof(cgbuf)));
@@ -589,7 +597,7 @@ unsigned manager_licenses_active(const struct manager *m)
 struct foreach_ctx {
 	struct manager *m;
 	void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-		   uint64_t cgroup_id, void *userdata);
+		   const char *filename, uint64_t cgroup_id, void *userdata);
 	void *userdata;
 };
 
@@ -599,12 +607,38 @@ static void foreach_visit(const void *node, VISIT which, void *closure)
 	const struct proc *p = *(const struct proc *const *)node;
 
 	if (which == postorder || which == leaf)
-		c->fn(c->m, p->tgid, p->uid, p->exe, p->cgroup_id, c->userdata);
+		c->fn(c->m, p->tgid, p->uid, p->exe, p->filename, p->cgroup_id, c->userdata);
+}
+
+void manager_forget_raised(struct manager *m, const char *key)
+{
+	void *node = tfind(key, &m->raised, str_cmp);
+	char *k;
+
+	if (!node)
+		return;
+	k = *(char **)node;
+	tdelete(key, &m->raised, str_cmp);
+	free(k);
+}
+
+int manager_remember_raised(struct manager *m, const char *key)
+{
+	char *k;
+
+	if (tfind(key, &m->raised, str_cmp))
+		return 0;
+	k = strdup(key);
+	if (!k || !tsearch(k, &m->raised, str_cmp)) {
+		free(k);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void manager_foreach_proc(struct manager *m,
 			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-				     uint64_t cgroup_id, void *userdata),
+				     const char *filename, uint64_t cgroup_id, void *userdata),
 			  void *userdata)
 {
 	struct foreach_ctx c = { .m = m, .fn = fn, .userdata = userdata };

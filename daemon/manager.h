@@ -32,6 +32,7 @@ struct manager {
 	struct sqlite3 *query_db; /* read-only ledger connection for usage queries */
 	struct usage_cache *usage_cache; /* cumulative usage sums, read incrementally */
 	unsigned terms_not_evaluated; /* at the last evaluation, over all licences */
+	void *process_open; /* tsearch tree: process violations not cleared yet (manager-evaluate.c) */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */
@@ -70,8 +71,12 @@ unsigned manager_licenses_active(const struct manager *m);
 /* Visit every tracked process. */
 void manager_foreach_proc(struct manager *m,
 			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-				     uint64_t cgroup_id, void *userdata),
+				     const char *filename, uint64_t cgroup_id, void *userdata),
 			  void *userdata);
+/* The per-run de-duplication of process violations: forget a key (its condition ended), or
+ * remember one raised before a restart. */
+void manager_forget_raised(struct manager *m, const char *key);
+int manager_remember_raised(struct manager *m, const char *key);
 
 /* manager-evaluate.c: every licence term, every interval, and the violation lifecycle. */
 int manager_evaluate_start(struct manager *m);
@@ -79,6 +84,9 @@ void manager_evaluate_stop(struct manager *m);
 int manager_evaluate(struct manager *m);
 /* The standing of each term of licence id, now (-ENOENT: no such licence loaded). */
 int manager_explain(struct manager *m, const char *id, struct eval_result *res);
+/* A process violation was raised at an exec: it stays open while a process meets it. */
+void manager_process_violation_raised(struct manager *m, const char *key, uint64_t seq,
+				      const char *user);
 
 /* manager-bus.c */
 int manager_bus_connect(struct manager *m);

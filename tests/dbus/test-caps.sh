@@ -28,6 +28,8 @@ license:
   id: CAP-TEST-1
   regime: internal
   valid: { from: 2020-01-01, until: 2099-12-31 }
+  end_use:
+    prohibited_executables: ["*/hpcm-forbidden-*"]
   caps:
     - { id: cpu-job, metric: cpu_seconds, scope: job, period: run, limit: $1 }
 EOY
@@ -93,12 +95,33 @@ check "a tight draft: exit 1 and the job's cap exceeded" \
 check "simulate did not load the draft" \
 	test "$("$HPCMETERCTL" licenses --json | json "[l['id'] for l in d]")" = "['CAP-TEST-1']"
 
+# A process violation stays open while the process runs and clears when it exits; the next
+# run raises it again.
+mkdir -p "$T/bin"
+cp "$(command -v sleep)" "$T/bin/hpcm-forbidden-$$"
+"$T/bin/hpcm-forbidden-$$" 60 &
+FORBIDDEN=$!
+_pids+=("$FORBIDDEN")
+pseq() { "$HPCMETERCTL" violations --json | json "[v['seq'] for v in d if v['kind'] == 'prohibited-executable']"; }
+check "the prohibited executable raises a violation" wait_for 10 sh -c "'$HPCMETERCTL' violations --json | grep -q prohibited-executable"
+first=$(pseq)
+sleep 2.5
+check "it stays open (one violation, not cleared) while the process runs" \
+	test "$(pseq)" = "$first" -a -z "$(grep -A3 'member=ViolationCleared' "$T/signals" | grep 'hpcm-forbidden')"
+kill "$FORBIDDEN"
+wait "$FORBIDDEN" 2>/dev/null
+cleared_forbidden() { grep -A3 'member=ViolationCleared' "$T/signals" | grep -q "hpcm-forbidden-$$"; }
+check "ViolationCleared when the process has exited" wait_for 10 cleared_forbidden
+"$T/bin/hpcm-forbidden-$$" 0
+again() { [ "$(pseq | json "len(d)")" = 2 ]; }
+check "running it again raises a new violation" wait_for 10 again
+
 # Raise the limit and reload: the condition has ended, the violation clears.
 write_license 1000
 check "reload with a higher limit" "$HPCMETERCTL" reload
 check "ViolationCleared is signalled" wait_for 10 grep -q "member=ViolationCleared" "$T/signals"
-check "the ledger records when it cleared" \
-	test "$(python3 -c "import sqlite3; print(sqlite3.connect('$T/state/ledger.sqlite').execute('select count(*) from violation_lifecycle where cleared_usec is not null').fetchone()[0])")" = 1
+check "the ledger records when each cleared (the cap and the first process)" \
+	test "$(python3 -c "import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect('$T/state/ledger.sqlite').execute('select term from violation_lifecycle where cleared_usec is not null'))))")" = "['caps.cpu-job', 'prohibited-executable']"
 
 # A broken file on reload never replaces the good licence loaded from it.
 echo "license: { id: CAP-TEST-1, valid: { from: 2020-01-01" >"$T/licenses/cap.yaml"
