@@ -24,7 +24,7 @@ struct eval_process {
 	bool remote; /* known to run in a remote session */
 };
 
-/* What the scheduler says about a job (issue 4 fills these). */
+/* What the scheduler says about a job (filled by the scheduler integration). */
 struct eval_job {
 	const char *job;
 	const char *account, *wckey, *comment; /* NULL when the scheduler did not say */
