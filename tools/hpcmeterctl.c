@@ -1520,6 +1520,13 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 			return usage_error("license simulate: expected one FILE");
 		if (!arg_since_set)
 			return usage_error("license simulate: --since DATE is required");
+		struct tm tm = {};
+		const char *end = strptime(arg_since_str, "%Y-%m-%d", &tm);
+
+		if (!end || *end)
+			return usage_error("license simulate: invalid date '%s' for --since "
+					   "(expected YYYY-MM-DD)",
+					   arg_since_str);
 		r = ctl_license_simulate(argv[2], arg_since_str, arg_state_dir,
 					 arg_json != JSON_OFF);
 		return r > 0 ? -EPERM : r;
