@@ -92,18 +92,20 @@ static int term_add(struct eval_result *res, const char *term, enum eval_state s
 	return 0;
 }
 
+/* via: the name run by when the term matched through it (a script's executable is its
+ * interpreter), NULL when it matched the executable itself. */
 static void finding_process(struct eval_finding *f, const struct license *l,
-			    const struct eval_process *p)
+			    const struct eval_process *p, const char *via)
 {
 	f->pid = p->pid;
 	f->uid = p->uid;
 	copy(f->subject, sizeof(f->subject), p->user);
 	copy(f->job, sizeof(f->job), p->job);
 	copy(f->exe, sizeof(f->exe), p->exe);
-	/* The same identity the manager always used: one violation per kind, licence, uid,
-	 * executable and name run by. */
+	/* One violation per kind, licence, uid, executable, and name run by where that is what
+	 * matched. */
 	snprintf(f->key, sizeof(f->key), "%s|%s|%u|%s|%s", f->kind, l->id, p->uid,
-		 p->exe ? p->exe : "", p->filename ? p->filename : "");
+		 p->exe ? p->exe : "", via ? via : "");
 }
 
 static bool strv_contains(char *const *v, size_t n, const char *s)
@@ -124,19 +126,19 @@ static const char *glob_match(char *const *globs, size_t n, const char *path)
 
 int evaluate_process(const struct license *l, const struct eval_process *p, struct eval_result *res)
 {
-	const char *glob = NULL,
+	const char *glob = NULL, *via = NULL,
 		   *run_as = p->filename && p->filename[0] == '/' ? p->filename : NULL;
 	struct eval_finding *f;
 
 	glob = license_prohibits_executable(l, p->exe);
 	/* The name it was run by counts too (a symlink named like the prohibited tool). */
-	if (!glob && run_as)
-		glob = license_prohibits_executable(l, run_as);
+	if (!glob && run_as && (glob = license_prohibits_executable(l, run_as)))
+		via = run_as;
 	if (glob) {
 		f = finding_new(res, "prohibited-executable", "end_use.prohibited_executables");
 		if (!f)
 			return -ENOMEM;
-		finding_process(f, l, p);
+		finding_process(f, l, p, via);
 		snprintf(f->detail, sizeof(f->detail),
 			 "executable matches prohibited pattern \"%s\"%s%s", glob,
 			 p->filename ? ", run as " : "", p->filename ? p->filename : "");
@@ -146,7 +148,7 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		f = finding_new(res, "unlisted-executable", "end_use.allowed_executables");
 		if (!f)
 			return -ENOMEM;
-		finding_process(f, l, p);
+		finding_process(f, l, p, NULL);
 		snprintf(f->detail, sizeof(f->detail),
 			 "executable %s is not in the licence's allowed executables", p->exe);
 	}
@@ -156,7 +158,7 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		f = finding_new(res, "unpermitted-user", "principals");
 		if (!f)
 			return -ENOMEM;
-		finding_process(f, l, p);
+		finding_process(f, l, p, NULL);
 		/* Not per executable: one violation per user. */
 		snprintf(f->key, sizeof(f->key), "unpermitted-user|%s|%u|%s|", l->id, p->uid,
 			 p->exe ? p->exe : "");
@@ -167,7 +169,7 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		f = finding_new(res, "remote-access", "principals.remote_access");
 		if (!f)
 			return -ENOMEM;
-		finding_process(f, l, p);
+		finding_process(f, l, p, NULL);
 		snprintf(f->detail, sizeof(f->detail),
 			 "remote access is not allowed by the licence (user %s)",
 			 p->user ? p->user : "?");
@@ -177,7 +179,7 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		f = finding_new(res, "remote-access", "principals.remote_access");
 		if (!f)
 			return -ENOMEM;
-		finding_process(f, l, p);
+		finding_process(f, l, p, NULL);
 		snprintf(f->detail, sizeof(f->detail),
 			 "remote access is limited to the listed applications; %s is not one",
 			 p->exe ? p->exe : "?");

@@ -243,7 +243,8 @@ static int sweep_process_violations(struct manager *m)
 	struct sweep_ctx s = { .m = m, .generation = ++generation };
 	int r;
 
-	if (!m->process_open)
+	/* Not before the first collection: the process table is not filled yet. */
+	if (!m->process_open || m->collections == 0)
 		return 0;
 	r = with_inputs(m, mark_live, &s);
 	if (r < 0)

@@ -151,11 +151,11 @@ static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 		    now_realtime_usec();
 }
 
-/* Raise a violation once per (kind, licence, uid, executable, name run by) and daemon run:
- * store it, log it, signal it. The name matters for scripts, whose executable is the
- * interpreter. */
+/* Raise a process violation once per key (kind, licence, uid, executable, and the name run by
+ * when that is what matched: for scripts the executable is the interpreter) while it is open:
+ * store it, log it, signal it. */
 static void raise_violation(struct manager *m, const char *kind, const struct license *lic,
-			    const struct proc *p, const char *filename, const char *detail)
+			    const struct proc *p, const char *finding_key, const char *detail)
 {
 	char key[2 * PATH_MAX + 512], cgbuf[64], job[32];
 	const struct user_info *u = NULL;
@@ -163,8 +163,7 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 	char *k;
 	int r;
 
-	snprintf(key, sizeof(key), "%s|%s|%u|%s|%s", kind, lic->id, p ? p->uid : HPCMETER_UID_NONE,
-		 p && p->exe ? p->exe : "", filename ? filename : "");
+	snprintf(key, sizeof(key), "%s", finding_key);
 	if (tfind(key, &m->raised, str_cmp))
 		return;
 	k = strdup(key);
@@ -249,9 +248,7 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 		for (size_t k = 0; k < res.n_findings; k++) {
 			const struct eval_finding *f = &res.findings[k];
 
-			raise_violation(m, f->kind, e->license, p,
-					streq(f->kind, "unpermitted-user") ? NULL : filename,
-					f->detail);
+			raise_violation(m, f->kind, e->license, p, f->key, f->detail);
 		}
 		eval_result_done(&res);
 	}

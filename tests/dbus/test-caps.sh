@@ -133,5 +133,23 @@ check "the licence stays active, with the file's error shown" \
 	"[('CAP-TEST-1', 'active', True)]"
 check "status counts the rejected file" test "$("$HPCMETERCTL" status --json | json "d['license_errors']")" = 1
 check "the daemon logged that it kept the licence" grep -q "keeping licence CAP-TEST-1 as loaded before" "$T/hpcmeterd.log"
+# Across a restart, an open process violation whose process still runs stays open: not
+# raised again, not cleared.
+write_license 1000
+"$T/bin/hpcm-forbidden-$$" 60 &
+SURVIVOR=$!
+_pids+=("$SURVIVOR")
+n_forbidden() { "$HPCMETERCTL" violations --json | json "len([v for v in d if v['kind'] == 'prohibited-executable'])"; }
+three() { [ "$(n_forbidden)" = 3 ]; }
+check "a long-running prohibited process raises its violation" wait_for 10 three
+survivor_seq=$("$HPCMETERCTL" violations --json | json "[v['seq'] for v in d if v['pid'] == $SURVIVOR][0]")
+check "hpcmeterd exits 0 on SIGTERM" stop_daemon
+start_daemon --licenses "$T/licenses" --interval 1
+sleep 2.5
+check "after a restart the running process raised nothing new" test "$(n_forbidden)" = 3
+cleared_seq() { awk '/member=ViolationCleared/ { getline; print $2 }' "$T/signals" | grep -qx "$1"; }
+check "and its violation #$survivor_seq was not cleared" sh -c "! awk '/member=ViolationCleared/ { getline; print \$2 }' '$T/signals' | grep -qx '$survivor_seq'"
+kill "$SURVIVOR"
+check "it clears once the process exits" wait_for 10 cleared_seq "$survivor_seq"
 check "hpcmeterd exits 0 on SIGTERM" stop_daemon
 tap_done
