@@ -15,6 +15,7 @@
 #define HPCMETER_SIG_USAGE "(ssusttt)"
 /* ViolationCleared: seq of the raised violation, time, its dedup key. */
 #define HPCMETER_SIG_CLEARED_FIELDS "tts"
+#define HPCMETER_SIG_CLEARED "(" HPCMETER_SIG_CLEARED_FIELDS ")"
 /* ThresholdApproaching / ListThresholdEvents: seq, time_usec, license_id, term, subject,
  * level (80 or 95), measured, limit, detail. */
 #define HPCMETER_SIG_THRESHOLD_FIELDS "ttsssudds"

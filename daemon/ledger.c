@@ -486,6 +486,33 @@ int ledger_list_open_violations(struct ledger *l,
 	return r;
 }
 
+int ledger_list_cleared_violations(struct ledger *l, uint64_t since_usec,
+				   int (*fn)(uint64_t seq, uint64_t cleared_usec, const char *key,
+					     void *userdata),
+				   void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(l->db,
+				"SELECT seq, cleared_usec, key FROM violation_lifecycle"
+				" WHERE cleared_usec > ? ORDER BY cleared_usec, seq",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_usec);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col_text(st, 2),
+		       userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select cleared violations");
+	sqlite3_finalize(st);
+	return r;
+}
+
 int ledger_add_threshold_event(struct ledger *l, struct threshold_event *e)
 {
 	uint64_t seq;

@@ -79,6 +79,11 @@ int ledger_clear_violation(struct ledger *l, uint64_t seq, uint64_t time_usec);
 int ledger_list_open_violations(struct ledger *l,
 				int (*fn)(uint64_t seq, const char *key, void *userdata),
 				void *userdata);
+/* Violations cleared after since_usec, in the order they cleared. */
+int ledger_list_cleared_violations(struct ledger *l, uint64_t since_usec,
+				   int (*fn)(uint64_t seq, uint64_t cleared_usec, const char *key,
+					     void *userdata),
+				   void *userdata);
 int ledger_add_threshold_event(struct ledger *l, struct threshold_event *e);
 int ledger_list_threshold_events(struct ledger *l, uint64_t since_seq,
 				 int (*fn)(const struct threshold_event *e, void *userdata),

@@ -206,6 +206,25 @@ static int method_list_thresholds(sd_bus_message *msg, void *userdata, sd_bus_er
 				fill_thresholds);
 }
 
+static int append_cleared(uint64_t seq, uint64_t cleared_usec, const char *key, void *userdata)
+{
+	_cleanup_free_ char *k = utf8_escape_invalid(key);
+
+	return k ? sd_bus_message_append(userdata, HPCMETER_SIG_CLEARED, seq, cleared_usec, k) :
+		   -ENOMEM;
+}
+
+static int fill_cleared(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_cleared_violations(m->ledger, since, append_cleared, reply);
+}
+
+static int method_list_cleared(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_CLEARED, "cleared violations",
+				fill_cleared);
+}
+
 static int method_explain_license(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -292,6 +311,9 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("ListThresholdEvents", SD_BUS_ARGS("t", since_seq),
 				SD_BUS_RESULT("a" HPCMETER_SIG_THRESHOLD, events),
 				method_list_thresholds, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListClearedViolations", SD_BUS_ARGS("t", since_usec),
+				SD_BUS_RESULT("a" HPCMETER_SIG_CLEARED, cleared),
+				method_list_cleared, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ExplainLicense", SD_BUS_ARGS("s", license_id),
 				SD_BUS_RESULT("a" HPCMETER_SIG_TERM, terms), method_explain_license,
 				SD_BUS_VTABLE_UNPRIVILEGED),

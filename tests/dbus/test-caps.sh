@@ -151,5 +151,9 @@ cleared_seq() { awk '/member=ViolationCleared/ { getline; print $2 }' "$T/signal
 check "and its violation #$survivor_seq was not cleared" sh -c "! awk '/member=ViolationCleared/ { getline; print \$2 }' '$T/signals' | grep -qx '$survivor_seq'"
 kill "$SURVIVOR"
 check "it clears once the process exits" wait_for 10 cleared_seq "$survivor_seq"
+cleared=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" --json=short call org.hpcmeter1 /org/hpcmeter1 \
+	org.hpcmeter1.Manager ListClearedViolations t 0)
+check "ListClearedViolations back-fills the clears, the survivor's last" \
+	test "$(json "[c[0] for c in d['data'][0]][-1] == $survivor_seq and len(d['data'][0]) >= 3" <<<"$cleared")" = True
 check "hpcmeterd exits 0 on SIGTERM" stop_daemon
 tap_done
