@@ -12,15 +12,25 @@
 
 #include "util.h"
 
-/* Where each metric comes from: a column of the usage table and its scale to the metric's
- * unit. A new meter (GPU time, launches) adds its row here; a metric without a row has no
- * source yet and its caps say so instead of reading as zero. */
+/* Where each metric comes from: a table of per-interval rows shaped like "usage"
+ * (interval_id, job, uid, user, ...), the column, and its scale to the metric's unit. A new
+ * meter adds its rows here. A metric without a row, or whose table this ledger does not have
+ * (no GPU meter has written to it), has no source and its caps say so instead of reading as
+ * zero. The gpu_usage rows follow the GPU meter's table (gpu_ns, tpp_seconds, ...). */
 static const struct metric_source {
 	const char *metric;
+	const char *table;
 	const char *column;
 	double scale;
 } metric_sources[] = {
-	{ "cpu_seconds", "u.cpu_ns", 1e-9 },
+	{ "cpu_seconds", "usage", "cpu_ns", 1e-9 },
+	{ "gpu_seconds", "gpu_usage", "gpu_ns", 1e-9 },
+	{ "tpp_seconds", "gpu_usage", "tpp_seconds", 1 },
+	{ "ops_upper", "gpu_usage", "ops_upper", 1 },
+	{ "launches", "gpu_usage", "launches", 1 },
+	{ "threads_launched", "gpu_usage", "threads_launched", 1 },
+	{ "bytes_alloc", "gpu_usage", "bytes_alloc", 1 },
+	{ "bytes_h2d", "gpu_usage", "bytes_h2d", 1 },
 };
 
 static const struct metric_source *source_find(const char *metric)
@@ -95,11 +105,13 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 	}
 	/* An interval counts in the period that contains its end. */
 	snprintf(sql, sizeof(sql),
-		 "SELECT %s, %s, SUM(%s) FROM usage u JOIN intervals i ON i.id = u.interval_id"
+		 "SELECT %s, %s, SUM(u.%s) FROM %s u JOIN intervals i ON i.id = u.interval_id"
 		 " WHERE i.id > ? AND i.id < ? AND i.end_usec > ? AND i.end_usec <= ?%s"
 		 " GROUP BY %s HAVING COUNT(*) > 0",
-		 key, display, src->column, where, key);
+		 key, display, src->column, src->table, where, key);
 	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK && strstr(sqlite3_errmsg(db), "no such table"))
+		return -EOPNOTSUPP; /* no meter of this metric has written to this ledger */
 	if (rc != SQLITE_OK)
 		return sqlite_to_errno(rc);
 	sqlite3_bind_int64(st, 1, after_id);

@@ -514,6 +514,47 @@ static void test_caps(void)
 		}
 	eval_result_done(&res);
 
+	/* The GPU meter's table (as it writes it): once it exists, GPU caps are evaluated. */
+	{
+		char sql[256];
+		sqlite3 *rw;
+		int64_t id;
+
+		if (ledger_add_interval(ledger, (T_2026_06_15_1200 - 3) * USEC,
+					(T_2026_06_15_1200 - 2) * USEC, &id) < 0 ||
+		    ledger_commit(ledger) < 0)
+			bail_out("interval");
+		snprintf(
+			sql, sizeof(sql),
+			"INSERT INTO gpu_usage VALUES (%lld, '/x', 1, '7', 1000, 'alice', 2000000000,"
+			" 31664, 1.9e15, 0, 10, 1000, 0, 0, 0, 1)",
+			(long long)id);
+		snprintf(path, sizeof(path), "%s/state/ledger.sqlite", tmpdir);
+		if (sqlite3_open(path, &rw) != SQLITE_OK ||
+		    sqlite3_exec(
+			    rw,
+			    "CREATE TABLE gpu_usage (interval_id INTEGER NOT NULL"
+			    " REFERENCES intervals(id), cgroup TEXT NOT NULL,"
+			    " cgroup_id INTEGER NOT NULL, job TEXT NOT NULL, uid INTEGER NOT NULL,"
+			    " user TEXT NOT NULL, gpu_ns INTEGER NOT NULL, tpp_seconds REAL NOT NULL,"
+			    " ops_upper REAL NOT NULL, ops_lower REAL NOT NULL,"
+			    " launches INTEGER NOT NULL, threads_launched INTEGER NOT NULL,"
+			    " graph_launches INTEGER NOT NULL, bytes_alloc INTEGER NOT NULL,"
+			    " bytes_h2d INTEGER NOT NULL, dev_opens INTEGER NOT NULL)",
+			    NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(rw, sql, NULL, NULL, NULL) != SQLITE_OK)
+			bail_out("gpu_usage");
+		sqlite3_close(rw);
+	}
+	eval_caps(l, T_2026_06_15_1200, &res);
+	CHECK(term(&res, "caps.gpu") && term(&res, "caps.gpu")->state == EVAL_VIOLATED);
+	for (size_t i = 0; i < res.n_findings; i++)
+		if (res.findings[i].level == 0 && strcmp(res.findings[i].term, "caps.gpu") == 0) {
+			CHECK_STR(res.findings[i].subject, "alice (uid 1000)");
+			CHECK(res.findings[i].measured == 2.0);
+		}
+	eval_result_done(&res);
+
 	/* The next day: the day cap starts again from nothing. */
 	eval_caps(l, T_2026_06_15_1200 + 86400, &res);
 	CHECK_STR(kinds(&res, 80), "cap-approaching|7");
@@ -619,7 +660,8 @@ static void test_usage_cache(void)
 			CHECK_STR(inc.text, full.text);
 		}
 	}
-	CHECK_INT(usage_cache_query(cache, "gpu_seconds", LICENSE_SCOPE_JOB, 0, 1, collect, NULL),
+	CHECK_INT(usage_cache_query(cache, "no_such_metric", LICENSE_SCOPE_JOB, 0, 1, collect,
+				    NULL),
 		  -EOPNOTSUPP);
 	CHECK_INT(usage_cache_query(cache, "cpu_seconds", LICENSE_SCOPE_ACCOUNT, 0, 1, collect,
 				    NULL),
