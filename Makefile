@@ -37,17 +37,19 @@ PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
 	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
+	-DHPCMETER_THRESHOLDS_FILE='"$(DATADIR)/hpcmeter/thresholds.yaml"' \
 	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o manager-gpu.o)
+	ledger.o config.o manager-gpu.o manager-evaluate.o evaluate.o ledger-query.o accel-sysfs.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o \
 	gpu.o inventory.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/daemon/license.o \
-	$(O)/daemon/util.o $(O)/daemon/jobs.o
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
+	$(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o $(O)/daemon/evaluate.o \
+	$(O)/daemon/ledger-query.o
 
 # Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
 # symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
@@ -59,6 +61,7 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 	-fcf-protection=none -Wall -Werror
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
+	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE)
@@ -78,7 +81,7 @@ $(O)/man/%: docs/%.md dkms.conf
 		sed 1d $< | $(MD2MAN) | \
 		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
 
-.PHONY: check-packages all check check-asan install uninstall run module clean format format-check deps bench
+.PHONY: check-packages all check check-asan fuzz install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -118,7 +121,9 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 
 # Tests: one source each, linked with the objects named as their prerequisites.
 $(O)/tests/test-license: $(O)/daemon/license.o
-$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o
+$(O)/tests/test-evaluate: $(O)/daemon/evaluate.o $(O)/daemon/license.o $(O)/daemon/ledger.o \
+	$(O)/daemon/ledger-query.o $(O)/daemon/accel-sysfs.o $(O)/daemon/util.o $(O)/daemon/jobs.o
+$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o $(O)/daemon/meter.o
 $(O)/tests/test-util: $(O)/daemon/util.o
 $(O)/tests/test-workload: $(O)/daemon/workload.o
 $(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
@@ -135,7 +140,7 @@ $(O)/tests/test-%: tests/bpf/test-%.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/util.o | $(O)/tests
+$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/meter.o $(O)/daemon/util.o | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -155,8 +160,23 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
 
-check: all $(TEST_BINS)
+check: all $(TEST_BINS) $(O)/tests/fuzz-license
 	$(Q)tests/run.sh $(O)
+
+# The licence parser under libFuzzer (clang; libclang-rt-14-dev). make check runs it for
+# FUZZ_CHECK_TIME seconds from the seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME.
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_TIME ?= 600
+$(O)/tests/fuzz-license: tests/fuzz/fuzz-license.c daemon/license.c daemon/util.c \
+		$(wildcard daemon/*.h) | $(O)/tests
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
+		-Wall -Wextra -Werror -Wno-unused-parameter -Idaemon \
+		tests/fuzz/fuzz-license.c daemon/license.c daemon/util.c -o $@ -lyaml
+
+fuzz: $(O)/tests/fuzz-license
+	$(Q)FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(O)
 
 # The same programs built with AddressSanitizer and UBSan (leaks included: a leak makes a
 # program exit non-zero), run through the unit, BPF and D-Bus tests.
@@ -165,7 +185,8 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sa
 check-asan:
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
-	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
+	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
+		$(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
@@ -173,7 +194,7 @@ check-asan:
 		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
-		tests/dbus/test-losses.sh
+		tests/dbus/test-losses.sh tests/dbus/test-caps.sh
 
 # Build the Debian packages from a copy of the tree and install them into a fresh Debian root
 # (mmdebstrap, the Debian archive): what CI runs after make check.
@@ -210,6 +231,7 @@ install: all
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
 	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
+	install -m 0644 data/thresholds.yaml $(DESTDIR)$(DATADIR)/hpcmeter/thresholds.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions
@@ -273,7 +295,7 @@ $(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
 
-$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
+$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/meter.o $(O)/daemon/util.o \
 		tests/gpu-fake/fake-runtime.h
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
@@ -289,9 +311,16 @@ $(O)/bench/tiny: bench/tiny.c
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -static $< -o $@
 
+$(O)/bench/cap-query: bench/cap-query.c $(O)/daemon/ledger.o $(O)/daemon/ledger-query.o \
+		$(O)/daemon/util.o $(O)/daemon/jobs.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
 bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
-		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny
+		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query
 	$(Q)$(O)/bench/ctxswitch
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
+	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)

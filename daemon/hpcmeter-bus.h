@@ -21,6 +21,15 @@
 /* GetInventory: bus_id, vendor_id, device_id, class, vendor, model, uuid, driver, tpp, app,
  * utilization (percent, -1 unknown), peaks {precision: TOPS}, sources */
 #define HPCMETER_SIG_INVENTORY "(suuussssddia{sd}s)"
+/* ViolationCleared: seq of the raised violation, time, its dedup key. */
+#define HPCMETER_SIG_CLEARED_FIELDS "tts"
+#define HPCMETER_SIG_CLEARED "(" HPCMETER_SIG_CLEARED_FIELDS ")"
+/* ThresholdApproaching / ListThresholdEvents: seq, time_usec, license_id, term, subject,
+ * level (80 or 95), measured, limit, detail. */
+#define HPCMETER_SIG_THRESHOLD_FIELDS "ttsssudds"
+#define HPCMETER_SIG_THRESHOLD "(" HPCMETER_SIG_THRESHOLD_FIELDS ")"
+/* ExplainLicense: term, state, text. */
+#define HPCMETER_SIG_TERM "(sss)"
 
 /* uid of a violation that concerns no process (a licence out of its validity). */
 #define HPCMETER_UID_NONE UINT32_MAX

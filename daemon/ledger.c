@@ -185,6 +185,8 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	if (r == 0)
 		r = migrate(l);
 	if (r == 0)
+		r = ledger_upgrade_violation_lifecycle(l);
+	if (r == 0)
 		r = ensure_job_table(l);
 	if (r == 0)
 		r = ledger_gpu_schema(l);
@@ -592,6 +594,210 @@ int ledger_list_gpu_usage(struct ledger *l, uint64_t since_usec,
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sql_err(l, rc, "select gpu_usage");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* ---- violation lifecycle (licence evaluator) ----
+ * One idempotent schema step, kept apart so that it becomes one migration step: when a
+ * violation was cleared, the evidence it was raised with, and the threshold-approach events
+ * (their own sequence, so monitors can back-fill ThresholdApproaching). */
+
+static const char schema_violation_lifecycle[] =
+	"CREATE TABLE IF NOT EXISTS violation_lifecycle (seq INTEGER PRIMARY KEY,"
+	" key TEXT NOT NULL, term TEXT NOT NULL, subject TEXT NOT NULL, measured REAL,"
+	" limit_value REAL, cleared_usec INTEGER);"
+	"CREATE INDEX IF NOT EXISTS violation_lifecycle_open ON violation_lifecycle(cleared_usec);"
+	"CREATE TABLE IF NOT EXISTS threshold_events (seq INTEGER PRIMARY KEY,"
+	" time_usec INTEGER NOT NULL, license_id TEXT NOT NULL, term TEXT NOT NULL,"
+	" subject TEXT NOT NULL, level INTEGER NOT NULL, measured REAL, limit_value REAL,"
+	" detail TEXT NOT NULL);";
+
+int ledger_upgrade_violation_lifecycle(struct ledger *l)
+{
+	int r = ledger_commit(l);
+
+	return r < 0 ? r : exec_sql(l, schema_violation_lifecycle);
+}
+
+static void bind_real_or_null(sqlite3_stmt *st, int i, double v)
+{
+	if (v == v)
+		sqlite3_bind_double(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static int run_stmt(struct ledger *l, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sql_err(l, rc, what);
+}
+
+int ledger_set_violation_evidence(struct ledger *l, uint64_t seq, const char *key, const char *term,
+				  const char *subject, double measured, double limit)
+{
+	sqlite3_stmt *st;
+	int rc, r = begin(l);
+
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(
+		l->db,
+		"INSERT OR REPLACE INTO violation_lifecycle (seq, key, term, subject,"
+		" measured, limit_value) VALUES (?, ?, ?, ?, ?, ?)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, term ? term : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, subject ? subject : "", -1, SQLITE_TRANSIENT);
+	bind_real_or_null(st, 5, measured);
+	bind_real_or_null(st, 6, limit);
+	r = run_stmt(l, st, "insert violation evidence");
+	return r < 0 ? r : ledger_commit(l);
+}
+
+int ledger_clear_violation(struct ledger *l, uint64_t seq, uint64_t time_usec)
+{
+	sqlite3_stmt *st;
+	int rc, r = begin(l);
+
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(l->db,
+				"UPDATE violation_lifecycle SET cleared_usec = ? WHERE seq = ?"
+				" AND cleared_usec IS NULL",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time_usec);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	r = run_stmt(l, st, "clear violation");
+	return r < 0 ? r : ledger_commit(l);
+}
+
+int ledger_list_open_violations(struct ledger *l,
+				int (*fn)(uint64_t seq, const char *key, void *userdata),
+				void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(
+		l->db,
+		"SELECT seq, key FROM violation_lifecycle WHERE cleared_usec IS NULL"
+		" ORDER BY seq",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(sqlite3_column_int64(st, 0), col_text(st, 1), userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select open violations");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int ledger_list_cleared_violations(struct ledger *l, uint64_t since_usec,
+				   int (*fn)(uint64_t seq, uint64_t cleared_usec, const char *key,
+					     void *userdata),
+				   void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(l->db,
+				"SELECT seq, cleared_usec, key FROM violation_lifecycle"
+				" WHERE cleared_usec > ? ORDER BY cleared_usec, seq",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_usec);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col_text(st, 2),
+		       userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select cleared violations");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int ledger_add_threshold_event(struct ledger *l, struct threshold_event *e)
+{
+	uint64_t seq;
+	sqlite3_stmt *st;
+	int rc, r;
+
+	r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM threshold_events", &seq);
+	if (r < 0)
+		return r;
+	e->seq = seq + 1;
+	r = begin(l);
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(l->db,
+				"INSERT INTO threshold_events (seq, time_usec, license_id, term,"
+				" subject, level, measured, limit_value, detail)"
+				" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)e->seq);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)e->time_usec);
+	sqlite3_bind_text(st, 3, e->license_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, e->term, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, e->subject, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 6, e->level);
+	bind_real_or_null(st, 7, e->measured);
+	bind_real_or_null(st, 8, e->limit);
+	sqlite3_bind_text(st, 9, e->detail, -1, SQLITE_TRANSIENT);
+	r = run_stmt(l, st, "insert threshold event");
+	return r < 0 ? r : ledger_commit(l);
+}
+
+int ledger_list_threshold_events(struct ledger *l, uint64_t since_seq,
+				 int (*fn)(const struct threshold_event *e, void *userdata),
+				 void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(
+		l->db,
+		"SELECT seq, time_usec, license_id, term, subject, level, measured,"
+		" limit_value, detail FROM threshold_events WHERE seq > ? ORDER BY seq",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct threshold_event e = {
+			.seq = sqlite3_column_int64(st, 0),
+			.time_usec = sqlite3_column_int64(st, 1),
+			.license_id = col_text(st, 2),
+			.term = col_text(st, 3),
+			.subject = col_text(st, 4),
+			.level = sqlite3_column_int64(st, 5),
+			.measured = sqlite3_column_double(st, 6),
+			.limit = sqlite3_column_double(st, 7),
+			.detail = col_text(st, 8),
+		};
+		r = fn(&e, userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select threshold events");
 	sqlite3_finalize(st);
 	return r;
 }

@@ -89,3 +89,34 @@ int ledger_add_gpu_usage(struct ledger *l, int64_t interval_id, const struct gpu
 /* Sums per (cgroup, job, uid) over intervals that end after since_usec. */
 int ledger_list_gpu_usage(struct ledger *l, uint64_t since_usec,
 			  int (*fn)(const struct gpu_usage_row *u, void *userdata), void *userdata);
+
+/* ---- violation lifecycle (licence evaluator) ---- */
+
+struct threshold_event {
+	uint64_t seq; /* assigned by the ledger */
+	uint64_t time_usec;
+	const char *license_id;
+	const char *term;
+	const char *subject;
+	uint32_t level; /* 80 or 95 (percent of the cap) */
+	double measured, limit;
+	const char *detail;
+};
+
+/* Idempotent: creates the lifecycle tables when they are missing. */
+int ledger_upgrade_violation_lifecycle(struct ledger *l);
+int ledger_set_violation_evidence(struct ledger *l, uint64_t seq, const char *key, const char *term,
+				  const char *subject, double measured, double limit);
+int ledger_clear_violation(struct ledger *l, uint64_t seq, uint64_t time_usec);
+int ledger_list_open_violations(struct ledger *l,
+				int (*fn)(uint64_t seq, const char *key, void *userdata),
+				void *userdata);
+/* Violations cleared after since_usec, in the order they cleared. */
+int ledger_list_cleared_violations(struct ledger *l, uint64_t since_usec,
+				   int (*fn)(uint64_t seq, uint64_t cleared_usec, const char *key,
+					     void *userdata),
+				   void *userdata);
+int ledger_add_threshold_event(struct ledger *l, struct threshold_event *e);
+int ledger_list_threshold_events(struct ledger *l, uint64_t since_seq,
+				 int (*fn)(const struct threshold_event *e, void *userdata),
+				 void *userdata);

@@ -5,7 +5,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
 #include <fnmatch.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,35 +504,6 @@ struct key_spec {
 /* Checks a mapping's keys against specs (unknown, duplicate, missing) and hands back each
  * known key's value node in values[], NULL where absent. Unknown keys are errors, never
  * ignored: a typo must not silently weaken a licence. */
-/* Keys of the licence language (DESIGN.md) that this version does not enforce yet. A licence
- * that uses one is refused with a message saying so: ignoring a term would weaken it silently. */
-static const char *const future_keys[] = {
-	"license.type",
-	"license.terms_version",
-	"license.riders",
-	"license.parties",
-	"license.destination",
-	"license.hardware",
-	"license.caps",
-	"license.reporting",
-	"license.records",
-	"license.measurement",
-	"license.principals.accounts", /* needs the scheduler's account per job */
-	"license.principals.remote_access",
-	"license.end_use.prohibited",
-	"license.end_use.job_declaration_required",
-	"license.end_use.allowed_executables",
-	"license.end_use.declarations",
-};
-
-static bool is_future_key(const char *field)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(future_keys); i++)
-		if (strcmp(field, future_keys[i]) == 0)
-			return true;
-	return false;
-}
-
 static int check_mapping(struct license_error *err, const struct ynode *map, const char *field,
 			 const struct key_spec *specs, size_t n_specs, const struct ynode **values)
 {
@@ -556,12 +530,6 @@ static int check_mapping(struct license_error *err, const struct ynode *map, con
 		for (k = 0; k < n_specs; k++)
 			if (strcmp(key->value, specs[k].name) == 0)
 				break;
-		if (k == n_specs && is_future_key(key_field))
-			return error_node(
-				err, key, key_field,
-				"\"%s\" is not enforced by this version of hpcmeter; the licence is "
-				"refused rather than checked without it",
-				key->value);
 		if (k == n_specs) {
 			char known[256] = "";
 			size_t len = 0;
@@ -798,12 +766,1084 @@ static int parse_valid(struct license_error *err, const struct ynode *n, const c
 	return 0;
 }
 
+/* ---- typed scalars ---- */
+
+static int get_bool(struct license_error *err, const struct ynode *n, const char *field, bool *ret)
+{
+	const char *s;
+	int r = get_string(err, n, field, &s);
+
+	if (r < 0)
+		return r;
+	if (streq(s, "true")) {
+		*ret = true;
+		return 0;
+	}
+	if (streq(s, "false")) {
+		*ret = false;
+		return 0;
+	}
+	return error_node(err, n, field, "expected true or false, got \"%." ECHO_MAX "s\"", s);
+}
+
+/* A finite decimal number (1e25, 2.5e8, 15832); no hex, no inf, no nan. */
+static int get_number(struct license_error *err, const struct ynode *n, const char *field,
+		      double *ret)
+{
+	const char *s;
+	char *end;
+	double d;
+	int r = get_string(err, n, field, &s);
+
+	if (r < 0)
+		return r;
+	if (strspn(s, "0123456789.eE+-") != strlen(s))
+		goto invalid;
+	errno = 0;
+	d = strtod(s, &end);
+	if (*end || end == s || errno == ERANGE || !isfinite(d))
+		goto invalid;
+	*ret = d;
+	return 0;
+invalid:
+	return error_node(err, n, field, "expected a number, got \"%." ECHO_MAX "s\"", s);
+}
+
+static int get_uint(struct license_error *err, const struct ynode *n, const char *field,
+		    unsigned min, unsigned max, unsigned *ret)
+{
+	const char *s;
+	unsigned long v;
+	char *end;
+	int r = get_string(err, n, field, &s);
+
+	if (r < 0)
+		return r;
+	if (strspn(s, "0123456789") != strlen(s) || strlen(s) > 9)
+		return error_node(err, n, field, "expected a whole number, got \"%." ECHO_MAX "s\"",
+				  s);
+	v = strtoul(s, &end, 10);
+	if (v < min || v > max)
+		return error_node(err, n, field, "%lu is out of range (%u to %u)", v, min, max);
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* One of names[]; returns its index in *ret. */
+static int get_enum(struct license_error *err, const struct ynode *n, const char *field,
+		    const char *const *names, size_t n_names, const char *what, int *ret)
+{
+	char list[256] = "";
+	size_t len = 0;
+	const char *s;
+	int r = get_string(err, n, field, &s);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_names; i++)
+		if (streq(s, names[i])) {
+			*ret = (int)i;
+			return 0;
+		}
+	for (size_t i = 0; i < n_names && len < sizeof(list); i++)
+		len += snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", names[i]);
+	return error_node(err, n, field, "unknown %s \"%." ECHO_MAX "s\", expected one of: %s",
+			  what, s, list);
+}
+
+static int dup_string(struct license_error *err, const struct ynode *n, const char *field,
+		      char **ret)
+{
+	const char *s;
+	int r = get_string(err, n, field, &s);
+
+	if (r < 0)
+		return r;
+	free(*ret);
+	*ret = strdup(s);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int add_warning(struct license *l, const char *file, const struct ynode *n,
+		       const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int add_warning(struct license *l, const char *file, const struct ynode *n,
+		       const char *field, const char *fmt, ...)
+{
+	struct license_error *w = reallocarray(l->warnings, l->n_warnings + 1, sizeof(*w));
+	va_list ap;
+
+	if (!w)
+		return -ENOMEM;
+	l->warnings = w;
+	w = &w[l->n_warnings++];
+	error_init(w, file);
+	va_start(ap, fmt);
+	error_vset(w, n->line, n->column, field, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static int check_country(struct license_error *err, const struct ynode *n, const char *field,
+			 const char *s)
+{
+	if (strlen(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z')
+		return error_node(err, n, field,
+				  "invalid country \"%." ECHO_MAX
+				  "s\": expected an ISO 3166-1 alpha-2 code such as DE",
+				  s);
+	return 0;
+}
+
+static int check_code(struct license_error *err, const struct ynode *n, const char *field,
+		      const char *s)
+{
+	/* End-use codes are matched against job declarations: keep them tokens. */
+	size_t len = strlen(s);
+
+	if (len > 64 ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") != len)
+		return error_node(err, n, field,
+				  "invalid end-use code \"%." ECHO_MAX
+				  "s\": expected 1 to 64 characters of A-Z a-z 0-9 . _ : -",
+				  s);
+	return 0;
+}
+
+static int check_machine_id(struct license_error *err, const struct ynode *n, const char *field,
+			    const char *s)
+{
+	if (strlen(s) != 32 || strspn(s, "0123456789abcdef") != 32)
+		return error_node(err, n, field,
+				  "invalid machine id \"%." ECHO_MAX
+				  "s\": expected 32 lower-case hex digits (machine-id(5))",
+				  s);
+	return 0;
+}
+
+static int check_gpu_uuid(struct license_error *err, const struct ynode *n, const char *field,
+			  const char *s)
+{
+	/* "GPU-" or "MIG-" and a UUID, as nvidia-smi -L prints them; plain UUIDs for others. */
+	const char *u = s;
+	static const char pattern[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	if (strncmp(u, "GPU-", 4) == 0 || strncmp(u, "MIG-", 4) == 0)
+		u += 4;
+	if (strlen(u) != sizeof(pattern) - 1)
+		goto invalid;
+	for (size_t i = 0; pattern[i]; i++)
+		if (pattern[i] == 'x' ? !isxdigit((unsigned char)u[i]) : u[i] != '-')
+			goto invalid;
+	return 0;
+invalid:
+	return error_node(err, n, field,
+			  "invalid GPU UUID \"%." ECHO_MAX
+			  "s\": expected GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+			  s);
+}
+
+static int check_pci_bus_id(struct license_error *err, const struct ynode *n, const char *field,
+			    const char *s)
+{
+	static const char pattern[] = "xxxx:xx:xx.d";
+
+	if (strlen(s) != sizeof(pattern) - 1)
+		goto invalid;
+	for (size_t i = 0; pattern[i]; i++) {
+		char c = s[i];
+
+		if (pattern[i] == 'x' ? !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) :
+		    pattern[i] == 'd' ? !(c >= '0' && c <= '7') :
+					c != pattern[i])
+			goto invalid;
+	}
+	return 0;
+invalid:
+	return error_node(err, n, field,
+			  "invalid PCI bus id \"%." ECHO_MAX
+			  "s\": expected domain:bus:device.function in lower-case hex, "
+			  "e.g. 0000:17:00.0",
+			  s);
+}
+
+static int check_hostname(struct license_error *err, const struct ynode *n, const char *field,
+			  const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len > 253 ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != len ||
+	    s[0] == '-' || s[0] == '.')
+		return error_node(err, n, field, "invalid host name \"%." ECHO_MAX "s\"", s);
+	return 0;
+}
+
+/* ---- the threshold registry ---- */
+
+#ifndef HPCMETER_THRESHOLDS_FILE
+#define HPCMETER_THRESHOLDS_FILE "/usr/local/share/hpcmeter/thresholds.yaml"
+#endif
+
+const char *threshold_registry_path(void)
+{
+	const char *e = secure_getenv("HPCMETER_THRESHOLDS");
+
+	return e && *e ? e : HPCMETER_THRESHOLDS_FILE;
+}
+
+static const char *const threshold_status_names[] = {
+	[THRESHOLD_IN_FORCE] = "in-force",
+	[THRESHOLD_PROPOSED] = "proposed",
+	[THRESHOLD_REVOKED] = "revoked",
+};
+
+const char *threshold_status_name(enum threshold_status s)
+{
+	return s < ARRAY_SIZE(threshold_status_names) ? threshold_status_names[s] : "?";
+}
+
+void threshold_registry_free(struct threshold_registry *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_entries; i++) {
+		struct threshold *t = &r->entries[i];
+
+		free(t->id);
+		free(t->regime);
+		free(t->metric);
+		free(t->source);
+		free(t->note);
+	}
+	free(r->entries);
+	free(r->file);
+	free(r->version);
+	free(r);
+}
+
+static void threshold_registry_freep(struct threshold_registry **r)
+{
+	threshold_registry_free(*r);
+}
+
+const struct threshold *threshold_find(const struct threshold_registry *r, const char *id)
+{
+	for (size_t i = 0; r && i < r->n_entries; i++)
+		if (streq(r->entries[i].id, id))
+			return &r->entries[i];
+	return NULL;
+}
+
+static int parse_threshold(struct license_error *err, const struct ynode *n, const char *field,
+			   struct threshold *t)
+{
+	static const struct key_spec specs[] = {
+		{ "id", true },	      { "regime", true }, { "metric", true },
+		{ "value", true },    { "status", true }, { "effective", false },
+		{ "expires", false }, { "source", true }, { "note", false },
+	};
+	const struct ynode *v[ARRAY_SIZE(specs)];
+	char f[FIELD_SIZE];
+	int st, r;
+
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	if (r < 0)
+		return r;
+	field_join(f, field, "id");
+	r = parse_id(err, v[0], f, &t->id);
+	if (r < 0)
+		return r;
+	field_join(f, field, "regime");
+	r = dup_string(err, v[1], f, &t->regime);
+	if (r < 0)
+		return r;
+	field_join(f, field, "metric");
+	r = dup_string(err, v[2], f, &t->metric);
+	if (r < 0)
+		return r;
+	field_join(f, field, "value");
+	r = get_number(err, v[3], f, &t->value);
+	if (r < 0)
+		return r;
+	if (t->value <= 0)
+		return error_node(err, v[3], f, "must be greater than 0");
+	field_join(f, field, "status");
+	r = get_enum(err, v[4], f, threshold_status_names, ARRAY_SIZE(threshold_status_names),
+		     "status", &st);
+	if (r < 0)
+		return r;
+	t->status = st;
+	if (v[5]) {
+		field_join(f, field, "effective");
+		r = parse_date(err, v[5], f, &t->effective);
+		if (r < 0)
+			return r;
+	}
+	if (v[6]) {
+		field_join(f, field, "expires");
+		r = parse_date(err, v[6], f, &t->expires);
+		if (r < 0)
+			return r;
+		if (v[5] && t->expires < t->effective)
+			return error_node(err, v[6], f, "expires before it is effective");
+	}
+	field_join(f, field, "source");
+	r = dup_string(err, v[7], f, &t->source);
+	if (r < 0)
+		return r;
+	field_join(f, field, "note");
+	return parse_optional_string(err, v[8], f, &t->note);
+}
+
+int threshold_registry_load(const char *path, struct threshold_registry **ret,
+			    struct license_error *err)
+{
+	static const struct key_spec root_specs[] = { { "thresholds", true } };
+	static const struct key_spec specs[] = { { "version", true }, { "entries", true } };
+	_cleanup_(freep) char *buf = NULL;
+	_cleanup_(ynode_freep) struct ynode *root = NULL;
+	_cleanup_(threshold_registry_freep) struct threshold_registry *reg = NULL;
+	const struct ynode *top, *v[2];
+	char f[FIELD_SIZE];
+	size_t size = 0;
+	int r;
+
+	error_init(err, path);
+	r = read_file(path, err, &buf, &size);
+	if (r < 0)
+		return r;
+	r = parse_yaml(buf, size, err, &root);
+	if (r < 0)
+		return r;
+	reg = calloc(1, sizeof(*reg));
+	if (!reg || !(reg->file = strdup(path)))
+		return -ENOMEM;
+	r = check_mapping(err, root, "", root_specs, 1, &top);
+	if (r < 0)
+		return r;
+	r = check_mapping(err, top, "thresholds", specs, 2, v);
+	if (r < 0)
+		return r;
+	r = dup_string(err, v[0], "thresholds.version", &reg->version);
+	if (r < 0)
+		return r;
+	r = expect_type(err, v[1], "thresholds.entries", YNODE_SEQUENCE);
+	if (r < 0)
+		return r;
+	if (v[1]->n_items) {
+		reg->entries = calloc(v[1]->n_items, sizeof(*reg->entries));
+		if (!reg->entries)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < v[1]->n_items; i++) {
+		reg->n_entries = i + 1;
+		field_index(f, "thresholds.entries", i);
+		r = parse_threshold(err, v[1]->items[i], f, &reg->entries[i]);
+		if (r < 0)
+			return r;
+		if (threshold_find(reg, reg->entries[i].id) != &reg->entries[i])
+			return error_node(err, v[1]->items[i], f, "duplicate threshold id \"%s\"",
+					  reg->entries[i].id);
+	}
+	*ret = TAKE_PTR(reg);
+	return 0;
+}
+
+/* ---- parties ---- */
+
+static int parse_parties(struct license_error *err, const struct ynode *n, const char *field,
+			 struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "licensee", true },
+		{ "ultimate_consignee", false },
+		{ "end_users", false },
+	};
+	static const struct key_spec party_specs[] = { { "org", true }, { "country", true } };
+	const struct ynode *v[ARRAY_SIZE(specs)];
+	char sub[FIELD_SIZE], item[FIELD_SIZE], f[FIELD_SIZE];
+	int r;
+
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "licensee");
+	r = dup_string(err, v[0], sub, &l->parties.licensee);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "ultimate_consignee");
+	r = parse_optional_string(err, v[1], sub, &l->parties.ultimate_consignee);
+	if (r < 0)
+		return r;
+	if (!v[2])
+		return 0;
+	field_join(sub, field, "end_users");
+	r = expect_type(err, v[2], sub, YNODE_SEQUENCE);
+	if (r < 0)
+		return r;
+	if (v[2]->n_items == 0)
+		return 0;
+	l->parties.end_users = calloc(v[2]->n_items, sizeof(*l->parties.end_users));
+	if (!l->parties.end_users)
+		return -ENOMEM;
+	for (size_t i = 0; i < v[2]->n_items; i++) {
+		struct license_party *p = &l->parties.end_users[i];
+		const struct ynode *pv[2];
+		const char *country;
+
+		l->parties.n_end_users = i + 1;
+		field_index(item, sub, i);
+		r = check_mapping(err, v[2]->items[i], item, party_specs, 2, pv);
+		if (r < 0)
+			return r;
+		field_join(f, item, "org");
+		r = dup_string(err, pv[0], f, &p->org);
+		if (r < 0)
+			return r;
+		field_join(f, item, "country");
+		r = get_string(err, pv[1], f, &country);
+		if (r < 0)
+			return r;
+		r = check_country(err, pv[1], f, country);
+		if (r < 0)
+			return r;
+		p->country = strdup(country);
+		if (!p->country)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- principals.remote_access ---- */
+
+static int parse_remote_access(struct license_error *err, const struct ynode *n, const char *field,
+			       struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "allowed", true },
+		{ "computational_access", false },
+		{ "applications", false },
+	};
+	static const char *const modes[] = { "full", "limited" };
+	const struct ynode *v[ARRAY_SIZE(specs)];
+	char sub[FIELD_SIZE];
+	bool allowed;
+	int mode = 0, r;
+
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "allowed");
+	r = get_bool(err, v[0], sub, &allowed);
+	if (r < 0)
+		return r;
+	if (!allowed) {
+		if (v[1] || v[2])
+			return error_node(err, v[1] ?: v[2], field,
+					  "computational_access and applications need "
+					  "allowed: true");
+		l->remote_access.mode = LICENSE_REMOTE_NONE;
+		return 0;
+	}
+	field_join(sub, field, "computational_access");
+	if (!v[1])
+		return error_node(err, n, sub,
+				  "missing required key \"computational_access\" (full or limited) "
+				  "when remote access is allowed");
+	r = get_enum(err, v[1], sub, modes, ARRAY_SIZE(modes), "computational access", &mode);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "applications");
+	if (mode == 0) {
+		if (v[2])
+			return error_node(err, v[2], sub,
+					  "applications apply only to computational_access: "
+					  "limited");
+		l->remote_access.mode = LICENSE_REMOTE_FULL;
+		return 0;
+	}
+	if (!v[2] || v[2]->type != YNODE_SEQUENCE || v[2]->n_items == 0) {
+		if (v[2] && v[2]->type != YNODE_SEQUENCE)
+			return expect_type(err, v[2], sub, YNODE_SEQUENCE);
+		return error_node(err, v[2] ?: n, sub,
+				  "limited computational access needs at least one application");
+	}
+	l->remote_access.mode = LICENSE_REMOTE_LIMITED;
+	return parse_string_list(err, v[2], sub, check_glob, &l->remote_access.applications,
+				 &l->remote_access.n_applications);
+}
+
+/* ---- end_use.declarations ---- */
+
+static bool strv_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(v[i], s))
+			return true;
+	return false;
+}
+
+static int parse_declarations(struct license_error *err, const struct ynode *n, const char *field,
+			      struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "from", true },
+		{ "match", true },
+		{ "end_use", true },
+	};
+	static const char *const sources[] = { "account", "wckey", "comment" };
+	char item[FIELD_SIZE], f[FIELD_SIZE];
+	int r;
+
+	r = expect_type(err, n, field, YNODE_SEQUENCE);
+	if (r < 0)
+		return r;
+	if (n->n_items == 0)
+		return 0;
+	l->declarations = calloc(n->n_items, sizeof(*l->declarations));
+	if (!l->declarations)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n_items; i++) {
+		struct license_declaration *d = &l->declarations[i];
+		const struct ynode *v[ARRAY_SIZE(specs)];
+		const char *code;
+		int from;
+
+		l->n_declarations = i + 1;
+		field_index(item, field, i);
+		r = check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
+		if (r < 0)
+			return r;
+		field_join(f, item, "from");
+		r = get_enum(err, v[0], f, sources, ARRAY_SIZE(sources), "declaration source",
+			     &from);
+		if (r < 0)
+			return r;
+		d->from = from;
+		field_join(f, item, "match");
+		r = dup_string(err, v[1], f, &d->match);
+		if (r < 0)
+			return r;
+		field_join(f, item, "end_use");
+		r = get_string(err, v[2], f, &code);
+		if (r < 0)
+			return r;
+		r = check_code(err, v[2], f, code);
+		if (r < 0)
+			return r;
+		/* A mapping to a code the licence never names is a typo or a stale licence. */
+		if (!strv_has(l->permitted_end_uses, l->n_permitted_end_uses, code) &&
+		    !strv_has(l->prohibited_end_uses, l->n_prohibited_end_uses, code))
+			return error_node(err, v[2], f,
+					  "end use \"%." ECHO_MAX
+					  "s\" is neither in end_use.permitted nor in "
+					  "end_use.prohibited",
+					  code);
+		d->end_use = strdup(code);
+		if (!d->end_use)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- destination ---- */
+
+static int parse_destination(struct license_error *err, const struct ynode *n, const char *field,
+			     struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "site", false },	{ "hostnames", false },	  { "machine_ids", false },
+		{ "gpu_uuids", false }, { "pci_bus_ids", false },
+	};
+	static const struct key_spec site_specs[] = { { "country", true }, { "facility", false } };
+	const struct ynode *v[ARRAY_SIZE(specs)], *sv[2];
+	struct license_destination *d = &l->destination;
+	char sub[FIELD_SIZE], f[FIELD_SIZE];
+	int r;
+
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	if (r < 0)
+		return r;
+	d->declared = true;
+	if (v[0]) {
+		const char *country;
+
+		field_join(sub, field, "site");
+		r = check_mapping(err, v[0], sub, site_specs, 2, sv);
+		if (r < 0)
+			return r;
+		field_join(f, sub, "country");
+		r = get_string(err, sv[0], f, &country);
+		if (r < 0)
+			return r;
+		r = check_country(err, sv[0], f, country);
+		if (r < 0)
+			return r;
+		d->site_country = strdup(country);
+		if (!d->site_country)
+			return -ENOMEM;
+		field_join(f, sub, "facility");
+		r = parse_optional_string(err, sv[1], f, &d->site_facility);
+		if (r < 0)
+			return r;
+	}
+	field_join(sub, field, "hostnames");
+	r = parse_string_list(err, v[1], sub, check_hostname, &d->hostnames, &d->n_hostnames);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "machine_ids");
+	r = parse_string_list(err, v[2], sub, check_machine_id, &d->machine_ids, &d->n_machine_ids);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "gpu_uuids");
+	r = parse_string_list(err, v[3], sub, check_gpu_uuid, &d->gpu_uuids, &d->n_gpu_uuids);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "pci_bus_ids");
+	return parse_string_list(err, v[4], sub, check_pci_bus_id, &d->pci_bus_ids,
+				 &d->n_pci_bus_ids);
+}
+
+/* ---- hardware ---- */
+
+static int parse_hardware(struct license_error *err, const struct ynode *n, const char *field,
+			  struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "vendor", true }, { "model", true },	 { "count", true },
+		{ "tpp", false },   { "app_wt", false }, { "entry", false },
+	};
+	static const char *const vendors[] = { "nvidia", "amd", "intel", "other" };
+	char item[FIELD_SIZE], f[FIELD_SIZE];
+	int r;
+
+	r = expect_type(err, n, field, YNODE_SEQUENCE);
+	if (r < 0)
+		return r;
+	l->hardware_declared = true;
+	if (n->n_items == 0)
+		return 0;
+	l->hardware = calloc(n->n_items, sizeof(*l->hardware));
+	if (!l->hardware)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n_items; i++) {
+		struct license_hardware *h = &l->hardware[i];
+		const struct ynode *v[ARRAY_SIZE(specs)];
+		int vendor;
+
+		l->n_hardware = i + 1;
+		h->tpp = h->app_wt = -1;
+		field_index(item, field, i);
+		r = check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
+		if (r < 0)
+			return r;
+		field_join(f, item, "vendor");
+		r = get_enum(err, v[0], f, vendors, ARRAY_SIZE(vendors), "vendor", &vendor);
+		if (r < 0)
+			return r;
+		h->vendor = strdup(vendors[vendor]);
+		if (!h->vendor)
+			return -ENOMEM;
+		field_join(f, item, "model");
+		r = dup_string(err, v[1], f, &h->model);
+		if (r < 0)
+			return r;
+		field_join(f, item, "count");
+		r = get_uint(err, v[2], f, 1, 65536, &h->count);
+		if (r < 0)
+			return r;
+		if (v[3]) {
+			field_join(f, item, "tpp");
+			r = get_number(err, v[3], f, &h->tpp);
+			if (r < 0)
+				return r;
+			if (h->tpp < 0)
+				return error_node(err, v[3], f, "must not be negative");
+		}
+		if (v[4]) {
+			field_join(f, item, "app_wt");
+			r = get_number(err, v[4], f, &h->app_wt);
+			if (r < 0)
+				return r;
+			if (h->app_wt < 0)
+				return error_node(err, v[4], f, "must not be negative");
+		}
+		field_join(f, item, "entry");
+		r = parse_optional_string(err, v[5], f, &h->entry);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* ---- caps ---- */
+
+const struct license_metric license_metrics[] = {
+	{ "cpu_seconds", "s", "on-CPU time" },
+	{ "gpu_seconds", "s", "time accelerators are held, times accelerators held" },
+	{ "tpp_seconds", "TPP*s", "sum of device TPP times seconds held" },
+	{ "ops_upper", "ops", "upper bound of operations: peak dense ops/s times seconds held" },
+	{ "launches", "launches", "kernel launches" },
+	{ "threads_launched", "threads", "threads launched (grid times block)" },
+	{ "bytes_alloc", "bytes", "accelerator memory allocated" },
+	{ "bytes_h2d", "bytes", "bytes copied from host to device" },
+};
+const size_t license_n_metrics = ARRAY_SIZE(license_metrics);
+
+const struct license_metric *license_metric_find(const char *name)
+{
+	for (size_t i = 0; i < license_n_metrics; i++)
+		if (streq(license_metrics[i].name, name))
+			return &license_metrics[i];
+	return NULL;
+}
+
+static const char *const scope_names[] = {
+	[LICENSE_SCOPE_JOB] = "job",
+	[LICENSE_SCOPE_USER] = "user",
+	[LICENSE_SCOPE_ACCOUNT] = "account",
+	[LICENSE_SCOPE_LICENSE] = "license",
+};
+static const char *const period_names[] = {
+	[LICENSE_PERIOD_RUN] = "run",
+	[LICENSE_PERIOD_DAY] = "day",
+	[LICENSE_PERIOD_CALENDAR_MONTH] = "calendar-month",
+	[LICENSE_PERIOD_CALENDAR_YEAR] = "calendar-year",
+	[LICENSE_PERIOD_VALIDITY] = "validity",
+};
+static const char *const decl_source_names[] = { "account", "wckey", "comment" };
+
+const char *license_scope_name(enum license_cap_scope s)
+{
+	return s < ARRAY_SIZE(scope_names) ? scope_names[s] : "?";
+}
+
+const char *license_period_name(enum license_cap_period p)
+{
+	return p < ARRAY_SIZE(period_names) ? period_names[p] : "?";
+}
+
+const char *license_declaration_source_name(enum license_declaration_source s)
+{
+	return s < ARRAY_SIZE(decl_source_names) ? decl_source_names[s] : "?";
+}
+
+static int resolve_limit_ref(struct license_error *err, const struct ynode *n, const char *field,
+			     const char *file, struct threshold_registry **registry,
+			     struct license *l, struct license_cap *c)
+{
+	const struct threshold *t;
+	struct license_error rerr;
+	const char *id;
+	char msg[LICENSE_ERROR_MAX];
+	int r;
+
+	r = get_string(err, n, field, &id);
+	if (r < 0)
+		return r;
+	if (!*registry) {
+		r = threshold_registry_load(threshold_registry_path(), registry, &rerr);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			license_error_format(&rerr, msg, sizeof(msg));
+			return error_node(err, n, field, "cannot read the threshold registry: %s",
+					  msg);
+		}
+	}
+	t = threshold_find(*registry, id);
+	if (!t)
+		return error_node(err, n, field,
+				  "unknown threshold \"%." ECHO_MAX "s\" (not in the registry %s)",
+				  id, (*registry)->file);
+	if (!streq(t->metric, c->metric))
+		return error_node(err, n, field,
+				  "threshold \"%s\" is about %s, but the cap's metric is %s", id,
+				  t->metric, c->metric);
+	c->limit = t->value;
+	c->limit_ref = strdup(id);
+	if (!c->limit_ref)
+		return -ENOMEM;
+	if (t->status == THRESHOLD_REVOKED)
+		return add_warning(l, file, n, field,
+				   "threshold \"%s\" is revoked (%s); the cap still applies as "
+				   "written, check whether the licence still requires it",
+				   id, t->source);
+	if (t->status == THRESHOLD_PROPOSED)
+		return add_warning(l, file, n, field,
+				   "threshold \"%s\" is only proposed, not in force (%s)", id,
+				   t->source);
+	return 0;
+}
+
+static int parse_caps(struct license_error *err, const struct ynode *n, const char *field,
+		      const char *file, struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "id", false },    { "metric", true },	    { "scope", true },	 { "period", true },
+		{ "limit", false }, { "limit_ref", false }, { "action", false },
+	};
+	static const char *const actions[] = { "alert", "report" };
+	_cleanup_(threshold_registry_freep) struct threshold_registry *registry = NULL;
+	char item[FIELD_SIZE], f[FIELD_SIZE];
+	int r;
+
+	r = expect_type(err, n, field, YNODE_SEQUENCE);
+	if (r < 0)
+		return r;
+	if (n->n_items == 0)
+		return 0;
+	l->caps = calloc(n->n_items, sizeof(*l->caps));
+	if (!l->caps)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n_items; i++) {
+		struct license_cap *c = &l->caps[i];
+		const struct ynode *v[ARRAY_SIZE(specs)];
+		const char *metric;
+		int e;
+
+		l->n_caps = i + 1;
+		field_index(item, field, i);
+		r = check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
+		if (r < 0)
+			return r;
+		c->line = n->items[i]->line;
+		c->column = n->items[i]->column;
+		if (v[0]) {
+			field_join(f, item, "id");
+			r = get_string(err, v[0], f, &metric);
+			if (r < 0)
+				return r;
+			r = check_code(err, v[0], f, metric);
+			if (r < 0)
+				return error_node(err, v[0], f,
+						  "invalid cap id \"%." ECHO_MAX
+						  "s\": expected 1 to 64 characters of A-Z a-z "
+						  "0-9 . _ : -",
+						  metric);
+			for (size_t j = 0; j < i; j++)
+				if (streq(l->caps[j].id, metric))
+					return error_node(
+						err, v[0], f,
+						"duplicate cap id \"%s\" (also caps[%zu])", metric,
+						j);
+			c->id = strdup(metric);
+		} else {
+			r = asprintf(&c->id, "caps[%zu]", i);
+			if (r < 0)
+				c->id = NULL;
+		}
+		if (!c->id)
+			return -ENOMEM;
+		field_join(f, item, "metric");
+		r = get_string(err, v[1], f, &metric);
+		if (r < 0)
+			return r;
+		if (!license_metric_find(metric)) {
+			char list[256] = "";
+			size_t len = 0;
+
+			for (size_t j = 0; j < license_n_metrics && len < sizeof(list); j++)
+				len += snprintf(list + len, sizeof(list) - len, "%s%s",
+						j ? ", " : "", license_metrics[j].name);
+			return error_node(err, v[1], f,
+					  "unknown metric \"%." ECHO_MAX "s\", expected one of: %s",
+					  metric, list);
+		}
+		c->metric = strdup(metric);
+		if (!c->metric)
+			return -ENOMEM;
+		field_join(f, item, "scope");
+		r = get_enum(err, v[2], f, scope_names, ARRAY_SIZE(scope_names), "scope", &e);
+		if (r < 0)
+			return r;
+		c->scope = e;
+		field_join(f, item, "period");
+		r = get_enum(err, v[3], f, period_names, ARRAY_SIZE(period_names), "period", &e);
+		if (r < 0)
+			return r;
+		c->period = e;
+		if (c->period == LICENSE_PERIOD_RUN && c->scope != LICENSE_SCOPE_JOB)
+			return error_node(err, v[3], f,
+					  "period \"run\" is the life of one job: it needs scope "
+					  "job, not %s",
+					  scope_names[c->scope]);
+		if (v[4] && v[5])
+			return error_node(err, v[5], item,
+					  "give either limit or limit_ref, not both");
+		if (!v[4] && !v[5]) {
+			field_join(f, item, "limit");
+			return error_node(err, n->items[i], f,
+					  "missing required key \"limit\" (or \"limit_ref\")");
+		}
+		if (v[4]) {
+			field_join(f, item, "limit");
+			r = get_number(err, v[4], f, &c->limit);
+			if (r < 0)
+				return r;
+			if (c->limit <= 0)
+				return error_node(err, v[4], f,
+						  "limit must be greater than 0, got %s",
+						  v[4]->value);
+		} else {
+			field_join(f, item, "limit_ref");
+			r = resolve_limit_ref(err, v[5], f, file, &registry, l, c);
+			if (r < 0)
+				return r;
+		}
+		if (v[6]) {
+			field_join(f, item, "action");
+			r = get_enum(err, v[6], f, actions, ARRAY_SIZE(actions), "action", &e);
+			if (r < 0)
+				return r;
+			c->action = e;
+		}
+	}
+	return 0;
+}
+
+/* ---- reporting, records, measurement ---- */
+
+static int parse_reporting(struct license_error *err, const struct ynode *n, const char *field,
+			   struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "periodic", false },
+		{ "recipient", false },
+		{ "threshold_within_days", false },
+	};
+	static const char *const cadences[] = { "monthly", "quarterly", "yearly" };
+	const struct ynode *v[ARRAY_SIZE(specs)];
+	char sub[FIELD_SIZE];
+	int c, r;
+
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	if (r < 0)
+		return r;
+	if (v[0]) {
+		field_join(sub, field, "periodic");
+		r = get_enum(err, v[0], sub, cadences, ARRAY_SIZE(cadences), "cadence", &c);
+		if (r < 0)
+			return r;
+		l->reporting.periodic = strdup(cadences[c]);
+		if (!l->reporting.periodic)
+			return -ENOMEM;
+	}
+	field_join(sub, field, "recipient");
+	r = parse_optional_string(err, v[1], sub, &l->reporting.recipient);
+	if (r < 0)
+		return r;
+	if (v[2]) {
+		field_join(sub, field, "threshold_within_days");
+		r = get_uint(err, v[2], sub, 1, 365, &l->reporting.threshold_within_days);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int parse_records(struct license_error *err, const struct ynode *n, const char *field,
+			 const char *file, struct license *l)
+{
+	static const struct key_spec specs[] = { { "retention_years", true } };
+	const struct ynode *v[1];
+	char sub[FIELD_SIZE];
+	int r;
+
+	r = check_mapping(err, n, field, specs, 1, v);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "retention_years");
+	r = get_uint(err, v[0], sub, 1, 100, &l->retention_years);
+	if (r < 0)
+		return r;
+	/* EU 2021/821 art. 27 and 15 CFR 762.6 both ask for five years. */
+	if (l->retention_years < 5 && l->regime &&
+	    (streq(l->regime, "eu-2021-821") || streq(l->regime, "ear")))
+		return error_node(err, v[0], sub,
+				  "%u years is less than the 5 years that %s requires",
+				  l->retention_years,
+				  streq(l->regime, "ear") ? "15 CFR 762.6" :
+							    "Art. 27 of Regulation (EU) 2021/821");
+	if (l->retention_years < 5)
+		return add_warning(l, file, v[0], sub,
+				   "records kept %u years, less than the usual 5",
+				   l->retention_years);
+	return 0;
+}
+
+static int parse_measurement(struct license_error *err, const struct ynode *n, const char *field,
+			     struct license *l)
+{
+	static const struct key_spec specs[] = {
+		{ "gap_policy", false },
+		{ "dual_meter_tolerance", false },
+	};
+	static const char *const policies[] = { "max-rate", "violation" };
+	const struct ynode *v[ARRAY_SIZE(specs)];
+	char sub[FIELD_SIZE];
+	int p, r;
+
+	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	if (r < 0)
+		return r;
+	if (v[0]) {
+		field_join(sub, field, "gap_policy");
+		r = get_enum(err, v[0], sub, policies, ARRAY_SIZE(policies), "gap policy", &p);
+		if (r < 0)
+			return r;
+		l->gap_policy = p;
+	}
+	if (v[1]) {
+		field_join(sub, field, "dual_meter_tolerance");
+		r = get_number(err, v[1], sub, &l->dual_meter_tolerance);
+		if (r < 0)
+			return r;
+		if (l->dual_meter_tolerance < 0 || l->dual_meter_tolerance >= 1)
+			return error_node(err, v[1], sub,
+					  "tolerance is a fraction from 0 up to (not including) 1, "
+					  "got %s",
+					  v[1]->value);
+	}
+	return 0;
+}
+
+static int parse_timezone(struct license_error *err, const struct ynode *n, const char *field,
+			  struct license *l)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	const char *s;
+	int r = get_string(err, n, field, &s);
+
+	if (r < 0)
+		return r;
+	/* An IANA name, looked up in the system's zoneinfo: a typo would shift every calendar
+	 * period by hours. */
+	if (strlen(s) > 64 || s[0] == '/' || strstr(s, "..") ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") !=
+		    strlen(s))
+		return error_node(err, n, field, "invalid time zone \"%." ECHO_MAX "s\"", s);
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
+	/* A directory ("Europe") would pass for a zone and silently mean UTC. */
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return error_node(err, n, field,
+				  "unknown time zone \"%." ECHO_MAX
+				  "s\" (no zone file %s; package tzdata)",
+				  s, path);
+	l->timezone = strdup(s);
+	return l->timezone ? 0 : -ENOMEM;
+}
+
 static int parse_principals(struct license_error *err, const struct ynode *n, const char *field,
 			    struct license *l)
 {
 	static const struct key_spec specs[] = {
 		{ "users", false },
 		{ "groups", false },
+		{ "accounts", false },
+		{ "remote_access", false },
 	};
 	const struct ynode *v[ARRAY_SIZE(specs)];
 	char sub[FIELD_SIZE];
@@ -819,15 +1859,24 @@ static int parse_principals(struct license_error *err, const struct ynode *n, co
 	if (r < 0)
 		return r;
 	field_join(sub, field, "groups");
-	return parse_string_list(err, v[1], sub, check_name, &l->groups, &l->n_groups);
+	r = parse_string_list(err, v[1], sub, check_name, &l->groups, &l->n_groups);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "accounts");
+	r = parse_string_list(err, v[2], sub, check_name, &l->accounts, &l->n_accounts);
+	if (r < 0 || !v[3])
+		return r;
+	field_join(sub, field, "remote_access");
+	return parse_remote_access(err, v[3], sub, l);
 }
 
 static int parse_end_use(struct license_error *err, const struct ynode *n, const char *field,
 			 struct license *l)
 {
 	static const struct key_spec specs[] = {
-		{ "permitted", false },
-		{ "prohibited_executables", false },
+		{ "permitted", false },	   { "prohibited_executables", false },
+		{ "prohibited", false },   { "job_declaration_required", false },
+		{ "declarations", false }, { "allowed_executables", false },
 	};
 	const struct ynode *v[ARRAY_SIZE(specs)];
 	char sub[FIELD_SIZE];
@@ -837,13 +1886,49 @@ static int parse_end_use(struct license_error *err, const struct ynode *n, const
 	if (r < 0)
 		return r;
 	field_join(sub, field, "permitted");
-	r = parse_string_list(err, v[0], sub, NULL, &l->permitted_end_uses,
+	r = parse_string_list(err, v[0], sub, check_code, &l->permitted_end_uses,
 			      &l->n_permitted_end_uses);
 	if (r < 0)
 		return r;
 	field_join(sub, field, "prohibited_executables");
-	return parse_string_list(err, v[1], sub, check_glob, &l->prohibited_executables,
-				 &l->n_prohibited_executables);
+	r = parse_string_list(err, v[1], sub, check_glob, &l->prohibited_executables,
+			      &l->n_prohibited_executables);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "prohibited");
+	r = parse_string_list(err, v[2], sub, check_code, &l->prohibited_end_uses,
+			      &l->n_prohibited_end_uses);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l->n_prohibited_end_uses; i++)
+		if (strv_has(l->permitted_end_uses, l->n_permitted_end_uses,
+			     l->prohibited_end_uses[i])) {
+			char item[FIELD_SIZE];
+
+			field_index(item, sub, i);
+			return error_node(err, v[2]->items[i], item,
+					  "end use \"%s\" is both permitted and prohibited",
+					  l->prohibited_end_uses[i]);
+		}
+	if (v[3]) {
+		field_join(sub, field, "job_declaration_required");
+		r = get_bool(err, v[3], sub, &l->job_declaration_required);
+		if (r < 0)
+			return r;
+	}
+	if (v[4]) {
+		field_join(sub, field, "declarations");
+		r = parse_declarations(err, v[4], sub, l);
+		if (r < 0)
+			return r;
+	}
+	if (l->job_declaration_required && l->n_declarations == 0)
+		return error_node(err, v[3], "license.end_use.declarations",
+				  "job_declaration_required needs end_use.declarations: how a "
+				  "job's account, wckey or comment maps to an end use");
+	field_join(sub, field, "allowed_executables");
+	return parse_string_list(err, v[5], sub, check_glob, &l->allowed_executables,
+				 &l->n_allowed_executables);
 }
 
 enum {
@@ -854,6 +1939,17 @@ enum {
 	KEY_CONDITIONS,
 	KEY_PRINCIPALS,
 	KEY_END_USE,
+	KEY_TYPE,
+	KEY_TERMS_VERSION,
+	KEY_TIMEZONE,
+	KEY_RIDERS,
+	KEY_PARTIES,
+	KEY_DESTINATION,
+	KEY_HARDWARE,
+	KEY_CAPS,
+	KEY_REPORTING,
+	KEY_RECORDS,
+	KEY_MEASUREMENT,
 	_KEY_MAX,
 };
 
@@ -874,7 +1970,20 @@ static int parse_license(struct license_error *err, const struct ynode *root, st
 		[KEY_CONDITIONS] = { "conditions", false },
 		[KEY_PRINCIPALS] = { "principals", false },
 		[KEY_END_USE] = { "end_use", false },
+		[KEY_TYPE] = { "type", false },
+		[KEY_TERMS_VERSION] = { "terms_version", false },
+		[KEY_TIMEZONE] = { "timezone", false },
+		[KEY_RIDERS] = { "riders", false },
+		[KEY_PARTIES] = { "parties", false },
+		[KEY_DESTINATION] = { "destination", false },
+		[KEY_HARDWARE] = { "hardware", false },
+		[KEY_CAPS] = { "caps", false },
+		[KEY_REPORTING] = { "reporting", false },
+		[KEY_RECORDS] = { "records", false },
+		[KEY_MEASUREMENT] = { "measurement", false },
 	};
+	static const char *const types[] = { "individual", "global", "general", "internal-policy" };
+	int type;
 	const struct ynode *top, *v[_KEY_MAX];
 	int r;
 
@@ -910,6 +2019,64 @@ static int parse_license(struct license_error *err, const struct ynode *root, st
 	}
 	if (v[KEY_END_USE]) {
 		r = parse_end_use(err, v[KEY_END_USE], "license.end_use", l);
+		if (r < 0)
+			return r;
+	}
+	if (v[KEY_TYPE]) {
+		r = get_enum(err, v[KEY_TYPE], "license.type", types, ARRAY_SIZE(types),
+			     "licence type", &type);
+		if (r < 0)
+			return r;
+		l->type = strdup(types[type]);
+		if (!l->type)
+			return -ENOMEM;
+	}
+	r = parse_optional_string(err, v[KEY_TERMS_VERSION], "license.terms_version",
+				  &l->terms_version);
+	if (r < 0)
+		return r;
+	if (v[KEY_TIMEZONE]) {
+		r = parse_timezone(err, v[KEY_TIMEZONE], "license.timezone", l);
+		if (r < 0)
+			return r;
+	}
+	r = parse_string_list(err, v[KEY_RIDERS], "license.riders", NULL, &l->riders, &l->n_riders);
+	if (r < 0)
+		return r;
+	if (v[KEY_PARTIES]) {
+		r = parse_parties(err, v[KEY_PARTIES], "license.parties", l);
+		if (r < 0)
+			return r;
+	}
+	if (v[KEY_DESTINATION]) {
+		r = parse_destination(err, v[KEY_DESTINATION], "license.destination", l);
+		if (r < 0)
+			return r;
+	}
+	if (v[KEY_HARDWARE]) {
+		r = parse_hardware(err, v[KEY_HARDWARE], "license.hardware", l);
+		if (r < 0)
+			return r;
+	}
+	if (v[KEY_REPORTING]) {
+		r = parse_reporting(err, v[KEY_REPORTING], "license.reporting", l);
+		if (r < 0)
+			return r;
+	}
+	if (v[KEY_CAPS]) {
+		r = parse_caps(err, v[KEY_CAPS], "license.caps", err->file, l);
+		if (r < 0)
+			return r;
+	}
+	l->retention_years = 5;
+	if (v[KEY_RECORDS]) {
+		r = parse_records(err, v[KEY_RECORDS], "license.records", err->file, l);
+		if (r < 0)
+			return r;
+	}
+	l->dual_meter_tolerance = 0.02;
+	if (v[KEY_MEASUREMENT]) {
+		r = parse_measurement(err, v[KEY_MEASUREMENT], "license.measurement", l);
 		if (r < 0)
 			return r;
 	}
@@ -987,6 +2154,47 @@ void license_free(struct license *l)
 	strv_free(l->groups, l->n_groups);
 	strv_free(l->permitted_end_uses, l->n_permitted_end_uses);
 	strv_free(l->prohibited_executables, l->n_prohibited_executables);
+	free(l->type);
+	free(l->terms_version);
+	free(l->timezone);
+	strv_free(l->riders, l->n_riders);
+	free(l->parties.licensee);
+	free(l->parties.ultimate_consignee);
+	for (size_t i = 0; i < l->parties.n_end_users; i++) {
+		free(l->parties.end_users[i].org);
+		free(l->parties.end_users[i].country);
+	}
+	free(l->parties.end_users);
+	strv_free(l->accounts, l->n_accounts);
+	strv_free(l->remote_access.applications, l->remote_access.n_applications);
+	strv_free(l->prohibited_end_uses, l->n_prohibited_end_uses);
+	for (size_t i = 0; i < l->n_declarations; i++) {
+		free(l->declarations[i].match);
+		free(l->declarations[i].end_use);
+	}
+	free(l->declarations);
+	strv_free(l->allowed_executables, l->n_allowed_executables);
+	free(l->destination.site_country);
+	free(l->destination.site_facility);
+	strv_free(l->destination.hostnames, l->destination.n_hostnames);
+	strv_free(l->destination.machine_ids, l->destination.n_machine_ids);
+	strv_free(l->destination.gpu_uuids, l->destination.n_gpu_uuids);
+	strv_free(l->destination.pci_bus_ids, l->destination.n_pci_bus_ids);
+	for (size_t i = 0; i < l->n_hardware; i++) {
+		free(l->hardware[i].vendor);
+		free(l->hardware[i].model);
+		free(l->hardware[i].entry);
+	}
+	free(l->hardware);
+	for (size_t i = 0; i < l->n_caps; i++) {
+		free(l->caps[i].id);
+		free(l->caps[i].metric);
+		free(l->caps[i].limit_ref);
+	}
+	free(l->caps);
+	free(l->reporting.periodic);
+	free(l->reporting.recipient);
+	free(l->warnings);
 	free(l);
 }
 
@@ -1144,6 +2352,32 @@ int license_set_load(const char *dir, struct license_set **ret)
 	return 0;
 }
 
+size_t license_set_keep_previous(struct license_set *next, struct license_set *prev)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; next && prev && i < next->n_entries; i++) {
+		struct license_entry *e = &next->entries[i];
+
+		if (e->license)
+			continue;
+		for (size_t j = 0; j < prev->n_entries; j++) {
+			struct license_entry *o = &prev->entries[j];
+
+			if (!o->license || !streq(o->file, e->file))
+				continue;
+			/* Not if the good id has meanwhile been taken by another file. */
+			if (find_id(next, next->n_entries, o->license->id))
+				break;
+			e->license = TAKE_PTR(o->license);
+			e->kept_previous = true;
+			kept++;
+			break;
+		}
+	}
+	return kept;
+}
+
 /* ---- questions the evaluator asks ---- */
 
 bool license_valid_at(const struct license *l, int64_t now_sec)
@@ -1168,6 +2402,18 @@ bool license_permits_user(const struct license *l, const char *user, const char 
 		return true;
 	for (size_t i = 0; i < n_groups; i++)
 		if (groups[i] && strv_contains(l->groups, l->n_groups, groups[i]))
+			return true;
+	return false;
+}
+
+bool license_allows_executable(const struct license *l, const char *exe_path)
+{
+	if (l->n_allowed_executables == 0)
+		return true;
+	if (!exe_path)
+		return false;
+	for (size_t i = 0; i < l->n_allowed_executables; i++)
+		if (fnmatch(l->allowed_executables[i], exe_path, 0) == 0)
 			return true;
 	return false;
 }

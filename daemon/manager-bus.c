@@ -95,6 +95,7 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_t(reply, "last_violation_seq", last_seq)) < 0 ||
 	    (r = append_kv_u(reply, "licenses_active", manager_licenses_active(m))) < 0 ||
 	    (r = append_kv_u(reply, "license_errors", manager_license_errors(m))) < 0 ||
+	    (r = append_kv_u(reply, "license_terms_not_evaluated", m->terms_not_evaluated)) < 0 ||
 	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
@@ -128,8 +129,9 @@ static int method_list_licenses(sd_bus_message *msg, void *userdata, sd_bus_erro
 		char err[1024] = "";
 		const char *state;
 
-		if (!l) {
+		if (!l || e->kept_previous)
 			license_error_format(&e->error, err, sizeof(err));
+		if (!l) {
 			state = "invalid";
 		} else if (now < l->valid_from) {
 			state = "not-yet-valid";
@@ -387,6 +389,81 @@ static int method_get_inventory(sd_bus_message *msg, void *userdata, sd_bus_erro
 	return manager_gpu_reply_inventory(userdata, msg);
 }
 
+static int append_threshold(const struct threshold_event *e, void *userdata)
+{
+	return sd_bus_message_append(userdata, HPCMETER_SIG_THRESHOLD, e->seq, e->time_usec,
+				     e->license_id, e->term, e->subject, e->level, e->measured,
+				     e->limit, e->detail);
+}
+
+static int fill_thresholds(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_threshold_events(m->ledger, since, append_threshold, reply);
+}
+
+static int method_list_thresholds(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_THRESHOLD, "threshold events",
+				fill_thresholds);
+}
+
+static int append_cleared(uint64_t seq, uint64_t cleared_usec, const char *key, void *userdata)
+{
+	_cleanup_free_ char *k = utf8_escape_invalid(key);
+
+	return k ? sd_bus_message_append(userdata, HPCMETER_SIG_CLEARED, seq, cleared_usec, k) :
+		   -ENOMEM;
+}
+
+static int fill_cleared(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_cleared_violations(m->ledger, since, append_cleared, reply);
+}
+
+static int method_list_cleared(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_CLEARED, "cleared violations",
+				fill_cleared);
+}
+
+static int method_explain_license(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct eval_result res = {};
+	const char *id;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &id);
+	if (r < 0)
+		return r;
+	r = manager_explain(m, id, &res);
+	if (r == -ENOENT)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "No licence with id \"%s\" is loaded", id);
+	if (r < 0) {
+		eval_result_done(&res);
+		return sd_bus_error_set_errnof(error, -r, "Cannot evaluate licence %s: %s", id,
+					       strerror(-r));
+	}
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_TERM);
+	for (size_t i = 0; r >= 0 && i < res.n_terms; i++) {
+		_cleanup_free_ char *text = utf8_escape_invalid(res.terms[i].text);
+
+		r = text ? sd_bus_message_append(reply, HPCMETER_SIG_TERM, res.terms[i].term,
+						 eval_state_name(res.terms[i].state), text) :
+			   -ENOMEM;
+	}
+	eval_result_done(&res);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -439,6 +516,15 @@ static const sd_bus_vtable manager_vtable[] = {
 	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
 	 * it, in addition to the bus policy. */
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListThresholdEvents", SD_BUS_ARGS("t", since_seq),
+				SD_BUS_RESULT("a" HPCMETER_SIG_THRESHOLD, events),
+				method_list_thresholds, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListClearedViolations", SD_BUS_ARGS("t", since_usec),
+				SD_BUS_RESULT("a" HPCMETER_SIG_CLEARED, cleared),
+				method_list_cleared, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ExplainLicense", SD_BUS_ARGS("s", license_id),
+				SD_BUS_RESULT("a" HPCMETER_SIG_TERM, terms), method_explain_license,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_JOB, jobs), method_list_jobs,
 				SD_BUS_VTABLE_UNPRIVILEGED),
@@ -450,6 +536,13 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_ARGS("t", seq, "t", time_usec, "s", kind, "s", license_id,
 					    "u", pid, "u", uid, "s", user, "s", executable, "s",
 					    cgroup, "s", job, "s", detail),
+				0),
+	SD_BUS_SIGNAL_WITH_ARGS("ViolationCleared", SD_BUS_ARGS("t", seq, "t", time_usec, "s", key),
+				0),
+	SD_BUS_SIGNAL_WITH_ARGS("ThresholdApproaching",
+				SD_BUS_ARGS("t", seq, "t", time_usec, "s", license_id, "s", term,
+					    "s", subject, "u", level, "d", measured, "d", limit,
+					    "s", detail),
 				0),
 	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("IntervalUSec", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -517,4 +610,37 @@ void manager_bus_properties_changed(struct manager *m, const char *property)
 	if (m->bus)
 		sd_bus_emit_properties_changed(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
 					       property, NULL);
+}
+
+int manager_bus_emit_cleared(struct manager *m, uint64_t seq, uint64_t time_usec, const char *key)
+{
+	_cleanup_free_ char *k = utf8_escape_invalid(key);
+	int r;
+
+	if (!m->bus)
+		return 0;
+	if (!k)
+		return -ENOMEM;
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+			       "ViolationCleared", HPCMETER_SIG_CLEARED_FIELDS, seq, time_usec, k);
+	if (r < 0)
+		log_warning("cannot emit ViolationCleared #%llu: %s (it is in the ledger)",
+			    (unsigned long long)seq, strerror(-r));
+	return r;
+}
+
+int manager_bus_emit_threshold(struct manager *m, const struct threshold_event *e)
+{
+	int r;
+
+	if (!m->bus)
+		return 0;
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+			       "ThresholdApproaching", HPCMETER_SIG_THRESHOLD_FIELDS, e->seq,
+			       e->time_usec, e->license_id, e->term, e->subject, e->level,
+			       e->measured, e->limit, e->detail);
+	if (r < 0)
+		log_warning("cannot emit ThresholdApproaching #%llu: %s (it is in the ledger)",
+			    (unsigned long long)e->seq, strerror(-r));
+	return r;
 }

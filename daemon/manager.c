@@ -32,6 +32,7 @@ struct proc {
 	uint64_t cgroup_v1_id; /* in the followed v1 hierarchy, 0 when none */
 	uint64_t seen_in; /* last collection that found it in the map */
 	char *exe; /* resolved executable path, NULL when unknown */
+	char *filename; /* the name it was run by (execve()), NULL when unknown */
 };
 
 struct usage_acc {
@@ -69,6 +70,7 @@ static void proc_free(void *p)
 	struct proc *pr = p;
 
 	free(pr->exe);
+	free(pr->filename);
 	free(pr);
 }
 
@@ -178,11 +180,11 @@ static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 		    now_realtime_usec();
 }
 
-/* Raise a violation once per (kind, licence, uid, executable, name run by) and daemon run:
- * store it, log it, signal it. The name matters for scripts, whose executable is the
- * interpreter. */
+/* Raise a process violation once per key (kind, licence, uid, executable, and the name run by
+ * when that is what matched: for scripts the executable is the interpreter) while it is open:
+ * store it, log it, signal it. */
 static void raise_violation(struct manager *m, const char *kind, const struct license *lic,
-			    const struct proc *p, const char *filename, const char *detail)
+			    const struct proc *p, const char *finding_key, const char *detail)
 {
 	char key[2 * PATH_MAX + 512], cgbuf[PATH_MAX + 32], job[32];
 	const struct user_info *u = NULL;
@@ -190,8 +192,7 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 	char *k;
 	int r;
 
-	snprintf(key, sizeof(key), "%s|%s|%u|%s|%s", kind, lic->id, p ? p->uid : HPCMETER_UID_NONE,
-		 p && p->exe ? p->exe : "", filename ? filename : "");
+	snprintf(key, sizeof(key), "%s", finding_key);
 	if (tfind(key, &m->raised, str_cmp))
 		return;
 	k = strdup(key);
@@ -236,6 +237,8 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 		   (unsigned long long)v.seq, kind, lic->id, v.pid, v.uid, v.user, v.executable,
 		   job[0] ? " job " : "", job, detail);
 	manager_bus_emit_violation(m, &v);
+	/* Open until no process meets the condition any more (manager-evaluate.c). */
+	manager_process_violation_raised(m, key, v.seq, user);
 }
 
 static bool license_usable(const struct license_entry *e)
@@ -246,63 +249,38 @@ static bool license_usable(const struct license_entry *e)
 static void evaluate_proc(struct manager *m, struct proc *p, const char *filename)
 {
 	const struct user_info *u = NULL;
-	char detail[512];
+	bool exempt = p->uid < m->cfg.uid_min;
 
 	if (!m->licenses)
 		return;
+	if (!filename)
+		filename = p->filename; /* re-evaluated: the name it was run by at its exec */
+	if (!exempt && attributor_user(m->attr, p->uid, &u) < 0)
+		exempt = true; /* unknown user: principal terms cannot be checked */
 	for (size_t i = 0; i < m->licenses->n_entries; i++) {
 		const struct license_entry *e = &m->licenses->entries[i];
-		const struct license *l = e->license;
-		const char *glob = NULL;
+		struct eval_result res = {};
+		struct eval_process ep = {
+			.pid = p->tgid,
+			.uid = p->uid,
+			.user = u ? u->name : NULL,
+			.groups = u ? (const char *const *)u->groups : NULL,
+			.n_groups = u ? u->n_groups : 0,
+			.exe = p->exe,
+			.filename = filename,
+			.exempt = exempt,
+		};
 
 		if (!license_usable(e))
 			continue;
-		if (p->exe)
-			glob = license_prohibits_executable(l, p->exe);
-		/* The name it was run by counts too (a symlink named like the prohibited tool). */
-		if (!glob && filename && filename[0] == '/')
-			glob = license_prohibits_executable(l, filename);
-		if (glob) {
-			snprintf(detail, sizeof(detail),
-				 "executable matches prohibited pattern \"%s\"%s%s", glob,
-				 filename ? ", run as " : "", filename ? filename : "");
-			raise_violation(m, "prohibited-executable", l, p, filename, detail);
+		if (evaluate_process(e->license, &ep, &res) < 0)
+			log_error("out of memory evaluating pid %u", p->tgid);
+		for (size_t k = 0; k < res.n_findings; k++) {
+			const struct eval_finding *f = &res.findings[k];
+
+			raise_violation(m, f->kind, e->license, p, f->key, f->detail);
 		}
-		if (p->uid < m->cfg.uid_min)
-			continue;
-		if (!u && attributor_user(m->attr, p->uid, &u) < 0)
-			continue;
-		if (!license_permits_user(l, u->name, (const char *const *)u->groups,
-					  u->n_groups)) {
-			snprintf(detail, sizeof(detail),
-				 "user %s (uid %u) is not a principal of the licence", u->name,
-				 p->uid);
-			raise_violation(m, "unpermitted-user", l, p, NULL, detail);
-		}
-	}
-}
-
-static void check_validity(struct manager *m)
-{
-	int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-	char detail[256], from[32], until[32];
-
-	if (!m->licenses)
-		return;
-	for (size_t i = 0; i < m->licenses->n_entries; i++) {
-		const struct license *l = m->licenses->entries[i].license;
-		time_t f, u;
-		struct tm tm;
-
-		if (!l || license_valid_at(l, now))
-			continue;
-		f = l->valid_from;
-		u = l->valid_until;
-		strftime(from, sizeof(from), "%Y-%m-%d", gmtime_r(&f, &tm));
-		strftime(until, sizeof(until), "%Y-%m-%d", gmtime_r(&u, &tm));
-		snprintf(detail, sizeof(detail),
-			 "the node is in use outside the licence's validity %s..%s", from, until);
-		raise_violation(m, "license-not-valid", l, NULL, NULL, detail);
+		eval_result_done(&res);
 	}
 }
 
@@ -327,6 +305,8 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	/* The path walked in the kernel is the real file; the name passed to execve() is only a
 	 * fallback (deep or unresolvable paths). */
 	p->exe = strdup(e->path[0] ? e->path : e->filename);
+	free(p->filename);
+	p->filename = e->filename[0] ? strdup(e->filename) : NULL;
 	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
 			exe ? exe : "",
@@ -661,9 +641,10 @@ int manager_collect(struct manager *m)
 	sweep(m);
 	manager_gpu_collect(m);
 	report_losses(m);
-	check_validity(m);
 	now = now_realtime_usec();
 	r = flush_interval(m, now);
+	/* After the flush: caps see the interval just closed. */
+	manager_evaluate(m);
 	m->last_collect_usec = now;
 	m->last_collect_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
@@ -682,7 +663,7 @@ unsigned manager_license_errors(const struct manager *m)
 	unsigned n = 0;
 
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++)
-		n += !m->licenses->entries[i].license;
+		n += !m->licenses->entries[i].license || m->licenses->entries[i].kept_previous;
 	return n;
 }
 
@@ -697,6 +678,58 @@ unsigned manager_licenses_active(const struct manager *m)
 		n += l && license_valid_at(l, now);
 	}
 	return n;
+}
+
+struct foreach_ctx {
+	struct manager *m;
+	void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
+		   const char *filename, uint64_t cgroup_id, void *userdata);
+	void *userdata;
+};
+
+static void foreach_visit(const void *node, VISIT which, void *closure)
+{
+	const struct foreach_ctx *c = closure;
+	const struct proc *p = *(const struct proc *const *)node;
+
+	if (which == postorder || which == leaf)
+		c->fn(c->m, p->tgid, p->uid, p->exe, p->filename, p->cgroup_id, c->userdata);
+}
+
+void manager_forget_raised(struct manager *m, const char *key)
+{
+	void *node = tfind(key, &m->raised, str_cmp);
+	char *k;
+
+	if (!node)
+		return;
+	k = *(char **)node;
+	tdelete(key, &m->raised, str_cmp);
+	free(k);
+}
+
+int manager_remember_raised(struct manager *m, const char *key)
+{
+	char *k;
+
+	if (tfind(key, &m->raised, str_cmp))
+		return 0;
+	k = strdup(key);
+	if (!k || !tsearch(k, &m->raised, str_cmp)) {
+		free(k);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void manager_foreach_proc(struct manager *m,
+			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
+				     const char *filename, uint64_t cgroup_id, void *userdata),
+			  void *userdata)
+{
+	struct foreach_ctx c = { .m = m, .fn = fn, .userdata = userdata };
+
+	twalk_r(m->procs, foreach_visit, &c);
 }
 
 static void reevaluate_visit(const void *node, VISIT which, void *closure)
@@ -718,11 +751,21 @@ int manager_reload(struct manager *m)
 			m->cfg.licenses_dir, strerror(-r));
 		return r;
 	}
+	license_set_keep_previous(s, m->licenses);
 	for (size_t i = 0; i < s->n_entries; i++) {
 		const struct license_entry *e = &s->entries[i];
 
-		if (e->license) {
+		if (e->kept_previous) {
+			license_error_format(&e->error, buf, sizeof(buf));
+			log_warning(
+				"licence file rejected: %s; keeping licence %s as loaded before",
+				buf, e->license->id);
+		} else if (e->license) {
 			log_info("licence %s loaded from %s", e->license->id, e->file);
+			for (size_t w = 0; w < e->license->n_warnings; w++) {
+				license_error_format(&e->license->warnings[w], buf, sizeof(buf));
+				log_warning("licence %s: warning: %s", e->license->id, buf);
+			}
 		} else {
 			license_error_format(&e->error, buf, sizeof(buf));
 			log_warning("licence file rejected: %s", buf);
@@ -737,7 +780,7 @@ int manager_reload(struct manager *m)
 	attributor_flush_users(m->attr);
 	/* New terms apply to what already runs. */
 	twalk_r(m->procs, reevaluate_visit, m);
-	check_validity(m);
+	manager_evaluate(m);
 	return 0;
 }
 
@@ -896,6 +939,9 @@ int manager_start(struct manager *m)
 		log_warning("cannot read running jobs from the ledger: %s", strerror(-r));
 	else if (job_table_size(m->jobs))
 		log_info("%zu job(s) running according to the ledger", job_table_size(m->jobs));
+	r = manager_evaluate_start(m);
+	if (r < 0)
+		return r;
 
 	r = manager_reload(m);
 	if (r < 0)
@@ -1002,6 +1048,7 @@ void manager_free(struct manager *m)
 	if (m->bpf_stats_fd >= 0)
 		close(m->bpf_stats_fd);
 	manager_gpu_free(m);
+	manager_evaluate_stop(m);
 	ledger_close(m->ledger);
 	license_set_free(m->licenses);
 	attributor_free(m->attr);

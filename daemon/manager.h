@@ -10,12 +10,16 @@
 #include "attribute.h"
 #include "config.h"
 #include "gpu.h"
+#include "evaluate.h"
 #include "hpcmeter-bus.h"
 #include "inventory.h"
 #include "ledger.h"
 #include "license.h"
 #include "meter.h"
 #include "workload.h"
+
+struct sqlite3;
+struct usage_cache;
 
 struct manager {
 	struct config cfg;
@@ -29,6 +33,11 @@ struct manager {
 	struct license_set *licenses;
 	struct job_table *jobs; /* jobs announced by the batch system */
 	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */
+	struct eval_tracker *tracker; /* the violation lifecycle of periodic terms */
+	struct sqlite3 *query_db; /* read-only ledger connection for usage queries */
+	struct usage_cache *usage_cache; /* cumulative usage sums, read incrementally */
+	unsigned terms_not_evaluated; /* at the last evaluation, over all licences */
+	void *process_open; /* tsearch tree: process violations not cleared yet (manager-evaluate.c) */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */
@@ -88,7 +97,29 @@ const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint
 unsigned manager_license_errors(const struct manager *m);
 unsigned manager_licenses_active(const struct manager *m);
 
+/* Visit every tracked process. */
+void manager_foreach_proc(struct manager *m,
+			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
+				     const char *filename, uint64_t cgroup_id, void *userdata),
+			  void *userdata);
+/* The per-run de-duplication of process violations: forget a key (its condition ended), or
+ * remember one raised before a restart. */
+void manager_forget_raised(struct manager *m, const char *key);
+int manager_remember_raised(struct manager *m, const char *key);
+
+/* manager-evaluate.c: every licence term, every interval, and the violation lifecycle. */
+int manager_evaluate_start(struct manager *m);
+void manager_evaluate_stop(struct manager *m);
+int manager_evaluate(struct manager *m);
+/* The standing of each term of licence id, now (-ENOENT: no such licence loaded). */
+int manager_explain(struct manager *m, const char *id, struct eval_result *res);
+/* A process violation was raised at an exec: it stays open while a process meets it. */
+void manager_process_violation_raised(struct manager *m, const char *key, uint64_t seq,
+				      const char *user);
+
 /* manager-bus.c */
 int manager_bus_connect(struct manager *m);
 int manager_bus_emit_violation(struct manager *m, const struct violation *v);
 void manager_bus_properties_changed(struct manager *m, const char *property);
+int manager_bus_emit_cleared(struct manager *m, uint64_t seq, uint64_t time_usec, const char *key);
+int manager_bus_emit_threshold(struct manager *m, const struct threshold_event *e);

@@ -16,9 +16,13 @@ build=(
 )
 run=(
 	dbus dbus-daemon systemd util-linux passwd procps
+	# licence time zones (license.timezone) are looked up in /usr/share/zoneinfo
+	tzdata
 )
 tests=(
 	python3 dbus-bin libxml2-utils clang-format man-db bash-completion
+	# libFuzzer for the licence parser's fuzz target (clang -fsanitize=fuzzer)
+	libclang-rt-14-dev
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	libnl-3-dev libnl-genl-3-dev

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 RUN=$BUILD/run
 LICENSES=${HPCMETER_LICENSES:-$PWD/examples/licenses}
+# Licence caps may name entries of the threshold registry: use the source tree's.
+export HPCMETER_THRESHOLDS=${HPCMETER_THRESHOLDS:-$PWD/data/thresholds.yaml}
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run-demo.sh: run as root (hpcmeterd loads eBPF programs)" >&2

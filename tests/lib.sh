@@ -11,6 +11,8 @@ case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 KPREFIX=${HPCMETER_TEST_PATH_PREFIX:-}
 HPCMETERD=$BUILD/hpcmeterd
 HPCMETERCTL=$BUILD/hpcmeterctl
+# The threshold registry of the source tree, not an installed one.
+export HPCMETER_THRESHOLDS=${HPCMETER_THRESHOLDS:-$TOP/data/thresholds.yaml}
 
 _tap_n=0
 _tap_failed=0

@@ -14,6 +14,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL
 
 ALL=(
 	"$BUILD/tests/test-license"
+	"$BUILD/tests/test-evaluate"
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
@@ -23,7 +24,10 @@ ALL=(
 	"$BUILD/tests/test-inventory data/accelerators.yaml"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"$BUILD/tests/test-gpu $BUILD/tests/gpu-fake $BUILD/tests/gpu-load"
+	"tests/licenses/test-bad-corpus.sh"
+	"tests/fuzz/run.sh"
 	"tests/dbus/test-violations.sh"
+	"tests/dbus/test-caps.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"

@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "ctl-license.h"
 #include "hpcmeter-bus.h"
 #include "jobs.h"
 #include "license.h"
@@ -54,6 +55,9 @@ static bool arg_legend = true;
 static const char *arg_address = NULL;
 static bool arg_since_set = false;
 static uint64_t arg_since = 0;
+static const char *arg_since_str = NULL; /* license simulate: a date */
+static bool arg_since_bad = false;
+static const char *arg_state_dir = "/var/lib/hpcmeter";
 static bool arg_since_usec_set = false;
 static bool arg_slurm_env = false;
 static char **arg_set = NULL; /* --set KEY=VALUE, in order */
@@ -679,6 +683,8 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 						 .right_align = right };
 	struct license_row l;
 	struct json j;
+	uint64_t next_expiry = 0;
+	char next_id[160] = "";
 	int r;
 
 	(void)argc;
@@ -697,6 +703,11 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 		if (arg_json) {
 			json_license_row(&j, &l);
 			continue;
+		}
+		if (streq(l.state, "active") &&
+		    (!next_expiry || l.valid_until_usec < next_expiry)) {
+			next_expiry = l.valid_until_usec;
+			snprintf(next_id, sizeof(next_id), "%s", l.id);
 		}
 		if (table_add(&t, "%s", l.file) < 0 || table_add(&t, "%s", l.id) < 0 ||
 		    table_add(&t, "%s", l.state) < 0 ||
@@ -718,6 +729,14 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 	r = table_print(&t, "licence files");
 	if (r < 0)
 		log_error("out of memory");
+	if (r >= 0 && next_expiry && arg_legend) {
+		char until[FORMAT_TIMESTAMP_MAX];
+		int64_t days = ((int64_t)next_expiry - (int64_t)now_realtime_usec()) /
+			       (int64_t)(86400 * USEC_PER_SEC);
+
+		printf("\nNext expiry: %s, valid until %s (%lld days from now).\n", next_id,
+		       format_validity_date(until, next_expiry), (long long)days);
+	}
 	return r;
 }
 
@@ -768,6 +787,7 @@ static const struct {
 	{ "last_violation_seq", "Last violation seq", FIELD_PLAIN },
 	{ "licenses_active", "Licences active", FIELD_PLAIN },
 	{ "license_errors", "Licence errors", FIELD_PLAIN },
+	{ "license_terms_not_evaluated", "Terms not evaluated", FIELD_PLAIN },
 	{ "licenses_dir", "Licence directory", FIELD_PLAIN },
 	{ "state_dir", "State directory", FIELD_PLAIN },
 	{ "ledger", "Ledger", FIELD_PLAIN },
@@ -995,7 +1015,7 @@ static void print_status_line(int width, const char *label, const struct status_
 
 static int print_status_human(const struct status_field *fields, size_t n, sd_bus_message *licenses)
 {
-	const struct status_field *violations;
+	const struct status_field *violations, *not_evaluated;
 	struct license_row l;
 	unsigned rejected = 0, listed = 0;
 	int width = 0, r;
@@ -1057,6 +1077,13 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 		printf("%sWarning: %" PRIu64 " violation(s) recorded; see '" PROGRAM
 		       " violations'.\n",
 		       rejected > 0 ? "" : "\n", violations->u);
+	not_evaluated = status_find(fields, n, "license_terms_not_evaluated");
+	if (not_evaluated && not_evaluated->known_type &&
+	    strchr("tuqy", not_evaluated->signature[0]) && not_evaluated->u > 0)
+		printf("Note: %" PRIu64
+		       " licence term(s) cannot be evaluated on this node yet; see '" PROGRAM
+		       " license explain ID'.\n",
+		       not_evaluated->u);
 	return 0;
 }
 
@@ -1915,10 +1942,43 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 	struct json j;
 	bool failed = false;
 
+	if (streq(argv[1], "explain")) {
+		_cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+		int r;
+
+		if (argc != 3)
+			return usage_error("license explain: expected one licence ID");
+		if (arg_since_set)
+			return usage_error("--since does not apply to 'license explain'");
+		r = bus_connect(&b);
+		return r < 0 ? r : ctl_license_explain(b, argv[2], arg_json != JSON_OFF);
+	}
+	if (streq(argv[1], "simulate")) {
+		int r;
+
+		if (argc != 3)
+			return usage_error("license simulate: expected one FILE");
+		if (!arg_since_set)
+			return usage_error("license simulate: --since DATE is required");
+		struct tm tm = {};
+		const char *end = strptime(arg_since_str, "%Y-%m-%d", &tm);
+
+		if (!end || *end)
+			return usage_error("license simulate: invalid date '%s' for --since "
+					   "(expected YYYY-MM-DD)",
+					   arg_since_str);
+		r = ctl_license_simulate(argv[2], arg_since_str, arg_state_dir,
+					 arg_json != JSON_OFF);
+		return r > 0 ? -EPERM : r;
+	}
 	(void)bus;
 
 	if (!streq(argv[1], "check"))
-		return usage_error("unknown license command '%s' (expected 'check')", argv[1]);
+		return usage_error(
+			"unknown license command '%s' (expected check, explain or simulate)",
+			argv[1]);
+	if (arg_since_set)
+		return usage_error("--since does not apply to 'license check'");
 	if (argc < 3)
 		return usage_error("license check: missing FILE argument");
 
@@ -1936,10 +1996,10 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 		if (r < 0) {
 			failed = true;
 			if (!isempty(err.message))
-				license_error_format(&err, msg, sizeof(msg));
+				ctl_license_format(&err, "error", msg, sizeof(msg));
 			else
-				snprintf(msg, sizeof(msg), "%s: %s", argv[i], strerror(-r));
-			fprintf(stderr, PROGRAM ": %s\n", msg);
+				snprintf(msg, sizeof(msg), "%s: error: %s", argv[i], strerror(-r));
+			fprintf(stderr, "%s\n", msg);
 			fflush(stderr);
 			if (arg_json) {
 				json_begin_object(&j);
@@ -1954,6 +2014,10 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 
 		format_date_utc(from, l->valid_from);
 		format_date_utc(until, l->valid_until);
+		for (size_t w = 0; w < l->n_warnings; w++) {
+			ctl_license_format(&l->warnings[w], "warning", msg, sizeof(msg));
+			fprintf(stderr, "%s\n", msg);
+		}
 		if (arg_json) {
 			json_begin_object(&j);
 			json_kv_string(&j, "file", argv[i]);
@@ -1969,6 +2033,13 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 			json_kv_uint(&j, "valid_until_usec",
 				     l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC :
 							  0);
+			json_key(&j, "warnings");
+			json_begin_array(&j);
+			for (size_t w = 0; w < l->n_warnings; w++) {
+				ctl_license_format(&l->warnings[w], "warning", msg, sizeof(msg));
+				json_string(&j, msg);
+			}
+			json_end_array(&j);
 			json_end_object(&j);
 		} else {
 			printf("%s: ok (id %s, valid %s..%s)\n", argv[i], l->id, from, until);
@@ -2011,7 +2082,13 @@ static void help(void)
 	       "  inventory                Show the accelerators, their TPP/APP, and the GPU\n"
 	       "                           meter's mode, runtime libraries and probes\n"
 	       "  licenses                 List the licence files and their state\n"
-	       "  license check FILE...    Validate licence files offline (no daemon needed)\n"
+	       "  license check FILE...    Validate licence files offline (no daemon needed);\n"
+	       "                           errors as FILE:LINE:COL: error: FIELD: MESSAGE\n"
+	       "  license explain ID       Each term of a loaded licence in plain words, and its\n"
+	       "                           standing now\n"
+	       "  license simulate FILE --since DATE\n"
+	       "                           Evaluate a draft licence against the recorded ledger\n"
+	       "                           (read-only, offline; exit 1 if it would be violated)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
 	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
 	       "  help                     Show this help\n"
@@ -2023,6 +2100,9 @@ static void help(void)
 	       "     --no-legend           Do not print the header and the legend of tables\n"
 	       "     --address=ADDRESS     Connect to the bus at ADDRESS, not to the system bus\n"
 	       "     --since=SEQ           violations, monitor: start after sequence number SEQ\n"
+	       "     --since=DATE          license simulate: usage from DATE (YYYY-MM-DD, UTC)\n"
+	       "     --state-dir=DIR       license simulate: hpcmeterd's state directory\n"
+	       "                           (default /var/lib/hpcmeter)\n"
 	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us);\n"
 	       "                           jobs: jobs running or ended after USEC\n"
 	       "     --by=job|user|account usage: totals per job, user or account\n"
@@ -2106,6 +2186,7 @@ enum {
 	ARG_BY,
 	ARG_SLURM_ENV,
 	ARG_SET,
+	ARG_STATE_DIR,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
@@ -2122,6 +2203,7 @@ static int parse_argv(int argc, char **argv)
 		{ "by", required_argument, NULL, ARG_BY },
 		{ "slurm-env", no_argument, NULL, ARG_SLURM_ENV },
 		{ "set", required_argument, NULL, ARG_SET },
+		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{}
 	};
 	int c;
@@ -2157,10 +2239,15 @@ static int parse_argv(int argc, char **argv)
 			arg_address = optarg;
 			break;
 		case ARG_SINCE:
-			if (parse_uint64(optarg, &arg_since) < 0)
-				return usage_error("invalid sequence number for --since: '%s'",
-						   optarg);
+			/* A sequence number, or a date for license simulate: judged by the verb. */
+			arg_since_bad = parse_uint64(optarg, &arg_since) < 0;
+			arg_since_str = optarg;
 			arg_since_set = true;
+			break;
+		case ARG_STATE_DIR:
+			if (isempty(optarg))
+				return usage_error("--state-dir needs a directory");
+			arg_state_dir = optarg;
 			break;
 		case ARG_SINCE_USEC:
 			if (parse_uint64(optarg, &arg_since_usec) < 0)
@@ -2225,8 +2312,10 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("%s: missing argument", verb->name);
 	if (verb->max_args >= 0 && argc > verb->max_args)
 		return usage_error("%s: too many arguments", verb->name);
-	if (arg_since_set && !(verb->flags & VERB_SINCE))
+	if (arg_since_set && !(verb->flags & VERB_SINCE) && !streq(verb->name, "license"))
 		return usage_error("--since does not apply to '%s'", verb->name);
+	if (arg_since_set && arg_since_bad && (verb->flags & VERB_SINCE))
+		return usage_error("invalid sequence number for --since: '%s'", arg_since_str);
 	if (arg_since_usec_set && !(verb->flags & VERB_SINCE_USEC))
 		return usage_error("--since-usec does not apply to '%s'", verb->name);
 	if (arg_by && !(verb->flags & VERB_BY))

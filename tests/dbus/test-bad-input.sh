@@ -53,12 +53,12 @@ out=$(lc typo.yaml); rc=$?
 diag "$out"
 check "license check: typo'd key refused (exit 1)" test "$rc" = 1
 check "license check: typo'd key at typo.yaml:5:5 license.principals.userz" \
-	grep -q "typo.yaml:5:5: license.principals.userz: unknown key \"userz\"" <<<"$out"
+	grep -q "typo.yaml:5:5: error: license.principals.userz: unknown key \"userz\"" <<<"$out"
 out=$(lc baddate.yaml); rc=$?
 diag "$out"
 check "license check: bad date refused (exit 1)" test "$rc" = 1
 check "license check: bad date at baddate.yaml:3:37 license.valid.until" \
-	grep -q "baddate.yaml:3:37: license.valid.until: invalid date \"2027-02-30\"" <<<"$out"
+	grep -q "baddate.yaml:3:37: error: license.valid.until: invalid date \"2027-02-30\"" <<<"$out"
 out=$(lc syntax.yaml); rc=$?
 diag "$out"
 check "license check: YAML syntax error refused (exit 1)" test "$rc" = 1

@@ -35,6 +35,14 @@ check "nobody: violations refused" test "$rc" = 1
 out=$(as_reader "$HPCMETERCTL" status --json 2>&1); rc=$?
 check "group hpcmeter: status works" test "$rc" = 0
 check "group hpcmeter: violations works" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' violations --json >/dev/null"
+check "group hpcmeter: license explain works" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' license explain POLICY-1 >/dev/null"
+for m in "ListThresholdEvents t 0" "ListClearedViolations t 0"; do
+	# shellcheck disable=SC2086 # method name and arguments
+	check "group hpcmeter: ${m%% *} works" as_reader busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" \
+		call org.hpcmeter1 /org/hpcmeter1 org.hpcmeter1.Manager $m
+	# shellcheck disable=SC2086
+	check "nobody: ${m%% *} refused" sh -c "$(declare -f as_nobody); ! as_nobody busctl --address='$DBUS_SYSTEM_BUS_ADDRESS' call org.hpcmeter1 /org/hpcmeter1 org.hpcmeter1.Manager $m 2>/dev/null"
+done
 out=$(as_reader "$HPCMETERCTL" reload 2>&1); rc=$?
 diag "$out"
 check "group hpcmeter: reload refused" test "$rc" = 1

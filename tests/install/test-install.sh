@@ -11,7 +11,8 @@ for f in /usr/local/sbin/hpcmeterd /usr/local/bin/hpcmeterctl \
 	/usr/local/lib/systemd/system/hpcmeterd.service /etc/dbus-1/system.d/org.hpcmeter1.conf \
 	/usr/local/share/dbus-1/interfaces/org.hpcmeter1.xml /usr/local/lib/sysusers.d/hpcmeter.conf \
 	/etc/hpcmeter/hpcmeterd.conf /usr/local/share/hpcmeter/examples/licenses/eu-bafa-example.yaml \
-	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md /usr/local/share/hpcmeter/accelerators.yaml; do
+	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md /usr/local/share/hpcmeter/accelerators.yaml \
+	/usr/local/share/hpcmeter/thresholds.yaml; do
 	check "installed $f" test -s "$D$f"
 done
 for m in man8/hpcmeterd.8 man5/hpcmeterd.conf.5 man5/hpcmeter.license.5 man1/hpcmeterctl.1; do

@@ -299,21 +299,19 @@ static void test_errors(void)
 				 "    users: [root]\n"
 				 "    userz: [alice]\n"),
 		     -EINVAL, 6, 5, "license.principals.userz", "unknown key \"userz\"");
-	expect_error("a term this version does not enforce refuses the licence, saying so",
+	expect_error("a hardware count of 0 is an impossible value",
 		     with_header("  hardware:\n"
-				 "    - { vendor: nvidia, model: H100-SXM, count: 8 }\n"),
-		     -EINVAL, 4, 3, "license.hardware",
-		     "\"hardware\" is not enforced by this version");
-	expect_error("principals.accounts is refused until accounts are attributed",
+				 "    - { vendor: nvidia, model: H100-SXM, count: 0 }\n"),
+		     -EINVAL, 5, 49, "license.hardware[0].count", "0 is out of range (1 to 65536)");
+	expect_error("principals.accounts must be a sequence",
 		     with_header("  principals:\n"
-				 "    accounts: [proj-cfd-01]\n"),
-		     -EINVAL, 5, 5, "license.principals.accounts",
-		     "\"accounts\" is not enforced by this version");
-	expect_error("a nested term not enforced yet is refused too",
+				 "    accounts: proj-cfd-01\n"),
+		     -EINVAL, 5, 15, "license.principals.accounts", "expected a sequence");
+	expect_error("job_declaration_required needs its mapping",
 		     with_header("  end_use:\n"
 				 "    job_declaration_required: true\n"),
-		     -EINVAL, 5, 5, "license.end_use.job_declaration_required",
-		     "\"job_declaration_required\" is not enforced by this version");
+		     -EINVAL, 5, 31, "license.end_use.declarations",
+		     "job_declaration_required needs end_use.declarations");
 	expect_error("unknown key beside license",
 		     "license: {id: A, valid: {from: 2026-01-01, until: 2026-01-02}}\nlicence: x\n",
 		     -EINVAL, 2, 1, "licence", "unknown key \"licence\"");
@@ -650,6 +648,53 @@ static void check_eu_example(const struct license *l)
 	CHECK(!license_permits_user(l, "nobody", NULL, 0));
 	CHECK(license_prohibits_executable(l, "/home/x/facerec-v2") != NULL);
 	CHECK(license_prohibits_executable(l, "/usr/bin/true") == NULL);
+	/* The rest of the language, as the example writes it. */
+	CHECK_STR(l->type, "individual");
+	CHECK_STR(l->timezone, "Europe/Berlin");
+	CHECK_INT(l->n_riders, 1);
+	CHECK_STR(l->parties.licensee, "Example HPC Systems GmbH");
+	CHECK_INT(l->parties.n_end_users, 1);
+	if (l->parties.n_end_users == 1)
+		CHECK_STR(l->parties.end_users[0].country, "NO"); /* Norway, not false */
+	CHECK_INT(l->n_accounts, 2);
+	CHECK_INT(l->remote_access.mode, LICENSE_REMOTE_LIMITED);
+	CHECK_INT(l->remote_access.n_applications, 3);
+	CHECK_INT(l->n_prohibited_end_uses, 4);
+	CHECK(l->job_declaration_required);
+	CHECK_INT(l->n_declarations, 2);
+	if (l->n_declarations == 2) {
+		CHECK_INT(l->declarations[1].from, LICENSE_DECL_ACCOUNT);
+		CHECK_STR(l->declarations[1].match, "climate-*");
+		CHECK_STR(l->declarations[1].end_use, "climate-modelling");
+	}
+	CHECK(l->destination.declared);
+	CHECK_STR(l->destination.site_country, "NO");
+	CHECK(l->hardware_declared);
+	CHECK_INT(l->n_hardware, 1);
+	if (l->n_hardware == 1) {
+		CHECK_STR(l->hardware[0].vendor, "nvidia");
+		CHECK_INT(l->hardware[0].count, 8);
+		CHECK(l->hardware[0].tpp == 15832);
+		CHECK(l->hardware[0].app_wt < 0);
+		CHECK_STR(l->hardware[0].entry, "3A090.a");
+	}
+	CHECK_INT(l->n_caps, 2);
+	if (l->n_caps == 2) {
+		CHECK_STR(l->caps[0].id, "gpu-month");
+		CHECK_INT(l->caps[0].scope, LICENSE_SCOPE_ACCOUNT);
+		CHECK_INT(l->caps[0].period, LICENSE_PERIOD_CALENDAR_MONTH);
+		CHECK(l->caps[0].limit == 1.8e8);
+		CHECK_INT(l->caps[0].action, LICENSE_ACTION_ALERT);
+		CHECK_STR(l->caps[1].limit_ref, "eu-aiact-51");
+		CHECK(l->caps[1].limit == 1e25);
+		CHECK_INT(l->caps[1].action, LICENSE_ACTION_REPORT);
+	}
+	CHECK_STR(l->reporting.periodic, "yearly");
+	CHECK_INT(l->reporting.threshold_within_days, 14);
+	CHECK_INT(l->retention_years, 5);
+	CHECK_INT(l->gap_policy, LICENSE_GAP_MAX_RATE);
+	CHECK(l->dual_meter_tolerance == 0.02);
+	CHECK_INT(l->n_warnings, 0);
 }
 
 /* The shipped examples must load; skipped when not run from the source tree. */
@@ -696,6 +741,8 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 
 int main(void)
 {
+	/* The registry of the source tree (caps of the examples name its entries). */
+	setenv("HPCMETER_THRESHOLDS", "data/thresholds.yaml", 0);
 	if (!mkdtemp(tmpdir))
 		bail_out("mkdtemp");
 

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* hpcmeterctl license explain and license simulate (see ctl-license.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "ctl-license.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pwd.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "evaluate.h"
+#include "hpcmeter-bus.h"
+#include "ledger-query.h"
+#include "util.h"
+
+void ctl_license_format(const struct license_error *e, const char *severity, char *buf, size_t size)
+{
+	char pos[32] = "";
+
+	if (e->line)
+		snprintf(pos, sizeof(pos), ":%u:%u", e->line, e->column);
+	snprintf(buf, size, "%s%s: %s: %s%s%s", e->file, pos, severity, e->field,
+		 e->field[0] ? ": " : "", e->message);
+}
+
+/* A JSON string (RFC 8259): quotes, backslashes and control characters escaped. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			printf("\\%c", *c);
+		else if (*c < 0x20)
+			printf("\\u%04x", *c);
+		else
+			putchar(*c);
+	}
+	putchar('"');
+}
+
+int ctl_license_explain(sd_bus *bus, const char *id, bool json)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *term, *state, *text;
+	bool first = true;
+	int r;
+
+	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+			       "ExplainLicense", &error, &reply, "s", id);
+	if (r < 0) {
+		fprintf(stderr, "hpcmeterctl: license explain %s: %s\n", id,
+			error.message ? error.message : strerror(-r));
+		return r;
+	}
+	r = sd_bus_message_enter_container(reply, 'a', HPCMETER_SIG_TERM);
+	if (r < 0)
+		return r;
+	if (json)
+		putchar('[');
+	else
+		printf("Licence %s, evaluated now by hpcmeterd:\n\n", id);
+	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_TERM, &term, &state, &text)) > 0) {
+		if (json) {
+			printf("%s{\"term\":", first ? "" : ",");
+			json_str(term);
+			printf(",\"state\":");
+			json_str(state);
+			printf(",\"text\":");
+			json_str(text);
+			putchar('}');
+		} else {
+			printf("  %-34s %-14s %s\n", term, state, text);
+		}
+		first = false;
+	}
+	if (json)
+		printf("]\n");
+	return r < 0 ? r : 0;
+}
+
+/* ---- simulate ---- */
+
+static int parse_day(const char *s, int64_t *ret)
+{
+	struct tm tm = {};
+	char *end;
+
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (!end || *end)
+		return -EINVAL;
+	*ret = (int64_t)timegm(&tm);
+	return 0;
+}
+
+struct sim {
+	const struct license *l;
+	struct eval_result res;
+	unsigned execs;
+	int r;
+};
+
+static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *exe,
+		    const char *cgroup, void *userdata)
+{
+	struct sim *s = userdata;
+	struct passwd *pw = getpwuid(uid);
+	char job[32] = "", uidbuf[16];
+	const char *groups[64];
+	size_t n_groups = 0;
+	struct eval_process p;
+
+	/* The groups of the user as they are now: the ledger keeps the uid only. */
+	if (pw) {
+		gid_t gids[64];
+		int ng = 64;
+
+		if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &ng) >= 0)
+			for (int i = 0; i < ng && n_groups < 64; i++) {
+				struct group *g = getgrgid(gids[i]);
+
+				if (g && (groups[n_groups] = strdup(g->gr_name)))
+					n_groups++;
+			}
+	}
+	snprintf(uidbuf, sizeof(uidbuf), "%u", uid);
+	/* Slurm's cgroup layout: .../job_<id>/... */
+	const char *j = strstr(cgroup, "/job_");
+	if (j)
+		snprintf(job, sizeof(job), "%.*s", (int)strspn(j + 5, "0123456789"), j + 5);
+	p = (struct eval_process){
+		.pid = pid,
+		.uid = uid,
+		.user = pw ? pw->pw_name : uidbuf,
+		.groups = groups,
+		.n_groups = n_groups,
+		.exe = exe,
+		.job = job,
+		.exempt = uid < 1000,
+	};
+	(void)time_usec;
+	s->execs++;
+	s->r = evaluate_process(s->l, &p, &s->res);
+	for (size_t i = 0; i < n_groups; i++)
+		free((char *)groups[i]);
+	return s->r;
+}
+
+int ctl_license_simulate(const char *file, const char *since, const char *state_dir, bool json)
+{
+	_cleanup_free_ char *path = NULL;
+	struct license_error err = {};
+	struct license *l = NULL;
+	struct sim s = {};
+	sqlite3 *db = NULL;
+	int64_t since_sec;
+	char msg[LICENSE_ERROR_MAX + 512];
+	bool violated = false;
+	int r;
+
+	if (parse_day(since, &since_sec) < 0) {
+		fprintf(stderr, "hpcmeterctl: license simulate: invalid date '%s' (YYYY-MM-DD)\n",
+			since);
+		return -EINVAL;
+	}
+	r = license_parse_file(file, &l, &err);
+	if (r < 0) {
+		ctl_license_format(&err, "error", msg, sizeof(msg));
+		fprintf(stderr, "%s\n", msg);
+		return r;
+	}
+	if (asprintf(&path, "%s/ledger.sqlite", state_dir) < 0) {
+		license_free(l);
+		return -ENOMEM;
+	}
+	r = ledger_query_open_readonly(path, &db);
+	if (r < 0) {
+		fprintf(stderr, "hpcmeterctl: cannot open the ledger %s read-only: %s\n", path,
+			strerror(-r));
+		license_free(l);
+		return r;
+	}
+
+	/* Process terms over every recorded exec since the date; node, hardware and caps as
+	 * they stand now, with usage counted from the date on. */
+	s.l = l;
+	r = ledger_query_execs(db, (uint64_t)since_sec * USEC_PER_SEC, sim_exec, &s);
+	if (r >= 0) {
+		struct eval_input in = {
+			.now = (int64_t)time(NULL),
+			.hostname = "",
+			.usage = ledger_query_usage,
+			.usage_userdata = db,
+		};
+		char host[256] = "";
+
+		gethostname(host, sizeof(host) - 1);
+		in.hostname = host;
+		/* Usage before --since does not count: move the licence's start. */
+		if (l->valid_from < since_sec)
+			l->valid_from = since_sec;
+		r = evaluate_license(l, &in, &s.res);
+	}
+	if (r < 0) {
+		fprintf(stderr, "hpcmeterctl: license simulate: %s\n", strerror(-r));
+		goto out;
+	}
+
+	/* One line per distinct finding. */
+	if (json)
+		printf("{\"license\":");
+	if (json) {
+		json_str(l->id);
+		printf(",\"execs\":%u,\"findings\":[", s.execs);
+	} else {
+		printf("Simulating licence %s (%s) against %s since %s: %u exec(s) recorded.\n\n",
+		       l->id, file, path, since, s.execs);
+	}
+	bool first = true;
+	for (size_t i = 0; i < s.res.n_findings; i++) {
+		const struct eval_finding *f = &s.res.findings[i];
+		bool dup = false;
+
+		/* Once per condition; an approach is not shown beside its own violation. */
+		for (size_t k = 0; k < s.res.n_findings && !dup; k++)
+			dup = streq(s.res.findings[k].key, f->key) &&
+			      ((k < i && s.res.findings[k].level == f->level) ||
+			       (f->level && s.res.findings[k].level == 0));
+		if (dup)
+			continue;
+		violated |= f->level == 0;
+		if (json) {
+			printf("%s{\"kind\":", first ? "" : ",");
+			json_str(f->kind);
+			printf(",\"term\":");
+			json_str(f->term);
+			printf(",\"level\":%u,\"pid\":%u,\"detail\":", f->level, f->pid);
+			json_str(f->detail);
+			putchar('}');
+		} else if (f->level) {
+			printf("  approaching %u %%  %s: %s\n", f->level, f->term, f->detail);
+		} else {
+			printf("  VIOLATION  %s: %s\n", f->kind, f->detail);
+			if (f->pid)
+				printf("             pid %u, uid %u\n", f->pid, f->uid);
+		}
+		first = false;
+	}
+	if (json) {
+		printf("],\"terms\":[");
+		for (size_t i = 0; i < s.res.n_terms; i++) {
+			printf("%s{\"term\":", i ? "," : "");
+			json_str(s.res.terms[i].term);
+			printf(",\"state\":");
+			json_str(eval_state_name(s.res.terms[i].state));
+			printf(",\"text\":");
+			json_str(s.res.terms[i].text);
+			putchar('}');
+		}
+		printf("]}\n");
+	} else {
+		if (first)
+			printf("  no violation: the recorded usage complies with this draft\n");
+		printf("\nTerms:\n");
+		for (size_t i = 0; i < s.res.n_terms; i++)
+			printf("  %-34s %-14s %s\n", s.res.terms[i].term,
+			       eval_state_name(s.res.terms[i].state), s.res.terms[i].text);
+	}
+	r = violated ? 1 : 0;
+out:
+	eval_result_done(&s.res);
+	sqlite3_close(db);
+	license_free(l);
+	return r;
+}
