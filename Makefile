@@ -44,7 +44,7 @@ LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o manager-gpu.o manager-evaluate.o evaluate.o ledger-query.o accel-sysfs.o)
+	ledger.o config.o manager-gpu.o manager-evaluate.o evaluate.o ledger-query.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o \
 	gpu.o inventory.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \

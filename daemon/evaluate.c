@@ -650,27 +650,27 @@ static int evaluate_jobs(const struct license *l, const struct eval_input *in,
 				"comment) on this node",
 				l->n_accounts,
 				l->job_declaration_required ? " (required for every job)" : "");
-	/* Each job once, from the processes that run in it. */
+	/* Every job the scheduler announced as running here, whether or not its processes
+	 * have started yet (a prolog announces a job before its first step). */
+	for (size_t i = 0; i < in->n_jobs; i++) {
+		n_jobs++;
+		r = evaluate_job(l, &in->jobs[i], res, &bad);
+		if (r < 0)
+			return r;
+	}
+	/* Then each job seen only through its processes' cgroups, once. */
 	for (size_t i = 0; i < in->n_procs; i++) {
 		const char *job = in->procs[i].job;
-		const struct eval_job *j;
 		bool seen = false;
 
-		if (!job || !job[0])
+		if (!job || !job[0] || job_find(in, job))
 			continue;
 		for (size_t k = 0; k < i && !seen; k++)
 			seen = in->procs[k].job && streq(in->procs[k].job, job);
 		if (seen)
 			continue;
 		n_jobs++;
-		j = job_find(in, job);
-		if (!j) {
-			unknown++;
-			continue;
-		}
-		r = evaluate_job(l, j, res, &bad);
-		if (r < 0)
-			return r;
+		unknown++;
 	}
 	return term_add(res, "jobs", bad ? EVAL_VIOLATED : EVAL_OK,
 			"%u running job(s) checked for account and declared end use%s", n_jobs,

@@ -202,6 +202,27 @@ void job_table_expire(struct job_table *t, uint64_t before_usec)
 	free(e.old);
 }
 
+struct foreach {
+	void (*fn)(struct job_info *j, void *userdata);
+	void *userdata;
+};
+
+static void foreach_visit(const void *node, VISIT which, void *closure)
+{
+	const struct foreach *f = closure;
+
+	if (which == postorder || which == leaf)
+		f->fn(*(struct job_info *const *)node, f->userdata);
+}
+
+void job_table_foreach(struct job_table *t, void (*fn)(struct job_info *j, void *userdata),
+		       void *userdata)
+{
+	struct foreach f = { .fn = fn, .userdata = userdata };
+
+	twalk_r(t->root, foreach_visit, &f);
+}
+
 size_t job_table_size(const struct job_table *t)
 {
 	return t->n;

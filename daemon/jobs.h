@@ -54,3 +54,6 @@ struct job_info *job_table_get(struct job_table *t, const char *id, bool create)
 /* Forget jobs that ended before before_usec. */
 void job_table_expire(struct job_table *t, uint64_t before_usec);
 size_t job_table_size(const struct job_table *t);
+/* Call fn for every job in the table. */
+void job_table_foreach(struct job_table *t, void (*fn)(struct job_info *j, void *userdata),
+		       void *userdata);

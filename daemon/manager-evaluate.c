@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "accel-sysfs.h"
 #include "ledger-query.h"
 #include "manager.h"
+#include "manager-gpu.h"
 #include "util.h"
 
 struct proc_list {
@@ -23,11 +23,11 @@ struct proc_list {
 };
 
 static void add_proc(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-		     const char *filename, uint64_t cgroup_id, void *userdata)
+		     const char *filename, const char *cgroup, void *userdata)
 {
 	struct proc_list *pl = userdata;
 	const struct user_info *u = NULL;
-	const char *cg = "";
+	const char *cg = cgroup;
 	struct eval_process *p;
 
 	if (pl->r < 0)
@@ -47,8 +47,6 @@ static void add_proc(struct manager *m, uint32_t pid, uint32_t uid, const char *
 		pl->cap = cap;
 	}
 	attributor_user(m->attr, uid, &u);
-	if (attributor_cgroup_path(m->attr, cgroup_id, &cg) < 0)
-		cg = "";
 	slurm_job_from_cgroup(cg, pl->jobs[pl->n], sizeof(pl->jobs[pl->n]));
 	p = &pl->items[pl->n++];
 	*p = (struct eval_process){
@@ -72,6 +70,49 @@ static void read_machine_id(char *buf, size_t size)
 		buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* The jobs the batch system announced as running here, for the evaluator. */
+struct job_list {
+	struct eval_job *items;
+	size_t n, cap;
+};
+
+static void add_job(struct job_info *j, void *userdata)
+{
+	struct job_list *jl = userdata;
+
+	if (j->end_usec)
+		return; /* ended: its term cleared */
+	if (jl->n == jl->cap) {
+		size_t cap = jl->cap ? jl->cap * 2 : 64;
+		struct eval_job *a = reallocarray(jl->items, cap, sizeof(*a));
+
+		if (!a)
+			return; /* the job is counted as seen only through its processes */
+		jl->items = a;
+		jl->cap = cap;
+	}
+	jl->items[jl->n++] = (struct eval_job){
+		.job = j->id,
+		.account = j->account && j->account[0] ? j->account : NULL,
+		.wckey = j->wckey && j->wckey[0] ? j->wckey : NULL,
+		.comment = j->comment && j->comment[0] ? j->comment : NULL,
+	};
+}
+
+static const char *vendor_name(uint32_t vendor_id)
+{
+	switch (vendor_id) {
+	case 0x10de:
+		return "nvidia";
+	case 0x1002:
+		return "amd";
+	case 0x8086:
+		return "intel";
+	default:
+		return "other";
+	}
+}
+
 /* Runs fn over every usable licence with the inputs of this moment. */
 static int with_inputs(struct manager *m,
 		       int (*fn)(struct manager *m, const struct license *l,
@@ -79,9 +120,12 @@ static int with_inputs(struct manager *m,
 		       void *ud)
 {
 	struct proc_list pl = { .m = m };
-	struct accel_list accels = {};
-	char machine_id[64];
-	int r, inv;
+	struct job_list jl = {};
+	struct inventory *inv = NULL;
+	_cleanup_free_ struct eval_accelerator *accels = NULL;
+	char machine_id[64], (*devnames)[16] = NULL;
+	size_t n_accels = 0;
+	int r, inv_r;
 
 	manager_foreach_proc(m, add_proc, &pl);
 	if (pl.r < 0) {
@@ -91,19 +135,41 @@ static int with_inputs(struct manager *m,
 	}
 	for (size_t i = 0; i < pl.n; i++)
 		pl.items[i].job = pl.jobs[i];
+	job_table_foreach(m->jobs, add_job, &jl);
 	read_machine_id(machine_id, sizeof(machine_id));
-	inv = accel_sysfs_read("/sys/bus/pci/devices", &accels);
+	/* The accelerators now, not at start: a GPU added or swapped shows at once. */
+	inv_r = manager_gpu_rescan(m, &inv);
+	if (inv_r == 0 && inv->n_devices) {
+		accels = calloc(inv->n_devices, sizeof(*accels));
+		devnames = calloc(inv->n_devices, sizeof(*devnames));
+		if (!accels || !devnames)
+			inv_r = -ENOMEM;
+	}
+	for (size_t i = 0; inv_r == 0 && i < inv->n_devices; i++) {
+		const struct accel_device *d = &inv->devices[i];
+
+		snprintf(devnames[i], sizeof(devnames[i]), "%04x:%04x", d->vendor_id, d->device_id);
+		accels[n_accels++] = (struct eval_accelerator){
+			.vendor = vendor_name(d->vendor_id),
+			.device = d->model ? d->model->name : devnames[i],
+			.bus_id = d->bus_id,
+			.uuid = d->uuid[0] ? d->uuid : NULL,
+		};
+	}
 	struct eval_input in = {
 		.now = (int64_t)(now_realtime_usec() / USEC_PER_SEC),
 		.hostname = m->hostname,
 		.machine_id = machine_id[0] ? machine_id : NULL,
 		.procs = pl.items,
 		.n_procs = pl.n,
-		/* Scheduler job information (account, wckey, comment) is not collected yet. */
-		.jobs_known = false,
-		.inventory_known = inv == 0,
-		.accels = accels.items,
-		.n_accels = accels.n,
+		/* Job information comes from the batch system's announcements (JobStarted):
+		 * known once this node has had any. */
+		.jobs_known = m->jobs_announced,
+		.jobs = jl.items,
+		.n_jobs = jl.n,
+		.inventory_known = inv_r == 0,
+		.accels = accels,
+		.n_accels = n_accels,
 		.usage = m->usage_cache ? usage_cache_query : NULL,
 		.usage_userdata = m->usage_cache,
 	};
@@ -111,7 +177,9 @@ static int with_inputs(struct manager *m,
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries && r >= 0; i++)
 		if (m->licenses->entries[i].license)
 			r = fn(m, m->licenses->entries[i].license, &in, ud);
-	accel_list_done(&accels);
+	inventory_free(inv);
+	free(devnames);
+	free(jl.items);
 	free(pl.items);
 	free(pl.jobs);
 	return r;

@@ -60,6 +60,11 @@ static int on_gpu_ring(sd_event_source *s, int fd, uint32_t revents, void *userd
 	return 0;
 }
 
+int manager_gpu_rescan(struct manager *m, struct inventory **ret)
+{
+	return inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->accel_db, ret);
+}
+
 int manager_gpu_start(struct manager *m)
 {
 	char err[1024];

@@ -2,6 +2,8 @@
 /* The manager's hooks into the GPU meter and the accelerator inventory (manager-gpu.c). */
 #pragma once
 
+struct inventory;
+
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
@@ -22,3 +24,6 @@ int manager_gpu_append_status(struct manager *m, sd_bus_message *reply);
 /* Reply to GetInventory: (data_version, nvml, a(accelerator)). */
 int manager_gpu_reply_inventory(struct manager *m, sd_bus_message *msg);
 void manager_gpu_free(struct manager *m);
+/* Read the accelerators on the PCI bus now (for the licence evaluator: a GPU added, removed or
+ * swapped since the start shows at once), matched against the models data file. */
+int manager_gpu_rescan(struct manager *m, struct inventory **ret);

@@ -683,7 +683,7 @@ unsigned manager_licenses_active(const struct manager *m)
 struct foreach_ctx {
 	struct manager *m;
 	void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-		   const char *filename, uint64_t cgroup_id, void *userdata);
+		   const char *filename, const char *cgroup, void *userdata);
 	void *userdata;
 };
 
@@ -691,9 +691,13 @@ static void foreach_visit(const void *node, VISIT which, void *closure)
 {
 	const struct foreach_ctx *c = closure;
 	const struct proc *p = *(const struct proc *const *)node;
+	char buf[PATH_MAX + 32];
 
 	if (which == postorder || which == leaf)
-		c->fn(c->m, p->tgid, p->uid, p->exe, p->filename, p->cgroup_id, c->userdata);
+		c->fn(c->m, p->tgid, p->uid, p->exe, p->filename,
+		      manager_attribution_path(c->m, p->cgroup_id, p->cgroup_v1_id, buf,
+					       sizeof(buf)),
+		      c->userdata);
 }
 
 void manager_forget_raised(struct manager *m, const char *key)
@@ -724,7 +728,7 @@ int manager_remember_raised(struct manager *m, const char *key)
 
 void manager_foreach_proc(struct manager *m,
 			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-				     const char *filename, uint64_t cgroup_id, void *userdata),
+				     const char *filename, const char *cgroup, void *userdata),
 			  void *userdata)
 {
 	struct foreach_ctx c = { .m = m, .fn = fn, .userdata = userdata };
@@ -895,6 +899,11 @@ static int load_job(const struct job_info *from, void *userdata)
 	return 0;
 }
 
+static int any_job(const struct job_info *j, void *userdata)
+{
+	return -ECANCELED; /* one is enough */
+}
+
 int manager_job_started(struct manager *m, struct job_info *j)
 {
 	int r = ledger_store_job(m->ledger, j);
@@ -904,6 +913,9 @@ int manager_job_started(struct manager *m, struct job_info *j)
 	log_info("job %s started: user %s, account %s, partition %s, GPUs %s", j->id,
 		 j->user ? j->user : "?", j->account ? j->account : "-",
 		 j->partition ? j->partition : "-", j->gpus && *j->gpus ? j->gpus : "none");
+	/* Its account and declared end use are checked now, before its first step runs. */
+	m->jobs_announced = true;
+	manager_evaluate(m);
 	return r;
 }
 
@@ -914,6 +926,7 @@ int manager_job_ended(struct manager *m, struct job_info *j)
 	if (r < 0)
 		log_error("job %s: cannot store its end in the ledger: %s", j->id, strerror(-r));
 	log_info("job %s ended", j->id);
+	manager_evaluate(m); /* a job's violations clear with its end */
 	return r;
 }
 
@@ -939,6 +952,8 @@ int manager_start(struct manager *m)
 		log_warning("cannot read running jobs from the ledger: %s", strerror(-r));
 	else if (job_table_size(m->jobs))
 		log_info("%zu job(s) running according to the ledger", job_table_size(m->jobs));
+	/* Any announcement in the ledger's history: the batch system's prolog is installed. */
+	m->jobs_announced = ledger_list_jobs(m->ledger, 0, any_job, NULL) == -ECANCELED;
 	r = manager_evaluate_start(m);
 	if (r < 0)
 		return r;

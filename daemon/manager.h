@@ -32,6 +32,7 @@ struct manager {
 	struct ledger *ledger;
 	struct license_set *licenses;
 	struct job_table *jobs; /* jobs announced by the batch system */
+	bool jobs_announced; /* this node has had job announcements: job terms can be checked */
 	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */
 	struct eval_tracker *tracker; /* the violation lifecycle of periodic terms */
 	struct sqlite3 *query_db; /* read-only ledger connection for usage queries */
@@ -97,10 +98,11 @@ const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint
 unsigned manager_license_errors(const struct manager *m);
 unsigned manager_licenses_active(const struct manager *m);
 
-/* Visit every tracked process. */
+/* Visit every tracked process, with the cgroup path its usage is attributed to
+ * (manager_attribution_path()). */
 void manager_foreach_proc(struct manager *m,
 			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
-				     const char *filename, uint64_t cgroup_id, void *userdata),
+				     const char *filename, const char *cgroup, void *userdata),
 			  void *userdata);
 /* The per-run de-duplication of process violations: forget a key (its condition ended), or
  * remember one raised before a restart. */

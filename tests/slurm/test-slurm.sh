@@ -13,6 +13,20 @@ missing=$(slurm_prereqs) || skip_all "Slurm test needs $missing (scripts/install
 
 start_bus
 mkdir -p "$T/licenses"
+# The node's licence: jobs must run under account physics and declare a climate end use.
+cat >"$T/licenses/slurm-test.yaml" <<'LIC'
+license:
+  id: SLURM-TEST-1
+  regime: internal
+  type: internal-policy
+  valid: { from: 2026-01-01, until: 2030-12-31 }
+  principals: { users: [root, nobody], accounts: [physics] }
+  end_use:
+    permitted: [climate-research]
+    job_declaration_required: true
+    declarations:
+      - { from: comment, match: "enduse:climate*", end_use: climate-research }
+LIC
 start_daemon --licenses "$T/licenses" --interval 1 --cgroup-v1 freezer
 
 # The shipped prolog and epilog, pointed at the built hpcmeterctl; slurmd gives them a bare
@@ -79,7 +93,8 @@ check "usage --by job shows job $job with its user and account" \
 	test "$(json "[(a['user'], a['account']) for a in d if a['job']=='$job'][0]" <"$T/by-job.json")" = "('nobody(65534)', 'physics')"
 
 # 2. A process that execs and exits within a millisecond inside a job step.
-job2=$(cd /tmp && sbatch --parsable -A physics -o /dev/null --wrap "/bin/true; sleep 0.2")
+job2=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate -o /dev/null \
+	--wrap "/bin/true; sleep 0.2")
 wait_for 60 job_gone "$job2"
 exec_cgroup() {
 	python3 - "$T/state/ledger.sqlite" "$job2" <<'PY'
@@ -116,8 +131,10 @@ sleep 2
 JOB
 sed -i "s|@T@|$T|" "$T/gpujob.sh"
 chmod 755 "$T/gpujob.sh"
-ja=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null "$T/gpujob.sh")
-jb=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null "$T/gpujob.sh")
+ja=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate --gres=gpu:1 -o /dev/null \
+	"$T/gpujob.sh")
+jb=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate --gres=gpu:1 -o /dev/null \
+	"$T/gpujob.sh")
 wait_for 30 job_running "$ja"
 wait_for 30 job_running "$jb"
 jobs_json >"$T/jobs2.json"
@@ -138,7 +155,31 @@ opens() { json "sum(u.get('gpu_dev_opens', 0) for u in d if u['job'] == '$1')" <
 check "the GPU meter charges one device open to job $ja and one to job $jb" \
 	test "$(opens "$ja") $(opens "$jb")" = "1 1"
 
-# 4. Announcements are validated: a bad job id and an unknown key are refused.
+# 4. Licence terms on jobs, checked when the job starts (the prolog's announcement): a job under
+# an account the licence does not permit, and one that declares no end use.
+"$HPCMETERCTL" violations --json >"$T/v0.json"
+check "the jobs so far, all permitted and declared, raised no violation" \
+	test "$(json "len([v for v in d if v['job']])" <"$T/v0.json")" = 0
+jc=$(cd /tmp && sbatch --parsable -A chemistry --comment enduse:climate -o /dev/null --wrap "sleep 4")
+jd=$(cd /tmp && sbatch --parsable -A physics -o /dev/null --wrap "sleep 4")
+violation_of() {
+	"$HPCMETERCTL" violations --json |
+		json "[v['kind'] for v in d if v['job'] == '$1' and v['license_id'] == 'SLURM-TEST-1']"
+}
+has_violation() { violation_of "$1" | grep -q "$2"; }
+wait_for 30 has_violation "$jc" unpermitted-account
+check "job $jc under account chemistry raises unpermitted-account while it runs" \
+	sh -c "[ \"\$(squeue -h -j $jc -o %T)\" = RUNNING ] || [ \"\$(squeue -h -j $jc -o %T)\" = CONFIGURING ]"
+check "... and only that" test "$(violation_of "$jc")" = "['unpermitted-account']"
+wait_for 30 has_violation "$jd" undeclared-end-use
+check "job $jd without an end-use declaration raises undeclared-end-use" \
+	test "$(violation_of "$jd")" = "['undeclared-end-use']"
+"$HPCMETERCTL" license explain SLURM-TEST-1 >"$T/explain.txt" 2>&1
+diag "$(grep -i job "$T/explain.txt")"
+wait_for 30 job_gone "$jc"
+wait_for 30 job_gone "$jd"
+
+# 5. Announcements are validated: a bad job id and an unknown key are refused.
 "$HPCMETERCTL" job start 12x 2>/dev/null
 check "job start refuses a non-numeric job id (usage error)" test $? = 2
 out=$("$HPCMETERCTL" job start 99999 --set colour=blue 2>&1)
@@ -149,7 +190,7 @@ out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$HPCMETERCTL" job s
 check "an unprivileged caller cannot announce jobs" grep -qi "denied" <<<"$out"
 diag "$out"
 
-# 5. Jobs running when the daemon restarts keep their announcement.
+# 6. Jobs running when the daemon restarts keep their announcement.
 stop_daemon
 start_daemon --licenses "$T/licenses" --interval 1 --cgroup-v1 freezer
 check "after a restart, a running job is still listed with its GPUs" \

@@ -6,8 +6,6 @@
 #endif
 #include "evaluate.h"
 
-#include "accel-sysfs.h"
-
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -327,66 +325,6 @@ static void test_node(void)
 	license_free(l);
 	end("destination and hardware: host, machine id, bus id, an added GPU");
 }
-
-/* The sysfs PCI reader on a tree laid out like /sys/bus/pci/devices. */
-static void pci_dev(const char *root, const char *bus, const char *cls, const char *vendor,
-		    const char *device)
-{
-	char path[512];
-	const char *attrs[][2] = { { "class", cls }, { "vendor", vendor }, { "device", device } };
-
-	snprintf(path, sizeof(path), "%s/%s", root, bus);
-	if (mkdir(path, 0755) < 0)
-		bail_out(path);
-	for (size_t i = 0; i < 3; i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/%s/%s", root, bus, attrs[i][0]);
-		f = fopen(path, "we");
-		if (!f || fprintf(f, "%s\n", attrs[i][1]) < 0 || fclose(f) != 0)
-			bail_out(path);
-	}
-}
-
-static void test_accel_sysfs(void)
-{
-	char root[sizeof(tmpdir) + 16];
-	struct accel_list l;
-	int nvidia = 0, amd = 0;
-
-	begin();
-	snprintf(root, sizeof(root), "%s/pci", tmpdir);
-	if (mkdir(root, 0755) < 0)
-		bail_out(root);
-	pci_dev(root, "0000:17:00.0", "0x030200", "0x10de", "0x2330"); /* H100: 3D controller */
-	pci_dev(root, "0000:65:00.0", "0x030000", "0x10de", "0x1eb8"); /* NVIDIA VGA: counts */
-	pci_dev(root, "0000:00:02.0", "0x030000", "0x8086", "0x9a49"); /* board graphics */
-	pci_dev(root, "0000:c1:00.0", "0x120000", "0x1002", "0x74a1"); /* AMD accelerator */
-	pci_dev(root, "0000:03:00.0", "0x020000", "0x10de", "0x1021"); /* NVIDIA NIC */
-	pci_dev(root, "0000:04:00.0", "0x030200", "0x1af4", "0x1050"); /* other vendor */
-	CHECK_INT(accel_sysfs_read(root, &l), 0);
-	CHECK_INT(l.n, 3);
-	for (size_t i = 0; i < l.n; i++) {
-		nvidia += strcmp(l.items[i].vendor, "nvidia") == 0;
-		amd += strcmp(l.items[i].vendor, "amd") == 0;
-		if (strcmp(l.items[i].bus_id, "0000:17:00.0") == 0)
-			CHECK_STR(l.items[i].device, "2330");
-		CHECK(l.items[i].uuid == NULL);
-	}
-	CHECK_INT(nvidia, 2);
-	CHECK_INT(amd, 1);
-	accel_list_done(&l);
-	snprintf(root, sizeof(root), "%s/none", tmpdir);
-	CHECK_INT(accel_sysfs_read(root, &l), 0); /* no PCI bus at all: none */
-	CHECK_INT(l.n, 0);
-	accel_list_done(&l);
-	CHECK_INT(accel_sysfs_read("/sys/bus/pci/devices", &l), 0);
-	printf("#   this machine: %zu accelerator(s) in /sys/bus/pci/devices\n", l.n);
-	accel_list_done(&l);
-	end("accelerators from sysfs PCI: NVIDIA/AMD/Intel accelerators, not NICs or board graphics");
-}
-
-/* ---- jobs ---- */
 
 static void test_jobs(void)
 {
@@ -807,7 +745,6 @@ int main(void)
 	test_validity();
 	test_node();
 	test_jobs();
-	test_accel_sysfs();
 	test_caps();
 	test_period_timezone();
 	test_usage_cache();
