@@ -31,22 +31,23 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
-	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon $(PKG_CFLAGS)
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon -Imodule/uapi $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o)
+	ledger.o config.o kmeter.o kmeter-client.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o \
+	$(O)/tools/ctl-module.o $(O)/daemon/kmeter-client.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
-	$(O)/tests/test-util \
+	$(O)/tests/test-util $(O)/tests/test-kmeter \
 	$(O)/tests/test-sched $(O)/tests/burn
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl

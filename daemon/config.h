@@ -12,6 +12,8 @@
 #define CONFIG_DEFAULT_INTERVAL_SEC 10
 #define CONFIG_DEFAULT_UID_MIN 1000
 #define CONFIG_MAX_INTERVAL_SEC 3600
+#define CONFIG_DEFAULT_KMETER_TOLERANCE_PCT 10
+#define CONFIG_DEFAULT_KMETER_FLOOR_MS 100
 
 struct config {
 	char licenses_dir[4096];
@@ -19,6 +21,10 @@ struct config {
 	uint64_t interval_sec;
 	uid_t uid_min; /* principal checks apply to uids >= uid_min (system accounts are exempt) */
 	bool verbose;
+	/* The kernel module as a second meter (kmeter.c): on/off, and when the two disagree. */
+	bool kmeter_enabled;
+	unsigned kmeter_tolerance_pct; /* 1..100 */
+	uint64_t kmeter_floor_ms; /* differences up to this much CPU per interval are noise */
 };
 
 void config_defaults(struct config *c);

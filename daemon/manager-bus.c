@@ -68,7 +68,11 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
-	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0)
+	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0 ||
+	    (r = append_kv_s(reply, "kernel_meter", kmeter_state(m->kmeter))) < 0 ||
+	    (r = append_kv_s(reply, "kernel_meter_version", kmeter_version(m->kmeter))) < 0 ||
+	    (r = append_kv_t(reply, "kernel_meter_checks", kmeter_checks(m->kmeter))) < 0 ||
+	    (r = append_kv_t(reply, "kernel_meter_divergences", kmeter_divergences(m->kmeter))) < 0)
 		return r;
 	r = sd_bus_message_close_container(reply);
 	if (r < 0)

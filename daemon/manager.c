@@ -563,6 +563,15 @@ static void report_losses(struct manager *m)
 	m->bad_records_seen = st.bad_records;
 }
 
+/* The BPF meter's usage of the closing interval, per cgroup, for the kernel meter's check. */
+static void kmeter_visit(const void *node, VISIT which, void *closure)
+{
+	const struct usage_acc *u = *(const struct usage_acc *const *)node;
+
+	if (which == postorder || which == leaf)
+		kmeter_add_bpf(closure, u->cgroup_id, u->cpu_ns);
+}
+
 int manager_collect(struct manager *m)
 {
 	uint64_t now;
@@ -578,6 +587,10 @@ int manager_collect(struct manager *m)
 	sweep(m);
 	report_losses(m);
 	check_validity(m);
+	if (m->kmeter) {
+		twalk_r(m->usage, kmeter_visit, m->kmeter);
+		kmeter_collect(m->kmeter);
+	}
 	now = now_realtime_usec();
 	r = flush_interval(m, now);
 	m->last_collect_usec = now;
@@ -760,6 +773,8 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
+	if (m->cfg.kmeter_enabled && (r = kmeter_new(m, &m->kmeter)) < 0)
+		log_warning("kernel meter: no generic netlink socket: %s", strerror(-r));
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -822,6 +837,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->post_source);
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
+	kmeter_free(m->kmeter);
 	meter_free(m->meter);
 	ledger_close(m->ledger);
 	license_set_free(m->licenses);

@@ -12,6 +12,7 @@
 #include "hpcmeter-bus.h"
 #include "ledger.h"
 #include "license.h"
+#include "kmeter.h"
 #include "meter.h"
 
 struct manager {
@@ -24,6 +25,7 @@ struct manager {
 	struct attributor *attr;
 	struct ledger *ledger;
 	struct license_set *licenses;
+	struct kmeter *kmeter; /* the kernel module's meter; NULL when disabled */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */

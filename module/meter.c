@@ -119,8 +119,11 @@ static void hpcm_probe_switch(void *data, bool preempt,
 	struct hpcm_counters *c;
 
 	__this_cpu_write(hpcm_last_switch_ns, now);
-	/* The first switch after load only starts the clock. */
-	if (!last || now <= last || is_idle_task(prev))
+	/*
+	 * The first switch after load only starts the clock. Kernel threads
+	 * are not metered (neither are they by the BPF meter).
+	 */
+	if (!last || now <= last || (prev->flags & PF_KTHREAD))
 		return;
 	c = hpcm_this_cpu(prev);
 	if (c)
@@ -139,16 +142,22 @@ static void hpcm_probe_exec(void *data, struct task_struct *p, pid_t old_pid,
 static void hpcm_probe_fork(void *data, struct task_struct *parent,
 			    struct task_struct *child)
 {
-	struct hpcm_counters *c = hpcm_this_cpu(parent);
+	struct hpcm_counters *c;
 
+	if (child->flags & PF_KTHREAD)
+		return;
+	c = hpcm_this_cpu(parent);
 	if (c)
 		HPCM_ADD(c, forks, 1);
 }
 
 static void hpcm_probe_exit(void *data, struct task_struct *p)
 {
-	struct hpcm_counters *c = hpcm_this_cpu(p);
+	struct hpcm_counters *c;
 
+	if (p->flags & PF_KTHREAD)
+		return;
+	c = hpcm_this_cpu(p);
 	if (c)
 		HPCM_ADD(c, exits, 1);
 }

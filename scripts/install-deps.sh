@@ -12,6 +12,7 @@ build=(
 	make gcc clang llvm pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libsystemd-dev libyaml-dev libsqlite3-dev
+	libnl-3-dev libnl-genl-3-dev
 )
 run=(
 	dbus dbus-daemon systemd util-linux passwd procps

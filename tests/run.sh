@@ -14,6 +14,7 @@ ALL=(
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
+	"$BUILD/tests/test-kmeter"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
