@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "ctl-module.h"
 #include "hpcmeter-bus.h"
 #include "license.h"
 #include "util.h"
@@ -761,6 +762,10 @@ static const struct {
 	{ "licenses_dir", "Licence directory", FIELD_PLAIN },
 	{ "state_dir", "State directory", FIELD_PLAIN },
 	{ "ledger", "Ledger", FIELD_PLAIN },
+	{ "kernel_meter", "Kernel meter", FIELD_PLAIN },
+	{ "kernel_meter_version", "Kernel meter version", FIELD_PLAIN },
+	{ "kernel_meter_checks", "Kernel meter checks", FIELD_PLAIN },
+	{ "kernel_meter_divergences", "Kernel meter divergences", FIELD_PLAIN },
 };
 
 #define N_STATUS_LABELS (sizeof(status_labels) / sizeof(status_labels[0]))
@@ -1560,6 +1565,8 @@ static void help(void)
 	       "  license check FILE...    Validate licence files offline (no daemon needed)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
 	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
+	       "  inventory                List the accelerators (PCI display, 3D, processing\n"
+	       "                           accelerators) the hpcmeter kernel module sees\n"
 	       "  help                     Show this help\n"
 	       "\n"
 	       "Options:\n"
@@ -1582,6 +1589,20 @@ static void help(void)
 	       "\n"
 	       "See hpcmeterctl(1) for details.\n",
 	       PROGRAM);
+}
+
+/* The kernel module's view (tools/ctl-module.c); no daemon needed. */
+static int verb_inventory(sd_bus *bus, int argc, char **argv)
+{
+	(void)bus;
+	(void)argc;
+	(void)argv;
+
+	return ctl_module_inventory(stdout,
+				    arg_json == JSON_OFF    ? 0 :
+				    arg_json == JSON_PRETTY ? 2 :
+							      1,
+				    arg_legend);
 }
 
 static int verb_help(sd_bus *bus, int argc, char **argv)
@@ -1613,6 +1634,7 @@ static const struct verb {
 	{ "license", 2, -1, 0, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
 	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },
+	{ "inventory", 1, 1, 0, verb_inventory },
 	{ "help", 1, 1, 0, verb_help },
 };
 
