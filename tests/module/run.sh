@@ -132,12 +132,36 @@ for f in $mods; do
 	cp "$f" "$R/lib/modules/$KVER/" && basename "$f" >>"$R/modules.order"
 done
 
+# The daemon and the CLI as built here (dynamic), with dbus-daemon and every library they need:
+# hpcmeterd's libnl client is tested against the real module in the guest.
+BUILD_DIR=${BUILD:-$TOP/build}
+case $BUILD_DIR in /*) ;; *) BUILD_DIR=$TOP/$BUILD_DIR ;; esac
+copy_bin() { # copy_bin BINARY: into /bin with its shared libraries at their paths
+	local lib
+	cp "$1" "$R/bin/" || return 1
+	for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+		mkdir -p "$R$(dirname "$lib")" && cp -L "$lib" "$R$lib" || return 1
+	done
+}
+if [ -x "$BUILD_DIR/hpcmeterd" ] && [ -x "$BUILD_DIR/hpcmeterctl" ] && command -v dbus-daemon >/dev/null; then
+	mkdir -p "$R/etc" "$R/run" "$R/var/tmp"
+	copy_bin "$BUILD_DIR/hpcmeterd" && copy_bin "$BUILD_DIR/hpcmeterctl" &&
+		copy_bin "$(command -v dbus-daemon)" || bail "cannot copy the daemon and its libraries"
+	cp "$TOP/tests/dbus/bus.conf.in" "$TOP/daemon/org.hpcmeter1.conf" "$R/etc/"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$R/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$R/etc/group"
+else
+	echo "# $BUILD_DIR/hpcmeterd not built (make): the daemon checks in the guest are skipped"
+fi
+
 cat >"$R/init" <<'EOF'
 #!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 for m in $(cat /modules.order); do insmod /lib/modules/$(uname -r)/$m; done
 code=2
 if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 hostshare /mnt; then
@@ -253,10 +277,73 @@ else
 	not_ok "genl family lookup autoloads hpcmeter (rc $rc)"; echo "$out" | diag
 fi
 rmmod hpcmeter 2>/dev/null
+# From here on the module is only what the tests load: resolving the family must not autoload it.
+rm -f /lib/modules/$(uname -r)/extra/hpcmeter.ko
+depmod
+echo "# $(cut -d' ' -f1 /proc/uptime) s: shell checks done"
+
+# hpcmeterd's kernel meter (daemon/kmeter.c, libnl) against the real module.
+daemon_checks() {
+	D=/tmp/daemon
+	mkdir -p $D/state $D/licenses
+	sed -e "s|@SOCK@|$D/bus.sock|" -e "s|@POLICY@|/etc/org.hpcmeter1.conf|" /etc/bus.conf.in >$D/bus.conf
+	dbus-daemon --config-file=$D/bus.conf --nofork --nopidfile --print-address=3 3>$D/bus.addr 2>$D/bus.log &
+	bus=$!
+	i=0; while [ ! -s $D/bus.addr ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$D/bus.sock
+	printf 'interval = 1\nkmeter_tolerance = 10\nkmeter_floor_ms = 100\n' >$D/hpcmeterd.conf
+	hpcmeterd -c $D/hpcmeterd.conf -l $D/licenses -s $D/state >$D/hpcmeterd.log 2>&1 &
+	daemon=$!
+	status_is() { hpcmeterctl status --json 2>/dev/null | grep -q "\"kernel_meter\": *\"$1\""; }
+	wait_status() { i=0; while ! status_is "$1" && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done; status_is "$1"; }
+	check "hpcmeterd runs without the module; status says kernel_meter \"absent\"" wait_status absent
+	echo "# $(cut -d' ' -f1 /proc/uptime) s: daemon up"
+	check "insmod hpcmeter.ko under the running daemon" insmod /mnt/hpcmeter.ko
+	check "hpcmeterd finds the module: kernel_meter \"attached\"" wait_status attached
+	hpcmeterctl status --json | grep -o '"kernel_meter[a-z_]*": *[^,}]*' | diag
+	out=$(hpcmeterctl inventory 2>&1)
+	case $out in *"0000:00:02.0   1234:1111 1af4:1100 030000 -1"*) ok "hpcmeterctl inventory shows the module's view (qemu VGA)" ;;
+	*) not_ok "hpcmeterctl inventory shows the module's view"; echo "$out" | diag ;; esac
+	out=$(hpcmeterctl inventory --json 2>&1)
+	case $out in *'"bus_id":"0000:00:02.0","vendor_id":"1234","device_id":"1111"'*) ok "hpcmeterctl inventory --json: $out" ;;
+	*) not_ok "hpcmeterctl inventory --json"; echo "$out" | diag ;; esac
+	# Work for both meters: CPU burners in a cgroup of their own, over several intervals.
+	mkdir /sys/fs/cgroup/kmeter-burn
+	for n in 1 2 3; do
+		sh -c 'echo $$ >/sys/fs/cgroup/kmeter-burn/cgroup.procs; exec /mnt/hpcmeter_test --burn'
+	done
+	sleep 3
+	hpcmeterctl status --json | grep -o '"kernel_meter_[cd][a-z]*": *[0-9]*' | diag
+	check "the meters were compared on the burners' intervals (kernel_meter_checks > 0)" sh -c \
+		"hpcmeterctl status --json | grep -q '\"kernel_meter_checks\": *[1-9]'"
+	check "the meters agree within 10 %: no divergence" sh -c \
+		"hpcmeterctl status --json | grep -q '\"kernel_meter_divergences\": *0[,}]'"
+	check "no kernel-meter violation while both meters run" sh -c \
+		"! hpcmeterctl violations --json | grep -q kernel-meter"
+	rmdir /sys/fs/cgroup/kmeter-burn
+	check "rmmod hpcmeter under the running daemon" rmmod hpcmeter
+	check "hpcmeterd notices: kernel_meter \"gone\"" wait_status gone
+	if hpcmeterctl violations --json | grep -q '"kind": *"kernel-meter-gone"'; then
+		ok "a kernel-meter-gone tamper violation is recorded"
+	else
+		not_ok "a kernel-meter-gone tamper violation is recorded"; hpcmeterctl violations | diag
+	fi
+	kill $daemon; wait $daemon
+	check "hpcmeterd stops cleanly (exit 0)" [ $? -eq 0 ]
+	kill $bus
+	grep -i 'kernel meter\|violation' $D/hpcmeterd.log | diag
+}
+if [ -x /bin/hpcmeterd ]; then
+	daemon_checks
+	echo "# $(cut -d' ' -f1 /proc/uptime) s: daemon checks done"
+else
+	echo "ok - hpcmeterd against the module # SKIP not built"
+fi
 
 # The kselftest-harness suite, with the module loaded.
 check "insmod hpcmeter.ko for the kselftests" insmod /mnt/hpcmeter.ko
 kselftest
+echo "# $(cut -d' ' -f1 /proc/uptime) s: kselftests done"
 check "rmmod hpcmeter after the kselftests" rmmod hpcmeter
 
 check "no warning, oops or bad taint at the end" kernel_clean
