@@ -204,6 +204,18 @@ static void attach(struct kmeter *k, const struct kmeter_info *info)
 			 HPCMETER_PROBES_ALL);
 		raise_tamper(k, "kernel-meter-probe-failed", 0, detail);
 	}
+	/* Filling the table blinds the module to new cgroups: that is tampering too. */
+	if (info->usage_overflow > 0 &&
+	    (k->state != KM_ATTACHED || reloaded || k->info.usage_overflow == 0)) {
+		char detail[192];
+
+		snprintf(
+			detail, sizeof(detail),
+			"the kernel meter's table of %u cgroups is full (%llu events not counted); "
+			"load it with a larger max_cgroups",
+			info->usage_capacity, (unsigned long long)info->usage_overflow);
+		raise_tamper(k, "kernel-meter-full", 0, detail);
+	}
 	k->info = *info;
 	k->state = KM_ATTACHED;
 }
@@ -372,7 +384,9 @@ void kmeter_collect(struct kmeter *k)
 	 * all in it exactly once, the new ones are compared at the next interval. */
 	if (intr)
 		log_debug("kernel meter: usage changed during the dump");
-	struct after_read a = { .k = k, .compare = !cmp.baseline };
+	/* A full table is reported once as kernel-meter-full: the cgroups it could not take are
+	 * not each a divergence. */
+	struct after_read a = { .k = k, .compare = !cmp.baseline && !k->info.usage_overflow };
 	twalk_r(k->cgs, after_read_visit, &a);
 	k->have_baseline = true;
 }

@@ -328,6 +328,20 @@ daemon_checks() {
 	else
 		not_ok "a kernel-meter-gone tamper violation is recorded"; hpcmeterctl violations | diag
 	fi
+	# Blinding the module by filling its table is tampering too.
+	check "insmod hpcmeter.ko max_cgroups=64" insmod /mnt/hpcmeter.ko max_cgroups=64
+	check "hpcmeterd finds it again" wait_status attached
+	for n in $(seq 1 80); do
+		mkdir /sys/fs/cgroup/kmeter-fill-$n
+		sh -c "echo \$\$ >/sys/fs/cgroup/kmeter-fill-$n/cgroup.procs; exec /mnt/hpcmeter_test --noop"
+		rmdir /sys/fs/cgroup/kmeter-fill-$n
+	done
+	full() { hpcmeterctl violations --json | grep -q '"kind": *"kernel-meter-full"'; }
+	i=0; while ! full && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	check "a full table (80 cgroups for 64 slots) is a kernel-meter-full violation" full
+	check "and no divergence is raised for the cgroups it could not record" sh -c \
+		"! hpcmeterctl violations --json | grep -q kernel-meter-divergence"
+	rmmod hpcmeter
 	kill $daemon; wait $daemon
 	check "hpcmeterd stops cleanly (exit 0)" [ $? -eq 0 ]
 	kill $bus
