@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
@@ -114,16 +115,20 @@ static int on_valid(struct nl_msg *msg, void *arg)
 	struct nlattr *tb[HPCMETER_A_MAX + 1];
 	int r;
 
+	/* After an error, read on to the end of the reply (skipping) so that nothing of it is
+	 * left in the socket for the next request. */
+	if (x->error)
+		return NL_SKIP;
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HPCMETER_A_MAX, reply_policy) < 0 ||
 	    !sizes_exact(tb)) {
 		x->error = -EBADMSG;
-		return NL_STOP;
+		return NL_SKIP;
 	}
 	if (x->on_msg) {
 		r = x->on_msg(tb, x->arg);
 		if (r < 0) {
 			x->error = r;
-			return NL_STOP;
+			return NL_SKIP;
 		}
 	}
 	return NL_OK;
@@ -238,12 +243,10 @@ static int request(struct kmeter_client *c, uint8_t cmd, bool dump, struct excha
 	}
 	while (!x->done) {
 		r = nl_recvmsgs(c->sk, cb);
-		if (r < 0 && !x->done && !x->error) {
-			r = nle_to_errno(r);
+		if (r < 0 && !x->done) {
+			r = x->error ? x->error : nle_to_errno(r);
 			goto out;
 		}
-		if (x->error && !x->done)
-			break; /* our callback refused a message: stop reading */
 	}
 	r = x->error;
 out:
@@ -255,6 +258,7 @@ out:
 int kmeter_client_open(struct kmeter_client **ret)
 {
 	struct kmeter_client *c = calloc(1, sizeof(*c));
+	struct timeval timeout = { .tv_sec = 5 };
 	int one = 1, r;
 
 	if (!c)
@@ -272,6 +276,8 @@ int kmeter_client_open(struct kmeter_client **ret)
 	/* libnl 3.7 has no setter for these: the kernel's error text, without the request. */
 	setsockopt(nl_socket_get_fd(c->sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	setsockopt(nl_socket_get_fd(c->sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	/* A reply that never comes must not hang the caller (the daemon's event loop). */
+	setsockopt(nl_socket_get_fd(c->sk), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
 	*ret = c;
 	return 0;
 }

@@ -220,6 +220,17 @@ static void attach(struct kmeter *k, const struct kmeter_info *info)
 	k->state = KM_ATTACHED;
 }
 
+/* After a failed exchange the socket may hold the rest of a reply: start on a fresh one. */
+static void reopen(struct kmeter *k)
+{
+	struct kmeter_client *c;
+
+	if (kmeter_client_open(&c) == 0) {
+		kmeter_client_free(k->c);
+		k->c = c;
+	}
+}
+
 static void lose(struct kmeter *k, const char *why)
 {
 	char detail[256];
@@ -367,6 +378,8 @@ void kmeter_collect(struct kmeter *k)
 		lose(k, r == -ENOENT ? "generic netlink family \"" HPCMETER_GENL_NAME
 				       "\" not registered" :
 				       strerror(-r));
+		if (r != -ENOENT)
+			reopen(k);
 		return;
 	}
 	attach(k, &info);
@@ -378,6 +391,7 @@ void kmeter_collect(struct kmeter *k)
 		log_warning("kernel meter: reading usage: %s%s%s", strerror(-r),
 			    kmeter_client_extack(k->c)[0] ? ": " : "", kmeter_client_extack(k->c));
 		forget_all(k); /* compare again from a fresh baseline */
+		reopen(k);
 		return;
 	}
 	/* NLM_F_DUMP_INTR: cgroups were added during the dump; the ones present at its start were
