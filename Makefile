@@ -52,7 +52,8 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
 
-.PHONY: all check check-asan install uninstall run module clean format format-check deps bench
+.PHONY: all check check-asan install uninstall run module clean format format-check deps bench \
+	bench-module
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -181,3 +182,7 @@ $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
 
 bench: $(O)/bench/ctxswitch
 	$(Q)$(O)/bench/ctxswitch
+
+# The kernel module's context-switch cost, in Debian's kernel under qemu (TCG): as root.
+bench-module:
+	$(Q)tests/module/run.sh --bench

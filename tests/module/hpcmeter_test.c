@@ -1260,6 +1260,36 @@ TEST_F_TIMEOUT(reload, load_unload_50_times_under_load, 300)
 	close(fd);
 }
 
+/* --pingpong N: two processes bounce a byte N times over pipes (2N context switches on one
+ * CPU); prints the nanoseconds per switch. The module's benchmark (run.sh --bench). */
+static int pingpong(long n)
+{
+	int ab[2], ba[2];
+	struct timespec t0, t1;
+	char c = 0;
+	pid_t pid;
+
+	if (n < 1 || pipe(ab) || pipe(ba))
+		return 1;
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		for (long i = 0; i < n; i++)
+			if (read(ab[0], &c, 1) != 1 || write(ba[1], &c, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long i = 0; i < n; i++)
+		if (write(ab[1], &c, 1) != 1 || read(ba[0], &c, 1) != 1)
+			return 1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	waitpid(pid, NULL, 0);
+	printf("%.0f\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (2.0 * n));
+	return 0;
+}
+
 /* Keep only the tests named NAME (6.1's harness has no -t of its own). */
 static int only_test(const char *name)
 {
@@ -1301,6 +1331,8 @@ int main(int argc, char **argv)
 		return burn();
 	if (argc == 2 && !strcmp(argv[1], "--noop"))
 		return 0;
+	if (argc == 3 && !strcmp(argv[1], "--pingpong"))
+		return pingpong(atol(argv[2]));
 	if (argc == 2 && !strcmp(argv[1], "-l")) {
 		list_tests();
 		return 0;
