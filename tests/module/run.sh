@@ -3,21 +3,25 @@
 # Build hpcmeter.ko against the newest Debian amd64 kernel headers and test it in that kernel,
 # booted under qemu (TCG) with a busybox initramfs; the module and the client travel over 9p.
 # TAP on stdout; exit 0 if all passed, 1 if not, 77 (SKIP) when a prerequisite is missing.
-# usage: tests/module/run.sh [-t TEST]   (as root; needs the packages listed in module/README.md)
-#   -t TEST  run only that kselftest of hpcmeter_test.c in the guest (-l lists them:
-#            build/tests/module/hpcmeter_test -l), skipping the shell checks
+# usage: tests/module/run.sh [-l | -t TEST | --bench]   (as root; packages: module/README.md)
+#   -t TEST  run only that kselftest of hpcmeter_test.c in the guest, skipping the other checks
+#   -l       list the kselftests
+#   --bench  the module's context-switch cost (make bench-module)
 # The kselftest headers come from Debian's linux-source-6.1, fetched once into
 # $BUILD/kselftest (BUILD defaults to build/).
 
 . "$(dirname "$0")/common.sh"
 QEMU_TIMEOUT_S=${QEMU_TIMEOUT_S:-240}
 ONLY=
-if [ $# -eq 2 ] && [ "$1" = -t ]; then
+if [ $# -eq 1 ] && [ "$1" = -l ]; then # the kselftests -t can name
+	sed -n 's/^TEST_F[_A-Z]*([a-z]*, \([a-z0-9_]*\).*/\1/p' "$TOP/tests/module/hpcmeter_test.c"
+	exit 0
+elif [ $# -eq 2 ] && [ "$1" = -t ]; then
 	ONLY=$2
 elif [ $# -eq 1 ] && [ "$1" = --bench ]; then
 	ONLY=--bench # context-switch cost with and without the module (make bench-module)
 elif [ $# -ne 0 ]; then
-	echo "usage: tests/module/run.sh [-t TEST | --bench]" >&2
+	echo "usage: tests/module/run.sh [-l | -t TEST | --bench]" >&2
 	exit 2
 fi
 
@@ -277,6 +281,12 @@ else
 fi
 check "rmmod hpcmeter again" rmmod hpcmeter
 check "/sys/module/hpcmeter is gone again" sh -c '! [ -e /sys/module/hpcmeter ]'
+
+# Bad parameters are refused at load, with a message.
+check "insmod max_cgroups=100 (not a power of two) is refused" sh -c '! insmod /mnt/hpcmeter.ko max_cgroups=100 2>/dev/null'
+check "... and says why" sh -c "dmesg | grep -q 'max_cgroups=100: must be a power of two'"
+check "insmod heartbeat_ms=5 (below 100) is refused" sh -c '! insmod /mnt/hpcmeter.ko heartbeat_ms=5 2>/dev/null'
+check "the module is not loaded after the refusals" sh -c '! [ -e /sys/module/hpcmeter ]'
 
 # Autoload: resolving the family by name makes the kernel modprobe its alias.
 mkdir -p /lib/modules/$(uname -r)/extra
