@@ -72,6 +72,8 @@ static struct nla_policy reply_policy[HPCMETER_A_MAX + 1] = {
 	[HPCMETER_A_PARAM_VALUE] = { .type = NLA_STRING, .maxlen = 64 },
 	[HPCMETER_A_PROBE_NAME] = { .type = NLA_STRING, .maxlen = 64 },
 	[HPCMETER_A_PROBE_ERROR] = { .type = NLA_U32 },
+	[HPCMETER_A_USAGE_RECLAIMED] = { .type = NLA_U64 },
+	[HPCMETER_A_RECLAIM_AFTER_S] = { .type = NLA_U32 },
 };
 
 static bool has_all(struct nlattr **tb, const int *want, size_t n)

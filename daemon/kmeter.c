@@ -297,7 +297,8 @@ static int take_usage(const struct kmeter_usage *u, void *userdata)
 
 	if (!c)
 		return -ENOMEM;
-	delta = u->on_cpu_ns >= c->module_ns ? u->on_cpu_ns - c->module_ns : 0;
+	/* A counter that went back restarted: its entry was reclaimed and made again. */
+	delta = u->on_cpu_ns >= c->module_ns ? u->on_cpu_ns - c->module_ns : u->on_cpu_ns;
 	if (!cmp->baseline && (delta > k->m->cfg.kmeter_floor_ms * 1000000ull ||
 			       c->bpf_ns > k->m->cfg.kmeter_floor_ms * 1000000ull))
 		k->checks++;

@@ -9,6 +9,7 @@
  */
 
 #include <linux/fs.h>
+#include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
@@ -83,6 +84,42 @@ static int hpcm_heartbeat_set(const char *val, const struct kernel_param *kp)
 	hpcm_event_param(kp->name, text);
 	return 0;
 }
+
+static unsigned int reclaim_after_s = 60;
+
+u32 hpcm_reclaim_after_s(void)
+{
+	return READ_ONCE(reclaim_after_s);
+}
+
+static int hpcm_reclaim_after_set(const char *val,
+				  const struct kernel_param *kp)
+{
+	char text[16];
+	unsigned int s;
+	int ret;
+
+	ret = kstrtouint(val, 0, &s);
+	if (ret)
+		return ret;
+	if (s < 1 || s > 86400)
+		return -ERANGE;
+	WRITE_ONCE(reclaim_after_s, s);
+	hpcm_meter_set_reclaim_after(s);
+	snprintf(text, sizeof(text), "%u", s);
+	hpcm_event_param(kp->name, text);
+	return 0;
+}
+
+static const struct kernel_param_ops hpcm_reclaim_after_ops = {
+	.set = hpcm_reclaim_after_set,
+	.get = param_get_uint,
+};
+module_param_cb(reclaim_after_s, &hpcm_reclaim_after_ops, &reclaim_after_s,
+		0644);
+MODULE_PARM_DESC(
+	reclaim_after_s,
+	"seconds a removed cgroup keeps its usage entry, 1..86400 (default 60)");
 
 static const struct kernel_param_ops hpcm_heartbeat_ops = {
 	.set = hpcm_heartbeat_set,

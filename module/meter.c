@@ -3,17 +3,26 @@
  * The in-kernel meter: on-CPU time, execs, forks and exits per cgroup (v2
  * id), from the scheduler's tracepoints, independent of the BPF meter.
  *
- * The table has a fixed number of slots (max_cgroups, a power of two). A
- * slot's cgroup id is claimed once with cmpxchg and never changes until
- * unload, so a slot index is a stable cursor for a resumable dump. The
- * counters are per CPU: each CPU writes only its own copy, from tracepoint
- * probes that run with preemption disabled, so the hot path takes no lock
- * and issues no atomic read-modify-write except the one cmpxchg that claims
- * a slot for a cgroup seen for the first time. Readers sum the CPUs' copies
- * with READ_ONCE (64-bit loads are single-copy atomic on 64-bit kernels).
+ * Entries live in a fixed array of max_cgroups slots, found through a hash
+ * of chains (by slot index). The hot path, for a cgroup already known, is a
+ * lock-free walk of its chain under RCU (tracepoint probes run with
+ * preemption disabled) and a plain add to this CPU's copy of the counters:
+ * each CPU writes only its own copy, so no lock and no atomic operation.
+ * A cgroup seen for the first time takes hpcm_lock (a raw spinlock, taken
+ * only there and by the reclaimer) to get a slot and link it.
+ *
+ * Slots are reclaimed: a cgroup_rmdir probe marks the cgroup's slot dead;
+ * when it has been dead and idle for reclaim_after_s, the reclaimer unlinks
+ * it, waits for an RCU grace period (no probe can still hold it), zeroes its
+ * counters and frees it. A slot keeps its index for as long as its cgroup
+ * has it, so a dump resumed by index sends every cgroup present all along
+ * exactly once; hpcm_gen (+1 per claim and per reclaim) lets the dump flag
+ * NLM_F_DUMP_INTR when the set changed under it.
  */
 
 #include <linux/atomic.h>
+#include <linux/bitmap.h>
+#include <linux/rcupdate.h>
 #include <linux/cgroup.h>
 #include <linux/hash.h>
 #include <linux/log2.h>
@@ -23,7 +32,9 @@
 #include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/tracepoint.h>
+#include <linux/workqueue.h>
 #include <linux/version.h>
+#include <trace/events/cgroup.h>
 #include <trace/events/sched.h>
 
 #include <linux/hpcmeter.h>
@@ -35,8 +46,7 @@
 #error "hpcmeter reads 64-bit per-CPU counters without locks: 64-bit kernels only"
 #endif
 
-/* Linear probing gives up after this many slots and counts an overflow. */
-#define HPCM_MAX_PROBE 64
+#define HPCM_NIL U32_MAX
 
 struct hpcm_counters {
 	u64 on_cpu_ns;
@@ -45,41 +55,74 @@ struct hpcm_counters {
 	u64 exits;
 };
 
-static u64 *hpcm_ids; /* [capacity]; 0 = free */
+struct hpcm_slot {
+	u64 id; /* cgroup id; 0 = free */
+	u32 next; /* next slot of the same hash chain, or HPCM_NIL */
+	bool linked;
+	unsigned long dead_since; /* jiffies of its cgroup_rmdir; 0 = alive */
+	u64 dead_sum; /* its counters' sum at that time: busy again = alive */
+};
+
+static struct hpcm_slot *hpcm_slots; /* [capacity] */
+static u32 *hpcm_heads; /* [capacity] chain heads, by hash */
+static unsigned long *hpcm_used; /* bitmap of slots in use */
 static struct hpcm_counters **hpcm_counters; /* [nr_cpu_ids][capacity] */
 static unsigned int hpcm_bits;
 static u32 hpcm_capacity;
+static DEFINE_RAW_SPINLOCK(hpcm_lock); /* claims and reclaims */
 static atomic_t hpcm_entries = ATOMIC_INIT(0);
 static atomic64_t hpcm_gen = ATOMIC64_INIT(0);
 static atomic64_t hpcm_overflow = ATOMIC64_INIT(0);
+static atomic64_t hpcm_reclaimed = ATOMIC64_INIT(0);
 static DEFINE_PER_CPU(u64, hpcm_last_switch_ns);
 
-/* The slot of cgroup @id, claimed if new; -1 when the table is full. */
-static long hpcm_slot(u64 id)
-{
-	u32 mask = hpcm_capacity - 1;
-	u32 i = hash_64(id, hpcm_bits);
-	unsigned int n;
-	u64 cur;
+static unsigned int hpcm_reclaim_after = 60; /* seconds */
+static void hpcm_reclaim_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(hpcm_reclaim_work, hpcm_reclaim_fn);
+static bool hpcm_reclaim_running;
 
-	for (n = 0; n < HPCM_MAX_PROBE && n < hpcm_capacity;
-	     n++, i = (i + 1) & mask) {
-		cur = READ_ONCE(hpcm_ids[i]);
-		if (cur == id)
+/* The slot of cgroup @id, lock-free; -1 when it has none. */
+static long hpcm_find(u64 id)
+{
+	u32 i = READ_ONCE(hpcm_heads[hash_64(id, hpcm_bits)]);
+
+	while (i != HPCM_NIL) {
+		if (READ_ONCE(hpcm_slots[i].id) == id)
 			return i;
-		if (cur)
-			continue;
-		cur = cmpxchg64(&hpcm_ids[i], 0, id);
-		if (!cur) {
+		i = READ_ONCE(hpcm_slots[i].next);
+	}
+	return -1;
+}
+
+/* First sight of a cgroup: take a free slot and link it; -1 when full. */
+static long hpcm_claim(u64 id)
+{
+	u32 h = hash_64(id, hpcm_bits);
+	unsigned long flags;
+	long i;
+
+	raw_spin_lock_irqsave(&hpcm_lock, flags);
+	i = hpcm_find(id); /* another CPU may have claimed it meanwhile */
+	if (i < 0) {
+		i = find_first_zero_bit(hpcm_used, hpcm_capacity);
+		if (i >= hpcm_capacity) {
+			i = -1;
+		} else {
+			__set_bit(i, hpcm_used);
+			hpcm_slots[i].next = hpcm_heads[h];
+			hpcm_slots[i].dead_since = 0;
+			hpcm_slots[i].linked = true;
+			WRITE_ONCE(hpcm_slots[i].id, id);
+			/* Readers that find it in the chain see it whole. */
+			smp_store_release(&hpcm_heads[h], (u32)i);
 			atomic_inc(&hpcm_entries);
 			atomic64_inc(&hpcm_gen);
-			return i;
 		}
-		if (cur == id) /* another CPU claimed it for the same cgroup */
-			return i;
 	}
-	atomic64_inc(&hpcm_overflow);
-	return -1;
+	raw_spin_unlock_irqrestore(&hpcm_lock, flags);
+	if (i < 0)
+		atomic64_inc(&hpcm_overflow);
+	return i;
 }
 
 /* This CPU's counters for @p's cgroup; called with preemption disabled. */
@@ -91,7 +134,9 @@ static struct hpcm_counters *hpcm_this_cpu(struct task_struct *p)
 	rcu_read_lock();
 	id = cgroup_id(task_dfl_cgroup(p));
 	rcu_read_unlock();
-	slot = hpcm_slot(id);
+	slot = hpcm_find(id);
+	if (slot < 0)
+		slot = hpcm_claim(id);
 	if (slot < 0)
 		return NULL;
 	return &hpcm_counters[smp_processor_id()][slot];
@@ -162,8 +207,42 @@ static void hpcm_probe_exit(void *data, struct task_struct *p)
 		HPCM_ADD(c, exits, 1);
 }
 
+static u64 hpcm_sum_slot(u32 slot)
+{
+	unsigned int cpu;
+	u64 sum = 0;
+
+	for_each_possible_cpu(cpu)
+	{
+		const struct hpcm_counters *c = &hpcm_counters[cpu][slot];
+
+		sum += READ_ONCE(c->on_cpu_ns) + READ_ONCE(c->execs) +
+		       READ_ONCE(c->forks) + READ_ONCE(c->exits);
+	}
+	return sum;
+}
+
+/* A cgroup v2 directory was removed: its slot may be reclaimed later. */
+static void hpcm_probe_rmdir(void *data, struct cgroup *cgrp, const char *path)
+{
+	unsigned long flags;
+	long i;
+
+	if (cgrp->root != &cgrp_dfl_root) /* v1 hierarchies: other ids */
+		return;
+	raw_spin_lock_irqsave(&hpcm_lock, flags);
+	i = hpcm_find(cgroup_id(cgrp));
+	if (i >= 0 && !hpcm_slots[i].dead_since) {
+		hpcm_slots[i].dead_since = jiffies | 1;
+		hpcm_slots[i].dead_sum = hpcm_sum_slot(i);
+	}
+	raw_spin_unlock_irqrestore(&hpcm_lock, flags);
+}
+
 static void __maybe_unused hpcm_probe_types_match(void)
 {
+	BUILD_BUG_ON(sizeof(register_trace_cgroup_rmdir(hpcm_probe_rmdir,
+							NULL)) != sizeof(int));
 	BUILD_BUG_ON(sizeof(register_trace_sched_switch(hpcm_probe_switch,
 							NULL)) != sizeof(int));
 	BUILD_BUG_ON(sizeof(register_trace_sched_process_exec(
@@ -190,6 +269,7 @@ static struct hpcm_probe hpcm_probes[] = {
 	  HPCMETER_PROBE_SCHED_PROCESS_FORK },
 	{ "sched_process_exit", hpcm_probe_exit,
 	  HPCMETER_PROBE_SCHED_PROCESS_EXIT },
+	{ "cgroup_rmdir", hpcm_probe_rmdir, HPCMETER_PROBE_CGROUP_RMDIR },
 };
 
 static u32 hpcm_failures;
@@ -213,8 +293,86 @@ static void hpcm_free_tables(void)
 		kfree(hpcm_counters);
 		hpcm_counters = NULL;
 	}
-	kvfree(hpcm_ids);
-	hpcm_ids = NULL;
+	kvfree(hpcm_slots);
+	kvfree(hpcm_heads);
+	bitmap_free(hpcm_used);
+	hpcm_slots = NULL;
+	hpcm_heads = NULL;
+	hpcm_used = NULL;
+}
+
+/* Unlink slot @i from its chain; hpcm_lock held. */
+static void hpcm_unlink(u32 i)
+{
+	u32 *link = &hpcm_heads[hash_64(hpcm_slots[i].id, hpcm_bits)];
+
+	while (*link != i)
+		link = &hpcm_slots[*link].next;
+	/* Walkers on @i still find the rest of the chain through its next. */
+	WRITE_ONCE(*link, hpcm_slots[i].next);
+	hpcm_slots[i].linked = false;
+}
+
+/*
+ * Reclaim the slots of cgroups removed at least reclaim_after_s ago whose
+ * counters have not moved since (a task of a removed cgroup may still be
+ * charged by its last switch; a busy slot is not dead after all).
+ */
+static void hpcm_reclaim_fn(struct work_struct *work)
+{
+	unsigned long flags, after = READ_ONCE(hpcm_reclaim_after) * HZ;
+	unsigned long *batch;
+	unsigned int cpu;
+	u32 i, n = 0;
+
+	batch = bitmap_zalloc(hpcm_capacity, GFP_KERNEL);
+	if (!batch)
+		goto again;
+	raw_spin_lock_irqsave(&hpcm_lock, flags);
+	for_each_set_bit(i, hpcm_used, hpcm_capacity)
+	{
+		struct hpcm_slot *sl = &hpcm_slots[i];
+
+		if (!sl->dead_since ||
+		    !time_after(jiffies, sl->dead_since + after))
+			continue;
+		if (hpcm_sum_slot(i) != sl->dead_sum) {
+			sl->dead_since = 0; /* busy: alive (or an id reused) */
+			continue;
+		}
+		hpcm_unlink(i);
+		__set_bit(i, batch);
+		n++;
+	}
+	raw_spin_unlock_irqrestore(&hpcm_lock, flags);
+
+	if (n) {
+		/* Every probe that could have found these slots has returned. */
+		synchronize_rcu();
+		raw_spin_lock_irqsave(&hpcm_lock, flags);
+		for_each_set_bit(i, batch, hpcm_capacity)
+		{
+			for_each_possible_cpu(cpu)
+				memset(&hpcm_counters[cpu][i], 0,
+				       sizeof(struct hpcm_counters));
+			WRITE_ONCE(hpcm_slots[i].id, 0);
+			hpcm_slots[i].dead_since = 0;
+			__clear_bit(i, hpcm_used);
+		}
+		atomic_sub(n, &hpcm_entries);
+		atomic64_inc(&hpcm_gen);
+		atomic64_add(n, &hpcm_reclaimed);
+		raw_spin_unlock_irqrestore(&hpcm_lock, flags);
+	}
+	bitmap_free(batch);
+again:
+	if (READ_ONCE(hpcm_reclaim_running))
+		schedule_delayed_work(&hpcm_reclaim_work, HZ);
+}
+
+void hpcm_meter_set_reclaim_after(unsigned int seconds)
+{
+	WRITE_ONCE(hpcm_reclaim_after, seconds);
 }
 
 int hpcm_meter_init(unsigned int capacity)
@@ -227,10 +385,14 @@ int hpcm_meter_init(unsigned int capacity)
 	hpcm_capacity = capacity;
 	hpcm_bits = ilog2(capacity);
 
-	hpcm_ids = kvcalloc(capacity, sizeof(*hpcm_ids), GFP_KERNEL);
+	hpcm_slots = kvcalloc(capacity, sizeof(*hpcm_slots), GFP_KERNEL);
+	hpcm_heads = kvmalloc_array(capacity, sizeof(*hpcm_heads), GFP_KERNEL);
+	hpcm_used = bitmap_zalloc(capacity, GFP_KERNEL);
 	hpcm_counters = kcalloc(nr_cpu_ids, sizeof(*hpcm_counters), GFP_KERNEL);
-	if (!hpcm_ids || !hpcm_counters)
+	if (!hpcm_slots || !hpcm_heads || !hpcm_used || !hpcm_counters)
 		goto nomem;
+	for (i = 0; i < capacity; i++)
+		hpcm_heads[i] = HPCM_NIL;
 	for_each_possible_cpu(cpu)
 	{
 		hpcm_counters[cpu] = kvzalloc_node(
@@ -261,6 +423,8 @@ int hpcm_meter_init(unsigned int capacity)
 		}
 		p->attached = true;
 	}
+	WRITE_ONCE(hpcm_reclaim_running, true);
+	schedule_delayed_work(&hpcm_reclaim_work, HZ);
 	return 0;
 
 nomem:
@@ -272,6 +436,8 @@ void hpcm_meter_exit(void)
 {
 	unsigned int i;
 
+	WRITE_ONCE(hpcm_reclaim_running, false);
+	cancel_delayed_work_sync(&hpcm_reclaim_work);
 	for (i = 0; i < ARRAY_SIZE(hpcm_probes); i++) {
 		if (!hpcm_probes[i].attached)
 			continue;
@@ -320,6 +486,11 @@ u64 hpcm_meter_gen(void)
 	return atomic64_read(&hpcm_gen);
 }
 
+u64 hpcm_meter_reclaimed(void)
+{
+	return atomic64_read(&hpcm_reclaimed);
+}
+
 static void hpcm_sum(u32 slot, u64 id, struct hpcm_usage *u)
 {
 	unsigned int cpu;
@@ -337,41 +508,46 @@ static void hpcm_sum(u32 slot, u64 id, struct hpcm_usage *u)
 	}
 }
 
+/*
+ * Under RCU, so that a slot being reclaimed is not zeroed while it is read;
+ * a slot whose id changed under us (reclaimed and claimed again) is read
+ * again under its new id by the check after the sum.
+ */
 bool hpcm_meter_read(unsigned long *pos, struct hpcm_usage *u)
 {
 	unsigned long i;
 	u64 id;
 
+	rcu_read_lock();
 	for (i = *pos; i < hpcm_capacity; i++) {
-		id = READ_ONCE(hpcm_ids[i]);
-		if (!id)
+		id = READ_ONCE(hpcm_slots[i].id);
+		if (!id || !READ_ONCE(hpcm_slots[i].linked))
 			continue;
 		hpcm_sum(i, id, u);
+		if (READ_ONCE(hpcm_slots[i].id) != id)
+			continue;
 		*pos = i;
+		rcu_read_unlock();
 		return true;
 	}
+	rcu_read_unlock();
 	*pos = i;
 	return false;
 }
 
 bool hpcm_meter_lookup(u64 cgroup_id, struct hpcm_usage *u)
 {
-	u32 mask = hpcm_capacity - 1;
-	u32 i = hash_64(cgroup_id, hpcm_bits);
-	unsigned int n;
-	u64 cur;
+	bool found = false;
+	long i;
 
 	if (!cgroup_id)
 		return false;
-	for (n = 0; n < HPCM_MAX_PROBE && n < hpcm_capacity;
-	     n++, i = (i + 1) & mask) {
-		cur = READ_ONCE(hpcm_ids[i]);
-		if (!cur)
-			return false;
-		if (cur == cgroup_id) {
-			hpcm_sum(i, cur, u);
-			return true;
-		}
+	rcu_read_lock();
+	i = hpcm_find(cgroup_id);
+	if (i >= 0) {
+		hpcm_sum(i, cgroup_id, u);
+		found = true;
 	}
-	return false;
+	rcu_read_unlock();
+	return found;
 }

@@ -22,6 +22,8 @@ u32 hpcm_meter_entries(void);
 u32 hpcm_meter_capacity(void);
 u64 hpcm_meter_overflow(void);
 u64 hpcm_meter_gen(void);
+u64 hpcm_meter_reclaimed(void);
+void hpcm_meter_set_reclaim_after(unsigned int seconds);
 
 /* The first entry at table index *pos or later; *pos is left on it. */
 bool hpcm_meter_read(unsigned long *pos, struct hpcm_usage *u);

@@ -79,7 +79,11 @@ static int hpcm_fill_info(struct sk_buff *msg)
 			 hpcm_meter_overflow()) ||
 	    nla_put_u32(msg, HPCMETER_A_INVENTORY_COUNT,
 			hpcm_inventory_count()) ||
-	    nla_put_u32(msg, HPCMETER_A_HEARTBEAT_MS, hpcm_heartbeat_ms()))
+	    nla_put_u32(msg, HPCMETER_A_HEARTBEAT_MS, hpcm_heartbeat_ms()) ||
+	    hpcm_put_u64(msg, HPCMETER_A_USAGE_RECLAIMED,
+			 hpcm_meter_reclaimed()) ||
+	    nla_put_u32(msg, HPCMETER_A_RECLAIM_AFTER_S,
+			hpcm_reclaim_after_s()))
 		return -EMSGSIZE;
 	return 0;
 }

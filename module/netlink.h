@@ -23,7 +23,8 @@ void hpcm_event_heartbeat(void);
 u64 hpcm_heartbeat_seq(void);
 u64 hpcm_event_seq(void);
 
-/* Module parameter heartbeat_ms, owned by main.c. */
+/* Module parameters heartbeat_ms and reclaim_after_s, owned by main.c. */
 u32 hpcm_heartbeat_ms(void);
+u32 hpcm_reclaim_after_s(void);
 
 #endif /* HPCMETER_NETLINK_H */

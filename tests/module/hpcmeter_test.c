@@ -274,6 +274,7 @@ static int attr_size(int type)
 	case HPCMETER_A_USAGE_CAPACITY:
 	case HPCMETER_A_INVENTORY_COUNT:
 	case HPCMETER_A_HEARTBEAT_MS:
+	case HPCMETER_A_RECLAIM_AFTER_S:
 	case HPCMETER_A_DEV_CLASS:
 	case HPCMETER_A_DEV_NUMA_NODE:
 	case HPCMETER_A_EVENT_TYPE:
@@ -538,11 +539,12 @@ static int on_info(const struct nlmsghdr *nlh, void *arg)
 }
 
 static const int info_attrs[] = {
-	HPCMETER_A_VERSION,	   HPCMETER_A_ABI_VERSION,     HPCMETER_A_LOAD_TIME_NS,
-	HPCMETER_A_BOOT_ID,	   HPCMETER_A_HEARTBEAT_SEQ,   HPCMETER_A_EVENT_SEQ,
-	HPCMETER_A_USAGE_GEN,	   HPCMETER_A_INVENTORY_GEN,   HPCMETER_A_PROBES,
-	HPCMETER_A_PROBE_FAILURES, HPCMETER_A_USAGE_ENTRIES,   HPCMETER_A_USAGE_CAPACITY,
-	HPCMETER_A_USAGE_OVERFLOW, HPCMETER_A_INVENTORY_COUNT, HPCMETER_A_HEARTBEAT_MS,
+	HPCMETER_A_VERSION,	    HPCMETER_A_ABI_VERSION,	HPCMETER_A_LOAD_TIME_NS,
+	HPCMETER_A_BOOT_ID,	    HPCMETER_A_HEARTBEAT_SEQ,	HPCMETER_A_EVENT_SEQ,
+	HPCMETER_A_USAGE_GEN,	    HPCMETER_A_INVENTORY_GEN,	HPCMETER_A_PROBES,
+	HPCMETER_A_PROBE_FAILURES,  HPCMETER_A_USAGE_ENTRIES,	HPCMETER_A_USAGE_CAPACITY,
+	HPCMETER_A_USAGE_OVERFLOW,  HPCMETER_A_INVENTORY_COUNT, HPCMETER_A_HEARTBEAT_MS,
+	HPCMETER_A_USAGE_RECLAIMED, HPCMETER_A_RECLAIM_AFTER_S,
 };
 
 TEST_F(hpcmeter, info_well_formed)
@@ -578,7 +580,9 @@ TEST_F(hpcmeter, info_well_formed)
 	EXPECT_GT(get_u32(in.tb[HPCMETER_A_USAGE_ENTRIES]), 0);
 	EXPECT_LE(get_u32(in.tb[HPCMETER_A_USAGE_ENTRIES]),
 		  get_u32(in.tb[HPCMETER_A_USAGE_CAPACITY]));
-	EXPECT_EQ(get_u64(in.tb[HPCMETER_A_USAGE_GEN]), get_u32(in.tb[HPCMETER_A_USAGE_ENTRIES]));
+	EXPECT_GE(get_u64(in.tb[HPCMETER_A_USAGE_GEN]), get_u32(in.tb[HPCMETER_A_USAGE_ENTRIES]));
+	EXPECT_EQ(read_ulong("/sys/module/hpcmeter/parameters/reclaim_after_s"),
+		  get_u32(in.tb[HPCMETER_A_RECLAIM_AFTER_S]));
 	EXPECT_EQ(0, get_u64(in.tb[HPCMETER_A_USAGE_OVERFLOW]));
 }
 
@@ -912,11 +916,19 @@ static int count_id(const struct usages *us, uint64_t id)
 	return c;
 }
 
+static const char *const reclaim_param = "/sys/module/hpcmeter/parameters/reclaim_after_s";
+
+/*
+ * A usage dump read part by part while cgroups come and go: new ones are
+ * added, old ones removed and their slots reclaimed, and newer ones take
+ * the freed slots (behind and ahead of the dump's cursor). Every cgroup
+ * present all along must be in the dump exactly once; nothing twice.
+ */
 TEST_F_TIMEOUT(hpcmeter, dump_resumes_without_loss_or_repeat, 120)
 {
-	enum { N1 = 160, N2 = 40 };
-	static char paths[N1 + N2][PATH_MAX];
-	static uint64_t ids[N1 + N2];
+	enum { N1 = 160, N2 = 40, N3 = 60, N = N1 + N2 + N3 };
+	static char paths[N][PATH_MAX];
+	static uint64_t ids[N];
 	struct usages before = {}, during = {}, after = {};
 	struct reply rep;
 	struct req q;
@@ -928,13 +940,15 @@ TEST_F_TIMEOUT(hpcmeter, dump_resumes_without_loss_or_repeat, 120)
 		  nl_call(&self->nl, HPCMETER_CMD_GET_USAGE, NLM_F_DUMP, on_usage, &before, &rep));
 	ASSERT_EQ(0, rep.error);
 	ASSERT_GE(before.n, N1);
+	ASSERT_EQ(0, write_file(reclaim_param, "1"));
+	ASSERT_EQ(1, read_ulong(reclaim_param));
 
 	/*
 	 * Start a dump and read only its first part (a small buffer makes the
-	 * kernel fill small parts); change the set of cgroups (new ones, and
-	 * removed ones); then resume reading.
+	 * kernel fill small parts); change the set of cgroups; resume reading.
+	 * A fresh socket that never read with a big buffer: the kernel sizes
+	 * the parts by it.
 	 */
-	/* A fresh socket that never read with a big buffer: the kernel sizes parts by it. */
 	ASSERT_EQ(0, nl_open(&small));
 	small.family = self->nl.family;
 	req_init(&q, small.family, NLM_F_DUMP, HPCMETER_CMD_GET_USAGE);
@@ -946,6 +960,8 @@ TEST_F_TIMEOUT(hpcmeter, dump_resumes_without_loss_or_repeat, 120)
 	ASSERT_EQ(0, populate("dump", N1, N2, ids + N1, paths + N1));
 	for (int i = 0; i < N1; i += 2)
 		ASSERT_EQ(0, rmdir(paths[i]));
+	sleep(3); /* reclaim_after_s=1: the removed ones' slots are freed */
+	ASSERT_EQ(0, populate("dump", N1 + N2, N3, ids + N1 + N2, paths + N1 + N2));
 	do {
 		ret = nl_recv_once(&small, 4096, on_usage, &during, &rep);
 		parts++;
@@ -957,31 +973,71 @@ TEST_F_TIMEOUT(hpcmeter, dump_resumes_without_loss_or_repeat, 120)
 	       rep.intr ? "set" : "not set");
 	EXPECT_GT(parts, 2);
 
-	/* Every cgroup of the dump before: exactly once; nothing twice. */
-	for (int i = 0; i < before.n; i++) {
-		EXPECT_EQ(1, count_id(&during, before.u[i].cgroup_id))
-		TH_LOG("cgroup %" PRIu64, before.u[i].cgroup_id);
+	/* The cgroups present all along (the root and the odd ones): exactly once. */
+	EXPECT_EQ(1, count_id(&during, 1));
+	for (int i = 1; i < N1; i += 2) {
+		EXPECT_EQ(1, count_id(&during, ids[i])) TH_LOG("cgroup %" PRIu64, ids[i]);
 	}
+	/* Nothing twice. */
 	for (int i = 0; i < during.n; i++) {
 		EXPECT_EQ(1, count_id(&during, during.u[i].cgroup_id))
 		TH_LOG("cgroup %" PRIu64, during.u[i].cgroup_id);
 	}
-	/* New cgroups came in the middle: the dump says so. */
+	/* Cgroups came and went in the middle: the dump says so. */
 	EXPECT_TRUE(rep.intr);
 
-	/* A fresh dump has all of them, old and new, once each, not flagged. */
+	/* A fresh dump: the live ones once each, the removed ones reclaimed, not flagged. */
 	ASSERT_EQ(0,
 		  nl_call(&self->nl, HPCMETER_CMD_GET_USAGE, NLM_F_DUMP, on_usage, &after, &rep));
 	ASSERT_EQ(0, rep.error);
 	EXPECT_FALSE(rep.intr);
-	for (int i = 0; i < N1 + N2; i++) {
-		EXPECT_EQ(1, count_id(&after, ids[i])) TH_LOG("cgroup %" PRIu64, ids[i]);
+	for (int i = 0; i < N; i++) {
+		EXPECT_EQ(i < N1 && i % 2 == 0 ? 0 : 1, count_id(&after, ids[i]))
+		TH_LOG("cgroup %" PRIu64 " (#%d)", ids[i], i);
 	}
-	for (int i = 1; i < N1 + N2; i += (i < N1 ? 2 : 1))
+	for (int i = 1; i < N; i += (i < N1 ? 2 : 1))
 		rmdir(paths[i]);
+	ASSERT_EQ(0, write_file(reclaim_param, "60"));
 	free(before.u);
 	free(during.u);
 	free(after.u);
+}
+
+/* A removed cgroup's entry goes after reclaim_after_s; a live one stays. */
+TEST_F_TIMEOUT(hpcmeter, removed_cgroups_are_reclaimed, 60)
+{
+	enum { N = 20 };
+	static char paths[N][PATH_MAX];
+	static uint64_t ids[N];
+	struct info in0 = {}, in1 = {};
+	struct usage u;
+	struct reply rep;
+
+	ASSERT_EQ(0, nl_call(&self->nl, HPCMETER_CMD_GET_INFO, NLM_F_ACK, on_info, &in0, &rep));
+	ASSERT_EQ(0, populate("reclaim", 0, N, ids, paths));
+	for (int i = 0; i < N; i++) {
+		ASSERT_EQ(0, usage_get(&self->nl, ids[i], &u, &rep));
+		ASSERT_EQ(0, rep.error);
+		EXPECT_EQ(1, u.execs);
+	}
+	ASSERT_EQ(0, write_file(reclaim_param, "1"));
+	for (int i = 0; i < N - 1; i++)
+		ASSERT_EQ(0, rmdir(paths[i]));
+	sleep(3);
+	for (int i = 0; i < N - 1; i++) {
+		memset(&rep, 0, sizeof(rep));
+		EXPECT_EQ(0, usage_get(&self->nl, ids[i], &u, &rep));
+		EXPECT_EQ(-ENOENT, rep.error) TH_LOG("cgroup %" PRIu64 " still there", ids[i]);
+	}
+	ASSERT_EQ(0, usage_get(&self->nl, ids[N - 1], &u, &rep));
+	EXPECT_EQ(0, rep.error) TH_LOG("the live cgroup lost its entry");
+	EXPECT_EQ(1, u.execs);
+	ASSERT_EQ(0, nl_call(&self->nl, HPCMETER_CMD_GET_INFO, NLM_F_ACK, on_info, &in1, &rep));
+	EXPECT_GE(get_u64(in1.tb[HPCMETER_A_USAGE_RECLAIMED]),
+		  get_u64(in0.tb[HPCMETER_A_USAGE_RECLAIMED]) + N - 1);
+	EXPECT_EQ(1, get_u32(in1.tb[HPCMETER_A_RECLAIM_AFTER_S]));
+	ASSERT_EQ(0, write_file(reclaim_param, "60"));
+	rmdir(paths[N - 1]);
 }
 
 /* ---- bad requests ----------------------------------------------------- */

@@ -17,7 +17,7 @@ enum hpcmeter_cmd {
 	 * doit; the request carries no attributes. Replies with VERSION,
 	 * ABI_VERSION, LOAD_TIME_NS, BOOT_ID, the sequence counters (*_SEQ,
 	 * *_GEN), the meter's state (PROBES, PROBE_FAILURES, USAGE_*) and the
-	 * parameters (HEARTBEAT_MS).
+	 * parameters (HEARTBEAT_MS, RECLAIM_AFTER_S), USAGE_RECLAIMED.
 	 */
 	HPCMETER_CMD_GET_INFO,
 
@@ -36,10 +36,12 @@ enum hpcmeter_cmd {
 	 * Needs CAP_NET_ADMIN or CAP_SYS_ADMIN. doit: CGROUP_ID (required)
 	 * selects one cgroup; dump: every cgroup the meter has seen, or only
 	 * CGROUP_ID if given. One message per cgroup: CGROUP_ID, ON_CPU_NS,
-	 * EXECS, FORKS, EXITS (cumulative since load). Entries stay in place
-	 * until unload, so a resumed dump sends every entry that existed when
-	 * it began exactly once; NLM_F_DUMP_INTR is set when cgroups were added
-	 * during the dump (they may or may not be in it).
+	 * EXECS, FORKS, EXITS (cumulative since the cgroup got its entry). An
+	 * entry keeps its place while its cgroup has it; a removed cgroup's
+	 * entry is reclaimed reclaim_after_s after its rmdir (and then starts
+	 * from zero if the cgroup id is ever seen again). A resumed dump sends
+	 * every entry present all along exactly once; NLM_F_DUMP_INTR is set
+	 * when entries were added or reclaimed during the dump.
 	 */
 	HPCMETER_CMD_GET_USAGE,
 
@@ -72,8 +74,9 @@ enum hpcmeter_probe {
 	HPCMETER_PROBE_SCHED_PROCESS_EXEC = 1 << 1,
 	HPCMETER_PROBE_SCHED_PROCESS_FORK = 1 << 2,
 	HPCMETER_PROBE_SCHED_PROCESS_EXIT = 1 << 3,
+	HPCMETER_PROBE_CGROUP_RMDIR = 1 << 4, /* reclaims removed cgroups */
 };
-#define HPCMETER_PROBES_ALL 0xf
+#define HPCMETER_PROBES_ALL 0x1f
 
 enum hpcmeter_attr {
 	HPCMETER_A_UNSPEC,
@@ -120,6 +123,10 @@ enum hpcmeter_attr {
 	HPCMETER_A_PARAM_VALUE, /* string: the new value */
 	HPCMETER_A_PROBE_NAME, /* string: tracepoint name */
 	HPCMETER_A_PROBE_ERROR, /* s32: negative errno */
+
+	/* GET_INFO, continued */
+	HPCMETER_A_USAGE_RECLAIMED, /* u64: slots of removed cgroups reclaimed */
+	HPCMETER_A_RECLAIM_AFTER_S, /* u32: a removed cgroup's slot lives this long */
 
 	__HPCMETER_A_MAX
 };
