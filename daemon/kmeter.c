@@ -326,6 +326,9 @@ static int take_usage(const struct kmeter_usage *u, void *userdata)
 struct after_read {
 	struct kmeter *k;
 	bool compare;
+	bool carry; /* keep the BPF time of cgroups missing from this dump for the next one */
+	uint64_t *gone; /* cgroups in neither meter this time: forgotten after the walk */
+	size_t n_gone, cap_gone;
 };
 
 static void after_read_visit(const void *node, VISIT which, void *closure)
@@ -336,6 +339,10 @@ static void after_read_visit(const void *node, VISIT which, void *closure)
 	char detail[256];
 
 	if (which != postorder && which != leaf)
+		return;
+	/* Missing from a baseline or interrupted dump: it may be a cgroup new to the module,
+	 * counted from its creation; compare it next time with the BPF time of both intervals. */
+	if (a->carry && c->seen_in != k->reads)
 		return;
 	if (a->compare && c->seen_in != k->reads &&
 	    c->bpf_ns > k->m->cfg.kmeter_floor_ms * 1000000ull)
@@ -352,6 +359,20 @@ static void after_read_visit(const void *node, VISIT which, void *closure)
 				 c->bpf_ns / 1e9);
 			raise_tamper(k, "kernel-meter-divergence", c->cgroup_id, detail);
 		}
+	}
+	/* Reclaimed by the module and idle for BPF: forget it (else the tree only grows). */
+	if (c->seen_in != k->reads && !c->bpf_ns) {
+		if (a->n_gone == a->cap_gone) {
+			size_t cap = a->cap_gone ? 2 * a->cap_gone : 64;
+			uint64_t *g = realloc(a->gone, cap * sizeof(*g));
+
+			if (g) {
+				a->gone = g;
+				a->cap_gone = cap;
+			}
+		}
+		if (a->n_gone < a->cap_gone)
+			a->gone[a->n_gone++] = c->cgroup_id;
 	}
 	c->bpf_ns = 0;
 }
@@ -395,14 +416,27 @@ void kmeter_collect(struct kmeter *k)
 		reopen(k);
 		return;
 	}
-	/* NLM_F_DUMP_INTR: cgroups were added during the dump; the ones present at its start were
-	 * all in it exactly once, the new ones are compared at the next interval. */
+	/* NLM_F_DUMP_INTR: cgroups were added or reclaimed during the dump; the ones present all
+	 * along were in it exactly once, the others are compared at the next interval. */
 	if (intr)
 		log_debug("kernel meter: usage changed during the dump");
 	/* A full table is reported once as kernel-meter-full: the cgroups it could not take are
 	 * not each a divergence. */
-	struct after_read a = { .k = k, .compare = !cmp.baseline && !k->info.usage_overflow };
+	struct after_read a = { .k = k,
+				.compare = !cmp.baseline && !intr && !k->info.usage_overflow,
+				.carry = cmp.baseline || intr };
 	twalk_r(k->cgs, after_read_visit, &a);
+	for (size_t i = 0; i < a.n_gone; i++) {
+		struct cg key = { .cgroup_id = a.gone[i] }, *c;
+		void *node = tfind(&key, &k->cgs, cg_cmp);
+
+		if (node) {
+			c = *(struct cg **)node;
+			tdelete(&key, &k->cgs, cg_cmp);
+			free(c);
+		}
+	}
+	free(a.gone);
 	k->have_baseline = true;
 }
 
