@@ -345,6 +345,22 @@ daemon_checks() {
 	check "no kernel-meter violation while both meters run" sh -c \
 		"! hpcmeterctl violations --json | grep -q kernel-meter"
 	rmdir /sys/fs/cgroup/kmeter-burn
+	# An attack on the BPF meter: a burner whose entry in its map is deleted again and again.
+	# The module still counts it; the daemon must see the two meters disagree for its cgroup.
+	mkdir /sys/fs/cgroup/kmeter-hide
+	HPCMETER_BURN_S=3 sh -c 'echo $$ >/sys/fs/cgroup/kmeter-hide/cgroup.procs; exec /mnt/hpcmeter_test --burn' &
+	burner=$!
+	/mnt/hpcmeter_test --hide-from-bpf $burner 5 | diag
+	wait $burner
+	sleep 2
+	hpcmeterctl status --json | grep -o '"kernel_meter_[cd][a-z]*": *[0-9]*' | diag
+	if hpcmeterctl violations --json | grep -q '"kind": *"kernel-meter-divergence"[^}]*"cgroup": *"/kmeter-hide"'; then
+		ok "CPU time hidden from the BPF meter is a kernel-meter-divergence for its cgroup"
+	else
+		not_ok "CPU time hidden from the BPF meter is a kernel-meter-divergence for its cgroup"
+		hpcmeterctl violations | diag
+	fi
+	rmdir /sys/fs/cgroup/kmeter-hide
 	check "rmmod hpcmeter under the running daemon" rmmod hpcmeter
 	check "hpcmeterd notices: kernel_meter \"gone\"" wait_status gone
 	if hpcmeterctl violations --json | grep -q '"kind": *"kernel-meter-gone"'; then
@@ -364,7 +380,7 @@ daemon_checks() {
 	i=0; while ! full && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	check "a full table (80 cgroups for 64 slots) is a kernel-meter-full violation" full
 	check "and no divergence is raised for the cgroups it could not record" sh -c \
-		"! hpcmeterctl violations --json | grep -q kernel-meter-divergence"
+		"! hpcmeterctl violations --json | grep -q '\"kind\": *\"kernel-meter-divergence\"[^}]*\"cgroup\": *\"/kmeter-fill'"
 	rmmod hpcmeter
 	kill $daemon; wait $daemon
 	check "hpcmeterd stops cleanly (exit 0)" [ $? -eq 0 ]
