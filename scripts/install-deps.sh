@@ -21,7 +21,9 @@ tests=(
 	python3 dbus-bin libxml2-utils clang-format
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
-	libnl-3-dev libnl-genl-3-dev
+	# (libnl-3-dev libnl-genl-3-dev are in build: hpcmeterd and hpcmeterctl link libnl-genl)
+	# the kselftest headers come from linux-source-6.1, fetched by tests/module/kselftest-headers.sh
+	# with `apt-get download` into build/kselftest (not installed)
 )
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")

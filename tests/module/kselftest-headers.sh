@@ -24,7 +24,10 @@ cd "$DIR/cache"
 deb=$(ls linux-source-6.1_*_all.deb 2>/dev/null | tail -n 1 || true)
 if [ -z "$deb" ]; then
 	# apt's sandbox user cannot write into a root-owned mktemp-like dir; this one is ours.
-	if ! apt-get download -q linux-source-6.1 >download.log 2>&1; then
+	# Package lists may be missing or stale (a fresh CI image): update them once and retry.
+	if ! apt-get download -q linux-source-6.1 >download.log 2>&1 &&
+		! { apt-get update -qq >>download.log 2>&1 &&
+			apt-get download -q linux-source-6.1 >>download.log 2>&1; }; then
 		echo "kselftest-headers.sh: apt-get download linux-source-6.1 failed:" >&2
 		tail -n 5 download.log >&2
 		exit 77

@@ -387,11 +387,11 @@ daemon_checks() {
 	kill $bus
 	grep -i 'kernel meter\|violation' $D/hpcmeterd.log | diag
 }
-if [ -x /bin/hpcmeterd ]; then
+if [ -x /bin/hpcmeterd ] && [ -x /mnt/hpcmeter_test ]; then
 	daemon_checks
 	echo "# $(cut -d' ' -f1 /proc/uptime) s: daemon checks done"
 else
-	echo "ok - hpcmeterd against the module # SKIP not built"
+	echo "ok - hpcmeterd against the module # SKIP hpcmeterd or hpcmeter_test not built"
 fi
 
 # The kselftest-harness suite, with the module loaded.
