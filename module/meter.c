@@ -111,7 +111,7 @@ static long hpcm_claim(u64 id)
 			__set_bit(i, hpcm_used);
 			hpcm_slots[i].next = hpcm_heads[h];
 			hpcm_slots[i].dead_since = 0;
-			hpcm_slots[i].linked = true;
+			WRITE_ONCE(hpcm_slots[i].linked, true);
 			WRITE_ONCE(hpcm_slots[i].id, id);
 			/* Readers that find it in the chain see it whole. */
 			smp_store_release(&hpcm_heads[h], (u32)i);
@@ -310,7 +310,7 @@ static void hpcm_unlink(u32 i)
 		link = &hpcm_slots[*link].next;
 	/* Walkers on @i still find the rest of the chain through its next. */
 	WRITE_ONCE(*link, hpcm_slots[i].next);
-	hpcm_slots[i].linked = false;
+	WRITE_ONCE(hpcm_slots[i].linked, false);
 }
 
 /*
