@@ -8,7 +8,8 @@
 #   -l       list the kselftests
 #   --bench  the module's context-switch cost (make bench-module)
 # The kselftest headers come from Debian's linux-source-6.1, fetched once into
-# $BUILD/kselftest (BUILD defaults to build/).
+# build/kselftest (KSELFTEST_DIR overrides). hpcmeterd and hpcmeterctl are taken from $BUILD
+# (default build/).
 
 . "$(dirname "$0")/common.sh"
 QEMU_TIMEOUT_S=${QEMU_TIMEOUT_S:-240}
@@ -101,9 +102,8 @@ else
 	finish
 fi
 # The kselftest-harness tests, against the headers of Debian's linux-source-6.1.
-KSFT_DIR=${BUILD:-$TOP/build}
-case $KSFT_DIR in /*) ;; *) KSFT_DIR=$TOP/$KSFT_DIR ;; esac
-KSFT_DIR=$KSFT_DIR/kselftest
+# One cache for every build directory (make check-asan uses build-asan for the binaries).
+KSFT_DIR=${KSELFTEST_DIR:-$TOP/build/kselftest}
 if KSFT_INC=$("$TOP/tests/module/kselftest-headers.sh" "$KSFT_DIR" 2>"$T/ksft.log"); then
 	if cc -O2 -Wall -Werror -static -D_GNU_SOURCE -I"$TOP/module/uapi" -I"$KSFT_INC" \
 		"$TOP/tests/module/hpcmeter_test.c" -o "$SHARE/hpcmeter_test" >"$T/cc.log" 2>&1; then
