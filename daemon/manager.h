@@ -9,11 +9,14 @@
 
 #include "attribute.h"
 #include "config.h"
+#include "gpu.h"
 #include "hpcmeter-bus.h"
+#include "inventory.h"
 #include "ledger.h"
 #include "license.h"
 #include "kmeter.h"
 #include "meter.h"
+#include "workload.h"
 
 struct manager {
 	struct config cfg;
@@ -26,6 +29,8 @@ struct manager {
 	struct ledger *ledger;
 	struct license_set *licenses;
 	struct kmeter *kmeter; /* the kernel module's meter; NULL when disabled */
+	struct job_table *jobs; /* jobs announced by the batch system */
+	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */
@@ -34,8 +39,12 @@ struct manager {
 	char hostname[256];
 	char boot_id[64];
 	uint64_t started_usec;
+	uint64_t meter_start_ns; /* CLOCK_BOOTTIME when the meter attached: usage before is not ours */
 	uint64_t interval_start_usec;
 	uint64_t last_collect_usec;
+	uint64_t last_collect_duration_usec; /* how long the last reading took (self-cost) */
+	int bpf_stats_fd; /* holds the kernel's BPF statistics on while open; -1 when off */
+	int bpf_stats_errno; /* why it is off when asked for */
 	uint64_t collections;
 	uint64_t exec_events, exit_events;
 	uint32_t n_procs;
@@ -43,6 +52,17 @@ struct manager {
 	uint64_t bad_records_seen;
 	/* The boottime/realtime offset, to turn BPF timestamps into wall-clock times. */
 	int64_t boot_to_real_usec;
+
+	/* GPU meter and accelerator inventory (manager-gpu.c) */
+	struct gpu *gpu; /* NULL when off or failed */
+	sd_event_source *gpu_source;
+	char gpu_state[128]; /* "on", "off", "failed: ..." */
+	struct accel_db *accel_db;
+	struct inventory *inventory;
+	void *gpu_seen; /* tsearch tree of struct gpu_seen, by tgid */
+	void *gpu_usage; /* tsearch tree of struct gpu_acc for the interval in progress */
+	uint32_t *gpu_pending; /* exec'd processes whose maps to scan */
+	size_t gpu_pending_n, gpu_pending_cap;
 };
 
 int manager_new(const struct config *cfg, struct manager **ret);
@@ -57,6 +77,15 @@ int manager_reload(struct manager *m);
 
 /* Read the kernel counters and close the interval in progress. */
 int manager_collect(struct manager *m);
+
+/* A job announced (JobStarted) or ended (JobEnded): store it and act on it. */
+int manager_job_started(struct manager *m, struct job_info *j);
+int manager_job_ended(struct manager *m, struct job_info *j);
+
+/* Where usage of a process in these cgroups belongs, as a path: the followed v1 hierarchy's
+ * path ("freezer:/slurm_n1/uid_1000/job_42/step_0") when it is a Slurm job, else cgroup v2's. */
+const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
+				     char *buf, size_t size);
 
 unsigned manager_license_errors(const struct manager *m);
 unsigned manager_licenses_active(const struct manager *m);

@@ -88,7 +88,7 @@ static void print_table(FILE *f, const struct devs *ds, bool legend)
 			ds->n == 1 ? "" : "s");
 }
 
-int ctl_module_inventory(FILE *f, int json, bool legend)
+int ctl_module_inventory(FILE *f, int json, bool legend, bool absent_ok)
 {
 	struct kmeter_client *c = NULL;
 	struct kmeter_info info;
@@ -98,6 +98,11 @@ int ctl_module_inventory(FILE *f, int json, bool legend)
 	r = kmeter_client_open(&c);
 	if (r == 0)
 		r = kmeter_client_resolve(c);
+	if (r == -ENOENT && absent_ok) {
+		fprintf(f, "hpcmeter kernel module not loaded\n");
+		r = 0;
+		goto out;
+	}
 	if (r == -ENOENT) {
 		fprintf(stderr, "hpcmeterctl: the hpcmeter kernel module is not loaded "
 				"(no generic netlink family \"hpcmeter\")\n");

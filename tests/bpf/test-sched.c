@@ -151,7 +151,7 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 
 	CHECK(drain_until_exit(m, &s, 5000) == 0, "exit record seen for pid %d", pid);
 	CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
-	CHECK(f.found && f.cpu_ns > 0, "procs map held a live counter mid-run (%.3f s)",
+	CHECK(f.found && f.cpu_ns > 0, "a reading mid-run held a live counter (%.3f s)",
 	      f.cpu_ns / 1e9);
 
 	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
 
 		int n = 0;
 		meter_foreach_proc(m, count_entries, &n);
-		CHECK(n > 0, "procs map is populated (%d processes)", n);
+		CHECK(n > 0, "a reading finds the living processes (%d)", n);
 		struct meter_stats stats;
 		CHECK(meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
 			      stats.counter[HPCM_STAT_EXIT] >= 2,

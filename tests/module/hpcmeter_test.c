@@ -34,7 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/bpf.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 
@@ -1347,73 +1346,6 @@ static int pingpong(long n)
 	return 0;
 }
 
-/*
- * --hide-from-bpf PID SECONDS: an attack on the BPF meter, for the daemon's
- * tamper check (run.sh): keep deleting PID's entry from the BPF meter's
- * "procs" map, so that the CPU time it accumulated is lost to that meter.
- * The kernel module still counts it: the two meters must disagree.
- */
-static int bpf_sys(int cmd, union bpf_attr *attr)
-{
-	return syscall(SYS_bpf, cmd, attr, sizeof(*attr));
-}
-
-static int find_procs_map(void)
-{
-	union bpf_attr attr;
-	__u32 id = 0;
-	int fd;
-
-	for (;;) {
-		struct bpf_map_info info;
-
-		memset(&attr, 0, sizeof(attr));
-		attr.start_id = id;
-		if (bpf_sys(BPF_MAP_GET_NEXT_ID, &attr))
-			return -1;
-		id = attr.next_id;
-		memset(&attr, 0, sizeof(attr));
-		attr.map_id = id;
-		fd = bpf_sys(BPF_MAP_GET_FD_BY_ID, &attr);
-		if (fd < 0)
-			continue;
-		memset(&info, 0, sizeof(info));
-		memset(&attr, 0, sizeof(attr));
-		attr.info.bpf_fd = fd;
-		attr.info.info_len = sizeof(info);
-		attr.info.info = (__u64)(unsigned long)&info;
-		if (!bpf_sys(BPF_OBJ_GET_INFO_BY_FD, &attr) && !strcmp(info.name, "procs") &&
-		    info.key_size == 4)
-			return fd;
-		close(fd);
-	}
-}
-
-static int hide_from_bpf(long pid, long seconds)
-{
-	struct timespec start, now;
-	union bpf_attr attr;
-	__u32 key = (__u32)pid;
-	long deleted = 0;
-	int fd = find_procs_map();
-
-	if (fd < 0) {
-		fprintf(stderr, "hpcmeter_test: no BPF map \"procs\" (is hpcmeterd running?)\n");
-		return 1;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	do {
-		memset(&attr, 0, sizeof(attr));
-		attr.map_fd = fd;
-		attr.key = (__u64)(unsigned long)&key;
-		deleted += bpf_sys(BPF_MAP_DELETE_ELEM, &attr) == 0;
-		usleep(2000);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-	} while (now.tv_sec - start.tv_sec < seconds);
-	printf("deleted %ld times\n", deleted);
-	return 0;
-}
-
 /* Keep only the tests named NAME (6.1's harness has no -t of its own). */
 static int only_test(const char *name)
 {
@@ -1457,8 +1389,6 @@ int main(int argc, char **argv)
 		return 0;
 	if (argc == 3 && !strcmp(argv[1], "--pingpong"))
 		return pingpong(atol(argv[2]));
-	if (argc == 4 && !strcmp(argv[1], "--hide-from-bpf"))
-		return hide_from_bpf(atol(argv[2]), atol(argv[3]));
 	if (argc == 2 && !strcmp(argv[1], "-l")) {
 		list_tests();
 		return 0;
