@@ -32,24 +32,25 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
 	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
 	-DHPCMETER_THRESHOLDS_FILE='"$(DATADIR)/hpcmeter/thresholds.yaml"' \
-	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon $(PKG_CFLAGS)
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon -Imodule/uapi $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o manager-gpu.o manager-evaluate.o evaluate.o ledger-query.o)
+	ledger.o config.o manager-gpu.o manager-evaluate.o evaluate.o ledger-query.o kmeter.o \
+	kmeter-client.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o \
 	gpu.o inventory.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
-	$(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o $(O)/daemon/evaluate.o \
-	$(O)/daemon/ledger-query.o
+	$(O)/tools/ctl-module.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o $(O)/daemon/kmeter-client.o
 
 # Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
 # symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
@@ -64,7 +65,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
-	$(O)/tests/test-gpu $(GPU_FAKE)
+	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -81,7 +82,8 @@ $(O)/man/%: docs/%.md dkms.conf
 		sed 1d $< | $(MD2MAN) | \
 		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
 
-.PHONY: check-packages all check check-asan fuzz install uninstall run module clean format format-check deps bench
+.PHONY: check-packages all check check-asan fuzz install uninstall run module clean format \
+	format-check deps bench bench-module
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -122,8 +124,9 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 # Tests: one source each, linked with the objects named as their prerequisites.
 $(O)/tests/test-license: $(O)/daemon/license.o
 $(O)/tests/test-evaluate: $(O)/daemon/evaluate.o $(O)/daemon/license.o $(O)/daemon/ledger.o \
-	$(O)/daemon/ledger-query.o $(O)/daemon/accel-sysfs.o $(O)/daemon/util.o $(O)/daemon/jobs.o
-$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o $(O)/daemon/meter.o
+	$(O)/daemon/ledger-query.o $(O)/daemon/util.o $(O)/daemon/jobs.o
+$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o \
+	$(O)/daemon/meter.o
 $(O)/tests/test-util: $(O)/daemon/util.o
 $(O)/tests/test-workload: $(O)/daemon/workload.o
 $(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
@@ -140,7 +143,8 @@ $(O)/tests/test-%: tests/bpf/test-%.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/meter.o $(O)/daemon/util.o | $(O)/tests
+$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
+		$(O)/daemon/meter.o | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -187,14 +191,14 @@ check-asan:
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
 		$(ASAN_O)/tests/test-config \
-		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload \
+		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload $(ASAN_O)/tests/test-kmeter \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
-		tests/dbus/test-losses.sh tests/dbus/test-caps.sh
+		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/module/run.sh
 
 # Build the Debian packages from a copy of the tree and install them into a fresh Debian root
 # (mmdebstrap, the Debian archive): what CI runs after make check.
@@ -295,7 +299,8 @@ $(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
 
-$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/meter.o $(O)/daemon/util.o \
+$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
+		$(O)/daemon/meter.o \
 		tests/gpu-fake/fake-runtime.h
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
@@ -324,3 +329,7 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
+
+# The kernel module's context-switch cost, in Debian's kernel under qemu (TCG): as root.
+bench-module:
+	$(Q)tests/module/run.sh --bench

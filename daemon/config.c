@@ -16,6 +16,9 @@ void config_defaults(struct config *c)
 	*c = (struct config){
 		.interval_sec = CONFIG_DEFAULT_INTERVAL_SEC,
 		.uid_min = CONFIG_DEFAULT_UID_MIN,
+		.kmeter_enabled = true,
+		.kmeter_tolerance_pct = CONFIG_DEFAULT_KMETER_TOLERANCE_PCT,
+		.kmeter_floor_ms = CONFIG_DEFAULT_KMETER_FLOOR_MS,
 	};
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
@@ -134,6 +137,19 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			why = "expected a uid (0 puts every account, root included, under the principal checks)";
 			if (r == 0)
 				c->uid_min = (uid_t)u;
+		} else if (streq(key, "kmeter")) {
+			r = parse_bool(val, &c->kmeter_enabled);
+			why = "expected yes or no";
+		} else if (streq(key, "kmeter_tolerance")) {
+			r = parse_u64(val, 1, 100, &u);
+			why = "expected a percentage from 1 to 100";
+			if (r == 0)
+				c->kmeter_tolerance_pct = (unsigned)u;
+		} else if (streq(key, "kmeter_floor_ms")) {
+			r = parse_u64(val, 0, 3600000, &u);
+			why = "expected milliseconds from 0 to 3600000";
+			if (r == 0)
+				c->kmeter_floor_ms = u;
 		} else if (streq(key, "cgroup_v1")) {
 			r = config_parse_cgroup_v1(val, c->cgroup_v1, sizeof(c->cgroup_v1));
 			why = "expected auto, none, freezer, cpuacct or memory";

@@ -12,6 +12,8 @@
 #define CONFIG_DEFAULT_INTERVAL_SEC 10
 #define CONFIG_DEFAULT_UID_MIN 1000
 #define CONFIG_MAX_INTERVAL_SEC 3600
+#define CONFIG_DEFAULT_KMETER_TOLERANCE_PCT 10
+#define CONFIG_DEFAULT_KMETER_FLOOR_MS 100
 #ifndef CONFIG_DEFAULT_ACCELERATORS_FILE
 #define CONFIG_DEFAULT_ACCELERATORS_FILE "/usr/local/share/hpcmeter/accelerators.yaml"
 #endif
@@ -24,6 +26,10 @@ struct config {
 	char cgroup_v1[16]; /* "auto", "none", "freezer", "cpuacct" or "memory" */
 	bool bpf_stats; /* enable the kernel's BPF run-time statistics (the meter's own cost) */
 	bool verbose;
+	/* The kernel module as a second meter (kmeter.c): on/off, and when the two disagree. */
+	bool kmeter_enabled;
+	unsigned kmeter_tolerance_pct; /* 1..100 */
+	uint64_t kmeter_floor_ms; /* differences up to this much CPU per interval are noise */
 	int gpu_mode; /* enum gpu_mode (gpu.h): light (default), detailed, off */
 	char accelerators_file[4096]; /* data file of accelerator models */
 };

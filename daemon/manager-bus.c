@@ -100,6 +100,11 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
 	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0 ||
+	    (r = append_kv_s(reply, "kernel_meter", kmeter_state(m->kmeter))) < 0 ||
+	    (r = append_kv_s(reply, "kernel_meter_version", kmeter_version(m->kmeter))) < 0 ||
+	    (r = append_kv_t(reply, "kernel_meter_checks", kmeter_checks(m->kmeter))) < 0 ||
+	    (r = append_kv_t(reply, "kernel_meter_divergences", kmeter_divergences(m->kmeter))) <
+		    0 ||
 	    (r = append_kv_t(reply, "last_collect_duration_usec", m->last_collect_duration_usec)) <
 		    0 ||
 	    (r = append_self_cost(m, reply)) < 0 || (r = manager_gpu_append_status(m, reply)) < 0)

@@ -624,6 +624,15 @@ static void report_losses(struct manager *m)
 	m->bad_records_seen = st.bad_records;
 }
 
+/* The BPF meter's usage of the closing interval, per cgroup, for the kernel meter's check. */
+static void kmeter_visit(const void *node, VISIT which, void *closure)
+{
+	const struct usage_acc *u = *(const struct usage_acc *const *)node;
+
+	if (which == postorder || which == leaf)
+		kmeter_add_bpf(closure, u->cgroup_id, u->cpu_ns);
+}
+
 int manager_collect(struct manager *m)
 {
 	uint64_t now, t0 = now_boottime_nsec();
@@ -641,6 +650,10 @@ int manager_collect(struct manager *m)
 	sweep(m);
 	manager_gpu_collect(m);
 	report_losses(m);
+	if (m->kmeter) {
+		twalk_r(m->usage, kmeter_visit, m->kmeter);
+		kmeter_collect(m->kmeter);
+	}
 	now = now_realtime_usec();
 	r = flush_interval(m, now);
 	/* After the flush: caps see the interval just closed. */
@@ -986,6 +999,8 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
+	if (m->cfg.kmeter_enabled && (r = kmeter_new(m, &m->kmeter)) < 0)
+		log_warning("kernel meter: no generic netlink socket: %s", strerror(-r));
 	r = manager_gpu_start(m);
 	if (r < 0)
 		return r;
@@ -1059,6 +1074,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->post_source);
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
+	kmeter_free(m->kmeter);
 	meter_free(m->meter);
 	if (m->bpf_stats_fd >= 0)
 		close(m->bpf_stats_fd);

@@ -15,6 +15,7 @@
 #include "inventory.h"
 #include "ledger.h"
 #include "license.h"
+#include "kmeter.h"
 #include "meter.h"
 #include "workload.h"
 
@@ -31,6 +32,7 @@ struct manager {
 	struct attributor *attr;
 	struct ledger *ledger;
 	struct license_set *licenses;
+	struct kmeter *kmeter; /* the kernel module's meter; NULL when disabled */
 	struct job_table *jobs; /* jobs announced by the batch system */
 	bool jobs_announced; /* this node has had job announcements: job terms can be checked */
 	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */

@@ -12,6 +12,7 @@ build=(
 	make gcc clang llvm pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libsystemd-dev libyaml-dev libsqlite3-dev
+	libnl-3-dev libnl-genl-3-dev
 	go-md2man
 )
 run=(
@@ -25,7 +26,9 @@ tests=(
 	libclang-rt-14-dev
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
-	libnl-3-dev libnl-genl-3-dev
+	# (libnl-3-dev libnl-genl-3-dev are in build: hpcmeterd and hpcmeterctl link libnl-genl)
+	# the kselftest headers come from linux-source-6.1, fetched by tests/module/kselftest-headers.sh
+	# with `apt-get download` into build/kselftest (not installed)
 	# job attribution against a real Slurm (started by tests/slurm, cgroup/v1)
 	munge slurmctld slurmd slurm-client
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked

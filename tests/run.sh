@@ -18,6 +18,7 @@ ALL=(
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
+	"$BUILD/tests/test-kmeter"
 	"$BUILD/tests/test-workload"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"$BUILD/tests/test-cgroup-v1 $BUILD/tests/burn"

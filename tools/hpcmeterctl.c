@@ -23,6 +23,7 @@
 #include <systemd/sd-event.h>
 
 #include "ctl-license.h"
+#include "ctl-module.h"
 #include "hpcmeter-bus.h"
 #include "jobs.h"
 #include "license.h"
@@ -791,6 +792,10 @@ static const struct {
 	{ "licenses_dir", "Licence directory", FIELD_PLAIN },
 	{ "state_dir", "State directory", FIELD_PLAIN },
 	{ "ledger", "Ledger", FIELD_PLAIN },
+	{ "kernel_meter", "Kernel meter", FIELD_PLAIN },
+	{ "kernel_meter_version", "Kernel meter version", FIELD_PLAIN },
+	{ "kernel_meter_checks", "Kernel meter checks", FIELD_PLAIN },
+	{ "kernel_meter_divergences", "Kernel meter divergences", FIELD_PLAIN },
 };
 
 #define N_STATUS_LABELS (sizeof(status_labels) / sizeof(status_labels[0]))
@@ -1915,12 +1920,29 @@ fail:
 	return r;
 }
 
+/* The daemon's view (tools/ctl-inventory.c), then the kernel module's (tools/ctl-module.c);
+ * "inventory kernel": the module's alone, no daemon needed. */
 static int verb_inventory(sd_bus *bus, int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = NULL;
+	int json = arg_json == JSON_OFF ? 0 : arg_json == JSON_PRETTY ? 2 : 1, r;
 
-	return ctl_inventory(bus, arg_json, arg_legend);
+	(void)bus;
+	if (argc == 2) {
+		if (!streq(argv[1], "kernel"))
+			return usage_error("inventory: unknown view '%s' (expected kernel)",
+					   argv[1]);
+		return ctl_module_inventory(stdout, json, arg_legend, false);
+	}
+	r = bus_connect(&own);
+	if (r < 0)
+		return r;
+	r = ctl_inventory(own, arg_json, arg_legend);
+	if (r < 0 || json)
+		return r;
+	if (arg_legend)
+		printf("\nSeen by the hpcmeter kernel module:\n");
+	return ctl_module_inventory(stdout, 0, arg_legend, true);
 }
 
 /* ---- reload ---- */
@@ -2079,8 +2101,9 @@ static void help(void)
 	       "                           _COMMENT, _GPUS, _NODELIST and SLURM_JOB_WCKEY; --set\n"
 	       "                           sets a key: user, uid, account, partition, wckey,\n"
 	       "                           comment, gpus, nodes, scheduler\n"
-	       "  inventory                Show the accelerators, their TPP/APP, and the GPU\n"
-	       "                           meter's mode, runtime libraries and probes\n"
+	       "  inventory [kernel]       Show the accelerators, their TPP/APP, and the GPU\n"
+	       "                           meter's mode, runtime libraries and probes, then what\n"
+	       "                           the hpcmeter kernel module sees; \"kernel\": only that\n"
 	       "  licenses                 List the licence files and their state\n"
 	       "  license check FILE...    Validate licence files offline (no daemon needed);\n"
 	       "                           errors as FILE:LINE:COL: error: FIELD: MESSAGE\n"
@@ -2152,7 +2175,7 @@ static const struct verb {
 	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE_USEC, verb_jobs },
 	{ "job", 2, 3, VERB_JOB, verb_job },
 	{ "licenses", 1, 1, VERB_BUS, verb_licenses },
-	{ "inventory", 1, 1, VERB_BUS, verb_inventory },
+	{ "inventory", 1, 2, 0, verb_inventory },
 	{ "license", 2, -1, 0, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
 	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },

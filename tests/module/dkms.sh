@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Package the module with DKMS the way a user would, for the newest Debian amd64 kernel:
 # a copy of the tree in /usr/src/hpcmeter-VERSION, dkms add/build/install -k KVER, check the
-# installed .ko, then remove everything again.
+# installed .ko, load it in that kernel under qemu (tests/module/run.sh -t), then remove
+# everything again.
 # TAP on stdout; exit 0 if all passed, 1 if not, 77 (SKIP) when a prerequisite is missing.
 
 . "$(dirname "$0")/common.sh"
@@ -63,6 +64,23 @@ if dkms status -m hpcmeter -v "$VERSION" -k "$KVER" | grep -q ': installed'; the
 else
 	not_ok "dkms status says installed"
 	dkms status | diag
+fi
+
+# Load the module DKMS built and installed in the Debian kernel it was built for (qemu guest),
+# and ask it for GET_INFO there.
+if [ -n "$KO" ]; then
+	if guest=$(HPCMETER_TEST_KO=$KO "$TOP/tests/module/run.sh" -t info_well_formed 2>&1); then
+		ok "the DKMS-built module loads in $KVER (qemu) and answers GET_INFO"
+		echo "$guest" | grep -E '^(ok|not ok) ' | diag
+	else
+		rc=$?
+		if [ $rc = 77 ]; then
+			ok "the DKMS-built module loads in $KVER # SKIP $(echo "$guest" | grep -m1 -o 'SKIP.*')"
+		else
+			not_ok "the DKMS-built module loads in $KVER (qemu) and answers GET_INFO"
+			echo "$guest" | grep -v '^# \[' | tail -n 30 | diag
+		fi
+	fi
 fi
 
 step "dkms remove hpcmeter/$VERSION --all" dkms remove "hpcmeter/$VERSION" --all

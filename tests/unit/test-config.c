@@ -101,6 +101,26 @@ int main(void)
 	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: gpu_mode: invalid value \"heavy\""),
 		  "unknown gpu_mode refused: %s", err);
 
+	/* The kernel meter's keys (kmeter.c). */
+	config_defaults(&c);
+	TAP_CHECK(c.kmeter_enabled && c.kmeter_tolerance_pct == 10 && c.kmeter_floor_ms == 100,
+		  "kernel meter defaults: on, 10 %%, 100 ms");
+	r = load("kmeter = no\nkmeter_tolerance = 25\nkmeter_floor_ms = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && !c.kmeter_enabled && c.kmeter_tolerance_pct == 25 &&
+			  c.kmeter_floor_ms == 0,
+		  "kmeter, kmeter_tolerance, kmeter_floor_ms parse (%s)", err);
+	r = load("kmeter_tolerance = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: kmeter_tolerance"),
+		  "kmeter_tolerance 0 refused: %s", err);
+	r = load("\nkmeter_tolerance = 101\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:2: kmeter_tolerance"),
+		  "kmeter_tolerance above 100 refused: %s", err);
+	r = load("kmeter_floor_ms = 1s\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "kmeter_floor_ms"),
+		  "kmeter_floor_ms with a unit refused: %s", err);
+	r = load("kmeter = sometimes\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "kmeter"), "kmeter not a boolean refused: %s", err);
+
 	config_defaults(&c);
 	r = config_load(&c, "/nonexistent/hpcmeterd.conf", err, sizeof(err));
 	TAP_CHECK(r == -ENOENT && strstr(err, "/nonexistent/hpcmeterd.conf"),
