@@ -113,6 +113,19 @@ static const char *vendor_name(uint32_t vendor_id)
 	}
 }
 
+/* Usage sums from the ledger, except for metrics this node does not count: a cap on kernel
+ * launches is not evaluated (rather than met with zero) while the GPU meter runs light. */
+static int node_usage(void *userdata, const char *metric, enum license_cap_scope scope,
+		      uint64_t from_usec, uint64_t to_usec,
+		      int (*fn)(const char *subject, double value, void *ud), void *ud)
+{
+	struct manager *m = userdata;
+
+	if (!manager_gpu_counts(m, metric))
+		return -EOPNOTSUPP;
+	return usage_cache_query(m->usage_cache, metric, scope, from_usec, to_usec, fn, ud);
+}
+
 /* Runs fn over every usable licence with the inputs of this moment. */
 static int with_inputs(struct manager *m,
 		       int (*fn)(struct manager *m, const struct license *l,
@@ -170,8 +183,8 @@ static int with_inputs(struct manager *m,
 		.inventory_known = inv_r == 0,
 		.accels = accels,
 		.n_accels = n_accels,
-		.usage = m->usage_cache ? usage_cache_query : NULL,
-		.usage_userdata = m->usage_cache,
+		.usage = m->usage_cache ? node_usage : NULL,
+		.usage_userdata = m,
 	};
 	r = 0;
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries && r >= 0; i++)

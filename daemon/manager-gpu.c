@@ -60,6 +60,29 @@ static int on_gpu_ring(sd_event_source *s, int fd, uint32_t revents, void *userd
 	return 0;
 }
 
+bool manager_gpu_counts(const struct manager *m, const char *metric)
+{
+	static const char *const detailed_only[] = { "launches", "threads_launched", "bytes_h2d" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(detailed_only); i++)
+		if (streq(metric, detailed_only[i]))
+			return m->gpu && m->cfg.gpu_mode == GPU_MODE_DETAILED;
+	return true;
+}
+
+unsigned manager_gpu_terms_uncounted(const struct manager *m)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+
+		for (size_t k = 0; l && k < l->n_caps; k++)
+			n += !manager_gpu_counts(m, l->caps[k].metric);
+	}
+	return n;
+}
+
 int manager_gpu_rescan(struct manager *m, struct inventory **ret)
 {
 	return inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->accel_db, ret);
@@ -109,6 +132,11 @@ int manager_gpu_start(struct manager *m)
 		return r;
 	}
 	snprintf(m->gpu_state, sizeof(m->gpu_state), "on");
+	if (manager_gpu_terms_uncounted(m))
+		log_warning("%u licence cap(s) are on GPU kernel launches, threads or host-to-device "
+			    "bytes, which the GPU meter counts in detailed mode only: not evaluated "
+			    "(run with --gpu-mode detailed)",
+			    manager_gpu_terms_uncounted(m));
 	unsigned launch, all = gpu_probes_attached(m->gpu, &launch);
 
 	log_info("GPU meter attached (%s mode): %zu runtime libraries, %u probes, %u on the "
@@ -417,6 +445,7 @@ int manager_gpu_append_status(struct manager *m, sd_bus_message *reply)
 	if ((r = append_kv(reply, "gpu_mode", "s", gpu_mode_name(m->cfg.gpu_mode))) < 0 ||
 	    (r = append_kv(reply, "gpu_meter", "s", m->gpu_state)) < 0 ||
 	    (r = append_kv(reply, "gpu_launch_counts", "s", launch_counts)) < 0 ||
+	    (r = append_kv(reply, "gpu_terms_uncounted", "u", manager_gpu_terms_uncounted(m))) < 0 ||
 	    (r = append_kv(reply, "gpu_probes_attached", "u", all)) < 0 ||
 	    (r = append_kv(reply, "gpu_launch_probes", "u", launch)) < 0 ||
 	    (r = append_strv(reply, "gpu_libraries", libs, n_libs)) < 0 ||

@@ -2,6 +2,8 @@
 /* The manager's hooks into the GPU meter and the accelerator inventory (manager-gpu.c). */
 #pragma once
 
+#include <stdbool.h>
+
 struct inventory;
 
 #include <stdint.h>
@@ -27,3 +29,8 @@ void manager_gpu_free(struct manager *m);
 /* Read the accelerators on the PCI bus now (for the licence evaluator: a GPU added, removed or
  * swapped since the start shows at once), matched against the models data file. */
 int manager_gpu_rescan(struct manager *m, struct inventory **ret);
+/* Whether the GPU meter counts this licence metric on this node: launches, threads launched
+ * and host-to-device bytes are counted in detailed mode only. */
+bool manager_gpu_counts(const struct manager *m, const char *metric);
+/* Caps of the loaded licences on metrics this node does not count (light mode). */
+unsigned manager_gpu_terms_uncounted(const struct manager *m);

@@ -109,4 +109,31 @@ echo go >&7
 exec 7>&- 8<&-
 wait "$LOAD_PID"
 check "hpcmeterd (light mode) exits 0 on SIGTERM" stop_daemon
+
+# A licence cap on kernel launches: not evaluated in light mode (never met with a zero), and
+# status says how many such terms the node cannot count; evaluated in detailed mode.
+cat >"$T/licenses/launch-cap.yaml" <<'LIC'
+license:
+  id: LAUNCH-CAP-1
+  regime: internal
+  type: internal-policy
+  valid: { from: 2026-01-01, until: 2030-12-31 }
+  caps:
+    - { id: launch-day, metric: launches, scope: user, period: day, limit: 1000000 }
+LIC
+start_daemon --licenses "$T/licenses" --interval 1 --gpu-mode light
+check "light mode: status counts one licence term it cannot count" \
+	test "$("$HPCMETERCTL" status --json | json "d['gpu_terms_uncounted']")" = 1
+"$HPCMETERCTL" license explain LAUNCH-CAP-1 >"$T/explain.txt" 2>&1
+diag "$(grep launch-day "$T/explain.txt")"
+check "light mode: the launch cap is not evaluated" grep -q "caps.launch-day.*not-evaluated" "$T/explain.txt"
+stop_daemon
+start_daemon --licenses "$T/licenses" --interval 1 --gpu-mode detailed
+check "detailed mode: no uncounted term" \
+	test "$("$HPCMETERCTL" status --json | json "d['gpu_terms_uncounted']")" = 0
+sleep 1.5
+"$HPCMETERCTL" license explain LAUNCH-CAP-1 >"$T/explain.txt" 2>&1
+check "detailed mode: the launch cap is evaluated" grep -q "caps.launch-day *ok" "$T/explain.txt"
+diag "$(grep launch-day "$T/explain.txt")"
+stop_daemon
 tap_done
