@@ -133,10 +133,11 @@ int manager_gpu_start(struct manager *m)
 	}
 	snprintf(m->gpu_state, sizeof(m->gpu_state), "on");
 	if (manager_gpu_terms_uncounted(m))
-		log_warning("%u licence cap(s) are on GPU kernel launches, threads or host-to-device "
-			    "bytes, which the GPU meter counts in detailed mode only: not evaluated "
-			    "(run with --gpu-mode detailed)",
-			    manager_gpu_terms_uncounted(m));
+		log_warning(
+			"%u licence cap(s) are on GPU kernel launches, threads or host-to-device "
+			"bytes, which the GPU meter counts in detailed mode only: not evaluated "
+			"(run with --gpu-mode detailed)",
+			manager_gpu_terms_uncounted(m));
 	unsigned launch, all = gpu_probes_attached(m->gpu, &launch);
 
 	log_info("GPU meter attached (%s mode): %zu runtime libraries, %u probes, %u on the "
@@ -445,7 +446,8 @@ int manager_gpu_append_status(struct manager *m, sd_bus_message *reply)
 	if ((r = append_kv(reply, "gpu_mode", "s", gpu_mode_name(m->cfg.gpu_mode))) < 0 ||
 	    (r = append_kv(reply, "gpu_meter", "s", m->gpu_state)) < 0 ||
 	    (r = append_kv(reply, "gpu_launch_counts", "s", launch_counts)) < 0 ||
-	    (r = append_kv(reply, "gpu_terms_uncounted", "u", manager_gpu_terms_uncounted(m))) < 0 ||
+	    (r = append_kv(reply, "gpu_terms_uncounted", "u", manager_gpu_terms_uncounted(m))) <
+		    0 ||
 	    (r = append_kv(reply, "gpu_probes_attached", "u", all)) < 0 ||
 	    (r = append_kv(reply, "gpu_launch_probes", "u", launch)) < 0 ||
 	    (r = append_strv(reply, "gpu_libraries", libs, n_libs)) < 0 ||
