@@ -365,18 +365,26 @@ int ledger_list_violations(struct ledger *l, uint64_t since_seq,
 int ledger_list_usage(struct ledger *l, uint64_t since_usec,
 		      int (*fn)(const struct usage_row *u, void *userdata), void *userdata)
 {
+	return ledger_list_usage_between(l, since_usec, UINT64_MAX, fn, userdata);
+}
+
+int ledger_list_usage_between(struct ledger *l, uint64_t from_usec, uint64_t to_usec,
+			      int (*fn)(const struct usage_row *u, void *userdata), void *userdata)
+{
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(l->db,
 				"SELECT u.cgroup, u.job, u.uid, MAX(u.user), SUM(u.cpu_ns),"
 				" MIN(i.start_usec), MAX(i.end_usec) FROM usage u"
-				" JOIN intervals i ON i.id = u.interval_id WHERE i.end_usec > ?"
+				" JOIN intervals i ON i.id = u.interval_id"
+				" WHERE i.end_usec > ?1 AND i.start_usec < ?2"
 				" GROUP BY u.cgroup, u.job, u.uid ORDER BY SUM(u.cpu_ns) DESC",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sql_err(l, rc, "prepare");
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_usec);
+	sqlite3_bind_int64(st, 1, from_usec > INT64_MAX ? INT64_MAX : (sqlite3_int64)from_usec);
+	sqlite3_bind_int64(st, 2, to_usec > INT64_MAX ? INT64_MAX : (sqlite3_int64)to_usec);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct usage_row u = {
 			.cgroup = col_text(st, 0),

@@ -59,6 +59,9 @@ int ledger_list_violations(struct ledger *l, uint64_t since_seq,
 			   int (*fn)(const struct violation *v, void *userdata), void *userdata);
 int ledger_list_usage(struct ledger *l, uint64_t since_usec,
 		      int (*fn)(const struct usage_row *u, void *userdata), void *userdata);
+/* The same over intervals that end after from_usec and start before to_usec. */
+int ledger_list_usage_between(struct ledger *l, uint64_t from_usec, uint64_t to_usec,
+			      int (*fn)(const struct usage_row *u, void *userdata), void *userdata);
 
 /* Insert (j->row == 0, then set) or update a job announcement, and commit. */
 int ledger_store_job(struct ledger *l, struct job_info *j);

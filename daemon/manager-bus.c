@@ -221,6 +221,37 @@ static int method_list_violations(sd_bus_message *msg, void *userdata, sd_bus_er
 				fill_violations);
 }
 
+/* GetUsageBetween(t from_usec, t to_usec): usage over intervals that overlap the range. */
+static int method_get_usage_between(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct manager *m = userdata;
+	uint64_t from, to;
+	int r;
+
+	r = sd_bus_message_read(msg, "tt", &from, &to);
+	if (r < 0)
+		return r;
+	if (to <= from)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "to_usec (%llu) must be after from_usec (%llu)",
+					 (unsigned long long)to, (unsigned long long)from);
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_USAGE);
+	if (r < 0)
+		return r;
+	r = ledger_list_usage_between(m->ledger, from, to, append_usage, reply);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot read usage from the ledger: %s",
+					       strerror(-r));
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_USAGE, "usage", fill_usage);
@@ -511,6 +542,9 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("GetUsage", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage), method_get_usage,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetUsageBetween", SD_BUS_ARGS("t", from_usec, "t", to_usec),
+				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage),
+				method_get_usage_between, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetGpuUsage", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_GPU_USAGE, usage),
 				method_get_gpu_usage, SD_BUS_VTABLE_UNPRIVILEGED),

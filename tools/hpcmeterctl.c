@@ -1436,6 +1436,7 @@ struct usage_row {
 };
 
 static int usage_by(sd_bus *bus, sd_bus_message *reply);
+static int usage_by_license(sd_bus *bus);
 
 /* The GPU metrics of a usage row (GetGpuUsage), in the row's JSON object. */
 static void json_gpu_fields(struct json *j, const struct ctl_gpu_row *g)
@@ -1491,6 +1492,8 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_USAGE);
 	if (r < 0)
 		return log_parse_error("GetUsage", r);
+	if (arg_by && streq(arg_by, "license"))
+		return usage_by_license(bus);
 	if (arg_by)
 		return usage_by(bus, reply);
 
@@ -1734,6 +1737,82 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply)
 		return 0;
 	}
 	r = table_print(&t, "usage totals");
+	if (r < 0)
+		log_error("out of memory");
+	return r;
+}
+
+/* usage --by license: per loaded licence, the usage recorded during its validity (every
+ * licence covers the whole node; --since-usec narrows the start). */
+static int usage_by_license(sd_bus *bus)
+{
+	static const char *const headers[] = { "LICENSE", "STATE", "CPU-SECONDS", "FIRST", "LAST" };
+	static const bool right[] = { false, false, true, false, false };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *licenses = NULL;
+	_cleanup_(table_done) struct table t = { .n_columns = 5,
+						 .headers = headers,
+						 .right_align = right };
+	struct license_row l;
+	struct json j;
+	int r;
+
+	r = get_licenses(bus, &licenses);
+	if (r < 0)
+		return r;
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	while ((r = read_license_row(licenses, &l)) > 0) {
+		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+		uint64_t from = l.valid_from_usec > arg_since_usec ? l.valid_from_usec :
+								     arg_since_usec;
+		uint64_t cpu_ns = 0, first = UINT64_MAX, last = 0;
+		char f[FORMAT_TIMESTAMP_MAX], la[FORMAT_TIMESTAMP_MAX];
+		struct usage_row u;
+
+		if (isempty(l.id) || l.valid_until_usec <= from)
+			continue; /* rejected file, or no time left in the range */
+		r = bus_call(bus, "GetUsageBetween", &reply, "tt", from, l.valid_until_usec);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_USAGE);
+		while (r >= 0 && (r = sd_bus_message_read(reply, HPCMETER_SIG_USAGE, &u.cgroup,
+							  &u.job, &u.uid, &u.user, &u.cpu_ns,
+							  &u.first_usec, &u.last_usec)) > 0) {
+			cpu_ns += u.cpu_ns;
+			first = u.first_usec < first ? u.first_usec : first;
+			last = u.last_usec > last ? u.last_usec : last;
+		}
+		if (r < 0)
+			return log_parse_error("GetUsageBetween", r);
+		if (arg_json) {
+			json_begin_object(&j);
+			json_kv_string(&j, "license", l.id);
+			json_kv_string(&j, "state", l.state);
+			json_kv_uint(&j, "cpu_ns", cpu_ns);
+			json_key(&j, "cpu_seconds");
+			json_double(&j, (double)cpu_ns / (double)NSEC_PER_SEC);
+			json_kv_uint(&j, "first_usec", last ? first : 0);
+			json_kv_uint(&j, "last_usec", last);
+			json_end_object(&j);
+			continue;
+		}
+		if (table_add(&t, "%s", l.id) < 0 || table_add(&t, "%s", l.state) < 0 ||
+		    table_add(&t, "%.3f", (double)cpu_ns / (double)NSEC_PER_SEC) < 0 ||
+		    table_add(&t, "%s", last ? format_timestamp_local(f, first) : "-") < 0 ||
+		    table_add(&t, "%s", last ? format_timestamp_local(la, last) : "-") < 0) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (r < 0)
+		return log_parse_error("ListLicenses", r);
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+		return 0;
+	}
+	r = table_print(&t, "licences");
 	if (r < 0)
 		log_error("out of memory");
 	return r;
@@ -2089,9 +2168,10 @@ static void help(void)
 	       "  violations [--since SEQ] List recorded licence violations (sequence number > SEQ)\n"
 	       "  usage [--since-usec USEC]\n"
 	       "                           Show on-CPU and GPU usage per cgroup, job and user\n"
-	       "  usage --by job|user|account\n"
+	       "  usage --by job|user|account|license\n"
 	       "                           Totals per job, user or account (accounts come from\n"
-	       "                           the jobs announced by the batch system)\n"
+	       "                           the jobs announced by the batch system), or per\n"
+	       "                           licence over its validity\n"
 	       "  jobs [--since-usec USEC]  List jobs announced by the batch system: running, or\n"
 	       "                           ended after USEC\n"
 	       "  job start|end [JOBID] [--slurm-env] [--set KEY=VALUE]...\n"
@@ -2128,7 +2208,8 @@ static void help(void)
 	       "                           (default /var/lib/hpcmeter)\n"
 	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us);\n"
 	       "                           jobs: jobs running or ended after USEC\n"
-	       "     --by=job|user|account usage: totals per job, user or account\n"
+	       "     --by=job|user|account|license\n"
+	       "                           usage: totals per job, user, account or licence\n"
 	       "     --slurm-env           job: take the job from Slurm's prolog/epilog environment\n"
 	       "     --set=KEY=VALUE       job: set one key of the announcement (repeatable)\n"
 	       "\n"
@@ -2281,9 +2362,9 @@ static int parse_argv(int argc, char **argv)
 			break;
 		case ARG_BY:
 			if (!streq(optarg, "job") && !streq(optarg, "user") &&
-			    !streq(optarg, "account"))
+			    !streq(optarg, "account") && !streq(optarg, "license"))
 				return usage_error(
-					"invalid --by '%s' (expected job, user or account)",
+					"invalid --by '%s' (expected job, user, account or license)",
 					optarg);
 			arg_by = optarg;
 			break;

@@ -92,6 +92,12 @@ check "usage --by account puts it on physics" \
 check "usage --by job shows job $job with its user and account" \
 	test "$(json "[(a['user'], a['account']) for a in d if a['job']=='$job'][0]" <"$T/by-job.json")" = "('nobody(65534)', 'physics')"
 
+"$HPCMETERCTL" usage --by license --json >"$T/by-license.json"
+check "usage --by license counts the job's time under the node's licence" \
+	test "$(json "[l['cpu_ns'] > 1.4e9 for l in d if l['license'] == 'SLURM-TEST-1']" <"$T/by-license.json")" = "[True]"
+"$HPCMETERCTL" usage --by license >"$T/by-license.txt"
+check "usage --by license prints a table" grep -q "^SLURM-TEST-1 *active" "$T/by-license.txt"
+
 # 2. A process that execs and exits within a millisecond inside a job step.
 job2=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate -o /dev/null \
 	--wrap "/bin/true; sleep 0.2")
