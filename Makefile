@@ -50,6 +50,7 @@ COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o wor
 	gpu.o inventory.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
 	$(O)/tools/ctl-module.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/daemon/workload.o \
 	$(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o $(O)/daemon/kmeter-client.o
 
 # Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and

@@ -26,6 +26,7 @@
 #include "ctl-module.h"
 #include "hpcmeter-bus.h"
 #include "jobs.h"
+#include "workload.h"
 #include "license.h"
 #include "util.h"
 #include "ctl-inventory.h"
@@ -1435,8 +1436,10 @@ struct usage_row {
 	uint64_t cpu_ns, first_usec, last_usec;
 };
 
-static int usage_by(sd_bus *bus, sd_bus_message *reply);
+static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row *gpu,
+		    size_t n_gpu);
 static int usage_by_license(sd_bus *bus);
+static const char *job_account(sd_bus_message *jobs, const char *id);
 
 /* The GPU metrics of a usage row (GetGpuUsage), in the row's JSON object. */
 static void json_gpu_fields(struct json *j, const struct ctl_gpu_row *g)
@@ -1495,7 +1498,14 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	if (arg_by && streq(arg_by, "license"))
 		return usage_by_license(bus);
 	if (arg_by)
-		return usage_by(bus, reply);
+		return usage_by(bus, reply, gpu, n_gpu);
+	/* accounts of the jobs, for the JSON rows */
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *jobs = NULL;
+	if (arg_json) {
+		r = bus_call(bus, "ListJobs", &jobs, "t", arg_since_usec);
+		if (r < 0)
+			return r;
+	}
 
 	json_init(&j, stdout, arg_json);
 	if (arg_json)
@@ -1505,9 +1515,14 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
 
 		if (arg_json) {
+			struct workload w;
+
+			workload_from_cgroup(u.cgroup, &w);
 			json_begin_object(&j);
 			json_kv_string(&j, "cgroup", u.cgroup);
 			json_kv_string(&j, "job", u.job);
+			json_kv_string(&j, "step", w.kind == WORKLOAD_SLURM ? w.step : "");
+			json_kv_string(&j, "account", job_account(jobs, u.job));
 			json_kv_uint(&j, "uid", u.uid);
 			json_kv_string(&j, "user", u.user);
 			json_kv_uint(&j, "cpu_ns", u.cpu_ns);
@@ -1572,6 +1587,8 @@ struct usage_total {
 	char *key; /* job id, user or account */
 	char *user, *account; /* of the first row seen (job totals) */
 	uint64_t cpu_ns, first_usec, last_usec;
+	struct ctl_gpu_row gpu; /* GPU metrics summed (strings unused) */
+	bool has_gpu;
 };
 
 struct job_row {
@@ -1626,7 +1643,19 @@ static int total_cmp(const void *a, const void *b)
 	return x->cpu_ns < y->cpu_ns ? 1 : x->cpu_ns > y->cpu_ns ? -1 : strcmp(x->key, y->key);
 }
 
-static int usage_by(sd_bus *bus, sd_bus_message *reply)
+/* The --by key of a usage row: its job, account or user. */
+static const char *usage_key(const char *job, const char *account, const char *user, uint32_t uid,
+			     char *buf, size_t size)
+{
+	if (streq(arg_by, "job"))
+		return isempty(job) ? "-" : job;
+	if (streq(arg_by, "account"))
+		return isempty(account) ? "-" : account;
+	snprintf(buf, size, "%s(%" PRIu32 ")", isempty(user) ? "?" : user, uid);
+	return buf;
+}
+
+static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row *gpu, size_t n_gpu)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *jobs = NULL;
 	struct usage_total *v = NULL;
@@ -1644,19 +1673,10 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply)
 					&u.user, &u.cpu_ns, &u.first_usec, &u.last_usec)) > 0) {
 		const char *account = job_account(jobs, u.job);
 		char uidkey[32];
-		const char *key;
 		struct usage_total *t;
 
-		if (streq(arg_by, "job"))
-			key = isempty(u.job) ? "-" : u.job;
-		else if (streq(arg_by, "account"))
-			key = isempty(account) ? "-" : account;
-		else {
-			snprintf(uidkey, sizeof(uidkey), "%s(%" PRIu32 ")",
-				 isempty(u.user) ? "?" : u.user, u.uid);
-			key = uidkey;
-		}
-		t = total_find(&v, &n, key);
+		t = total_find(&v, &n,
+			       usage_key(u.job, account, u.user, u.uid, uidkey, sizeof(uidkey)));
 		if (!t) {
 			r = -ENOMEM;
 			break;
@@ -1672,6 +1692,40 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply)
 		if (!t->account)
 			t->account = strdup(isempty(account) ? "-" : account);
 	}
+	/* GPU usage, summed under the same keys (a job may have GPU time and little CPU). */
+	for (size_t i = 0; r >= 0 && i < n_gpu; i++) {
+		const struct ctl_gpu_row *g = &gpu[i];
+		const char *account = job_account(jobs, g->job);
+		char uidkey[32];
+		struct usage_total *t = total_find(&v, &n,
+						   usage_key(g->job, account, g->user, g->uid,
+							     uidkey, sizeof(uidkey)));
+
+		if (!t) {
+			r = -ENOMEM;
+			break;
+		}
+		t->has_gpu = true;
+		t->gpu.gpu_ns += g->gpu_ns;
+		t->gpu.tpp_seconds += g->tpp_seconds;
+		t->gpu.ops_upper += g->ops_upper;
+		t->gpu.ops_lower += g->ops_lower;
+		t->gpu.launches += g->launches;
+		t->gpu.threads_launched += g->threads_launched;
+		t->gpu.graph_launches += g->graph_launches;
+		t->gpu.bytes_alloc += g->bytes_alloc;
+		t->gpu.bytes_h2d += g->bytes_h2d;
+		t->gpu.dev_opens += g->dev_opens;
+		if (g->first_usec < t->first_usec)
+			t->first_usec = g->first_usec;
+		if (g->last_usec > t->last_usec)
+			t->last_usec = g->last_usec;
+		if (!t->user && (t->user = malloc(64)))
+			snprintf(t->user, 64, "%s(%" PRIu32 ")", isempty(g->user) ? "?" : g->user,
+				 g->uid);
+		if (!t->account)
+			t->account = strdup(isempty(account) ? "-" : account);
+	}
 	if (r < 0) {
 		for (size_t i = 0; i < n; i++)
 			free(v[i].key), free(v[i].user), free(v[i].account);
@@ -1682,15 +1736,16 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply)
 	qsort(v, n, sizeof(*v), total_cmp);
 
 	/* grouped by the first column */
-	static const char *const by_job[] = { "JOB",	     "USER(UID)", "ACCOUNT",
-					      "CPU-SECONDS", "FIRST",	  "LAST" };
-	static const char *const by_other[] = { "KEY", "CPU-SECONDS", "FIRST", "LAST" };
-	static const bool right_job[] = { true, false, false, true, false, false };
-	static const bool right_other[] = { false, true, false, false };
+	static const char *const by_job[] = { "JOB",	     "USER(UID)", "ACCOUNT", "CPU-SECONDS",
+					      "GPU-SECONDS", "FIRST",	  "LAST" };
+	static const char *const by_other[] = { "KEY", "CPU-SECONDS", "GPU-SECONDS", "FIRST",
+						"LAST" };
+	static const bool right_job[] = { true, false, false, true, true, false, false };
+	static const bool right_other[] = { false, true, true, false, false };
 	bool job = streq(arg_by, "job");
-	const char *other_headers[4] = { streq(arg_by, "user") ? "USER(UID)" : "ACCOUNT",
-					 by_other[1], by_other[2], by_other[3] };
-	_cleanup_(table_done) struct table t = { .n_columns = job ? 6 : 4,
+	const char *other_headers[5] = { streq(arg_by, "user") ? "USER(UID)" : "ACCOUNT",
+					 by_other[1], by_other[2], by_other[3], by_other[4] };
+	_cleanup_(table_done) struct table t = { .n_columns = job ? 7 : 5,
 						 .headers = job ? by_job : other_headers,
 						 .right_align = job ? right_job : right_other };
 
@@ -1713,6 +1768,7 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply)
 			json_double(&j, sec);
 			json_kv_uint(&j, "first_usec", v[i].first_usec);
 			json_kv_uint(&j, "last_usec", v[i].last_usec);
+			json_gpu_fields(&j, &v[i].gpu);
 			json_end_object(&j);
 			continue;
 		}
@@ -1720,6 +1776,8 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply)
 		    (job && (table_add(&t, "%s", v[i].user ?: "-") < 0 ||
 			     table_add(&t, "%s", v[i].account ?: "-") < 0)) ||
 		    table_add(&t, "%.3f", sec) < 0 ||
+		    (v[i].has_gpu ? table_add(&t, "%.3f", (double)v[i].gpu.gpu_ns / NSEC_PER_SEC) :
+				    table_add(&t, "-")) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(first, v[i].first_usec)) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(last, v[i].last_usec)) < 0)
 			r = -ENOMEM;

@@ -85,6 +85,8 @@ check "the job's batch step is charged 1.5 s within 5 % ($got ns)" \
 "$HPCMETERCTL" usage --json >"$T/usage.json"
 check "its cgroup is the v1 freezer path of the job" \
 	grep -q "\"freezer:/slurm_$SLURM_NODE/uid_65534/job_$job/step_batch" "$T/usage.json"
+check "usage --json rows carry the job's step and account" \
+	test "$(json "sorted(set((u['step'], u['account']) for u in d if u['job'] == '$job' and u['uid'] == 65534))" <"$T/usage.json")" = "[('batch', 'physics')]"
 "$HPCMETERCTL" usage --by account --json >"$T/by-account.json"
 check "usage --by account puts it on physics" \
 	test "$(json "[a['cpu_ns'] for a in d if a['account']=='physics'][0] > 1.4e9" <"$T/by-account.json")" = True
