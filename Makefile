@@ -330,6 +330,7 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
+	$(Q)bench/scale.sh $(O)
 
 # The kernel module's context-switch cost, in Debian's kernel under qemu (TCG): as root.
 bench-module:

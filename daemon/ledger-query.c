@@ -81,7 +81,7 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		      void *ud)
 {
 	const char *key, *display, *where;
-	char sql[640];
+	char sql[1280];
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
@@ -100,8 +100,17 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		key = display = "''";
 		where = "";
 		break;
+	case LICENSE_SCOPE_ACCOUNT:
+		/* The account the batch system announced for the job (the latest run of that job
+		 * id that started before the interval ended); usage outside announced jobs has
+		 * none and counts for no account. */
+		key = display =
+			"(SELECT a.account FROM jobs_announced a WHERE a.job = u.job"
+			" AND a.start_usec <= i.end_usec ORDER BY a.start_usec DESC LIMIT 1)";
+		where = " AND u.job <> ''";
+		break;
 	default:
-		return -EOPNOTSUPP; /* accounts need the scheduler's job information */
+		return -EOPNOTSUPP;
 	}
 	/* An interval counts in the period that contains its end. */
 	snprintf(sql, sizeof(sql),
@@ -122,6 +131,8 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		const unsigned char *k = sqlite3_column_text(st, 0),
 				    *d = sqlite3_column_text(st, 1);
 
+		if (scope == LICENSE_SCOPE_ACCOUNT && (!k || !*k))
+			continue; /* a job the batch system did not announce: no account */
 		r = fn(k ? (const char *)k : "", d ? (const char *)d : "",
 		       sqlite3_column_double(st, 2) * src->scale, ud);
 		if (r < 0)
@@ -386,7 +397,7 @@ int usage_cache_query(void *userdata, const char *metric, enum license_cap_scope
 	if (!src)
 		return -EOPNOTSUPP;
 	if (scope != LICENSE_SCOPE_JOB && scope != LICENSE_SCOPE_USER &&
-	    scope != LICENSE_SCOPE_LICENSE)
+	    scope != LICENSE_SCOPE_LICENSE && scope != LICENSE_SCOPE_ACCOUNT)
 		return -EOPNOTSUPP;
 	/* Forget the sums of periods nobody asked about for an hour. */
 	for (pe = &c->entries; (e = *pe);) {
