@@ -37,16 +37,15 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$DAEMON_PID/status"; }
 echo "| live cgroups (one process each) | licences | daemon RSS (MiB) | reading (ms, median of 5) | processes tracked |"
 echo "| --- | --- | --- | --- | --- |"
 made=0
-sleepers=()
 for n in "${counts[@]}"; do
 	# grow to n cgroups, each with one sleeping process in it
 	while [ "$made" -lt "$n" ]; do
 		mkdir "$CG/c$made"
-		sh -c 'echo $$ > "$1/cgroup.procs" && exec sleep 100000' _ "$CG/c$made" &
-		sleepers+=($!)
+		sh -c 'echo $$ > "$1/cgroup.procs" && exec sleep 100000' _ "$CG/c$made" \
+			</dev/null >/dev/null 2>&1 &
+		disown # stopped through their cgroups at the end, without a job report each
 		made=$((made + 1))
 	done
-	_pids+=("${sleepers[@]}")
 	if [ -z "${DAEMON_PID:-}" ]; then
 		start_daemon --licenses "$T/licenses" --interval 1 --gpu-mode off
 	fi
