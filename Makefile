@@ -46,7 +46,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o config.o manager-gpu.o manager-evaluate.o evaluate.o ledger-query.o kmeter.o \
 	kmeter-client.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o \
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o workload.o jobs.o \
 	gpu.o inventory.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
 	$(O)/tools/ctl-module.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
@@ -127,11 +127,11 @@ $(O)/tests/test-license: $(O)/daemon/license.o
 $(O)/tests/test-evaluate: $(O)/daemon/evaluate.o $(O)/daemon/license.o $(O)/daemon/ledger.o \
 	$(O)/daemon/ledger-query.o $(O)/daemon/util.o $(O)/daemon/jobs.o
 $(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o \
-	$(O)/daemon/meter.o
+	$(O)/daemon/bpfutil.o
 $(O)/tests/test-util: $(O)/daemon/util.o
 $(O)/tests/test-workload: $(O)/daemon/workload.o
 $(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
-$(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
+$(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/bpfutil.o $(O)/daemon/util.o
 $(O)/tests/test-sched: $(COMMON_OBJS)
 
 $(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
@@ -145,7 +145,7 @@ $(O)/tests/test-%: tests/bpf/test-%.c | $(O)/tests
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
-		$(O)/daemon/meter.o | $(O)/tests
+		$(O)/daemon/bpfutil.o | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -290,18 +290,20 @@ gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 .PHONY: gpu-check
 
 # Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
-$(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
+$(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
+		$(O)/daemon/util.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/util.o
+$(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
+		$(O)/daemon/util.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
 
 $(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
-		$(O)/daemon/meter.o \
+		$(O)/daemon/bpfutil.o \
 		tests/gpu-fake/fake-runtime.h
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"

@@ -14,7 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "gpu.h"
-#include "meter.h"
+#include "bpfutil.h"
 #include "gpu.skel.h"
 #include "util.h"
 
@@ -613,37 +613,26 @@ int gpu_read_stats(struct gpu *g, struct gpu_stats *ret)
 	return 0;
 }
 
+struct proc_walk {
+	int (*fn)(uint32_t tgid, const struct hpcm_gpu_proc *p, void *userdata);
+	void *userdata;
+};
+
+static int proc_one(uint32_t tgid, const void *value, void *userdata)
+{
+	const struct proc_walk *w = userdata;
+
+	return w->fn(tgid, value, w->userdata);
+}
+
 int gpu_foreach_proc(struct gpu *g,
 		     int (*fn)(uint32_t tgid, const struct hpcm_gpu_proc *p, void *userdata),
 		     void *userdata)
 {
-	enum { CHUNK = 256 };
-	int fd = bpf_map__fd(g->skel->maps.gpu_procs);
-	_cleanup_free_ uint32_t *keys = malloc(CHUNK * sizeof(*keys));
-	_cleanup_free_ struct hpcm_gpu_proc *vals = malloc(CHUNK * sizeof(*vals));
-	uint64_t batch = 0;
-	bool first = true, done = false;
+	struct proc_walk w = { .fn = fn, .userdata = userdata };
 
-	if (!keys || !vals)
-		return -ENOMEM;
-	while (!done) {
-		__u32 count = CHUNK;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
-					     NULL);
-
-		if (r < 0) {
-			if (errno != ENOENT)
-				return -errno;
-			done = true;
-		}
-		first = false;
-		for (__u32 i = 0; i < count; i++) {
-			r = fn(keys[i], &vals[i], userdata);
-			if (r < 0)
-				return r;
-		}
-	}
-	return 0;
+	return bpf_map_walk_u32(bpf_map__fd(g->skel->maps.gpu_procs), sizeof(struct hpcm_gpu_proc),
+				proc_one, &w);
 }
 
 int gpu_lookup_proc(struct gpu *g, uint32_t tgid, struct hpcm_gpu_proc *ret)

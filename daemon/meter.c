@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfutil.h"
 #include "meter.h"
 #include "sched.skel.h"
 #include "util.h"
@@ -342,47 +343,32 @@ static int rec_cmp(const void *a, const void *b)
 	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
 }
 
-int bpf_object_prog_stats(struct bpf_object *obj, uint64_t *run_cnt, uint64_t *run_time_ns)
-{
-	struct bpf_program *prog;
-
-	bpf_object__for_each_program(prog, obj)
-	{
-		struct bpf_prog_info info = { 0 };
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-
-		if (fd < 0)
-			continue; /* not loaded (the other attach mode's set) */
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
-			return -errno;
-		*run_cnt += info.run_cnt;
-		*run_time_ns += info.run_time_ns;
-	}
-	return 0;
-}
-
 int meter_prog_stats(struct meter *m, uint64_t *run_cnt, uint64_t *run_time_ns)
 {
 	return bpf_object_prog_stats(m->skel->obj, run_cnt, run_time_ns);
+}
+
+struct lost_walk {
+	int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata);
+	void *userdata;
+};
+
+static int lost_one(uint32_t tgid, const void *value, void *userdata)
+{
+	const struct lost_walk *w = userdata;
+
+	return w->fn(tgid, value, w->userdata);
 }
 
 int meter_foreach_proc(struct meter *m,
 		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
 		       void *userdata)
 {
-	enum { CHUNK = 1024 };
 	int fd = bpf_map__fd(m->skel->maps.procs);
 	_cleanup_free_ struct hpcm_task_rec *recs = NULL;
-	_cleanup_free_ uint32_t *keys = malloc(CHUNK * sizeof(*keys));
-	_cleanup_free_ struct hpcm_proc *vals = malloc(CHUNK * sizeof(*vals));
-	uint64_t batch = 0; /* opaque cursor; the hash map keeps a bucket index in it */
-	bool first = true, done = false;
 	size_t n = 0;
 	int r;
 
-	if (!keys || !vals)
-		return -ENOMEM;
 	/* Living processes: the threads of one process summed, plus its exited threads. */
 	r = read_tasks(m, &recs, &n);
 	if (r < 0)
@@ -410,26 +396,10 @@ int meter_foreach_proc(struct meter *m,
 			return r;
 		i = j;
 	}
-	/* Processes whose exit record was lost: their final counters, flagged. Batched lookups
-	 * walk buckets, so entries deleted meanwhile cannot make the walk restart or repeat. */
-	while (!done) {
-		__u32 count = CHUNK;
+	/* Processes whose exit record was lost: their final counters, flagged. */
+	struct lost_walk w = { .fn = fn, .userdata = userdata };
 
-		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
-					 NULL);
-		if (r < 0) {
-			if (errno != ENOENT)
-				return -errno;
-			done = true;
-		}
-		first = false;
-		for (__u32 i = 0; i < count; i++) {
-			r = fn(keys[i], &vals[i], userdata);
-			if (r < 0)
-				return r;
-		}
-	}
-	return 0;
+	return bpf_map_walk_u32(fd, sizeof(struct hpcm_proc), lost_one, &w);
 }
 
 int meter_reap(struct meter *m, uint32_t tgid)

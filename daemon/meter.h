@@ -61,8 +61,6 @@ int meter_read_stats(struct meter *m, struct meter_stats *ret);
 /* Run count and run time of the meter's programs, summed (the kernel counts them only while
  * BPF statistics are enabled: bpf_enable_stats()). */
 int meter_prog_stats(struct meter *m, uint64_t *run_cnt, uint64_t *run_time_ns);
-/* The same for any loaded BPF object (the GPU meter's). */
-int bpf_object_prog_stats(struct bpf_object *obj, uint64_t *run_cnt, uint64_t *run_time_ns);
 
 /* Read the counters: call fn for every living user-space process (the task iterator: CPU time
  * of its threads as the scheduler keeps it, cgroups and owner now), then for every process
