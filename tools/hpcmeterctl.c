@@ -1258,10 +1258,57 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 
 struct monitor {
 	sd_event *event;
+	sd_bus *bus;
 	bool have_floor; /* floor is meaningful */
 	uint64_t floor; /* highest seq printed or asked to skip */
 	bool disconnected;
 };
+
+static int monitor_print(struct monitor *mon, const struct violation *v);
+
+/* Print the violations recorded after the floor: at start with --since, and whenever hpcmeterd
+ * (re)appears on the bus, for what it recorded while no signal could reach us (a daemon
+ * that starts raises the violations of processes already running before it is on the bus). */
+static int monitor_backfill(struct monitor *mon)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	struct violation v;
+	int r;
+
+	r = bus_call(mon->bus, "ListViolations", &reply, "t", mon->have_floor ? mon->floor : 0);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_VIOLATION);
+	if (r < 0)
+		return log_parse_error("ListViolations", r);
+	while ((r = read_violation(reply, HPCMETER_SIG_VIOLATION, &v)) > 0) {
+		r = monitor_print(mon, &v);
+		if (r < 0)
+			return r;
+	}
+	return r < 0 ? log_parse_error("ListViolations", r) : 0;
+}
+
+/* NameOwnerChanged for org.hpcmeter1: a new owner is a (re)started hpcmeterd. */
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct monitor *mon = userdata;
+	const char *name, *old_owner, *new_owner;
+
+	(void)ret_error;
+	if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 ||
+	    !streq(name, HPCMETER_BUS_NAME))
+		return 0;
+	if (isempty(new_owner)) {
+		log_info("hpcmeterd left the bus; waiting for it to come back");
+		return 0;
+	}
+	log_info("hpcmeterd is on the bus again; back-filling from #%" PRIu64,
+		 mon->have_floor ? mon->floor : 0);
+	if (monitor_backfill(mon) < 0)
+		log_error("back-fill failed; later violations are still printed");
+	return 0;
+}
 
 static int monitor_print(struct monitor *mon, const struct violation *v)
 {
@@ -1340,9 +1387,9 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 static int verb_monitor(sd_bus *bus, int argc, char **argv)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
-	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot_signal = NULL, *slot_disconnect = NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	struct monitor mon = { .have_floor = arg_since_set, .floor = arg_since };
+	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot_signal = NULL, *slot_disconnect = NULL,
+						  *slot_owner = NULL;
+	struct monitor mon = { .bus = bus, .have_floor = arg_since_set, .floor = arg_since };
 	sigset_t mask;
 	int r;
 
@@ -1389,23 +1436,32 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 		return r;
 	}
 
-	if (arg_since_set) {
-		struct violation v;
+	/* hpcmeterd restarting: follow the name, and back-fill what it recorded meanwhile. */
+	r = sd_bus_match_signal(bus, &slot_owner, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+				"org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &mon);
+	if (r < 0) {
+		log_error("cannot follow the daemon on the bus: %s", strerror(-r));
+		return r;
+	}
 
-		r = bus_call(bus, "ListViolations", &reply, "t", arg_since);
+	if (arg_since_set) {
+		r = monitor_backfill(&mon);
 		if (r < 0)
 			return r;
-		r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY,
-						   HPCMETER_SIG_VIOLATION);
-		if (r < 0)
-			return log_parse_error("ListViolations", r);
-		while ((r = read_violation(reply, HPCMETER_SIG_VIOLATION, &v)) > 0) {
-			r = monitor_print(&mon, &v);
-			if (r < 0)
-				return r;
+	} else {
+		/* From now on: what is already recorded is the floor of later back-fills. */
+		uint64_t last = 0;
+		_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+		r = sd_bus_get_property_trivial(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+						HPCMETER_MANAGER_IFACE, "LastViolationSeq", &error,
+						't', &last);
+		if (r < 0) {
+			log_bus_call_error("LastViolationSeq", &error, r);
+			return r;
 		}
-		if (r < 0)
-			return log_parse_error("ListViolations", r);
+		mon.have_floor = true;
+		mon.floor = last;
 	}
 
 	r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
