@@ -49,7 +49,7 @@ DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o workload.o jobs.o \
 	gpu.o inventory.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
-	$(O)/tools/ctl-module.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/tools/ctl-module.o $(O)/tools/ctl-pager.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
 	$(O)/daemon/workload.o \
 	$(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o $(O)/daemon/kmeter-client.o
 

@@ -37,6 +37,7 @@ ALL=(
 	"tests/dbus/test-watchdog.sh"
 	"tests/dbus/test-selfcost.sh"
 	"tests/dbus/test-monitor-restart.sh"
+	"tests/dbus/test-pager.sh"
 	"tests/dbus/test-gpu.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"

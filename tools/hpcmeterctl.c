@@ -23,6 +23,7 @@
 #include <systemd/sd-event.h>
 
 #include "ctl-license.h"
+#include "ctl-pager.h"
 #include "ctl-module.h"
 #include "hpcmeter-bus.h"
 #include "jobs.h"
@@ -54,6 +55,7 @@ enum json_mode {
 
 static enum json_mode arg_json = JSON_OFF;
 static bool arg_legend = true;
+static bool arg_no_pager = false;
 static const char *arg_address = NULL;
 static bool arg_since_set = false;
 static uint64_t arg_since = 0;
@@ -2315,6 +2317,8 @@ static void help(void)
 	       "     --version             Show the package version\n"
 	       "     --json[=MODE]         Print JSON: short (one line; the default) or pretty\n"
 	       "     --no-legend           Do not print the header and the legend of tables\n"
+	       "     --no-pager            Do not pipe the output into a pager (on a terminal,\n"
+	       "                           long output goes through $HPCMETER_PAGER, $PAGER or less)\n"
 	       "     --address=ADDRESS     Connect to the bus at ADDRESS, not to the system bus\n"
 	       "     --since=SEQ           violations, monitor: start after sequence number SEQ\n"
 	       "     --since=DATE          license simulate: usage from DATE (YYYY-MM-DD, UTC)\n"
@@ -2356,6 +2360,7 @@ enum verb_flags {
 	VERB_SINCE_USEC = 1 << 2, /* takes --since-usec */
 	VERB_BY = 1 << 3, /* takes --by */
 	VERB_JOB = 1 << 4, /* takes --slurm-env and --set */
+	VERB_PAGER = 1 << 5, /* output may be long: through the pager on a terminal */
 };
 
 static const struct verb {
@@ -2364,13 +2369,13 @@ static const struct verb {
 	unsigned flags;
 	int (*dispatch)(sd_bus *bus, int argc, char **argv);
 } verbs[] = {
-	{ "status", 1, 1, VERB_BUS, verb_status },
-	{ "violations", 1, 1, VERB_BUS | VERB_SINCE, verb_violations },
-	{ "usage", 1, 1, VERB_BUS | VERB_SINCE_USEC | VERB_BY, verb_usage },
-	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE_USEC, verb_jobs },
+	{ "status", 1, 1, VERB_BUS | VERB_PAGER, verb_status },
+	{ "violations", 1, 1, VERB_BUS | VERB_SINCE | VERB_PAGER, verb_violations },
+	{ "usage", 1, 1, VERB_BUS | VERB_SINCE_USEC | VERB_BY | VERB_PAGER, verb_usage },
+	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE_USEC | VERB_PAGER, verb_jobs },
 	{ "job", 2, 3, VERB_JOB, verb_job },
-	{ "licenses", 1, 1, VERB_BUS, verb_licenses },
-	{ "inventory", 1, 2, 0, verb_inventory },
+	{ "licenses", 1, 1, VERB_BUS | VERB_PAGER, verb_licenses },
+	{ "inventory", 1, 2, VERB_PAGER, verb_inventory },
 	{ "license", 2, -1, 0, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
 	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },
@@ -2398,6 +2403,7 @@ enum {
 	ARG_VERSION = 0x100,
 	ARG_JSON,
 	ARG_NO_LEGEND,
+	ARG_NO_PAGER,
 	ARG_ADDRESS,
 	ARG_SINCE,
 	ARG_SINCE_USEC,
@@ -2415,6 +2421,7 @@ static int parse_argv(int argc, char **argv)
 		{ "version", no_argument, NULL, ARG_VERSION },
 		{ "json", optional_argument, NULL, ARG_JSON },
 		{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+		{ "no-pager", no_argument, NULL, ARG_NO_PAGER },
 		{ "address", required_argument, NULL, ARG_ADDRESS },
 		{ "since", required_argument, NULL, ARG_SINCE },
 		{ "since-usec", required_argument, NULL, ARG_SINCE_USEC },
@@ -2447,6 +2454,9 @@ static int parse_argv(int argc, char **argv)
 				return usage_error(
 					"unknown JSON mode '%s' (expected short, pretty or off)",
 					optarg);
+			break;
+		case ARG_NO_PAGER:
+			arg_no_pager = true;
 			break;
 		case ARG_NO_LEGEND:
 			arg_legend = false;
@@ -2546,6 +2556,8 @@ static int dispatch_verb(int argc, char **argv)
 		if (r < 0)
 			return r;
 	}
+	if (verb->flags & VERB_PAGER)
+		pager_open(arg_no_pager);
 	return verb->dispatch(bus, argc, argv);
 }
 
@@ -2563,8 +2575,10 @@ int main(int argc, char **argv)
 
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		log_error("cannot write to standard output: %s", strerror(errno ?: EIO));
+		pager_close();
 		return EXIT_FAILURE;
 	}
+	pager_close();
 	if (usage_error_seen)
 		return EXIT_USAGE;
 	if (r == -ESRCH)
