@@ -455,10 +455,30 @@ static char *sanitize(const char *s)
 
 /* ---- tables with a header and a legend, columns sized to their content ---- */
 
+/* Colour on a terminal only (decided before any pager takes standard output), never with
+ * NO_COLOR set or TERM=dumb. */
+static bool arg_color = false;
+
+#define ANSI_RED "\033[0;31m"
+#define ANSI_GREEN "\033[0;32m"
+#define ANSI_YELLOW "\033[0;33m"
+#define ANSI_BOLD "\033[1m"
+#define ANSI_RESET "\033[0m"
+
+static void color_init(void)
+{
+	const char *term = getenv("TERM");
+
+	arg_color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && term && *term &&
+		    strcmp(term, "dumb") != 0;
+}
+
 struct table {
 	size_t n_columns;
 	const char *const *headers;
 	const bool *right_align;
+	/* colour of a cell (an ANSI sequence), NULL for none; used on a terminal only */
+	const char *(*color)(size_t column, const char *cell);
 	char **cells;
 	size_t n_cells;
 	size_t allocated;
@@ -507,13 +527,21 @@ static void table_print_row(const struct table *t, const size_t *widths, const c
 {
 	for (size_t c = 0; c < t->n_columns; c++) {
 		bool last = c + 1 == t->n_columns;
+		const char *on = !arg_color	       ? NULL :
+				 row == t->headers ? ANSI_BOLD :
+				 t->color	       ? t->color(c, row[c]) :
+						     NULL;
 
+		if (on)
+			fputs(on, stdout);
 		if (t->right_align[c])
 			printf("%*s", (int)widths[c], row[c]);
 		else if (last)
 			fputs(row[c], stdout);
 		else
 			printf("%-*s", (int)widths[c], row[c]);
+		if (on)
+			fputs(ANSI_RESET, stdout);
 		fputs(last ? "\n" : "  ", stdout);
 	}
 }
@@ -676,6 +704,15 @@ static int get_licenses(sd_bus *bus, sd_bus_message **ret_reply)
 	return 0;
 }
 
+static const char *license_state_color(size_t column, const char *cell)
+{
+	if (column != 2)
+		return NULL;
+	return streq(cell, "active")	    ? ANSI_GREEN :
+	       streq(cell, "not-yet-valid") ? ANSI_YELLOW :
+					      ANSI_RED;
+}
+
 static int verb_licenses(sd_bus *bus, int argc, char **argv)
 {
 	static const char *const headers[] = { "FILE",	     "ID",	    "STATE",
@@ -684,7 +721,8 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_(table_done) struct table t = { .n_columns = 6,
 						 .headers = headers,
-						 .right_align = right };
+						 .right_align = right,
+						 .color = license_state_color };
 	struct license_row l;
 	struct json j;
 	uint64_t next_expiry = 0;
@@ -1197,6 +1235,11 @@ static void json_violation(struct json *j, const struct violation *v)
 	json_end_object(j);
 }
 
+static const char *violation_kind_color(size_t column, const char *cell)
+{
+	return column == 2 ? ANSI_RED : NULL;
+}
+
 static int verb_violations(sd_bus *bus, int argc, char **argv)
 {
 	static const char *const headers[] = { "SEQ",  "TIME", "KIND",	     "LICENSE", "UID",
@@ -1205,7 +1248,8 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_(table_done) struct table t = { .n_columns = 9,
 						 .headers = headers,
-						 .right_align = right };
+						 .right_align = right,
+						 .color = violation_kind_color };
 	struct violation v;
 	struct json j;
 	int r;
@@ -2334,6 +2378,8 @@ static void help(void)
 	       "Environment:\n"
 	       "  DBUS_SYSTEM_BUS_ADDRESS  Address of the system bus\n"
 	       "                           (default unix:path=/run/dbus/system_bus_socket)\n"
+	       "  HPCMETER_PAGER, PAGER    Pager on a terminal (empty or cat: none)\n"
+	       "  NO_COLOR                 No colour in tables (colour only on a terminal anyway)\n"
 	       "\n"
 	       "Exit status:\n"
 	       "  0 on success; 1 on failure (daemon unreachable, D-Bus error, rejected licence\n"
@@ -2571,6 +2617,7 @@ int main(int argc, char **argv)
 	if (r == 0)
 		return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 
+	color_init(); /* before a pager takes standard output */
 	r = dispatch_verb(argc - optind, argv + optind);
 
 	if (fflush(stdout) != 0 || ferror(stdout)) {
