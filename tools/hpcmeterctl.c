@@ -527,9 +527,9 @@ static void table_print_row(const struct table *t, const size_t *widths, const c
 {
 	for (size_t c = 0; c < t->n_columns; c++) {
 		bool last = c + 1 == t->n_columns;
-		const char *on = !arg_color	       ? NULL :
+		const char *on = !arg_color	   ? NULL :
 				 row == t->headers ? ANSI_BOLD :
-				 t->color	       ? t->color(c, row[c]) :
+				 t->color	   ? t->color(c, row[c]) :
 						     NULL;
 
 		if (on)
