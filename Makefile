@@ -31,7 +31,7 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libcrypto
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
@@ -41,12 +41,13 @@ LDLIBS := $(PKG_LIBS) -lelf -lz
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/daemon/license.o $(O)/daemon/util.o
+	ledger.o ledger-records.o ledger-migrate.o config.o gap.o metrics.o records.o)
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o ledger-chain.o)
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-ledger.o $(O)/daemon/license.o \
+	$(O)/daemon/util.o $(O)/daemon/ledger-chain.o $(O)/daemon/report.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
-	$(O)/tests/test-util \
+	$(O)/tests/test-util $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/burn
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl
@@ -92,6 +93,8 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 $(O)/tests/test-license: $(O)/daemon/license.o
 $(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o
 $(O)/tests/test-util: $(O)/daemon/util.o
+$(O)/tests/test-ledger: $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
+	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/util.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
 $(O)/tests/test-sched: $(COMMON_OBJS)
 

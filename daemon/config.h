@@ -12,6 +12,11 @@
 #define CONFIG_DEFAULT_INTERVAL_SEC 10
 #define CONFIG_DEFAULT_UID_MIN 1000
 #define CONFIG_MAX_INTERVAL_SEC 3600
+#define CONFIG_DEFAULT_BPF_PIN_DIR "/sys/fs/bpf/hpcmeter"
+/* Intervals are kept this long, then replaced by daily totals (EU 2021/821 art. 27 and
+ * 15 CFR 762 ask for five years). */
+#define CONFIG_DEFAULT_RETENTION_DAYS 1827
+#define CONFIG_MIN_RETENTION_DAYS 1
 
 struct config {
 	char licenses_dir[4096];
@@ -19,6 +24,9 @@ struct config {
 	uint64_t interval_sec;
 	uid_t uid_min; /* principal checks apply to uids >= uid_min (system accounts are exempt) */
 	bool verbose;
+	char bpf_pin_dir[4096]; /* "" = do not pin (counters do not survive a restart) */
+	char metrics_file[4096]; /* "" = none */
+	uint64_t retention_days;
 };
 
 void config_defaults(struct config *c);

@@ -13,6 +13,9 @@
 #define HPCMETER_SIG_VIOLATION_FIELDS "ttssuusssss"
 #define HPCMETER_SIG_VIOLATION "(" HPCMETER_SIG_VIOLATION_FIELDS ")"
 #define HPCMETER_SIG_USAGE "(ssusttt)"
+/* (id, cause, start_usec, end_usec, boot_id, detail, bound_cpu_ns, bound_devices, bound, policy) */
+#define HPCMETER_SIG_GAP_FIELDS "tsttsstuss"
+#define HPCMETER_SIG_GAP "(" HPCMETER_SIG_GAP_FIELDS ")"
 
 /* uid of a violation that concerns no process (a licence out of its validity). */
 #define HPCMETER_UID_NONE UINT32_MAX

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "ledger-chain.h"
 #include "manager.h"
 #include "util.h"
 
@@ -26,6 +27,32 @@ static int append_kv_t(sd_bus_message *r, const char *k, uint64_t v)
 static int append_kv_u(sd_bus_message *r, const char *k, uint32_t v)
 {
 	return sd_bus_message_append(r, "{sv}", k, "u", v);
+}
+
+/* The ledger's and the gaps' part of GetStatus. */
+static int append_ledger_status(struct manager *m, sd_bus_message *reply)
+{
+	const struct chain_head *h = ledger_chain_head(m->ledger);
+	char hex[2 * CHAIN_HASH_LEN + 1];
+	size_t pending = 0;
+	int error = 0, r;
+	bool degraded = ledger_degraded(m->ledger, &error, &pending);
+	char state[128];
+
+	if (degraded)
+		snprintf(state, sizeof(state), "degraded: %s", strerror(-error));
+	else
+		snprintf(state, sizeof(state), "ok");
+	chain_hex(h->hash, sizeof(h->hash), hex);
+	if ((r = append_kv_s(reply, "ledger_state", state)) < 0 ||
+	    (r = append_kv_t(reply, "ledger_pending", pending)) < 0 ||
+	    (r = append_kv_t(reply, "chain_seq", h->seq)) < 0 ||
+	    (r = append_kv_s(reply, "chain_head", hex)) < 0 ||
+	    (r = append_kv_t(reply, "last_gap_id", ledger_last_gap_id(m->ledger))) < 0 ||
+	    (r = append_kv_u(reply, "gaps_open", m->n_gap_conds)) < 0 ||
+	    (r = append_kv_s(reply, "bpf_pin_dir", m->cfg.bpf_pin_dir)) < 0)
+		return r;
+	return append_kv_u(reply, "maps_reused", m->meter && meter_maps_reused(m->meter));
 }
 
 static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *error)
@@ -68,7 +95,8 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
-	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0)
+	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0 ||
+	    (r = append_ledger_status(m, reply)) < 0)
 		return r;
 	r = sd_bus_message_close_container(reply);
 	if (r < 0)
@@ -186,6 +214,32 @@ static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *e
 	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_USAGE, "usage", fill_usage);
 }
 
+static int append_gap(const struct gap *g, void *userdata)
+{
+	return sd_bus_message_append(userdata, HPCMETER_SIG_GAP, g->id, g->cause, g->start_usec,
+				     g->end_usec, g->boot_id, g->detail, g->bound_cpu_ns,
+				     g->bound_devices, g->bound, g->policy);
+}
+
+static int fill_gaps(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_gaps(m->ledger, since, append_gap, reply);
+}
+
+static int method_list_gaps(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_GAP, "gaps", fill_gaps);
+}
+
+static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_free_ char *text = manager_metrics_render(userdata, true);
+
+	if (!text)
+		return -ENOMEM;
+	return sd_bus_reply_method_return(msg, "s", text);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -231,10 +285,20 @@ static const sd_bus_vtable manager_vtable[] = {
 	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
 	 * it, in addition to the bus policy. */
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListGaps", SD_BUS_ARGS("t", since_id),
+				SD_BUS_RESULT("a" HPCMETER_SIG_GAP, gaps), method_list_gaps,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", openmetrics),
+				method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("ViolationRaised",
 				SD_BUS_ARGS("t", seq, "t", time_usec, "s", kind, "s", license_id,
 					    "u", pid, "u", uid, "s", user, "s", executable, "s",
 					    cgroup, "s", job, "s", detail),
+				0),
+	SD_BUS_SIGNAL_WITH_ARGS("MeteringGap",
+				SD_BUS_ARGS("t", id, "s", cause, "t", start_usec, "t", end_usec, "s",
+					    boot_id, "s", detail, "t", bound_cpu_ns, "u",
+					    bound_devices, "s", bound, "s", policy),
 				0),
 	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("IntervalUSec", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -302,4 +366,20 @@ void manager_bus_properties_changed(struct manager *m, const char *property)
 	if (m->bus)
 		sd_bus_emit_properties_changed(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
 					       property, NULL);
+}
+
+int manager_bus_emit_gap(struct manager *m, const struct gap *g)
+{
+	int r;
+
+	if (!m->bus)
+		return 0;
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE, "MeteringGap",
+			       HPCMETER_SIG_GAP_FIELDS, g->id, g->cause, g->start_usec, g->end_usec,
+			       g->boot_id, g->detail, g->bound_cpu_ns, g->bound_devices, g->bound,
+			       g->policy);
+	if (r < 0)
+		log_warning("cannot emit MeteringGap #%llu: %s (it is in the ledger)",
+			    (unsigned long long)g->id, strerror(-r));
+	return r;
 }

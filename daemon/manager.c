@@ -109,6 +109,58 @@ static struct proc *proc_get(struct manager *m, uint32_t tgid, uint64_t start_ns
 	return p;
 }
 
+/* Counters a previous run already wrote to the ledger, for processes in pinned maps. */
+struct baseline {
+	uint32_t tgid;
+	uint64_t start_ns, cpu_ns;
+};
+
+static int baseline_cmp(const void *a, const void *b)
+{
+	const struct baseline *x = a, *y = b;
+
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
+static int baseline_load_one(uint32_t tgid, uint64_t start_ns, uint64_t cpu_ns, void *userdata)
+{
+	struct manager *m = userdata;
+	struct baseline *b = malloc(sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	*b = (struct baseline){ .tgid = tgid, .start_ns = start_ns, .cpu_ns = cpu_ns };
+	if (!tsearch(b, &m->baselines, baseline_cmp))
+		free(b);
+	return 0;
+}
+
+/* What of this process's kernel counter is already in the ledger (0 when nothing). */
+static uint64_t baseline_take(struct manager *m, uint32_t tgid, uint64_t start_ns)
+{
+	struct baseline key = { .tgid = tgid }, *b;
+	void *node = m->baselines ? tfind(&key, &m->baselines, baseline_cmp) : NULL;
+	uint64_t v = 0;
+
+	if (!node)
+		return 0;
+	b = *(struct baseline **)node;
+	if (!start_ns || !b->start_ns || b->start_ns == start_ns)
+		v = b->cpu_ns;
+	tdelete(b, &m->baselines, baseline_cmp);
+	free(b);
+	return v;
+}
+
+static void baseline_save_visit(const void *node, VISIT which, void *closure)
+{
+	const struct proc *p = *(const struct proc *const *)node;
+	struct manager *m = closure;
+
+	if ((which == postorder || which == leaf) && p->cpu_seen)
+		ledger_add_baseline(m->ledger, p->tgid, p->start_ns, p->cpu_seen);
+}
+
 static void account(struct manager *m, uint64_t cgroup_id, uint32_t uid, uint64_t cpu_ns)
 {
 	struct usage_acc key = { .cgroup_id = cgroup_id, .uid = uid }, *u;
@@ -312,6 +364,8 @@ static void on_proc_exit(const struct meter_exit *e, void *userdata)
 	m->exit_events++;
 	if (p && (!p->start_ns || p->start_ns == e->start_ns))
 		seen = p->cpu_seen;
+	else if (!p)
+		seen = baseline_take(m, e->tgid, e->start_ns);
 	if (e->cpu_ns > seen)
 		account(m, e->cgroup_id, e->uid, e->cpu_ns - seen);
 	ledger_add_exit(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->exit_code,
@@ -341,6 +395,8 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 
 	if (!p)
 		return -ENOMEM;
+	if (p->seen_in == 0 && p->cpu_seen == 0)
+		p->cpu_seen = baseline_take(m, tgid, k->start_ns);
 	if (k->cpu_ns < p->cpu_seen)
 		p->cpu_seen = 0; /* cannot go backwards: a new process we did not see start */
 	account(m, k->cgroup_id, k->uid, k->cpu_ns - p->cpu_seen);
@@ -433,6 +489,10 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	attributor_user(f->m->attr, u->uid, &user);
 	r = ledger_add_usage(f->m->ledger, f->interval_id, cg, u->cgroup_id, job, u->uid,
 			     user ? user->display_name : "", u->cpu_ns);
+	if (r == 0)
+		r = ledger_note_job(f->m->ledger, job, cg, u->uid, user ? user->display_name : "",
+				    "", f->m->interval_start_usec);
+	manager_metrics_account(f->m, job, user ? user->display_name : "", u->uid, u->cpu_ns);
 	if (r < 0 && f->r == 0)
 		f->r = r;
 }
@@ -446,6 +506,11 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	if (r == 0) {
 		twalk_r(m->usage, flush_visit, &f);
 		r = f.r;
+	}
+	/* With pinned maps, what the counters said at this commit: a restart continues there. */
+	if (r == 0 && m->cfg.bpf_pin_dir[0]) {
+		r = ledger_clear_baselines(m->ledger);
+		twalk_r(m->procs, baseline_save_visit, m);
 	}
 	if (r == 0)
 		r = ledger_commit(m->ledger);
@@ -579,8 +644,11 @@ int manager_collect(struct manager *m)
 	report_losses(m);
 	check_validity(m);
 	now = now_realtime_usec();
+	manager_gaps_interval(m, now);
 	r = flush_interval(m, now);
 	m->last_collect_usec = now;
+	manager_metrics_write(m);
+	manager_retention(m, now);
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
 	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0)
 		attributor_age(m->attr);
@@ -642,6 +710,7 @@ int manager_reload(struct manager *m)
 	if (s->n_entries == 0)
 		log_warning("no licence files in %s: nothing to check usage against",
 			    m->cfg.licenses_dir);
+	manager_record_licenses(m, s);
 	license_set_free(m->licenses);
 	m->licenses = s;
 	manager_bus_properties_changed(m, "LicenseErrors");
@@ -756,10 +825,16 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return r;
 
-	r = meter_open(&cb, METER_ATTACH_AUTO, &m->meter);
+	r = meter_open_pinned(&cb, METER_ATTACH_AUTO, m->cfg.bpf_pin_dir, &m->meter);
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
+	if (meter_maps_reused(m->meter))
+		ledger_load_baselines(m->ledger, baseline_load_one, m);
+	ledger_add_meter_state(m->ledger, now_realtime_usec(), "bpf-cpu", "attached",
+			       meter_maps_reused(m->meter) ? "counters continue from pinned maps" :
+							     meter_attach_mode(m->meter));
+	manager_gaps_start(m);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -789,6 +864,7 @@ int manager_start(struct manager *m)
 	r = manager_bus_connect(m);
 	if (r < 0)
 		return r;
+	manager_gaps_announce(m);
 	return 0;
 fail_loop:
 	log_error("cannot set up the event loop: %s", strerror(-r));
@@ -804,6 +880,8 @@ int manager_run(struct manager *m)
 	r = sd_event_loop(m->event);
 	/* Nothing lost on a stop: the interval in flight goes to the ledger. */
 	manager_collect(m);
+	manager_record_licenses(m, NULL);
+	manager_heartbeat(m, true);
 	if (r > 0) {
 		/* sd-bus ends the loop with EXIT_FAILURE when the bus connection is lost: exit
 		 * non-zero so that systemd (Restart=on-failure) brings us back on a new bus. */
@@ -829,6 +907,10 @@ void manager_free(struct manager *m)
 	tdestroy(m->procs, proc_free);
 	tdestroy(m->usage, free);
 	tdestroy(m->raised, free);
+	tdestroy(m->baselines, free);
+	manager_gaps_free(m);
+	manager_metrics_free(m);
+	manager_licenses_recorded_free(m);
 	sd_event_unref(m->event);
 	free(m);
 }
