@@ -42,9 +42,10 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o ledger-records.o ledger-migrate.o config.o gap.o metrics.o records.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o ledger-chain.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-ledger.o $(O)/daemon/license.o \
-	$(O)/daemon/util.o $(O)/daemon/ledger-chain.o $(O)/daemon/report.o
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o ledger-chain.o \
+	sign.o)
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-ledger.o $(O)/tools/ctl-report.o \
+	$(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-util $(O)/tests/test-ledger \
@@ -77,7 +78,7 @@ $(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h) | $(O)/tools
+$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h tools/*.h) | $(O)/tools
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 

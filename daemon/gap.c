@@ -26,8 +26,8 @@ static const char *policy_for(struct manager *m, const struct gap *g)
 	return p ? p : "max-rate";
 }
 
-int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec,
-		       uint64_t end_usec, const char *detail)
+int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
+		       const char *detail)
 {
 	uint64_t dur = end_usec > start_usec ? end_usec - start_usec : 0;
 	uint32_t devices = m->devices_held ? m->devices_held(m) : 0;

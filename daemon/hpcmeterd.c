@@ -90,19 +90,19 @@ static int usage_error(const char *fmt, const char *arg)
 int main(int argc, char **argv)
 {
 	enum { OPT_VERSION = 0x100, OPT_PIN_DIR, OPT_METRICS_FILE };
-	static const struct option options[] = { { "config", required_argument, NULL, 'c' },
-						 { "licenses", required_argument, NULL, 'l' },
-						 { "state-dir", required_argument, NULL, 's' },
-						 { "interval", required_argument, NULL, 'i' },
-						 { "uid-min", required_argument, NULL, 'u' },
-						 { "verbose", no_argument, NULL, 'v' },
-						 { "help", no_argument, NULL, 'h' },
-						 { "version", no_argument, NULL, OPT_VERSION },
-						 { "bpf-pin-dir", required_argument, NULL,
-						   OPT_PIN_DIR },
-						 { "metrics-file", required_argument, NULL,
-						   OPT_METRICS_FILE },
-						 {} };
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "licenses", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "uid-min", required_argument, NULL, 'u' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "bpf-pin-dir", required_argument, NULL, OPT_PIN_DIR },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
+		{}
+	};
 	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *pin_dir = NULL,
 		   *metrics_file = NULL;
 	uint64_t interval = 0;

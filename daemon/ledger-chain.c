@@ -34,9 +34,8 @@ static const struct chain_table {
 	  "seq, time_usec, kind, license_id, pid, uid, user, executable, cgroup, job, detail" },
 	{ "jobs", "id, job, cgroup, uid, user, account, first_usec" },
 	{ "usage_metrics", "id, interval_id, job, account, uid, metric, value" },
-	{ "gaps",
-	  "id, cause, start_usec, end_usec, boot_id, detail, bound_cpu_ns, bound_devices, "
-	  "bound, policy" },
+	{ "gaps", "id, cause, start_usec, end_usec, boot_id, detail, bound_cpu_ns, bound_devices, "
+		  "bound, policy" },
 	{ "licenses", "id, time_usec, event, license_id, file, sha256" },
 	{ "meter_states", "id, time_usec, meter, state, detail" },
 	{ "inventory", "id, time_usec, source, snapshot" },

@@ -107,8 +107,7 @@ static const struct step {
 	int (*run)(sqlite3 *db, const char *path, struct chain_head *head);
 } steps[] = {
 	{ "intervals, usage, process events, violations", step_v1 },
-	{ "hash chain, jobs, gaps, licences, meter states, inventory, reports, roll-ups",
-	  step_v2 },
+	{ "hash chain, jobs, gaps, licences, meter states, inventory, reports, roll-ups", step_v2 },
 };
 
 int ledger_schema_version(void)
@@ -137,7 +136,8 @@ int ledger_migrate(sqlite3 *db, const char *path, int target, struct chain_head 
 		target = ledger_schema_version();
 	r = user_version(db, &version);
 	if (r < 0) {
-		log_error("ledger %s: cannot read the schema version: %s", path, sqlite3_errmsg(db));
+		log_error("ledger %s: cannot read the schema version: %s", path,
+			  sqlite3_errmsg(db));
 		return r;
 	}
 	if (version > ledger_schema_version()) {

@@ -32,9 +32,9 @@ int ledger_add_gap(struct ledger *l, struct gap *g)
 			  "INSERT INTO gaps (id, cause, start_usec, end_usec, boot_id, detail,"
 			  " bound_cpu_ns, bound_devices, bound, policy)"
 			  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			  "itiittiitt", id, g->cause, g->start_usec,
-			  g->end_usec, g->boot_id, g->detail, g->bound_cpu_ns,
-			  (uint64_t)g->bound_devices, g->bound, g->policy);
+			  "itiittiitt", id, g->cause, g->start_usec, g->end_usec, g->boot_id,
+			  g->detail, g->bound_cpu_ns, (uint64_t)g->bound_devices, g->bound,
+			  g->policy);
 	if (r == 0)
 		r = ledger_commit(l);
 	*last = g->id = id;
@@ -98,7 +98,8 @@ int ledger_add_meter_state(struct ledger *l, uint64_t time_usec, const char *met
 int ledger_add_inventory(struct ledger *l, uint64_t time_usec, const char *source,
 			 const char *snapshot_json)
 {
-	return ledger_insert(l, "INSERT INTO inventory (time_usec, source, snapshot) VALUES (?, ?, ?)",
+	return ledger_insert(l,
+			     "INSERT INTO inventory (time_usec, source, snapshot) VALUES (?, ?, ?)",
 			     "itt", time_usec, source, snapshot_json);
 }
 
@@ -200,7 +201,7 @@ int ledger_load_baselines(struct ledger *l,
 
 /* Intervals that a roll-up replaces: ended before the cut, and no other metric refers to them
  * (those stay until usage_metrics rolls up too). */
-#define ROLLUP_SET                                                 \
+#define ROLLUP_SET                                                   \
 	"SELECT id FROM intervals WHERE end_usec < ?1 AND id NOT IN" \
 	" (SELECT interval_id FROM usage_metrics)"
 
@@ -330,10 +331,11 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 	/* The roll-up record first: its chain entry is the one the replaced entries name. */
 	seq = ledger_chain_head(l)->seq + 1;
 	if (r == 0)
-		r = ledger_insert(l,
-				  "INSERT INTO rollups (id, time_usec, before_usec, entries, digest)"
-				  " VALUES (?, ?, ?, ?, ?)",
-				  "iiiit", rollup_id, now_realtime_usec(), before_usec, entries, hex);
+		r = ledger_insert(
+			l,
+			"INSERT INTO rollups (id, time_usec, before_usec, entries, digest)"
+			" VALUES (?, ?, ?, ?, ?)",
+			"iiiit", rollup_id, now_realtime_usec(), before_usec, entries, hex);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = ledger_insert(l,
 				  "INSERT INTO usage_daily (rollup_id, day, cgroup, job, uid, user,"
@@ -363,5 +365,26 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 	free(d);
 	if (r == 0)
 		*ret_intervals = n_intervals;
+	return r;
+}
+
+int ledger_add_report(struct ledger *l, uint64_t time_usec, const char *license_id,
+		      uint64_t from_usec, uint64_t to_usec, const char *format, const char *sha256,
+		      uint64_t *ret_id)
+{
+	const struct chain_head *h = ledger_chain_head(l);
+	char hex[2 * CHAIN_HASH_LEN + 1];
+	int r;
+
+	chain_hex(h->hash, sizeof(h->hash), hex);
+	r = ledger_insert(l,
+			  "INSERT INTO reports (time_usec, license_id, from_usec, to_usec, format,"
+			  " sha256, chain_seq, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			  "itiittit", time_usec, license_id, from_usec, to_usec, format, sha256,
+			  h->seq, hex);
+	if (r == 0)
+		r = ledger_commit(l);
+	if (r == 0)
+		*ret_id = sqlite3_last_insert_rowid(ledger_db(l));
 	return r;
 }

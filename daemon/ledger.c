@@ -343,8 +343,8 @@ int ledger_insertv(struct ledger *l, const char *sql, const char *types, va_list
 		return -E2BIG;
 	if (l->n_ops >= LEDGER_MAX_PENDING) {
 		if (l->pending_dropped++ == 0)
-			log_error("ledger %s: %d records waiting in memory: dropping more",
-				  l->path, LEDGER_MAX_PENDING);
+			log_error("ledger %s: %d records waiting in memory: dropping more", l->path,
+				  LEDGER_MAX_PENDING);
 		return -ENOSPC;
 	}
 	if (l->n_ops == l->cap_ops) {

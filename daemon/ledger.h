@@ -123,3 +123,8 @@ int ledger_load_baselines(struct ledger *l,
 /* Retention: replace intervals that ended before before_usec (and their usage rows) by daily
  * totals in one roll-up record. Sets *ret_intervals to the number replaced. Commits. */
 int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_intervals);
+
+/* A report issued (by hpcmeterctl, through the daemon: one writer). Commits. */
+int ledger_add_report(struct ledger *l, uint64_t time_usec, const char *license_id,
+		      uint64_t from_usec, uint64_t to_usec, const char *format, const char *sha256,
+		      uint64_t *ret_id);

@@ -240,6 +240,29 @@ static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error 
 	return sd_bus_reply_method_return(msg, "s", text);
 }
 
+static int method_record_report(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	const char *license_id, *format, *sha;
+	uint64_t from, to, id = 0;
+	int r;
+
+	r = sd_bus_message_read(msg, "sttss", &license_id, &from, &to, &format, &sha);
+	if (r < 0)
+		return r;
+	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 ||
+	    !(streq(format, "json") || streq(format, "csv")) || from >= to || !license_id[0])
+		return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+					"expected a licence id, from < to, json or csv, and the "
+					"report's SHA-256 as 64 lower-case hex digits");
+	r = ledger_add_report(m->ledger, now_realtime_usec(), license_id, from, to, format, sha,
+			      &id);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot record the report: %s",
+					       strerror(-r));
+	return sd_bus_reply_method_return(msg, "t", id);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -288,6 +311,11 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("ListGaps", SD_BUS_ARGS("t", since_id),
 				SD_BUS_RESULT("a" HPCMETER_SIG_GAP, gaps), method_list_gaps,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	/* Privileged: only root signs reports (the key is 0600). */
+	SD_BUS_METHOD_WITH_ARGS("RecordReport",
+				SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s",
+					    format, "s", sha256),
+				SD_BUS_RESULT("t", id), method_record_report, 0),
 	SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", openmetrics),
 				method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("ViolationRaised",
@@ -296,8 +324,8 @@ static const sd_bus_vtable manager_vtable[] = {
 					    cgroup, "s", job, "s", detail),
 				0),
 	SD_BUS_SIGNAL_WITH_ARGS("MeteringGap",
-				SD_BUS_ARGS("t", id, "s", cause, "t", start_usec, "t", end_usec, "s",
-					    boot_id, "s", detail, "t", bound_cpu_ns, "u",
+				SD_BUS_ARGS("t", id, "s", cause, "t", start_usec, "t", end_usec,
+					    "s", boot_id, "s", detail, "t", bound_cpu_ns, "u",
 					    bound_devices, "s", bound, "s", policy),
 				0),
 	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),

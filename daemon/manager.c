@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "manager.h"
+#include "sign.h"
 #include "util.h"
 
 struct proc {
@@ -820,6 +821,11 @@ int manager_start(struct manager *m)
 		return r;
 	}
 	log_info("ledger %s", ledger_path(m->ledger));
+	r = sign_key_ensure(m->cfg.state_dir, err, sizeof(err));
+	if (r < 0)
+		log_warning("no report key: %s (reports cannot be signed)", err);
+	else if (r > 0)
+		log_info("created the node's Ed25519 report key in %s", m->cfg.state_dir);
 
 	r = manager_reload(m);
 	if (r < 0)

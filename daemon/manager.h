@@ -81,8 +81,8 @@ unsigned manager_licenses_active(const struct manager *m);
  * is closed; manager_gap_record() stores a gap whose end is known. */
 int manager_gap_open(struct manager *m, const char *cause, const char *detail);
 int manager_gap_close(struct manager *m, const char *cause);
-int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec,
-		       uint64_t end_usec, const char *detail);
+int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
+		       const char *detail);
 /* At start: the gap since the last heartbeat (crash, stop or reboot). */
 void manager_gaps_start(struct manager *m);
 /* Each interval: losses, detached probes, open conditions; and the heartbeat. */

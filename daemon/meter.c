@@ -251,7 +251,8 @@ int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach
 		if (r < 0) {
 			log_warning("cannot pin the BPF maps in %s: %s (counters will not survive "
 				    "a restart)",
-				    pin_dir, r == -ENOTDIR ? "not on a bpf file system" : strerror(-r));
+				    pin_dir,
+				    r == -ENOTDIR ? "not on a bpf file system" : strerror(-r));
 			pin_dir = NULL;
 		}
 	} else {

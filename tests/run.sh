@@ -14,12 +14,16 @@ ALL=(
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
+	"$BUILD/tests/test-ledger"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"
 	"tests/dbus/test-contract.sh"
+	"tests/dbus/test-crash.sh"
+	"tests/dbus/test-ledger.sh"
+	"tests/dbus/test-full-disk.sh"
 	"tests/install/test-install.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")

@@ -22,6 +22,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "ctl-ext.h"
 #include "hpcmeter-bus.h"
 #include "license.h"
 #include "util.h"
@@ -1560,6 +1561,14 @@ static void help(void)
 	       "  license check FILE...    Validate licence files offline (no daemon needed)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
 	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
+	       "  metrics                  Print hpcmeterd's metrics (OpenMetrics text format)\n"
+	       "  ledger verify            Walk the ledger's hash chain; name the first broken record\n"
+	       "  report --license ID --from DATE --to DATE [--format json|csv|table] [--output FILE]\n"
+	       "                           A signed usage report for a licence, from the ledger\n"
+	       "  report verify FILE...    Check reports' signatures offline (public key only)\n"
+	       "  report public-key        Print the node's public report key\n"
+	       "                           (ledger, report: --state-dir DIR, default /var/lib/hpcmeter;\n"
+	       "                           see 'hpcmeterctl report --help')\n"
 	       "  help                     Show this help\n"
 	       "\n"
 	       "Options:\n"
@@ -1753,6 +1762,9 @@ int main(int argc, char **argv)
 {
 	int r;
 
+	/* ledger, report and metrics take options of their own: they come first. */
+	if (argc > 1 && ctl_ext_handles(argv[1]))
+		return ctl_ext_main(argc - 1, argv + 1);
 	r = parse_argv(argc, argv);
 	if (r < 0)
 		return EXIT_USAGE;

@@ -130,10 +130,11 @@ static void test_migrations(void)
 			r = ledger_add_usage(l, id, "/job_8", 13, "8", 1000, "alice", 99);
 		if (r == 0)
 			r = ledger_commit(l);
-		TAP_CHECK(r == 0 && id == (from >= 1 ? 3 : 1), "new interval after v%d gets id %lld",
-			  from, (long long)id);
+		TAP_CHECK(r == 0 && id == (from >= 1 ? 3 : 1),
+			  "new interval after v%d gets id %lld", from, (long long)id);
 		verify(db, &v);
-		TAP_CHECK(!v.broken && v.entries == (uint64_t)count(db, "SELECT COUNT(*) FROM chain"),
+		TAP_CHECK(!v.broken &&
+				  v.entries == (uint64_t)count(db, "SELECT COUNT(*) FROM chain"),
 			  "chain of the migrated v%d ledger verifies (%llu entries) %s", from,
 			  (unsigned long long)v.entries, v.reason);
 		ledger_close(l);
@@ -176,10 +177,21 @@ static void test_chain_and_rollup(void)
 	char dir[256], err[512];
 	struct ledger *l;
 	struct chain_verify v;
-	struct violation viol = { .time_usec = 1, .kind = "k", .license_id = "L", .user = "u",
-				  .executable = "/x", .cgroup = "/", .job = "", .detail = "d" };
-	struct gap g = { .cause = "daemon-down", .start_usec = 5, .end_usec = 9, .boot_id = "b",
-			 .detail = "", .bound = "{}", .policy = "max-rate" };
+	struct violation viol = { .time_usec = 1,
+				  .kind = "k",
+				  .license_id = "L",
+				  .user = "u",
+				  .executable = "/x",
+				  .cgroup = "/",
+				  .job = "",
+				  .detail = "d" };
+	struct gap g = { .cause = "daemon-down",
+			 .start_usec = 5,
+			 .end_usec = 9,
+			 .boot_id = "b",
+			 .detail = "",
+			 .bound = "{}",
+			 .policy = "max-rate" };
 	uint64_t day = 86400ULL * USEC_PER_SEC, rolled;
 	int seq, r = 0;
 	sqlite3 *db;
@@ -220,10 +232,11 @@ static void test_chain_and_rollup(void)
 	seq = chain_seq_of(db, "usage", 40);
 	exec(db, "UPDATE usage SET user = 'blice' WHERE rowid = 40");
 	verify(db, &v);
-	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq && streq(v.bad_table, "usage") &&
-			  v.bad_row == 40,
-		  "a changed byte in usage row 40 breaks the chain at its entry %d (got %llu %s/%lld: %s)",
-		  seq, (unsigned long long)v.bad_seq, v.bad_table, (long long)v.bad_row, v.reason);
+	TAP_CHECK(
+		v.broken && v.bad_seq == (uint64_t)seq && streq(v.bad_table, "usage") &&
+			v.bad_row == 40,
+		"a changed byte in usage row 40 breaks the chain at its entry %d (got %llu %s/%lld: %s)",
+		seq, (unsigned long long)v.bad_seq, v.bad_table, (long long)v.bad_row, v.reason);
 	sqlite3_close(db);
 
 	/* A counter changed by one. */
@@ -231,8 +244,8 @@ static void test_chain_and_rollup(void)
 	seq = chain_seq_of(db, "usage", 7);
 	exec(db, "UPDATE usage SET cpu_ns = cpu_ns - 1 WHERE rowid = 7");
 	verify(db, &v);
-	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq, "a CPU time lowered by 1 ns is found at entry %d",
-		  seq);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq,
+		  "a CPU time lowered by 1 ns is found at entry %d", seq);
 	sqlite3_close(db);
 
 	/* One row deleted. */
@@ -277,8 +290,8 @@ static void test_chain_and_rollup(void)
 			  before_sum,
 		  "daily totals and the remaining intervals add up to what was there");
 	verify(db, &v);
-	TAP_CHECK(!v.broken && v.rolled_up == 47 * 3, "the chain still verifies after the roll-up (%s)",
-		  v.reason);
+	TAP_CHECK(!v.broken && v.rolled_up == 47 * 3,
+		  "the chain still verifies after the roll-up (%s)", v.reason);
 	ledger_close(l);
 
 	db = tamper_copy(dir, "rollup-forged");
