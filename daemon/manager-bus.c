@@ -33,16 +33,12 @@ static int append_kv_u(sd_bus_message *r, const char *k, uint32_t v)
 static int append_ledger_status(struct manager *m, sd_bus_message *reply)
 {
 	const struct chain_head *h = ledger_chain_head(m->ledger);
-	char hex[2 * CHAIN_HASH_LEN + 1];
+	char hex[2 * CHAIN_HASH_LEN + 1], state[256];
 	size_t pending = 0;
-	int error = 0, r;
-	bool degraded = ledger_degraded(m->ledger, &error, &pending);
-	char state[128];
+	int r;
 
-	if (degraded)
-		snprintf(state, sizeof(state), "degraded: %s", strerror(-error));
-	else
-		snprintf(state, sizeof(state), "ok");
+	ledger_degraded(m->ledger, NULL, &pending);
+	manager_ledger_state(m, state, sizeof(state));
 	chain_hex(h->hash, sizeof(h->hash), hex);
 	if ((r = append_kv_s(reply, "ledger_state", state)) < 0 ||
 	    (r = append_kv_t(reply, "ledger_pending", pending)) < 0 ||
@@ -289,6 +285,12 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 		return sd_bus_message_append(reply, "t", ledger_last_violation_seq(m->ledger));
 	if (streq(property, "LicenseErrors"))
 		return sd_bus_message_append(reply, "u", manager_license_errors(m));
+	if (streq(property, "LedgerState")) {
+		char state[256];
+
+		manager_ledger_state(m, state, sizeof(state));
+		return sd_bus_message_append(reply, "s", state);
+	}
 	return -ENOENT;
 }
 
@@ -335,6 +337,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("LastViolationSeq", "t", property_get, 0,
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("LicenseErrors", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LedgerState", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_VTABLE_END,
 };
 

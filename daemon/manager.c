@@ -648,6 +648,7 @@ int manager_collect(struct manager *m)
 	manager_gaps_interval(m, now);
 	r = flush_interval(m, now);
 	m->last_collect_usec = now;
+	manager_ledger_state_check(m);
 	manager_metrics_write(m);
 	manager_retention(m, now);
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */

@@ -56,6 +56,7 @@ struct manager {
 	void *baselines; /* tsearch tree: counters already in the ledger, from pinned maps */
 	void *job_totals; /* metrics.c: CPU time per job since start */
 	uint64_t last_rollup_usec;
+	bool ledger_was_degraded;
 	struct license_rec *license_recs; /* records.c: licence files as last recorded */
 	size_t n_license_recs;
 };
@@ -105,6 +106,10 @@ void manager_metrics_free(struct manager *m);
 void manager_record_licenses(struct manager *m, const struct license_set *new_set);
 void manager_licenses_recorded_free(struct manager *m);
 void manager_retention(struct manager *m, uint64_t now_usec);
+/* Notice the ledger becoming degraded or writable again: log, record, signal (LedgerState). */
+void manager_ledger_state_check(struct manager *m);
+/* "ok", or "degraded: REASON (N records waiting in memory)". */
+void manager_ledger_state(struct manager *m, char *buf, size_t size);
 
 /* manager-bus.c */
 int manager_bus_emit_gap(struct manager *m, const struct gap *g);

@@ -134,3 +134,31 @@ void manager_retention(struct manager *m, uint64_t now_usec)
 			 "totals",
 			 (unsigned long long)n, (unsigned long long)m->cfg.retention_days);
 }
+
+void manager_ledger_state(struct manager *m, char *buf, size_t size)
+{
+	size_t pending = 0;
+	int error = 0;
+
+	if (ledger_degraded(m->ledger, &error, &pending))
+		snprintf(buf, size, "degraded: %s (%zu records waiting in memory)",
+			 strerror(-error), pending);
+	else
+		snprintf(buf, size, "ok");
+}
+
+void manager_ledger_state_check(struct manager *m)
+{
+	int error = 0;
+	bool degraded = ledger_degraded(m->ledger, &error, NULL);
+
+	if (degraded == m->ledger_was_degraded)
+		return;
+	m->ledger_was_degraded = degraded;
+	/* Recorded even while degraded: it waits in memory with everything else. */
+	ledger_add_meter_state(m->ledger, now_realtime_usec(), "ledger",
+			       degraded ? "degraded" : "ok",
+			       degraded ? strerror(-error) : "records kept in memory written");
+	ledger_commit(m->ledger);
+	manager_bus_properties_changed(m, "LedgerState");
+}

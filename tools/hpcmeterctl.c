@@ -762,6 +762,10 @@ static const struct {
 	{ "licenses_dir", "Licence directory", FIELD_PLAIN },
 	{ "state_dir", "State directory", FIELD_PLAIN },
 	{ "ledger", "Ledger", FIELD_PLAIN },
+	{ "ledger_state", "Ledger state", FIELD_PLAIN },
+	{ "chain_seq", "Ledger records", FIELD_PLAIN },
+	{ "last_gap_id", "Metering gaps", FIELD_PLAIN },
+	{ "gaps_open", "Gaps open now", FIELD_PLAIN },
 };
 
 #define N_STATUS_LABELS (sizeof(status_labels) / sizeof(status_labels[0]))
