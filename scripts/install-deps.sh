@@ -12,12 +12,16 @@ build=(
 	make gcc clang llvm pkg-config
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libsystemd-dev libyaml-dev libsqlite3-dev
+	# SHA-256 of the ledger's hash chain, Ed25519 report signatures
+	libssl-dev
 )
 run=(
 	dbus dbus-daemon systemd util-linux passwd procps
 )
 tests=(
 	python3 dbus-bin libxml2-utils clang-format
+	# a second Ed25519 key in the report tests
+	openssl
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	libnl-3-dev libnl-genl-3-dev

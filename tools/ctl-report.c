@@ -152,57 +152,260 @@ static struct sum_row *sum_add(struct sum_row **rows, size_t *n, const char *key
 	return s->key ? s : NULL;
 }
 
-static int read_jobs(struct report *r)
+/* Usage is summed per (job, cgroup, uid) in a hash table while scanning: SQLite's GROUP BY
+ * sorts millions of rows, which costs several times the scan. */
+struct agg {
+	struct job_row **slots;
+	size_t n_slots;
+	struct report *r;
+	size_t cap;
+};
+
+struct job_acc {
+	int64_t min_interval, max_interval; /* of the per-interval rows, 0: none */
+};
+
+static uint64_t row_hash(const char *job, const char *cgroup, uint32_t uid)
+{
+	uint64_t h = 1469598103934665603ULL ^ uid;
+
+	for (const char *p = job; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ 0xff) * 1099511628211ULL;
+	for (const char *p = cgroup; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h;
+}
+
+static struct job_acc *accs; /* parallel to r->jobs */
+
+static int agg_grow(struct agg *a)
+{
+	size_t n = a->n_slots ? a->n_slots * 2 : 4096;
+	struct job_row **slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->n_slots; i++) {
+		struct job_row *j = a->slots[i];
+		size_t k;
+
+		if (!j)
+			continue;
+		for (k = row_hash(j->job, j->cgroup, j->uid) & (n - 1); slots[k];
+		     k = (k + 1) & (n - 1))
+			;
+		slots[k] = j;
+	}
+	free(a->slots);
+	a->slots = slots;
+	a->n_slots = n;
+	return 0;
+}
+
+/* The entry of (job, cgroup, uid), created when new. Entries live in r->jobs, which may move:
+ * the table is rebuilt from it after a move. */
+static ssize_t agg_find(struct agg *a, const char *job, const char *cgroup, uint32_t uid,
+			const char *user)
+{
+	struct report *r = a->r;
+	size_t k;
+
+	if (!a->n_slots || r->n_jobs * 2 >= a->n_slots) {
+		if (agg_grow(a) < 0)
+			return -ENOMEM;
+	}
+	for (k = row_hash(job, cgroup, uid) & (a->n_slots - 1); a->slots[k];
+	     k = (k + 1) & (a->n_slots - 1)) {
+		struct job_row *j = a->slots[k];
+
+		if (j->uid == uid && streq(j->job, job) && streq(j->cgroup, cgroup))
+			return j - r->jobs;
+	}
+	if (r->n_jobs == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 256;
+		struct job_row *jobs = realloc(r->jobs, cap * sizeof(*jobs));
+		struct job_acc *ac = realloc(accs, cap * sizeof(*ac));
+
+		if (!jobs || !ac) {
+			if (jobs)
+				r->jobs = jobs;
+			if (ac)
+				accs = ac;
+			return -ENOMEM;
+		}
+		r->jobs = jobs;
+		accs = ac;
+		a->cap = cap;
+		/* Pointers into the old array: rebuild. */
+		memset(a->slots, 0, a->n_slots * sizeof(*a->slots));
+		for (size_t i = 0; i < r->n_jobs; i++) {
+			struct job_row *j = &r->jobs[i];
+
+			for (k = row_hash(j->job, j->cgroup, j->uid) & (a->n_slots - 1);
+			     a->slots[k]; k = (k + 1) & (a->n_slots - 1))
+				;
+			a->slots[k] = j;
+		}
+		for (k = row_hash(job, cgroup, uid) & (a->n_slots - 1); a->slots[k];
+		     k = (k + 1) & (a->n_slots - 1))
+			;
+	}
+	struct job_row *j = &r->jobs[r->n_jobs];
+
+	*j = (struct job_row){ .job = strdup(job),
+			       .cgroup = strdup(cgroup),
+			       .user = strdup(user),
+			       .uid = uid,
+			       .first_usec = UINT64_MAX };
+	accs[r->n_jobs] = (struct job_acc){ 0 };
+	if (!j->job || !j->cgroup || !j->user) {
+		free(j->job);
+		free(j->cgroup);
+		free(j->user);
+		return -ENOMEM;
+	}
+	a->slots[k] = j;
+	return r->n_jobs++;
+}
+
+static int job_cmp(const void *x, const void *y)
+{
+	const struct job_row *a = x, *b = y;
+	int c = strcmp(a->job, b->job);
+
+	if (!c)
+		c = strcmp(a->cgroup, b->cgroup);
+	if (!c)
+		c = a->uid < b->uid ? -1 : a->uid > b->uid;
+	return c;
+}
+
+static int64_t query_i64(struct report *r, const char *sql, int64_t arg1, int64_t arg2)
 {
 	sqlite3_stmt *st;
-	size_t cap = 0;
-	int rc;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, arg1);
+	sqlite3_bind_int64(st, 2, arg2);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int read_jobs(struct report *r)
+{
+	struct agg a = { .r = r };
+	sqlite3_stmt *st;
+	int64_t lo, hi, total;
+	int rc, ret = 0;
 
 	phase(r, "reading usage");
-	/* Per interval where intervals remain; daily totals where retention rolled them up. */
-	rc = sqlite3_prepare_v2(
-		r->db,
-		"SELECT job, cgroup, uid, MAX(user), SUM(cpu_ns), MIN(s), MAX(e) FROM ("
-		" SELECT u.job AS job, u.cgroup AS cgroup, u.uid AS uid, u.user AS user,"
-		"  u.cpu_ns AS cpu_ns, i.start_usec AS s, i.end_usec AS e"
-		"  FROM intervals i JOIN usage u ON u.interval_id = i.id"
-		"  WHERE i.end_usec > ?1 AND i.start_usec < ?2"
-		" UNION ALL"
-		" SELECT job, cgroup, uid, user, cpu_ns,"
-		"  CAST((julianday(day) - 2440587.5) * 86400 AS INTEGER) * 1000000,"
-		"  CAST((julianday(day) - 2440587.5) * 86400 AS INTEGER) * 1000000 + 86400000000"
-		"  FROM usage_daily WHERE day >= strftime('%Y-%m-%d', ?1 / 1000000, 'unixepoch')"
-		"  AND day < strftime('%Y-%m-%d', (?2 + 86399999999) / 1000000, 'unixepoch'))"
-		" GROUP BY job, cgroup, uid ORDER BY job, cgroup, uid",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return db_error(r, "usage");
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->from_usec);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->to_usec);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct job_row *j;
+	/* The intervals of the period are a range of ids (they are written in time order). */
+	lo = query_i64(r, "SELECT MIN(id) FROM intervals WHERE end_usec > ?1 AND start_usec < ?2",
+		       (int64_t)r->from_usec, (int64_t)r->to_usec);
+	hi = query_i64(r, "SELECT MAX(id) FROM intervals WHERE end_usec > ?1 AND start_usec < ?2",
+		       (int64_t)r->from_usec, (int64_t)r->to_usec);
+	total = query_i64(r, "SELECT COUNT(*) FROM intervals", 0, 0);
+	if (lo > 0 && hi >= lo) {
+		/* Most of the ledger: one pass over the table beats an index walk. */
+		rc = sqlite3_prepare_v2(
+			r->db,
+			(hi - lo) * 4 > total ?
+				"SELECT u.interval_id, u.job, u.cgroup, u.uid, u.user,"
+				" u.cpu_ns FROM usage u WHERE +u.interval_id BETWEEN ?1 AND ?2" :
+				"SELECT u.interval_id, u.job, u.cgroup, u.uid, u.user,"
+				" u.cpu_ns FROM usage u WHERE u.interval_id BETWEEN ?1 AND ?2",
+			-1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return db_error(r, "usage");
+		sqlite3_bind_int64(st, 1, lo);
+		sqlite3_bind_int64(st, 2, hi);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t iid = sqlite3_column_int64(st, 0);
+			ssize_t i = agg_find(&a, col(st, 1), col(st, 2),
+					     sqlite3_column_int64(st, 3), col(st, 4));
 
-		if (r->n_jobs == cap) {
-			j = realloc(r->jobs, (cap = cap ? 2 * cap : 256) * sizeof(*j));
-			if (!j)
+			if (i < 0) {
+				ret = -ENOMEM;
 				break;
-			r->jobs = j;
+			}
+			r->jobs[i].cpu_ns += sqlite3_column_int64(st, 5);
+			if (!accs[i].min_interval || iid < accs[i].min_interval)
+				accs[i].min_interval = iid;
+			if (iid > accs[i].max_interval)
+				accs[i].max_interval = iid;
 		}
-		j = &r->jobs[r->n_jobs++];
-		*j = (struct job_row){
-			.job = strdup(col(st, 0)),
-			.cgroup = strdup(col(st, 1)),
-			.uid = sqlite3_column_int64(st, 2),
-			.user = strdup(col(st, 3)),
-			.account = NULL,
-			.cpu_ns = sqlite3_column_int64(st, 4),
-			.first_usec = sqlite3_column_int64(st, 5),
-			.last_usec = sqlite3_column_int64(st, 6),
-		};
+		sqlite3_finalize(st);
+		if (ret == 0 && rc != SQLITE_DONE)
+			ret = db_error(r, "usage");
+	}
+	/* Days that retention rolled up. */
+	if (ret == 0) {
+		rc = sqlite3_prepare_v2(
+			r->db,
+			"SELECT job, cgroup, uid, user, cpu_ns,"
+			" CAST((julianday(day) - 2440587.5) * 86400 AS INTEGER) * 1000000"
+			" FROM usage_daily WHERE day >= strftime('%Y-%m-%d', ?1 / 1000000, 'unixepoch')"
+			" AND day < strftime('%Y-%m-%d', (?2 + 86399999999) / 1000000, 'unixepoch')",
+			-1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return db_error(r, "daily usage");
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)r->from_usec);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)r->to_usec);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			ssize_t i = agg_find(&a, col(st, 0), col(st, 1),
+					     sqlite3_column_int64(st, 2), col(st, 3));
+			uint64_t day = sqlite3_column_int64(st, 5);
+
+			if (i < 0) {
+				ret = -ENOMEM;
+				break;
+			}
+			r->jobs[i].cpu_ns += sqlite3_column_int64(st, 4);
+			if (day < r->jobs[i].first_usec)
+				r->jobs[i].first_usec = day;
+			if (day + DAY_USEC > r->jobs[i].last_usec)
+				r->jobs[i].last_usec = day + DAY_USEC;
+		}
+		sqlite3_finalize(st);
+		if (ret == 0 && rc != SQLITE_DONE)
+			ret = db_error(r, "daily usage");
+	}
+	free(a.slots);
+	if (ret < 0)
+		return ret;
+	/* First and last use from the intervals' times. */
+	rc = sqlite3_prepare_v2(r->db, "SELECT start_usec, end_usec FROM intervals WHERE id = ?",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_error(r, "intervals");
+	for (size_t i = 0; i < r->n_jobs; i++) {
+		struct job_row *j = &r->jobs[i];
+
+		if (accs[i].min_interval) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, accs[i].min_interval);
+			if (sqlite3_step(st) == SQLITE_ROW &&
+			    (uint64_t)sqlite3_column_int64(st, 0) < j->first_usec)
+				j->first_usec = sqlite3_column_int64(st, 0);
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, accs[i].max_interval);
+			if (sqlite3_step(st) == SQLITE_ROW &&
+			    (uint64_t)sqlite3_column_int64(st, 1) > j->last_usec)
+				j->last_usec = sqlite3_column_int64(st, 1);
+		}
+		if (j->first_usec == UINT64_MAX)
+			j->first_usec = 0;
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return db_error(r, "usage");
+	free(accs);
+	accs = NULL;
+	qsort(r->jobs, r->n_jobs, sizeof(*r->jobs), job_cmp);
+
 	/* The account of each job, where the scheduler told it. */
 	rc = sqlite3_prepare_v2(r->db,
 				"SELECT account FROM jobs WHERE job = ? AND cgroup = ? AND uid = ?",
