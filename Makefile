@@ -122,10 +122,10 @@ check-asan:
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
-		$(ASAN_O)/tests/test-util \
+		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-ledger \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
-		tests/dbus/test-losses.sh
+		tests/dbus/test-losses.sh tests/dbus/test-ledger.sh tests/dbus/test-full-disk.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all

@@ -116,6 +116,13 @@ static int op_exec(struct ledger *l, const struct op *op)
 	}
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		/* It can never be written (a bug, not the disk): retrying would hold everything
+		 * after it in memory for ever. */
+		log_error("ledger %s: record dropped: %s: %s", l->path, op->sql,
+			  sqlite3_errmsg(l->db));
+		return 0;
+	}
 	if (rc != SQLITE_DONE)
 		return sql_err(l, rc, "insert");
 	/* INSERT OR IGNORE that ignored: nothing new to chain. */

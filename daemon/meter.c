@@ -348,7 +348,13 @@ int meter_check_attached(struct meter *m, unsigned *ret_missing)
 		want++;
 		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) < 0)
 			continue;
-		while (!attached && bpf_link_get_next_id(link_id, &link_id) == 0) {
+		while (!attached) {
+			if (bpf_link_get_next_id(link_id, &link_id) < 0) {
+				/* ENOENT: the end. Anything else (EPERM): cannot tell, say so. */
+				if (errno != ENOENT)
+					return -errno;
+				break;
+			}
 			struct bpf_link_info li = {};
 			__u32 ll = sizeof(li);
 			int fd = bpf_link_get_fd_by_id(link_id);
