@@ -357,7 +357,7 @@ int chain_verify(sqlite3 *db, struct chain_verify *v,
 	sqlite3_stmt *st = NULL;
 	uint64_t total = 0, expect = 1;
 	struct chain_head prev = { 0 };
-	int rc, r = 0;
+	int rc = SQLITE_DONE, r = 0;
 
 	memset(v, 0, sizeof(*v));
 	if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM chain", -1, &st, NULL) != SQLITE_OK)

@@ -838,9 +838,10 @@ int manager_start(struct manager *m)
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
 	if (meter_maps_reused(m->meter))
 		ledger_load_baselines(m->ledger, baseline_load_one, m);
-	ledger_add_meter_state(m->ledger, now_realtime_usec(), "bpf-cpu", "attached",
-			       meter_maps_reused(m->meter) ? "counters continue from pinned maps" :
-							     meter_attach_mode(m->meter));
+	snprintf(err, sizeof(err), "hpcmeterd %s, %s%s", HPCMETER_VERSION,
+		 meter_attach_mode(m->meter),
+		 meter_maps_reused(m->meter) ? ", counters continue from pinned maps" : "");
+	ledger_add_meter_state(m->ledger, now_realtime_usec(), "bpf-cpu", "attached", err);
 	manager_gaps_start(m);
 
 	sigemptyset(&mask);
