@@ -13,6 +13,7 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 DOCDIR ?= $(DATADIR)/doc/hpcmeter
+LIBEXECDIR ?= $(PREFIX)/libexec
 # dbus-daemon reads policies from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d only.
 ifeq ($(PREFIX),/usr)
 DBUSPOLICYDIR ?= $(DATADIR)/dbus-1/system.d
@@ -35,25 +36,50 @@ PKGS := libbpf libsystemd yaml-0.1 sqlite3 libcrypto
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
+	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
 	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon $(PKG_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lelf -lz
+LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o ledger-records.o ledger-migrate.o config.o gap.o metrics.o records.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o ledger-chain.o \
-	sign.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-ledger.o $(O)/tools/ctl-report.o \
-	$(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
+	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o gap.o metrics.o records.o)
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o meter.o attribute.o license.o workload.o jobs.o \
+	gpu.o inventory.o ledger-chain.o sign.o)
+CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-ledger.o \
+	$(O)/tools/ctl-report.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
+
+# Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
+# symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
+# (clang: gcc 12 drops the frame of leaf functions whatever the options say).
+GPU_FAKE_LIBS := $(addprefix $(O)/tests/gpu-fake/,libcuda.so.1 libamdhip64.so libOpenCL.so.1 \
+	libze_loader.so.1)
+GPU_FAKE := $(GPU_FAKE_LIBS) $(O)/tests/gpu-load
+FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
+	-fcf-protection=none -Wall -Werror
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
-	$(O)/tests/test-util $(O)/tests/test-ledger \
-	$(O)/tests/test-sched $(O)/tests/burn
+	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
+	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
+	$(O)/tests/test-gpu $(GPU_FAKE)
 
-all: $(O)/hpcmeterd $(O)/hpcmeterctl
+MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
-.PHONY: all check check-asan install uninstall run module clean format format-check deps bench
+all: $(O)/hpcmeterd $(O)/hpcmeterctl $(MAN_PAGES)
+
+# Man pages: the markdown in docs/ is their source (one copy, readable on the web too); the
+# first line "# NAME(SECTION)" becomes the .TH header.
+MD2MAN ?= go-md2man
+$(O)/man/%: docs/%.md dkms.conf
+	@mkdir -p $(O)/man
+	@echo "  MAN     $@"
+	$(Q)name=$$(sed -n '1s/^# \(.*\)(\([0-9]\))$$/\1/p' $<); sec=$$(sed -n '1s/^# .*(\([0-9]\))$$/\1/p' $<); \
+		test -n "$$name" -a -n "$$sec" || { echo "$<: first line must be '# NAME(SECTION)'" >&2; exit 1; }; \
+		sed 1d $< | $(MD2MAN) | \
+		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
+
+.PHONY: check-packages all check check-asan install uninstall run module clean format format-check deps bench
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -65,7 +91,7 @@ $(O)/vmlinux.h: | $(O)
 	@echo "  GEN     $@"
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
 
-$(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h $(O)/vmlinux.h | $(O)
+$(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h bpf/task_cgroup.bpf.h $(O)/vmlinux.h | $(O)
 	@echo "  BPF     $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -74,7 +100,8 @@ $(O)/%.skel.h: $(O)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 # Every C object depends on the skeleton: meter.c includes it, and it is cheap.
-$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h | $(O)/daemon
+$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h \
+		$(O)/gpu.skel.h | $(O)/daemon
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -92,10 +119,12 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 
 # Tests: one source each, linked with the objects named as their prerequisites.
 $(O)/tests/test-license: $(O)/daemon/license.o
-$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o
+$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o $(O)/daemon/meter.o
 $(O)/tests/test-util: $(O)/daemon/util.o
 $(O)/tests/test-ledger: $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
-	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/util.o
+	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/util.o $(O)/daemon/jobs.o
+$(O)/tests/test-workload: $(O)/daemon/workload.o
+$(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/util.o
 $(O)/tests/test-sched: $(COMMON_OBJS)
 
@@ -103,9 +132,27 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
-$(O)/tests/test-sched: tests/bpf/test-sched.c | $(O)/tests
+$(O)/tests/test-cgroup-v1: $(COMMON_OBJS)
+
+$(O)/tests/test-%: tests/bpf/test-%.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/util.o $(O)/daemon/meter.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(O)/tests/gpu-fake/lib%: tests/gpu-fake/fake-runtime.c tests/gpu-fake/fake-runtime.h
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CLANG) $(FAKE_CFLAGS) -DFAKE_$(call fake_rt,$*) $< -o $@
+
+fake_rt = $(if $(findstring cuda,$(1)),CUDA,$(if $(findstring hip,$(1)),HIP,$(if \
+	$(findstring OpenCL,$(1)),OPENCL,ZE)))
+
+$(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
 
 $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
@@ -122,10 +169,19 @@ check-asan:
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-config \
-		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-ledger \
+		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload $(ASAN_O)/tests/test-ledger \
+		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
+		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
+		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
+		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-ledger.sh tests/dbus/test-full-disk.sh
+
+# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
+# (mmdebstrap, the Debian archive): what CI runs after make check.
+check-packages:
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all
@@ -144,6 +200,11 @@ install: all
 		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
 	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
+	install -d $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm
+	# the Slurm prolog and epilog call hpcmeterctl by its installed path
+	for s in prolog epilog; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' slurm/$$s.in > $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm/$$s && \
+		chmod 0755 $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm/$$s || exit 1; done
 	sed 's|@SBINDIR@|$(SBINDIR)|g' daemon/hpcmeterd.service.in > $(DESTDIR)$(UNITDIR)/hpcmeterd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/hpcmeterd.service
 	install -m 0644 daemon/org.hpcmeter1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf
@@ -151,8 +212,14 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DATADIR)/bash-completion/completions
+	install -m 0644 completion/hpcmeterctl.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/hpcmeterctl
+	for p in $(MAN_PAGES); do \
+		sec=$${p##*.}; install -d $(DESTDIR)$(MANDIR)/man$$sec && \
+		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$$sec/ || exit 1; done
 	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
 		systemd-sysusers $(SYSUSERSDIR)/hpcmeter.conf; fi
 
@@ -161,7 +228,9 @@ uninstall:
 		$(DESTDIR)$(UNITDIR)/hpcmeterd.service $(DESTDIR)$(DBUSPOLICYDIR)/org.hpcmeter1.conf \
 		$(DESTDIR)$(DATADIR)/dbus-1/interfaces/org.hpcmeter1.xml \
 		$(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
-	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR)
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/hpcmeterctl
+	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBEXECDIR)/hpcmeter
 
 C_SOURCES = $(shell find bpf daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')
 
@@ -176,6 +245,26 @@ clean:
 	rm -rf $(O) $(ASAN_O)
 	$(Q)$(MAKE) -s -C module clean
 
+# The check on a real GPU machine (tests/gpu/run.sh): the probe runner linked statically, and
+# once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
+# safely), the launch bench the same way, and the fake libcuda.
+GPU_CHECK := $(O)/gpu-check
+GPU_CHECK_SRCS := daemon/gpu.c daemon/inventory.c daemon/util.c
+STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
+gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
+	@mkdir -p $(GPU_CHECK)
+	@echo "  LD      $(GPU_CHECK)/gpu-probe-run (static)"
+	$(Q)$(CC) $(CFLAGS) -static tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+		-o $(GPU_CHECK)/gpu-probe-run $(STATIC_LIBS)
+	@echo "  LD      $(GPU_CHECK)/gpu-probe-run-dyn, gpu-launch (glibc dynamic)"
+	$(Q)$(CC) $(CFLAGS) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+		-o $(GPU_CHECK)/gpu-probe-run-dyn -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
+	$(Q)$(CC) $(CFLAGS) bench/gpu-launch.c daemon/gpu.c daemon/util.c \
+		-o $(GPU_CHECK)/gpu-launch -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -ldl
+	$(Q)cp $(O)/tests/gpu-fake/libcuda.so.1 $(GPU_CHECK)/
+
+.PHONY: gpu-check
+
 # Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
 $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	@mkdir -p $(O)/bench
@@ -183,13 +272,41 @@ $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/util.o
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(O)/bench/ledger-report: bench/ledger-report.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
-	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o $(O)/daemon/util.o
+	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o $(O)/daemon/util.o \
+	$(O)/daemon/jobs.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
 
+
+$(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/util.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
+
+$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o $(O)/daemon/meter.o \
+		tests/gpu-fake/fake-runtime.h
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
+
+$(O)/bench/spawn: bench/spawn.c
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+$(O)/bench/tiny: bench/tiny.c
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -static $< -o $@
+
 BENCH_DIR ?= /var/tmp
-bench: $(O)/bench/ctxswitch $(O)/bench/ledger-report $(O)/hpcmeterctl
+bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
+		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny \
+		$(O)/bench/ledger-report
 	$(Q)$(O)/bench/ctxswitch
+	$(Q)$(O)/bench/reading
+	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
+	$(Q)bench/execstorm.sh $(O)
 	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
 		$(O)/bench/ledger-report $$d/ledger $(O)/hpcmeterctl; rc=$$?; rm -rf $$d; exit $$rc

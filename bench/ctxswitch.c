@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Context-switch cost of the BPF CPU meter: a pipe ping-pong between two processes pinned to
  * one CPU, a fixed number of round trips (two switches each), timed with and without the
- * meter attached, alternating, in one run. Prints ns per switch and the ratio.
+ * meter attached, and under a peer baseline (bpftrace counting switches per cgroup, when
+ * installed), alternating, in one run. Prints ns per switch and the ratio.
  * usage: ctxswitch [ROUND_TRIPS] [REPEATS] */
 
 #include <errno.h>
+#include <signal.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +60,47 @@ static double pingpong(long trips)
 	return ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / (2.0 * trips);
 }
 
+/* bpftrace counting switches per cgroup: started, and ready once it printed "Attaching". */
+static pid_t bpftrace_start(void)
+{
+	int p[2];
+	char buf[256];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(p) < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[0]);
+		execlp("bpftrace", "bpftrace", "-e",
+		       "tracepoint:sched:sched_switch { @[cgroup] = count(); }", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((n = read(p[0], buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		if (strstr(buf, "Attaching"))
+			break;
+	}
+	if (n <= 0) {
+		close(p[0]);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	usleep(200 * 1000); /* "Attaching" comes just before the attach itself */
+	/* keep the pipe open (bpftrace prints its maps at exit); drained by the kernel buffer */
+	return pid;
+}
+
+static void bpftrace_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 static int cmp(const void *x, const void *y)
 {
 	double a = *(const double *)x, b = *(const double *)y;
@@ -73,8 +117,10 @@ int main(int argc, char **argv)
 		{ "none", -1 },
 		{ "BPF meter, tp_btf", METER_ATTACH_AUTO },
 		{ "BPF meter, raw_tp", METER_ATTACH_RAW_TP },
+		{ "peer: bpftrace, switches per cgroup", -2 },
 	};
 	enum { N = sizeof(configs) / sizeof(configs[0]) };
+	bool have_bpftrace = system("command -v bpftrace >/dev/null 2>&1") == 0;
 	long trips = argc > 1 ? atol(argv[1]) : 200000;
 	int reps = argc > 2 ? atoi(argv[2]) : 7;
 	double ns[N][64];
@@ -89,8 +135,18 @@ int main(int argc, char **argv)
 	for (int i = 0; i < reps; i++) {
 		for (int c = 0; c < N; c++) {
 			struct meter *m = NULL;
+			pid_t peer = -1;
 			int r;
 
+			if (configs[c].attach == -2) {
+				if (!have_bpftrace || (peer = bpftrace_start()) < 0) {
+					ns[c][i] = 0;
+					continue;
+				}
+				ns[c][i] = pingpong(trips);
+				bpftrace_stop(peer);
+				continue;
+			}
 			if (configs[c].attach >= 0) {
 				r = meter_open(NULL, configs[c].attach, &m);
 				if (r < 0) {
@@ -110,6 +166,11 @@ int main(int argc, char **argv)
 	for (int c = 0; c < N; c++) {
 		double med = ns[c][reps / 2], base = ns[0][reps / 2];
 
+		if (med == 0) {
+			printf("| %s | not run (bpftrace missing or did not attach) | | |\n",
+			       configs[c].name);
+			continue;
+		}
 		printf("| %s | %.0f / %.0f / %.0f | %.0f ns | %.3f |\n", configs[c].name, ns[c][0],
 		       med, ns[c][reps - 1], med - base, med / base);
 	}

@@ -14,6 +14,15 @@
 #define HPCM_PATH_DEPTH 32 /* deepest path walked; deeper paths are flagged truncated */
 #define HPCM_MAX_PROCS 65536 /* processes tracked at once */
 
+/* The cgroup v1 hierarchy the meter follows beside cgroup v2 (rodata "v1_controller"): on
+ * hybrid hosts Slurm's cgroup/v1 plugin puts jobs in v1 hierarchies only. */
+enum hpcm_v1_controller {
+	HPCM_V1_NONE = 0,
+	HPCM_V1_FREEZER = 1,
+	HPCM_V1_CPUACCT = 2,
+	HPCM_V1_MEMORY = 3,
+};
+
 /* Record types in the ring buffer. */
 enum hpcm_event_type {
 	HPCM_EV_EXEC = 1,
@@ -30,22 +39,40 @@ enum {
 enum hpcm_stat {
 	HPCM_STAT_EXEC = 0,
 	HPCM_STAT_EXIT,
-	HPCM_STAT_FORK,
+	HPCM_STAT_FORK, /* unused since CPU time comes from the scheduler's accounting */
 	HPCM_STAT_DROP_EXEC, /* ring buffer full: exec record not written */
 	HPCM_STAT_DROP_EXIT, /* ring buffer full: exit record not written (entry kept, flagged) */
-	HPCM_STAT_PROCS_FULL, /* procs map full: a process could not be tracked */
+	HPCM_STAT_PROCS_FULL, /* procs map full: a lost exit's final counters not kept either */
 	HPCM_STAT_MAX,
 };
 
-/* Value of the "procs" hash map, keyed by tgid (__u32). */
+/* A process and its counters: what user space gets per process at each reading (summed from
+ * the task iterator's records), and the value of the "procs" hash map (keyed by tgid) that
+ * keeps the final counters of processes whose exit record was lost. */
 struct hpcm_proc {
-	__u64 cpu_ns; /* on-CPU time of all threads, monotonic; atomically added */
-	__u64 cgroup_id; /* cgroup v2 id seen at the last context switch */
-	__u64 start_ns; /* CLOCK_BOOTTIME of fork (or first sight): tells pid reuse apart */
-	__u32 uid; /* real uid seen at the last context switch */
+	__u64 cpu_ns; /* on-CPU time of all its threads, living and exited (the scheduler's) */
+	__u64 cgroup_id; /* cgroup v2 id */
+	__u64 start_ns; /* the group leader's start, CLOCK_BOOTTIME: tells pid reuse apart */
+	__u64 cgroup_v1_id; /* id in the followed v1 hierarchy, 0 when none */
+	__u32 uid; /* real uid */
 	__u32 gid;
 	__u32 ppid;
 	__u32 flags;
+};
+
+/* One live user-space thread, as the "dump_task" iterator writes it. */
+struct hpcm_task_rec {
+	__u32 tgid;
+	__u32 tid;
+	__u64 runtime_ns; /* this thread's on-CPU time (se.sum_exec_runtime) */
+	__u64 dead_ns; /* the process's exited threads (signal->sum_sched_runtime) */
+	__u64 start_ns; /* the group leader's start, CLOCK_BOOTTIME */
+	__u64 cgroup_id;
+	__u64 cgroup_v1_id;
+	__u32 uid;
+	__u32 gid;
+	__u32 ppid;
+	__u32 pad;
 };
 
 struct hpcm_event_hdr {
@@ -62,6 +89,7 @@ struct hpcm_exec_event {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
 	__u64 cgroup_id;
 	__u64 start_ns;
+	__u64 cgroup_v1_id;
 	__u32 path_len; /* bytes used in path[] */
 	__u32 path_depth;
 	char comm[HPCM_COMM_LEN];
@@ -82,15 +110,79 @@ struct hpcm_exit_event {
 	__u64 cgroup_id;
 	__u64 start_ns;
 	__u64 cpu_ns; /* final on-CPU time of the process */
+	__u64 cgroup_v1_id;
 	char comm[HPCM_COMM_LEN];
 };
 
+/* ---- GPU meter (bpf/gpu.bpf.c) ---- */
+
+#define HPCM_GPU_MAX_PROCS 16384 /* processes with GPU activity tracked at once */
+#define HPCM_GPU_PATH_LEN 256 /* path of an opened device or runtime library, truncated */
+#define HPCM_GPU_MAX_PROBES 64 /* probe definitions (attach cookie indexes a counter) */
+#define HPCM_GPU_MAX_DEVS 64 /* device indexes kept in hpcm_gpu_proc.dev_mask */
+
+/* Ring-buffer record of the GPU meter. */
+#define HPCM_EV_GPU_LIB 16
+
+/* hpcm_gpu_proc.kinds: what the process used. */
+enum {
+	HPCM_GPU_K_CUDA = 1 << 0,
+	HPCM_GPU_K_HIP = 1 << 1,
+	HPCM_GPU_K_OPENCL = 1 << 2,
+	HPCM_GPU_K_ZE = 1 << 3,
+	HPCM_GPU_K_DEV_NVIDIA = 1 << 4, /* /dev/nvidia*, /dev/nvidia-caps/ */
+	HPCM_GPU_K_DEV_KFD = 1 << 5, /* /dev/kfd */
+	HPCM_GPU_K_DEV_DRI = 1 << 6, /* /dev/dri/renderD* */
+	HPCM_GPU_K_DEV_ACCEL = 1 << 7, /* /dev/accel/ */
+};
+
+/* Per-CPU counters in the GPU meter's "gstats" array. */
+enum hpcm_gpu_stat {
+	HPCM_GSTAT_PROCS_FULL = 0, /* gpu_procs map full: activity of a process not counted */
+	HPCM_GSTAT_ARG_FAULT, /* a launch argument could not be read (threads not added) */
+	HPCM_GSTAT_LIB_OPEN, /* opens of a runtime library name seen */
+	HPCM_GSTAT_DROP_LIB, /* ring buffer full: library-open record not written */
+	HPCM_GSTAT_DEV_OPEN, /* successful opens of an accelerator device node */
+	HPCM_GSTAT_MAX,
+};
+
+/* Value of the "gpu_procs" hash map, keyed by tgid (__u32). Counters are added atomically. */
+struct hpcm_gpu_proc {
+	__u64 launches; /* kernel launches (detailed mode) */
+	__u64 threads; /* grid x block summed over launches (work items for OpenCL) */
+	__u64 graph_launches;
+	__u64 allocs;
+	__u64 bytes_alloc;
+	__u64 h2d_copies; /* detailed mode */
+	__u64 bytes_h2d;
+	__u64 ctx_calls; /* context create/retain/destroy */
+	__u64 module_loads;
+	__u64 dev_opens; /* successful opens of accelerator device nodes */
+	__u64 first_ns; /* CLOCK_BOOTTIME of the first GPU activity seen */
+	__u64 exit_ns; /* CLOCK_BOOTTIME of the exit of its last thread, 0 while it runs */
+	__u64 cgroup_id; /* at the first activity */
+	__u64 dev_mask; /* bit i: device index i opened (/dev/nvidiaI, renderD(128+I), accelI) */
+	__u32 uid;
+	__u32 kinds; /* HPCM_GPU_K_* */
+	__u64 cgroup_v1_id; /* in the followed v1 hierarchy, at the first activity; 0 when none */
+};
+
+/* Runtime library opened by a process: user space attaches to the file if it is new. */
+struct hpcm_gpu_lib_event {
+	struct hpcm_event_hdr hdr; /* type HPCM_EV_GPU_LIB */
+	char path[HPCM_GPU_PATH_LEN]; /* as passed to open(), maybe relative to the cwd */
+};
+
 #ifndef __VMLINUX_H__
-_Static_assert(sizeof(struct hpcm_proc) == 40, "hpcm_proc layout");
+_Static_assert(sizeof(struct hpcm_proc) == 48, "hpcm_proc layout");
+_Static_assert(sizeof(struct hpcm_task_rec) == 64, "hpcm_task_rec layout");
 _Static_assert(sizeof(struct hpcm_exec_event) ==
-		       56 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
+		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
-_Static_assert(sizeof(struct hpcm_exit_event) == 56 + HPCM_COMM_LEN, "hpcm_exit_event layout");
+_Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
+_Static_assert(sizeof(struct hpcm_gpu_proc) == 128, "hpcm_gpu_proc layout");
+_Static_assert(sizeof(struct hpcm_gpu_lib_event) == 8 + HPCM_GPU_PATH_LEN,
+	       "hpcm_gpu_lib_event layout");
 #endif
 
 #endif

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* CPU meter: on-CPU time per process from the scheduler tracepoints, aggregated in kernel maps;
- * exec and exit records (rare events) through a ring buffer. */
+/* CPU meter. On-CPU time is the scheduler's own per-task accounting (se.sum_exec_runtime,
+ * signal->sum_sched_runtime), read where it is final (process exit) and by a task iterator
+ * that user space runs once per interval: no program runs on the context-switch path at all.
+ * Exec and exit records (rare events) go through a ring buffer; the exit record carries the
+ * process's final CPU time, cgroups and owner. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -12,20 +15,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Processes whose exit record could not be written (ring buffer full): their final counters,
+ * flagged HPCM_F_EXITED, until user space reads and deletes them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HPCM_MAX_PROCS);
 	__type(key, __u32);
 	__type(value, struct hpcm_proc);
 } procs SEC(".maps");
-
-/* When the task now on this CPU was switched in (bpf_ktime_get_ns), 0 = unknown. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} oncpu_since SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -39,6 +36,11 @@ struct {
 	__uint(max_entries, 1 << 20); /* user space may resize it before load */
 } events SEC(".maps");
 
+/* Set by user space before load: which v1 hierarchy to follow (enum hpcm_v1_controller). */
+const volatile __u32 v1_controller = HPCM_V1_NONE;
+
+#include "task_cgroup.bpf.h"
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -47,90 +49,24 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
-/* Find the entry of process tgid; create it (task is one of its threads, running now) if asked. */
-static __always_inline struct hpcm_proc *proc_get(__u32 tgid, struct task_struct *task,
-						  bool may_create)
+/* The process's identity and counters as the scheduler keeps them; task is any of its threads.
+ * start_ns is the group leader's start (CLOCK_BOOTTIME): it tells a reused pid apart. */
+static __always_inline __u64 task_start_ns(struct task_struct *task)
 {
-	struct hpcm_proc *p = bpf_map_lookup_elem(&procs, &tgid);
-
-	if (p || !may_create)
-		return p;
-
-	struct hpcm_proc init = {
-		.start_ns = bpf_ktime_get_boot_ns(),
-		.cgroup_id = bpf_get_current_cgroup_id(),
-		.ppid = BPF_CORE_READ(task, real_parent, tgid),
-	};
-	__u64 ugid = bpf_get_current_uid_gid();
-
-	init.uid = (__u32)ugid;
-	init.gid = ugid >> 32;
-	if (bpf_map_update_elem(&procs, &tgid, &init, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&procs, &tgid)) {
-		stat_inc(HPCM_STAT_PROCS_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&procs, &tgid);
+	return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
-/* Charge the time since the current task was switched in to its process, and restart the
- * clock. Runs in the context of the task being charged (current == prev), so the helpers
- * about "current" describe it: no probe reads on the hot path, only on a map miss. */
-static __always_inline void charge_current(struct task_struct *task, __u64 now)
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 {
-	__u32 key = 0, tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 *since = bpf_map_lookup_elem(&oncpu_since, &key);
-	struct hpcm_proc *p;
-
-	if (!since)
-		return;
-	__u64 start = *since;
-
-	*since = now;
-	if (!start || tgid == 0)
-		return;
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p) {
-		__u32 flags = BPF_CORE_READ(task, flags);
-
-		/* Kernel threads are not metered; an exiting process whose entry is gone must
-		 * not come back. */
-		if (flags & (PF_KTHREAD | PF_EXITING))
-			return;
-		p = proc_get(tgid, task, true);
-		if (!p)
-			return;
-	}
-	__sync_fetch_and_add(&p->cpu_ns, now - start);
-
-	__u64 cgid = bpf_get_current_cgroup_id();
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-
-	if (p->cgroup_id != cgid)
-		p->cgroup_id = cgid;
-	if (p->uid != uid)
-		p->uid = uid;
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 }
 
-static __always_inline int on_switch(struct task_struct *prev)
+/* CPU time of the whole process: its exited threads (folded into signal) plus this thread.
+ * At the last thread's exit this is the final figure. */
+static __always_inline __u64 process_exit_runtime(struct task_struct *task)
 {
-	charge_current(prev, bpf_ktime_get_ns());
-	return 0;
-}
-
-static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
-{
-	__u32 pid = BPF_CORE_READ(child, pid);
-	__u32 tgid = BPF_CORE_READ(child, tgid);
-
-	if (pid != tgid) /* a new thread, not a new process */
-		return 0;
-	if (BPF_CORE_READ(child, flags) & PF_KTHREAD)
-		return 0;
-	stat_inc(HPCM_STAT_FORK);
-	/* Runs in the parent: its cgroup and credentials are the child's at birth. */
-	proc_get(tgid, child, true);
-	return 0;
+	return BPF_CORE_READ(task, signal, sum_sched_runtime) +
+	       BPF_CORE_READ(task, se.sum_exec_runtime);
 }
 
 /* Resolve the path of file by walking dentries up to the root, crossing mounts. The offset and
@@ -180,7 +116,6 @@ static __always_inline int on_exec(struct task_struct *task, struct linux_binprm
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
-	struct hpcm_proc *p = proc_get(tgid, task, true);
 	struct hpcm_exec_event *e;
 	__u64 ugid;
 
@@ -199,7 +134,8 @@ static __always_inline int on_exec(struct task_struct *task, struct linux_binprm
 	e->flags = 0;
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->start_ns = p ? p->start_ns : 0;
+	e->start_ns = task_start_ns(task);
+	e->cgroup_v1_id = task_v1_cgroup_id(task);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	read_file_path(e, BPF_CORE_READ(bprm, file));
@@ -211,66 +147,82 @@ static __always_inline int on_exit(struct task_struct *task)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct hpcm_exit_event *e;
-	struct hpcm_proc *p;
+	__u64 ugid;
 
-	/* The exiting thread's last slice: after this point its time is not charged. */
-	charge_current(task, bpf_ktime_get_ns());
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		return 0;
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0; /* other threads of the process live on */
 
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p)
-		return 0;
 	stat_inc(HPCM_STAT_EXIT);
+	ugid = bpf_get_current_uid_gid();
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		/* Keep the entry: user space reads the final count from the map and reaps it. */
+		/* Keep the final counters in the map: user space reads and deletes them. */
+		struct hpcm_proc p = {
+			.cpu_ns = process_exit_runtime(task),
+			.cgroup_id = task_cgroup_id(task),
+			.start_ns = task_start_ns(task),
+			.cgroup_v1_id = task_v1_cgroup_id(task),
+			.uid = (__u32)ugid,
+			.gid = ugid >> 32,
+			.ppid = BPF_CORE_READ(task, real_parent, tgid),
+			.flags = HPCM_F_EXITED,
+		};
+
 		stat_inc(HPCM_STAT_DROP_EXIT);
-		p->flags |= HPCM_F_EXITED;
+		if (bpf_map_update_elem(&procs, &tgid, &p, BPF_ANY))
+			stat_inc(HPCM_STAT_PROCS_FULL);
 		return 0;
 	}
 	e->hdr.type = HPCM_EV_EXIT;
 	e->hdr.tgid = tgid;
-	e->ppid = p->ppid;
-	e->uid = p->uid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)ugid;
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->pad = 0;
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->cgroup_id = p->cgroup_id;
-	e->start_ns = p->start_ns;
-	e->cpu_ns = p->cpu_ns;
+	e->cgroup_id = task_cgroup_id(task);
+	e->start_ns = task_start_ns(task);
+	e->cpu_ns = process_exit_runtime(task);
+	e->cgroup_v1_id = task_v1_cgroup_id(task);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_map_delete_elem(&procs, &tgid);
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* The per-interval reading: one record per live user-space thread, written to the iterator's
+ * seq_file (user space sums them per process). Threads past the exit tracepoint are skipped:
+ * their process's figure went out in its exit record. */
+SEC("iter/task")
+int dump_task(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct hpcm_task_rec r;
+	__u32 flags;
+
+	if (!task)
+		return 0;
+	flags = BPF_CORE_READ(task, flags);
+	if (flags & (PF_KTHREAD | PF_EXITING))
+		return 0;
+	r.tgid = BPF_CORE_READ(task, tgid);
+	r.tid = BPF_CORE_READ(task, pid);
+	r.runtime_ns = BPF_CORE_READ(task, se.sum_exec_runtime);
+	r.dead_ns = BPF_CORE_READ(task, signal, sum_sched_runtime);
+	r.start_ns = task_start_ns(task);
+	r.cgroup_id = task_cgroup_id(task);
+	r.cgroup_v1_id = task_v1_cgroup_id(task);
+	r.uid = BPF_CORE_READ(task, real_cred, uid.val);
+	r.gid = BPF_CORE_READ(task, real_cred, gid.val);
+	r.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	r.pad = 0;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }
 
 /* BTF-typed tracepoints (preferred: cheaper argument access); raw tracepoints as the fallback
  * for kernels where tp_btf does not load. User space enables one set. */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(sched_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch(prev);
-}
-
-SEC("raw_tp/sched_switch")
-int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	return on_switch(prev);
-}
-
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(sched_fork_btf, struct task_struct *parent, struct task_struct *child)
-{
-	return on_fork(parent, child);
-}
-
-SEC("raw_tp/sched_process_fork")
-int BPF_PROG(sched_fork_raw, struct task_struct *parent, struct task_struct *child)
-{
-	return on_fork(parent, child);
-}
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_exec_btf, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {

@@ -21,13 +21,21 @@
 
 struct cg_entry {
 	uint64_t id;
+	int root; /* CG_V2 or CG_V1 */
 	char *path;
 	uint64_t used_in; /* generation of its last lookup */
 };
 
-struct attributor {
+enum { CG_V2, CG_V1 };
+
+struct cg_root {
 	char mount[PATH_MAX];
-	int mount_fd;
+	int fd;
+};
+
+struct attributor {
+	struct cg_root roots[2]; /* the cgroup2 mount and the followed v1 hierarchy's */
+	enum hpcm_v1_controller v1;
 	void *cgroups; /* tsearch tree of struct cg_entry */
 	size_t n_cgroups;
 	uint64_t generation;
@@ -60,6 +68,72 @@ int cgroup2_mount_find(char *buf, size_t size)
 	return -ENOENT;
 }
 
+static const char *const v1_names[] = {
+	[HPCM_V1_FREEZER] = "freezer",
+	[HPCM_V1_CPUACCT] = "cpuacct",
+	[HPCM_V1_MEMORY] = "memory",
+};
+
+const char *cgroup_v1_controller_name(enum hpcm_v1_controller c)
+{
+	return c > 0 && c < ARRAY_SIZE(v1_names) ? v1_names[c] : "none";
+}
+
+int cgroup_v1_controller_from_string(const char *s, enum hpcm_v1_controller *ret)
+{
+	if (streq(s, "none")) {
+		*ret = HPCM_V1_NONE;
+		return 0;
+	}
+	for (size_t i = 1; i < ARRAY_SIZE(v1_names); i++)
+		if (streq(s, v1_names[i])) {
+			*ret = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int cgroup_v1_mount_find(enum hpcm_v1_controller c, char *buf, size_t size)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	const char *want = cgroup_v1_controller_name(c);
+	size_t cap = 0;
+
+	if (!f)
+		return -errno;
+	if (c == HPCM_V1_NONE)
+		return -EINVAL;
+	/* "31 25 0:27 / /sys/fs/cgroup/freezer rw,... shared:12 - cgroup cgroup rw,freezer" */
+	while (getline(&line, &cap, f) > 0) {
+		char mnt[PATH_MAX], root[PATH_MAX], fstype[64], opts[1024];
+		const char *sep = strstr(line, " - ");
+		char *tok, *save = NULL;
+
+		if (!sep || sscanf(sep, " - %63s %*s %1023s", fstype, opts) != 2 ||
+		    !streq(fstype, "cgroup"))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || !streq(root, "/"))
+			continue;
+		for (tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (!streq(tok, want))
+				continue;
+			if (strlen(mnt) >= size)
+				return -ENAMETOOLONG;
+			strcpy(buf, mnt);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void root_open(struct cg_root *root)
+{
+	root->fd = open(root->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root->fd < 0)
+		log_warning("cannot open %s: %m", root->mount);
+}
+
 int attributor_new(struct attributor **ret)
 {
 	struct attributor *a = calloc(1, sizeof(*a));
@@ -67,25 +141,72 @@ int attributor_new(struct attributor **ret)
 
 	if (!a)
 		return -ENOMEM;
-	a->mount_fd = -1;
-	r = cgroup2_mount_find(a->mount, sizeof(a->mount));
+	a->roots[CG_V2].fd = a->roots[CG_V1].fd = -1;
+	r = cgroup2_mount_find(a->roots[CG_V2].mount, sizeof(a->roots[CG_V2].mount));
 	if (r < 0) {
 		log_warning("no cgroup2 mount found (%s): cgroup paths will show as ids",
 			    strerror(-r));
-		a->mount[0] = '\0';
+		a->roots[CG_V2].mount[0] = '\0';
 	} else {
-		a->mount_fd = open(a->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (a->mount_fd < 0)
-			log_warning("cannot open %s: %m", a->mount);
+		root_open(&a->roots[CG_V2]);
 	}
 	*ret = a;
 	return 0;
+}
+
+int attributor_follow_v1(struct attributor *a, const char *setting, enum hpcm_v1_controller *ret)
+{
+	static const enum hpcm_v1_controller order[] = { HPCM_V1_FREEZER, HPCM_V1_CPUACCT,
+							 HPCM_V1_MEMORY };
+	struct cg_root *root = &a->roots[CG_V1];
+	enum hpcm_v1_controller c = HPCM_V1_NONE;
+	int r;
+
+	if (root->fd >= 0)
+		close(root->fd);
+	root->fd = -1;
+	root->mount[0] = '\0';
+	a->v1 = HPCM_V1_NONE;
+	*ret = HPCM_V1_NONE;
+	if (streq(setting, "auto")) {
+		/* The first v1 hierarchy that exists: freezer is where Slurm's proctrack/cgroup
+		 * always puts every job process. */
+		for (size_t i = 0; i < ARRAY_SIZE(order); i++)
+			if (cgroup_v1_mount_find(order[i], root->mount, sizeof(root->mount)) == 0) {
+				c = order[i];
+				break;
+			}
+		if (c == HPCM_V1_NONE)
+			return 0; /* a pure cgroup v2 host */
+	} else {
+		r = cgroup_v1_controller_from_string(setting, &c);
+		if (r < 0)
+			return r;
+		if (c == HPCM_V1_NONE)
+			return 0;
+		r = cgroup_v1_mount_find(c, root->mount, sizeof(root->mount));
+		if (r < 0)
+			return r;
+	}
+	root_open(root);
+	if (root->fd < 0)
+		return -errno;
+	a->v1 = c;
+	*ret = c;
+	return 0;
+}
+
+const char *attributor_v1_mount(const struct attributor *a)
+{
+	return a->roots[CG_V1].mount;
 }
 
 static int cg_cmp(const void *x, const void *y)
 {
 	const struct cg_entry *a = x, *b = y;
 
+	if (a->root != b->root)
+		return a->root < b->root ? -1 : 1;
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
@@ -128,18 +249,19 @@ void attributor_free(struct attributor *a)
 		return;
 	tdestroy(a->cgroups, cg_free);
 	attributor_flush_users(a);
-	if (a->mount_fd >= 0)
-		close(a->mount_fd);
+	for (size_t i = 0; i < ARRAY_SIZE(a->roots); i++)
+		if (a->roots[i].fd >= 0)
+			close(a->roots[i].fd);
 	free(a);
 }
 
 const char *attributor_cgroup_mount(const struct attributor *a)
 {
-	return a->mount;
+	return a->roots[CG_V2].mount;
 }
 
 /* The kernfs file handle of a cgroup is its 64-bit id: open it and ask /proc for the path. */
-static int resolve_cgroup(struct attributor *a, uint64_t id, char **ret)
+static int resolve_cgroup(const struct cg_root *root, uint64_t id, char **ret)
 {
 	struct {
 		struct file_handle fh;
@@ -147,15 +269,15 @@ static int resolve_cgroup(struct attributor *a, uint64_t id, char **ret)
 	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = FILEID_KERNFS } };
 	char link[64], target[PATH_MAX];
 	_cleanup_close_ int fd = -1;
-	size_t mlen = strlen(a->mount);
+	size_t mlen = strlen(root->mount);
 	ssize_t n;
 
-	if (a->mount_fd < 0)
+	if (root->fd < 0)
 		return -ENOENT;
 	if (id == 1)
 		return (*ret = strdup("/")) ? 0 : -ENOMEM;
 	memcpy(h.fh.f_handle, &id, sizeof(id));
-	fd = open_by_handle_at(a->mount_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open_by_handle_at(root->fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -163,16 +285,17 @@ static int resolve_cgroup(struct attributor *a, uint64_t id, char **ret)
 	if (n < 0)
 		return -errno;
 	target[n] = '\0';
-	if (strncmp(target, a->mount, mlen) != 0 || (target[mlen] != '/' && target[mlen] != '\0'))
+	if (strncmp(target, root->mount, mlen) != 0 ||
+	    (target[mlen] != '/' && target[mlen] != '\0'))
 		return -EXDEV;
 	/* Shown and stored, never matched: keep it valid UTF-8 for the ledger and the bus. */
 	*ret = utf8_escape_invalid(target[mlen] ? target + mlen : "/");
 	return *ret ? 0 : -ENOMEM;
 }
 
-int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
+static int cgroup_path(struct attributor *a, int root, uint64_t id, const char **ret)
 {
-	struct cg_entry key = { .id = id }, *e;
+	struct cg_entry key = { .id = id, .root = root }, *e;
 	void *node = tfind(&key, &a->cgroups, cg_cmp);
 	char *path;
 	int r;
@@ -183,7 +306,7 @@ int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
 		*ret = e->path;
 		return 0;
 	}
-	r = resolve_cgroup(a, id, &path);
+	r = resolve_cgroup(&a->roots[root], id, &path);
 	if (r < 0)
 		return r;
 	e = malloc(sizeof(*e));
@@ -191,7 +314,7 @@ int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
 		free(path);
 		return -ENOMEM;
 	}
-	*e = (struct cg_entry){ .id = id, .path = path, .used_in = a->generation };
+	*e = (struct cg_entry){ .id = id, .root = root, .path = path, .used_in = a->generation };
 	if (!tsearch(e, &a->cgroups, cg_cmp)) {
 		cg_free(e);
 		return -ENOMEM;
@@ -199,6 +322,18 @@ int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
 	a->n_cgroups++;
 	*ret = path;
 	return 0;
+}
+
+int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret)
+{
+	return cgroup_path(a, CG_V2, id, ret);
+}
+
+int attributor_cgroup_v1_path(struct attributor *a, uint64_t id, const char **ret)
+{
+	if (a->v1 == HPCM_V1_NONE || id == 0)
+		return -ENOENT;
+	return cgroup_path(a, CG_V1, id, ret);
 }
 
 struct cg_purge {

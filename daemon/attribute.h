@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "hpcmeter_bpf.h"
+
 struct attributor;
 
 struct user_info {
@@ -25,6 +27,21 @@ const char *attributor_cgroup_mount(const struct attributor *a);
 /* Path of cgroup v2 id below the cgroup2 mount ("/" for the root). Returns 0 and a pointer
  * owned by the cache, or -errno (-ESTALE: the cgroup is gone). */
 int attributor_cgroup_path(struct attributor *a, uint64_t id, const char **ret);
+
+/* Follow a cgroup v1 hierarchy too: setting is "auto" (freezer, cpuacct or memory, the first
+ * mounted; none on a pure v2 host), "none", or a controller name. Returns 0 and the chosen
+ * controller, or -ENOENT (not mounted), -EINVAL (unknown name). */
+int attributor_follow_v1(struct attributor *a, const char *setting, enum hpcm_v1_controller *ret);
+const char *attributor_v1_mount(const struct attributor *a);
+
+/* Path of a cgroup in the followed v1 hierarchy, below its mount. -ENOENT when none is
+ * followed or id is 0. */
+int attributor_cgroup_v1_path(struct attributor *a, uint64_t id, const char **ret);
+
+const char *cgroup_v1_controller_name(enum hpcm_v1_controller c);
+int cgroup_v1_controller_from_string(const char *s, enum hpcm_v1_controller *ret);
+/* Where the v1 hierarchy of controller c is mounted. */
+int cgroup_v1_mount_find(enum hpcm_v1_controller c, char *buf, size_t size);
 
 /* Start a new generation of the cgroup path cache, dropping the paths not looked up during
  * the one before. Call it at a fixed pace (the manager: once an hour). */

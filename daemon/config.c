@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "gpu.h"
 #include "util.h"
 
 void config_defaults(struct config *c)
@@ -20,6 +21,22 @@ void config_defaults(struct config *c)
 	snprintf(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), "%s", CONFIG_DEFAULT_BPF_PIN_DIR);
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
+	c->gpu_mode = GPU_MODE_LIGHT;
+	snprintf(c->accelerators_file, sizeof(c->accelerators_file), "%s",
+		 CONFIG_DEFAULT_ACCELERATORS_FILE);
+	snprintf(c->cgroup_v1, sizeof(c->cgroup_v1), "auto");
+}
+
+int config_parse_cgroup_v1(const char *s, char *buf, size_t size)
+{
+	static const char *const ok[] = { "auto", "none", "freezer", "cpuacct", "memory" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
+		if (streq(s, ok[i]) && strlen(s) < size) {
+			strcpy(buf, s);
+			return 0;
+		}
+	return -EINVAL;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -132,6 +149,22 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			why = "expected whole days from 1 to 36500 (default 1827, five years)";
 			if (r == 0)
 				c->retention_days = u;
+		} else if (streq(key, "cgroup_v1")) {
+			r = config_parse_cgroup_v1(val, c->cgroup_v1, sizeof(c->cgroup_v1));
+			why = "expected auto, none, freezer, cpuacct or memory";
+		} else if (streq(key, "gpu_mode")) {
+			enum gpu_mode mode;
+
+			r = gpu_mode_parse(val, &mode);
+			why = "expected light, detailed or off";
+			if (r == 0)
+				c->gpu_mode = mode;
+		} else if (streq(key, "accelerators_file")) {
+			r = set_path(c->accelerators_file, sizeof(c->accelerators_file), val);
+			why = "expected an absolute path";
+		} else if (streq(key, "bpf_stats")) {
+			r = parse_bool(val, &c->bpf_stats);
+			why = "expected yes or no";
 		} else if (streq(key, "verbose")) {
 			r = parse_bool(val, &c->verbose);
 			why = "expected yes or no";

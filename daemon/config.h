@@ -17,16 +17,23 @@
  * 15 CFR 762 ask for five years). */
 #define CONFIG_DEFAULT_RETENTION_DAYS 1827
 #define CONFIG_MIN_RETENTION_DAYS 1
+#ifndef CONFIG_DEFAULT_ACCELERATORS_FILE
+#define CONFIG_DEFAULT_ACCELERATORS_FILE "/usr/local/share/hpcmeter/accelerators.yaml"
+#endif
 
 struct config {
 	char licenses_dir[4096];
 	char state_dir[4096];
 	uint64_t interval_sec;
 	uid_t uid_min; /* principal checks apply to uids >= uid_min (system accounts are exempt) */
+	char cgroup_v1[16]; /* "auto", "none", "freezer", "cpuacct" or "memory" */
+	bool bpf_stats; /* enable the kernel's BPF run-time statistics (the meter's own cost) */
 	bool verbose;
 	char bpf_pin_dir[4096]; /* "" = do not pin (counters do not survive a restart) */
 	char metrics_file[4096]; /* "" = none */
 	uint64_t retention_days;
+	int gpu_mode; /* enum gpu_mode (gpu.h): light (default), detailed, off */
+	char accelerators_file[4096]; /* data file of accelerator models */
 };
 
 void config_defaults(struct config *c);
@@ -34,6 +41,9 @@ void config_defaults(struct config *c);
 /* Read path into c. A missing file is -ENOENT (the caller decides whether that matters).
  * On a content error returns -EINVAL with "FILE:LINE: KEY: message" in err. */
 int config_load(struct config *c, const char *path, char *err, size_t err_size);
+
+/* Check and copy a cgroup_v1 setting (auto, none, freezer, cpuacct, memory). */
+int config_parse_cgroup_v1(const char *s, char *buf, size_t size);
 
 /* Parse an interval in whole seconds (1..CONFIG_MAX_INTERVAL_SEC). */
 int config_parse_interval(const char *s, uint64_t *ret);

@@ -16,6 +16,14 @@
 /* (id, cause, start_usec, end_usec, boot_id, detail, bound_cpu_ns, bound_devices, bound, policy) */
 #define HPCMETER_SIG_GAP_FIELDS "tsttsstuss"
 #define HPCMETER_SIG_GAP "(" HPCMETER_SIG_GAP_FIELDS ")"
+/* job, scheduler, user, uid, account, partition, wckey, comment, gpus, nodes, start, end */
+#define HPCMETER_SIG_JOB "(sssusssssstt)"
+/* GetGpuUsage: cgroup, job, uid, user, gpu_ns, tpp_seconds, ops_upper, ops_lower, launches,
+ * threads_launched, graph_launches, bytes_alloc, bytes_h2d, dev_opens, first_usec, last_usec */
+#define HPCMETER_SIG_GPU_USAGE "(ssustdddtttttttt)"
+/* GetInventory: bus_id, vendor_id, device_id, class, vendor, model, uuid, driver, tpp, app,
+ * utilization (percent, -1 unknown), peaks {precision: TOPS}, sources */
+#define HPCMETER_SIG_INVENTORY "(suuussssddia{sd}s)"
 
 /* uid of a violation that concerns no process (a licence out of its validity). */
 #define HPCMETER_UID_NONE UINT32_MAX

@@ -19,10 +19,11 @@ static void help(void)
 	       "\n"
 	       "Meter what runs on this node and check it against its export licences.\n"
 	       "\n"
-	       "hpcmeterd loads eBPF programs on the scheduler tracepoints, reads their counters\n"
-	       "every interval, attributes on-CPU time to cgroups, users and Slurm jobs, stores it\n"
-	       "in the ledger (SQLite, hash-chained) and evaluates the licence terms. A violation\n"
-	       "is stored in the ledger, logged, and sent as the D-Bus signal ViolationRaised of\n"
+	       "hpcmeterd loads eBPF programs on the scheduler tracepoints and on the accelerator\n"
+	       "runtimes' driver entry points, reads their counters every interval, attributes\n"
+	       "on-CPU and GPU usage to cgroups, users and Slurm jobs, stores it in the ledger\n"
+	       "(SQLite, hash-chained) and evaluates the licence terms. A violation is stored in\n"
+	       "the ledger, logged, and sent as the D-Bus signal ViolationRaised of\n"
 	       "org.hpcmeter1 on the system bus; a gap in metering (the daemon down, records\n"
 	       "lost, a probe detached) likewise as MeteringGap. Runs in the foreground (systemd\n"
 	       "Type=notify). On first start it creates the node's Ed25519 report key in the\n"
@@ -35,6 +36,14 @@ static void help(void)
 	       "  -s, --state-dir DIR     ledger and state (default %s)\n"
 	       "  -i, --interval SECONDS  seconds between readings, 1..%d (default %d)\n"
 	       "  -u, --uid-min UID       principal checks apply from this uid up (default %d)\n"
+	       "      --cgroup-v1 HIER    cgroup v1 hierarchy to follow beside cgroup v2, where\n"
+	       "                          Slurm's cgroup/v1 plugin puts jobs: auto (freezer,\n"
+	       "                          cpuacct or memory, the first mounted; none on a pure\n"
+	       "                          v2 host), none, freezer, cpuacct, memory (default auto)\n"
+	       "  -g, --gpu-mode MODE     GPU meter: light (default: device opens and the rare\n"
+	       "                          driver calls; no probe on the launch path), detailed\n"
+	       "                          (every kernel launch and host-to-device copy too,\n"
+	       "                          about 1 us per launch), or off\n"
 	       "      --bpf-pin-dir DIR   pin the counter maps in DIR on bpffs, so that a restarted\n"
 	       "                          daemon continues from them (default %s; \"\" = off)\n"
 	       "      --metrics-file FILE write metrics (Prometheus text format) to FILE after\n"
@@ -89,13 +98,15 @@ static int usage_error(const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_VERSION = 0x100, OPT_PIN_DIR, OPT_METRICS_FILE };
+	enum { OPT_VERSION = 0x100, OPT_CGROUP_V1, OPT_PIN_DIR, OPT_METRICS_FILE };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "licenses", required_argument, NULL, 'l' },
 		{ "state-dir", required_argument, NULL, 's' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "uid-min", required_argument, NULL, 'u' },
+		{ "cgroup-v1", required_argument, NULL, OPT_CGROUP_V1 },
+		{ "gpu-mode", required_argument, NULL, 'g' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -103,17 +114,18 @@ int main(int argc, char **argv)
 		{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 		{}
 	};
-	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *pin_dir = NULL,
-		   *metrics_file = NULL;
+	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *cgroup_v1 = NULL,
+		   *pin_dir = NULL, *metrics_file = NULL;
 	uint64_t interval = 0;
 	long uid_min = -1;
 	bool verbose = false;
+	int gpu_mode = -1;
 	struct config cfg;
 	struct manager *m = NULL;
 	char err[8192];
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "c:l:s:i:u:vh", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "c:l:s:i:u:g:vh", options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -137,6 +149,27 @@ int main(int argc, char **argv)
 			uid_min = strtol(optarg, &end, 10);
 			if (errno || *end || uid_min < 0 || uid_min >= (long)UINT32_MAX)
 				return usage_error("invalid --uid-min \"%s\"", optarg);
+			break;
+		}
+		case OPT_CGROUP_V1: {
+			char buf[16];
+
+			if (config_parse_cgroup_v1(optarg, buf, sizeof(buf)) < 0)
+				return usage_error(
+					"invalid --cgroup-v1 \"%s\": expected auto, none, "
+					"freezer, cpuacct or memory",
+					optarg);
+			cgroup_v1 = optarg;
+			break;
+		}
+		case 'g': {
+			enum gpu_mode mode;
+
+			if (gpu_mode_parse(optarg, &mode) < 0)
+				return usage_error(
+					"invalid --gpu-mode \"%s\": expected light, detailed or off",
+					optarg);
+			gpu_mode = mode;
 			break;
 		}
 		case 'v':
@@ -183,13 +216,18 @@ int main(int argc, char **argv)
 		cfg.interval_sec = interval;
 	if (uid_min >= 0)
 		cfg.uid_min = (uid_t)uid_min;
+	if (cgroup_v1)
+		config_parse_cgroup_v1(cgroup_v1, cfg.cgroup_v1, sizeof(cfg.cgroup_v1));
 	if (verbose)
 		cfg.verbose = true;
+	if (gpu_mode >= 0)
+		cfg.gpu_mode = gpu_mode;
 	log_set_max_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	libbpf_set_print(libbpf_log);
 
-	log_info("hpcmeterd %s starting: licences %s, state %s, interval %llus", HPCMETER_VERSION,
-		 cfg.licenses_dir, cfg.state_dir, (unsigned long long)cfg.interval_sec);
+	log_info("hpcmeterd %s starting: licences %s, state %s, interval %llus, GPU mode %s",
+		 HPCMETER_VERSION, cfg.licenses_dir, cfg.state_dir,
+		 (unsigned long long)cfg.interval_sec, gpu_mode_name(cfg.gpu_mode));
 	r = manager_new(&cfg, &m);
 	if (r < 0) {
 		log_error("cannot start: %s", strerror(-r));

@@ -250,6 +250,20 @@ static int migrate(struct ledger *l)
 	return ledger_migrate(l->db, l->path, 0, &l->chain);
 }
 
+/* Jobs announced by the batch system. One row per job run: Slurm job ids restart when its
+ * state is wiped and wrap at MaxJobId, so (job, start_usec) tells runs apart.
+ * (Schema step kept apart from migrate() until the ledger's migration list lands.) */
+static int ensure_job_table(struct ledger *l)
+{
+	return exec_sql(l, "CREATE TABLE IF NOT EXISTS jobs_announced (id INTEGER PRIMARY KEY,"
+			   " job TEXT NOT NULL, scheduler TEXT NOT NULL, user TEXT NOT NULL,"
+			   " uid INTEGER NOT NULL, account TEXT NOT NULL, partition TEXT NOT NULL,"
+			   " wckey TEXT NOT NULL, comment TEXT NOT NULL, gpus TEXT NOT NULL,"
+			   " nodes TEXT NOT NULL, start_usec INTEGER NOT NULL,"
+			   " end_usec INTEGER NOT NULL);"
+			   "CREATE INDEX IF NOT EXISTS jobs_announced_job ON jobs_announced(job)");
+}
+
 int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size)
 {
 	struct ledger *l;
@@ -281,6 +295,10 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	r = exec_sql(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");
 	if (r == 0)
 		r = migrate(l);
+	if (r == 0)
+		r = ensure_job_table(l);
+	if (r == 0)
+		r = ledger_gpu_schema(l);
 	if (r == 0)
 		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM violations",
 			      &l->last_violation_seq);
@@ -601,6 +619,207 @@ int ledger_list_usage(struct ledger *l, uint64_t since_usec,
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = sql_err(l, rc, "select usage");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+int ledger_store_job(struct ledger *l, struct job_info *j)
+{
+	sqlite3_stmt *st;
+	int rc, r, i = 1;
+
+	r = begin(l);
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(
+		l->db,
+		j->row ?
+			"UPDATE jobs_announced SET job = ?1, scheduler = ?2, user = ?3, uid = ?4,"
+			" account = ?5, partition = ?6, wckey = ?7, comment = ?8, gpus = ?9,"
+			" nodes = ?10, start_usec = ?11, end_usec = ?12 WHERE id = ?13" :
+			"INSERT INTO jobs_announced (job, scheduler, user, uid, account, partition,"
+			" wckey, comment, gpus, nodes, start_usec, end_usec)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_text(st, i++, j->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->scheduler), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->user), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, j->uid);
+	sqlite3_bind_text(st, i++, or_empty(j->account), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->partition), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->wckey), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->comment), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->gpus), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, i++, or_empty(j->nodes), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)j->start_usec);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)j->end_usec);
+	if (j->row)
+		sqlite3_bind_int64(st, i++, j->row);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return sql_err(l, rc, "store job");
+	if (!j->row)
+		j->row = sqlite3_last_insert_rowid(l->db);
+	return ledger_commit(l);
+}
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+	return strdup(col_text(st, i));
+}
+
+int ledger_list_jobs(struct ledger *l, uint64_t since_usec,
+		     int (*fn)(const struct job_info *j, void *userdata), void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(l->db,
+				"SELECT id, job, scheduler, user, uid, account, partition, wckey,"
+				" comment, gpus, nodes, start_usec, end_usec FROM jobs_announced"
+				" WHERE end_usec = 0 OR end_usec >= ? ORDER BY start_usec, id",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, since_usec > INT64_MAX ? INT64_MAX : (sqlite3_int64)since_usec);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct job_info j = {
+			.row = sqlite3_column_int64(st, 0),
+			.scheduler = dup_col(st, 2),
+			.user = dup_col(st, 3),
+			.uid = sqlite3_column_int64(st, 4),
+			.account = dup_col(st, 5),
+			.partition = dup_col(st, 6),
+			.wckey = dup_col(st, 7),
+			.comment = dup_col(st, 8),
+			.gpus = dup_col(st, 9),
+			.nodes = dup_col(st, 10),
+			.start_usec = sqlite3_column_int64(st, 11),
+			.end_usec = sqlite3_column_int64(st, 12),
+		};
+		snprintf(j.id, sizeof(j.id), "%s", col_text(st, 1));
+		if (!j.scheduler || !j.user || !j.account || !j.partition || !j.wckey ||
+		    !j.comment || !j.gpus || !j.nodes)
+			r = -ENOMEM;
+		else
+			r = fn(&j, userdata);
+		job_info_clear(&j);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select jobs");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* ---- GPU usage per interval (issue 3): one table of its own, created by one step. ---- */
+
+static const char schema_gpu[] =
+	"CREATE TABLE IF NOT EXISTS gpu_usage (interval_id INTEGER NOT NULL"
+	" REFERENCES intervals(id), cgroup TEXT NOT NULL, cgroup_id INTEGER NOT NULL,"
+	" job TEXT NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL, gpu_ns INTEGER NOT NULL,"
+	" tpp_seconds REAL NOT NULL, ops_upper REAL NOT NULL, ops_lower REAL NOT NULL,"
+	" launches INTEGER NOT NULL, threads_launched INTEGER NOT NULL,"
+	" graph_launches INTEGER NOT NULL, bytes_alloc INTEGER NOT NULL,"
+	" bytes_h2d INTEGER NOT NULL, dev_opens INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS gpu_usage_interval ON gpu_usage(interval_id);";
+
+int ledger_gpu_schema(struct ledger *l)
+{
+	return exec_sql(l, schema_gpu);
+}
+
+int ledger_add_gpu_usage(struct ledger *l, int64_t interval_id, const struct gpu_usage_row *u)
+{
+	sqlite3_stmt *st;
+	int rc, r, i = 1;
+
+	r = begin(l);
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(
+		l->db,
+		"INSERT INTO gpu_usage (interval_id, cgroup, cgroup_id, job, uid,"
+		" user, gpu_ns, tpp_seconds, ops_upper, ops_lower, launches,"
+		" threads_launched, graph_launches, bytes_alloc, bytes_h2d,"
+		" dev_opens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, i++, interval_id);
+	sqlite3_bind_text(st, i++, u->cgroup, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->cgroup_id);
+	sqlite3_bind_text(st, i++, u->job, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, i++, u->uid);
+	sqlite3_bind_text(st, i++, u->user, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->gpu_ns);
+	sqlite3_bind_double(st, i++, u->tpp_seconds);
+	sqlite3_bind_double(st, i++, u->ops_upper);
+	sqlite3_bind_double(st, i++, u->ops_lower);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->launches);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->threads_launched);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->graph_launches);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->bytes_alloc);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->bytes_h2d);
+	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->dev_opens);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sql_err(l, rc, "insert gpu_usage");
+}
+
+int ledger_list_gpu_usage(struct ledger *l, uint64_t since_usec,
+			  int (*fn)(const struct gpu_usage_row *u, void *userdata), void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(
+		l->db,
+		"SELECT g.cgroup, g.job, g.uid, MAX(g.user), SUM(g.gpu_ns), SUM(g.tpp_seconds),"
+		" SUM(g.ops_upper), SUM(g.ops_lower), SUM(g.launches), SUM(g.threads_launched),"
+		" SUM(g.graph_launches), SUM(g.bytes_alloc), SUM(g.bytes_h2d), SUM(g.dev_opens),"
+		" MIN(i.start_usec), MAX(i.end_usec), MAX(g.cgroup_id) FROM gpu_usage g"
+		" JOIN intervals i ON i.id = g.interval_id WHERE i.end_usec > ?"
+		" GROUP BY g.cgroup, g.job, g.uid ORDER BY SUM(g.gpu_ns) DESC",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_usec);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct gpu_usage_row u = {
+			.cgroup = col_text(st, 0),
+			.job = col_text(st, 1),
+			.uid = sqlite3_column_int64(st, 2),
+			.user = col_text(st, 3),
+			.gpu_ns = sqlite3_column_int64(st, 4),
+			.tpp_seconds = sqlite3_column_double(st, 5),
+			.ops_upper = sqlite3_column_double(st, 6),
+			.ops_lower = sqlite3_column_double(st, 7),
+			.launches = sqlite3_column_int64(st, 8),
+			.threads_launched = sqlite3_column_int64(st, 9),
+			.graph_launches = sqlite3_column_int64(st, 10),
+			.bytes_alloc = sqlite3_column_int64(st, 11),
+			.bytes_h2d = sqlite3_column_int64(st, 12),
+			.dev_opens = sqlite3_column_int64(st, 13),
+			.first_usec = sqlite3_column_int64(st, 14),
+			.last_usec = sqlite3_column_int64(st, 15),
+			.cgroup_id = sqlite3_column_int64(st, 16),
+		};
+		r = fn(&u, userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select gpu_usage");
 	sqlite3_finalize(st);
 	return r;
 }

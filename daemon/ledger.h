@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "jobs.h"
+
 struct ledger;
 
 struct violation {
@@ -128,3 +130,32 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 int ledger_add_report(struct ledger *l, uint64_t time_usec, const char *license_id,
 		      uint64_t from_usec, uint64_t to_usec, const char *format, const char *sha256,
 		      uint64_t *ret_id);
+/* Insert (j->row == 0, then set) or update a job announcement, and commit. */
+int ledger_store_job(struct ledger *l, struct job_info *j);
+/* Jobs running, or ended at or after since_usec (UINT64_MAX: running ones only). */
+int ledger_list_jobs(struct ledger *l, uint64_t since_usec,
+		     int (*fn)(const struct job_info *j, void *userdata), void *userdata);
+
+/* ---- GPU usage per interval (issue 3). ---- */
+struct gpu_usage_row {
+	const char *cgroup;
+	uint64_t cgroup_id;
+	const char *job;
+	uint32_t uid;
+	const char *user;
+	uint64_t gpu_ns; /* device-nanoseconds: lifetime since the first GPU use x devices */
+	double tpp_seconds; /* gpu seconds x the device's TPP */
+	double ops_upper; /* gpu seconds x the device's highest dense peak (operations) */
+	double ops_lower; /* 0: no lower bound is measured yet */
+	uint64_t launches, threads_launched, graph_launches;
+	uint64_t bytes_alloc, bytes_h2d, dev_opens;
+	uint64_t first_usec, last_usec; /* in lists: the intervals covered */
+};
+
+/* The gpu_usage table: created if missing when the ledger opens (a step of its own, to be
+ * folded into the versioned migrations). */
+int ledger_gpu_schema(struct ledger *l);
+int ledger_add_gpu_usage(struct ledger *l, int64_t interval_id, const struct gpu_usage_row *u);
+/* Sums per (cgroup, job, uid) over intervals that end after since_usec. */
+int ledger_list_gpu_usage(struct ledger *l, uint64_t since_usec,
+			  int (*fn)(const struct gpu_usage_row *u, void *userdata), void *userdata);

@@ -7,6 +7,7 @@
 
 #include "ledger-chain.h"
 #include "manager.h"
+#include "manager-gpu.h"
 #include "util.h"
 
 static int append_kv_s(sd_bus_message *r, const char *k, const char *v)
@@ -51,6 +52,35 @@ static int append_ledger_status(struct manager *m, sd_bus_message *reply)
 	return append_kv_u(reply, "maps_reused", m->meter && meter_maps_reused(m->meter));
 }
 
+/* The meter's own cost: BPF run counts and run time of every program, CPU and GPU meters
+ * together, when BPF statistics are on (config key bpf_stats). */
+static int append_self_cost(struct manager *m, sd_bus_message *reply)
+{
+	uint64_t cnt = 0, ns = 0;
+	char state[128];
+	int r;
+
+	if (m->bpf_stats_fd < 0) {
+		if (m->cfg.bpf_stats)
+			snprintf(state, sizeof(state), "unavailable: %s",
+				 strerror(m->bpf_stats_errno));
+		else
+			snprintf(state, sizeof(state), "off");
+		return append_kv_s(reply, "bpf_stats", state);
+	}
+	r = m->meter ? meter_prog_stats(m->meter, &cnt, &ns) : 0;
+	if (r == 0 && m->gpu)
+		r = gpu_prog_stats(m->gpu, &cnt, &ns);
+	if (r < 0)
+		snprintf(state, sizeof(state), "unavailable: %s", strerror(-r));
+	else
+		snprintf(state, sizeof(state), "on");
+	if ((r = append_kv_s(reply, "bpf_stats", state)) < 0 ||
+	    (r = append_kv_t(reply, "bpf_run_count", cnt)) < 0)
+		return r;
+	return append_kv_t(reply, "bpf_run_time_ns", ns);
+}
+
 static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -92,6 +122,9 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||
 	    (r = append_kv_s(reply, "ledger", ledger_path(m->ledger))) < 0 ||
+	    (r = append_kv_t(reply, "last_collect_duration_usec", m->last_collect_duration_usec)) <
+		    0 ||
+	    (r = append_self_cost(m, reply)) < 0 || (r = manager_gpu_append_status(m, reply)) < 0 ||
 	    (r = append_ledger_status(m, reply)) < 0)
 		return r;
 	r = sd_bus_message_close_container(reply);
@@ -259,6 +292,174 @@ static int method_record_report(sd_bus_message *msg, void *userdata, sd_bus_erro
 	return sd_bus_reply_method_return(msg, "t", id);
 }
 
+/* Read a job announcement's a{sv} into j, all or nothing: an unknown key, a wrong type or a
+ * bad value rejects the call with InvalidArgs naming the key, and j is left as it was. */
+static int read_job_info(sd_bus_message *msg, const struct job_info *base, struct job_info *j,
+			 sd_bus_error *error)
+{
+	const char *why = NULL;
+	int r;
+
+	*j = *base;
+	/* Deep copy of the strings, so that a rejected call leaves base untouched. */
+	j->scheduler = j->user = j->account = j->partition = j->wckey = j->comment = j->gpus =
+		j->nodes = NULL;
+	for (size_t i = 0; i < n_job_keys; i++) {
+		const char *v = job_info_get(base, job_keys[i].name);
+
+		if (job_keys[i].type == 's' && v &&
+		    job_info_set(j, job_keys[i].name, v, 0, &why) < 0)
+			return -ENOMEM;
+	}
+	r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+		const struct job_key *k = NULL;
+		const char *key, *sv = NULL;
+		uint32_t uv = 0;
+		char type[2] = "";
+
+		r = sd_bus_message_read(msg, "s", &key);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n_job_keys; i++)
+			if (streq(job_keys[i].name, key))
+				k = &job_keys[i];
+		if (!k)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "Unknown job key '%s'", key);
+		type[0] = k->type;
+		r = sd_bus_message_enter_container(msg, 'v', type);
+		if (r < 0)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "Job key '%s' must be of type '%s'", key, type);
+		r = k->type == 'u' ? sd_bus_message_read(msg, "u", &uv) :
+				     sd_bus_message_read(msg, "s", &sv);
+		if (r < 0)
+			return r;
+		r = job_info_set(j, key, sv, uv, &why);
+		if (r == -EINVAL)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "Job key '%s': %s", key, why);
+		if (r < 0)
+			return r;
+		if ((r = sd_bus_message_exit_container(msg)) < 0 ||
+		    (r = sd_bus_message_exit_container(msg)) < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(msg);
+}
+
+/* JobStarted(s job, a{sv} info) and JobEnded(s job, a{sv} info): root only (the prolog and
+ * epilog run as root). */
+static int method_job(sd_bus_message *msg, struct manager *m, sd_bus_error *error, bool start)
+{
+	struct job_info empty = { .uid = UINT32_MAX }, upd, *j;
+	const char *id;
+	bool rerun;
+	int r;
+
+	r = sd_bus_message_read(msg, "s", &id);
+	if (r < 0)
+		return r;
+	if (!job_id_valid(id))
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Invalid job id '%s': expected 1 to %d decimal digits", id,
+					 JOB_ID_MAX);
+	j = job_table_get(m->jobs, id, false);
+	/* A job id seen again after its end is a new run (ids restart and wrap). */
+	rerun = start && j && j->end_usec;
+	r = read_job_info(msg, j && !rerun ? j : &empty, &upd, error);
+	if (r < 0) {
+		upd.row = 0;
+		job_info_clear(&upd);
+		return r;
+	}
+	if (!j) {
+		j = job_table_get(m->jobs, id, true);
+		if (!j) {
+			job_info_clear(&upd);
+			return -ENOMEM;
+		}
+	}
+	if (rerun) {
+		upd.row = 0;
+		upd.start_usec = upd.end_usec = 0;
+	}
+	snprintf(upd.id, sizeof(upd.id), "%s", id);
+	if (!upd.scheduler &&
+	    job_info_set(&upd, "scheduler", "slurm", 0, &(const char *){ 0 }) < 0) {
+		job_info_clear(&upd);
+		return -ENOMEM;
+	}
+	if (start && !upd.start_usec)
+		upd.start_usec = now_realtime_usec();
+	if (!start)
+		upd.end_usec = now_realtime_usec();
+	job_info_clear(j);
+	*j = upd;
+	r = start ? manager_job_started(m, j) : manager_job_ended(m, j);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot record job %s in the ledger: %s",
+					       id, strerror(-r));
+	return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_job_started(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return method_job(msg, userdata, error, true);
+}
+
+static int method_job_ended(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return method_job(msg, userdata, error, false);
+}
+
+static int append_job(const struct job_info *j, void *userdata)
+{
+	return sd_bus_message_append(userdata, HPCMETER_SIG_JOB, j->id, j->scheduler, j->user,
+				     j->uid, j->account, j->partition, j->wckey, j->comment,
+				     j->gpus, j->nodes, j->start_usec, j->end_usec);
+}
+
+static int fill_jobs(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_jobs(m->ledger, since, append_job, reply);
+}
+
+static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_JOB, "jobs", fill_jobs);
+}
+
+static int append_gpu_usage(const struct gpu_usage_row *u, void *userdata)
+{
+	return sd_bus_message_append(userdata, HPCMETER_SIG_GPU_USAGE, u->cgroup, u->job, u->uid,
+				     u->user, u->gpu_ns, u->tpp_seconds, u->ops_upper, u->ops_lower,
+				     u->launches, u->threads_launched, u->graph_launches,
+				     u->bytes_alloc, u->bytes_h2d, u->dev_opens, u->first_usec,
+				     u->last_usec);
+}
+
+static int fill_gpu_usage(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_gpu_usage(m->ledger, since, append_gpu_usage, reply);
+}
+
+static int method_get_gpu_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_GPU_USAGE, "GPU usage",
+				fill_gpu_usage);
+}
+
+static int method_get_inventory(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return manager_gpu_reply_inventory(userdata, msg);
+}
+
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -307,9 +508,23 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("GetUsage", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage), method_get_usage,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetGpuUsage", SD_BUS_ARGS("t", since_usec),
+				SD_BUS_RESULT("a" HPCMETER_SIG_GPU_USAGE, usage),
+				method_get_gpu_usage, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetInventory", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("s", data_version, "s", nvml,
+					      "a" HPCMETER_SIG_INVENTORY, accelerators),
+				method_get_inventory, SD_BUS_VTABLE_UNPRIVILEGED),
 	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
 	 * it, in addition to the bus policy. */
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_ARGS("t", since_usec),
+				SD_BUS_RESULT("a" HPCMETER_SIG_JOB, jobs), method_list_jobs,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("JobStarted", SD_BUS_ARGS("s", job, "a{sv}", info),
+				SD_BUS_NO_RESULT, method_job_started, 0),
+	SD_BUS_METHOD_WITH_ARGS("JobEnded", SD_BUS_ARGS("s", job, "a{sv}", info), SD_BUS_NO_RESULT,
+				method_job_ended, 0),
 	SD_BUS_METHOD_WITH_ARGS("ListGaps", SD_BUS_ARGS("t", since_id),
 				SD_BUS_RESULT("a" HPCMETER_SIG_GAP, gaps), method_list_gaps,
 				SD_BUS_VTABLE_UNPRIVILEGED),

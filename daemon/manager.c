@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include "manager.h"
+#include "manager-gpu.h"
 #include "sign.h"
 #include "util.h"
 
@@ -27,12 +30,14 @@ struct proc {
 	uint64_t start_ns; /* from the kernel: tells a reused pid apart */
 	uint64_t cpu_seen; /* counter value already accounted */
 	uint64_t cgroup_id;
+	uint64_t cgroup_v1_id; /* in the followed v1 hierarchy, 0 when none */
 	uint64_t seen_in; /* last collection that found it in the map */
 	char *exe; /* resolved executable path, NULL when unknown */
 };
 
 struct usage_acc {
 	uint64_t cgroup_id;
+	uint64_t cgroup_v1_id;
 	uint32_t uid;
 	uint64_t cpu_ns;
 };
@@ -50,6 +55,8 @@ static int usage_cmp(const void *a, const void *b)
 
 	if (x->cgroup_id != y->cgroup_id)
 		return x->cgroup_id < y->cgroup_id ? -1 : 1;
+	if (x->cgroup_v1_id != y->cgroup_v1_id)
+		return x->cgroup_v1_id < y->cgroup_v1_id ? -1 : 1;
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
@@ -110,7 +117,7 @@ static struct proc *proc_get(struct manager *m, uint32_t tgid, uint64_t start_ns
 	return p;
 }
 
-/* Counters a previous run already wrote to the ledger, for processes in pinned maps. */
+/* Counters a previous run already wrote to the ledger (same boot): a restart continues there. */
 struct baseline {
 	uint32_t tgid;
 	uint64_t start_ns, cpu_ns;
@@ -136,21 +143,31 @@ static int baseline_load_one(uint32_t tgid, uint64_t start_ns, uint64_t cpu_ns, 
 	return 0;
 }
 
-/* What of this process's kernel counter is already in the ledger (0 when nothing). */
-static uint64_t baseline_take(struct manager *m, uint32_t tgid, uint64_t start_ns)
+/* What of this process's CPU time the previous run already wrote to the ledger: true and
+ * *ret when it left a baseline for this very process (same pid and start time). */
+static bool baseline_take(struct manager *m, uint32_t tgid, uint64_t start_ns, uint64_t *ret)
 {
 	struct baseline key = { .tgid = tgid }, *b;
 	void *node = m->baselines ? tfind(&key, &m->baselines, baseline_cmp) : NULL;
-	uint64_t v = 0;
+	bool found = false;
 
 	if (!node)
-		return 0;
+		return false;
 	b = *(struct baseline **)node;
-	if (!start_ns || !b->start_ns || b->start_ns == start_ns)
-		v = b->cpu_ns;
+	if (start_ns && b->start_ns == start_ns) {
+		*ret = b->cpu_ns;
+		found = true;
+	}
 	tdelete(b, &m->baselines, baseline_cmp);
 	free(b);
-	return v;
+	return found;
+}
+
+/* Started after the previous run's last commit (same boot): none of its time is in the ledger
+ * yet, so it is charged from its start, not from the meter's. */
+static bool started_after_last_commit(const struct manager *m, uint64_t start_ns)
+{
+	return m->prev_commit_boot_ns && start_ns > m->prev_commit_boot_ns;
 }
 
 static void baseline_save_visit(const void *node, VISIT which, void *closure)
@@ -162,9 +179,11 @@ static void baseline_save_visit(const void *node, VISIT which, void *closure)
 		ledger_add_baseline(m->ledger, p->tgid, p->start_ns, p->cpu_seen);
 }
 
-static void account(struct manager *m, uint64_t cgroup_id, uint32_t uid, uint64_t cpu_ns)
+static void account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id, uint32_t uid,
+		    uint64_t cpu_ns)
 {
-	struct usage_acc key = { .cgroup_id = cgroup_id, .uid = uid }, *u;
+	struct usage_acc key = { .cgroup_id = cgroup_id, .cgroup_v1_id = cgroup_v1_id, .uid = uid },
+			 *u;
 	void *node;
 
 	if (!cpu_ns)
@@ -196,6 +215,26 @@ static const char *cgroup_name(struct manager *m, uint64_t id, char *buf, size_t
 	return buf;
 }
 
+/* Where a process's usage belongs, as a cgroup path: its path in the followed v1 hierarchy
+ * ("freezer:/slurm_n1/uid_1000/job_42/step_0") when that is a Slurm job (on hybrid hosts Slurm's
+ * cgroup/v1 plugin puts jobs there only), otherwise its cgroup v2 path. */
+const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
+				     char *buf, size_t size)
+{
+	const char *v1;
+	struct workload w;
+
+	if (cgroup_v1_id && attributor_cgroup_v1_path(m->attr, cgroup_v1_id, &v1) == 0) {
+		workload_from_cgroup(v1, &w);
+		if (w.kind == WORKLOAD_SLURM) {
+			snprintf(buf, size, "%s:%s", cgroup_v1_controller_name(m->v1_controller),
+				 v1);
+			return buf;
+		}
+	}
+	return cgroup_name(m, cgroup_id, buf, size);
+}
+
 static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 {
 	return ns ? (uint64_t)((int64_t)(ns / NSEC_PER_USEC) + m->boot_to_real_usec) :
@@ -208,7 +247,7 @@ static uint64_t boot_ns_to_real_usec(const struct manager *m, uint64_t ns)
 static void raise_violation(struct manager *m, const char *kind, const struct license *lic,
 			    const struct proc *p, const char *filename, const char *detail)
 {
-	char key[2 * PATH_MAX + 512], cgbuf[64], job[32];
+	char key[2 * PATH_MAX + 512], cgbuf[PATH_MAX + 32], job[32];
 	const struct user_info *u = NULL;
 	const char *cgroup = "";
 	char *k;
@@ -226,7 +265,8 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 
 	if (p) {
 		attributor_user(m->attr, p->uid, &u);
-		cgroup = cgroup_name(m, p->cgroup_id, cgbuf, sizeof(cgbuf));
+		cgroup = manager_attribution_path(m, p->cgroup_id, p->cgroup_v1_id, cgbuf,
+						  sizeof(cgbuf));
 	}
 	slurm_job_from_cgroup(cgroup, job, sizeof(job));
 
@@ -332,7 +372,7 @@ static void check_validity(struct manager *m)
 static void on_proc_exec(const struct meter_exec *e, void *userdata)
 {
 	struct manager *m = userdata;
-	char cgbuf[64];
+	char cgbuf[PATH_MAX + 32];
 	bool created;
 	struct proc *p;
 
@@ -345,15 +385,19 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	p->ppid = e->ppid;
 	p->uid = e->uid;
 	p->cgroup_id = e->cgroup_id;
+	p->cgroup_v1_id = e->cgroup_v1_id;
 	free(p->exe);
 	/* The path walked in the kernel is the real file; the name passed to execve() is only a
 	 * fallback (deep or unresolvable paths). */
 	p->exe = strdup(e->path[0] ? e->path : e->filename);
 	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
-			exe ? exe : "", cgroup_name(m, e->cgroup_id, cgbuf, sizeof(cgbuf)));
+			exe ? exe : "",
+			manager_attribution_path(m, e->cgroup_id, e->cgroup_v1_id, cgbuf,
+						 sizeof(cgbuf)));
 	log_debug("exec pid %u uid %u %s", e->tgid, e->uid, p->exe ? p->exe : "?");
 	evaluate_proc(m, p, e->filename);
+	manager_gpu_exec(m, e->tgid);
 }
 
 static void on_proc_exit(const struct meter_exit *e, void *userdata)
@@ -365,10 +409,13 @@ static void on_proc_exit(const struct meter_exit *e, void *userdata)
 	m->exit_events++;
 	if (p && (!p->start_ns || p->start_ns == e->start_ns))
 		seen = p->cpu_seen;
-	else if (!p)
-		seen = baseline_take(m, e->tgid, e->start_ns);
+	else if (!p && baseline_take(m, e->tgid, e->start_ns, &seen))
+		; /* the previous run wrote this much of it */
+	else if (e->start_ns && e->start_ns < m->meter_start_ns &&
+		 !started_after_last_commit(m, e->start_ns))
+		seen = e->cpu_ns; /* ran before the meter and ended before its first reading */
 	if (e->cpu_ns > seen)
-		account(m, e->cgroup_id, e->uid, e->cpu_ns - seen);
+		account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, e->cpu_ns - seen);
 	ledger_add_exit(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->exit_code,
 			e->cpu_ns);
 	if (p)
@@ -396,13 +443,26 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 
 	if (!p)
 		return -ENOMEM;
-	if (p->seen_in == 0 && p->cpu_seen == 0)
-		p->cpu_seen = baseline_take(m, tgid, k->start_ns);
-	if (k->cpu_ns < p->cpu_seen)
-		p->cpu_seen = 0; /* cannot go backwards: a new process we did not see start */
-	account(m, k->cgroup_id, k->uid, k->cpu_ns - p->cpu_seen);
-	p->cpu_seen = k->cpu_ns;
+	/* A process that ran before the meter: what it used before is not metered; its counter
+	 * from now on is. (One that started later is charged from its start.) After a restart
+	 * the previous run's baseline says how much is in the ledger already. */
+	if (p->seen_in == 0 && !p->cpu_seen) {
+		uint64_t b;
+
+		if (baseline_take(m, tgid, k->start_ns, &b))
+			p->cpu_seen = b;
+		else if (k->start_ns && k->start_ns < m->meter_start_ns &&
+			 !(k->flags & HPCM_F_EXITED) && !started_after_last_commit(m, k->start_ns))
+			p->cpu_seen = k->cpu_ns;
+	}
+	/* The scheduler's figure only grows; it may dip for a moment while an exiting thread's
+	 * time moves into the process's total (a reused pid is a new proc: start_ns differs). */
+	if (k->cpu_ns > p->cpu_seen) {
+		account(m, k->cgroup_id, k->cgroup_v1_id, k->uid, k->cpu_ns - p->cpu_seen);
+		p->cpu_seen = k->cpu_ns;
+	}
 	p->cgroup_id = k->cgroup_id;
+	p->cgroup_v1_id = k->cgroup_v1_id;
 	p->ppid = k->ppid;
 	p->seen_in = m->collections;
 	if (created) {
@@ -436,7 +496,9 @@ static void sweep_visit(const void *node, VISIT which, void *closure)
 
 	if (which != postorder && which != leaf)
 		return;
-	if (p->seen_in == s->m->collections)
+	/* Seen in this reading or the one before: a process that just exited may have its exit
+	 * record (with its final counter) still on the way; it keeps its entry until then. */
+	if (p->seen_in + 1 >= s->m->collections)
 		return;
 	/* Never in the map yet (found in /proc at start, or its exec came after the walk):
 	 * keep it while it lives. */
@@ -479,13 +541,13 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	struct flush *f = closure;
 	const struct usage_acc *u = *(const struct usage_acc *const *)node;
 	const struct user_info *user = NULL;
-	char cgbuf[64], job[32];
+	char cgbuf[PATH_MAX + 32], job[32];
 	const char *cg;
 	int r;
 
 	if (which != postorder && which != leaf)
 		return;
-	cg = cgroup_name(f->m, u->cgroup_id, cgbuf, sizeof(cgbuf));
+	cg = manager_attribution_path(f->m, u->cgroup_id, u->cgroup_v1_id, cgbuf, sizeof(cgbuf));
 	slurm_job_from_cgroup(cg, job, sizeof(job));
 	attributor_user(f->m->attr, u->uid, &user);
 	r = ledger_add_usage(f->m->ledger, f->interval_id, cg, u->cgroup_id, job, u->uid,
@@ -508,11 +570,13 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 		twalk_r(m->usage, flush_visit, &f);
 		r = f.r;
 	}
-	/* With pinned maps, what the counters said at this commit: a restart continues there. */
-	if (r == 0 && m->cfg.bpf_pin_dir[0]) {
+	/* What the counters said at this commit: a restart in the same boot continues there. */
+	if (r == 0) {
 		r = ledger_clear_baselines(m->ledger);
 		twalk_r(m->procs, baseline_save_visit, m);
 	}
+	if (r == 0)
+		r = manager_gpu_flush(m, f.interval_id);
 	if (r == 0)
 		r = ledger_commit(m->ledger);
 	if (r < 0) {
@@ -523,8 +587,34 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	}
 	tdestroy(m->usage, free);
 	m->usage = NULL;
+	manager_gpu_flushed(m);
 	m->interval_start_usec = end_usec;
 	return 0;
+}
+
+/* In a /proc/PID/cgroup line "6:freezer:/slurm_n1/...", the path when the hierarchy's
+ * controllers include ctl, else NULL. */
+static const char *v1_line_path(const char *line, const char *ctl)
+{
+	const char *c = strchr(line, ':'), *p;
+	size_t n = strlen(ctl);
+
+	if (!c)
+		return NULL;
+	p = strchr(++c, ':');
+	if (!p)
+		return NULL;
+	/* the controllers field is a comma-separated list ("cpu,cpuacct") */
+	for (const char *t = c; t < p;) {
+		const char *e = memchr(t, ',', p - t);
+
+		if (!e)
+			e = p;
+		if ((size_t)(e - t) == n && strncmp(t, ctl, n) == 0)
+			return p + 1;
+		t = e + 1;
+	}
+	return NULL;
 }
 
 /* Processes that run already when the meter starts: check them now rather than at their next
@@ -532,6 +622,8 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 static void seed_from_proc(struct manager *m)
 {
 	const char *mnt = attributor_cgroup_mount(m->attr);
+	const char *v1 = attributor_v1_mount(m->attr);
+	const char *v1ctl = cgroup_v1_controller_name(m->v1_controller);
 	DIR *d = opendir("/proc");
 	struct dirent *de;
 
@@ -574,17 +666,22 @@ static void seed_from_proc(struct manager *m)
 		}
 		/* "0::/path" is the cgroup v2 membership; its directory inode is the cgroup id. */
 		snprintf(path, sizeof(path), "/proc/%lu/cgroup", tgid);
-		if (mnt[0] && (f = fopen(path, "re"))) {
+		if ((mnt[0] || v1[0]) && (f = fopen(path, "re"))) {
 			while (fgets(line, sizeof(line), f)) {
 				struct stat st;
 				char dir[2 * PATH_MAX];
 
-				if (strncmp(line, "0::", 3) != 0)
-					continue;
 				line[strcspn(line, "\n")] = '\0';
-				snprintf(dir, sizeof(dir), "%s%s", mnt, line + 3);
-				if (stat(dir, &st) == 0)
-					p->cgroup_id = st.st_ino;
+				if (strncmp(line, "0::", 3) == 0) {
+					snprintf(dir, sizeof(dir), "%s%s", mnt, line + 3);
+					if (stat(dir, &st) == 0)
+						p->cgroup_id = st.st_ino;
+				} else if (v1[0] && v1_line_path(line, v1ctl)) {
+					snprintf(dir, sizeof(dir), "%s%s", v1,
+						 v1_line_path(line, v1ctl));
+					if (stat(dir, &st) == 0)
+						p->cgroup_v1_id = st.st_ino;
+				}
 			}
 			fclose(f);
 		}
@@ -631,7 +728,7 @@ static void report_losses(struct manager *m)
 
 int manager_collect(struct manager *m)
 {
-	uint64_t now;
+	uint64_t now, t0 = now_boottime_nsec();
 	int r;
 
 	update_clock_offset(m);
@@ -641,7 +738,10 @@ int manager_collect(struct manager *m)
 	r = meter_foreach_proc(m->meter, collect_one, m);
 	if (r < 0)
 		log_error("cannot read the process counters: %s", strerror(-r));
+	/* Exits during the reading: their final counters, before the interval closes. */
+	meter_consume(m->meter);
 	sweep(m);
+	manager_gpu_collect(m);
 	report_losses(m);
 	check_validity(m);
 	now = now_realtime_usec();
@@ -651,9 +751,14 @@ int manager_collect(struct manager *m)
 	manager_ledger_state_check(m);
 	manager_metrics_write(m);
 	manager_retention(m, now);
+	m->last_collect_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
-	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0)
+	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0) {
 		attributor_age(m->attr);
+		/* Ended jobs stay a day in memory (late usage still finds its account); the
+		 * ledger keeps them for good. */
+		job_table_expire(m->jobs, now - 86400 * USEC_PER_SEC);
+	}
 	manager_bus_properties_changed(m, "LastCollectUSec");
 	return r;
 }
@@ -781,10 +886,14 @@ int manager_new(const struct config *cfg, struct manager **ret)
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	m->bpf_stats_fd = -1;
 	r = sd_event_default(&m->event);
 	if (r < 0)
 		goto fail;
 	r = attributor_new(&m->attr);
+	if (r < 0)
+		goto fail;
+	r = job_table_new(&m->jobs);
 	if (r < 0)
 		goto fail;
 	*ret = m;
@@ -803,6 +912,69 @@ static void read_identity(struct manager *m)
 	if (!f || !fgets(m->boot_id, sizeof(m->boot_id), f))
 		m->boot_id[0] = '\0';
 	m->boot_id[strcspn(m->boot_id, "\n")] = '\0';
+}
+
+/* A job that was running when the daemon stopped: keep its announcement. */
+static int load_job(const struct job_info *from, void *userdata)
+{
+	struct manager *m = userdata;
+	struct job_info *j = job_table_get(m->jobs, from->id, true);
+	const struct job_key *k;
+	const char *why;
+
+	if (!j)
+		return -ENOMEM;
+	job_info_clear(j);
+	snprintf(j->id, sizeof(j->id), "%s", from->id);
+	j->row = from->row;
+	j->uid = from->uid;
+	j->start_usec = from->start_usec;
+	j->end_usec = from->end_usec;
+	for (k = job_keys; k < job_keys + n_job_keys; k++) {
+		const char *v = job_info_get(from, k->name);
+
+		if (k->type == 's' && v && job_info_set(j, k->name, v, 0, &why) < 0)
+			log_warning("ledger: job %s: %s: %s", from->id, k->name, why);
+	}
+	return 0;
+}
+
+int manager_job_started(struct manager *m, struct job_info *j)
+{
+	int r = ledger_store_job(m->ledger, j);
+
+	if (r < 0)
+		log_error("job %s: cannot store its start in the ledger: %s", j->id, strerror(-r));
+	log_info("job %s started: user %s, account %s, partition %s, GPUs %s", j->id,
+		 j->user ? j->user : "?", j->account ? j->account : "-",
+		 j->partition ? j->partition : "-", j->gpus && *j->gpus ? j->gpus : "none");
+	return r;
+}
+
+int manager_job_ended(struct manager *m, struct job_info *j)
+{
+	int r = ledger_store_job(m->ledger, j);
+
+	if (r < 0)
+		log_error("job %s: cannot store its end in the ledger: %s", j->id, strerror(-r));
+	log_info("job %s ended", j->id);
+	return r;
+}
+
+/* In the same boot the scheduler's counters of living processes went on while no daemon ran:
+ * continue from what the previous run committed (its baselines), so that neither the interval
+ * in flight nor the time it was down is lost for them. */
+static void load_baselines(struct manager *m)
+{
+	struct heartbeat hb;
+
+	if (ledger_read_heartbeat(m->ledger, &hb) < 0 || !hb.boot_id[0] ||
+	    !streq(hb.boot_id, m->boot_id))
+		return;
+	m->prev_commit_boot_ns = hb.boottime_usec * NSEC_PER_USEC;
+	if (ledger_load_baselines(m->ledger, baseline_load_one, m) < 0)
+		log_warning("cannot read the counter baselines: the interval in flight of the "
+			    "previous run is not continued");
 }
 
 int manager_start(struct manager *m)
@@ -827,22 +999,50 @@ int manager_start(struct manager *m)
 		log_warning("no report key: %s (reports cannot be signed)", err);
 	else if (r > 0)
 		log_info("created the node's Ed25519 report key in %s", m->cfg.state_dir);
+	r = ledger_list_jobs(m->ledger, UINT64_MAX, load_job, m);
+	if (r < 0)
+		log_warning("cannot read running jobs from the ledger: %s", strerror(-r));
+	else if (job_table_size(m->jobs))
+		log_info("%zu job(s) running according to the ledger", job_table_size(m->jobs));
 
 	r = manager_reload(m);
 	if (r < 0)
 		return r;
 
-	r = meter_open_pinned(&cb, METER_ATTACH_AUTO, m->cfg.bpf_pin_dir, &m->meter);
+	r = attributor_follow_v1(m->attr, m->cfg.cgroup_v1, &m->v1_controller);
+	if (r < 0) {
+		log_error("cgroup_v1 = %s: %s", m->cfg.cgroup_v1,
+			  r == -ENOENT ? "no such hierarchy is mounted" : strerror(-r));
+		return r;
+	}
+	if (m->v1_controller != HPCM_V1_NONE)
+		log_info("following the cgroup v1 %s hierarchy at %s beside cgroup v2",
+			 cgroup_v1_controller_name(m->v1_controller), attributor_v1_mount(m->attr));
+
+	/* The meter's own cost, per program: the kernel times BPF programs only while asked to
+	 * (about two clock reads per run), so only when configured. */
+	if (m->cfg.bpf_stats) {
+		m->bpf_stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (m->bpf_stats_fd < 0) {
+			m->bpf_stats_errno = errno;
+			log_warning("cannot enable BPF statistics: %m");
+		}
+	}
+	m->meter_start_ns = now_boottime_nsec();
+	r = meter_open_pinned(&cb, METER_ATTACH_AUTO, m->v1_controller, m->cfg.bpf_pin_dir,
+			      &m->meter);
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
-	if (meter_maps_reused(m->meter))
-		ledger_load_baselines(m->ledger, baseline_load_one, m);
+	load_baselines(m);
 	snprintf(err, sizeof(err), "hpcmeterd %s, %s%s", HPCMETER_VERSION,
 		 meter_attach_mode(m->meter),
-		 meter_maps_reused(m->meter) ? ", counters continue from pinned maps" : "");
+		 meter_maps_reused(m->meter) ? ", maps pinned by the previous run reused" : "");
 	ledger_add_meter_state(m->ledger, now_realtime_usec(), "bpf-cpu", "attached", err);
 	manager_gaps_start(m);
+	r = manager_gpu_start(m);
+	if (r < 0)
+		return r;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -864,6 +1064,14 @@ int manager_start(struct manager *m)
 	r = sd_event_add_post(m->event, &m->post_source, on_post, m);
 	if (r < 0)
 		goto fail_loop;
+	/* Under systemd's WatchdogSec= (WATCHDOG_USEC), the loop pings WATCHDOG=1 at half the
+	 * period: a loop stuck anywhere (a hung NSS lookup, a blocked ledger write) gets the
+	 * daemon restarted (Restart=on-failure). Does nothing without WATCHDOG_USEC. */
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		goto fail_loop;
+	if (r > 0)
+		log_info("systemd watchdog enabled");
 
 	/* Processes that run already: check them now, not at their next context switch. */
 	seed_from_proc(m);
@@ -909,9 +1117,13 @@ void manager_free(struct manager *m)
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	meter_free(m->meter);
+	if (m->bpf_stats_fd >= 0)
+		close(m->bpf_stats_fd);
+	manager_gpu_free(m);
 	ledger_close(m->ledger);
 	license_set_free(m->licenses);
 	attributor_free(m->attr);
+	job_table_free(m->jobs);
 	tdestroy(m->procs, proc_free);
 	tdestroy(m->usage, free);
 	tdestroy(m->raised, free);

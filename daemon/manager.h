@@ -9,10 +9,13 @@
 
 #include "attribute.h"
 #include "config.h"
+#include "gpu.h"
 #include "hpcmeter-bus.h"
+#include "inventory.h"
 #include "ledger.h"
 #include "license.h"
 #include "meter.h"
+#include "workload.h"
 
 struct manager {
 	struct config cfg;
@@ -24,6 +27,8 @@ struct manager {
 	struct attributor *attr;
 	struct ledger *ledger;
 	struct license_set *licenses;
+	struct job_table *jobs; /* jobs announced by the batch system */
+	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */
 
 	void *procs; /* tsearch tree of struct proc, by tgid */
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */
@@ -32,8 +37,12 @@ struct manager {
 	char hostname[256];
 	char boot_id[64];
 	uint64_t started_usec;
+	uint64_t meter_start_ns; /* CLOCK_BOOTTIME when the meter attached: usage before is not ours */
 	uint64_t interval_start_usec;
 	uint64_t last_collect_usec;
+	uint64_t last_collect_duration_usec; /* how long the last reading took (self-cost) */
+	int bpf_stats_fd; /* holds the kernel's BPF statistics on while open; -1 when off */
+	int bpf_stats_errno; /* why it is off when asked for */
 	uint64_t collections;
 	uint64_t exec_events, exit_events;
 	uint32_t n_procs;
@@ -53,12 +62,23 @@ struct manager {
 	const char *(*gap_policy)(struct manager *m, const struct gap *g);
 	/* Hook for device meters: accelerators held now, for a gap's bound. NULL: none. */
 	uint32_t (*devices_held)(struct manager *m);
-	void *baselines; /* tsearch tree: counters already in the ledger, from pinned maps */
+	void *baselines; /* tsearch tree: counters already in the ledger (the previous run's) */
+	uint64_t prev_commit_boot_ns; /* CLOCK_BOOTTIME of the previous run's last commit, same boot */
 	void *job_totals; /* metrics.c: CPU time per job since start */
 	uint64_t last_rollup_usec;
 	bool ledger_was_degraded;
 	struct license_rec *license_recs; /* records.c: licence files as last recorded */
 	size_t n_license_recs;
+	/* GPU meter and accelerator inventory (manager-gpu.c) */
+	struct gpu *gpu; /* NULL when off or failed */
+	sd_event_source *gpu_source;
+	char gpu_state[128]; /* "on", "off", "failed: ..." */
+	struct accel_db *accel_db;
+	struct inventory *inventory;
+	void *gpu_seen; /* tsearch tree of struct gpu_seen, by tgid */
+	void *gpu_usage; /* tsearch tree of struct gpu_acc for the interval in progress */
+	uint32_t *gpu_pending; /* exec'd processes whose maps to scan */
+	size_t gpu_pending_n, gpu_pending_cap;
 };
 
 int manager_new(const struct config *cfg, struct manager **ret);
@@ -73,6 +93,15 @@ int manager_reload(struct manager *m);
 
 /* Read the kernel counters and close the interval in progress. */
 int manager_collect(struct manager *m);
+
+/* A job announced (JobStarted) or ended (JobEnded): store it and act on it. */
+int manager_job_started(struct manager *m, struct job_info *j);
+int manager_job_ended(struct manager *m, struct job_info *j);
+
+/* Where usage of a process in these cgroups belongs, as a path: the followed v1 hierarchy's
+ * path ("freezer:/slurm_n1/uid_1000/job_42/step_0") when it is a Slurm job, else cgroup v2's. */
+const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
+				     char *buf, size_t size);
 
 unsigned manager_license_errors(const struct manager *m);
 unsigned manager_licenses_active(const struct manager *m);

@@ -2,6 +2,7 @@
 /* Loads the CPU meter skeleton, attaches it, and turns its ring buffer and maps into calls. */
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <stdbool.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 struct meter {
 	struct sched_bpf *skel;
+	struct bpf_link *iter; /* the task iterator, run at each reading */
 	struct ring_buffer *rb;
 	struct meter_callbacks cb;
 	const char *mode;
@@ -101,6 +103,7 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 			.ts_ns = e->ts_ns,
 			.cgroup_id = e->cgroup_id,
 			.start_ns = e->start_ns,
+			.cgroup_v1_id = e->cgroup_v1_id,
 		};
 		copy_str(exec->comm, e->comm, sizeof(exec->comm));
 		copy_str(exec->filename, e->filename, sizeof(exec->filename));
@@ -123,6 +126,7 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 			.cgroup_id = e->cgroup_id,
 			.start_ns = e->start_ns,
 			.cpu_ns = e->cpu_ns,
+			.cgroup_v1_id = e->cgroup_v1_id,
 		};
 		copy_str(exit->comm, e->comm, sizeof(exit->comm));
 		return HPCM_EV_EXIT;
@@ -156,18 +160,14 @@ static int on_record(void *ctx, void *data, size_t size)
 
 static void choose_programs(struct sched_bpf *skel, bool btf)
 {
-	bpf_program__set_autoload(skel->progs.sched_switch_btf, btf);
-	bpf_program__set_autoload(skel->progs.sched_fork_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exec_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_btf, btf);
-	bpf_program__set_autoload(skel->progs.sched_switch_raw, !btf);
-	bpf_program__set_autoload(skel->progs.sched_fork_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exec_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_raw, !btf);
 }
 
-/* The maps that outlive the daemon when pinned: counters, loss statistics and records not yet
- * read. (oncpu_since is not: a switch-in time from before a restart would charge the downtime.) */
+/* The maps that outlive the daemon when pinned: final counters of exited processes, loss
+ * statistics and records not yet read. */
 static int set_pins(struct sched_bpf *skel, const char *pin_dir)
 {
 	struct bpf_map *maps[] = { skel->maps.procs, skel->maps.stats, skel->maps.events };
@@ -184,7 +184,8 @@ static int set_pins(struct sched_bpf *skel, const char *pin_dir)
 	return 0;
 }
 
-static int open_and_load(bool btf, const char *pin_dir, struct sched_bpf **ret)
+static int open_and_load(bool btf, enum hpcm_v1_controller v1, const char *pin_dir,
+			 struct sched_bpf **ret)
 {
 	struct sched_bpf *skel;
 	int r;
@@ -193,6 +194,7 @@ static int open_and_load(bool btf, const char *pin_dir, struct sched_bpf **ret)
 	if (!skel)
 		return -errno;
 	choose_programs(skel, btf);
+	skel->rodata->v1_controller = v1;
 	r = set_pins(skel, pin_dir);
 	if (r == 0)
 		r = sched_bpf__load(skel);
@@ -206,7 +208,13 @@ static int open_and_load(bool btf, const char *pin_dir, struct sched_bpf **ret)
 
 int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struct meter **ret)
 {
-	return meter_open_pinned(cb, attach, NULL, ret);
+	return meter_open_v1(cb, attach, HPCM_V1_NONE, ret);
+}
+
+int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
+		  enum hpcm_v1_controller v1, struct meter **ret)
+{
+	return meter_open_pinned(cb, attach, v1, NULL, ret);
 }
 
 /* Remove pinned maps that do not fit this build (a changed map definition). */
@@ -240,7 +248,7 @@ static int pin_dir_prepare(const char *pin_dir, bool *existed)
 }
 
 int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach,
-		      const char *pin_dir, struct meter **ret)
+		      enum hpcm_v1_controller v1, const char *pin_dir, struct meter **ret)
 {
 	bool existed = false;
 	struct meter *m;
@@ -272,20 +280,21 @@ int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach
 		m->cb = *cb;
 
 	m->mode = "tp_btf";
-	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP : open_and_load(true, pin_dir, &m->skel);
+	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP :
+					    open_and_load(true, v1, pin_dir, &m->skel);
 	if (r < 0) {
 		if (attach != METER_ATTACH_RAW_TP)
 			log_info("tp_btf programs did not load (%s), using raw tracepoints",
 				 strerror(-r));
 		m->mode = "raw_tp";
-		r = open_and_load(false, pin_dir, &m->skel);
+		r = open_and_load(false, v1, pin_dir, &m->skel);
 		if (r < 0 && pin_dir && existed) {
 			/* Maps pinned by another build: start afresh rather than not at all. */
 			unpin_stale(pin_dir);
 			existed = false;
-			r = open_and_load(attach != METER_ATTACH_RAW_TP, pin_dir, &m->skel);
+			r = open_and_load(attach != METER_ATTACH_RAW_TP, v1, pin_dir, &m->skel);
 			if (r < 0)
-				r = open_and_load(false, pin_dir, &m->skel);
+				r = open_and_load(false, v1, pin_dir, &m->skel);
 			else
 				m->mode = "tp_btf";
 		}
@@ -300,6 +309,12 @@ int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach
 	r = sched_bpf__attach(m->skel);
 	if (r < 0) {
 		log_error("cannot attach the BPF CPU meter: %s", strerror(-r));
+		goto fail;
+	}
+	m->iter = bpf_program__attach_iter(m->skel->progs.dump_task, NULL);
+	if (!m->iter) {
+		r = -errno;
+		log_error("cannot attach the BPF task iterator: %s", strerror(-r));
 		goto fail;
 	}
 	m->rb = ring_buffer__new(bpf_map__fd(m->skel->maps.events), on_record, m, NULL);
@@ -320,6 +335,7 @@ void meter_free(struct meter *m)
 	if (!m)
 		return;
 	ring_buffer__free(m->rb);
+	bpf_link__destroy(m->iter);
 	sched_bpf__destroy(m->skel);
 	free(m);
 }
@@ -407,26 +423,134 @@ int meter_read_stats(struct meter *m, struct meter_stats *ret)
 	return 0;
 }
 
+/* Run the task iterator: every live user-space thread, as records, into a growing buffer. */
+static int read_tasks(struct meter *m, struct hpcm_task_rec **ret, size_t *n_ret)
+{
+	_cleanup_close_ int fd = bpf_iter_create(bpf_link__fd(m->iter));
+	size_t cap = 1024 * sizeof(struct hpcm_task_rec), len = 0;
+	char *buf = malloc(cap);
+
+	if (fd < 0 || !buf) {
+		free(buf);
+		return fd < 0 ? -errno : -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 64 * sizeof(struct hpcm_task_rec)) {
+			char *b = realloc(buf, cap * 2);
+
+			if (!b) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = b;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	if (len % sizeof(struct hpcm_task_rec)) {
+		free(buf);
+		return -EBADMSG;
+	}
+	*ret = (struct hpcm_task_rec *)buf;
+	*n_ret = len / sizeof(struct hpcm_task_rec);
+	return 0;
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct hpcm_task_rec *x = a, *y = b;
+
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
+int bpf_object_prog_stats(struct bpf_object *obj, uint64_t *run_cnt, uint64_t *run_time_ns)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj)
+	{
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0)
+			continue; /* not loaded (the other attach mode's set) */
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+			return -errno;
+		*run_cnt += info.run_cnt;
+		*run_time_ns += info.run_time_ns;
+	}
+	return 0;
+}
+
+int meter_prog_stats(struct meter *m, uint64_t *run_cnt, uint64_t *run_time_ns)
+{
+	return bpf_object_prog_stats(m->skel->obj, run_cnt, run_time_ns);
+}
+
 int meter_foreach_proc(struct meter *m,
 		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
 		       void *userdata)
 {
 	enum { CHUNK = 1024 };
 	int fd = bpf_map__fd(m->skel->maps.procs);
+	_cleanup_free_ struct hpcm_task_rec *recs = NULL;
 	_cleanup_free_ uint32_t *keys = malloc(CHUNK * sizeof(*keys));
 	_cleanup_free_ struct hpcm_proc *vals = malloc(CHUNK * sizeof(*vals));
 	uint64_t batch = 0; /* opaque cursor; the hash map keeps a bucket index in it */
 	bool first = true, done = false;
+	size_t n = 0;
+	int r;
 
 	if (!keys || !vals)
 		return -ENOMEM;
-	/* Batched lookups walk buckets, so entries deleted meanwhile (exits) cannot make the walk
-	 * restart or repeat the way get_next_key does. */
+	/* Living processes: the threads of one process summed, plus its exited threads. */
+	r = read_tasks(m, &recs, &n);
+	if (r < 0)
+		return r;
+	qsort(recs, n, sizeof(*recs), rec_cmp);
+	for (size_t i = 0; i < n;) {
+		const struct hpcm_task_rec *lead = &recs[i];
+		struct hpcm_proc p = { .start_ns = lead->start_ns };
+		size_t j;
+
+		/* identity from the main thread when it lives, else the first one */
+		for (j = i; j < n && recs[j].tgid == lead->tgid; j++)
+			if (recs[j].tid == recs[j].tgid)
+				lead = &recs[j];
+		p.cpu_ns = lead->dead_ns;
+		for (size_t k = i; k < j; k++)
+			p.cpu_ns += recs[k].runtime_ns;
+		p.cgroup_id = lead->cgroup_id;
+		p.cgroup_v1_id = lead->cgroup_v1_id;
+		p.uid = lead->uid;
+		p.gid = lead->gid;
+		p.ppid = lead->ppid;
+		r = fn(lead->tgid, &p, userdata);
+		if (r < 0)
+			return r;
+		i = j;
+	}
+	/* Processes whose exit record was lost: their final counters, flagged. Batched lookups
+	 * walk buckets, so entries deleted meanwhile cannot make the walk restart or repeat. */
 	while (!done) {
 		__u32 count = CHUNK;
-		int r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
-					     NULL);
 
+		r = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count,
+					 NULL);
 		if (r < 0) {
 			if (errno != ENOENT)
 				return -errno;

@@ -10,11 +10,13 @@
 #include "hpcmeter_bpf.h"
 
 struct meter;
+struct bpf_object;
 
 /* A validated exec record. */
 struct meter_exec {
 	uint32_t tgid, ppid, uid, gid, flags;
 	uint64_t ts_ns, cgroup_id, start_ns;
+	uint64_t cgroup_v1_id; /* in the followed v1 hierarchy, 0 when none */
 	char comm[HPCM_COMM_LEN];
 	char filename[HPCM_FILENAME_LEN];
 	char path[PATH_MAX]; /* absolute path of the executed file, "" if it could not be resolved */
@@ -24,6 +26,7 @@ struct meter_exec {
 struct meter_exit {
 	uint32_t tgid, ppid, uid, exit_code;
 	uint64_t ts_ns, cgroup_id, start_ns, cpu_ns;
+	uint64_t cgroup_v1_id;
 	char comm[HPCM_COMM_LEN];
 };
 
@@ -45,10 +48,13 @@ enum meter_attach {
 
 /* Load and attach the programs. */
 int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struct meter **ret);
-/* The same, with the maps that hold counters pinned in pin_dir (on bpffs; created when missing):
- * maps pinned there by an earlier run are reused, so their counters continue. */
+/* The same, also following tasks' cgroups in one v1 hierarchy (hybrid and v1 hosts). */
+int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
+		  enum hpcm_v1_controller v1, struct meter **ret);
+/* The same, with the maps that outlive a process pinned in pin_dir (on bpffs; created when
+ * missing; NULL or "": none): maps pinned there by an earlier run are reused. */
 int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach,
-		      const char *pin_dir, struct meter **ret);
+		      enum hpcm_v1_controller v1, const char *pin_dir, struct meter **ret);
 void meter_free(struct meter *m);
 /* Did meter_open_pinned() find and reuse pinned maps? */
 bool meter_maps_reused(const struct meter *m);
@@ -61,11 +67,20 @@ int meter_ring_fd(const struct meter *m);
 int meter_consume(struct meter *m);
 int meter_read_stats(struct meter *m, struct meter_stats *ret);
 
-/* Call fn for every tracked process; returns fn's first negative value or 0. */
+/* Run count and run time of the meter's programs, summed (the kernel counts them only while
+ * BPF statistics are enabled: bpf_enable_stats()). */
+int meter_prog_stats(struct meter *m, uint64_t *run_cnt, uint64_t *run_time_ns);
+/* The same for any loaded BPF object (the GPU meter's). */
+int bpf_object_prog_stats(struct bpf_object *obj, uint64_t *run_cnt, uint64_t *run_time_ns);
+
+/* Read the counters: call fn for every living user-space process (the task iterator: CPU time
+ * of its threads as the scheduler keeps it, cgroups and owner now), then for every process
+ * whose exit record was lost (flag HPCM_F_EXITED, final counters; meter_reap() forgets it).
+ * Returns fn's first negative value or 0. */
 int meter_foreach_proc(struct meter *m,
 		       int (*fn)(uint32_t tgid, const struct hpcm_proc *p, void *userdata),
 		       void *userdata);
-/* Forget a process whose exit record was lost (flag HPCM_F_EXITED). */
+/* Forget a process whose exit record was lost (flag HPCM_F_EXITED), once accounted. */
 int meter_reap(struct meter *m, uint32_t tgid);
 
 /* Decode one ring-buffer record (exposed for tests and fuzzing). Returns the record type

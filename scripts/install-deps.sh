@@ -14,6 +14,7 @@ build=(
 	libsystemd-dev libyaml-dev libsqlite3-dev
 	# SHA-256 of the ledger's hash chain, Ed25519 report signatures
 	libssl-dev
+	go-md2man
 )
 run=(
 	dbus dbus-daemon systemd util-linux passwd procps
@@ -22,9 +23,14 @@ tests=(
 	python3 dbus-bin libxml2-utils clang-format
 	# a second Ed25519 key in the report tests
 	openssl
+	python3 dbus-bin libxml2-utils clang-format man-db bash-completion
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	libnl-3-dev libnl-genl-3-dev
+	# job attribution against a real Slurm (started by tests/slurm, cgroup/v1)
+	munge slurmctld slurmd slurm-client
+	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
+	dpkg-dev debhelper dh-dkms mmdebstrap rpm
 )
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")

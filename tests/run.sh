@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 shift || true
 export BUILD
+# Run from "make check", the tests must not inherit make's jobserver: a make they start
+# (the module's kbuild) would warn "jobserver unavailable" and fail the W=1 build check.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 
 ALL=(
 	"$BUILD/tests/test-license"
@@ -15,7 +18,11 @@ ALL=(
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-ledger"
+	"$BUILD/tests/test-workload"
+	"$BUILD/tests/test-cgroup-v1 $BUILD/tests/burn"
+	"$BUILD/tests/test-inventory data/accelerators.yaml"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
+	"$BUILD/tests/test-gpu $BUILD/tests/gpu-fake $BUILD/tests/gpu-load"
 	"tests/dbus/test-violations.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
@@ -24,7 +31,14 @@ ALL=(
 	"tests/dbus/test-crash.sh"
 	"tests/dbus/test-ledger.sh"
 	"tests/dbus/test-full-disk.sh"
+	"tests/dbus/test-baseline.sh"
+	"tests/dbus/test-watchdog.sh"
+	"tests/dbus/test-selfcost.sh"
+	"tests/dbus/test-gpu.sh"
 	"tests/install/test-install.sh"
+	"tests/install/test-completion.sh"
+	"tests/package/test-rpmspec.sh"
+	"tests/slurm/test-slurm.sh"
 )
 ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")

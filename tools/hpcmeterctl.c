@@ -24,8 +24,10 @@
 
 #include "ctl-ext.h"
 #include "hpcmeter-bus.h"
+#include "jobs.h"
 #include "license.h"
 #include "util.h"
+#include "ctl-inventory.h"
 
 #define PROGRAM "hpcmeterctl"
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -54,6 +56,10 @@ static const char *arg_address = NULL;
 static bool arg_since_set = false;
 static uint64_t arg_since = 0;
 static bool arg_since_usec_set = false;
+static bool arg_slurm_env = false;
+static char **arg_set = NULL; /* --set KEY=VALUE, in order */
+static size_t arg_n_set = 0;
+static const char *arg_by = NULL; /* usage --by */
 static uint64_t arg_since_usec = 0;
 
 static bool usage_error_seen = false;
@@ -537,7 +543,7 @@ static const char *bus_error_message(const sd_bus_error *error, int r)
 	/* The bus's own text lists its policy rules; say what the policy means instead. */
 	if (error && sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
 		return "access denied by the bus policy (reading needs root or membership in group "
-		       "hpcmeter; reload needs root)";
+		       "hpcmeter; reload and job announcements need root)";
 	if (error && sd_bus_error_is_set(error) && !isempty(error->message))
 		return error->message;
 	return strerror(r < 0 ? -r : r);
@@ -750,6 +756,10 @@ static const struct {
 	{ "interval_usec", "Interval", FIELD_TIMESPAN },
 	{ "last_collect_usec", "Last collection", FIELD_TIMESTAMP },
 	{ "collections", "Collections", FIELD_PLAIN },
+	{ "last_collect_duration_usec", "Last reading took", FIELD_TIMESPAN },
+	{ "bpf_stats", "BPF statistics", FIELD_PLAIN },
+	{ "bpf_run_count", "BPF program runs", FIELD_PLAIN },
+	{ "bpf_run_time_ns", "BPF run time (ns)", FIELD_PLAIN },
 	{ "attach_mode", "Attach mode", FIELD_PLAIN },
 	{ "processes_tracked", "Processes tracked", FIELD_PLAIN },
 	{ "exec_events", "Exec events", FIELD_PLAIN },
@@ -1012,7 +1022,7 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 					  status_labels[k].format);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (status_label_index(fields[i].key) < 0)
+		if (status_label_index(fields[i].key) < 0 && fields[i].known_type)
 			print_status_line(width, fields[i].key, &fields[i], FIELD_PLAIN);
 
 	printf("\nLicences:\n");
@@ -1101,8 +1111,12 @@ static int verb_status(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return r;
 
-	return arg_json ? print_status_json(fields, n, licenses) :
-			  print_status_human(fields, n, licenses);
+	if (arg_json)
+		return print_status_json(fields, n, licenses);
+	r = print_status_human(fields, n, licenses);
+	if (r == 0)
+		ctl_gpu_status_libraries(reply);
+	return r;
 }
 
 /* ---- violations and monitor ---- */
@@ -1394,6 +1408,28 @@ struct usage_row {
 	uint64_t cpu_ns, first_usec, last_usec;
 };
 
+static int usage_by(sd_bus *bus, sd_bus_message *reply);
+
+/* The GPU metrics of a usage row (GetGpuUsage), in the row's JSON object. */
+static void json_gpu_fields(struct json *j, const struct ctl_gpu_row *g)
+{
+	json_kv_uint(j, "gpu_ns", g->gpu_ns);
+	json_key(j, "gpu_seconds");
+	json_double(j, (double)g->gpu_ns / (double)NSEC_PER_SEC);
+	json_key(j, "tpp_seconds");
+	json_double(j, g->tpp_seconds);
+	json_key(j, "ops_upper");
+	json_double(j, g->ops_upper);
+	json_key(j, "ops_lower");
+	json_double(j, g->ops_lower);
+	json_kv_uint(j, "launches", g->launches);
+	json_kv_uint(j, "threads_launched", g->threads_launched);
+	json_kv_uint(j, "graph_launches", g->graph_launches);
+	json_kv_uint(j, "bytes_alloc", g->bytes_alloc);
+	json_kv_uint(j, "bytes_h2d", g->bytes_h2d);
+	json_kv_uint(j, "gpu_dev_opens", g->dev_opens);
+}
+
 static int verb_usage(sd_bus *bus, int argc, char **argv)
 {
 	static const char *const headers[] = { "CGROUP",      "JOB",   "USER(UID)",
@@ -1405,10 +1441,22 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 						 .right_align = right };
 	struct usage_row u;
 	struct json j;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *gpu_reply = NULL;
+	_cleanup_(freep) struct ctl_gpu_row *gpu = NULL;
+	_cleanup_(freep) bool *gpu_used = NULL;
+	size_t n_gpu = 0;
 	int r;
 
 	(void)argc;
 	(void)argv;
+
+	/* GPU usage of the same rows (hpcmeterd without a GPU meter answers none). */
+	r = ctl_gpu_usage_fetch(bus, arg_since_usec, &gpu_reply, &gpu, &n_gpu);
+	if (r < 0)
+		return log_parse_error("GetGpuUsage", r);
+	gpu_used = calloc(n_gpu + 1, sizeof(*gpu_used));
+	if (!gpu_used)
+		return -ENOMEM;
 
 	r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
 	if (r < 0)
@@ -1416,6 +1464,8 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_USAGE);
 	if (r < 0)
 		return log_parse_error("GetUsage", r);
+	if (arg_by)
+		return usage_by(bus, reply);
 
 	json_init(&j, stdout, arg_json);
 	if (arg_json)
@@ -1435,6 +1485,12 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 			json_double(&j, (double)u.cpu_ns / (double)NSEC_PER_SEC);
 			json_kv_uint(&j, "first_usec", u.first_usec);
 			json_kv_uint(&j, "last_usec", u.last_usec);
+			for (size_t i = 0; i < n_gpu; i++)
+				if (!gpu_used[i] && streq(gpu[i].cgroup, u.cgroup) &&
+				    streq(gpu[i].job, u.job) && gpu[i].uid == u.uid) {
+					json_gpu_fields(&j, &gpu[i]);
+					gpu_used[i] = true;
+				}
 			json_end_object(&j);
 			continue;
 		}
@@ -1451,6 +1507,23 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 		return log_parse_error("GetUsage", r);
 
 	if (arg_json) {
+		/* GPU usage of a cgroup and user without CPU time in the period: a row of its own. */
+		for (size_t i = 0; i < n_gpu; i++) {
+			if (gpu_used[i])
+				continue;
+			json_begin_object(&j);
+			json_kv_string(&j, "cgroup", gpu[i].cgroup);
+			json_kv_string(&j, "job", gpu[i].job);
+			json_kv_uint(&j, "uid", gpu[i].uid);
+			json_kv_string(&j, "user", gpu[i].user);
+			json_kv_uint(&j, "cpu_ns", 0);
+			json_key(&j, "cpu_seconds");
+			json_double(&j, 0);
+			json_kv_uint(&j, "first_usec", gpu[i].first_usec);
+			json_kv_uint(&j, "last_usec", gpu[i].last_usec);
+			json_gpu_fields(&j, &gpu[i]);
+			json_end_object(&j);
+		}
 		json_end_array(&j);
 		json_finish(&j);
 		return 0;
@@ -1458,7 +1531,374 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	r = table_print(&t, "usage records");
 	if (r < 0)
 		log_error("out of memory");
+	else
+		ctl_gpu_usage_table(gpu, n_gpu, arg_legend);
 	return r;
+}
+
+/* ---- usage --by: totals per job, user or account ---- */
+
+struct usage_total {
+	char *key; /* job id, user or account */
+	char *user, *account; /* of the first row seen (job totals) */
+	uint64_t cpu_ns, first_usec, last_usec;
+};
+
+struct job_row {
+	const char *id, *scheduler, *user;
+	uint32_t uid;
+	const char *account, *partition, *wckey, *comment, *gpus, *nodes;
+	uint64_t start_usec, end_usec;
+};
+
+static int read_job_row(sd_bus_message *m, struct job_row *j)
+{
+	return sd_bus_message_read(m, HPCMETER_SIG_JOB, &j->id, &j->scheduler, &j->user, &j->uid,
+				   &j->account, &j->partition, &j->wckey, &j->comment, &j->gpus,
+				   &j->nodes, &j->start_usec, &j->end_usec);
+}
+
+/* The account of job id in a ListJobs reply (the latest run), "" when not announced. */
+static const char *job_account(sd_bus_message *jobs, const char *id)
+{
+	const char *account = "";
+	struct job_row j;
+
+	if (!jobs || isempty(id) || sd_bus_message_rewind(jobs, true) < 0 ||
+	    sd_bus_message_enter_container(jobs, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_JOB) < 0)
+		return "";
+	while (read_job_row(jobs, &j) > 0)
+		if (streq(j.id, id))
+			account = j.account;
+	return account;
+}
+
+static struct usage_total *total_find(struct usage_total **v, size_t *n, const char *key)
+{
+	struct usage_total *t;
+
+	for (size_t i = 0; i < *n; i++)
+		if (streq((*v)[i].key, key))
+			return &(*v)[i];
+	t = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!t)
+		return NULL;
+	*v = t;
+	t = &t[(*n)++];
+	*t = (struct usage_total){ .key = strdup(key), .first_usec = UINT64_MAX };
+	return t->key ? t : NULL;
+}
+
+static int total_cmp(const void *a, const void *b)
+{
+	const struct usage_total *x = a, *y = b;
+
+	return x->cpu_ns < y->cpu_ns ? 1 : x->cpu_ns > y->cpu_ns ? -1 : strcmp(x->key, y->key);
+}
+
+static int usage_by(sd_bus *bus, sd_bus_message *reply)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *jobs = NULL;
+	struct usage_total *v = NULL;
+	size_t n = 0;
+	struct usage_row u;
+	struct json j;
+	int r;
+
+	if (!streq(arg_by, "user")) {
+		r = bus_call(bus, "ListJobs", &jobs, "t", arg_since_usec);
+		if (r < 0)
+			return r;
+	}
+	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_USAGE, &u.cgroup, &u.job, &u.uid,
+					&u.user, &u.cpu_ns, &u.first_usec, &u.last_usec)) > 0) {
+		const char *account = job_account(jobs, u.job);
+		char uidkey[32];
+		const char *key;
+		struct usage_total *t;
+
+		if (streq(arg_by, "job"))
+			key = isempty(u.job) ? "-" : u.job;
+		else if (streq(arg_by, "account"))
+			key = isempty(account) ? "-" : account;
+		else {
+			snprintf(uidkey, sizeof(uidkey), "%s(%" PRIu32 ")",
+				 isempty(u.user) ? "?" : u.user, u.uid);
+			key = uidkey;
+		}
+		t = total_find(&v, &n, key);
+		if (!t) {
+			r = -ENOMEM;
+			break;
+		}
+		t->cpu_ns += u.cpu_ns;
+		if (u.first_usec < t->first_usec)
+			t->first_usec = u.first_usec;
+		if (u.last_usec > t->last_usec)
+			t->last_usec = u.last_usec;
+		if (!t->user && (t->user = malloc(64)))
+			snprintf(t->user, 64, "%s(%" PRIu32 ")", isempty(u.user) ? "?" : u.user,
+				 u.uid);
+		if (!t->account)
+			t->account = strdup(isempty(account) ? "-" : account);
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i].key), free(v[i].user), free(v[i].account);
+		free(v);
+		return r == -ENOMEM ? (log_error("out of memory"), r) :
+				      log_parse_error("GetUsage", r);
+	}
+	qsort(v, n, sizeof(*v), total_cmp);
+
+	/* grouped by the first column */
+	static const char *const by_job[] = { "JOB",	     "USER(UID)", "ACCOUNT",
+					      "CPU-SECONDS", "FIRST",	  "LAST" };
+	static const char *const by_other[] = { "KEY", "CPU-SECONDS", "FIRST", "LAST" };
+	static const bool right_job[] = { true, false, false, true, false, false };
+	static const bool right_other[] = { false, true, false, false };
+	bool job = streq(arg_by, "job");
+	const char *other_headers[4] = { streq(arg_by, "user") ? "USER(UID)" : "ACCOUNT",
+					 by_other[1], by_other[2], by_other[3] };
+	_cleanup_(table_done) struct table t = { .n_columns = job ? 6 : 4,
+						 .headers = job ? by_job : other_headers,
+						 .right_align = job ? right_job : right_other };
+
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
+		double sec = (double)v[i].cpu_ns / (double)NSEC_PER_SEC;
+
+		if (arg_json) {
+			json_begin_object(&j);
+			json_kv_string(&j, arg_by, v[i].key);
+			if (job) {
+				json_kv_string(&j, "user", v[i].user ?: "");
+				json_kv_string(&j, "account", v[i].account ?: "");
+			}
+			json_kv_uint(&j, "cpu_ns", v[i].cpu_ns);
+			json_key(&j, "cpu_seconds");
+			json_double(&j, sec);
+			json_kv_uint(&j, "first_usec", v[i].first_usec);
+			json_kv_uint(&j, "last_usec", v[i].last_usec);
+			json_end_object(&j);
+			continue;
+		}
+		if (table_add(&t, "%s", v[i].key) < 0 ||
+		    (job && (table_add(&t, "%s", v[i].user ?: "-") < 0 ||
+			     table_add(&t, "%s", v[i].account ?: "-") < 0)) ||
+		    table_add(&t, "%.3f", sec) < 0 ||
+		    table_add(&t, "%s", format_timestamp_local(first, v[i].first_usec)) < 0 ||
+		    table_add(&t, "%s", format_timestamp_local(last, v[i].last_usec)) < 0)
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(v[i].key), free(v[i].user), free(v[i].account);
+	free(v);
+	if (r < 0) {
+		log_error("out of memory");
+		return r;
+	}
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+		return 0;
+	}
+	r = table_print(&t, "usage totals");
+	if (r < 0)
+		log_error("out of memory");
+	return r;
+}
+
+/* ---- jobs: what the batch system announced ---- */
+
+static int verb_jobs(sd_bus *bus, int argc, char **argv)
+{
+	static const char *const headers[] = { "JOB",	  "USER(UID)", "ACCOUNT", "PARTITION",
+					       "END-USE", "GPUS",      "START",	  "END" };
+	static const bool right[] = { true, false, false, false, false, false, false, false };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(table_done) struct table t = { .n_columns = 8,
+						 .headers = headers,
+						 .right_align = right };
+	struct job_row jr;
+	struct json j;
+	int r;
+
+	(void)argc;
+	(void)argv;
+	r = bus_call(bus, "ListJobs", &reply, "t", arg_since_usec);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_JOB);
+	if (r < 0)
+		return log_parse_error("ListJobs", r);
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	while ((r = read_job_row(reply, &jr)) > 0) {
+		char start[FORMAT_TIMESTAMP_MAX], end[FORMAT_TIMESTAMP_MAX], enduse[2 * 1100];
+
+		if (arg_json) {
+			json_begin_object(&j);
+			json_kv_string(&j, "job", jr.id);
+			json_kv_string(&j, "scheduler", jr.scheduler);
+			json_kv_string(&j, "user", jr.user);
+			if (jr.uid != UINT32_MAX)
+				json_kv_uint(&j, "uid", jr.uid);
+			else
+				json_kv_null(&j, "uid");
+			json_kv_string(&j, "account", jr.account);
+			json_kv_string(&j, "partition", jr.partition);
+			json_kv_string(&j, "wckey", jr.wckey);
+			json_kv_string(&j, "comment", jr.comment);
+			json_kv_string(&j, "gpus", jr.gpus);
+			json_kv_string(&j, "nodes", jr.nodes);
+			json_kv_uint(&j, "start_usec", jr.start_usec);
+			json_kv_uint(&j, "end_usec", jr.end_usec);
+			json_end_object(&j);
+			continue;
+		}
+		snprintf(enduse, sizeof(enduse), "%s%s%s", jr.wckey,
+			 !isempty(jr.wckey) && !isempty(jr.comment) ? " " : "", jr.comment);
+		if (table_add(&t, "%s", jr.id) < 0 ||
+		    (jr.uid != UINT32_MAX ?
+			     table_add(&t, "%s(%" PRIu32 ")", isempty(jr.user) ? "?" : jr.user,
+				       jr.uid) :
+			     table_add(&t, "%s", isempty(jr.user) ? "?" : jr.user)) < 0 ||
+		    table_add(&t, "%s", isempty(jr.account) ? "-" : jr.account) < 0 ||
+		    table_add(&t, "%s", isempty(jr.partition) ? "-" : jr.partition) < 0 ||
+		    table_add(&t, "%s", isempty(enduse) ? "-" : enduse) < 0 ||
+		    table_add(&t, "%s", isempty(jr.gpus) ? "-" : jr.gpus) < 0 ||
+		    table_add(&t, "%s",
+			      jr.start_usec ? format_timestamp_local(start, jr.start_usec) : "?") <
+			    0 ||
+		    table_add(&t, "%s",
+			      jr.end_usec ? format_timestamp_local(end, jr.end_usec) : "running") <
+			    0) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (r < 0)
+		return log_parse_error("ListJobs", r);
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+		return 0;
+	}
+	r = table_print(&t, "jobs");
+	if (r < 0)
+		log_error("out of memory");
+	return r;
+}
+
+/* job start|end [JOBID]: what a batch system's prolog and epilog run (root only). */
+static int append_job_kv(sd_bus_message *m, const char *key, const char *value)
+{
+	if (streq(key, "uid")) {
+		uint64_t uid;
+		char *end;
+
+		errno = 0;
+		uid = strtoull(value, &end, 10);
+		if (errno || *end || isempty(value) || uid >= UINT32_MAX)
+			return usage_error("invalid uid '%s'", value);
+		return sd_bus_message_append(m, "{sv}", key, "u", (uint32_t)uid);
+	}
+	return sd_bus_message_append(m, "{sv}", key, "s", value);
+}
+
+static const struct {
+	const char *env, *key;
+} slurm_env[] = {
+	{ "SLURM_JOB_USER", "user" },	    { "SLURM_JOB_UID", "uid" },
+	{ "SLURM_JOB_ACCOUNT", "account" }, { "SLURM_JOB_PARTITION", "partition" },
+	{ "SLURM_JOB_WCKEY", "wckey" },	    { "SLURM_WCKEY", "wckey" },
+	{ "SLURM_JOB_COMMENT", "comment" }, { "SLURM_JOB_GPUS", "gpus" },
+	{ "SLURM_JOB_NODELIST", "nodes" },  { "SLURM_NODELIST", "nodes" },
+};
+
+static int verb_job(sd_bus *bus, int argc, char **argv)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL, *reply = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+	const char *id = argc > 2 ? argv[2] : NULL, *member;
+	bool seen[ARRAY_SIZE(slurm_env)] = { false };
+	int r;
+
+	if (streq(argv[1], "start"))
+		member = "JobStarted";
+	else if (streq(argv[1], "end"))
+		member = "JobEnded";
+	else
+		return usage_error("job: unknown action '%s' (expected start or end)", argv[1]);
+	if (!id && arg_slurm_env)
+		id = getenv("SLURM_JOB_ID");
+	if (isempty(id))
+		return usage_error("job %s: missing job id (give JOBID, or --slurm-env with "
+				   "SLURM_JOB_ID set)",
+				   argv[1]);
+	if (!job_id_valid(id))
+		return usage_error("job %s: invalid job id '%s' (expected decimal digits)", argv[1],
+				   id);
+	(void)bus; /* connected here, after the arguments are known to be good */
+	r = bus_connect(&b);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_new_method_call(b, &msg, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+					   HPCMETER_MANAGER_IFACE, member);
+	if (r < 0 || (r = sd_bus_message_append(msg, "s", id)) < 0 ||
+	    (r = sd_bus_message_open_container(msg, 'a', "{sv}")) < 0)
+		goto fail;
+	if (arg_slurm_env)
+		for (size_t i = 0; i < ARRAY_SIZE(slurm_env); i++) {
+			const char *v = getenv(slurm_env[i].env);
+			bool dup = false;
+
+			/* the first of two variables naming the same key wins */
+			for (size_t k = 0; k < i; k++)
+				dup |= seen[k] && streq(slurm_env[k].key, slurm_env[i].key);
+			if (isempty(v) || dup)
+				continue;
+			seen[i] = true;
+			r = append_job_kv(msg, slurm_env[i].key, v);
+			if (r < 0)
+				return r;
+		}
+	for (size_t i = 0; i < arg_n_set; i++) {
+		char *eq = strchr(arg_set[i], '=');
+
+		if (!eq || eq == arg_set[i])
+			return usage_error("--set expects KEY=VALUE, got '%s'", arg_set[i]);
+		*eq = '\0';
+		r = append_job_kv(msg, arg_set[i], eq + 1);
+		*eq = '=';
+		if (r < 0)
+			return r;
+	}
+	if ((r = sd_bus_message_close_container(msg)) < 0)
+		goto fail;
+	r = sd_bus_call(b, msg, 0, &error, &reply);
+	if (r < 0) {
+		log_bus_call_error(member, &error, r);
+		return r;
+	}
+	return 0;
+fail:
+	log_error("cannot build the %s call: %s", member, strerror(-r));
+	return r;
+}
+
+static int verb_inventory(sd_bus *bus, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+
+	return ctl_inventory(bus, arg_json, arg_legend);
 }
 
 /* ---- reload ---- */
@@ -1560,7 +2000,21 @@ static void help(void)
 	       "  status                   Show the daemon's and the meters' state and the licences\n"
 	       "  violations [--since SEQ] List recorded licence violations (sequence number > SEQ)\n"
 	       "  usage [--since-usec USEC]\n"
-	       "                           Show on-CPU time per cgroup, job and user\n"
+	       "                           Show on-CPU and GPU usage per cgroup, job and user\n"
+	       "  usage --by job|user|account\n"
+	       "                           Totals per job, user or account (accounts come from\n"
+	       "                           the jobs announced by the batch system)\n"
+	       "  jobs [--since-usec USEC]  List jobs announced by the batch system: running, or\n"
+	       "                           ended after USEC\n"
+	       "  job start|end [JOBID] [--slurm-env] [--set KEY=VALUE]...\n"
+	       "                           Announce a job's start or end on this node (root only;\n"
+	       "                           what the Slurm prolog and epilog run). --slurm-env\n"
+	       "                           reads SLURM_JOB_ID, _USER, _UID, _ACCOUNT, _PARTITION,\n"
+	       "                           _COMMENT, _GPUS, _NODELIST and SLURM_JOB_WCKEY; --set\n"
+	       "                           sets a key: user, uid, account, partition, wckey,\n"
+	       "                           comment, gpus, nodes, scheduler\n"
+	       "  inventory                Show the accelerators, their TPP/APP, and the GPU\n"
+	       "                           meter's mode, runtime libraries and probes\n"
 	       "  licenses                 List the licence files and their state\n"
 	       "  license check FILE...    Validate licence files offline (no daemon needed)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
@@ -1582,7 +2036,11 @@ static void help(void)
 	       "     --no-legend           Do not print the header and the legend of tables\n"
 	       "     --address=ADDRESS     Connect to the bus at ADDRESS, not to the system bus\n"
 	       "     --since=SEQ           violations, monitor: start after sequence number SEQ\n"
-	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us)\n"
+	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us);\n"
+	       "                           jobs: jobs running or ended after USEC\n"
+	       "     --by=job|user|account usage: totals per job, user or account\n"
+	       "     --slurm-env           job: take the job from Slurm's prolog/epilog environment\n"
+	       "     --set=KEY=VALUE       job: set one key of the announcement (repeatable)\n"
 	       "\n"
 	       "Environment:\n"
 	       "  DBUS_SYSTEM_BUS_ADDRESS  Address of the system bus\n"
@@ -1611,6 +2069,8 @@ enum verb_flags {
 	VERB_BUS = 1 << 0, /* needs a bus connection */
 	VERB_SINCE = 1 << 1, /* takes --since */
 	VERB_SINCE_USEC = 1 << 2, /* takes --since-usec */
+	VERB_BY = 1 << 3, /* takes --by */
+	VERB_JOB = 1 << 4, /* takes --slurm-env and --set */
 };
 
 static const struct verb {
@@ -1621,8 +2081,11 @@ static const struct verb {
 } verbs[] = {
 	{ "status", 1, 1, VERB_BUS, verb_status },
 	{ "violations", 1, 1, VERB_BUS | VERB_SINCE, verb_violations },
-	{ "usage", 1, 1, VERB_BUS | VERB_SINCE_USEC, verb_usage },
+	{ "usage", 1, 1, VERB_BUS | VERB_SINCE_USEC | VERB_BY, verb_usage },
+	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE_USEC, verb_jobs },
+	{ "job", 2, 3, VERB_JOB, verb_job },
 	{ "licenses", 1, 1, VERB_BUS, verb_licenses },
+	{ "inventory", 1, 1, VERB_BUS, verb_inventory },
 	{ "license", 2, -1, 0, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
 	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },
@@ -1653,6 +2116,9 @@ enum {
 	ARG_ADDRESS,
 	ARG_SINCE,
 	ARG_SINCE_USEC,
+	ARG_BY,
+	ARG_SLURM_ENV,
+	ARG_SET,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
@@ -1666,6 +2132,9 @@ static int parse_argv(int argc, char **argv)
 		{ "address", required_argument, NULL, ARG_ADDRESS },
 		{ "since", required_argument, NULL, ARG_SINCE },
 		{ "since-usec", required_argument, NULL, ARG_SINCE_USEC },
+		{ "by", required_argument, NULL, ARG_BY },
+		{ "slurm-env", no_argument, NULL, ARG_SLURM_ENV },
+		{ "set", required_argument, NULL, ARG_SET },
 		{}
 	};
 	int c;
@@ -1713,6 +2182,26 @@ static int parse_argv(int argc, char **argv)
 					optarg);
 			arg_since_usec_set = true;
 			break;
+		case ARG_BY:
+			if (!streq(optarg, "job") && !streq(optarg, "user") &&
+			    !streq(optarg, "account"))
+				return usage_error(
+					"invalid --by '%s' (expected job, user or account)",
+					optarg);
+			arg_by = optarg;
+			break;
+		case ARG_SLURM_ENV:
+			arg_slurm_env = true;
+			break;
+		case ARG_SET: {
+			char **n = realloc(arg_set, (arg_n_set + 1) * sizeof(*n));
+
+			if (!n)
+				return usage_error("out of memory");
+			arg_set = n;
+			arg_set[arg_n_set++] = optarg;
+			break;
+		}
 		case '?':
 			if (optopt && optopt < 0x100 && argv[optind - 1][1] != '-')
 				return usage_error("invalid option -- '%c'", optopt);
@@ -1753,6 +2242,10 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("--since does not apply to '%s'", verb->name);
 	if (arg_since_usec_set && !(verb->flags & VERB_SINCE_USEC))
 		return usage_error("--since-usec does not apply to '%s'", verb->name);
+	if (arg_by && !(verb->flags & VERB_BY))
+		return usage_error("--by does not apply to '%s'", verb->name);
+	if ((arg_slurm_env || arg_n_set) && !(verb->flags & VERB_JOB))
+		return usage_error("--slurm-env and --set apply to 'job' only");
 
 	if (verb->flags & VERB_BUS) {
 		r = bus_connect(&bus);

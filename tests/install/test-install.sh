@@ -11,11 +11,23 @@ for f in /usr/local/sbin/hpcmeterd /usr/local/bin/hpcmeterctl \
 	/usr/local/lib/systemd/system/hpcmeterd.service /etc/dbus-1/system.d/org.hpcmeter1.conf \
 	/usr/local/share/dbus-1/interfaces/org.hpcmeter1.xml /usr/local/lib/sysusers.d/hpcmeter.conf \
 	/etc/hpcmeter/hpcmeterd.conf /usr/local/share/hpcmeter/examples/licenses/eu-bafa-example.yaml \
-	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md; do
+	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md /usr/local/share/hpcmeter/accelerators.yaml; do
 	check "installed $f" test -s "$D$f"
 done
+for m in man8/hpcmeterd.8 man5/hpcmeterd.conf.5 man5/hpcmeter.license.5 man1/hpcmeterctl.1; do
+	page=$D/usr/local/share/man/$m
+	check "man page $m is installed and renders with its NAME" \
+		sh -c "man -l '$page' 2>/dev/null | grep -q '^NAME'"
+done
+check "the bash completion is installed" \
+	test -s "$D/usr/local/share/bash-completion/completions/hpcmeterctl"
 check "licences directory /etc/hpcmeter/licenses.d exists and is empty" \
 	test -d "$D/etc/hpcmeter/licenses.d" -a -z "$(ls -A "$D/etc/hpcmeter/licenses.d")"
+for s in prolog epilog; do
+	check "the Slurm $s is installed and calls the installed hpcmeterctl" \
+		grep -q "^/usr/local/bin/hpcmeterctl job" "$D/usr/local/libexec/hpcmeter/slurm/$s"
+	check "the Slurm $s is executable" test -x "$D/usr/local/libexec/hpcmeter/slurm/$s"
+done
 check "the unit runs the installed binary" grep -qx "ExecStart=/usr/local/sbin/hpcmeterd" \
 	"$D/usr/local/lib/systemd/system/hpcmeterd.service"
 

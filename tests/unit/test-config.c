@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gpu.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/hpcmeter-config.XXXXXX";
@@ -47,7 +48,8 @@ int main(void)
 	config_defaults(&c);
 	TAP_CHECK(c.interval_sec == 10 && c.uid_min == 1000 &&
 			  strcmp(c.licenses_dir, "/etc/hpcmeter/licenses.d") == 0 &&
-			  strcmp(c.state_dir, "/var/lib/hpcmeter") == 0 && !c.verbose,
+			  strcmp(c.state_dir, "/var/lib/hpcmeter") == 0 && !c.verbose &&
+			  strcmp(c.cgroup_v1, "auto") == 0,
 		  "defaults match the documented ones");
 
 	r = load("# comment\n\ninterval = 30\n  licenses_dir=/srv/lic \nstate_dir = /srv/state\n"
@@ -81,6 +83,23 @@ int main(void)
 		  err);
 	r = load("uid_min = 4294967295\n", &c, err, sizeof(err));
 	TAP_CHECK(r == -EINVAL, "uid_min (uid_t)-1 refused: %s", err);
+	r = load("cgroup_v1 = cpuacct\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && strcmp(c.cgroup_v1, "cpuacct") == 0, "cgroup_v1 = cpuacct taken");
+	r = load("cgroup_v1 = cpu\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: cgroup_v1: invalid value \"cpu\""),
+		  "cgroup_v1 = cpu refused: %s", err);
+
+	config_defaults(&c);
+	TAP_CHECK(c.gpu_mode == GPU_MODE_LIGHT, "gpu_mode defaults to light");
+	r = load("gpu_mode = detailed\naccelerators_file = /srv/acc.yaml\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.gpu_mode == GPU_MODE_DETAILED &&
+			  strcmp(c.accelerators_file, "/srv/acc.yaml") == 0,
+		  "gpu_mode and accelerators_file are taken (%s)", err);
+	r = load("gpu_mode = off\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.gpu_mode == GPU_MODE_OFF, "gpu_mode off");
+	r = load("gpu_mode = heavy\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: gpu_mode: invalid value \"heavy\""),
+		  "unknown gpu_mode refused: %s", err);
 
 	config_defaults(&c);
 	r = config_load(&c, "/nonexistent/hpcmeterd.conf", err, sizeof(err));

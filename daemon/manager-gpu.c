@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The manager's GPU side: starts the GPU meter and the inventory, turns the per-process GPU
+ * counters into per-interval usage per (cgroup, uid), writes it to the ledger, and describes
+ * itself in GetStatus. Called from manager.c through a handful of hooks. */
+#include <errno.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "manager.h"
+#include "manager-gpu.h"
+#include "util.h"
+
+#define PCI_DEVICES_DIR "/sys/bus/pci/devices"
+#define NVIDIA_PROC_DIR "/proc/driver/nvidia/gpus"
+
+/* What was already accounted of a process's counters. */
+struct gpu_seen {
+	uint32_t tgid;
+	uint64_t first_ns; /* tells a reused pid apart */
+	uint64_t until_ns; /* lifetime accounted up to here (CLOCK_BOOTTIME) */
+	struct hpcm_gpu_proc c;
+};
+
+/* GPU usage of the interval in progress per (cgroup, uid). */
+struct gpu_acc {
+	uint64_t cgroup_id;
+	uint64_t cgroup_v1_id;
+	uint32_t uid;
+	uint64_t gpu_ns, launches, threads, graph_launches, bytes_alloc, bytes_h2d, dev_opens;
+};
+
+static int seen_cmp(const void *a, const void *b)
+{
+	const struct gpu_seen *x = a, *y = b;
+
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
+static int acc_cmp(const void *a, const void *b)
+{
+	const struct gpu_acc *x = a, *y = b;
+
+	if (x->cgroup_id != y->cgroup_id)
+		return x->cgroup_id < y->cgroup_id ? -1 : 1;
+	if (x->cgroup_v1_id != y->cgroup_v1_id)
+		return x->cgroup_v1_id < y->cgroup_v1_id ? -1 : 1;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int on_gpu_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = gpu_consume(m->gpu);
+
+	if (r < 0)
+		log_error("reading the GPU meter's ring buffer failed: %s", strerror(-r));
+	return 0;
+}
+
+int manager_gpu_start(struct manager *m)
+{
+	char err[1024];
+	int r;
+
+	r = accel_db_load(m->cfg.accelerators_file, &m->accel_db, err, sizeof(err));
+	if (r < 0)
+		log_warning("accelerator models not loaded: %s (TPP and ops bounds unknown)", err);
+	r = inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->accel_db, &m->inventory);
+	if (r < 0)
+		log_warning("cannot read the accelerator inventory: %s", strerror(-r));
+	if (m->inventory) {
+		inventory_sample_nvml(m->inventory);
+		log_info("%zu accelerators on the PCI bus; NVML %s", m->inventory->n_devices,
+			 m->inventory->nvml);
+		for (size_t i = 0; i < m->inventory->n_devices; i++) {
+			const struct accel_device *d = &m->inventory->devices[i];
+
+			log_info("accelerator %s %04x:%04x %s", d->bus_id, d->vendor_id,
+				 d->device_id,
+				 d->model ? d->model->name : "(model not in data file)");
+		}
+	}
+
+	if (m->cfg.gpu_mode == GPU_MODE_OFF) {
+		snprintf(m->gpu_state, sizeof(m->gpu_state), "off");
+		return 0;
+	}
+	r = gpu_open_v1(m->cfg.gpu_mode, m->v1_controller, &m->gpu);
+	if (r < 0) {
+		/* The CPU meter and the licences still work: run on, and say so in status. */
+		log_error("GPU meter not started: %s", strerror(-r));
+		snprintf(m->gpu_state, sizeof(m->gpu_state), "failed: %s", strerror(-r));
+		return 0;
+	}
+	r = gpu_scan_all(m->gpu);
+	if (r < 0)
+		log_warning("cannot scan processes for GPU runtimes: %s", strerror(-r));
+	r = sd_event_add_io(m->event, &m->gpu_source, gpu_ring_fd(m->gpu), EPOLLIN, on_gpu_ring, m);
+	if (r < 0) {
+		log_error("cannot watch the GPU meter's ring buffer: %s", strerror(-r));
+		return r;
+	}
+	snprintf(m->gpu_state, sizeof(m->gpu_state), "on");
+	unsigned launch, all = gpu_probes_attached(m->gpu, &launch);
+
+	log_info("GPU meter attached (%s mode): %zu runtime libraries, %u probes, %u on the "
+		 "launch path",
+		 gpu_mode_name(m->cfg.gpu_mode), gpu_n_libs(m->gpu), all, launch);
+	return 0;
+}
+
+void manager_gpu_exec(struct manager *m, uint32_t tgid)
+{
+	uint32_t *p;
+
+	if (!m->gpu)
+		return;
+	/* At exec the dynamic loader has not mapped anything yet: look at the process's maps at
+	 * the next collection. (Opens of a runtime library reach us at once anyway.) */
+	if (m->gpu_pending_n == m->gpu_pending_cap) {
+		size_t cap = m->gpu_pending_cap ? m->gpu_pending_cap * 2 : 64;
+
+		if (cap > 65536)
+			return;
+		p = realloc(m->gpu_pending, cap * sizeof(*p));
+		if (!p)
+			return;
+		m->gpu_pending = p;
+		m->gpu_pending_cap = cap;
+	}
+	m->gpu_pending[m->gpu_pending_n++] = tgid;
+}
+
+static void acc_add(struct manager *m, const struct hpcm_gpu_proc *k, const struct gpu_acc *d)
+{
+	struct gpu_acc key = { .cgroup_id = k->cgroup_id,
+			       .cgroup_v1_id = k->cgroup_v1_id,
+			       .uid = k->uid },
+		       *a;
+	void *node = tfind(&key, &m->gpu_usage, acc_cmp);
+
+	if (node) {
+		a = *(struct gpu_acc **)node;
+	} else {
+		a = calloc(1, sizeof(*a));
+		if (!a || !tsearch(a, &m->gpu_usage, acc_cmp)) {
+			free(a);
+			log_error("out of memory: GPU usage of uid %u not attributed", k->uid);
+			return;
+		}
+		*a = key;
+	}
+	a->gpu_ns += d->gpu_ns;
+	a->launches += d->launches;
+	a->threads += d->threads;
+	a->graph_launches += d->graph_launches;
+	a->bytes_alloc += d->bytes_alloc;
+	a->bytes_h2d += d->bytes_h2d;
+	a->dev_opens += d->dev_opens;
+}
+
+struct collect {
+	struct manager *m;
+	uint64_t now_ns;
+};
+
+static int collect_one(uint32_t tgid, const struct hpcm_gpu_proc *k, void *userdata)
+{
+	struct collect *c = userdata;
+	struct manager *m = c->m;
+	struct gpu_seen key = { .tgid = tgid }, *s;
+	void *node = tfind(&key, &m->gpu_seen, seen_cmp);
+	struct gpu_acc d = { 0 };
+	uint64_t end, from, ndev;
+
+	s = node ? *(struct gpu_seen **)node : NULL;
+	if (s && s->first_ns != k->first_ns) {
+		/* Another process behind a reused pid: start over. */
+		tdelete(s, &m->gpu_seen, seen_cmp);
+		free(s);
+		s = NULL;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s || !tsearch(s, &m->gpu_seen, seen_cmp)) {
+			free(s);
+			return -ENOMEM;
+		}
+		s->tgid = tgid;
+		s->first_ns = s->until_ns = k->first_ns;
+	}
+	/* Device-seconds: the lifetime since the first GPU use, times the devices it opened
+	 * (at least one). */
+	end = k->exit_ns ? k->exit_ns : c->now_ns;
+	from = s->until_ns > k->first_ns ? s->until_ns : k->first_ns;
+	ndev = __builtin_popcountll(k->dev_mask);
+	if (end > from)
+		d.gpu_ns = (end - from) * (ndev ? ndev : 1);
+	s->until_ns = end > from ? end : from;
+#define DELTA(f) (k->f >= s->c.f ? k->f - s->c.f : k->f)
+	d.launches = DELTA(launches);
+	d.threads = DELTA(threads);
+	d.graph_launches = DELTA(graph_launches);
+	d.bytes_alloc = DELTA(bytes_alloc);
+	d.bytes_h2d = DELTA(bytes_h2d);
+	d.dev_opens = DELTA(dev_opens);
+#undef DELTA
+	s->c = *k;
+	acc_add(m, k, &d);
+	if (k->exit_ns) {
+		gpu_reap(m->gpu, tgid);
+		tdelete(s, &m->gpu_seen, seen_cmp);
+		free(s);
+	}
+	return 0;
+}
+
+void manager_gpu_collect(struct manager *m)
+{
+	struct collect c = { .m = m, .now_ns = now_boottime_nsec() };
+	int r;
+
+	if (m->inventory)
+		inventory_sample_nvml(m->inventory);
+	if (!m->gpu)
+		return;
+	gpu_consume(m->gpu);
+	for (size_t i = 0; i < m->gpu_pending_n; i++)
+		gpu_scan_pid(m->gpu, m->gpu_pending[i]);
+	m->gpu_pending_n = 0;
+	r = gpu_foreach_proc(m->gpu, collect_one, &c);
+	if (r < 0)
+		log_error("cannot read the GPU counters: %s", strerror(-r));
+}
+
+struct flush {
+	struct manager *m;
+	int64_t interval_id;
+	double tpp, peak_ops;
+	int r;
+};
+
+static void flush_visit(const void *node, VISIT which, void *closure)
+{
+	struct flush *f = closure;
+	const struct gpu_acc *a = *(const struct gpu_acc *const *)node;
+	const struct user_info *user = NULL;
+	char cgbuf[PATH_MAX + 32], job[32];
+	const char *cg;
+	double secs = (double)a->gpu_ns / 1e9;
+	int r;
+
+	if (which != postorder && which != leaf)
+		return;
+	/* the same place as the process's CPU time: its Slurm job's v1 path, else cgroup v2 */
+	cg = manager_attribution_path(f->m, a->cgroup_id, a->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+	slurm_job_from_cgroup(cg, job, sizeof(job));
+	attributor_user(f->m->attr, a->uid, &user);
+
+	struct gpu_usage_row row = {
+		.cgroup = cg,
+		.cgroup_id = a->cgroup_id,
+		.job = job,
+		.uid = a->uid,
+		.user = user ? user->display_name : "",
+		.gpu_ns = a->gpu_ns,
+		.tpp_seconds = secs * f->tpp,
+		.ops_upper = secs * f->peak_ops,
+		.ops_lower = 0,
+		.launches = a->launches,
+		.threads_launched = a->threads,
+		.graph_launches = a->graph_launches,
+		.bytes_alloc = a->bytes_alloc,
+		.bytes_h2d = a->bytes_h2d,
+		.dev_opens = a->dev_opens,
+	};
+
+	r = ledger_add_gpu_usage(f->m->ledger, f->interval_id, &row);
+	if (r < 0 && f->r == 0)
+		f->r = r;
+}
+
+int manager_gpu_flush(struct manager *m, int64_t interval_id)
+{
+	struct flush f = {
+		.m = m,
+		.interval_id = interval_id,
+		.tpp = inventory_tpp(m->inventory),
+		.peak_ops = inventory_peak_ops(m->inventory),
+	};
+
+	twalk_r(m->gpu_usage, flush_visit, &f);
+	return f.r;
+}
+
+void manager_gpu_flushed(struct manager *m)
+{
+	tdestroy(m->gpu_usage, free);
+	m->gpu_usage = NULL;
+}
+
+static int append_kv(sd_bus_message *r, const char *k, const char *type, ...)
+{
+	va_list ap;
+	int ret;
+
+	ret = sd_bus_message_open_container(r, 'e', "sv");
+	if (ret < 0)
+		return ret;
+	ret = sd_bus_message_append(r, "s", k);
+	if (ret < 0)
+		return ret;
+	ret = sd_bus_message_open_container(r, 'v', type);
+	if (ret < 0)
+		return ret;
+	va_start(ap, type);
+	ret = sd_bus_message_appendv(r, type, ap);
+	va_end(ap);
+	if (ret < 0)
+		return ret;
+	ret = sd_bus_message_close_container(r);
+	if (ret < 0)
+		return ret;
+	return sd_bus_message_close_container(r);
+}
+
+static int append_strv(sd_bus_message *r, const char *k, char **v, size_t n)
+{
+	int ret;
+
+	ret = sd_bus_message_open_container(r, 'e', "sv");
+	if (ret >= 0)
+		ret = sd_bus_message_append(r, "s", k);
+	if (ret >= 0)
+		ret = sd_bus_message_open_container(r, 'v', "as");
+	if (ret >= 0)
+		ret = sd_bus_message_open_container(r, 'a', "s");
+	for (size_t i = 0; ret >= 0 && i < n; i++) {
+		_cleanup_free_ char *s = utf8_escape_invalid(v[i]);
+
+		ret = s ? sd_bus_message_append(r, "s", s) : -ENOMEM;
+	}
+	if (ret >= 0)
+		ret = sd_bus_message_close_container(r);
+	if (ret >= 0)
+		ret = sd_bus_message_close_container(r);
+	if (ret >= 0)
+		ret = sd_bus_message_close_container(r);
+	return ret;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* gpu_* keys of GetStatus (docs/dbus.md). */
+int manager_gpu_append_status(struct manager *m, sd_bus_message *reply)
+{
+	struct gpu_stats st = { 0 };
+	unsigned launch = 0, all = 0;
+	size_t n_libs = m->gpu ? gpu_n_libs(m->gpu) : 0, n_probes = gpu_n_probes(), np = 0;
+	char **libs = calloc(n_libs + 1, sizeof(char *));
+	char **probes = calloc(n_probes + 1, sizeof(char *));
+	int r;
+
+	if (!libs || !probes) {
+		free(libs);
+		free(probes);
+		return -ENOMEM;
+	}
+	if (m->gpu) {
+		all = gpu_probes_attached(m->gpu, &launch);
+		gpu_read_stats(m->gpu, &st);
+		for (size_t i = 0; i < n_libs; i++) {
+			const struct gpu_lib *l = gpu_lib_get(m->gpu, i);
+
+			if (asprintf(&libs[i],
+				     "%s %s (pid %u, %u probes, %u on the launch path%s%s)",
+				     gpu_runtime_name(l->runtime), l->path, l->pid, l->probes,
+				     l->launch_probes, l->error ? ", error: " : "",
+				     l->error ? strerror(-l->error) : "") < 0)
+				libs[i] = NULL;
+		}
+		for (size_t i = 0; i < n_probes; i++) {
+			struct gpu_probe_info pi;
+
+			if (gpu_probe_get(m->gpu, i, &pi) < 0 || !pi.attached)
+				continue;
+			if (asprintf(&probes[np], "%s:%s attached=%u hits=%llu",
+				     gpu_runtime_name(pi.runtime), pi.symbol, pi.attached,
+				     (unsigned long long)pi.hits) >= 0)
+				np++;
+		}
+	}
+	for (size_t i = 0; i < n_libs; i++)
+		if (!libs[i]) {
+			strv_free(libs, n_libs);
+			strv_free(probes, np);
+			return -ENOMEM;
+		}
+	const char *launch_counts = !m->gpu ? "unavailable (GPU meter not running)" :
+				    m->cfg.gpu_mode == GPU_MODE_DETAILED ?
+					      "counted" :
+					      "not counted (light mode: use --gpu-mode detailed)";
+
+	if ((r = append_kv(reply, "gpu_mode", "s", gpu_mode_name(m->cfg.gpu_mode))) < 0 ||
+	    (r = append_kv(reply, "gpu_meter", "s", m->gpu_state)) < 0 ||
+	    (r = append_kv(reply, "gpu_launch_counts", "s", launch_counts)) < 0 ||
+	    (r = append_kv(reply, "gpu_probes_attached", "u", all)) < 0 ||
+	    (r = append_kv(reply, "gpu_launch_probes", "u", launch)) < 0 ||
+	    (r = append_strv(reply, "gpu_libraries", libs, n_libs)) < 0 ||
+	    (r = append_strv(reply, "gpu_probes", probes, np)) < 0 ||
+	    (r = append_kv(reply, "gpu_device_opens", "t", st.counter[HPCM_GSTAT_DEV_OPEN])) < 0 ||
+	    (r = append_kv(reply, "gpu_arg_faults", "t", st.counter[HPCM_GSTAT_ARG_FAULT])) < 0 ||
+	    (r = append_kv(reply, "gpu_procs_map_full", "t", st.counter[HPCM_GSTAT_PROCS_FULL])) <
+		    0 ||
+	    (r = append_kv(reply, "gpu_lib_records_lost", "t", st.counter[HPCM_GSTAT_DROP_LIB])) <
+		    0 ||
+	    (r = append_kv(reply, "accelerators", "u",
+			   m->inventory ? (uint32_t)m->inventory->n_devices : 0)) < 0 ||
+	    (r = append_kv(reply, "accelerators_file", "s", m->cfg.accelerators_file)) < 0 ||
+	    (r = append_kv(reply, "accelerators_version", "s",
+			   m->accel_db ? m->accel_db->version : "")) < 0 ||
+	    (r = append_kv(reply, "nvml", "s", m->inventory ? m->inventory->nvml : "not sampled")) <
+		    0)
+		log_debug("cannot append the GPU status: %s", strerror(-r));
+	strv_free(libs, n_libs);
+	strv_free(probes, np);
+	return r;
+}
+
+void manager_gpu_free(struct manager *m)
+{
+	sd_event_source_unref(m->gpu_source);
+	gpu_free(m->gpu);
+	inventory_free(m->inventory);
+	accel_db_free(m->accel_db);
+	tdestroy(m->gpu_seen, free);
+	tdestroy(m->gpu_usage, free);
+	free(m->gpu_pending);
+}
+
+static const char *vendor_name(uint32_t vendor)
+{
+	switch (vendor) {
+	case 0x10de:
+		return "NVIDIA";
+	case 0x1002:
+		return "AMD";
+	case 0x8086:
+		return "Intel";
+	default:
+		return "";
+	}
+}
+
+int manager_gpu_reply_inventory(struct manager *m, sd_bus_message *msg)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const struct inventory *inv = m->inventory;
+	int r;
+
+	if (inv)
+		inventory_sample_nvml(m->inventory);
+	r = sd_bus_message_new_method_return(msg, &reply);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_append(reply, "ss", m->accel_db ? m->accel_db->version : "",
+				  inv ? inv->nvml : "not sampled");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_INVENTORY);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; inv && i < inv->n_devices; i++) {
+		const struct accel_device *d = &inv->devices[i];
+		const struct accel_model *mo = d->model;
+
+		r = sd_bus_message_open_container(reply, 'r', "suuussssddia{sd}s");
+		if (r < 0)
+			return r;
+		r = sd_bus_message_append(reply, "suuussssddi", d->bus_id, d->vendor_id,
+					  d->device_id, d->class_code, vendor_name(d->vendor_id),
+					  mo ? mo->name : "", d->uuid, d->driver,
+					  mo ? mo->tpp : 0.0, mo ? mo->app : 0.0, d->utilization);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_open_container(reply, 'a', "{sd}");
+		for (int p = 0; r >= 0 && mo && p < PREC_MAX; p++)
+			if (mo->peak_tops[p] > 0)
+				r = sd_bus_message_append(reply, "{sd}", accel_precision_name(p),
+							  mo->peak_tops[p]);
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+		if (r >= 0)
+			r = sd_bus_message_append(reply, "s", mo ? mo->sources : "");
+		if (r >= 0)
+			r = sd_bus_message_close_container(reply);
+		if (r < 0)
+			return r;
+	}
+	r = sd_bus_message_close_container(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_send(NULL, reply, NULL);
+}

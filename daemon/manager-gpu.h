@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The manager's hooks into the GPU meter and the accelerator inventory (manager-gpu.c). */
+#pragma once
+
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+struct manager;
+
+/* Load the inventory and, unless gpu_mode is off, the GPU meter. A GPU meter that cannot load
+ * is logged and shown in status; the daemon runs on. */
+int manager_gpu_start(struct manager *m);
+/* A process exec'd: look at its mappings at the next collection. */
+void manager_gpu_exec(struct manager *m, uint32_t tgid);
+/* Read the counters into the interval in progress. */
+void manager_gpu_collect(struct manager *m);
+/* Write the interval's GPU usage under interval_id; manager_gpu_flushed() once committed. */
+int manager_gpu_flush(struct manager *m, int64_t interval_id);
+void manager_gpu_flushed(struct manager *m);
+/* The gpu_* and accelerator keys of GetStatus. */
+int manager_gpu_append_status(struct manager *m, sd_bus_message *reply);
+/* Reply to GetInventory: (data_version, nvml, a(accelerator)). */
+int manager_gpu_reply_inventory(struct manager *m, sd_bus_message *msg);
+void manager_gpu_free(struct manager *m);

@@ -1,0 +1,158 @@
+#!/bin/bash
+# Job attribution against a real Slurm (munge + slurmctld + slurmd started here, cgroup/v1 on
+# this hybrid host): a batch job's CPU time lands on its job id, step and user; the shipped
+# prolog and epilog announce its account, end-use comment and GPUs; a process that lives less
+# than a millisecond inside a job is attributed to it; two concurrent jobs each get their own
+# (fake) GPU.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/slurm-lib.sh"
+echo "TAP version 13"
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (BPF, Slurm daemons)"
+missing=$(slurm_prereqs) || skip_all "Slurm test needs $missing (scripts/install-deps.sh)"
+
+start_bus
+mkdir -p "$T/licenses"
+start_daemon --licenses "$T/licenses" --interval 1 --cgroup-v1 freezer
+
+# The shipped prolog and epilog, pointed at the built hpcmeterctl; slurmd gives them a bare
+# environment, so the bus address comes from a wrapper, as /etc/default would on a node.
+for s in prolog epilog; do
+	sed "s|@BINDIR@|$BUILD|" "$TOP/slurm/$s.in" >"$T/$s"
+	printf '#!/bin/sh\nexport DBUS_SYSTEM_BUS_ADDRESS=%s\nexec %s\n' \
+		"$DBUS_SYSTEM_BUS_ADDRESS" "$T/$s" >"$T/$s-wrapper"
+	chmod 755 "$T/$s" "$T/$s-wrapper"
+done
+# Two fake GPUs the GPU meter recognises by name (/dev/nvidiaN opens count as device N) and
+# that open without a driver: /dev/full and /dev/zero's numbers (1:7, 1:5), which jobs seldom
+# need. Slurm's devices cgroup (ConstrainDevices=yes) then lets a job open its own only.
+for n in 60 61; do
+	[ ! -e /dev/nvidia$n ] || skip_all "/dev/nvidia$n exists on this host"
+done
+mknod /dev/nvidia60 c 1 7 && mknod /dev/nvidia61 c 1 5
+on_cleanup "rm -f /dev/nvidia60 /dev/nvidia61"
+SLURM_EXTRA_CONF="Prolog=$T/prolog-wrapper
+Epilog=$T/epilog-wrapper"
+slurm_up "/dev/nvidia[60-61]" || exit 1
+diag "Slurm up: node $SLURM_NODE"
+cp "$BUILD/tests/burn" "$T/burn"
+chmod 755 "$T/burn"
+
+# 1. A batch job of an unprivileged user under account "physics", burning 1.5 s of CPU.
+job=$(cd /tmp && runuser -u nobody -- sbatch --parsable -A physics --comment "enduse:climate" \
+	-o /dev/null --wrap "$T/burn 1500")
+check "sbatch as nobody gives a job id ($job)" test -n "$job"
+wait_for 60 job_gone "$job"
+check "the job ran to its end" job_gone "$job"
+
+jobs_json() { "$HPCMETERCTL" jobs --since-usec 0 --json; }
+ended() { jobs_json | json "[j for j in d if j['job']=='$1' and j['end_usec']>0]" | grep -q job; }
+wait_for 15 ended "$job"
+jobs_json >"$T/jobs.json"
+check "the prolog announced the job with its account" \
+	test "$(json "[j['account'] for j in d if j['job']=='$job'][0]" <"$T/jobs.json")" = physics
+check "... its end-use comment" \
+	test "$(json "[j['comment'] for j in d if j['job']=='$job'][0]" <"$T/jobs.json")" = enduse:climate
+check "... its user and uid" \
+	test "$(json "[(j['user'], j['uid']) for j in d if j['job']=='$job'][0]" <"$T/jobs.json")" = "('nobody', 65534)"
+check "... and the epilog its end" ended "$job"
+
+# Usage lands on the job, in its batch step, as user nobody: the CPU time the workload burned,
+# within 5 %. (The ledger is written every interval; wait for the one after the job's end.)
+step_cpu() {
+	"$HPCMETERCTL" usage --json | json "sum(u['cpu_ns'] for u in d if u['job']=='$job' and '/job_$job/step_batch' in u['cgroup'] and u['uid']==65534)"
+}
+job_cpu_over() { [ "$("$HPCMETERCTL" usage --json | json "sum(u['cpu_ns'] for u in d if u['job']=='$job')")" -gt "$1" ]; }
+wait_for 10 job_cpu_over 1400000000
+got=$(step_cpu)
+diag "job $job step batch: $got ns of CPU (burned 1.5 s)"
+check "the job's batch step is charged 1.5 s within 5 % ($got ns)" \
+	python3 -c "import sys; sys.exit(0 if abs($got - 1.5e9) <= 0.05 * 1.5e9 else 1)"
+"$HPCMETERCTL" usage --json >"$T/usage.json"
+check "its cgroup is the v1 freezer path of the job" \
+	grep -q "\"freezer:/slurm_$SLURM_NODE/uid_65534/job_$job/step_batch" "$T/usage.json"
+"$HPCMETERCTL" usage --by account --json >"$T/by-account.json"
+check "usage --by account puts it on physics" \
+	test "$(json "[a['cpu_ns'] for a in d if a['account']=='physics'][0] > 1.4e9" <"$T/by-account.json")" = True
+"$HPCMETERCTL" usage --by job --json >"$T/by-job.json"
+check "usage --by job shows job $job with its user and account" \
+	test "$(json "[(a['user'], a['account']) for a in d if a['job']=='$job'][0]" <"$T/by-job.json")" = "('nobody(65534)', 'physics')"
+
+# 2. A process that execs and exits within a millisecond inside a job step.
+job2=$(cd /tmp && sbatch --parsable -A physics -o /dev/null --wrap "/bin/true; sleep 0.2")
+wait_for 60 job_gone "$job2"
+exec_cgroup() {
+	python3 - "$T/state/ledger.sqlite" "$job2" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+rows = db.execute("SELECT cgroup FROM process_events WHERE event='exec' AND executable LIKE '%/true'"
+                  " AND cgroup LIKE ?", ("%%/job_%s/%%" % sys.argv[2],)).fetchall()
+print(rows[0][0] if rows else "")
+PY
+}
+has_exec() { [ -n "$(exec_cgroup)" ]; }
+wait_for 10 has_exec
+cg=$(exec_cgroup)
+check "/bin/true, a process of well under a millisecond, is attributed to job $job2 ($cg)" \
+	test -n "$cg"
+diag "$(python3 - "$T/state/ledger.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+for pid, t0 in db.execute("SELECT pid, time_usec FROM process_events WHERE event='exec' AND executable LIKE '%/true'"):
+    for (t1,) in db.execute("SELECT time_usec FROM process_events WHERE event='exit' AND pid=? AND time_usec>=?", (pid, t0)):
+        print("/bin/true pid %d lived %d us from exec to exit" % (pid, t1 - t0))
+        break
+PY
+)"
+
+# 3. Two concurrent jobs, one fake GPU each (ConstrainDevices=yes): each is told its own, and
+# each opens both device nodes; only its own opens (Slurm's devices cgroup), and the GPU meter
+# charges that one open to the job.
+cat >"$T/gpujob.sh" <<'JOB'
+#!/bin/sh
+sleep 1
+for d in /dev/nvidia60 /dev/nvidia61; do (: <"$d") 2>/dev/null && echo "$d" >>"@T@/opened.$SLURM_JOB_ID"; done
+sleep 2
+JOB
+sed -i "s|@T@|$T|" "$T/gpujob.sh"
+chmod 755 "$T/gpujob.sh"
+ja=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null "$T/gpujob.sh")
+jb=$(cd /tmp && sbatch --parsable --gres=gpu:1 -o /dev/null "$T/gpujob.sh")
+wait_for 30 job_running "$ja"
+wait_for 30 job_running "$jb"
+jobs_json >"$T/jobs2.json"
+ga=$(json "[j['gpus'] for j in d if j['job']=='$ja'][0]" <"$T/jobs2.json")
+gb=$(json "[j['gpus'] for j in d if j['job']=='$jb'][0]" <"$T/jobs2.json")
+diag "job $ja GPUs '$ga', job $jb GPUs '$gb'"
+check "each concurrent job is announced with one GPU of its own (GPUs $ga and $gb)" \
+	test "$(printf '%s\n%s\n' "$ga" "$gb" | sort | tr '\n' ' ')" = "0 1 "
+wait_for 30 job_gone "$ja"
+wait_for 30 job_gone "$jb"
+sleep 2 # a reading after the jobs' ends
+diag "job $ja opened: $(cat "$T/opened.$ja" 2>/dev/null) job $jb opened: $(cat "$T/opened.$jb" 2>/dev/null)"
+check "Slurm let each job open its own device only" \
+	test "$(cat "$T/opened.$ja" "$T/opened.$jb" 2>/dev/null | sort | tr '\n' ' ')" = "/dev/nvidia60 /dev/nvidia61 " -a \
+	"$(wc -l <"$T/opened.$ja") $(wc -l <"$T/opened.$jb")" = "1 1"
+"$HPCMETERCTL" usage --json >"$T/usage-gpu.json"
+opens() { json "sum(u.get('gpu_dev_opens', 0) for u in d if u['job'] == '$1')" <"$T/usage-gpu.json"; }
+check "the GPU meter charges one device open to job $ja and one to job $jb" \
+	test "$(opens "$ja") $(opens "$jb")" = "1 1"
+
+# 4. Announcements are validated: a bad job id and an unknown key are refused.
+"$HPCMETERCTL" job start 12x 2>/dev/null
+check "job start refuses a non-numeric job id (usage error)" test $? = 2
+out=$("$HPCMETERCTL" job start 99999 --set colour=blue 2>&1)
+check "JobStarted refuses an unknown key, naming it" grep -q "colour" <<<"$out"
+out=$("$HPCMETERCTL" job start 99999 --set gpus=all 2>&1)
+check "JobStarted refuses a malformed GPU list" grep -q "gpus" <<<"$out"
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$HPCMETERCTL" job start 5 2>&1)
+check "an unprivileged caller cannot announce jobs" grep -qi "denied" <<<"$out"
+diag "$out"
+
+# 5. Jobs running when the daemon restarts keep their announcement.
+stop_daemon
+start_daemon --licenses "$T/licenses" --interval 1 --cgroup-v1 freezer
+check "after a restart, a running job is still listed with its GPUs" \
+	test "$("$HPCMETERCTL" jobs --json | json "[j['gpus'] for j in d if j['job']=='$ja']")" = "['$ga']"
+
+tap_done

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* hpcmeterctl inventory: the node's accelerators (GetInventory) with the GPU meter's state
+ * (GetStatus: mode, runtime libraries, probes); and the GPU table of hpcmeterctl usage. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl-inventory.h"
+#include "hpcmeter-bus.h"
+#include "util.h"
+
+static int call(sd_bus *bus, const char *member, sd_bus_message **reply, const char *types, ...)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = sd_bus_call_methodv(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+				HPCMETER_MANAGER_IFACE, member, &error, reply, types, ap);
+	va_end(ap);
+	if (r < 0)
+		fprintf(stderr, "hpcmeterctl: %s failed: %s\n", member,
+			error.message ? error.message : strerror(-r));
+	sd_bus_error_free(&error);
+	return r;
+}
+
+/* ---- a small JSON writer: the strings come from the daemon, valid UTF-8 ---- */
+
+struct jw {
+	bool pretty, need_comma;
+	int depth;
+};
+
+static void jw_str(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('"');
+}
+
+static void jw_sep(struct jw *w)
+{
+	if (w->need_comma)
+		putchar(',');
+	if (w->pretty && w->depth > 0)
+		printf("\n%*s", 2 * w->depth, "");
+	w->need_comma = true;
+}
+
+static void jw_key(struct jw *w, const char *k)
+{
+	jw_sep(w);
+	jw_str(k);
+	printf(w->pretty ? ": " : ":");
+	w->need_comma = false;
+}
+
+static void jw_open(struct jw *w, char c)
+{
+	if (w->need_comma || (w->pretty && w->depth > 0))
+		jw_sep(w);
+	putchar(c);
+	w->depth++;
+	w->need_comma = false;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	w->depth--;
+	if (w->pretty && w->need_comma)
+		printf("\n%*s", 2 * w->depth, "");
+	putchar(c);
+	w->need_comma = true;
+}
+
+static void jw_kv_s(struct jw *w, const char *k, const char *v)
+{
+	jw_key(w, k);
+	jw_str(v);
+	w->need_comma = true;
+}
+
+static void jw_kv_u(struct jw *w, const char *k, uint64_t v)
+{
+	jw_key(w, k);
+	printf("%" PRIu64, v);
+	w->need_comma = true;
+}
+
+static void jw_kv_i(struct jw *w, const char *k, int64_t v)
+{
+	jw_key(w, k);
+	printf("%" PRIi64, v);
+	w->need_comma = true;
+}
+
+static void jw_kv_d(struct jw *w, const char *k, double v)
+{
+	jw_key(w, k);
+	printf("%.17g", v);
+	w->need_comma = true;
+}
+
+/* ---- inventory ---- */
+
+struct gpu_status {
+	const char *mode, *meter, *launch_counts;
+	uint32_t probes, launch_probes;
+	const char **libs, **probe_list;
+	size_t n_libs, n_probes;
+};
+
+static int read_strv(sd_bus_message *m, const char ***ret, size_t *n)
+{
+	const char *s;
+	int r;
+
+	r = sd_bus_message_enter_container(m, 'v', "as");
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(m, 'a', "s");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read(m, "s", &s)) > 0) {
+		const char **a = realloc(*ret, (*n + 1) * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		*ret = a;
+		a[(*n)++] = s;
+	}
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(m);
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+/* Pick the gpu_* keys out of GetStatus; others are skipped. */
+static int read_gpu_status(sd_bus_message *m, struct gpu_status *g)
+{
+	int r;
+
+	r = sd_bus_message_enter_container(m, 'a', "{sv}");
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+		const char *k, *sig;
+
+		r = sd_bus_message_read(m, "s", &k);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_peek_type(m, NULL, &sig);
+		if (r < 0)
+			return r;
+		if (streq(sig, "s") && streq(k, "gpu_mode"))
+			r = sd_bus_message_read(m, "v", "s", &g->mode);
+		else if (streq(sig, "s") && streq(k, "gpu_meter"))
+			r = sd_bus_message_read(m, "v", "s", &g->meter);
+		else if (streq(sig, "s") && streq(k, "gpu_launch_counts"))
+			r = sd_bus_message_read(m, "v", "s", &g->launch_counts);
+		else if (streq(sig, "u") && streq(k, "gpu_probes_attached"))
+			r = sd_bus_message_read(m, "v", "u", &g->probes);
+		else if (streq(sig, "u") && streq(k, "gpu_launch_probes"))
+			r = sd_bus_message_read(m, "v", "u", &g->launch_probes);
+		else if (streq(sig, "as") && streq(k, "gpu_libraries"))
+			r = read_strv(m, &g->libs, &g->n_libs);
+		else if (streq(sig, "as") && streq(k, "gpu_probes"))
+			r = read_strv(m, &g->probe_list, &g->n_probes);
+		else
+			r = sd_bus_message_skip(m, "v");
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(m);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	return sd_bus_message_exit_container(m);
+}
+
+void ctl_gpu_status_libraries(sd_bus_message *status)
+{
+	struct gpu_status g = { 0 };
+
+	if (sd_bus_message_rewind(status, true) >= 0 && read_gpu_status(status, &g) >= 0 &&
+	    g.mode) {
+		printf("\nGPU runtime libraries:%s\n", g.n_libs ? "" : " none attached");
+		for (size_t i = 0; i < g.n_libs; i++)
+			printf("  %s\n", g.libs[i]);
+	}
+	free(g.libs);
+	free(g.probe_list);
+}
+
+struct accel_row {
+	const char *bus_id;
+	uint32_t vendor_id, device_id, class_code;
+	const char *vendor, *model, *uuid, *driver;
+	double tpp, app;
+	int32_t util;
+	const char *sources;
+};
+
+#define ROW_FIELDS "suuussssddi"
+
+static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int json, bool legend)
+{
+	const char *version, *nvml;
+	struct jw w = { .pretty = json == 2 };
+	struct accel_row a;
+	unsigned n = 0;
+	int r;
+
+	r = sd_bus_message_read(inv, "ss", &version, &nvml);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(inv, 'a', HPCMETER_SIG_INVENTORY);
+	if (r < 0)
+		return r;
+	if (json) {
+		jw_open(&w, '{');
+		jw_kv_s(&w, "data_version", version);
+		jw_kv_s(&w, "nvml", nvml);
+		jw_kv_s(&w, "gpu_mode", g->mode);
+		jw_kv_s(&w, "gpu_meter", g->meter);
+		jw_kv_s(&w, "launch_counts", g->launch_counts);
+		jw_kv_u(&w, "probes_attached", g->probes);
+		jw_kv_u(&w, "launch_probes", g->launch_probes);
+		jw_key(&w, "libraries");
+		jw_open(&w, '[');
+		for (size_t i = 0; i < g->n_libs; i++) {
+			jw_sep(&w);
+			jw_str(g->libs[i]);
+		}
+		jw_close(&w, ']');
+		jw_key(&w, "probes");
+		jw_open(&w, '[');
+		for (size_t i = 0; i < g->n_probes; i++) {
+			jw_sep(&w);
+			jw_str(g->probe_list[i]);
+		}
+		jw_close(&w, ']');
+		jw_key(&w, "accelerators");
+		jw_open(&w, '[');
+	} else {
+		if (legend)
+			printf("%-14s %-9s %-26s %-40s %-8s %9s %7s %5s\n", "BUS-ID", "PCI-ID",
+			       "MODEL", "UUID", "DRIVER", "TPP", "APP", "UTIL");
+	}
+	while ((r = sd_bus_message_enter_container(inv, 'r', "suuussssddia{sd}s")) > 0) {
+		r = sd_bus_message_read(inv, ROW_FIELDS, &a.bus_id, &a.vendor_id, &a.device_id,
+					&a.class_code, &a.vendor, &a.model, &a.uuid, &a.driver,
+					&a.tpp, &a.app, &a.util);
+		if (r < 0)
+			return r;
+		if (json) {
+			jw_open(&w, '{');
+			jw_kv_s(&w, "bus_id", a.bus_id);
+			jw_kv_u(&w, "vendor_id", a.vendor_id);
+			jw_kv_u(&w, "device_id", a.device_id);
+			jw_kv_u(&w, "class", a.class_code);
+			jw_kv_s(&w, "vendor", a.vendor);
+			jw_kv_s(&w, "model", a.model);
+			jw_kv_s(&w, "uuid", a.uuid);
+			jw_kv_s(&w, "driver", a.driver);
+			jw_kv_d(&w, "tpp", a.tpp);
+			jw_kv_d(&w, "app", a.app);
+			jw_kv_i(&w, "utilization", a.util);
+			jw_key(&w, "peak_dense_tops");
+			jw_open(&w, '{');
+		}
+		r = sd_bus_message_enter_container(inv, 'a', "{sd}");
+		if (r < 0)
+			return r;
+		const char *prec;
+		double tops;
+
+		while ((r = sd_bus_message_read(inv, "{sd}", &prec, &tops)) > 0)
+			if (json)
+				jw_kv_d(&w, prec, tops);
+		if (r < 0)
+			return r;
+		r = sd_bus_message_exit_container(inv);
+		if (r >= 0)
+			r = sd_bus_message_read(inv, "s", &a.sources);
+		if (r >= 0)
+			r = sd_bus_message_exit_container(inv);
+		if (r < 0)
+			return r;
+		n++;
+		if (json) {
+			jw_close(&w, '}');
+			jw_kv_s(&w, "sources", a.sources);
+			jw_close(&w, '}');
+			continue;
+		}
+		char pci[16], util[8];
+
+		snprintf(pci, sizeof(pci), "%04x:%04x", a.vendor_id, a.device_id);
+		snprintf(util, sizeof(util), a.util < 0 ? "-" : "%d%%", a.util);
+		printf("%-14s %-9s %-26s %-40s %-8s %9.0f %7.2f %5s\n", a.bus_id, pci,
+		       *a.model ? a.model : "(unknown model)", *a.uuid ? a.uuid : "-",
+		       *a.driver ? a.driver : "-", a.tpp, a.app, util);
+	}
+	if (r < 0)
+		return r;
+	r = sd_bus_message_exit_container(inv);
+	if (r < 0)
+		return r;
+	if (json) {
+		jw_close(&w, ']');
+		jw_close(&w, '}');
+		putchar('\n');
+		return 0;
+	}
+	if (legend) {
+		printf("\n%u accelerator(s). Models data %s; NVML %s.\n", n,
+		       *version ? version : "(not loaded)", nvml);
+		printf("GPU meter: %s, %s mode, %u probes (%u on the launch path); launches %s.\n",
+		       g->meter ? g->meter : "?", g->mode ? g->mode : "?", g->probes,
+		       g->launch_probes, g->launch_counts ? g->launch_counts : "?");
+		printf("Runtime libraries:%s\n", g->n_libs ? "" : " none mapped so far");
+		for (size_t i = 0; i < g->n_libs; i++)
+			printf("  %s\n", g->libs[i]);
+	}
+	return 0;
+}
+
+int ctl_inventory(sd_bus *bus, int json, bool legend)
+{
+	sd_bus_message *inv = NULL, *status = NULL;
+	struct gpu_status g = { 0 };
+	int r;
+
+	r = call(bus, "GetInventory", &inv, "");
+	if (r >= 0)
+		r = call(bus, "GetStatus", &status, "");
+	if (r >= 0) {
+		r = read_gpu_status(status, &g);
+		if (r >= 0)
+			r = print_inventory(inv, &g, json, legend);
+		if (r < 0)
+			fprintf(stderr, "hpcmeterctl: cannot parse the inventory: %s\n",
+				strerror(-r));
+	}
+	free(g.libs);
+	free(g.probe_list);
+	sd_bus_message_unref(inv);
+	sd_bus_message_unref(status);
+	return r < 0 ? r : 0;
+}
+
+/* ---- usage ---- */
+
+int ctl_gpu_usage_fetch(sd_bus *bus, uint64_t since_usec, sd_bus_message **reply,
+			struct ctl_gpu_row **rows, size_t *n)
+{
+	struct ctl_gpu_row g;
+	int r;
+
+	*rows = NULL;
+	*n = 0;
+	r = call(bus, "GetGpuUsage", reply, "t", since_usec);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(*reply, 'a', HPCMETER_SIG_GPU_USAGE);
+	if (r < 0)
+		return r;
+	while ((r = sd_bus_message_read(*reply, HPCMETER_SIG_GPU_USAGE, &g.cgroup, &g.job, &g.uid,
+					&g.user, &g.gpu_ns, &g.tpp_seconds, &g.ops_upper,
+					&g.ops_lower, &g.launches, &g.threads_launched,
+					&g.graph_launches, &g.bytes_alloc, &g.bytes_h2d,
+					&g.dev_opens, &g.first_usec, &g.last_usec)) > 0) {
+		struct ctl_gpu_row *a = realloc(*rows, (*n + 1) * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		*rows = a;
+		a[(*n)++] = g;
+	}
+	return r;
+}
+
+void ctl_gpu_usage_table(const struct ctl_gpu_row *rows, size_t n, bool legend)
+{
+	if (n == 0)
+		return;
+	if (legend)
+		printf("\n%-30s %-8s %-16s %12s %14s %12s %12s %14s %12s\n", "CGROUP", "JOB",
+		       "USER(UID)", "GPU-SECONDS", "TPP-SECONDS", "OPS-UPPER", "LAUNCHES",
+		       "THREADS", "ALLOC-MIB");
+	for (size_t i = 0; i < n; i++) {
+		const struct ctl_gpu_row *g = &rows[i];
+		char user[64];
+
+		snprintf(user, sizeof(user), "%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid);
+		printf("%-30s %-8s %-16s %12.3f %14.1f %12.3g %12" PRIu64 " %14" PRIu64 " %12.1f\n",
+		       g->cgroup, *g->job ? g->job : "-", user, (double)g->gpu_ns / 1e9,
+		       g->tpp_seconds, g->ops_upper, g->launches, g->threads_launched,
+		       (double)g->bytes_alloc / 1048576.0);
+	}
+	if (legend)
+		printf("\n%zu GPU usage records. GPU-SECONDS are device-seconds since the first GPU "
+		       "use;\nLAUNCHES and THREADS are counted in detailed GPU mode only.\n",
+		       n);
+}
