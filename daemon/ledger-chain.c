@@ -43,6 +43,10 @@ static const struct chain_table {
 	  "id, time_usec, license_id, from_usec, to_usec, format, sha256, chain_seq, chain_hash" },
 	{ "rollups", "id, time_usec, before_usec, entries, digest" },
 	{ "usage_daily", "id, rollup_id, day, cgroup, job, uid, user, cpu_ns, intervals" },
+	{ "gpu_usage",
+	  "rowid, interval_id, cgroup, cgroup_id, job, uid, user, gpu_ns, tpp_seconds, ops_upper, "
+	  "ops_lower, launches, threads_launched, graph_launches, bytes_alloc, bytes_h2d, "
+	  "dev_opens" },
 };
 
 static const struct chain_table *find_table(const char *name)
@@ -173,6 +177,20 @@ static int prepare_row(sqlite3 *db, const struct chain_table *t, sqlite3_stmt **
 	return 0;
 }
 
+static bool table_exists(sqlite3 *db, const char *name)
+{
+	sqlite3_stmt *st;
+	bool found = false;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return found;
+}
+
 int chain_load_head(sqlite3 *db, struct chain_head *head)
 {
 	sqlite3_stmt *st;
@@ -241,6 +259,9 @@ int chain_adopt_unchained(sqlite3 *db, struct chain_head *head)
 		char sql[256];
 		sqlite3_stmt *st;
 		int rc, r = 0;
+
+		if (!table_exists(db, name))
+			continue;
 
 		snprintf(sql, sizeof(sql),
 			 "SELECT rowid FROM %s WHERE rowid NOT IN"
@@ -365,11 +386,13 @@ int chain_verify(sqlite3 *db, struct chain_verify *v,
 	if (sqlite3_step(st) == SQLITE_ROW)
 		total = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	for (size_t i = 0; i < ARRAY_SIZE(chain_tables); i++) {
-		r = prepare_row(db, &chain_tables[i], &w.rows[i]);
-		if (r < 0)
+	/* A table this ledger does not have yet (an older schema): no row may name it. */
+	for (size_t i = 0; i < ARRAY_SIZE(chain_tables); i++)
+		if (table_exists(db, chain_tables[i].name) &&
+		    prepare_row(db, &chain_tables[i], &w.rows[i]) < 0) {
+			r = -EIO;
 			goto out;
-	}
+		}
 	if (sqlite3_prepare_v2(db, "SELECT seq, tbl, row, hash, rollup FROM chain ORDER BY seq", -1,
 			       &st, NULL) != SQLITE_OK) {
 		r = db_err(db, "prepare walk");
@@ -403,6 +426,10 @@ int chain_verify(sqlite3 *db, struct chain_verify *v,
 			break;
 		}
 		row = w.rows[t - chain_tables];
+		if (!row) {
+			broken(v, seq, table, rowid, "table \"%s\" does not exist", table);
+			break;
+		}
 		sqlite3_reset(row);
 		sqlite3_bind_int64(row, 1, rowid);
 		rc = sqlite3_step(row);
@@ -461,6 +488,9 @@ int chain_verify(sqlite3 *db, struct chain_verify *v,
 		const char *name = chain_tables[i].name;
 		char sql[256];
 		sqlite3_stmt *q;
+
+		if (!w.rows[i])
+			continue;
 
 		snprintf(sql, sizeof(sql),
 			 "SELECT rowid FROM %s WHERE rowid NOT IN"

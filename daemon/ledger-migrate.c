@@ -102,12 +102,34 @@ static int step_v2(sqlite3 *db, const char *path, struct chain_head *head)
 	return r;
 }
 
+/* Version 3: GPU usage per interval (the GPU meter's table, created here from now on; a ledger
+ * that has it already keeps it), chained like the rest. */
+static const char schema_v3[] =
+	"CREATE TABLE IF NOT EXISTS gpu_usage (interval_id INTEGER NOT NULL"
+	" REFERENCES intervals(id), cgroup TEXT NOT NULL, cgroup_id INTEGER NOT NULL,"
+	" job TEXT NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL, gpu_ns INTEGER NOT NULL,"
+	" tpp_seconds REAL NOT NULL, ops_upper REAL NOT NULL, ops_lower REAL NOT NULL,"
+	" launches INTEGER NOT NULL, threads_launched INTEGER NOT NULL,"
+	" graph_launches INTEGER NOT NULL, bytes_alloc INTEGER NOT NULL,"
+	" bytes_h2d INTEGER NOT NULL, dev_opens INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS gpu_usage_interval ON gpu_usage(interval_id);";
+
+static int step_v3(sqlite3 *db, const char *path, struct chain_head *head)
+{
+	int r = exec_sql(db, path, schema_v3);
+
+	if (r == 0)
+		r = chain_adopt_unchained(db, head);
+	return r;
+}
+
 static const struct step {
 	const char *what;
 	int (*run)(sqlite3 *db, const char *path, struct chain_head *head);
 } steps[] = {
 	{ "intervals, usage, process events, violations", step_v1 },
 	{ "hash chain, jobs, gaps, licences, meter states, inventory, reports, roll-ups", step_v2 },
+	{ "GPU usage per interval, chained", step_v3 },
 };
 
 int ledger_schema_version(void)

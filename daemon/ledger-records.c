@@ -200,10 +200,11 @@ int ledger_load_baselines(struct ledger *l,
 }
 
 /* Intervals that a roll-up replaces: ended before the cut, and no other metric refers to them
- * (those stay until usage_metrics rolls up too). */
+ * (those stay until usage_metrics and gpu_usage roll up too). */
 #define ROLLUP_SET                                                   \
 	"SELECT id FROM intervals WHERE end_usec < ?1 AND id NOT IN" \
-	" (SELECT interval_id FROM usage_metrics)"
+	" (SELECT interval_id FROM usage_metrics) AND id NOT IN"     \
+	" (SELECT interval_id FROM gpu_usage)"
 
 static int rollup_digest(struct ledger *l, uint64_t before_usec, uint64_t *entries,
 			 char hex[2 * CHAIN_HASH_LEN + 1])

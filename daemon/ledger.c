@@ -740,40 +740,16 @@ int ledger_gpu_schema(struct ledger *l)
 
 int ledger_add_gpu_usage(struct ledger *l, int64_t interval_id, const struct gpu_usage_row *u)
 {
-	sqlite3_stmt *st;
-	int rc, r, i = 1;
-
-	r = begin(l);
-	if (r < 0)
-		return r;
-	rc = sqlite3_prepare_v2(
-		l->db,
-		"INSERT INTO gpu_usage (interval_id, cgroup, cgroup_id, job, uid,"
-		" user, gpu_ns, tpp_seconds, ops_upper, ops_lower, launches,"
-		" threads_launched, graph_launches, bytes_alloc, bytes_h2d,"
-		" dev_opens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_err(l, rc, "prepare");
-	sqlite3_bind_int64(st, i++, interval_id);
-	sqlite3_bind_text(st, i++, u->cgroup, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->cgroup_id);
-	sqlite3_bind_text(st, i++, u->job, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, i++, u->uid);
-	sqlite3_bind_text(st, i++, u->user, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->gpu_ns);
-	sqlite3_bind_double(st, i++, u->tpp_seconds);
-	sqlite3_bind_double(st, i++, u->ops_upper);
-	sqlite3_bind_double(st, i++, u->ops_lower);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->launches);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->threads_launched);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->graph_launches);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->bytes_alloc);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->bytes_h2d);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->dev_opens);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(l, rc, "insert gpu_usage");
+	/* Through the one insert path: chained, and kept in memory while the disk is full. */
+	return run_insert(l,
+			  "INSERT INTO gpu_usage (interval_id, cgroup, cgroup_id, job, uid,"
+			  " user, gpu_ns, tpp_seconds, ops_upper, ops_lower, launches,"
+			  " threads_launched, graph_launches, bytes_alloc, bytes_h2d,"
+			  " dev_opens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "itititidddiiiiii", (uint64_t)interval_id, u->cgroup, u->cgroup_id,
+			  u->job, (uint64_t)u->uid, u->user, u->gpu_ns, u->tpp_seconds,
+			  u->ops_upper, u->ops_lower, u->launches, u->threads_launched,
+			  u->graph_launches, u->bytes_alloc, u->bytes_h2d, u->dev_opens);
 }
 
 int ledger_list_gpu_usage(struct ledger *l, uint64_t since_usec,

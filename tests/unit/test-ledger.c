@@ -17,7 +17,8 @@
 
 static char top[] = "/tmp/hpcmeter-ledger.XXXXXX";
 
-/* Data as each older version wrote it. Index = schema version. */
+/* Data as each older version wrote it, added at that version (a fixture at version N holds the
+ * data of versions 1..N). Index = schema version. */
 static const char *const fixture_sql[] = {
 	[0] = NULL, /* an empty file: a ledger never opened */
 	[1] = "INSERT INTO intervals VALUES (1, 1700000000000000, 1700000010000000);"
@@ -31,7 +32,15 @@ static const char *const fixture_sql[] = {
 	      " VALUES (1700000019000000, 'exit', 42, 0, 12000000000);"
 	      "INSERT INTO violations VALUES (1, 1700000005000000, 'unpermitted-user', 'L-1',"
 	      " 42, 1000, 'alice', '/bin/sim', '/job_7', '7', 'user alice is not a principal');",
+	[2] = "INSERT INTO gaps (cause, start_usec, end_usec, boot_id, detail, bound_cpu_ns,"
+	      " bound_devices, bound, policy) VALUES ('daemon-down', 1700000020000000,"
+	      " 1700000030000000, 'b1', '', 20000000000, 0, '{}', 'max-rate');"
+	      "INSERT INTO licenses (time_usec, event, license_id, file, sha256)"
+	      " VALUES (1700000000000000, 'loaded', 'L-1', '/l.yaml', 'ab');",
 };
+
+/* Chained records in the fixture at each version (all of its rows, chained by migration). */
+static const int fixture_records[] = { 0, 8, 10 };
 
 static int count(sqlite3 *db, const char *sql)
 {
@@ -89,13 +98,15 @@ static void test_migrations(void)
 		/* The older version's schema, built by its own (frozen) steps, then its data. */
 		if (sqlite3_open(path, &db) != SQLITE_OK)
 			exit(2);
-		r = from > 0 ? ledger_migrate(db, path, from, &head) : 0;
-		TAP_CHECK(r == 0 && count(db, "PRAGMA user_version") == from,
-			  "fixture at schema version %d", from);
-		if (fixture_sql[from]) {
-			r = exec(db, fixture_sql[from]);
-			TAP_CHECK(r == 0, "v%d fixture data written", from);
+		r = 0;
+		for (int v = 1; r == 0 && v <= from; v++) {
+			r = ledger_migrate(db, path, v, &head);
+			if (r == 0 && v < (int)ARRAY_SIZE(fixture_sql) && fixture_sql[v])
+				r = exec(db, fixture_sql[v]);
 		}
+		TAP_CHECK(r == 0 && count(db, "PRAGMA user_version") == from,
+			  "fixture at schema version %d, with the data of each version up to it",
+			  from);
 		sqlite3_close(db);
 
 		r = ledger_open(dir, &l, err, sizeof(err));
@@ -120,9 +131,14 @@ static void test_migrations(void)
 					  1,
 				  "v%d process events readable as processes", from);
 		}
-		TAP_CHECK(count(db, "SELECT COUNT(*) FROM chain") ==
-				  (from >= 1 ? 2 + 3 + 2 + 1 : 0),
-			  "every row the v%d ledger had is in the chain", from);
+		TAP_CHECK(from < (int)ARRAY_SIZE(fixture_records) &&
+				  count(db, "SELECT COUNT(*) FROM chain") == fixture_records[from],
+			  "every row the v%d ledger had is in the chain (%d)", from,
+			  count(db, "SELECT COUNT(*) FROM chain"));
+		if (from >= 2)
+			TAP_CHECK(count(db, "SELECT COUNT(*) FROM gaps") == 1 &&
+					  count(db, "SELECT COUNT(*) FROM licenses") == 1,
+				  "v%d gaps and licence events kept", from);
 		/* New writes after a migration chain on. */
 		int64_t id;
 		r = ledger_add_interval(l, 1700000020000000, 1700000030000000, &id);
@@ -217,6 +233,18 @@ static void test_chain_and_rollup(void)
 			r = ledger_add_gap(l, &g);
 		if (r == 0 && i == 7)
 			r = ledger_add_license_event(l, t, "loaded", "L", "/l.yaml", "00");
+		if (r == 0 && i == 70) {
+			struct gpu_usage_row g = { .cgroup = "/job_1",
+						   .cgroup_id = 1,
+						   .job = "1",
+						   .uid = 1000,
+						   .user = "alice",
+						   .gpu_ns = 5000,
+						   .tpp_seconds = 1.5,
+						   .launches = 3 };
+
+			r = ledger_add_gpu_usage(l, id, &g);
+		}
 		if (r == 0)
 			r = ledger_commit(l);
 	}
@@ -264,6 +292,16 @@ static void test_chain_and_rollup(void)
 	verify(db, &v);
 	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq,
 		  "a deleted gap with its chain entry is found at entry %d (%s)", seq, v.reason);
+	sqlite3_close(db);
+
+	/* GPU usage is chained too. */
+	db = tamper_copy(dir, "gpu");
+	seq = chain_seq_of(db, "gpu_usage", 1);
+	exec(db, "UPDATE gpu_usage SET launches = 2 WHERE rowid = 1");
+	verify(db, &v);
+	TAP_CHECK(seq > 0 && v.broken && v.bad_seq == (uint64_t)seq &&
+			  streq(v.bad_table, "gpu_usage"),
+		  "a changed GPU launch count is found at its entry %d (%s)", seq, v.reason);
 	sqlite3_close(db);
 
 	/* A row slipped in without a chain entry. */
