@@ -406,10 +406,18 @@ static int read_jobs(struct report *r)
 	accs = NULL;
 	qsort(r->jobs, r->n_jobs, sizeof(*r->jobs), job_cmp);
 
-	/* The account of each job, where the scheduler told it. */
-	rc = sqlite3_prepare_v2(r->db,
-				"SELECT account FROM jobs WHERE job = ? AND cgroup = ? AND uid = ?",
-				-1, &st, NULL);
+	/* The account of each job, where the scheduler told it (the prolog's announcement). */
+	rc = sqlite3_prepare_v2(
+		r->db,
+		"SELECT account FROM jobs WHERE job = ?1 AND cgroup = ?2 AND uid = ?3"
+		" AND account != '' UNION ALL SELECT account FROM jobs_announced"
+		" WHERE job = ?1 AND account != '' LIMIT 1",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK) /* a ledger without jobs_announced */
+		rc = sqlite3_prepare_v2(
+			r->db,
+			"SELECT account FROM jobs WHERE job = ?1 AND cgroup = ?2 AND uid = ?3", -1,
+			&st, NULL);
 	if (rc != SQLITE_OK)
 		return db_error(r, "jobs");
 	for (size_t i = 0; i < r->n_jobs; i++) {
@@ -560,12 +568,35 @@ static int emit_metrics(struct report *r)
 	sqlite3_stmt *st;
 	int rc, n = 0;
 
-	rc = sqlite3_prepare_v2(r->db,
-				"SELECT m.job, m.account, m.uid, m.metric, SUM(m.value)"
-				" FROM usage_metrics m JOIN intervals i ON i.id = m.interval_id"
-				" WHERE i.end_usec > ? AND i.start_usec < ?"
-				" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-				-1, &st, NULL);
+	/* Metrics of other meters (usage_metrics) and the GPU meter's columns, as rows. */
+	rc = sqlite3_prepare_v2(
+		r->db,
+		"SELECT job, account, uid, metric, SUM(value) FROM ("
+		" SELECT m.job AS job, m.account AS account, m.uid AS uid, m.metric AS metric,"
+		"  m.value AS value FROM usage_metrics m JOIN intervals i ON i.id = m.interval_id"
+		"  WHERE i.end_usec > ?1 AND i.start_usec < ?2"
+		" UNION ALL"
+		" SELECT g.job, '', g.uid, k.column1, CASE k.column1"
+		"  WHEN 'gpu_seconds' THEN g.gpu_ns / 1e9 WHEN 'tpp_seconds' THEN g.tpp_seconds"
+		"  WHEN 'ops_upper' THEN g.ops_upper WHEN 'ops_lower' THEN g.ops_lower"
+		"  WHEN 'launches' THEN g.launches WHEN 'threads_launched' THEN g.threads_launched"
+		"  WHEN 'graph_launches' THEN g.graph_launches WHEN 'bytes_alloc' THEN g.bytes_alloc"
+		"  WHEN 'bytes_h2d' THEN g.bytes_h2d ELSE g.dev_opens END"
+		"  FROM gpu_usage g JOIN intervals i ON i.id = g.interval_id,"
+		"  (VALUES ('gpu_seconds'), ('tpp_seconds'), ('ops_upper'), ('ops_lower'),"
+		"   ('launches'), ('threads_launched'), ('graph_launches'), ('bytes_alloc'),"
+		"   ('bytes_h2d'), ('dev_opens')) k"
+		"  WHERE i.end_usec > ?1 AND i.start_usec < ?2)"
+		" GROUP BY 1, 2, 3, 4 HAVING SUM(value) != 0 ORDER BY 1, 2, 3, 4",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK) /* a ledger without gpu_usage */
+		rc = sqlite3_prepare_v2(
+			r->db,
+			"SELECT m.job, m.account, m.uid, m.metric, SUM(m.value)"
+			" FROM usage_metrics m JOIN intervals i ON i.id = m.interval_id"
+			" WHERE i.end_usec > ? AND i.start_usec < ?"
+			" GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+			-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_error(r, "metrics");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->from_usec);

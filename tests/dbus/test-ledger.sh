@@ -136,4 +136,19 @@ q "$T/t2/ledger.sqlite" "DELETE FROM process_events WHERE id = $row" >/dev/null
 rc=$?
 check "one row deleted: ledger verify fails at its record $seq" \
 	test "$rc/$(json "(d['verified'], d['broken_seq'], d['broken_table'])" <"$T/t2.out")" = "1/(False, $seq, 'process_events')"
+
+# GPU usage and the scheduler's account reach the report (rows as the GPU meter and the Slurm
+# prolog write them, on a copy).
+mkdir -p "$T/t3"
+cp "$S/ledger.sqlite" "$S/report-key.pem" "$T/t3/"
+iid=$(q "$T/t3/ledger.sqlite" "SELECT MAX(id) FROM intervals")
+q "$T/t3/ledger.sqlite" "INSERT INTO gpu_usage VALUES ($iid, '/job_5', 5, '5', 1000, 'alice',
+	2000000000, 3.5, 1e15, 0, 7, 700, 0, 1024, 2048, 1)" >/dev/null
+q "$T/t3/ledger.sqlite" "INSERT INTO usage VALUES ($iid, '/job_5', 5, '5', 1000, 'alice', 123)" >/dev/null
+q "$T/t3/ledger.sqlite" "INSERT INTO jobs_announced (job, scheduler, user, uid, account, partition,
+	wckey, comment, gpus, nodes, start_usec, end_usec) VALUES ('5', 'slurm', 'alice', 1000,
+	'proj-x', 'gpu', '', '', '', '', 1, 0)" >/dev/null
+"$HPCMETERCTL" report --state-dir "$T/t3" --license LEDGER-1 --from "$DAY" --to "$DAY" >"$T/r3.json" 2>/dev/null
+check "GPU seconds, launches and the job's account are in the report" \
+	test "$(json "([m['value'] for m in d['metrics'] if m['job'] == '5' and m['metric'] in ('gpu_seconds', 'launches')], [j['account'] for j in d['jobs'] if j['job'] == '5'])" <"$T/r3.json")" = "([2, 7], ['proj-x'])"
 tap_done
