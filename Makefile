@@ -32,7 +32,7 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
@@ -44,14 +44,15 @@ LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o config.o manager-gpu.o manager-evaluate.o evaluate.o ledger-query.o kmeter.o \
-	kmeter-client.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o workload.o jobs.o \
-	gpu.o inventory.o)
+	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
+	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o)
+COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
+	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
-	$(O)/tools/ctl-module.o $(O)/tools/ctl-pager.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
-	$(O)/daemon/workload.o \
-	$(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o $(O)/daemon/kmeter-client.o
+	$(O)/tools/ctl-module.o $(O)/tools/ctl-pager.o $(O)/tools/ctl-ledger.o \
+	$(O)/tools/ctl-report.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/daemon/workload.o $(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o \
+	$(O)/daemon/kmeter-client.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
 
 # Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
 # symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
@@ -64,7 +65,7 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-evaluate \
-	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory \
+	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter
 
@@ -125,10 +126,13 @@ $(O)/hpcmeterctl: $(CTL_OBJS)
 # Tests: one source each, linked with the objects named as their prerequisites.
 $(O)/tests/test-license: $(O)/daemon/license.o
 $(O)/tests/test-evaluate: $(O)/daemon/evaluate.o $(O)/daemon/license.o $(O)/daemon/ledger.o \
-	$(O)/daemon/ledger-query.o $(O)/daemon/util.o $(O)/daemon/jobs.o
+	$(O)/daemon/ledger-records.o $(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o \
+	$(O)/daemon/sign.o $(O)/daemon/ledger-query.o $(O)/daemon/util.o $(O)/daemon/jobs.o
 $(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o \
 	$(O)/daemon/bpfutil.o
 $(O)/tests/test-util: $(O)/daemon/util.o
+$(O)/tests/test-ledger: $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
+	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/util.o $(O)/daemon/jobs.o
 $(O)/tests/test-workload: $(O)/daemon/workload.o
 $(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
 $(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/bpfutil.o $(O)/daemon/util.o
@@ -193,13 +197,15 @@ check-asan:
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
 		$(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload $(ASAN_O)/tests/test-kmeter \
+		$(ASAN_O)/tests/test-ledger \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
-		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/module/run.sh
+		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
+		tests/dbus/test-full-disk.sh tests/module/run.sh
 
 # Build the Debian packages from a copy of the tree and install them into a fresh Debian root
 # (mmdebstrap, the Debian archive): what CI runs after make check.
@@ -296,6 +302,13 @@ $(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+$(O)/bench/ledger-report: bench/ledger-report.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
+	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o $(O)/daemon/util.o \
+	$(O)/daemon/jobs.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
+
 $(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
 		$(O)/daemon/util.o
 	@mkdir -p $(O)/bench
@@ -319,20 +332,25 @@ $(O)/bench/tiny: bench/tiny.c
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -static $< -o $@
 
-$(O)/bench/cap-query: bench/cap-query.c $(O)/daemon/ledger.o $(O)/daemon/ledger-query.o \
-		$(O)/daemon/util.o $(O)/daemon/jobs.o
+$(O)/bench/cap-query: bench/cap-query.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
+		$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o \
+		$(O)/daemon/ledger-query.o $(O)/daemon/util.o $(O)/daemon/jobs.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+BENCH_DIR ?= /var/tmp
 bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
-		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query
+		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query \
+		$(O)/bench/ledger-report
 	$(Q)$(O)/bench/ctxswitch
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
 	$(Q)bench/scale.sh $(O)
+	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
+		$(O)/bench/ledger-report $$d/ledger $(O)/hpcmeterctl; rc=$$?; rm -rf $$d; exit $$rc
 
 # The kernel module's context-switch cost, in Debian's kernel under qemu (TCG): as root.
 bench-module:

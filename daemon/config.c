@@ -19,7 +19,9 @@ void config_defaults(struct config *c)
 		.kmeter_enabled = true,
 		.kmeter_tolerance_pct = CONFIG_DEFAULT_KMETER_TOLERANCE_PCT,
 		.kmeter_floor_ms = CONFIG_DEFAULT_KMETER_FLOOR_MS,
+		.retention_days = CONFIG_DEFAULT_RETENTION_DAYS,
 	};
+	snprintf(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), "%s", CONFIG_DEFAULT_BPF_PIN_DIR);
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
 	snprintf(c->state_dir, sizeof(c->state_dir), "%s", CONFIG_DEFAULT_STATE_DIR);
 	c->gpu_mode = GPU_MODE_LIGHT;
@@ -150,6 +152,19 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			why = "expected milliseconds from 0 to 3600000";
 			if (r == 0)
 				c->kmeter_floor_ms = u;
+		} else if (streq(key, "bpf_pin_dir")) {
+			r = val[0] ? set_path(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), val) :
+				     (c->bpf_pin_dir[0] = '\0', 0);
+			why = "expected an absolute path on bpffs, or nothing (no pinning)";
+		} else if (streq(key, "metrics_file")) {
+			r = val[0] ? set_path(c->metrics_file, sizeof(c->metrics_file), val) :
+				     (c->metrics_file[0] = '\0', 0);
+			why = "expected an absolute path, or nothing";
+		} else if (streq(key, "retention_days")) {
+			r = parse_u64(val, CONFIG_MIN_RETENTION_DAYS, 36500, &u);
+			why = "expected whole days from 1 to 36500 (default 1827, five years)";
+			if (r == 0)
+				c->retention_days = u;
 		} else if (streq(key, "cgroup_v1")) {
 			r = config_parse_cgroup_v1(val, c->cgroup_v1, sizeof(c->cgroup_v1));
 			why = "expected auto, none, freezer, cpuacct or memory";

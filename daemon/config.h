@@ -14,6 +14,11 @@
 #define CONFIG_MAX_INTERVAL_SEC 3600
 #define CONFIG_DEFAULT_KMETER_TOLERANCE_PCT 10
 #define CONFIG_DEFAULT_KMETER_FLOOR_MS 100
+#define CONFIG_DEFAULT_BPF_PIN_DIR "/sys/fs/bpf/hpcmeter"
+/* Intervals are kept this long, then replaced by daily totals (EU 2021/821 art. 27 and
+ * 15 CFR 762 ask for five years). */
+#define CONFIG_DEFAULT_RETENTION_DAYS 1827
+#define CONFIG_MIN_RETENTION_DAYS 1
 #ifndef CONFIG_DEFAULT_ACCELERATORS_FILE
 #define CONFIG_DEFAULT_ACCELERATORS_FILE "/usr/local/share/hpcmeter/accelerators.yaml"
 #endif
@@ -30,6 +35,9 @@ struct config {
 	bool kmeter_enabled;
 	unsigned kmeter_tolerance_pct; /* 1..100 */
 	uint64_t kmeter_floor_ms; /* differences up to this much CPU per interval are noise */
+	char bpf_pin_dir[4096]; /* "" = do not pin (counters do not survive a restart) */
+	char metrics_file[4096]; /* "" = none */
+	uint64_t retention_days;
 	int gpu_mode; /* enum gpu_mode (gpu.h): light (default), detailed, off */
 	char accelerators_file[4096]; /* data file of accelerator models */
 };

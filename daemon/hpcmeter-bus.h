@@ -13,6 +13,9 @@
 #define HPCMETER_SIG_VIOLATION_FIELDS "ttssuusssss"
 #define HPCMETER_SIG_VIOLATION "(" HPCMETER_SIG_VIOLATION_FIELDS ")"
 #define HPCMETER_SIG_USAGE "(ssusttt)"
+/* (id, cause, start_usec, end_usec, boot_id, detail, bound_cpu_ns, bound_devices, bound, policy) */
+#define HPCMETER_SIG_GAP_FIELDS "tsttsstuss"
+#define HPCMETER_SIG_GAP "(" HPCMETER_SIG_GAP_FIELDS ")"
 /* job, scheduler, user, uid, account, partition, wckey, comment, gpus, nodes, start, end */
 #define HPCMETER_SIG_JOB "(sssusssssstt)"
 /* GetGpuUsage: cgroup, job, uid, user, gpu_ns, tpp_seconds, ops_upper, ops_lower, launches,

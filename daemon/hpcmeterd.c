@@ -21,10 +21,13 @@ static void help(void)
 	       "\n"
 	       "hpcmeterd loads eBPF programs on the scheduler tracepoints and on the accelerator\n"
 	       "runtimes' driver entry points, reads their counters every interval, attributes\n"
-	       "on-CPU and GPU usage to cgroups, users and Slurm jobs, stores it\n"
-	       "in the ledger (SQLite) and evaluates the licence terms. A violation is stored in\n"
+	       "on-CPU and GPU usage to cgroups, users and Slurm jobs, stores it in the ledger\n"
+	       "(SQLite, hash-chained) and evaluates the licence terms. A violation is stored in\n"
 	       "the ledger, logged, and sent as the D-Bus signal ViolationRaised of\n"
-	       "org.hpcmeter1 on the system bus. Runs in the foreground (systemd Type=notify).\n"
+	       "org.hpcmeter1 on the system bus; a gap in metering (the daemon down, records\n"
+	       "lost, a probe detached) likewise as MeteringGap. Runs in the foreground (systemd\n"
+	       "Type=notify). On first start it creates the node's Ed25519 report key in the\n"
+	       "state directory.\n"
 	       "\n"
 	       "Options:\n"
 	       "  -c, --config FILE       configuration file (default %s;\n"
@@ -41,6 +44,10 @@ static void help(void)
 	       "                          driver calls; no probe on the launch path), detailed\n"
 	       "                          (every kernel launch and host-to-device copy too,\n"
 	       "                          about 1 us per launch), or off\n"
+	       "      --bpf-pin-dir DIR   pin the counter maps in DIR on bpffs, so that a restarted\n"
+	       "                          daemon continues from them (default %s; \"\" = off)\n"
+	       "      --metrics-file FILE write metrics (Prometheus text format) to FILE after\n"
+	       "                          each interval, atomically (node_exporter textfile)\n"
 	       "  -v, --verbose           log every exec and libbpf's messages\n"
 	       "  -h, --help              show this help\n"
 	       "      --version           show the version\n"
@@ -52,7 +59,8 @@ static void help(void)
 	       "Exit status: 0 on a clean stop, 1 on a start-up error, 2 on a usage error.\n"
 	       "See also: hpcmeterctl(1), hpcmeter.license(5).\n",
 	       CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_LICENSES_DIR, CONFIG_DEFAULT_STATE_DIR,
-	       CONFIG_MAX_INTERVAL_SEC, CONFIG_DEFAULT_INTERVAL_SEC, CONFIG_DEFAULT_UID_MIN);
+	       CONFIG_MAX_INTERVAL_SEC, CONFIG_DEFAULT_INTERVAL_SEC, CONFIG_DEFAULT_UID_MIN,
+	       CONFIG_DEFAULT_BPF_PIN_DIR);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -90,20 +98,24 @@ static int usage_error(const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_VERSION = 0x100, OPT_CGROUP_V1 };
-	static const struct option options[] = { { "config", required_argument, NULL, 'c' },
-						 { "licenses", required_argument, NULL, 'l' },
-						 { "state-dir", required_argument, NULL, 's' },
-						 { "interval", required_argument, NULL, 'i' },
-						 { "uid-min", required_argument, NULL, 'u' },
-						 { "cgroup-v1", required_argument, NULL,
-						   OPT_CGROUP_V1 },
-						 { "gpu-mode", required_argument, NULL, 'g' },
-						 { "verbose", no_argument, NULL, 'v' },
-						 { "help", no_argument, NULL, 'h' },
-						 { "version", no_argument, NULL, OPT_VERSION },
-						 {} };
-	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *cgroup_v1 = NULL;
+	enum { OPT_VERSION = 0x100, OPT_CGROUP_V1, OPT_PIN_DIR, OPT_METRICS_FILE };
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "licenses", required_argument, NULL, 'l' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "uid-min", required_argument, NULL, 'u' },
+		{ "cgroup-v1", required_argument, NULL, OPT_CGROUP_V1 },
+		{ "gpu-mode", required_argument, NULL, 'g' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "bpf-pin-dir", required_argument, NULL, OPT_PIN_DIR },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
+		{}
+	};
+	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *cgroup_v1 = NULL,
+		   *pin_dir = NULL, *metrics_file = NULL;
 	uint64_t interval = 0;
 	long uid_min = -1;
 	bool verbose = false;
@@ -166,6 +178,12 @@ int main(int argc, char **argv)
 		case 'h':
 			help();
 			return 0;
+		case OPT_PIN_DIR:
+			pin_dir = optarg;
+			break;
+		case OPT_METRICS_FILE:
+			metrics_file = optarg;
+			break;
 		case OPT_VERSION:
 			printf("hpcmeterd %s\n", HPCMETER_VERSION);
 			return 0;
@@ -187,6 +205,13 @@ int main(int argc, char **argv)
 		return usage_error("--licenses path too long: %s", licenses);
 	if (state_dir && absolute_path(state_dir, cfg.state_dir, sizeof(cfg.state_dir)) < 0)
 		return usage_error("--state-dir path too long: %s", state_dir);
+	if (pin_dir && !pin_dir[0])
+		cfg.bpf_pin_dir[0] = '\0';
+	else if (pin_dir && absolute_path(pin_dir, cfg.bpf_pin_dir, sizeof(cfg.bpf_pin_dir)) < 0)
+		return usage_error("--bpf-pin-dir path too long: %s", pin_dir);
+	if (metrics_file &&
+	    absolute_path(metrics_file, cfg.metrics_file, sizeof(cfg.metrics_file)) < 0)
+		return usage_error("--metrics-file path too long: %s", metrics_file);
 	if (interval)
 		cfg.interval_sec = interval;
 	if (uid_min >= 0)

@@ -10,34 +10,47 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ledger-internal.h"
+#include "ledger-migrate.h"
 #include "ledger.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 1
+/* Records accepted while the disk is full (or the database cannot be written) stay here, in
+ * order, and are written when a commit succeeds again: at most this many. */
+#define LEDGER_MAX_PENDING 1000000
+/* While degraded, a commit is tried at most this often. */
+#define LEDGER_RETRY_USEC (1 * USEC_PER_SEC)
+
+#define OP_MAX_ARGS 16
+
+/* One insert, kept until the transaction that holds it commits. */
+struct op {
+	const char *sql; /* static */
+	char table[32];
+	char types[OP_MAX_ARGS + 1];
+	union {
+		uint64_t i;
+		double d;
+		char *s;
+	} arg[OP_MAX_ARGS];
+};
 
 struct ledger {
 	sqlite3 *db;
 	char path[PATH_MAX];
 	bool in_tx;
 	uint64_t last_violation_seq;
+	uint64_t last_gap_id;
+	int64_t last_interval_id;
+	struct chain_head chain, chain_committed;
+	/* Inserts since the last successful commit. */
+	struct op *ops;
+	size_t n_ops, cap_ops;
+	bool degraded;
+	int degraded_error;
+	uint64_t retry_after_usec;
+	uint64_t pending_dropped;
 };
-
-static const char schema_v1[] =
-	"CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	"CREATE TABLE intervals (id INTEGER PRIMARY KEY, start_usec INTEGER NOT NULL,"
-	" end_usec INTEGER NOT NULL);"
-	"CREATE TABLE usage (interval_id INTEGER NOT NULL REFERENCES intervals(id),"
-	" cgroup TEXT NOT NULL, cgroup_id INTEGER NOT NULL, job TEXT NOT NULL, uid INTEGER NOT NULL,"
-	" user TEXT NOT NULL, cpu_ns INTEGER NOT NULL);"
-	"CREATE INDEX usage_interval ON usage(interval_id);"
-	"CREATE TABLE process_events (id INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL,"
-	" event TEXT NOT NULL CHECK (event IN ('exec','exit')), pid INTEGER NOT NULL,"
-	" ppid INTEGER, uid INTEGER, executable TEXT, cgroup TEXT, exit_code INTEGER,"
-	" cpu_ns INTEGER);"
-	"CREATE TABLE violations (seq INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL,"
-	" kind TEXT NOT NULL, license_id TEXT NOT NULL, pid INTEGER NOT NULL, uid INTEGER NOT NULL,"
-	" user TEXT NOT NULL, executable TEXT NOT NULL, cgroup TEXT NOT NULL, job TEXT NOT NULL,"
-	" detail TEXT NOT NULL);";
 
 static int sql_err(struct ledger *l, int rc, const char *what)
 {
@@ -70,6 +83,55 @@ static int exec_sql(struct ledger *l, const char *sql)
 	return 0;
 }
 
+static void ops_clear(struct ledger *l)
+{
+	for (size_t i = 0; i < l->n_ops; i++)
+		for (int a = 0; l->ops[i].types[a]; a++)
+			if (l->ops[i].types[a] == 't')
+				free(l->ops[i].arg[a].s);
+	l->n_ops = 0;
+}
+
+/* Execute one insert and chain the row it wrote. */
+static int op_exec(struct ledger *l, const struct op *op)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	rc = sqlite3_prepare_v3(l->db, op->sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(l, rc, "prepare");
+	for (int i = 0; op->types[i]; i++) {
+		switch (op->types[i]) {
+		case 't':
+			sqlite3_bind_text(st, i + 1, op->arg[i].s, -1, SQLITE_STATIC);
+			break;
+		case 'd':
+			sqlite3_bind_double(st, i + 1, op->arg[i].d);
+			break;
+		default:
+			sqlite3_bind_int64(st, i + 1, (sqlite3_int64)op->arg[i].i);
+			break;
+		}
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		/* It can never be written (a bug, not the disk): retrying would hold everything
+		 * after it in memory for ever. */
+		log_error("ledger %s: record dropped: %s: %s", l->path, op->sql,
+			  sqlite3_errmsg(l->db));
+		return 0;
+	}
+	if (rc != SQLITE_DONE)
+		return sql_err(l, rc, "insert");
+	/* INSERT OR IGNORE that ignored: nothing new to chain. */
+	if (!op->table[0] || sqlite3_changes(l->db) == 0)
+		return 0;
+	r = chain_append(l->db, &l->chain, op->table, sqlite3_last_insert_rowid(l->db));
+	return r;
+}
+
 static int begin(struct ledger *l)
 {
 	int r;
@@ -77,23 +139,97 @@ static int begin(struct ledger *l)
 	if (l->in_tx)
 		return 0;
 	r = exec_sql(l, "BEGIN IMMEDIATE");
-	if (r == 0)
-		l->in_tx = true;
-	return r;
+	if (r < 0)
+		return r;
+	l->in_tx = true;
+	/* What a failed commit left: write it first, in its order. */
+	for (size_t i = 0; i < l->n_ops; i++) {
+		r = op_exec(l, &l->ops[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void enter_degraded(struct ledger *l, int error)
+{
+	if (!l->degraded)
+		log_error("ledger %s cannot be written (%s): keeping records in memory until it "
+			  "can",
+			  l->path, strerror(-error));
+	l->degraded = true;
+	l->degraded_error = error;
+	l->retry_after_usec = now_realtime_usec() + LEDGER_RETRY_USEC;
+}
+
+static void rollback(struct ledger *l)
+{
+	if (l->in_tx)
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	l->in_tx = false;
+	l->chain = l->chain_committed;
 }
 
 int ledger_commit(struct ledger *l)
 {
 	int r;
 
-	if (!l->in_tx)
-		return 0;
+	if (!l->in_tx) {
+		/* Degraded: records wait in memory; try again now and then. */
+		if (!l->degraded || l->n_ops == 0 || now_realtime_usec() < l->retry_after_usec)
+			return 0;
+		r = begin(l);
+		if (r < 0) {
+			rollback(l);
+			enter_degraded(l, r);
+			return 0;
+		}
+	}
 	r = exec_sql(l, "COMMIT");
 	if (r < 0) {
-		exec_sql(l, "ROLLBACK");
+		rollback(l);
+		enter_degraded(l, r);
+		/* Nothing is lost: the records are kept and written with the next commit. */
+		return 0;
 	}
 	l->in_tx = false;
-	return r;
+	l->chain_committed = l->chain;
+	ops_clear(l);
+	if (l->degraded) {
+		log_notice("ledger %s writable again: records kept in memory written", l->path);
+		l->degraded = false;
+		l->degraded_error = 0;
+	}
+	return 0;
+}
+
+bool ledger_degraded(const struct ledger *l, int *error, size_t *pending)
+{
+	if (error)
+		*error = l->degraded_error;
+	if (pending)
+		*pending = l->n_ops;
+	return l->degraded;
+}
+
+const struct chain_head *ledger_chain_head(const struct ledger *l)
+{
+	return &l->chain_committed;
+}
+
+sqlite3 *ledger_db(struct ledger *l)
+{
+	return l->db;
+}
+
+uint64_t *ledger_gap_id_ptr(struct ledger *l)
+{
+	return &l->last_gap_id;
+}
+
+uint64_t ledger_last_gap_id(const struct ledger *l)
+{
+	return l->last_gap_id;
 }
 
 static int query_u64(struct ledger *l, const char *sql, uint64_t *ret)
@@ -111,32 +247,7 @@ static int query_u64(struct ledger *l, const char *sql, uint64_t *ret)
 
 static int migrate(struct ledger *l)
 {
-	uint64_t version;
-	int r = query_u64(l, "PRAGMA user_version", &version);
-
-	if (r < 0)
-		return r;
-	if (version > SCHEMA_VERSION) {
-		log_error("ledger %s has schema version %llu, newer than this hpcmeterd (%d)",
-			  l->path, (unsigned long long)version, SCHEMA_VERSION);
-		return -EPROTONOSUPPORT;
-	}
-	if (version == SCHEMA_VERSION)
-		return 0;
-	r = exec_sql(l, "BEGIN EXCLUSIVE");
-	if (r < 0)
-		return r;
-	r = exec_sql(l, schema_v1);
-	if (r == 0)
-		r = exec_sql(l,
-			     "INSERT INTO meta VALUES ('created_by', 'hpcmeterd " HPCMETER_VERSION
-			     "');"
-			     "PRAGMA user_version = 1");
-	if (r == 0)
-		r = exec_sql(l, "COMMIT");
-	else
-		exec_sql(l, "ROLLBACK");
-	return r;
+	return ledger_migrate(l->db, l->path, 0, &l->chain);
 }
 
 /* Jobs announced by the batch system. One row per job run: Slurm job ids restart when its
@@ -193,6 +304,14 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	if (r == 0)
 		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM violations",
 			      &l->last_violation_seq);
+	if (r == 0)
+		r = query_u64(l, "SELECT COALESCE(MAX(id), 0) FROM intervals",
+			      (uint64_t *)&l->last_interval_id);
+	if (r == 0)
+		r = query_u64(l, "SELECT COALESCE(MAX(id), 0) FROM gaps", &l->last_gap_id);
+	if (r == 0)
+		r = chain_load_head(l->db, &l->chain);
+	l->chain_committed = l->chain;
 	if (r < 0) {
 		snprintf(err, err_size, "cannot initialize ledger %s: %s", l->path,
 			 sqlite3_errmsg(l->db));
@@ -210,7 +329,14 @@ void ledger_close(struct ledger *l)
 {
 	if (!l)
 		return;
+	if (l->degraded)
+		l->retry_after_usec = 0;
 	ledger_commit(l);
+	if (l->n_ops)
+		log_error("ledger %s: %zu records could not be written before stopping", l->path,
+			  l->n_ops);
+	ops_clear(l);
+	free(l->ops);
 	sqlite3_close(l->db);
 	free(l);
 }
@@ -230,41 +356,143 @@ int ledger_count_violations(struct ledger *l, uint64_t *ret)
 	return query_u64(l, "SELECT COUNT(*) FROM violations", ret);
 }
 
-/* Bind helpers: "t" = text, "i" = int64 (uint64 stored as int64), one char per argument. */
-static int run_insert(struct ledger *l, const char *sql, const char *types, ...)
+/* State that each interval rewrites (counter baselines, the heartbeat) is not a record: while
+ * degraded, a newer copy replaces the kept older ones, so that a long outage does not pile them
+ * up. Called with the newest op just appended. */
+static bool state_of(const struct op *op, const char **kind)
 {
-	sqlite3_stmt *st;
-	va_list ap;
-	int rc, r;
+	if (strstr(op->sql, " baselines")) {
+		*kind = "baselines";
+		return true;
+	}
+	if (strstr(op->sql, "INTO meta (key, value) VALUES ('heartbeat'")) {
+		*kind = "heartbeat";
+		return true;
+	}
+	return false;
+}
 
-	r = begin(l);
-	if (r < 0)
-		return r;
-	rc = sqlite3_prepare_v2(l->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_err(l, rc, "prepare");
-	va_start(ap, types);
-	for (int i = 0; types[i]; i++) {
-		if (types[i] == 't') {
-			const char *s = va_arg(ap, const char *);
-			sqlite3_bind_text(st, i + 1, s ? s : "", -1, SQLITE_TRANSIENT);
-		} else {
-			sqlite3_bind_int64(st, i + 1, (sqlite3_int64)va_arg(ap, uint64_t));
+static void supersede(struct ledger *l)
+{
+	const struct op *last = &l->ops[l->n_ops - 1];
+	const char *kind, *k;
+	size_t w = 0;
+
+	/* A new heartbeat, or a new set of baselines (it starts with their DELETE). */
+	if (!state_of(last, &kind) || (streq(kind, "baselines") && !strstr(last->sql, "DELETE")))
+		return;
+	for (size_t i = 0; i < l->n_ops - 1; i++) {
+		struct op *op = &l->ops[i];
+
+		if (state_of(op, &k) && streq(k, kind)) {
+			for (int a = 0; op->types[a]; a++)
+				if (op->types[a] == 't')
+					free(op->arg[a].s);
+			continue;
+		}
+		l->ops[w++] = *op;
+	}
+	l->ops[w++] = l->ops[l->n_ops - 1];
+	l->n_ops = w;
+}
+
+/* Bind helpers: "t" = text, "i" = int64 (uint64 stored as int64), "d" = double, one char per
+ * argument. The table named after "INSERT [OR IGNORE] INTO" is chained when it is a chained one.
+ * While the ledger is degraded the insert is only kept in memory (and 0 returned). */
+int ledger_insertv(struct ledger *l, const char *sql, const char *types, va_list ap)
+{
+	struct op *op;
+	const char *t;
+	size_t n;
+	int r;
+
+	if (strlen(types) > OP_MAX_ARGS)
+		return -E2BIG;
+	if (l->n_ops >= LEDGER_MAX_PENDING) {
+		if (l->pending_dropped++ == 0)
+			log_error("ledger %s: %d records waiting in memory: dropping more", l->path,
+				  LEDGER_MAX_PENDING);
+		return -ENOSPC;
+	}
+	if (l->n_ops == l->cap_ops) {
+		size_t cap = l->cap_ops ? l->cap_ops * 2 : 256;
+		struct op *o = realloc(l->ops, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		l->ops = o;
+		l->cap_ops = cap;
+	}
+	op = &l->ops[l->n_ops];
+	memset(op, 0, sizeof(*op));
+	op->sql = sql;
+	t = strstr(sql, "INTO ");
+	if (t) {
+		t += 5;
+		n = strcspn(t, " (");
+		if (n < sizeof(op->table)) {
+			memcpy(op->table, t, n);
+			if (!chain_table_known(op->table))
+				op->table[0] = '\0';
 		}
 	}
-	va_end(ap);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(l, rc, "insert");
+	for (int i = 0; types[i]; i++) {
+		op->types[i] = types[i];
+		if (types[i] == 't') {
+			const char *s = va_arg(ap, const char *);
+
+			op->arg[i].s = strdup(s ? s : "");
+			if (!op->arg[i].s) {
+				op->types[i] = '\0';
+				for (int k = 0; k < i; k++)
+					if (op->types[k] == 't')
+						free(op->arg[k].s);
+				return -ENOMEM;
+			}
+		} else if (types[i] == 'd') {
+			op->arg[i].d = va_arg(ap, double);
+		} else {
+			op->arg[i].i = va_arg(ap, uint64_t);
+		}
+	}
+	l->n_ops++;
+	if (l->degraded && !l->in_tx) {
+		supersede(l);
+		return 0;
+	}
+	/* A transaction that begins replays every kept insert, this one included. */
+	r = l->in_tx ? op_exec(l, op) : begin(l);
+	if (r < 0) {
+		/* Kept: the next commit writes it with everything since the last good one. */
+		rollback(l);
+		enter_degraded(l, r);
+	}
+	return 0;
 }
+
+int ledger_insert(struct ledger *l, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, types);
+	r = ledger_insertv(l, sql, types, ap);
+	va_end(ap);
+	return r;
+}
+
+#define run_insert ledger_insert
 
 int ledger_add_interval(struct ledger *l, uint64_t start_usec, uint64_t end_usec, int64_t *ret_id)
 {
-	int r = run_insert(l, "INSERT INTO intervals (start_usec, end_usec) VALUES (?, ?)", "ii",
-			   start_usec, end_usec);
+	/* The id is chosen here, not by SQLite: an interval kept in memory while the disk is full
+	 * has its id before it is written, and its usage rows name it. */
+	int64_t id = l->last_interval_id + 1;
+	int r = run_insert(l, "INSERT INTO intervals (id, start_usec, end_usec) VALUES (?, ?, ?)",
+			   "iii", (uint64_t)id, start_usec, end_usec);
 
 	if (r == 0)
-		*ret_id = sqlite3_last_insert_rowid(l->db);
+		*ret_id = l->last_interval_id = id;
 	return r;
 }
 
@@ -522,40 +750,16 @@ int ledger_gpu_schema(struct ledger *l)
 
 int ledger_add_gpu_usage(struct ledger *l, int64_t interval_id, const struct gpu_usage_row *u)
 {
-	sqlite3_stmt *st;
-	int rc, r, i = 1;
-
-	r = begin(l);
-	if (r < 0)
-		return r;
-	rc = sqlite3_prepare_v2(
-		l->db,
-		"INSERT INTO gpu_usage (interval_id, cgroup, cgroup_id, job, uid,"
-		" user, gpu_ns, tpp_seconds, ops_upper, ops_lower, launches,"
-		" threads_launched, graph_launches, bytes_alloc, bytes_h2d,"
-		" dev_opens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_err(l, rc, "prepare");
-	sqlite3_bind_int64(st, i++, interval_id);
-	sqlite3_bind_text(st, i++, u->cgroup, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->cgroup_id);
-	sqlite3_bind_text(st, i++, u->job, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, i++, u->uid);
-	sqlite3_bind_text(st, i++, u->user, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->gpu_ns);
-	sqlite3_bind_double(st, i++, u->tpp_seconds);
-	sqlite3_bind_double(st, i++, u->ops_upper);
-	sqlite3_bind_double(st, i++, u->ops_lower);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->launches);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->threads_launched);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->graph_launches);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->bytes_alloc);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->bytes_h2d);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)u->dev_opens);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(l, rc, "insert gpu_usage");
+	/* Through the one insert path: chained, and kept in memory while the disk is full. */
+	return run_insert(l,
+			  "INSERT INTO gpu_usage (interval_id, cgroup, cgroup_id, job, uid,"
+			  " user, gpu_ns, tpp_seconds, ops_upper, ops_lower, launches,"
+			  " threads_launched, graph_launches, bytes_alloc, bytes_h2d,"
+			  " dev_opens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			  "itititidddiiiiii", (uint64_t)interval_id, u->cgroup, u->cgroup_id,
+			  u->job, (uint64_t)u->uid, u->user, u->gpu_ns, u->tpp_seconds,
+			  u->ops_upper, u->ops_lower, u->launches, u->threads_launched,
+			  u->graph_launches, u->bytes_alloc, u->bytes_h2d, u->dev_opens);
 }
 
 int ledger_list_gpu_usage(struct ledger *l, uint64_t since_usec,

@@ -63,6 +63,76 @@ int ledger_list_usage(struct ledger *l, uint64_t since_usec,
 int ledger_list_usage_between(struct ledger *l, uint64_t from_usec, uint64_t to_usec,
 			      int (*fn)(const struct usage_row *u, void *userdata), void *userdata);
 
+/* ---- ledger-records.c and the chain (schema version 2 on) ---- */
+#include <stdbool.h>
+#include <stddef.h>
+
+struct chain_head;
+
+/* A disk that is full (or a database that cannot be written) makes the ledger degraded: records
+ * are kept in memory, in order, and written when a commit succeeds again. */
+bool ledger_degraded(const struct ledger *l, int *error, size_t *pending);
+/* The last committed chain entry. */
+const struct chain_head *ledger_chain_head(const struct ledger *l);
+
+/* A span of time in which metering was incomplete, with a worst-case usage bound. */
+struct gap {
+	uint64_t id; /* assigned by the ledger, monotonic across restarts */
+	const char *cause; /* daemon-down, reboot, ringbuf-drop, probe-detached, module-unloaded */
+	uint64_t start_usec, end_usec;
+	const char *boot_id;
+	const char *detail;
+	uint64_t bound_cpu_ns; /* cores × duration */
+	uint32_t bound_devices; /* devices held at the start of the gap */
+	const char *bound; /* the bound as JSON, per metric */
+	const char *policy; /* how a licence counts it: "max-rate" or "violation" */
+};
+
+/* Store g (assigning g->id) and commit. */
+int ledger_add_gap(struct ledger *l, struct gap *g);
+uint64_t ledger_last_gap_id(const struct ledger *l);
+int ledger_list_gaps(struct ledger *l, uint64_t since_id,
+		     int (*fn)(const struct gap *g, void *userdata), void *userdata);
+
+int ledger_add_license_event(struct ledger *l, uint64_t time_usec, const char *event,
+			     const char *license_id, const char *file, const char *sha256);
+int ledger_add_meter_state(struct ledger *l, uint64_t time_usec, const char *meter,
+			   const char *state, const char *detail);
+int ledger_add_inventory(struct ledger *l, uint64_t time_usec, const char *source,
+			 const char *snapshot_json);
+/* A metric other than CPU time for a job in an interval (GPU seconds, launches, ...). */
+int ledger_add_metric(struct ledger *l, int64_t interval_id, const char *job, const char *account,
+		      uint32_t uid, const char *metric, double value);
+/* Record a job (job, cgroup, uid) the first time it is seen; later calls change nothing. */
+int ledger_note_job(struct ledger *l, const char *job, const char *cgroup, uint32_t uid,
+		    const char *user, const char *account, uint64_t first_usec);
+
+/* The daemon's heartbeat: written with every interval, read at start to find the gap. */
+struct heartbeat {
+	char boot_id[64];
+	uint64_t boottime_usec; /* CLOCK_BOOTTIME at the heartbeat */
+	uint64_t realtime_usec;
+	bool clean_stop;
+};
+int ledger_write_heartbeat(struct ledger *l, const struct heartbeat *hb);
+/* -ENOENT when there was none (a new ledger). */
+int ledger_read_heartbeat(struct ledger *l, struct heartbeat *hb);
+
+/* Kernel counters already in the ledger, per process (state, not records). */
+int ledger_clear_baselines(struct ledger *l);
+int ledger_add_baseline(struct ledger *l, uint32_t tgid, uint64_t start_ns, uint64_t cpu_ns);
+int ledger_load_baselines(struct ledger *l,
+			  int (*fn)(uint32_t tgid, uint64_t start_ns, uint64_t cpu_ns, void *ud),
+			  void *userdata);
+
+/* Retention: replace intervals that ended before before_usec (and their usage rows) by daily
+ * totals in one roll-up record. Sets *ret_intervals to the number replaced. Commits. */
+int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_intervals);
+
+/* A report issued (by hpcmeterctl, through the daemon: one writer). Commits. */
+int ledger_add_report(struct ledger *l, uint64_t time_usec, const char *license_id,
+		      uint64_t from_usec, uint64_t to_usec, const char *format, const char *sha256,
+		      uint64_t *ret_id);
 /* Insert (j->row == 0, then set) or update a job announcement, and commit. */
 int ledger_store_job(struct ledger *l, struct job_info *j);
 /* Jobs running, or ended at or after since_usec (UINT64_MAX: running ones only). */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "ledger-chain.h"
 #include "manager.h"
 #include "manager-gpu.h"
 #include "util.h"
@@ -27,6 +28,28 @@ static int append_kv_t(sd_bus_message *r, const char *k, uint64_t v)
 static int append_kv_u(sd_bus_message *r, const char *k, uint32_t v)
 {
 	return sd_bus_message_append(r, "{sv}", k, "u", v);
+}
+
+/* The ledger's and the gaps' part of GetStatus. */
+static int append_ledger_status(struct manager *m, sd_bus_message *reply)
+{
+	const struct chain_head *h = ledger_chain_head(m->ledger);
+	char hex[2 * CHAIN_HASH_LEN + 1], state[256];
+	size_t pending = 0;
+	int r;
+
+	ledger_degraded(m->ledger, NULL, &pending);
+	manager_ledger_state(m, state, sizeof(state));
+	chain_hex(h->hash, sizeof(h->hash), hex);
+	if ((r = append_kv_s(reply, "ledger_state", state)) < 0 ||
+	    (r = append_kv_t(reply, "ledger_pending", pending)) < 0 ||
+	    (r = append_kv_t(reply, "chain_seq", h->seq)) < 0 ||
+	    (r = append_kv_s(reply, "chain_head", hex)) < 0 ||
+	    (r = append_kv_t(reply, "last_gap_id", ledger_last_gap_id(m->ledger))) < 0 ||
+	    (r = append_kv_u(reply, "gaps_open", m->n_gap_conds)) < 0 ||
+	    (r = append_kv_s(reply, "bpf_pin_dir", m->cfg.bpf_pin_dir)) < 0)
+		return r;
+	return append_kv_u(reply, "maps_reused", m->meter && meter_maps_reused(m->meter));
 }
 
 /* The meter's own cost: BPF run counts and run time of every program, CPU and GPU meters
@@ -107,7 +130,8 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 		    0 ||
 	    (r = append_kv_t(reply, "last_collect_duration_usec", m->last_collect_duration_usec)) <
 		    0 ||
-	    (r = append_self_cost(m, reply)) < 0 || (r = manager_gpu_append_status(m, reply)) < 0)
+	    (r = append_self_cost(m, reply)) < 0 || (r = manager_gpu_append_status(m, reply)) < 0 ||
+	    (r = append_ledger_status(m, reply)) < 0)
 		return r;
 	r = sd_bus_message_close_container(reply);
 	if (r < 0)
@@ -255,6 +279,55 @@ static int method_get_usage_between(sd_bus_message *msg, void *userdata, sd_bus_
 static int method_get_usage(sd_bus_message *msg, void *userdata, sd_bus_error *error)
 {
 	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_USAGE, "usage", fill_usage);
+}
+
+static int append_gap(const struct gap *g, void *userdata)
+{
+	return sd_bus_message_append(userdata, HPCMETER_SIG_GAP, g->id, g->cause, g->start_usec,
+				     g->end_usec, g->boot_id, g->detail, g->bound_cpu_ns,
+				     g->bound_devices, g->bound, g->policy);
+}
+
+static int fill_gaps(struct manager *m, uint64_t since, sd_bus_message *reply)
+{
+	return ledger_list_gaps(m->ledger, since, append_gap, reply);
+}
+
+static int method_list_gaps(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	return reply_rows_since(msg, userdata, error, HPCMETER_SIG_GAP, "gaps", fill_gaps);
+}
+
+static int method_get_metrics(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	_cleanup_free_ char *text = manager_metrics_render(userdata, true);
+
+	if (!text)
+		return -ENOMEM;
+	return sd_bus_reply_method_return(msg, "s", text);
+}
+
+static int method_record_report(sd_bus_message *msg, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	const char *license_id, *format, *sha;
+	uint64_t from, to, id = 0;
+	int r;
+
+	r = sd_bus_message_read(msg, "sttss", &license_id, &from, &to, &format, &sha);
+	if (r < 0)
+		return r;
+	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 ||
+	    !(streq(format, "json") || streq(format, "csv")) || from >= to || !license_id[0])
+		return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+					"expected a licence id, from < to, json or csv, and the "
+					"report's SHA-256 as 64 lower-case hex digits");
+	r = ledger_add_report(m->ledger, now_realtime_usec(), license_id, from, to, format, sha,
+			      &id);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "Cannot record the report: %s",
+					       strerror(-r));
+	return sd_bus_reply_method_return(msg, "t", id);
 }
 
 /* Read a job announcement's a{sv} into j, all or nothing: an unknown key, a wrong type or a
@@ -526,6 +599,12 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 		return sd_bus_message_append(reply, "t", ledger_last_violation_seq(m->ledger));
 	if (streq(property, "LicenseErrors"))
 		return sd_bus_message_append(reply, "u", manager_license_errors(m));
+	if (streq(property, "LedgerState")) {
+		char state[256];
+
+		manager_ledger_state(m, state, sizeof(state));
+		return sd_bus_message_append(reply, "s", state);
+	}
 	return -ENOENT;
 }
 
@@ -571,10 +650,25 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_NO_RESULT, method_job_started, 0),
 	SD_BUS_METHOD_WITH_ARGS("JobEnded", SD_BUS_ARGS("s", job, "a{sv}", info), SD_BUS_NO_RESULT,
 				method_job_ended, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListGaps", SD_BUS_ARGS("t", since_id),
+				SD_BUS_RESULT("a" HPCMETER_SIG_GAP, gaps), method_list_gaps,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	/* Privileged: only root signs reports (the key is 0600). */
+	SD_BUS_METHOD_WITH_ARGS("RecordReport",
+				SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s",
+					    format, "s", sha256),
+				SD_BUS_RESULT("t", id), method_record_report, 0),
+	SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", openmetrics),
+				method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("ViolationRaised",
 				SD_BUS_ARGS("t", seq, "t", time_usec, "s", kind, "s", license_id,
 					    "u", pid, "u", uid, "s", user, "s", executable, "s",
 					    cgroup, "s", job, "s", detail),
+				0),
+	SD_BUS_SIGNAL_WITH_ARGS("MeteringGap",
+				SD_BUS_ARGS("t", id, "s", cause, "t", start_usec, "t", end_usec,
+					    "s", boot_id, "s", detail, "t", bound_cpu_ns, "u",
+					    bound_devices, "s", bound, "s", policy),
 				0),
 	SD_BUS_SIGNAL_WITH_ARGS("ViolationCleared", SD_BUS_ARGS("t", seq, "t", time_usec, "s", key),
 				0),
@@ -590,6 +684,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("LastViolationSeq", "t", property_get, 0,
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_PROPERTY("LicenseErrors", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LedgerState", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_VTABLE_END,
 };
 
@@ -681,5 +776,21 @@ int manager_bus_emit_threshold(struct manager *m, const struct threshold_event *
 	if (r < 0)
 		log_warning("cannot emit ThresholdApproaching #%llu: %s (it is in the ledger)",
 			    (unsigned long long)e->seq, strerror(-r));
+	return r;
+}
+
+int manager_bus_emit_gap(struct manager *m, const struct gap *g)
+{
+	int r;
+
+	if (!m->bus)
+		return 0;
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE, "MeteringGap",
+			       HPCMETER_SIG_GAP_FIELDS, g->id, g->cause, g->start_usec, g->end_usec,
+			       g->boot_id, g->detail, g->bound_cpu_ns, g->bound_devices, g->bound,
+			       g->policy);
+	if (r < 0)
+		log_warning("cannot emit MeteringGap #%llu: %s (it is in the ledger)",
+			    (unsigned long long)g->id, strerror(-r));
 	return r;
 }

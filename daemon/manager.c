@@ -20,6 +20,7 @@
 
 #include "manager.h"
 #include "manager-gpu.h"
+#include "sign.h"
 #include "util.h"
 
 struct proc {
@@ -116,6 +117,68 @@ static struct proc *proc_get(struct manager *m, uint32_t tgid, uint64_t start_ns
 	m->n_procs++;
 	*created = true;
 	return p;
+}
+
+/* Counters a previous run already wrote to the ledger (same boot): a restart continues there. */
+struct baseline {
+	uint32_t tgid;
+	uint64_t start_ns, cpu_ns;
+};
+
+static int baseline_cmp(const void *a, const void *b)
+{
+	const struct baseline *x = a, *y = b;
+
+	return x->tgid < y->tgid ? -1 : x->tgid > y->tgid;
+}
+
+static int baseline_load_one(uint32_t tgid, uint64_t start_ns, uint64_t cpu_ns, void *userdata)
+{
+	struct manager *m = userdata;
+	struct baseline *b = malloc(sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	*b = (struct baseline){ .tgid = tgid, .start_ns = start_ns, .cpu_ns = cpu_ns };
+	if (!tsearch(b, &m->baselines, baseline_cmp))
+		free(b);
+	return 0;
+}
+
+/* What of this process's CPU time the previous run already wrote to the ledger: true and
+ * *ret when it left a baseline for this very process (same pid and start time). */
+static bool baseline_take(struct manager *m, uint32_t tgid, uint64_t start_ns, uint64_t *ret)
+{
+	struct baseline key = { .tgid = tgid }, *b;
+	void *node = m->baselines ? tfind(&key, &m->baselines, baseline_cmp) : NULL;
+	bool found = false;
+
+	if (!node)
+		return false;
+	b = *(struct baseline **)node;
+	if (start_ns && b->start_ns == start_ns) {
+		*ret = b->cpu_ns;
+		found = true;
+	}
+	tdelete(b, &m->baselines, baseline_cmp);
+	free(b);
+	return found;
+}
+
+/* Started after the previous run's last commit (same boot): none of its time is in the ledger
+ * yet, so it is charged from its start, not from the meter's. */
+static bool started_after_last_commit(const struct manager *m, uint64_t start_ns)
+{
+	return m->prev_commit_boot_ns && start_ns > m->prev_commit_boot_ns;
+}
+
+static void baseline_save_visit(const void *node, VISIT which, void *closure)
+{
+	const struct proc *p = *(const struct proc *const *)node;
+	struct manager *m = closure;
+
+	if ((which == postorder || which == leaf) && p->cpu_seen)
+		ledger_add_baseline(m->ledger, p->tgid, p->start_ns, p->cpu_seen);
 }
 
 static void account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id, uint32_t uid,
@@ -326,7 +389,10 @@ static void on_proc_exit(const struct meter_exit *e, void *userdata)
 	m->exit_events++;
 	if (p && (!p->start_ns || p->start_ns == e->start_ns))
 		seen = p->cpu_seen;
-	else if (e->start_ns && e->start_ns < m->meter_start_ns)
+	else if (!p && baseline_take(m, e->tgid, e->start_ns, &seen))
+		; /* the previous run wrote this much of it */
+	else if (e->start_ns && e->start_ns < m->meter_start_ns &&
+		 !started_after_last_commit(m, e->start_ns))
 		seen = e->cpu_ns; /* ran before the meter and ended before its first reading */
 	if (e->cpu_ns > seen)
 		account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, e->cpu_ns - seen);
@@ -358,10 +424,17 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 	if (!p)
 		return -ENOMEM;
 	/* A process that ran before the meter: what it used before is not metered; its counter
-	 * from now on is. (One that started later is charged from its start.) */
-	if (p->seen_in == 0 && !p->cpu_seen && k->start_ns && k->start_ns < m->meter_start_ns &&
-	    !(k->flags & HPCM_F_EXITED))
-		p->cpu_seen = k->cpu_ns;
+	 * from now on is. (One that started later is charged from its start.) After a restart
+	 * the previous run's baseline says how much is in the ledger already. */
+	if (p->seen_in == 0 && !p->cpu_seen) {
+		uint64_t b;
+
+		if (baseline_take(m, tgid, k->start_ns, &b))
+			p->cpu_seen = b;
+		else if (k->start_ns && k->start_ns < m->meter_start_ns &&
+			 !(k->flags & HPCM_F_EXITED) && !started_after_last_commit(m, k->start_ns))
+			p->cpu_seen = k->cpu_ns;
+	}
 	/* The scheduler's figure only grows; it may dip for a moment while an exiting thread's
 	 * time moves into the process's total (a reused pid is a new proc: start_ns differs). */
 	if (k->cpu_ns > p->cpu_seen) {
@@ -459,6 +532,10 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	attributor_user(f->m->attr, u->uid, &user);
 	r = ledger_add_usage(f->m->ledger, f->interval_id, cg, u->cgroup_id, job, u->uid,
 			     user ? user->display_name : "", u->cpu_ns);
+	if (r == 0)
+		r = ledger_note_job(f->m->ledger, job, cg, u->uid, user ? user->display_name : "",
+				    "", f->m->interval_start_usec);
+	manager_metrics_account(f->m, job, user ? user->display_name : "", u->uid, u->cpu_ns);
 	if (r < 0 && f->r == 0)
 		f->r = r;
 }
@@ -472,6 +549,11 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	if (r == 0) {
 		twalk_r(m->usage, flush_visit, &f);
 		r = f.r;
+	}
+	/* What the counters said at this commit: a restart in the same boot continues there. */
+	if (r == 0) {
+		r = ledger_clear_baselines(m->ledger);
+		twalk_r(m->procs, baseline_save_visit, m);
 	}
 	if (r == 0)
 		r = manager_gpu_flush(m, f.interval_id);
@@ -655,10 +737,14 @@ int manager_collect(struct manager *m)
 		kmeter_collect(m->kmeter);
 	}
 	now = now_realtime_usec();
+	manager_gaps_interval(m, now);
 	r = flush_interval(m, now);
 	/* After the flush: caps see the interval just closed. */
 	manager_evaluate(m);
 	m->last_collect_usec = now;
+	manager_ledger_state_check(m);
+	manager_metrics_write(m);
+	manager_retention(m, now);
 	m->last_collect_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
 	if (m->collections % (3600 / m->cfg.interval_sec + 1) == 0) {
@@ -791,6 +877,7 @@ int manager_reload(struct manager *m)
 	if (s->n_entries == 0)
 		log_warning("no licence files in %s: nothing to check usage against",
 			    m->cfg.licenses_dir);
+	manager_record_licenses(m, s);
 	license_set_free(m->licenses);
 	m->licenses = s;
 	manager_bus_properties_changed(m, "LicenseErrors");
@@ -943,6 +1030,22 @@ int manager_job_ended(struct manager *m, struct job_info *j)
 	return r;
 }
 
+/* In the same boot the scheduler's counters of living processes went on while no daemon ran:
+ * continue from what the previous run committed (its baselines), so that neither the interval
+ * in flight nor the time it was down is lost for them. */
+static void load_baselines(struct manager *m)
+{
+	struct heartbeat hb;
+
+	if (ledger_read_heartbeat(m->ledger, &hb) < 0 || !hb.boot_id[0] ||
+	    !streq(hb.boot_id, m->boot_id))
+		return;
+	m->prev_commit_boot_ns = hb.boottime_usec * NSEC_PER_USEC;
+	if (ledger_load_baselines(m->ledger, baseline_load_one, m) < 0)
+		log_warning("cannot read the counter baselines: the interval in flight of the "
+			    "previous run is not continued");
+}
+
 int manager_start(struct manager *m)
 {
 	struct meter_callbacks cb = { .exec = on_proc_exec, .exit = on_proc_exit, .userdata = m };
@@ -960,6 +1063,11 @@ int manager_start(struct manager *m)
 		return r;
 	}
 	log_info("ledger %s", ledger_path(m->ledger));
+	r = sign_key_ensure(m->cfg.state_dir, err, sizeof(err));
+	if (r < 0)
+		log_warning("no report key: %s (reports cannot be signed)", err);
+	else if (r > 0)
+		log_info("created the node's Ed25519 report key in %s", m->cfg.state_dir);
 	r = ledger_list_jobs(m->ledger, UINT64_MAX, load_job, m);
 	if (r < 0)
 		log_warning("cannot read running jobs from the ledger: %s", strerror(-r));
@@ -995,12 +1103,19 @@ int manager_start(struct manager *m)
 		}
 	}
 	m->meter_start_ns = now_boottime_nsec();
-	r = meter_open_v1(&cb, METER_ATTACH_AUTO, m->v1_controller, &m->meter);
+	r = meter_open_pinned(&cb, METER_ATTACH_AUTO, m->v1_controller, m->cfg.bpf_pin_dir,
+			      &m->meter);
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
 	if (m->cfg.kmeter_enabled && (r = kmeter_new(m, &m->kmeter)) < 0)
 		log_warning("kernel meter: no generic netlink socket: %s", strerror(-r));
+	load_baselines(m);
+	snprintf(err, sizeof(err), "hpcmeterd %s, %s%s", HPCMETER_VERSION,
+		 meter_attach_mode(m->meter),
+		 meter_maps_reused(m->meter) ? ", maps pinned by the previous run reused" : "");
+	ledger_add_meter_state(m->ledger, now_realtime_usec(), "bpf-cpu", "attached", err);
+	manager_gaps_start(m);
 	r = manager_gpu_start(m);
 	if (r < 0)
 		return r;
@@ -1041,6 +1156,7 @@ int manager_start(struct manager *m)
 	r = manager_bus_connect(m);
 	if (r < 0)
 		return r;
+	manager_gaps_announce(m);
 	return 0;
 fail_loop:
 	log_error("cannot set up the event loop: %s", strerror(-r));
@@ -1056,6 +1172,8 @@ int manager_run(struct manager *m)
 	r = sd_event_loop(m->event);
 	/* Nothing lost on a stop: the interval in flight goes to the ledger. */
 	manager_collect(m);
+	manager_record_licenses(m, NULL);
+	manager_heartbeat(m, true);
 	if (r > 0) {
 		/* sd-bus ends the loop with EXIT_FAILURE when the bus connection is lost: exit
 		 * non-zero so that systemd (Restart=on-failure) brings us back on a new bus. */
@@ -1087,6 +1205,10 @@ void manager_free(struct manager *m)
 	tdestroy(m->procs, proc_free);
 	tdestroy(m->usage, free);
 	tdestroy(m->raised, free);
+	tdestroy(m->baselines, free);
+	manager_gaps_free(m);
+	manager_metrics_free(m);
+	manager_licenses_recorded_free(m);
 	sd_event_unref(m->event);
 	free(m);
 }

@@ -63,6 +63,24 @@ struct manager {
 	/* The boottime/realtime offset, to turn BPF timestamps into wall-clock times. */
 	int64_t boot_to_real_usec;
 
+	/* gap.c: conditions that keep metering incomplete, open until they end. */
+	struct gap_cond *gap_conds;
+	size_t n_gap_conds;
+	uint64_t gap_losses_seen[HPCM_STAT_MAX];
+	uint64_t gap_announced; /* last gap id signalled on the bus */
+	unsigned ncpus;
+	/* Hook for the licence language: how a gap counts ("max-rate" or "violation").
+	 * NULL: every gap counts at the maximum rate. */
+	const char *(*gap_policy)(struct manager *m, const struct gap *g);
+	/* Hook for device meters: accelerators held now, for a gap's bound. NULL: none. */
+	uint32_t (*devices_held)(struct manager *m);
+	void *baselines; /* tsearch tree: counters already in the ledger (the previous run's) */
+	uint64_t prev_commit_boot_ns; /* CLOCK_BOOTTIME of the previous run's last commit, same boot */
+	void *job_totals; /* metrics.c: CPU time per job since start */
+	uint64_t last_rollup_usec;
+	bool ledger_was_degraded;
+	struct license_rec *license_recs; /* records.c: licence files as last recorded */
+	size_t n_license_recs;
 	/* GPU meter and accelerator inventory (manager-gpu.c) */
 	struct gpu *gpu; /* NULL when off or failed */
 	sd_event_source *gpu_source;
@@ -120,8 +138,42 @@ int manager_explain(struct manager *m, const char *id, struct eval_result *res);
 /* A process violation was raised at an exec: it stays open while a process meets it. */
 void manager_process_violation_raised(struct manager *m, const char *key, uint64_t seq,
 				      const char *user);
+/* gap.c. Causes: "daemon-down", "daemon-stopped", "reboot", "ringbuf-drop", "probe-detached",
+ * "module-unloaded", ... A condition opened stays open (and is recorded each interval) until it
+ * is closed; manager_gap_record() stores a gap whose end is known. */
+int manager_gap_open(struct manager *m, const char *cause, const char *detail);
+int manager_gap_close(struct manager *m, const char *cause);
+int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
+		       const char *detail);
+/* At start: the gap since the last heartbeat (crash, stop or reboot). */
+void manager_gaps_start(struct manager *m);
+/* Each interval: losses, detached probes, open conditions; and the heartbeat. */
+void manager_gaps_interval(struct manager *m, uint64_t now_usec);
+void manager_heartbeat(struct manager *m, bool clean_stop);
+void manager_gaps_announce(struct manager *m);
+void manager_gaps_free(struct manager *m);
+
+/* metrics.c: the daemon's state as OpenMetrics text, or as the Prometheus text format that
+ * node_exporter's textfile collector reads (caller frees); the latter is written atomically to
+ * cfg.metrics_file each interval when set. */
+void manager_metrics_account(struct manager *m, const char *job, const char *user, uint32_t uid,
+			     uint64_t cpu_ns);
+char *manager_metrics_render(struct manager *m, bool openmetrics);
+int manager_metrics_write(struct manager *m);
+void manager_metrics_free(struct manager *m);
+
+/* records.c: licence files loaded, rejected and unloaded (with their SHA-256) into the ledger;
+ * new_set NULL: all unloaded (a stop). And retention: roll old intervals up, once a day. */
+void manager_record_licenses(struct manager *m, const struct license_set *new_set);
+void manager_licenses_recorded_free(struct manager *m);
+void manager_retention(struct manager *m, uint64_t now_usec);
+/* Notice the ledger becoming degraded or writable again: log, record, signal (LedgerState). */
+void manager_ledger_state_check(struct manager *m);
+/* "ok", or "degraded: REASON (N records waiting in memory)". */
+void manager_ledger_state(struct manager *m, char *buf, size_t size);
 
 /* manager-bus.c */
+int manager_bus_emit_gap(struct manager *m, const struct gap *g);
 int manager_bus_connect(struct manager *m);
 int manager_bus_emit_violation(struct manager *m, const struct violation *v);
 void manager_bus_properties_changed(struct manager *m, const char *property);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Loads the CPU meter skeleton, attaches it, and turns its ring buffer and maps into calls. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <stdbool.h>
@@ -24,6 +25,7 @@ struct meter {
 	struct meter_callbacks cb;
 	const char *mode;
 	uint64_t bad_records;
+	bool maps_reused; /* counters continue from maps pinned by an earlier run */
 };
 
 #define TRACEFS "/sys/kernel/tracing"
@@ -165,7 +167,26 @@ static void choose_programs(struct sched_bpf *skel, bool btf)
 	bpf_program__set_autoload(skel->progs.sched_exit_raw, !btf);
 }
 
-static int open_and_load(bool btf, enum hpcm_v1_controller v1, struct sched_bpf **ret)
+/* The maps that outlive the daemon when pinned: final counters of exited processes, loss
+ * statistics and records not yet read. */
+static int set_pins(struct sched_bpf *skel, const char *pin_dir)
+{
+	struct bpf_map *maps[] = { skel->maps.procs, skel->maps.stats, skel->maps.events };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; pin_dir && i < ARRAY_SIZE(maps); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(maps[i])) >=
+		    (int)sizeof(path))
+			return -ENAMETOOLONG;
+		int r = bpf_map__set_pin_path(maps[i], path);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int open_and_load(bool btf, enum hpcm_v1_controller v1, const char *pin_dir,
+			 struct sched_bpf **ret)
 {
 	struct sched_bpf *skel;
 	int r;
@@ -175,7 +196,9 @@ static int open_and_load(bool btf, enum hpcm_v1_controller v1, struct sched_bpf 
 		return -errno;
 	choose_programs(skel, btf);
 	skel->rodata->v1_controller = v1;
-	r = sched_bpf__load(skel);
+	r = set_pins(skel, pin_dir);
+	if (r == 0)
+		r = sched_bpf__load(skel);
 	if (r < 0) {
 		sched_bpf__destroy(skel);
 		return r;
@@ -192,8 +215,58 @@ int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struc
 int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
 		  enum hpcm_v1_controller v1, struct meter **ret)
 {
+	return meter_open_pinned(cb, attach, v1, NULL, ret);
+}
+
+/* Remove pinned maps that do not fit this build (a changed map definition). */
+static void unpin_stale(const char *pin_dir)
+{
+	static const char *const names[] = { "procs", "stats", "events" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, names[i]);
+		if (unlink(path) == 0)
+			log_warning("removed pinned map %s: it does not fit this meter", path);
+	}
+}
+
+static int pin_dir_prepare(const char *pin_dir, bool *existed)
+{
+	struct statfs sfs;
+	char path[PATH_MAX];
+
+	*existed = false;
+	if (mkdir(pin_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (statfs(pin_dir, &sfs) < 0)
+		return -errno;
+	if (sfs.f_type != BPF_FS_MAGIC)
+		return -ENOTDIR;
+	snprintf(path, sizeof(path), "%s/procs", pin_dir);
+	*existed = access(path, F_OK) == 0;
+	return 0;
+}
+
+int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach,
+		      enum hpcm_v1_controller v1, const char *pin_dir, struct meter **ret)
+{
+	bool existed = false;
 	struct meter *m;
 	int r;
+
+	if (pin_dir && pin_dir[0]) {
+		r = pin_dir_prepare(pin_dir, &existed);
+		if (r < 0) {
+			log_warning("cannot pin the BPF maps in %s: %s (counters will not survive "
+				    "a restart)",
+				    pin_dir,
+				    r == -ENOTDIR ? "not on a bpf file system" : strerror(-r));
+			pin_dir = NULL;
+		}
+	} else {
+		pin_dir = NULL;
+	}
 
 	r = ensure_tracefs();
 	if (r < 0)
@@ -208,18 +281,32 @@ int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
 		m->cb = *cb;
 
 	m->mode = "tp_btf";
-	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP : open_and_load(true, v1, &m->skel);
+	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP :
+					    open_and_load(true, v1, pin_dir, &m->skel);
 	if (r < 0) {
 		if (attach != METER_ATTACH_RAW_TP)
 			log_info("tp_btf programs did not load (%s), using raw tracepoints",
 				 strerror(-r));
 		m->mode = "raw_tp";
-		r = open_and_load(false, v1, &m->skel);
+		r = open_and_load(false, v1, pin_dir, &m->skel);
+		if (r < 0 && pin_dir && existed) {
+			/* Maps pinned by another build: start afresh rather than not at all. */
+			unpin_stale(pin_dir);
+			existed = false;
+			r = open_and_load(attach != METER_ATTACH_RAW_TP, v1, pin_dir, &m->skel);
+			if (r < 0)
+				r = open_and_load(false, v1, pin_dir, &m->skel);
+			else
+				m->mode = "tp_btf";
+		}
 		if (r < 0) {
 			log_error("cannot load the BPF CPU meter: %s", strerror(-r));
 			goto fail;
 		}
 	}
+	m->maps_reused = pin_dir && existed && bpf_map__is_pinned(m->skel->maps.procs);
+	if (m->maps_reused)
+		log_info("BPF counters continue from the maps pinned in %s", pin_dir);
 	r = sched_bpf__attach(m->skel);
 	if (r < 0) {
 		log_error("cannot attach the BPF CPU meter: %s", strerror(-r));
@@ -252,6 +339,53 @@ void meter_free(struct meter *m)
 	bpf_link__destroy(m->iter);
 	sched_bpf__destroy(m->skel);
 	free(m);
+}
+
+bool meter_maps_reused(const struct meter *m)
+{
+	return m->maps_reused;
+}
+
+/* Every program of ours must still be attached: its link still exists, for its program. The
+ * ids come from the kernel's list of links, not from our own file descriptors. */
+int meter_check_attached(struct meter *m, unsigned *ret_missing)
+{
+	struct bpf_program *prog;
+	unsigned want = 0, found = 0;
+
+	bpf_object__for_each_program(prog, m->skel->obj)
+	{
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		__u32 link_id = 0;
+		bool attached = false;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		want++;
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) < 0)
+			continue;
+		while (!attached) {
+			if (bpf_link_get_next_id(link_id, &link_id) < 0) {
+				/* ENOENT: the end. Anything else (EPERM): cannot tell, say so. */
+				if (errno != ENOENT)
+					return -errno;
+				break;
+			}
+			struct bpf_link_info li = {};
+			__u32 ll = sizeof(li);
+			int fd = bpf_link_get_fd_by_id(link_id);
+
+			if (fd < 0)
+				continue;
+			if (bpf_obj_get_info_by_fd(fd, &li, &ll) == 0 && li.prog_id == info.id)
+				attached = true;
+			close(fd);
+		}
+		found += attached;
+	}
+	*ret_missing = want - found;
+	return 0;
 }
 
 const char *meter_attach_mode(const struct meter *m)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hpcmeter_bpf.h"
@@ -50,7 +51,15 @@ int meter_open(const struct meter_callbacks *cb, enum meter_attach attach, struc
 /* The same, also following tasks' cgroups in one v1 hierarchy (hybrid and v1 hosts). */
 int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
 		  enum hpcm_v1_controller v1, struct meter **ret);
+/* The same, with the maps that outlive a process pinned in pin_dir (on bpffs; created when
+ * missing; NULL or "": none): maps pinned there by an earlier run are reused. */
+int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach,
+		      enum hpcm_v1_controller v1, const char *pin_dir, struct meter **ret);
 void meter_free(struct meter *m);
+/* Did meter_open_pinned() find and reuse pinned maps? */
+bool meter_maps_reused(const struct meter *m);
+/* How many of the loaded programs have no link attaching them any more. */
+int meter_check_attached(struct meter *m, unsigned *ret_missing);
 
 const char *meter_attach_mode(const struct meter *m);
 int meter_ring_fd(const struct meter *m);

@@ -13,6 +13,8 @@ build=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libsystemd-dev libyaml-dev libsqlite3-dev
 	libnl-3-dev libnl-genl-3-dev
+	# SHA-256 of the ledger's hash chain, Ed25519 report signatures
+	libssl-dev
 	go-md2man
 )
 run=(
@@ -21,6 +23,9 @@ run=(
 	tzdata
 )
 tests=(
+	python3 dbus-bin libxml2-utils clang-format
+	# a second Ed25519 key in the report tests
+	openssl
 	python3 dbus-bin libxml2-utils clang-format man-db bash-completion
 	# libFuzzer for the licence parser's fuzz target (clang -fsanitize=fuzzer)
 	libclang-rt-14-dev

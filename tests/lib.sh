@@ -52,6 +52,7 @@ cleanup() {
 	for ((c = ${#_cleanups[@]} - 1; c >= 0; c--)); do eval "${_cleanups[$c]}" || true; done
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	[ "${_bpffs:-none}" = none ] || umount "$_bpffs"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -67,9 +68,26 @@ start_bus() {
 	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/system_bus_socket"
 }
 
+# A bpf file system of this test's own (each mount is a separate instance): pinned maps of
+# parallel tests never meet. Sets BPF_PIN_DIR, empty when bpffs cannot be mounted (then nothing
+# is pinned). Call it in the test's shell, not in $(...).
+bpffs_init() {
+	if [ -z "${_bpffs:-}" ]; then
+		mkdir -p "$T/bpffs"
+		if mount -t bpf bpf "$T/bpffs" 2>/dev/null; then
+			_bpffs=$T/bpffs
+		else
+			_bpffs=none
+		fi
+	fi
+	BPF_PIN_DIR=
+	[ "$_bpffs" = none ] || BPF_PIN_DIR=$_bpffs/pins
+}
+
 # start_daemon ARGS...: hpcmeterd on the private bus, log in $T/hpcmeterd.log, pid in DAEMON_PID.
 start_daemon() {
-	"$HPCMETERD" --state-dir "$T/state" "$@" >>"$T/hpcmeterd.log" 2>&1 &
+	bpffs_init
+	"$HPCMETERD" --state-dir "$T/state" --bpf-pin-dir "$BPF_PIN_DIR" "$@" >>"$T/hpcmeterd.log" 2>&1 &
 	DAEMON_PID=$!
 	_pids+=("$DAEMON_PID")
 	if ! wait_for 20 "$HPCMETERCTL" status >/dev/null 2>&1; then

@@ -25,6 +25,7 @@
 #include "ctl-license.h"
 #include "ctl-pager.h"
 #include "ctl-module.h"
+#include "ctl-ext.h"
 #include "hpcmeter-bus.h"
 #include "jobs.h"
 #include "workload.h"
@@ -837,6 +838,10 @@ static const struct {
 	{ "kernel_meter_version", "Kernel meter version", FIELD_PLAIN },
 	{ "kernel_meter_checks", "Kernel meter checks", FIELD_PLAIN },
 	{ "kernel_meter_divergences", "Kernel meter divergences", FIELD_PLAIN },
+	{ "ledger_state", "Ledger state", FIELD_PLAIN },
+	{ "chain_seq", "Ledger records", FIELD_PLAIN },
+	{ "last_gap_id", "Metering gaps", FIELD_PLAIN },
+	{ "gaps_open", "Gaps open now", FIELD_PLAIN },
 };
 
 #define N_STATUS_LABELS (sizeof(status_labels) / sizeof(status_labels[0]))
@@ -1307,6 +1312,7 @@ struct monitor {
 	sd_bus *bus;
 	bool have_floor; /* floor is meaningful */
 	uint64_t floor; /* highest seq printed or asked to skip */
+	bool backfill; /* back-fill when the daemon reappears (a floor is known) */
 	bool disconnected;
 };
 
@@ -1347,6 +1353,10 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
 		return 0;
 	if (isempty(new_owner)) {
 		log_info("hpcmeterd left the bus; waiting for it to come back");
+		return 0;
+	}
+	if (!mon->backfill) {
+		log_info("hpcmeterd is on the bus again");
 		return 0;
 	}
 	log_info("hpcmeterd is on the bus again; back-filling from #%" PRIu64,
@@ -1435,7 +1445,9 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
 	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot_signal = NULL, *slot_disconnect = NULL,
 						  *slot_owner = NULL;
-	struct monitor mon = { .bus = bus, .have_floor = arg_since_set, .floor = arg_since };
+	struct monitor mon = {
+		.bus = bus, .have_floor = arg_since_set, .floor = arg_since, .backfill = true
+	};
 	sigset_t mask;
 	int r;
 
@@ -1503,11 +1515,18 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 						HPCMETER_MANAGER_IFACE, "LastViolationSeq", &error,
 						't', &last);
 		if (r < 0) {
-			log_bus_call_error("LastViolationSeq", &error, r);
-			return r;
+			/* The daemon not running, or no right to read: new violations only, as
+			 * they come, with no back-fill after a restart (nothing to start from). */
+			log_warning(
+				"cannot read the last violation's sequence number (%s): after a "
+				"restart of hpcmeterd, violations it raised before it was on the "
+				"bus are not back-filled",
+				bus_error_message(&error, r));
+			mon.backfill = false;
+		} else {
+			mon.have_floor = true;
+			mon.floor = last;
 		}
-		mon.have_floor = true;
-		mon.floor = last;
 	}
 
 	r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
@@ -2354,6 +2373,14 @@ static void help(void)
 	       "                           (read-only, offline; exit 1 if it would be violated)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
 	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
+	       "  metrics                  Print hpcmeterd's metrics (OpenMetrics text format)\n"
+	       "  ledger verify            Walk the ledger's hash chain; name the first broken record\n"
+	       "  report --license ID --from DATE --to DATE [--format json|csv|table] [--output FILE]\n"
+	       "                           A signed usage report for a licence, from the ledger\n"
+	       "  report verify FILE...    Check reports' signatures offline (public key only)\n"
+	       "  report public-key        Print the node's public report key\n"
+	       "                           (ledger, report: --state-dir DIR, default /var/lib/hpcmeter;\n"
+	       "                           see 'hpcmeterctl report --help')\n"
 	       "  help                     Show this help\n"
 	       "\n"
 	       "Options:\n"
@@ -2611,6 +2638,9 @@ int main(int argc, char **argv)
 {
 	int r;
 
+	/* ledger, report and metrics take options of their own: they come first. */
+	if (argc > 1 && ctl_ext_handles(argv[1]))
+		return ctl_ext_main(argc - 1, argv + 1);
 	r = parse_argv(argc, argv);
 	if (r < 0)
 		return EXIT_USAGE;

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,6 +200,47 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	cur = NULL;
 }
 
+/* A program whose link goes away (here: its only file descriptor closed) is noticed by the
+ * per-interval check that opens a probe-detached gap. */
+static void check_detach(struct meter *m)
+{
+	unsigned missing = 99;
+	int fd = -1;
+	DIR *d = opendir("/proc/self/fdinfo");
+	struct dirent *de;
+
+	CHECK(meter_check_attached(m, &missing) == 0 && missing == 0,
+	      "every program of the meter is attached (%u missing)", missing);
+	while (d && fd < 0 && (de = readdir(d))) {
+		char path[300], line[128];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", de->d_name);
+		f = fopen(path, "re");
+		/* A tracepoint's link (the task iterator may have two: the skeleton's and the
+		 * reading's). */
+		while (f && fgets(line, sizeof(line), f))
+			if (strncmp(line, "link_type:", 10) == 0 && !strstr(line, "iter"))
+				fd = atoi(de->d_name);
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	/* The skeleton closes it again at meter_free(): EBADF, nothing else opened meanwhile. */
+	if (fd >= 0)
+		close(fd);
+	/* The kernel may free a link a moment after its last reference goes (RCU). */
+	for (int i = 0; fd >= 0 && i < 40; i++) {
+		missing = 99;
+		if (meter_check_attached(m, &missing) < 0 || missing == 1)
+			break;
+		usleep(50000);
+	}
+	CHECK(fd >= 0 && missing == 1, "a program whose link is gone is noticed (%u missing)",
+	      missing);
+}
+
 static const struct meter_callbacks cbs = { .exec = on_exec, .exit = on_exit_rec };
 
 static int count_entries(uint32_t tgid, const struct hpcm_proc *p, void *ud)
@@ -265,6 +307,7 @@ int main(int argc, char **argv)
 		      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
 		      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
 		CHECK(stats.bad_records == 0, "no malformed ring-buffer records");
+		check_detach(m);
 		meter_free(m);
 		m = NULL;
 	}

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Metering gaps: spans in which usage may have escaped the meter, each a ledger record with its
+ * cause and a worst-case usage bound, and a MeteringGap signal. Found here: the daemon's own
+ * downtime (from the heartbeat: boot id and CLOCK_BOOTTIME tell a reboot from a crash), kernel
+ * losses, and programs no longer attached. Other meters open and close conditions through
+ * manager_gap_open()/manager_gap_close(). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "manager.h"
+#include "util.h"
+
+struct gap_cond {
+	char cause[32];
+	char detail[256];
+	uint64_t since_usec;
+};
+
+static const char *policy_for(struct manager *m, const struct gap *g)
+{
+	const char *p = m->gap_policy ? m->gap_policy(m, g) : NULL;
+
+	return p ? p : "max-rate";
+}
+
+int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
+		       const char *detail)
+{
+	uint64_t dur = end_usec > start_usec ? end_usec - start_usec : 0;
+	uint32_t devices = m->devices_held ? m->devices_held(m) : 0;
+	char bound[256];
+	struct gap g = {
+		.cause = cause,
+		.start_usec = start_usec,
+		.end_usec = end_usec,
+		.boot_id = m->boot_id,
+		.detail = detail ? detail : "",
+		/* Worst case: every core busy for the whole gap. */
+		.bound_cpu_ns = (uint64_t)m->ncpus * dur * NSEC_PER_USEC,
+		.bound_devices = devices,
+		.bound = bound,
+	};
+	int r;
+
+	/* Devices held × duration; a peak rate per device multiplies in when the inventory
+	 * knows it (tpp_seconds, ops_upper). */
+	snprintf(bound, sizeof(bound),
+		 "{\"duration_s\":%.6f,\"cpu_seconds\":%.6f,\"cores\":%u,\"devices\":%u,"
+		 "\"device_seconds\":%.6f}",
+		 dur / 1e6, (double)m->ncpus * dur / 1e6, m->ncpus, devices,
+		 (double)devices * dur / 1e6);
+	g.policy = policy_for(m, &g);
+	r = ledger_add_gap(m->ledger, &g);
+	if (r < 0)
+		log_error("could not store metering gap #%llu: %s", (unsigned long long)g.id,
+			  strerror(-r));
+	log_warning("metering gap #%llu: %s for %.1f s (bound: %.1f CPU seconds, %u devices)%s%s",
+		    (unsigned long long)g.id, cause, dur / 1e6, (double)g.bound_cpu_ns / 1e9,
+		    devices, g.detail[0] ? ": " : "", g.detail);
+	if (m->bus) {
+		manager_bus_emit_gap(m, &g);
+		m->gap_announced = g.id;
+	}
+	return r;
+}
+
+static struct gap_cond *cond_find(struct manager *m, const char *cause)
+{
+	for (size_t i = 0; i < m->n_gap_conds; i++)
+		if (streq(m->gap_conds[i].cause, cause))
+			return &m->gap_conds[i];
+	return NULL;
+}
+
+int manager_gap_open(struct manager *m, const char *cause, const char *detail)
+{
+	struct gap_cond *c;
+
+	if (cond_find(m, cause))
+		return 0;
+	c = realloc(m->gap_conds, (m->n_gap_conds + 1) * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	m->gap_conds = c;
+	c = &m->gap_conds[m->n_gap_conds++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->cause, sizeof(c->cause), "%s", cause);
+	snprintf(c->detail, sizeof(c->detail), "%s", detail ? detail : "");
+	/* Since the last collection: whatever happened after it is not known to be metered. */
+	c->since_usec = m->last_collect_usec ? m->last_collect_usec : now_realtime_usec();
+	log_warning("metering incomplete from now on: %s%s%s", cause, c->detail[0] ? ": " : "",
+		    c->detail);
+	return 0;
+}
+
+int manager_gap_close(struct manager *m, const char *cause)
+{
+	struct gap_cond *c = cond_find(m, cause);
+	int r;
+
+	if (!c)
+		return 0;
+	r = manager_gap_record(m, c->cause, c->since_usec, now_realtime_usec(), c->detail);
+	*c = m->gap_conds[--m->n_gap_conds];
+	log_notice("metering complete again: %s ended", cause);
+	return r;
+}
+
+void manager_heartbeat(struct manager *m, bool clean_stop)
+{
+	struct heartbeat hb = {
+		.boottime_usec = now_boottime_nsec() / NSEC_PER_USEC,
+		.realtime_usec = now_realtime_usec(),
+		.clean_stop = clean_stop,
+	};
+
+	snprintf(hb.boot_id, sizeof(hb.boot_id), "%s", m->boot_id);
+	ledger_write_heartbeat(m->ledger, &hb);
+	if (clean_stop)
+		ledger_commit(m->ledger);
+}
+
+void manager_gaps_start(struct manager *m)
+{
+	struct meter_stats st;
+	struct heartbeat hb;
+	uint64_t now = now_realtime_usec(), boot_now = now_boottime_nsec() / NSEC_PER_USEC;
+	char detail[256];
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+
+	m->ncpus = n > 0 ? n : 1;
+	/* Pinned loss counters continue: only what is lost from now on is new. */
+	if (m->meter && meter_read_stats(m->meter, &st) == 0) {
+		memcpy(m->gap_losses_seen, st.counter, sizeof(m->gap_losses_seen));
+		memcpy(m->losses_seen, st.counter, sizeof(m->losses_seen));
+	}
+	m->gap_announced = ledger_last_gap_id(m->ledger);
+	if (ledger_read_heartbeat(m->ledger, &hb) < 0)
+		return; /* a new ledger: nothing was metered before */
+	if (hb.realtime_usec >= now)
+		return;
+	if (hb.boot_id[0] && streq(hb.boot_id, m->boot_id)) {
+		/* Same boot: CLOCK_BOOTTIME measures the downtime even if the wall clock moved. */
+		uint64_t down = boot_now > hb.boottime_usec ? boot_now - hb.boottime_usec : 0;
+
+		snprintf(detail, sizeof(detail), "%s; down %.3f s by CLOCK_BOOTTIME",
+			 hb.clean_stop ? "hpcmeterd was stopped" :
+					 "hpcmeterd ended without a clean stop (crash or kill)",
+			 down / 1e6);
+		manager_gap_record(m, hb.clean_stop ? "daemon-stopped" : "daemon-down",
+				   hb.realtime_usec, now, detail);
+	} else {
+		snprintf(detail, sizeof(detail),
+			 "node rebooted (boot id %s, was %s); booted %.0f s ago; %s", m->boot_id,
+			 hb.boot_id[0] ? hb.boot_id : "unknown", boot_now / 1e6,
+			 hb.clean_stop ? "hpcmeterd had stopped cleanly" :
+					 "hpcmeterd did not stop cleanly");
+		manager_gap_record(m, "reboot", hb.realtime_usec, now, detail);
+	}
+}
+
+static void check_losses(struct manager *m, uint64_t now)
+{
+	struct meter_stats st;
+	uint64_t lost_exec, lost_exit, full;
+	char detail[256];
+
+	if (!m->meter || meter_read_stats(m->meter, &st) < 0)
+		return;
+	lost_exec = st.counter[HPCM_STAT_DROP_EXEC] - m->gap_losses_seen[HPCM_STAT_DROP_EXEC];
+	lost_exit = st.counter[HPCM_STAT_DROP_EXIT] - m->gap_losses_seen[HPCM_STAT_DROP_EXIT];
+	full = st.counter[HPCM_STAT_PROCS_FULL] - m->gap_losses_seen[HPCM_STAT_PROCS_FULL];
+	memcpy(m->gap_losses_seen, st.counter, sizeof(m->gap_losses_seen));
+	if (!lost_exec && !lost_exit && !full)
+		return;
+	snprintf(detail, sizeof(detail),
+		 "%llu exec and %llu exit records lost (ring buffer full), %llu processes not "
+		 "tracked (process map full)",
+		 (unsigned long long)lost_exec, (unsigned long long)lost_exit,
+		 (unsigned long long)full);
+	manager_gap_record(m, "ringbuf-drop", m->interval_start_usec, now, detail);
+}
+
+static void check_attached(struct manager *m)
+{
+	unsigned missing = 0;
+	char detail[128];
+
+	if (!m->meter || meter_check_attached(m->meter, &missing) < 0)
+		return;
+	if (missing) {
+		snprintf(detail, sizeof(detail), "%u BPF programs of the CPU meter not attached",
+			 missing);
+		manager_gap_open(m, "probe-detached", detail);
+	} else {
+		manager_gap_close(m, "probe-detached");
+	}
+}
+
+void manager_gaps_interval(struct manager *m, uint64_t now)
+{
+	check_losses(m, now);
+	check_attached(m);
+	/* Conditions still open: one record per interval, so the ledger never waits for their
+	 * end (which a crash could prevent). */
+	for (size_t i = 0; i < m->n_gap_conds; i++) {
+		struct gap_cond *c = &m->gap_conds[i];
+
+		if (now > c->since_usec) {
+			manager_gap_record(m, c->cause, c->since_usec, now, c->detail);
+			c->since_usec = now;
+		}
+	}
+	manager_heartbeat(m, false);
+}
+
+static int announce_one(const struct gap *g, void *userdata)
+{
+	struct manager *m = userdata;
+
+	manager_bus_emit_gap(m, g);
+	m->gap_announced = g->id;
+	return 0;
+}
+
+/* Gaps recorded before the bus was up (the one found at start): signal them now. */
+void manager_gaps_announce(struct manager *m)
+{
+	uint64_t before = m->gap_announced;
+
+	if (ledger_last_gap_id(m->ledger) <= before)
+		return;
+	/* m->gap_announced was set to the last id at start, before the start gap was recorded. */
+	ledger_list_gaps(m->ledger, before, announce_one, m);
+}
+
+void manager_gaps_free(struct manager *m)
+{
+	free(m->gap_conds);
+	m->gap_conds = NULL;
+	m->n_gap_conds = 0;
+}

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* The ledger on real SQLite: migrations from every earlier schema version with data, the hash
+ * chain (verifies; a changed byte and a deleted row are found at the right entry), the roll-up
+ * of old intervals (still verifies; a forged roll-up does not). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ledger-chain.h"
+#include "ledger-internal.h"
+#include "ledger-migrate.h"
+#include "ledger.h"
+#include "tap.h"
+#include "util.h"
+
+static char top[] = "/tmp/hpcmeter-ledger.XXXXXX";
+
+/* Data as each older version wrote it, added at that version (a fixture at version N holds the
+ * data of versions 1..N). Index = schema version. */
+static const char *const fixture_sql[] = {
+	[0] = NULL, /* an empty file: a ledger never opened */
+	[1] = "INSERT INTO intervals VALUES (1, 1700000000000000, 1700000010000000);"
+	      "INSERT INTO intervals VALUES (2, 1700000010000000, 1700000020000000);"
+	      "INSERT INTO usage VALUES (1, '/job_7', 11, '7', 1000, 'alice', 5000000000);"
+	      "INSERT INTO usage VALUES (2, '/job_7', 11, '7', 1000, 'alice', 7000000000);"
+	      "INSERT INTO usage VALUES (2, '/user.slice', 12, '', 1001, 'bob', 1000);"
+	      "INSERT INTO process_events (time_usec, event, pid, ppid, uid, executable, cgroup)"
+	      " VALUES (1700000001000000, 'exec', 42, 1, 1000, '/bin/sim', '/job_7');"
+	      "INSERT INTO process_events (time_usec, event, pid, exit_code, cpu_ns)"
+	      " VALUES (1700000019000000, 'exit', 42, 0, 12000000000);"
+	      "INSERT INTO violations VALUES (1, 1700000005000000, 'unpermitted-user', 'L-1',"
+	      " 42, 1000, 'alice', '/bin/sim', '/job_7', '7', 'user alice is not a principal');",
+	[2] = "INSERT INTO gaps (cause, start_usec, end_usec, boot_id, detail, bound_cpu_ns,"
+	      " bound_devices, bound, policy) VALUES ('daemon-down', 1700000020000000,"
+	      " 1700000030000000, 'b1', '', 20000000000, 0, '{}', 'max-rate');"
+	      "INSERT INTO licenses (time_usec, event, license_id, file, sha256)"
+	      " VALUES (1700000000000000, 'loaded', 'L-1', '/l.yaml', 'ab');",
+};
+
+/* Chained records in the fixture at each version (all of its rows, chained by migration). */
+static const int fixture_records[] = { 0, 8, 10 };
+
+static int count(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void mkdir_p(const char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+	if (system(cmd) != 0)
+		exit(2);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	printf("# %s\n", msg);
+	sqlite3_free(msg);
+	return -EIO;
+}
+
+static void verify(sqlite3 *db, struct chain_verify *v)
+{
+	if (chain_verify(db, v, NULL, NULL) < 0) {
+		v->broken = true;
+		snprintf(v->reason, sizeof(v->reason), "cannot read");
+	}
+}
+
+static void test_migrations(void)
+{
+	for (int from = 0; from < ledger_schema_version(); from++) {
+		char dir[256], path[300], err[512];
+		struct chain_head head = { 0 };
+		struct ledger *l = NULL;
+		struct chain_verify v;
+		sqlite3 *db;
+		int r;
+
+		snprintf(dir, sizeof(dir), "%s/from-v%d", top, from);
+		mkdir_p(dir);
+		snprintf(path, sizeof(path), "%s/%s", dir, LEDGER_FILE);
+		/* The older version's schema, built by its own (frozen) steps, then its data. */
+		if (sqlite3_open(path, &db) != SQLITE_OK)
+			exit(2);
+		r = 0;
+		for (int v = 1; r == 0 && v <= from; v++) {
+			r = ledger_migrate(db, path, v, &head);
+			if (r == 0 && v < (int)ARRAY_SIZE(fixture_sql) && fixture_sql[v])
+				r = exec(db, fixture_sql[v]);
+		}
+		TAP_CHECK(r == 0 && count(db, "PRAGMA user_version") == from,
+			  "fixture at schema version %d, with the data of each version up to it",
+			  from);
+		sqlite3_close(db);
+
+		r = ledger_open(dir, &l, err, sizeof(err));
+		TAP_CHECK(r == 0, "ledger at v%d opens and migrates (%s)", from, r ? err : "ok");
+		if (r < 0)
+			continue;
+		db = ledger_db(l);
+		TAP_CHECK(count(db, "PRAGMA user_version") == ledger_schema_version(),
+			  "v%d migrated to the latest version %d", from, ledger_schema_version());
+		if (from >= 1) {
+			TAP_CHECK(count(db, "SELECT COUNT(*) FROM usage") == 3 &&
+					  count(db, "SELECT SUM(cpu_ns) / 1000000 FROM usage"
+						    " WHERE uid = 1000") == 12000,
+				  "v%d usage rows kept", from);
+			TAP_CHECK(count(db, "SELECT COUNT(*) FROM intervals") == 2 &&
+					  count(db, "SELECT COUNT(*) FROM process_events") == 2 &&
+					  count(db, "SELECT COUNT(*) FROM violations") == 1,
+				  "v%d intervals, process events and violations kept", from);
+			TAP_CHECK(ledger_last_violation_seq(l) == 1,
+				  "violation numbering continues after v%d's", from);
+			TAP_CHECK(count(db, "SELECT COUNT(*) FROM processes WHERE exit_usec > 0") ==
+					  1,
+				  "v%d process events readable as processes", from);
+		}
+		TAP_CHECK(from < (int)ARRAY_SIZE(fixture_records) &&
+				  count(db, "SELECT COUNT(*) FROM chain") == fixture_records[from],
+			  "every row the v%d ledger had is in the chain (%d)", from,
+			  count(db, "SELECT COUNT(*) FROM chain"));
+		if (from >= 2)
+			TAP_CHECK(count(db, "SELECT COUNT(*) FROM gaps") == 1 &&
+					  count(db, "SELECT COUNT(*) FROM licenses") == 1,
+				  "v%d gaps and licence events kept", from);
+		/* New writes after a migration chain on. */
+		int64_t id;
+		r = ledger_add_interval(l, 1700000020000000, 1700000030000000, &id);
+		if (r == 0)
+			r = ledger_add_usage(l, id, "/job_8", 13, "8", 1000, "alice", 99);
+		if (r == 0)
+			r = ledger_commit(l);
+		TAP_CHECK(r == 0 && id == (from >= 1 ? 3 : 1),
+			  "new interval after v%d gets id %lld", from, (long long)id);
+		verify(db, &v);
+		TAP_CHECK(!v.broken &&
+				  v.entries == (uint64_t)count(db, "SELECT COUNT(*) FROM chain"),
+			  "chain of the migrated v%d ledger verifies (%llu entries) %s", from,
+			  (unsigned long long)v.entries, v.reason);
+		ledger_close(l);
+		/* Opening again migrates nothing and changes nothing. */
+		r = ledger_open(dir, &l, err, sizeof(err));
+		TAP_CHECK(r == 0 && ledger_chain_head(l)->seq == v.head.seq,
+			  "reopening the migrated v%d ledger keeps its chain head", from);
+		if (r == 0)
+			ledger_close(l);
+	}
+}
+
+/* Copy the ledger (checkpointed) to a new directory, to tamper with the copy. */
+static sqlite3 *tamper_copy(const char *src_dir, const char *name)
+{
+	char cmd[1024], path[512];
+	sqlite3 *db;
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/%s && cp %s/%s %s/%s/", top, name, src_dir,
+		 LEDGER_FILE, top, name);
+	if (system(cmd) != 0)
+		exit(2);
+	snprintf(path, sizeof(path), "%s/%s/%s", top, name, LEDGER_FILE);
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		exit(2);
+	return db;
+}
+
+static int chain_seq_of(sqlite3 *db, const char *table, long long row)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT seq FROM chain WHERE tbl = '%s' AND row = %lld", table,
+		 row);
+	return count(db, sql);
+}
+
+static void test_chain_and_rollup(void)
+{
+	char dir[256], err[512];
+	struct ledger *l;
+	struct chain_verify v;
+	struct violation viol = { .time_usec = 1,
+				  .kind = "k",
+				  .license_id = "L",
+				  .user = "u",
+				  .executable = "/x",
+				  .cgroup = "/",
+				  .job = "",
+				  .detail = "d" };
+	struct gap g = { .cause = "daemon-down",
+			 .start_usec = 5,
+			 .end_usec = 9,
+			 .boot_id = "b",
+			 .detail = "",
+			 .bound = "{}",
+			 .policy = "max-rate" };
+	uint64_t day = 86400ULL * USEC_PER_SEC, rolled;
+	int seq, r = 0;
+	sqlite3 *db;
+
+	snprintf(dir, sizeof(dir), "%s/chain", top);
+	if (ledger_open(dir, &l, err, sizeof(err)) < 0) {
+		TAP_CHECK(0, "open %s", err);
+		return;
+	}
+	/* Three days of intervals, two jobs, and records of every other kind in between. */
+	for (int i = 0; r == 0 && i < 3 * 24; i++) {
+		int64_t id;
+		uint64_t t = 20000 * day + i * 3600 * USEC_PER_SEC;
+
+		r = ledger_add_interval(l, t, t + 3600 * USEC_PER_SEC, &id);
+		if (r == 0)
+			r = ledger_add_usage(l, id, "/job_1", 1, "1", 1000, "alice", 1000 + i);
+		if (r == 0)
+			r = ledger_add_usage(l, id, "/job_2", 2, "2", 1001, "bob", 10);
+		if (r == 0 && i % 24 == 5)
+			r = ledger_add_violation(l, &viol);
+		if (r == 0 && i % 24 == 6)
+			r = ledger_add_gap(l, &g);
+		if (r == 0 && i == 7)
+			r = ledger_add_license_event(l, t, "loaded", "L", "/l.yaml", "00");
+		if (r == 0 && i == 70) {
+			struct gpu_usage_row g = { .cgroup = "/job_1",
+						   .cgroup_id = 1,
+						   .job = "1",
+						   .uid = 1000,
+						   .user = "alice",
+						   .gpu_ns = 5000,
+						   .tpp_seconds = 1.5,
+						   .launches = 3 };
+
+			r = ledger_add_gpu_usage(l, id, &g);
+		}
+		if (r == 0)
+			r = ledger_commit(l);
+	}
+	TAP_CHECK(r == 0, "three days of records written");
+	db = ledger_db(l);
+	verify(db, &v);
+	TAP_CHECK(!v.broken && v.entries > 3 * 24 * 3, "chain verifies (%llu entries)",
+		  (unsigned long long)v.entries);
+	ledger_close(l); /* checkpoints: the copies below hold everything */
+
+	/* One byte of one usage row. */
+	db = tamper_copy(dir, "byte");
+	seq = chain_seq_of(db, "usage", 40);
+	exec(db, "UPDATE usage SET user = 'blice' WHERE rowid = 40");
+	verify(db, &v);
+	TAP_CHECK(
+		v.broken && v.bad_seq == (uint64_t)seq && streq(v.bad_table, "usage") &&
+			v.bad_row == 40,
+		"a changed byte in usage row 40 breaks the chain at its entry %d (got %llu %s/%lld: %s)",
+		seq, (unsigned long long)v.bad_seq, v.bad_table, (long long)v.bad_row, v.reason);
+	sqlite3_close(db);
+
+	/* A counter changed by one. */
+	db = tamper_copy(dir, "cpu");
+	seq = chain_seq_of(db, "usage", 7);
+	exec(db, "UPDATE usage SET cpu_ns = cpu_ns - 1 WHERE rowid = 7");
+	verify(db, &v);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq,
+		  "a CPU time lowered by 1 ns is found at entry %d", seq);
+	sqlite3_close(db);
+
+	/* One row deleted. */
+	db = tamper_copy(dir, "delete");
+	seq = chain_seq_of(db, "violations", 2);
+	exec(db, "DELETE FROM violations WHERE seq = 2");
+	verify(db, &v);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq && strstr(v.reason, "missing"),
+		  "a deleted violation is found at its entry %d (%s)", seq, v.reason);
+	sqlite3_close(db);
+
+	/* The row and its chain entry deleted. */
+	db = tamper_copy(dir, "delete-entry");
+	seq = chain_seq_of(db, "gaps", 1);
+	exec(db, "DELETE FROM gaps WHERE id = 1; DELETE FROM chain WHERE tbl = 'gaps' AND row = 1");
+	verify(db, &v);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq,
+		  "a deleted gap with its chain entry is found at entry %d (%s)", seq, v.reason);
+	sqlite3_close(db);
+
+	/* GPU usage is chained too. */
+	db = tamper_copy(dir, "gpu");
+	seq = chain_seq_of(db, "gpu_usage", 1);
+	exec(db, "UPDATE gpu_usage SET launches = 2 WHERE rowid = 1");
+	verify(db, &v);
+	TAP_CHECK(seq > 0 && v.broken && v.bad_seq == (uint64_t)seq &&
+			  streq(v.bad_table, "gpu_usage"),
+		  "a changed GPU launch count is found at its entry %d (%s)", seq, v.reason);
+	sqlite3_close(db);
+
+	/* A row slipped in without a chain entry. */
+	db = tamper_copy(dir, "insert");
+	exec(db, "INSERT INTO usage VALUES (3, '/job_9', 9, '9', 0, 'root', 1)");
+	verify(db, &v);
+	TAP_CHECK(v.broken && streq(v.bad_table, "usage") && strstr(v.reason, "not in the chain"),
+		  "a row inserted behind the daemon's back is found (%s)", v.reason);
+	sqlite3_close(db);
+
+	/* Retention: the first two days roll up into daily totals. */
+	if (ledger_open(dir, &l, err, sizeof(err)) < 0)
+		return;
+	db = ledger_db(l);
+	int before_sum = count(db, "SELECT SUM(cpu_ns) FROM usage WHERE uid = 1000");
+	r = ledger_rollup(l, 20002 * day, &rolled);
+	TAP_CHECK(r == 0 && rolled == 47, "roll-up replaced the intervals of two days (%llu)",
+		  (unsigned long long)rolled);
+	TAP_CHECK(count(db, "SELECT COUNT(*) FROM usage_daily") == 4 &&
+			  count(db, "SELECT COUNT(*) FROM intervals") == 72 - 47,
+		  "daily totals: two days × two jobs; the last day stays per interval");
+	TAP_CHECK(count(db, "SELECT SUM(cpu_ns) FROM usage_daily WHERE uid = 1000") +
+				  count(db, "SELECT SUM(cpu_ns) FROM usage WHERE uid = 1000") ==
+			  before_sum,
+		  "daily totals and the remaining intervals add up to what was there");
+	verify(db, &v);
+	TAP_CHECK(!v.broken && v.rolled_up == 47 * 3,
+		  "the chain still verifies after the roll-up (%s)", v.reason);
+	ledger_close(l);
+
+	db = tamper_copy(dir, "rollup-forged");
+	exec(db, "UPDATE usage_daily SET cpu_ns = 1 WHERE id = 1");
+	verify(db, &v);
+	TAP_CHECK(v.broken && streq(v.bad_table, "usage_daily"),
+		  "a changed daily total breaks the chain (%s)", v.reason);
+	sqlite3_close(db);
+
+	db = tamper_copy(dir, "rollup-hidden");
+	/* Delete a row that was not rolled up, claiming it was. */
+	exec(db, "UPDATE chain SET rollup = (SELECT seq FROM chain WHERE tbl = 'rollups')"
+		 " WHERE tbl = 'usage' AND row = (SELECT MAX(rowid) FROM usage);"
+		 "DELETE FROM usage WHERE rowid = (SELECT MAX(rowid) FROM usage)");
+	verify(db, &v);
+	TAP_CHECK(v.broken, "a deleted row passed off as rolled up is found (%s)", v.reason);
+	sqlite3_close(db);
+}
+
+int main(void)
+{
+	char cmd[300];
+
+	if (!mkdtemp(top)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	log_set_max_level(LOG_LVL_WARNING);
+	test_migrations();
+	test_chain_and_rollup();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", top);
+	return tap_done();
+}
