@@ -193,9 +193,16 @@ static void attach(struct kmeter *k, const struct kmeter_info *info)
 		forget_all(k);
 		events_open(k);
 	}
-	if (reloaded)
+	if (reloaded) {
 		raise_tamper(k, "kernel-meter-gone", 0,
 			     "the hpcmeter kernel module was reloaded: its counters restarted");
+		/* What it counted since the last reading is lost: a gap of the second meter. */
+		manager_gap_record(k->m, "module-unloaded", k->m->last_collect_usec,
+				   now_realtime_usec(),
+				   "the hpcmeter kernel module was reloaded between two readings");
+	}
+	if (k->state == KM_GONE)
+		manager_gap_close(k->m, "module-unloaded");
 	if (info->probes != HPCMETER_PROBES_ALL && (k->state != KM_ATTACHED || reloaded)) {
 		char detail[128];
 
@@ -239,6 +246,8 @@ static void lose(struct kmeter *k, const char *why)
 		snprintf(detail, sizeof(detail), "the hpcmeter kernel module went away: %s", why);
 		raise_tamper(k, "kernel-meter-gone", 0, detail);
 		k->state = KM_GONE;
+		/* Open until the module is back: one gap record per interval meanwhile. */
+		manager_gap_open(k->m, "module-unloaded", detail);
 	}
 	events_close(k);
 	forget_all(k);
