@@ -203,6 +203,11 @@ int ledger_commit(struct ledger *l)
 	return 0;
 }
 
+bool ledger_dirty(const struct ledger *l)
+{
+	return l->in_tx || (l->degraded && l->n_ops > 0);
+}
+
 bool ledger_degraded(const struct ledger *l, int *error, size_t *pending)
 {
 	if (error)

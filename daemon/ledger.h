@@ -2,6 +2,7 @@
 /* The ledger: usage per interval, process events and violations in SQLite (WAL, one writer). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "jobs.h"
@@ -40,6 +41,8 @@ const char *ledger_path(const struct ledger *l);
 
 /* Writes go into one transaction opened on demand; ledger_commit() ends it. */
 int ledger_commit(struct ledger *l);
+/* Records written since the last commit, or kept in memory for a retry: a commit is due. */
+bool ledger_dirty(const struct ledger *l);
 
 int ledger_add_interval(struct ledger *l, uint64_t start_usec, uint64_t end_usec, int64_t *ret_id);
 int ledger_add_usage(struct ledger *l, int64_t interval_id, const char *cgroup, uint64_t cgroup_id,
@@ -64,7 +67,6 @@ int ledger_list_usage_between(struct ledger *l, uint64_t from_usec, uint64_t to_
 			      int (*fn)(const struct usage_row *u, void *userdata), void *userdata);
 
 /* ---- ledger-records.c and the chain (schema version 2 on) ---- */
-#include <stdbool.h>
 #include <stddef.h>
 
 struct chain_head;

@@ -909,13 +909,44 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 }
 
 /* After each loop iteration: one commit for everything written in it. */
-static int on_post(sd_event_source *s, void *userdata)
+static int on_commit_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 	int r = ledger_commit(m->ledger);
 
 	if (r < 0)
 		log_error("ledger commit failed: %s", strerror(-r));
+	return 0;
+}
+
+/* After each event: the records the loop added (exec and exit events) are committed within
+ * COMMIT_DELAY_USEC, in one transaction, rather than one commit (an fsync) per wake-up, which
+ * made an exec storm cost the daemon a large share of a core. Violations, job announcements
+ * and intervals commit at once on their own; a crash loses at most this much of the process
+ * events. */
+#define COMMIT_DELAY_USEC (USEC_PER_SEC / 5)
+
+static int on_post(sd_event_source *s, void *userdata)
+{
+	struct manager *m = userdata;
+	int enabled = SD_EVENT_OFF, r;
+
+	if (!ledger_dirty(m->ledger))
+		return 0;
+	if (m->commit_source && sd_event_source_get_enabled(m->commit_source, &enabled) >= 0 &&
+	    enabled != SD_EVENT_OFF)
+		return 0; /* a commit is due already */
+	if (!m->commit_source) {
+		r = sd_event_add_time_relative(m->event, &m->commit_source, CLOCK_MONOTONIC,
+					       COMMIT_DELAY_USEC, 0, on_commit_timer, m);
+		if (r >= 0)
+			return 0;
+		log_warning("cannot delay the ledger commit: %s", strerror(-r));
+		return on_commit_timer(NULL, 0, m);
+	}
+	if (sd_event_source_set_time_relative(m->commit_source, COMMIT_DELAY_USEC) < 0 ||
+	    sd_event_source_set_enabled(m->commit_source, SD_EVENT_ONESHOT) < 0)
+		return on_commit_timer(NULL, 0, m);
 	return 0;
 }
 
@@ -1190,6 +1221,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->ring_source);
 	sd_event_source_unref(m->timer_source);
 	sd_event_source_unref(m->post_source);
+	sd_event_source_unref(m->commit_source);
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	kmeter_free(m->kmeter);

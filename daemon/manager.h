@@ -28,6 +28,7 @@ struct manager {
 	sd_bus *bus;
 	sd_bus_slot *vtable_slot;
 	sd_event_source *ring_source, *timer_source, *post_source;
+	sd_event_source *commit_source; /* the delayed commit of the loop's records */
 	struct meter *meter;
 	struct attributor *attr;
 	struct ledger *ledger;
