@@ -36,7 +36,10 @@ out=$(as_reader "$HPCMETERCTL" status --json 2>&1); rc=$?
 check "group hpcmeter: status works" test "$rc" = 0
 check "group hpcmeter: violations works" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' violations --json >/dev/null"
 check "group hpcmeter: license explain works" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' license explain POLICY-1 >/dev/null"
-for m in "ListThresholdEvents t 0" "ListClearedViolations t 0"; do
+check "group hpcmeter: usage works (CPU and GPU rows)" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' usage --json >/dev/null"
+check "group hpcmeter: inventory works" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' inventory --json >/dev/null"
+for m in "ListThresholdEvents t 0" "ListClearedViolations t 0" "GetGpuUsage t 0" "GetInventory" \
+	"ListJobs t 0" "GetUsageBetween tt 0 1" "ListGaps t 0" "GetMetrics"; do
 	# shellcheck disable=SC2086 # method name and arguments
 	check "group hpcmeter: ${m%% *} works" as_reader busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" \
 		call org.hpcmeter1 /org/hpcmeter1 org.hpcmeter1.Manager $m
