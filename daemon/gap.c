@@ -19,19 +19,68 @@ struct gap_cond {
 	uint64_t since_usec;
 };
 
+/* How the loaded licences count a gap: "violation" when any says so (measurement.gap_policy),
+ * else at the maximum rate. */
 static const char *policy_for(struct manager *m, const struct gap *g)
 {
 	const char *p = m->gap_policy ? m->gap_policy(m, g) : NULL;
 
-	return p ? p : "max-rate";
+	if (p)
+		return p;
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+
+		if (l && l->gap_policy == LICENSE_GAP_VIOLATION)
+			return "violation";
+	}
+	return "max-rate";
+}
+
+/* A licence that counts a gap as a violation gets one, naming the gap. */
+static void gap_violations(struct manager *m, const struct gap *g)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail),
+		 "metering gap #%llu (%s, %.1f s%s%s): the licence counts a gap as a violation",
+		 (unsigned long long)g->id, g->cause, (g->end_usec - g->start_usec) / 1e6,
+		 g->detail[0] ? ", " : "", g->detail);
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+		struct violation v = {
+			.time_usec = now_realtime_usec(),
+			.kind = "metering-gap",
+			.uid = HPCMETER_UID_NONE,
+			.user = "",
+			.executable = "",
+			.cgroup = "",
+			.job = "",
+			.detail = detail,
+		};
+
+		if (!l || l->gap_policy != LICENSE_GAP_VIOLATION)
+			continue;
+		v.license_id = l->id;
+		manager_record_violation(m, &v);
+	}
+}
+
+/* Accelerators that could have been used during a gap: all those on the node (worst case). */
+static uint32_t devices_for_bound(struct manager *m)
+{
+	if (m->devices_held)
+		return m->devices_held(m);
+	return m->inventory ? (uint32_t)m->inventory->n_devices : 0;
 }
 
 int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
 		       const char *detail)
 {
 	uint64_t dur = end_usec > start_usec ? end_usec - start_usec : 0;
-	uint32_t devices = m->devices_held ? m->devices_held(m) : 0;
-	char bound[256];
+	uint32_t devices = devices_for_bound(m);
+	double tpp = m->inventory ? inventory_tpp(m->inventory) : 0,
+	       peak = m->inventory ? inventory_peak_ops(m->inventory) : 0;
+	char bound[384];
 	struct gap g = {
 		.cause = cause,
 		.start_usec = start_usec,
@@ -45,13 +94,14 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 	};
 	int r;
 
-	/* Devices held × duration; a peak rate per device multiplies in when the inventory
-	 * knows it (tpp_seconds, ops_upper). */
+	/* Devices × duration, and the peak rates of the node's accelerators (from the models data
+	 * file) multiplied in: the most the gap can hide. */
 	snprintf(bound, sizeof(bound),
 		 "{\"duration_s\":%.6f,\"cpu_seconds\":%.6f,\"cores\":%u,\"devices\":%u,"
-		 "\"device_seconds\":%.6f}",
+		 "\"device_seconds\":%.6f,\"tpp_seconds\":%.6g,\"ops_upper\":%.6g}",
 		 dur / 1e6, (double)m->ncpus * dur / 1e6, m->ncpus, devices,
-		 (double)devices * dur / 1e6);
+		 (double)devices * dur / 1e6, (double)devices * dur / 1e6 * tpp,
+		 (double)devices * dur / 1e6 * peak);
 	g.policy = policy_for(m, &g);
 	r = ledger_add_gap(m->ledger, &g);
 	if (r < 0)
@@ -64,6 +114,8 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 		manager_bus_emit_gap(m, &g);
 		m->gap_announced = g.id;
 	}
+	if (streq(g.policy, "violation"))
+		gap_violations(m, &g);
 	return r;
 }
 

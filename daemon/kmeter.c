@@ -68,6 +68,25 @@ static struct cg *cg_get(struct kmeter *k, uint64_t id)
 	return c;
 }
 
+/* The divergence allowed: the configuration's, or less where a loaded licence asks for less
+ * (measurement.dual_meter_tolerance, a fraction); at least 1 %. */
+static unsigned tolerance_pct(struct manager *m)
+{
+	unsigned pct = m->cfg.kmeter_tolerance_pct;
+
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+		unsigned lic;
+
+		if (!l || !l->dual_meter_tolerance_given || l->dual_meter_tolerance <= 0)
+			continue;
+		lic = (unsigned)(l->dual_meter_tolerance * 100.0 + 0.999);
+		if (lic < pct)
+			pct = lic;
+	}
+	return pct ? pct : 1;
+}
+
 /* A tamper violation through the daemon's violation path: ledger first, then log and bus. */
 static void raise_tamper(struct kmeter *k, const char *kind, uint64_t cgroup_id, const char *detail)
 {
@@ -75,7 +94,6 @@ static void raise_tamper(struct kmeter *k, const char *kind, uint64_t cgroup_id,
 	const char *cgroup = "";
 	char cgbuf[64], job[32];
 	struct violation v;
-	int r;
 
 	if (cgroup_id) {
 		if (attributor_cgroup_path(m->attr, cgroup_id, &cgroup) < 0) {
@@ -97,13 +115,7 @@ static void raise_tamper(struct kmeter *k, const char *kind, uint64_t cgroup_id,
 		.job = job,
 		.detail = detail,
 	};
-	r = ledger_add_violation(m->ledger, &v);
-	if (r < 0)
-		log_error("could not store violation #%llu in the ledger: %s",
-			  (unsigned long long)v.seq, strerror(-r));
-	log_notice("violation #%llu: %s: %s%s%s", (unsigned long long)v.seq, kind,
-		   cgroup[0] ? cgroup : "", cgroup[0] ? ": " : "", detail);
-	manager_bus_emit_violation(m, &v);
+	manager_record_violation(m, &v);
 }
 
 static void on_event(const struct kmeter_event *e, void *userdata)
@@ -312,7 +324,7 @@ static int take_usage(const struct kmeter_usage *u, void *userdata)
 			       c->bpf_ns > k->m->cfg.kmeter_floor_ms * 1000000ull))
 		k->checks++;
 	/* A cgroup new to the table counted from its creation, like the BPF meter. */
-	if (!cmp->baseline && kmeter_diverges(c->bpf_ns, delta, k->m->cfg.kmeter_tolerance_pct,
+	if (!cmp->baseline && kmeter_diverges(c->bpf_ns, delta, tolerance_pct(k->m),
 					      k->m->cfg.kmeter_floor_ms * 1000000ull)) {
 		k->divergences++;
 		if (!c->raised) {
@@ -320,7 +332,7 @@ static int take_usage(const struct kmeter_usage *u, void *userdata)
 			snprintf(detail, sizeof(detail),
 				 "meters disagree: BPF %.3f s, kernel module %.3f s of CPU in one "
 				 "interval (tolerance %u%%)",
-				 c->bpf_ns / 1e9, delta / 1e9, k->m->cfg.kmeter_tolerance_pct);
+				 c->bpf_ns / 1e9, delta / 1e9, tolerance_pct(k->m));
 			raise_tamper(k, "kernel-meter-divergence", u->cgroup_id, detail);
 		}
 	}
@@ -357,7 +369,7 @@ static void after_read_visit(const void *node, VISIT which, void *closure)
 	    c->bpf_ns > k->m->cfg.kmeter_floor_ms * 1000000ull)
 		k->checks++;
 	if (a->compare && c->seen_in != k->reads && c->bpf_ns &&
-	    kmeter_diverges(c->bpf_ns, 0, k->m->cfg.kmeter_tolerance_pct,
+	    kmeter_diverges(c->bpf_ns, 0, tolerance_pct(k->m),
 			    k->m->cfg.kmeter_floor_ms * 1000000ull)) {
 		k->divergences++;
 		if (!c->raised) {

@@ -1798,6 +1798,7 @@ static int parse_measurement(struct license_error *err, const struct ynode *n, c
 	if (v[1]) {
 		field_join(sub, field, "dual_meter_tolerance");
 		r = get_number(err, v[1], sub, &l->dual_meter_tolerance);
+		l->dual_meter_tolerance_given = r == 0;
 		if (r < 0)
 			return r;
 		if (l->dual_meter_tolerance < 0 || l->dual_meter_tolerance >= 1)

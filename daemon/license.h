@@ -219,6 +219,7 @@ struct license {
 	unsigned retention_years; /* default 5 */
 	enum license_gap_policy gap_policy;
 	double dual_meter_tolerance; /* fraction, default 0.02 */
+	bool dual_meter_tolerance_given; /* the licence states it (the kernel meter uses it then) */
 	/* Non-fatal findings ("revoked threshold referenced"), formatted like errors. */
 	struct license_error *warnings;
 	size_t n_warnings;

@@ -1030,6 +1030,20 @@ static int load_job(const struct job_info *from, void *userdata)
 	return 0;
 }
 
+int manager_record_violation(struct manager *m, struct violation *v)
+{
+	int r = ledger_add_violation(m->ledger, v);
+
+	if (r < 0)
+		log_error("could not store violation #%llu in the ledger: %s",
+			  (unsigned long long)v->seq, strerror(-r));
+	log_notice("violation #%llu: %s%s%s: %s%s%s", (unsigned long long)v->seq, v->kind,
+		   v->license_id[0] ? ", licence " : "", v->license_id, v->cgroup,
+		   v->cgroup[0] ? ": " : "", v->detail);
+	manager_bus_emit_violation(m, v);
+	return r;
+}
+
 static int any_job(const struct job_info *j, void *userdata)
 {
 	return -ECANCELED; /* one is enough */

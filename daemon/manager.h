@@ -139,6 +139,10 @@ int manager_explain(struct manager *m, const char *id, struct eval_result *res);
 /* A process violation was raised at an exec: it stays open while a process meets it. */
 void manager_process_violation_raised(struct manager *m, const char *key, uint64_t seq,
 				      const char *user);
+/* Store a violation that concerns no process (a tamper event, a metering gap a licence counts
+ * as a violation): ledger first (v->seq assigned), then log and bus. */
+int manager_record_violation(struct manager *m, struct violation *v);
+
 /* gap.c. Causes: "daemon-down", "daemon-stopped", "reboot", "ringbuf-drop", "probe-detached",
  * "module-unloaded", ... A condition opened stays open (and is recorded each interval) until it
  * is closed; manager_gap_record() stores a gap whose end is known. */

@@ -41,6 +41,7 @@ ALL=(
 	"tests/dbus/test-selfcost.sh"
 	"tests/dbus/test-monitor-restart.sh"
 	"tests/dbus/test-pager.sh"
+	"tests/dbus/test-gap-policy.sh"
 	"tests/dbus/test-gpu.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
