@@ -48,7 +48,11 @@ else
 	echo "In another shell:  export DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS"
 fi
 
-"$BUILD/hpcmeterd" --licenses "$LICENSES" --state-dir "$PWD/$RUN/state" >"$RUN/hpcmeterd.log" 2>&1 &
+# The tree's data files, and no pinned maps: a demo must not reuse (or leave) the maps of an
+# hpcmeterd installed on this node.
+printf 'accelerators_file = %s\nbpf_pin_dir =\n' "$PWD/data/accelerators.yaml" >"$RUN/hpcmeterd.conf"
+"$BUILD/hpcmeterd" --config "$PWD/$RUN/hpcmeterd.conf" --licenses "$LICENSES" \
+	--state-dir "$PWD/$RUN/state" >"$RUN/hpcmeterd.log" 2>&1 &
 daemon=$!
 pids+=("$daemon")
 for _ in $(seq 200); do
