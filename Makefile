@@ -144,14 +144,14 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
 
 $(O)/tests/test-cgroup-v1: $(COMMON_OBJS)
 
-$(O)/tests/test-%: tests/bpf/test-%.c | $(O)/tests
+$(O)/tests/test-%: tests/bpf/test-%.c tests/unit/tap.h | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
-$(O)/tests/test-gpu: tests/bpf/test-gpu.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
+$(O)/tests/test-gpu: tests/bpf/test-gpu.c tests/unit/tap.h $(O)/daemon/gpu.o $(O)/daemon/util.o \
 		$(O)/daemon/bpfutil.o | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
 $(O)/tests/gpu-fake/lib%: tests/gpu-fake/fake-runtime.c tests/gpu-fake/fake-runtime.h
 	@mkdir -p $(@D)

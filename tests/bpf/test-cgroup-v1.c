@@ -19,20 +19,7 @@
 #include "meter.h"
 #include "util.h"
 
-static int tests, failures;
-
-/* cond is evaluated once: it may have side effects */
-#define CHECK(cond, ...)                                        \
-	do {                                                    \
-		bool ok_ = (cond);                              \
-		tests++;                                        \
-		if (!ok_)                                       \
-			failures++;                             \
-		printf("%sok %d - ", ok_ ? "" : "not ", tests); \
-		printf(__VA_ARGS__);                            \
-		printf("\n");                                   \
-		fflush(stdout);                                 \
-	} while (0)
+#include "../unit/tap.h"
 
 #define MAX_SEEN 16
 
@@ -192,23 +179,23 @@ int main(int argc, char **argv)
 		}
 		close(go[0]);
 		watch(pid);
-		CHECK(move_to(a, pid) == 0, "child %d moved into freezer cgroup a before exec",
-		      pid);
+		TAP_CHECK(move_to(a, pid) == 0, "child %d moved into freezer cgroup a before exec",
+			  pid);
 		if (write(go[1], &c, 1) != 1)
 			abort();
 		close(go[1]);
 		usleep(200 * 1000);
 		meter_consume(m);
-		CHECK(move_to(b, pid) == 0, "moved to b while it runs");
+		TAP_CHECK(move_to(b, pid) == 0, "moved to b while it runs");
 		drain(m, pid, 10000);
 		waitpid(pid, NULL, 0);
 		drain(m, pid, 1000);
-		CHECK(find(pid)->execs == 1 && find(pid)->exec_v1 == (uint64_t)sa.st_ino,
-		      "exec record carries cgroup a (%llu)",
-		      (unsigned long long)find(pid)->exec_v1);
-		CHECK(find(pid)->exits == 1 && find(pid)->exit_v1 == (uint64_t)sb.st_ino,
-		      "exit record carries cgroup b after the move (%llu)",
-		      (unsigned long long)find(pid)->exit_v1);
+		TAP_CHECK(find(pid)->execs == 1 && find(pid)->exec_v1 == (uint64_t)sa.st_ino,
+			  "exec record carries cgroup a (%llu)",
+			  (unsigned long long)find(pid)->exec_v1);
+		TAP_CHECK(find(pid)->exits == 1 && find(pid)->exit_v1 == (uint64_t)sb.st_ino,
+			  "exit record carries cgroup b after the move (%llu)",
+			  (unsigned long long)find(pid)->exit_v1);
 
 		/* A short-lived child born inside a: fork, exec and exit within a few ms. */
 		pid = fork();
@@ -221,19 +208,19 @@ int main(int argc, char **argv)
 		watch(pid);
 		waitpid(pid, NULL, 0);
 		drain(m, pid, 5000);
-		CHECK(find(pid)->exits == 1 && find(pid)->exit_v1 == (uint64_t)sa.st_ino &&
-			      find(pid)->exec_v1 == (uint64_t)sa.st_ino,
-		      "a short-lived process in a is attributed to a (exec %llu, exit %llu)",
-		      (unsigned long long)find(pid)->exec_v1,
-		      (unsigned long long)find(pid)->exit_v1);
+		TAP_CHECK(find(pid)->exits == 1 && find(pid)->exit_v1 == (uint64_t)sa.st_ino &&
+				  find(pid)->exec_v1 == (uint64_t)sa.st_ino,
+			  "a short-lived process in a is attributed to a (exec %llu, exit %llu)",
+			  (unsigned long long)find(pid)->exec_v1,
+			  (unsigned long long)find(pid)->exit_v1);
 
 		/* The process older than the meter: its entry is made at its first switch. */
 		struct map_find f = { .pid = early };
 		usleep(100 * 1000);
 		meter_foreach_proc(m, map_find, &f);
-		CHECK(f.found && f.v1 == (uint64_t)sa.st_ino,
-		      "a process running before the meter is found in a (%llu)",
-		      (unsigned long long)f.v1);
+		TAP_CHECK(f.found && f.v1 == (uint64_t)sa.st_ino,
+			  "a process running before the meter is found in a (%llu)",
+			  (unsigned long long)f.v1);
 		meter_free(m);
 		m = NULL;
 	}
@@ -247,19 +234,18 @@ int main(int argc, char **argv)
 	char want[PATH_MAX];
 
 	snprintf(want, sizeof(want), "/hpcmeter-test-v1-%d-b", getpid());
-	CHECK(attributor_new(&at) == 0 && attributor_follow_v1(at, "auto", &ctl) == 0 &&
-		      ctl == HPCM_V1_FREEZER,
-	      "auto follows the freezer hierarchy (%s)", cgroup_v1_controller_name(ctl));
-	CHECK(attributor_cgroup_v1_path(at, sb.st_ino, &path) == 0 && streq(path, want),
-	      "v1 id %llu resolves to %s", (unsigned long long)sb.st_ino, path ? path : "?");
-	CHECK(attributor_follow_v1(at, "none", &ctl) == 0 && ctl == HPCM_V1_NONE &&
-		      attributor_cgroup_v1_path(at, sb.st_ino, &path) == -ENOENT,
-	      "none follows nothing");
-	CHECK(attributor_follow_v1(at, "bogus", &ctl) == -EINVAL,
-	      "an unknown controller is refused");
+	TAP_CHECK(attributor_new(&at) == 0 && attributor_follow_v1(at, "auto", &ctl) == 0 &&
+			  ctl == HPCM_V1_FREEZER,
+		  "auto follows the freezer hierarchy (%s)", cgroup_v1_controller_name(ctl));
+	TAP_CHECK(attributor_cgroup_v1_path(at, sb.st_ino, &path) == 0 && streq(path, want),
+		  "v1 id %llu resolves to %s", (unsigned long long)sb.st_ino, path ? path : "?");
+	TAP_CHECK(attributor_follow_v1(at, "none", &ctl) == 0 && ctl == HPCM_V1_NONE &&
+			  attributor_cgroup_v1_path(at, sb.st_ino, &path) == -ENOENT,
+		  "none follows nothing");
+	TAP_CHECK(attributor_follow_v1(at, "bogus", &ctl) == -EINVAL,
+		  "an unknown controller is refused");
 	attributor_free(at);
 	rmdir(a);
 	rmdir(b);
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }

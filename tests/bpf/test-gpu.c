@@ -25,25 +25,11 @@
 #include "gpu.h"
 #include "util.h"
 
-static int tests, failures;
+#include "../unit/tap.h"
 
-#define CHECK(cond, ...)                               \
-	do {                                           \
-		tests++;                               \
-		if (cond) {                            \
-			printf("ok %d - ", tests);     \
-		} else {                               \
-			failures++;                    \
-			printf("not ok %d - ", tests); \
-		}                                      \
-		printf(__VA_ARGS__);                   \
-		printf("\n");                          \
-		fflush(stdout);                        \
-	} while (0)
-
-#define EQ(what, got, want)                                                          \
-	CHECK((uint64_t)(got) == (uint64_t)(want), "%s: %llu (expected %llu)", what, \
-	      (unsigned long long)(got), (unsigned long long)(want))
+#define EQ(what, got, want)                                                              \
+	TAP_CHECK((uint64_t)(got) == (uint64_t)(want), "%s: %llu (expected %llu)", what, \
+		  (unsigned long long)(got), (unsigned long long)(want))
 
 static char tmpdir[] = "/tmp/hpcm-gpu-XXXXXX";
 static char devnode[64], libdir[256], oddlib[512];
@@ -181,7 +167,7 @@ static void check_proc(struct gpu *g, const char *who, pid_t pid, bool detailed,
 	char what[128];
 	int r = gpu_lookup_proc(g, (uint32_t)pid, &p);
 
-	CHECK(r == 0, "%s (pid %d) has GPU counters", who, pid);
+	TAP_CHECK(r == 0, "%s (pid %d) has GPU counters", who, pid);
 	if (r < 0)
 		return;
 #define W(name) (snprintf(what, sizeof(what), "%s: %s", who, name), what)
@@ -194,15 +180,15 @@ static void check_proc(struct gpu *g, const char *who, pid_t pid, bool detailed,
 	EQ(W("graph launches"), p.graph_launches, workers * 3);
 	EQ(W("context calls"), p.ctx_calls, workers);
 	EQ(W("device opens"), p.dev_opens, workers);
-	CHECK(p.dev_mask == 1ULL << 61, "%s: device index 61 recorded (mask %#llx)", who,
-	      (unsigned long long)p.dev_mask);
-	CHECK((p.kinds & 0xff) == (HPCM_GPU_K_CUDA | HPCM_GPU_K_HIP | HPCM_GPU_K_OPENCL |
-				   HPCM_GPU_K_ZE | HPCM_GPU_K_DEV_NVIDIA) ||
-		      !detailed,
-	      "%s: runtimes and device kind seen (%#x)", who, p.kinds);
-	CHECK(p.first_ns > 0 && p.exit_ns >= p.first_ns, "%s: GPU lifetime recorded (%.3f s)", who,
-	      (double)(p.exit_ns - p.first_ns) / 1e9);
-	CHECK(p.uid == getuid(), "%s: uid %u", who, p.uid);
+	TAP_CHECK(p.dev_mask == 1ULL << 61, "%s: device index 61 recorded (mask %#llx)", who,
+		  (unsigned long long)p.dev_mask);
+	TAP_CHECK((p.kinds & 0xff) == (HPCM_GPU_K_CUDA | HPCM_GPU_K_HIP | HPCM_GPU_K_OPENCL |
+				       HPCM_GPU_K_ZE | HPCM_GPU_K_DEV_NVIDIA) ||
+			  !detailed,
+		  "%s: runtimes and device kind seen (%#x)", who, p.kinds);
+	TAP_CHECK(p.first_ns > 0 && p.exit_ns >= p.first_ns, "%s: GPU lifetime recorded (%.3f s)",
+		  who, (double)(p.exit_ns - p.first_ns) / 1e9);
+	TAP_CHECK(p.uid == getuid(), "%s: uid %u", who, p.uid);
 #undef W
 }
 
@@ -237,7 +223,7 @@ static void test_detailed(void)
 	int r;
 
 	r = gpu_open(GPU_MODE_DETAILED, &g);
-	CHECK(r == 0, "detailed mode: GPU meter loads (%s)", strerror(-r));
+	TAP_CHECK(r == 0, "detailed mode: GPU meter loads (%s)", strerror(-r));
 	if (r < 0)
 		return;
 	for (int i = 0; i < 4; i++) {
@@ -246,14 +232,14 @@ static void test_detailed(void)
 	}
 	/* Started after the meter: found through the library-open records. */
 	r = start(&run, args);
-	CHECK(r == 0, "load program started and loaded the fake runtimes");
+	TAP_CHECK(r == 0, "load program started and loaded the fake runtimes");
 	if (r < 0)
 		goto out;
-	CHECK(wait_libs(g, pp, 4), "the four runtime libraries it opened are attached");
+	TAP_CHECK(wait_libs(g, pp, 4), "the four runtime libraries it opened are attached");
 	gpu_probes_attached(g, &launch);
-	CHECK(launch > 0, "detailed mode: %u probes on the launch path", launch);
+	TAP_CHECK(launch > 0, "detailed mode: %u probes on the launch path", launch);
 	r = finish(&run);
-	CHECK(r == 0, "load program ran to the end (child %d)", run.child);
+	TAP_CHECK(r == 0, "load program ran to the end (child %d)", run.child);
 	if (r < 0)
 		goto out;
 	check_proc(g, "parent (main + 3 threads)", run.pid, true, 4, 200);
@@ -269,10 +255,11 @@ static void test_detailed(void)
 
 	struct gpu_stats st;
 
-	CHECK(gpu_read_stats(g, &st) == 0 && st.counter[HPCM_GSTAT_ARG_FAULT] == 0 &&
-		      st.counter[HPCM_GSTAT_PROCS_FULL] == 0,
-	      "no argument faults, no full map");
-	CHECK(gpu_reap(g, run.pid) == 0 && gpu_reap(g, run.child) == 0, "exited processes reaped");
+	TAP_CHECK(gpu_read_stats(g, &st) == 0 && st.counter[HPCM_GSTAT_ARG_FAULT] == 0 &&
+			  st.counter[HPCM_GSTAT_PROCS_FULL] == 0,
+		  "no argument faults, no full map");
+	TAP_CHECK(gpu_reap(g, run.pid) == 0 && gpu_reap(g, run.child) == 0,
+		  "exited processes reaped");
 out:
 	gpu_free(g);
 }
@@ -305,22 +292,22 @@ static void test_light(void)
 
 	/* Started before the meter: found by the scan of every process's mappings. */
 	r = start(&run, args);
-	CHECK(r == 0, "light mode: load program started before the meter");
+	TAP_CHECK(r == 0, "light mode: load program started before the meter");
 	if (r < 0)
 		return;
 	r = gpu_open(GPU_MODE_LIGHT, &g);
-	CHECK(r == 0, "light mode: GPU meter loads");
+	TAP_CHECK(r == 0, "light mode: GPU meter loads");
 	if (r < 0) {
 		kill(run.pid, SIGKILL);
 		return;
 	}
 	r = gpu_scan_all(g);
-	CHECK(r >= 4, "the scan of /proc/*/maps finds the four mapped runtimes (%d new)", r);
+	TAP_CHECK(r >= 4, "the scan of /proc/*/maps finds the four mapped runtimes (%d new)", r);
 	all = gpu_probes_attached(g, &launch);
-	CHECK(launch == 0 && all >= 4 * 2, "light mode: %u probes, %u on the launch path", all,
-	      launch);
+	TAP_CHECK(launch == 0 && all >= 4 * 2, "light mode: %u probes, %u on the launch path", all,
+		  launch);
 	r = finish(&run);
-	CHECK(r == 0, "load program ran to the end");
+	TAP_CHECK(r == 0, "load program ran to the end");
 	if (r == 0) {
 		check_proc(g, "light parent (main + 2 threads)", run.pid, false, 3, 300);
 		check_proc(g, "light forked child", run.child, false, 1, 5);
@@ -341,17 +328,18 @@ static void test_odd_path(void)
 
 	r = gpu_open(GPU_MODE_DETAILED, &g);
 	if (r < 0) {
-		CHECK(false, "odd path: GPU meter loads");
+		TAP_CHECK(false, "odd path: GPU meter loads");
 		return;
 	}
 	gpu_scan_all(g);
-	CHECK(!lib_known(g, oddlib), "the private copy is not attached before use");
+	TAP_CHECK(!lib_known(g, oddlib), "the private copy is not attached before use");
 	r = start(&run, args);
-	CHECK(r == 0 && wait_libs(g, pp, 1), "a private copy of libcuda at %s is found", oddlib);
+	TAP_CHECK(r == 0 && wait_libs(g, pp, 1), "a private copy of libcuda at %s is found",
+		  oddlib);
 	if (r < 0)
 		goto out;
 	r = finish(&run);
-	CHECK(r == 0 && gpu_lookup_proc(g, run.pid, &p) == 0, "its user is metered");
+	TAP_CHECK(r == 0 && gpu_lookup_proc(g, run.pid, &p) == 0, "its user is metered");
 	if (r == 0) {
 		EQ("odd path: launches (2 workers x 50 x 2)", p.launches, 2 * 50 * 2);
 		EQ("odd path: threads", p.threads, 2 * 50 * (2304 + 1024));
@@ -360,9 +348,9 @@ static void test_odd_path(void)
 		const struct gpu_lib *l = gpu_lib_get(g, i);
 
 		if (strstr(l->path, "/odd/"))
-			CHECK(l->runtime == GPU_RT_CUDA && l->probes > 0,
-			      "status lists %s (%s, %u probes)", l->path,
-			      gpu_runtime_name(l->runtime), l->probes);
+			TAP_CHECK(l->runtime == GPU_RT_CUDA && l->probes > 0,
+				  "status lists %s (%s, %u probes)", l->path,
+				  gpu_runtime_name(l->runtime), l->probes);
 	}
 out:
 	gpu_free(g);
@@ -385,7 +373,7 @@ static void test_container(void)
 	snprintf(nslib, sizeof(nslib), "%s/libcuda.so.1", nsdir);
 	snprintf(from, sizeof(from), "%s/libcuda.so.1", fakedir);
 	if (mkdir(nsdir, 0755) < 0 || gpu_open(GPU_MODE_DETAILED, &g) < 0) {
-		CHECK(false, "container: set up");
+		TAP_CHECK(false, "container: set up");
 		return;
 	}
 	if (pipe(in) < 0 || pipe(out) < 0)
@@ -413,8 +401,8 @@ static void test_container(void)
 	r = f && fgets(line, sizeof(line), f) && streq(line, "ready\n") ? 0 : -EPROTO;
 	if (f)
 		fclose(f);
-	CHECK(r == 0 && access(nslib, F_OK) < 0,
-	      "container: the program runs a libcuda its own namespace alone can see");
+	TAP_CHECK(r == 0 && access(nslib, F_OK) < 0,
+		  "container: the program runs a libcuda its own namespace alone can see");
 	if (r < 0) {
 		kill(run.pid, SIGKILL);
 		waitpid(run.pid, NULL, 0);
@@ -433,11 +421,11 @@ static void test_container(void)
 		if (!found)
 			usleep(50000);
 	}
-	CHECK(found, "container: its libcuda is attached through /proc/%d/root", run.pid);
+	TAP_CHECK(found, "container: its libcuda is attached through /proc/%d/root", run.pid);
 	r = finish(&run);
-	CHECK(r == 0 && gpu_lookup_proc(g, run.pid, &p) == 0 && p.launches == 2 * 30 * 2,
-	      "container: its launches are counted (%llu, expected %d)",
-	      r == 0 ? (unsigned long long)p.launches : 0ULL, 2 * 30 * 2);
+	TAP_CHECK(r == 0 && gpu_lookup_proc(g, run.pid, &p) == 0 && p.launches == 2 * 30 * 2,
+		  "container: its launches are counted (%llu, expected %d)",
+		  r == 0 ? (unsigned long long)p.launches : 0ULL, 2 * 30 * 2);
 out:
 	gpu_free(g);
 }
@@ -494,8 +482,8 @@ int main(int argc, char **argv)
 		void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		const unsigned char *f = h ? dlsym(h, "cuLaunchKernel") : NULL;
 
-		CHECK(f && f[0] == 0x55, "fake cuLaunchKernel starts with push %%rbp (%#x)",
-		      f ? f[0] : 0);
+		TAP_CHECK(f && f[0] == 0x55, "fake cuLaunchKernel starts with push %%rbp (%#x)",
+			  f ? f[0] : 0);
 		if (h)
 			dlclose(h);
 	}
@@ -504,6 +492,5 @@ int main(int argc, char **argv)
 	test_light();
 	test_odd_path();
 	test_container();
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }

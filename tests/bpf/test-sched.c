@@ -20,21 +20,7 @@
 #include "meter.h"
 #include "util.h"
 
-static int tests, failures;
-
-#define CHECK(cond, ...)                               \
-	do {                                           \
-		tests++;                               \
-		if (cond) {                            \
-			printf("ok %d - ", tests);     \
-		} else {                               \
-			failures++;                    \
-			printf("not ok %d - ", tests); \
-		}                                      \
-		printf(__VA_ARGS__);                   \
-		printf("\n");                          \
-		fflush(stdout);                        \
-	} while (0)
+#include "../unit/tap.h"
 
 struct seen {
 	pid_t pid;
@@ -163,28 +149,29 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 		drain_for(m, 20);
 	if (w != pid)
 		abort();
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	      "burn %d ms x %d threads (uid %u) exited 0", ms, threads, (unsigned)uid);
+	TAP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "burn %d ms x %d threads (uid %u) exited 0", ms, threads, (unsigned)uid);
 
-	CHECK(drain_until_exit(m, &s, 5000) == 0, "exit record seen for pid %d", pid);
-	CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
-	CHECK(f.found && f.cpu_ns > 0, "a reading mid-run held a live counter (%.3f s)",
-	      f.cpu_ns / 1e9);
+	TAP_CHECK(drain_until_exit(m, &s, 5000) == 0, "exit record seen for pid %d", pid);
+	TAP_CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
+	TAP_CHECK(f.found && f.cpu_ns > 0, "a reading mid-run held a live counter (%.3f s)",
+		  f.cpu_ns / 1e9);
 
 	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
 			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
 	double ratio = ru_ns ? (double)s.exit.cpu_ns / ru_ns : 0;
-	CHECK(ratio > 0.95 && ratio < 1.05,
-	      "meter %.4f s vs rusage %.4f s (ratio %.4f, within 5%%)", s.exit.cpu_ns / 1e9,
-	      ru_ns / 1e9, ratio);
-	CHECK(ru_ns >= (uint64_t)ms * threads * 1000000ULL * 95 / 100,
-	      "the workload really burned its CPU (%.3f s)", ru_ns / 1e9);
-	CHECK(s.exec.cgroup_id == cg_id, "exec record cgroup id %llu == cgroup inode %llu",
-	      (unsigned long long)s.exec.cgroup_id, (unsigned long long)cg_id);
-	CHECK(s.exit.cgroup_id == cg_id, "exit record cgroup id %llu == cgroup inode %llu",
-	      (unsigned long long)s.exit.cgroup_id, (unsigned long long)cg_id);
-	CHECK(s.exec.uid == uid && s.exit.uid == uid, "uid %u in exec and exit records (%u, %u)",
-	      (unsigned)uid, s.exec.uid, s.exit.uid);
+	TAP_CHECK(ratio > 0.95 && ratio < 1.05,
+		  "meter %.4f s vs rusage %.4f s (ratio %.4f, within 5%%)", s.exit.cpu_ns / 1e9,
+		  ru_ns / 1e9, ratio);
+	TAP_CHECK(ru_ns >= (uint64_t)ms * threads * 1000000ULL * 95 / 100,
+		  "the workload really burned its CPU (%.3f s)", ru_ns / 1e9);
+	TAP_CHECK(s.exec.cgroup_id == cg_id, "exec record cgroup id %llu == cgroup inode %llu",
+		  (unsigned long long)s.exec.cgroup_id, (unsigned long long)cg_id);
+	TAP_CHECK(s.exit.cgroup_id == cg_id, "exit record cgroup id %llu == cgroup inode %llu",
+		  (unsigned long long)s.exit.cgroup_id, (unsigned long long)cg_id);
+	TAP_CHECK(s.exec.uid == uid && s.exit.uid == uid,
+		  "uid %u in exec and exit records (%u, %u)", (unsigned)uid, s.exec.uid,
+		  s.exit.uid);
 	/* The kernel walks the path to the root of the mount namespace: a test run inside a
 	 * chroot is told the chroot's own path (HPCMETER_TEST_PATH_PREFIX). */
 	const char *prefix = getenv("HPCMETER_TEST_PATH_PREFIX");
@@ -193,10 +180,11 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	if (!realpath(burn, rp))
 		rp[0] = '\0';
 	snprintf(resolved, sizeof(resolved), "%s%s", prefix ? prefix : "", rp);
-	CHECK(streq(s.exec.path, resolved), "exec path \"%s\" == \"%s\"", s.exec.path, resolved);
-	CHECK(s.exec.ppid == (uint32_t)getpid(), "exec ppid %u is the test", s.exec.ppid);
-	CHECK(s.exit.start_ns == s.exec.start_ns && s.exit.start_ns > 0,
-	      "exit and exec records carry the same start time");
+	TAP_CHECK(streq(s.exec.path, resolved), "exec path \"%s\" == \"%s\"", s.exec.path,
+		  resolved);
+	TAP_CHECK(s.exec.ppid == (uint32_t)getpid(), "exec ppid %u is the test", s.exec.ppid);
+	TAP_CHECK(s.exit.start_ns == s.exec.start_ns && s.exit.start_ns > 0,
+		  "exit and exec records carry the same start time");
 	cur = NULL;
 }
 
@@ -209,8 +197,8 @@ static void check_detach(struct meter *m)
 	DIR *d = opendir("/proc/self/fdinfo");
 	struct dirent *de;
 
-	CHECK(meter_check_attached(m, &missing) == 0 && missing == 0,
-	      "every program of the meter is attached (%u missing)", missing);
+	TAP_CHECK(meter_check_attached(m, &missing) == 0 && missing == 0,
+		  "every program of the meter is attached (%u missing)", missing);
 	while (d && fd < 0 && (de = readdir(d))) {
 		char path[300], line[128];
 		FILE *f;
@@ -237,8 +225,8 @@ static void check_detach(struct meter *m)
 			break;
 		usleep(50000);
 	}
-	CHECK(fd >= 0 && missing == 1, "a program whose link is gone is noticed (%u missing)",
-	      missing);
+	TAP_CHECK(fd >= 0 && missing == 1, "a program whose link is gone is noticed (%u missing)",
+		  missing);
 }
 
 static const struct meter_callbacks cbs = { .exec = on_exec, .exit = on_exit_rec };
@@ -289,24 +277,25 @@ int main(int argc, char **argv)
 		}
 		printf("# attach mode %s, cgroup %s (id %llu)\n", meter_attach_mode(m), cg,
 		       (unsigned long long)st.st_ino);
-		CHECK(streq(meter_attach_mode(m), mode == METER_ATTACH_AUTO ? "tp_btf" : "raw_tp"),
-		      "attached with %s", meter_attach_mode(m));
+		TAP_CHECK(streq(meter_attach_mode(m),
+				mode == METER_ATTACH_AUTO ? "tp_btf" : "raw_tp"),
+			  "attached with %s", meter_attach_mode(m));
 
 		run_case(m, argv[1], cg, st.st_ino, 1000, 1, 0);
 		run_case(m, argv[1], cg, st.st_ino, 400, 2, 65534);
 
 		int n = 0;
 		meter_foreach_proc(m, count_entries, &n);
-		CHECK(n > 0, "a reading finds the living processes (%d)", n);
+		TAP_CHECK(n > 0, "a reading finds the living processes (%d)", n);
 		struct meter_stats stats;
-		CHECK(meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
-			      stats.counter[HPCM_STAT_EXIT] >= 2,
-		      "stats count execs (%llu) and exits (%llu); drops exec %llu exit %llu",
-		      (unsigned long long)stats.counter[HPCM_STAT_EXEC],
-		      (unsigned long long)stats.counter[HPCM_STAT_EXIT],
-		      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
-		      (unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
-		CHECK(stats.bad_records == 0, "no malformed ring-buffer records");
+		TAP_CHECK(meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
+				  stats.counter[HPCM_STAT_EXIT] >= 2,
+			  "stats count execs (%llu) and exits (%llu); drops exec %llu exit %llu",
+			  (unsigned long long)stats.counter[HPCM_STAT_EXEC],
+			  (unsigned long long)stats.counter[HPCM_STAT_EXIT],
+			  (unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
+			  (unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
+		TAP_CHECK(stats.bad_records == 0, "no malformed ring-buffer records");
 		check_detach(m);
 		meter_free(m);
 		m = NULL;
@@ -317,22 +306,24 @@ int main(int argc, char **argv)
 	char want[PATH_MAX + 64];
 
 	snprintf(want, sizeof(want), "/hpcmeter-test-%d", getpid());
-	CHECK(attributor_new(&a) == 0 && attributor_cgroup_path(a, st.st_ino, &path) == 0 &&
-		      streq(path, want),
-	      "cgroup id %llu resolves to %s", (unsigned long long)st.st_ino, path ? path : "?");
+	TAP_CHECK(attributor_new(&a) == 0 && attributor_cgroup_path(a, st.st_ino, &path) == 0 &&
+			  streq(path, want),
+		  "cgroup id %llu resolves to %s", (unsigned long long)st.st_ino,
+		  path ? path : "?");
 	attributor_age(a);
-	CHECK(attributor_cgroups_cached(a) == 1, "a path used in the last generation stays cached");
+	TAP_CHECK(attributor_cgroups_cached(a) == 1,
+		  "a path used in the last generation stays cached");
 	attributor_age(a);
-	CHECK(attributor_cgroups_cached(a) == 0, "a path unused for a whole generation is dropped");
+	TAP_CHECK(attributor_cgroups_cached(a) == 0,
+		  "a path unused for a whole generation is dropped");
 	path = NULL;
-	CHECK(attributor_cgroup_path(a, st.st_ino, &path) == 0 && path && streq(path, want),
-	      "and is resolved again when asked for");
+	TAP_CHECK(attributor_cgroup_path(a, st.st_ino, &path) == 0 && path && streq(path, want),
+		  "and is resolved again when asked for");
 	rmdir(cg);
 	attributor_age(a);
 	attributor_age(a);
-	CHECK(attributor_cgroup_path(a, st.st_ino, &path) == -ESTALE,
-	      "a removed cgroup no longer resolves (-ESTALE)");
+	TAP_CHECK(attributor_cgroup_path(a, st.st_ino, &path) == -ESTALE,
+		  "a removed cgroup no longer resolves (-ESTALE)");
 	attributor_free(a);
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }

@@ -6,14 +6,18 @@
 
 static int tap_n, tap_failed;
 
-#define TAP_CHECK(cond, ...)                                       \
-	do {                                                       \
-		tap_n++;                                           \
-		if (!(cond))                                       \
-			tap_failed++;                              \
-		printf("%sok %d - ", (cond) ? "" : "not ", tap_n); \
-		printf(__VA_ARGS__);                               \
-		printf("\n");                                      \
+/* cond is evaluated once (it may have side effects); the line is flushed at once, so that
+ * output stays in order when a test forks. */
+#define TAP_CHECK(cond, ...)                                        \
+	do {                                                        \
+		int tap_ok_ = !!(cond);                             \
+		tap_n++;                                            \
+		if (!tap_ok_)                                       \
+			tap_failed++;                               \
+		printf("%sok %d - ", tap_ok_ ? "" : "not ", tap_n); \
+		printf(__VA_ARGS__);                                \
+		printf("\n");                                       \
+		fflush(stdout);                                     \
 	} while (0)
 
 static inline int tap_done(void)
