@@ -61,11 +61,24 @@ trap cleanup EXIT
 start_bus() {
 	sed -e "s|@SOCK@|$T/system_bus_socket|" -e "s|@POLICY@|$TOP/daemon/org.hpcmeter1.conf|" \
 		"$TOP/tests/dbus/bus.conf.in" >"$T/bus.conf"
-	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --print-address=3 \
-		3>"$T/bus.addr" 2>"$T/bus.log" &
-	_pids+=($!)
-	wait_for 10 test -s "$T/bus.addr" || { echo "Bail out! dbus-daemon did not start"; cat "$T/bus.log"; exit 1; }
+	_bus_run
 	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/system_bus_socket"
+}
+_bus_run() {
+	rm -f "$T/bus.addr" "$T/system_bus_socket"
+	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --print-address=3 \
+		3>"$T/bus.addr" 2>>"$T/bus.log" &
+	BUS_PID=$!
+	_pids+=("$BUS_PID")
+	wait_for 10 test -s "$T/bus.addr" || { echo "Bail out! dbus-daemon did not start"; cat "$T/bus.log"; exit 1; }
+}
+
+# restart_bus: stop the private dbus-daemon and start a new one on the same socket address
+# (every connection closes, as when the system's dbus-daemon restarts).
+restart_bus() {
+	kill -TERM "$BUS_PID" 2>/dev/null
+	wait "$BUS_PID" 2>/dev/null
+	_bus_run
 }
 
 # A bpf file system of this test's own (each mount is a separate instance): pinned maps of

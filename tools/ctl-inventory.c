@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ctl-inventory.h"
+#include "ctl-format.h"
 #include "hpcmeter-bus.h"
 #include "util.h"
 
@@ -400,21 +401,22 @@ void ctl_gpu_usage_table(const struct ctl_gpu_row *rows, size_t n, bool legend)
 	if (n == 0)
 		return;
 	if (legend)
-		printf("\n%-30s %-8s %-16s %12s %14s %12s %12s %14s %12s\n", "CGROUP", "JOB",
-		       "USER(UID)", "GPU-SECONDS", "TPP-SECONDS", "OPS-UPPER", "LAUNCHES",
-		       "THREADS", "ALLOC-MIB");
+		printf("\n%-30s %-8s %-16s %16s %14s %12s %12s %14s %12s\n", "CGROUP", "JOB",
+		       "USER(UID)", "GPU-TIME", "TPP-SECONDS", "OPS-UPPER", "LAUNCHES", "THREADS",
+		       "ALLOC");
 	for (size_t i = 0; i < n; i++) {
 		const struct ctl_gpu_row *g = &rows[i];
-		char user[64];
+		char user[64], span[FORMAT_SPAN_MAX], alloc[FORMAT_BYTES_MAX];
 
 		snprintf(user, sizeof(user), "%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid);
-		printf("%-30s %-8s %-16s %12.3f %14.1f %12.3g %12" PRIu64 " %14" PRIu64 " %12.1f\n",
-		       g->cgroup, *g->job ? g->job : "-", user, (double)g->gpu_ns / 1e9,
-		       g->tpp_seconds, g->ops_upper, g->launches, g->threads_launched,
-		       (double)g->bytes_alloc / 1048576.0);
+		printf("%-30s %-8s %-16s %16s %14.1f %12.3g %12" PRIu64 " %14" PRIu64 " %12s\n",
+		       g->cgroup, *g->job ? g->job : "-", user,
+		       format_span_ns(span, sizeof(span), g->gpu_ns), g->tpp_seconds, g->ops_upper,
+		       g->launches, g->threads_launched,
+		       format_bytes(alloc, sizeof(alloc), g->bytes_alloc));
 	}
 	if (legend)
-		printf("\n%zu GPU usage records. GPU-SECONDS are device-seconds since the first GPU "
+		printf("\n%zu GPU usage records. GPU-TIME is device time since the first GPU "
 		       "use;\nLAUNCHES and THREADS are counted in detailed GPU mode only.\n",
 		       n);
 }

@@ -32,6 +32,7 @@
 #include "license.h"
 #include "util.h"
 #include "ctl-inventory.h"
+#include "ctl-format.h"
 
 #define PROGRAM "hpcmeterctl"
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -378,38 +379,11 @@ static const char *format_date_utc(char buf[static FORMAT_TIMESTAMP_MAX], int64_
 	return buf;
 }
 
-/* "1d 2h 3min", "10s", "250ms": at most three non-zero parts, largest first. */
+/* "1d 2h 3min 4s", "10s", "250ms" (tools/ctl-format.c): whole seconds from a minute on. */
 static const char *format_timespan(char buf[static FORMAT_TIMESPAN_MAX], uint64_t usec)
 {
-	static const struct {
-		const char *suffix;
-		uint64_t usec;
-	} units[] = {
-		{ "d", 86400 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC },
-		{ "min", 60 * USEC_PER_SEC },  { "s", USEC_PER_SEC },
-		{ "ms", USEC_PER_MSEC },       { "us", 1 },
-	};
-	size_t n = 0;
-	unsigned parts = 0;
-
-	if (usec == 0)
-		return "0";
-	buf[0] = 0;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && parts < 3; i++) {
-		uint64_t v;
-
-		/* sub-second parts only matter for sub-second spans */
-		if (parts > 0 && units[i].usec < USEC_PER_SEC)
-			break;
-		if (usec < units[i].usec)
-			continue;
-		v = usec / units[i].usec;
-		usec %= units[i].usec;
-		n += snprintf(buf + n, FORMAT_TIMESPAN_MAX - n, "%s%" PRIu64 "%s", parts ? " " : "",
-			      v, units[i].suffix);
-		parts++;
-	}
-	return buf;
+	return format_span(buf, FORMAT_TIMESPAN_MAX, usec,
+			   usec >= 60 * USEC_PER_SEC ? USEC_PER_SEC : USEC_PER_MSEC);
 }
 
 static uint64_t now_usec(void)
@@ -1309,12 +1283,19 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 
 struct monitor {
 	sd_event *event;
-	sd_bus *bus;
+	sd_bus *bus; /* a reference of our own: replaced when the bus comes back */
+	sd_bus_slot *slot_signal, *slot_disconnect, *slot_owner;
+	sd_event_source *reconnect; /* the back-off timer while the bus is gone */
+	uint64_t backoff_usec;
 	bool have_floor; /* floor is meaningful */
 	uint64_t floor; /* highest seq printed or asked to skip */
 	bool backfill; /* back-fill when the daemon reappears (a floor is known) */
 	bool disconnected;
 };
+
+/* Reconnecting to a restarted dbus-daemon: 100 ms, doubling up to 5 s between attempts. */
+#define MONITOR_BACKOFF_MIN_USEC (100 * USEC_PER_MSEC)
+#define MONITOR_BACKOFF_MAX_USEC (5 * USEC_PER_SEC)
 
 static int monitor_print(struct monitor *mon, const struct violation *v);
 
@@ -1355,7 +1336,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
 		log_info("hpcmeterd left the bus; waiting for it to come back");
 		return 0;
 	}
-	if (!mon->backfill) {
+	if (!mon->backfill && !mon->have_floor) {
 		log_info("hpcmeterd is on the bus again");
 		return 0;
 	}
@@ -1421,15 +1402,112 @@ static int on_violation_raised(sd_bus_message *m, void *userdata, sd_bus_error *
 	return 0;
 }
 
+static int monitor_subscribe(struct monitor *mon);
+
+static void monitor_drop_bus(struct monitor *mon)
+{
+	mon->slot_signal = sd_bus_slot_unref(mon->slot_signal);
+	mon->slot_disconnect = sd_bus_slot_unref(mon->slot_disconnect);
+	mon->slot_owner = sd_bus_slot_unref(mon->slot_owner);
+	if (mon->bus) {
+		(void)sd_bus_detach_event(mon->bus);
+		mon->bus = sd_bus_flush_close_unref(mon->bus);
+	}
+}
+
+/* Is hpcmeterd on the bus now? (Asked of the bus itself: no error when it is not.) */
+static bool monitor_daemon_present(struct monitor *mon)
+{
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int has = 0;
+
+	if (sd_bus_call_method(mon->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+			       "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s",
+			       HPCMETER_BUS_NAME) < 0 ||
+	    sd_bus_message_read(reply, "b", &has) < 0)
+		return false;
+	return has;
+}
+
+static int on_reconnect_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct monitor *mon = userdata;
+	sd_bus *bus = NULL;
+	int r;
+
+	(void)usec;
+	monitor_drop_bus(mon);
+	/* quietly: a bus that is not back yet is expected, and retried */
+	if (arg_address) {
+		r = sd_bus_new(&bus);
+		if (r >= 0)
+			r = sd_bus_set_address(bus, arg_address);
+		if (r >= 0)
+			r = sd_bus_set_bus_client(bus, 1);
+		if (r >= 0)
+			r = sd_bus_start(bus);
+	} else
+		r = sd_bus_open_system_with_description(&bus, PROGRAM);
+	if (r < 0) {
+		sd_bus_flush_close_unref(bus);
+		mon->backoff_usec = mon->backoff_usec * 2 > MONITOR_BACKOFF_MAX_USEC ?
+					    MONITOR_BACKOFF_MAX_USEC :
+					    mon->backoff_usec * 2;
+		r = sd_event_source_set_time_relative(s, mon->backoff_usec);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return r < 0 ? sd_event_exit(mon->event, 1) : 0;
+	}
+	mon->bus = bus;
+	r = monitor_subscribe(mon);
+	if (r < 0)
+		return sd_event_exit(mon->event, 1);
+	mon->disconnected = false;
+	mon->backoff_usec = MONITOR_BACKOFF_MIN_USEC;
+	if (!monitor_daemon_present(mon)) {
+		log_info("connected to the bus again; waiting for hpcmeterd");
+		return 0;
+	}
+	if (mon->backfill || mon->have_floor) {
+		log_info("connected to the bus again; back-filling from #%" PRIu64,
+			 mon->have_floor ? mon->floor : 0);
+		if (monitor_backfill(mon) < 0)
+			log_error("back-fill failed; later violations are still printed");
+	} else
+		log_info("connected to the bus again");
+	return 0;
+}
+
+/* The bus connection closed (the dbus-daemon stopped or restarted): reconnect with back-off,
+ * subscribe again, and back-fill by sequence number from the last violation printed. */
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	struct monitor *mon = userdata;
+	int r;
 
 	(void)m;
 	(void)ret_error;
 
+	if (mon->disconnected)
+		return 0;
 	mon->disconnected = true;
-	return sd_event_exit(mon->event, 1);
+	log_info("lost the connection to the bus; reconnecting");
+	/* the old connection is dropped by the timer, outside its own dispatch */
+	mon->backoff_usec = MONITOR_BACKOFF_MIN_USEC;
+	if (!mon->reconnect)
+		r = sd_event_add_time_relative(mon->event, &mon->reconnect, CLOCK_MONOTONIC,
+					       mon->backoff_usec, 0, on_reconnect_timer, mon);
+	else {
+		r = sd_event_source_set_time_relative(mon->reconnect, mon->backoff_usec);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(mon->reconnect, SD_EVENT_ONESHOT);
+	}
+	if (r < 0) {
+		log_error("cannot schedule a reconnection: %s", strerror(-r));
+		return sd_event_exit(mon->event, 1);
+	}
+	return 0;
 }
 
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -1440,14 +1518,50 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* Subscribe on mon->bus (synchronously: the bus has the matches when this returns) and attach
+ * it to the event loop. */
+static int monitor_subscribe(struct monitor *mon)
+{
+	int r;
+
+	r = sd_bus_match_signal(mon->bus, &mon->slot_signal, HPCMETER_BUS_NAME,
+				HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE, "ViolationRaised",
+				on_violation_raised, mon);
+	if (r < 0) {
+		log_error("cannot subscribe to ViolationRaised: %s", strerror(-r));
+		return r;
+	}
+	/* sd-bus synthesizes this locally when the connection goes; no match is sent to the bus */
+	r = sd_bus_match_signal(mon->bus, &mon->slot_disconnect, NULL,
+				"/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+				"Disconnected", on_disconnected, mon);
+	if (r < 0) {
+		log_error("cannot watch the bus connection: %s", strerror(-r));
+		return r;
+	}
+	/* hpcmeterd restarting: follow the name, and back-fill what it recorded meanwhile. */
+	r = sd_bus_match_signal(mon->bus, &mon->slot_owner, "org.freedesktop.DBus",
+				"/org/freedesktop/DBus", "org.freedesktop.DBus", "NameOwnerChanged",
+				on_owner_changed, mon);
+	if (r < 0) {
+		log_error("cannot follow the daemon on the bus: %s", strerror(-r));
+		return r;
+	}
+	r = sd_bus_attach_event(mon->bus, mon->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0) {
+		log_error("cannot attach the bus to the event loop: %s", strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 static int verb_monitor(sd_bus *bus, int argc, char **argv)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
-	_cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot_signal = NULL, *slot_disconnect = NULL,
-						  *slot_owner = NULL;
-	struct monitor mon = {
-		.bus = bus, .have_floor = arg_since_set, .floor = arg_since, .backfill = true
-	};
+	struct monitor mon = { .bus = sd_bus_ref(bus),
+			       .have_floor = arg_since_set,
+			       .floor = arg_since,
+			       .backfill = true };
 	sigset_t mask;
 	int r;
 
@@ -1458,14 +1572,15 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+		r = -errno;
 		log_error("cannot block signals: %s", strerror(errno));
-		return -errno;
+		goto finish;
 	}
 
 	r = sd_event_default(&event);
 	if (r < 0) {
 		log_error("cannot allocate an event loop: %s", strerror(-r));
-		return r;
+		goto finish;
 	}
 	mon.event = event;
 	r = sd_event_add_signal(event, NULL, SIGINT, on_exit_signal, NULL);
@@ -1473,39 +1588,19 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 		r = sd_event_add_signal(event, NULL, SIGTERM, on_exit_signal, NULL);
 	if (r < 0) {
 		log_error("cannot watch SIGINT and SIGTERM: %s", strerror(-r));
-		return r;
+		goto finish;
 	}
 
-	/* Subscribe first (synchronously: the bus has the match when this returns), back-fill after,
-	 * so that a violation raised in between is in one of the two and printed once. */
-	r = sd_bus_match_signal(bus, &slot_signal, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-				HPCMETER_MANAGER_IFACE, "ViolationRaised", on_violation_raised,
-				&mon);
-	if (r < 0) {
-		log_error("cannot subscribe to ViolationRaised: %s", strerror(-r));
-		return r;
-	}
-	/* sd-bus synthesizes this locally when the connection goes; no match is sent to the bus */
-	r = sd_bus_match_signal(bus, &slot_disconnect, NULL, "/org/freedesktop/DBus/Local",
-				"org.freedesktop.DBus.Local", "Disconnected", on_disconnected,
-				&mon);
-	if (r < 0) {
-		log_error("cannot watch the bus connection: %s", strerror(-r));
-		return r;
-	}
-
-	/* hpcmeterd restarting: follow the name, and back-fill what it recorded meanwhile. */
-	r = sd_bus_match_signal(bus, &slot_owner, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-				"org.freedesktop.DBus", "NameOwnerChanged", on_owner_changed, &mon);
-	if (r < 0) {
-		log_error("cannot follow the daemon on the bus: %s", strerror(-r));
-		return r;
-	}
+	/* Subscribe first, back-fill after, so that a violation raised in between is in one of
+	 * the two and printed once. */
+	r = monitor_subscribe(&mon);
+	if (r < 0)
+		goto finish;
 
 	if (arg_since_set) {
 		r = monitor_backfill(&mon);
 		if (r < 0)
-			return r;
+			goto finish;
 	} else {
 		/* From now on: what is already recorded is the floor of later back-fills. */
 		uint64_t last = 0;
@@ -1516,11 +1611,11 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 						't', &last);
 		if (r < 0) {
 			/* The daemon not running, or no right to read: new violations only, as
-			 * they come, with no back-fill after a restart (nothing to start from). */
+			 * they come; back-fills after a restart start at the first one printed. */
 			log_warning(
 				"cannot read the last violation's sequence number (%s): after a "
 				"restart of hpcmeterd, violations it raised before it was on the "
-				"bus are not back-filled",
+				"bus are not back-filled until one has been printed",
 				bus_error_message(&error, r));
 			mon.backfill = false;
 		} else {
@@ -1529,23 +1624,15 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 		}
 	}
 
-	r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
-	if (r < 0) {
-		log_error("cannot attach the bus to the event loop: %s", strerror(-r));
-		return r;
-	}
-
 	r = sd_event_loop(event);
-	(void)sd_bus_detach_event(bus);
-	if (r < 0) {
+	if (r < 0)
 		log_error("event loop failed: %s", strerror(-r));
-		return r;
-	}
-	if (mon.disconnected) {
-		log_error("lost the connection to the bus");
-		return -ECONNRESET;
-	}
-	return r == 0 ? 0 : -EIO;
+	else if (r > 0)
+		r = -EIO;
+finish:
+	mon.reconnect = sd_event_source_unref(mon.reconnect);
+	monitor_drop_bus(&mon);
+	return r;
 }
 
 /* ---- usage ---- */
@@ -1584,8 +1671,8 @@ static void json_gpu_fields(struct json *j, const struct ctl_gpu_row *g)
 
 static int verb_usage(sd_bus *bus, int argc, char **argv)
 {
-	static const char *const headers[] = { "CGROUP",      "JOB",   "USER(UID)",
-					       "CPU-SECONDS", "FIRST", "LAST" };
+	static const char *const headers[] = { "CGROUP",   "JOB",   "USER(UID)",
+					       "CPU-TIME", "FIRST", "LAST" };
 	static const bool right[] = { false, false, false, true, false, false };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_(table_done) struct table t = { .n_columns = 6,
@@ -1633,7 +1720,7 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 		json_begin_array(&j);
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_USAGE, &u.cgroup, &u.job, &u.uid,
 					&u.user, &u.cpu_ns, &u.first_usec, &u.last_usec)) > 0) {
-		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
+		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX], span[FORMAT_SPAN_MAX];
 
 		if (arg_json) {
 			struct workload w;
@@ -1662,7 +1749,7 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 		}
 		if (table_add(&t, "%s", u.cgroup) < 0 || table_add(&t, "%s", u.job) < 0 ||
 		    table_add(&t, "%s(%" PRIu32 ")", isempty(u.user) ? "?" : u.user, u.uid) < 0 ||
-		    table_add(&t, "%.3f", (double)u.cpu_ns / (double)NSEC_PER_SEC) < 0 ||
+		    table_add(&t, "%s", format_span_ns(span, sizeof(span), u.cpu_ns)) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(first, u.first_usec)) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(last, u.last_usec)) < 0) {
 			log_error("out of memory");
@@ -1857,10 +1944,9 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row
 	qsort(v, n, sizeof(*v), total_cmp);
 
 	/* grouped by the first column */
-	static const char *const by_job[] = { "JOB",	     "USER(UID)", "ACCOUNT", "CPU-SECONDS",
-					      "GPU-SECONDS", "FIRST",	  "LAST" };
-	static const char *const by_other[] = { "KEY", "CPU-SECONDS", "GPU-SECONDS", "FIRST",
-						"LAST" };
+	static const char *const by_job[] = { "JOB",	  "USER(UID)", "ACCOUNT", "CPU-TIME",
+					      "GPU-TIME", "FIRST",     "LAST" };
+	static const char *const by_other[] = { "KEY", "CPU-TIME", "GPU-TIME", "FIRST", "LAST" };
 	static const bool right_job[] = { true, false, false, true, true, false, false };
 	static const bool right_other[] = { false, true, true, false, false };
 	bool job = streq(arg_by, "job");
@@ -1875,6 +1961,7 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row
 		json_begin_array(&j);
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
+		char cpu[FORMAT_SPAN_MAX], gpu_time[FORMAT_SPAN_MAX];
 		double sec = (double)v[i].cpu_ns / (double)NSEC_PER_SEC;
 
 		if (arg_json) {
@@ -1896,8 +1983,10 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row
 		if (table_add(&t, "%s", v[i].key) < 0 ||
 		    (job && (table_add(&t, "%s", v[i].user ?: "-") < 0 ||
 			     table_add(&t, "%s", v[i].account ?: "-") < 0)) ||
-		    table_add(&t, "%.3f", sec) < 0 ||
-		    (v[i].has_gpu ? table_add(&t, "%.3f", (double)v[i].gpu.gpu_ns / NSEC_PER_SEC) :
+		    table_add(&t, "%s", format_span_ns(cpu, sizeof(cpu), v[i].cpu_ns)) < 0 ||
+		    (v[i].has_gpu ? table_add(&t, "%s",
+					      format_span_ns(gpu_time, sizeof(gpu_time),
+							     v[i].gpu.gpu_ns)) :
 				    table_add(&t, "-")) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(first, v[i].first_usec)) < 0 ||
 		    table_add(&t, "%s", format_timestamp_local(last, v[i].last_usec)) < 0)
@@ -1925,7 +2014,7 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row
  * licence covers the whole node; --since-usec narrows the start). */
 static int usage_by_license(sd_bus *bus)
 {
-	static const char *const headers[] = { "LICENSE", "STATE", "CPU-SECONDS", "FIRST", "LAST" };
+	static const char *const headers[] = { "LICENSE", "STATE", "CPU-TIME", "FIRST", "LAST" };
 	static const bool right[] = { false, false, true, false, false };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *licenses = NULL;
 	_cleanup_(table_done) struct table t = { .n_columns = 5,
@@ -1946,7 +2035,7 @@ static int usage_by_license(sd_bus *bus)
 		uint64_t from = l.valid_from_usec > arg_since_usec ? l.valid_from_usec :
 								     arg_since_usec;
 		uint64_t cpu_ns = 0, first = UINT64_MAX, last = 0;
-		char f[FORMAT_TIMESTAMP_MAX], la[FORMAT_TIMESTAMP_MAX];
+		char f[FORMAT_TIMESTAMP_MAX], la[FORMAT_TIMESTAMP_MAX], span[FORMAT_SPAN_MAX];
 		struct usage_row u;
 
 		if (isempty(l.id) || l.valid_until_usec <= from)
@@ -1977,7 +2066,7 @@ static int usage_by_license(sd_bus *bus)
 			continue;
 		}
 		if (table_add(&t, "%s", l.id) < 0 || table_add(&t, "%s", l.state) < 0 ||
-		    table_add(&t, "%.3f", (double)cpu_ns / (double)NSEC_PER_SEC) < 0 ||
+		    table_add(&t, "%s", format_span_ns(span, sizeof(span), cpu_ns)) < 0 ||
 		    table_add(&t, "%s", last ? format_timestamp_local(f, first) : "-") < 0 ||
 		    table_add(&t, "%s", last ? format_timestamp_local(la, last) : "-") < 0) {
 			log_error("out of memory");

@@ -79,7 +79,7 @@ check "bytes allocated: $((3 * 1124352))" test "$(sum bytes_alloc)" = $((3 * 112
 check "graph launches: 9" test "$(sum graph_launches)" = 9
 check "device opens: 3" test "$(sum gpu_dev_opens)" = 3
 check "GPU-seconds counted" python3 -c "import sys; sys.exit(0 if float('$(sum gpu_seconds)') > 0 else 1)"
-check "the human usage view has a GPU table" sh -c "'$HPCMETERCTL' usage | grep -q GPU-SECONDS"
+check "the human usage view has a GPU table" sh -c "'$HPCMETERCTL' usage | grep -q GPU-TIME"
 "$HPCMETERCTL" inventory >"$T/inv.txt"
 diag "$(cat "$T/inv.txt")"
 diag "$("$HPCMETERCTL" usage)"

@@ -1,0 +1,72 @@
+#!/bin/bash
+# hpcmeterctl monitor outlives a restart of the dbus-daemon itself: its connection closes, it
+# reconnects with back-off to the same address, subscribes again and back-fills by sequence
+# number from the last violation it printed. hpcmeterd loses the bus too (it exits) and is
+# started again on the new bus, as systemd would. Every violation is printed exactly once.
+. "$(dirname "$0")/../lib.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root (BPF)"
+echo "TAP version 13"
+
+mkdir -p "$T/licenses" "$T/bin"
+cat >"$T/licenses/test.yaml" <<'EOY'
+license:
+  id: MON-BUS-LIC-1
+  regime: internal
+  valid: { from: 2020-01-01, until: 2099-12-31 }
+  end_use:
+    prohibited_executables: ["*/hpcm-busrestart-forbidden*"]
+EOY
+for i in 1 2 3 4; do cp /bin/sleep "$T/bin/hpcm-busrestart-forbidden-$i"; done
+start_bus
+start_daemon --licenses "$T/licenses" --interval 1
+
+"$HPCMETERCTL" monitor --json >"$T/monitor.out" 2>"$T/monitor.err" &
+MON=$!
+_pids+=("$MON")
+wait_subscribed "$MON" || { echo "Bail out! monitor did not subscribe"; exit 1; }
+lines() { grep -c . "$T/monitor.out"; }
+at_least() { [ "$(grep -c . "$T/monitor.out")" -ge "$1" ]; }
+
+"$T/bin/hpcm-busrestart-forbidden-1" 0.1 # violation #1, live
+wait_for 20 at_least 1
+check "the monitor prints a violation raised live" test "$(lines)" = 1
+
+# The bus goes away: hpcmeterd loses it and exits; the monitor stays and retries.
+kill -TERM "$BUS_PID"
+wait "$BUS_PID" 2>/dev/null
+wait "$DAEMON_PID" 2>/dev/null
+check "the monitor survives the bus going away" kill -0 "$MON"
+# while there is no bus: a forbidden process starts, and lives on
+"$T/bin/hpcm-busrestart-forbidden-2" 60 &
+_pids+=($!)
+wait_for 10 grep -q "lost the connection to the bus" "$T/monitor.err"
+check "the monitor says it lost the bus" grep -q "lost the connection to the bus" "$T/monitor.err"
+restart_bus
+start_daemon --licenses "$T/licenses" --interval 1 # raises #2 for the process already running
+wait_for 30 at_least 2
+check "after the bus restart the monitor back-fills what the new daemon raised" \
+	test "$(lines)" = 2
+wait_subscribed "$MON" || { echo "Bail out! monitor did not subscribe again"; exit 1; }
+"$T/bin/hpcm-busrestart-forbidden-3" 0.1 # #3, live on the new bus
+wait_for 20 at_least 3
+check "and prints live violations on the new bus" test "$(lines)" = 3
+
+# A second restart, with a violation recorded while the monitor is still reconnecting.
+kill -TERM "$BUS_PID"
+wait "$BUS_PID" 2>/dev/null
+wait "$DAEMON_PID" 2>/dev/null
+"$T/bin/hpcm-busrestart-forbidden-4" 60 &
+_pids+=($!)
+restart_bus
+start_daemon --licenses "$T/licenses" --interval 1 # raises #4 before it is on the bus
+want=$("$HPCMETERCTL" violations --json | json "len(d)")
+wait_for 30 at_least "$want"
+wait_subscribed "$MON"
+sleep 1 # a duplicate would come now, from a late signal
+got=$(python3 -c "import json; print([json.loads(l)['seq'] for l in open('$T/monitor.out')])")
+want=$("$HPCMETERCTL" violations --json | json "[v['seq'] for v in d]")
+diag "monitor printed $got; the ledger has $want"
+check "every violation once, in order, as the ledger has them" test "$got" = "$want"
+check "the monitor still runs" kill -0 "$MON"
+diag "$(cat "$T/monitor.err")"
+tap_done
