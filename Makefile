@@ -67,7 +67,8 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
-	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-ctl-format
+	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-ctl-format \
+	$(O)/tests/seed-ledger
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -144,6 +145,13 @@ $(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
 	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
 $(O)/tests/test-cgroup-v1: $(COMMON_OBJS)
+
+# The CLI's golden tests seed a ledger through the daemon's own ledger code.
+$(O)/tests/seed-ledger: tests/golden/seed-ledger.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
+		$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/util.o \
+		$(O)/daemon/jobs.o | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
 $(O)/tests/test-%: tests/bpf/test-%.c tests/unit/tap.h | $(O)/tests
 	@echo "  CC      $@"

@@ -43,6 +43,7 @@ ALL=(
 	"tests/dbus/test-monitor-restart.sh"
 	"tests/dbus/test-monitor-bus-restart.sh"
 	"tests/dbus/test-pager.sh"
+	"tests/golden/test-golden.sh"
 	"tests/dbus/test-gap-policy.sh"
 	"tests/dbus/test-gpu.sh"
 	"tests/install/test-install.sh"

@@ -70,6 +70,8 @@ static char **arg_set = NULL; /* --set KEY=VALUE, in order */
 static size_t arg_n_set = 0;
 static const char *arg_by = NULL; /* usage --by */
 static uint64_t arg_since_usec = 0;
+static bool arg_until_usec_set = false; /* usage: intervals that start before this */
+static uint64_t arg_until_usec = 0;
 
 static bool usage_error_seen = false;
 /* hpcmeterd is not on the bus: `status` then exits with the LSB code for "not running". */
@@ -1697,7 +1699,10 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	if (!gpu_used)
 		return -ENOMEM;
 
-	r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
+	if (arg_until_usec_set)
+		r = bus_call(bus, "GetUsageBetween", &reply, "tt", arg_since_usec, arg_until_usec);
+	else
+		r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_USAGE);
@@ -2034,13 +2039,16 @@ static int usage_by_license(sd_bus *bus)
 		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 		uint64_t from = l.valid_from_usec > arg_since_usec ? l.valid_from_usec :
 								     arg_since_usec;
+		uint64_t to = arg_until_usec_set && arg_until_usec < l.valid_until_usec ?
+				      arg_until_usec :
+				      l.valid_until_usec;
 		uint64_t cpu_ns = 0, first = UINT64_MAX, last = 0;
 		char f[FORMAT_TIMESTAMP_MAX], la[FORMAT_TIMESTAMP_MAX], span[FORMAT_SPAN_MAX];
 		struct usage_row u;
 
-		if (isempty(l.id) || l.valid_until_usec <= from)
+		if (isempty(l.id) || to <= from)
 			continue; /* rejected file, or no time left in the range */
-		r = bus_call(bus, "GetUsageBetween", &reply, "tt", from, l.valid_until_usec);
+		r = bus_call(bus, "GetUsageBetween", &reply, "tt", from, to);
 		if (r < 0)
 			return r;
 		r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_USAGE);
@@ -2569,6 +2577,7 @@ enum {
 	ARG_ADDRESS,
 	ARG_SINCE,
 	ARG_SINCE_USEC,
+	ARG_UNTIL_USEC,
 	ARG_BY,
 	ARG_SLURM_ENV,
 	ARG_SET,
@@ -2587,6 +2596,7 @@ static int parse_argv(int argc, char **argv)
 		{ "address", required_argument, NULL, ARG_ADDRESS },
 		{ "since", required_argument, NULL, ARG_SINCE },
 		{ "since-usec", required_argument, NULL, ARG_SINCE_USEC },
+		{ "until-usec", required_argument, NULL, ARG_UNTIL_USEC },
 		{ "by", required_argument, NULL, ARG_BY },
 		{ "slurm-env", no_argument, NULL, ARG_SLURM_ENV },
 		{ "set", required_argument, NULL, ARG_SET },
@@ -2645,6 +2655,13 @@ static int parse_argv(int argc, char **argv)
 					"invalid time for --since-usec: '%s' (microseconds since the epoch)",
 					optarg);
 			arg_since_usec_set = true;
+			break;
+		case ARG_UNTIL_USEC:
+			if (parse_uint64(optarg, &arg_until_usec) < 0 || arg_until_usec == 0)
+				return usage_error(
+					"invalid time for --until-usec: '%s' (microseconds since the epoch)",
+					optarg);
+			arg_until_usec_set = true;
 			break;
 		case ARG_BY:
 			if (!streq(optarg, "job") && !streq(optarg, "user") &&
@@ -2708,6 +2725,10 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("invalid sequence number for --since: '%s'", arg_since_str);
 	if (arg_since_usec_set && !(verb->flags & VERB_SINCE_USEC))
 		return usage_error("--since-usec does not apply to '%s'", verb->name);
+	if (arg_until_usec_set && !(verb->flags & VERB_BY))
+		return usage_error("--until-usec does not apply to '%s'", verb->name);
+	if (arg_until_usec_set && arg_until_usec <= arg_since_usec)
+		return usage_error("--until-usec must be after --since-usec");
 	if (arg_by && !(verb->flags & VERB_BY))
 		return usage_error("--by does not apply to '%s'", verb->name);
 	if ((arg_slurm_env || arg_n_set) && !(verb->flags & VERB_JOB))

@@ -1,0 +1,113 @@
+#!/bin/bash
+# Golden tests of hpcmeterctl's output: a ledger seeded with known rows at fixed times
+# (build/tests/seed-ledger, through the daemon's own ledger code), hpcmeterd started on it on
+# a private bus, and the table and JSON output of the main verbs compared byte for byte with
+# tests/golden/*.out. Values that truly vary (the test directory, the version, host and key
+# identity, the chain head after the daemon's own records, the signature) are masked, each by
+# name, in mask() below. UPDATE_GOLDEN=1 rewrites the files instead of comparing.
+. "$(dirname "$0")/../lib.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root (hpcmeterd loads BPF)"
+echo "TAP version 13"
+
+GOLDEN=$TOP/tests/golden
+export TZ=UTC LC_ALL=C NO_COLOR=1
+# The seeded range: January 2025 (the rows are on 2025-01-02).
+FROM=1735689600000000 # 2025-01-01T00:00:00Z
+TO=1738368000000000   # 2025-02-01T00:00:00Z
+
+mkdir -p "$T/licenses"
+cat >"$T/licenses/golden.yaml" <<'EOY'
+license:
+  id: GOLDEN-LIC-1
+  regime: internal
+  valid: { from: 2020-01-01, until: 2099-12-31 }
+  end_use:
+    prohibited_executables: ["*/hpcm-golden-never-runs"]
+EOY
+"$BUILD/tests/seed-ledger" "$T/state" 2>/dev/null || { echo "Bail out! cannot seed the ledger"; exit 1; }
+
+# mask: replace what varies between runs and machines, and nothing else.
+mask() {
+	sed -e "s|$T|@TMP@|g" \
+		-e "s|hpcmeterctl $(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$TOP/dkms.conf")|hpcmeterctl @VERSION@|g" \
+		-e "s|hpcmeterd $(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$TOP/dkms.conf")|hpcmeterd @VERSION@|g"
+}
+# mask_report_json: the members of a JSON report that depend on when and where it was made.
+mask_report_json() {
+	python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+d["generated_usec"] = d["generated"] = "@NOW@"
+d["node"] = {k: "@NODE@" for k in d["node"]}
+d["meter_versions"]["hpcmeterctl"] = "@VERSION@"
+d["meter_versions"]["ledger_created_by"] = "@VERSION@"
+d["ledger"]["chain_seq"] = d["ledger"]["chain_head"] = "@CHAIN@"
+d["ledger"]["previous_report_sha256"] = "@CHAIN@"
+d.pop("signature")
+print(json.dumps(d, indent=1, sort_keys=True))'
+}
+mask_report_table() {
+	sed -E -e 's/^(Node ).*(, generated ).*( by hpcmeterctl ).*$/\1@NODE@\2@NOW@\3@VERSION@/' \
+		-e 's/^(Ledger created by ).*(; chain head record ).*$/\1@VERSION@\2@CHAIN@/'
+}
+
+# golden NAME COMMAND...: run COMMAND, mask its standard output, compare with NAME.out
+golden() {
+	local name=$1 rc
+	shift
+	"$@" >"$T/$name.raw" 2>"$T/$name.err"
+	rc=$?
+	mask <"$T/$name.raw" >"$T/$name.out"
+	if [ "${UPDATE_GOLDEN:-0}" = 1 ]; then
+		cp "$T/$name.out" "$GOLDEN/$name.out"
+		ok "$name: golden file written # SKIP UPDATE_GOLDEN=1"
+		return
+	fi
+	if [ "$rc" = 0 ] && diff -u "$GOLDEN/$name.out" "$T/$name.out" >"$T/$name.diff"; then
+		ok "$name matches tests/golden/$name.out"
+	else
+		not_ok "$name matches tests/golden/$name.out (exit $rc)"
+		diag "$(cat "$T/$name.err" "$T/$name.diff")"
+	fi
+}
+report_json() { "$HPCMETERCTL" report --state-dir "$T/state" "$@" | mask_report_json; }
+report_table() { "$HPCMETERCTL" report --state-dir "$T/state" "$@" | mask_report_table; }
+status_stable() {
+	# the status keys that do not depend on the time, the host or the kernel
+	"$HPCMETERCTL" status --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+keep = ["interval_usec", "violations", "last_violation_seq", "licenses_active", "license_errors",
+        "license_terms_not_evaluated", "uid_min", "state_dir", "licenses_dir", "ledger", "licenses"]
+print(json.dumps({k: d[k] for k in keep if k in d}, indent=1, sort_keys=True))'
+}
+
+# The seeded ledger itself, before any daemon wrote to it.
+golden ledger-verify "$HPCMETERCTL" ledger verify --state-dir "$T/state"
+golden ledger-verify.json "$HPCMETERCTL" ledger verify --state-dir "$T/state" --json
+
+start_bus
+# An interval of an hour: the daemon records no usage of its own while the test runs.
+start_daemon --licenses "$T/licenses" --interval 3600
+
+golden status.json status_stable
+licenses_table() { "$HPCMETERCTL" licenses | sed -E 's/\([0-9]+ days from now\)/(@DAYS@ days from now)/'; }
+golden licenses licenses_table
+golden licenses.json "$HPCMETERCTL" licenses --json
+golden violations "$HPCMETERCTL" violations
+golden violations.json "$HPCMETERCTL" violations --json
+golden violations-since "$HPCMETERCTL" violations --since 1
+golden jobs "$HPCMETERCTL" jobs
+golden jobs.json "$HPCMETERCTL" jobs --json=pretty
+golden usage "$HPCMETERCTL" usage --since-usec $FROM --until-usec $TO
+golden usage.json "$HPCMETERCTL" usage --since-usec $FROM --until-usec $TO --json
+for by in job user account license; do
+	golden "usage-by-$by" "$HPCMETERCTL" usage --by $by --since-usec $FROM --until-usec $TO
+	golden "usage-by-$by.json" "$HPCMETERCTL" usage --by $by --since-usec $FROM --until-usec $TO --json
+done
+golden usage-no-legend "$HPCMETERCTL" usage --by user --since-usec $FROM --until-usec $TO --no-legend
+golden report-table report_table --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format table
+golden report.json report_json --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format json
+check "the ledger still verifies with the daemon's own records after it" \
+	"$HPCMETERCTL" ledger verify --state-dir "$T/state"
+tap_done
