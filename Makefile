@@ -50,7 +50,8 @@ COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o lic
 	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
 	$(O)/tools/ctl-module.o $(O)/tools/ctl-pager.o $(O)/tools/ctl-ledger.o \
-	$(O)/tools/ctl-report.o $(O)/tools/ctl-format.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/tools/ctl-report.o $(O)/tools/ctl-format.o $(O)/tools/ctl-exit.o $(O)/tools/ctl-help.o \
+	$(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
 	$(O)/daemon/workload.o $(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o \
 	$(O)/daemon/kmeter-client.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
 

@@ -9,6 +9,7 @@
 
 #include "ctl-inventory.h"
 #include "ctl-format.h"
+#include "ctl-exit.h"
 #include "hpcmeter-bus.h"
 #include "util.h"
 
@@ -22,9 +23,11 @@ static int call(sd_bus *bus, const char *member, sd_bus_message **reply, const c
 	r = sd_bus_call_methodv(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
 				HPCMETER_MANAGER_IFACE, member, &error, reply, types, ap);
 	va_end(ap);
-	if (r < 0)
+	if (r < 0) {
+		ctl_exit_from_bus_error(&error, r);
 		fprintf(stderr, "hpcmeterctl: %s failed: %s\n", member,
 			error.message ? error.message : strerror(-r));
+	}
 	sd_bus_error_free(&error);
 	return r;
 }

@@ -2,6 +2,7 @@
 /* hpcmeterctl ledger verify | report ... | metrics: verbs that read the ledger itself (offline,
  * no daemon needed) or take options of their own. */
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl-exit.h"
+#include "ctl-help.h"
 #include "ctl-ext.h"
 #include "hpcmeter-bus.h"
 #include "ledger-chain.h"
@@ -86,10 +89,14 @@ static void help_ledger(void)
 	       "chain). Reads the database directly (read-only); hpcmeterd may run meanwhile.\n"
 	       "\n"
 	       "  --state-dir DIR  the daemon's state directory (default %s)\n"
-	       "  --json           print the result as one JSON object\n"
+	       "  --json[=MODE]    print the result as one JSON object: short (one line) or\n"
+	       "                   pretty; without MODE, pretty on a terminal\n"
 	       "\n"
-	       "Exit status: 0 when the chain verifies, 1 when it is broken or cannot be read.\n",
+	       "Example:\n"
+	       "  hpcmeterctl ledger verify --json | jq .verified\n",
 	       CONFIG_DEFAULT_STATE_DIR);
+	ctl_help_exit_status(stdout);
+	printf("  (ledger verify: 1 also when the chain is broken.)\n");
 }
 
 static int ledger_verify(int argc, char **argv)
@@ -101,7 +108,8 @@ static int ledger_verify(int argc, char **argv)
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
 	char hex[2 * CHAIN_HASH_LEN + 1];
 	struct chain_verify v;
-	bool json = false;
+	bool json = false, pretty = false;
+	const char *nl;
 	sqlite3 *db;
 	int c, r;
 
@@ -112,7 +120,16 @@ static int ledger_verify(int argc, char **argv)
 			state_dir = optarg;
 			break;
 		case 'j':
-			json = true;
+			if (optarg && !streq(optarg, "short") && !streq(optarg, "pretty") &&
+			    !streq(optarg, "off")) {
+				fprintf(stderr,
+					"hpcmeterctl: unknown JSON mode '%s' (expected short, "
+					"pretty or off)\nTry 'hpcmeterctl ledger --help'.\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			json = !optarg || !streq(optarg, "off");
+			pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
 			break;
 		case 'h':
 			help_ledger();
@@ -141,17 +158,19 @@ static int ledger_verify(int argc, char **argv)
 		return 1;
 	}
 	chain_hex(v.head.hash, sizeof(v.head.hash), hex);
+	nl = pretty ? "\n  " : "";
 	if (json) {
-		printf("{\"verified\":%s,\"records\":%llu,\"rolled_up\":%llu,\"head_seq\":%llu,"
-		       "\"head_hash\":\"%s\"",
-		       v.broken ? "false" : "true", (unsigned long long)v.entries,
-		       (unsigned long long)v.rolled_up, (unsigned long long)v.head.seq, hex);
+		printf("{%s\"verified\":%s,%s\"records\":%llu,%s\"rolled_up\":%llu,%s\"head_seq\":%llu,"
+		       "%s\"head_hash\":\"%s\"",
+		       nl, v.broken ? "false" : "true", nl, (unsigned long long)v.entries, nl,
+		       (unsigned long long)v.rolled_up, nl, (unsigned long long)v.head.seq, nl,
+		       hex);
 		if (v.broken)
-			printf(",\"broken_seq\":%llu,\"broken_table\":\"%s\",\"broken_row\":%lld,"
-			       "\"reason\":\"%s\"",
-			       (unsigned long long)v.bad_seq, v.bad_table, (long long)v.bad_row,
-			       v.reason);
-		printf("}\n");
+			printf(",%s\"broken_seq\":%llu,%s\"broken_table\":\"%s\",%s\"broken_row\":%lld,"
+			       "%s\"reason\":\"%s\"",
+			       nl, (unsigned long long)v.bad_seq, nl, v.bad_table, nl,
+			       (long long)v.bad_row, nl, v.reason);
+		printf("%s}\n", pretty ? "\n" : "");
 	} else if (v.broken) {
 		printf("ledger chain BROKEN at record %llu (%s row %lld): %s\n"
 		       "%llu records before it verify.\n",
@@ -169,6 +188,7 @@ static int ledger_verify(int argc, char **argv)
 static int public_key(int argc, char **argv)
 {
 	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
+						 { "help", no_argument, NULL, 'h' },
 						 {} };
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
 	char path[4200], buf[4096];
@@ -177,7 +197,14 @@ static int public_key(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		if (c == 'h') {
+			printf("Usage: hpcmeterctl report public-key [--state-dir DIR]\n\n"
+			       "Print the node's public report key (PEM), to give to an auditor with\n"
+			       "the reports (see 'hpcmeterctl report --help').\n");
+			ctl_help_exit_status(stdout);
+			return 0;
+		}
 		if (c != 's') {
 			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
 			return EXIT_USAGE;
@@ -198,42 +225,180 @@ static int public_key(int argc, char **argv)
 	return 0;
 }
 
+static void json_text(const char *p, size_t n)
+{
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* One OpenMetrics sample line, NAME[{L="V",...}] VALUE [TIMESTAMP], as a JSON object
+ * {"name":..,"labels":{..},"value":..}. Label values keep their escapes (\" \\ \n) as text
+ * would: they are unescaped into the JSON string. Returns false for a line it cannot read. */
+static bool metrics_sample_json(const char *line, bool first, bool pretty)
+{
+	const char *p = line, *name = p, *v;
+	size_t name_len;
+	char *end;
+	double value;
+
+	while (*p && *p != '{' && *p != ' ')
+		p++;
+	name_len = (size_t)(p - name);
+	if (name_len == 0)
+		return false;
+	printf("%s%s{\"name\":", first ? "" : ",", pretty ? "\n  " : "");
+	json_text(name, name_len);
+	fputs(",\"labels\":{", stdout);
+	if (*p == '{') {
+		bool first_label = true;
+
+		p++;
+		while (*p && *p != '}') {
+			const char *k = p;
+
+			while (*p && *p != '=')
+				p++;
+			if (*p != '=' || p[1] != '"')
+				return false;
+			printf("%s", first_label ? "" : ",");
+			json_text(k, (size_t)(p - k));
+			fputs(":\"", stdout);
+			for (p += 2; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1]) {
+					p++;
+					fputs(*p == 'n' ? "\\n" :
+					      *p == '"' ? "\\\"" :
+							  "\\\\",
+					      stdout);
+				} else if ((unsigned char)*p < 0x20)
+					printf("\\u%04x", (unsigned char)*p);
+				else
+					putchar(*p);
+			}
+			if (*p != '"')
+				return false;
+			putchar('"');
+			p++;
+			if (*p == ',')
+				p++;
+			first_label = false;
+		}
+		if (*p != '}')
+			return false;
+		p++;
+	}
+	fputs("},\"value\":", stdout);
+	while (*p == ' ')
+		p++;
+	v = p;
+	value = strtod(v, &end);
+	if (end == v)
+		return false;
+	if (isfinite(value))
+		printf("%.17g}", value);
+	else
+		fputs("null}", stdout); /* NaN and infinities have no JSON number */
+	return true;
+}
+
+static void help_metrics(void)
+{
+	printf("Usage: hpcmeterctl metrics [--json[=MODE]]\n\n"
+	       "Print hpcmeterd's metrics in the OpenMetrics text format (GetMetrics): CPU seconds\n"
+	       "per job and user, violations, gaps, probe drops, meter and ledger state,\n"
+	       "licences. With --json, an array of samples {\"name\", \"labels\": {...}, \"value\"}\n"
+	       "(short: one line; pretty: one sample per line; without MODE, pretty on a\n"
+	       "terminal).\n\n"
+	       "Example:\n"
+	       "  hpcmeterctl metrics --json | jq '.[] | select(.name == \"hpcmeter_violations_total\")'\n");
+	ctl_help_exit_status(stdout);
+}
+
 static int metrics(int argc, char **argv)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	bool json = false, pretty = false, first = true;
 	const char *text;
 	int r;
 
-	if (argc > 1 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
-		printf("Usage: hpcmeterctl metrics\n\n"
-		       "Print hpcmeterd's metrics in the OpenMetrics text format: CPU seconds per "
-		       "job\nand user, violations, gaps, probe drops, meter and ledger state, "
-		       "licences.\n");
-		return 0;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "hpcmeterctl: metrics: unexpected argument '%s'\n", argv[1]);
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
+			help_metrics();
+			return 0;
+		}
+		if (streq(argv[i], "--json") || streq(argv[i], "--json=pretty") ||
+		    streq(argv[i], "--json=short")) {
+			json = true;
+			pretty = streq(argv[i], "--json") ? isatty(STDOUT_FILENO) :
+							    streq(argv[i], "--json=pretty");
+			continue;
+		}
+		if (streq(argv[i], "--json=off")) {
+			json = false;
+			continue;
+		}
+		fprintf(stderr,
+			"hpcmeterctl: metrics: unexpected argument '%s'\n"
+			"Try 'hpcmeterctl metrics --help'.\n",
+			argv[i]);
 		return EXIT_USAGE;
 	}
 	r = sd_bus_open_system(&bus);
 	if (r < 0) {
 		log_error("cannot connect to the system bus: %s", strerror(-r));
-		return 1;
+		return ctl_exit_from_connect_error(r);
 	}
 	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
 			       "GetMetrics", &error, &reply, "");
 	if (r < 0) {
-		log_error("GetMetrics failed: %s", error.message ? error.message : strerror(-r));
-		return 1;
+		if (ctl_bus_error_not_running(&error))
+			log_error("cannot reach hpcmeterd (" HPCMETER_BUS_NAME
+				  ") on the system bus: %s",
+				  error.message ? error.message : strerror(-r));
+		else
+			log_error("GetMetrics failed: %s",
+				  error.message ? error.message : strerror(-r));
+		return ctl_exit_from_bus_error(&error, r);
 	}
 	r = sd_bus_message_read(reply, "s", &text);
 	if (r < 0) {
 		log_error("cannot parse the reply of GetMetrics: %s", strerror(-r));
 		return 1;
 	}
-	fputs(text, stdout);
+	if (!json) {
+		fputs(text, stdout);
+		return 0;
+	}
+	putchar('[');
+	for (const char *line = text; *line;) {
+		const char *eol = strchrnul(line, '\n');
+		_cleanup_(freep) char *l = strndup(line, (size_t)(eol - line));
+
+		if (!l)
+			return 1;
+		if (*l && *l != '#') {
+			if (!metrics_sample_json(l, first, pretty)) {
+				putchar('\n');
+				log_error("cannot read the metrics line '%s'", l);
+				return 1;
+			}
+			first = false;
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	printf("%s]\n", pretty && !first ? "\n" : "");
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl-exit.h"
 #include "evaluate.h"
 #include "hpcmeter-bus.h"
 #include "ledger-query.h"
@@ -44,6 +45,25 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* Is a licence with this id loaded (ListLicenses)? On doubt, yes. */
+static bool license_loaded(sd_bus *bus, const char *id)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	const char *file, *lid, *state, *error;
+	uint64_t from, until;
+	int r;
+
+	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+			       "ListLicenses", NULL, &reply, "");
+	if (r < 0 || sd_bus_message_enter_container(reply, 'a', HPCMETER_SIG_LICENSE) < 0)
+		return true;
+	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_LICENSE, &file, &lid, &state, &error,
+					&from, &until)) > 0)
+		if (streq(lid, id))
+			return true;
+	return r < 0;
+}
+
 int ctl_license_explain(sd_bus *bus, const char *id, bool json)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -57,6 +77,10 @@ int ctl_license_explain(sd_bus *bus, const char *id, bool json)
 	if (r < 0) {
 		fprintf(stderr, "hpcmeterctl: license explain %s: %s\n", id,
 			error.message ? error.message : strerror(-r));
+		if (ctl_exit_from_bus_error(&error, r) == CTL_EXIT_FAILURE &&
+		    sd_bus_error_has_name(&error, SD_BUS_ERROR_INVALID_ARGS) &&
+		    !license_loaded(bus, id))
+			ctl_exit_status = CTL_EXIT_UNKNOWN_ID;
 		return r;
 	}
 	r = sd_bus_message_enter_container(reply, 'a', HPCMETER_SIG_TERM);

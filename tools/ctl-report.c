@@ -6,6 +6,7 @@
  * "signature":{...}}; a CSV report ends with the line #signature,ed25519,KEY_ID,BASE64. The
  * signature covers every byte before that last line. */
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl-exit.h"
+#include "ctl-help.h"
 #include "ctl-ext.h"
 #include "hpcmeter-bus.h"
 #include "ledger-chain.h"
@@ -1052,8 +1055,24 @@ static void help_report(void)
 	       "\n"
 	       "report public-key: print the node's public key (PEM) to give to an auditor.\n"
 	       "\n"
-	       "  --state-dir DIR  the daemon's state directory (default %s)\n",
+	       "Options:\n"
+	       "  --license ID       the licence reported on (it must have been loaded on this\n"
+	       "                     node before --to; exit 5 otherwise)\n"
+	       "  --from DATE        start of the period (inclusive)\n"
+	       "  --to DATE          end of the period (a plain date includes that whole day)\n"
+	       "  --format FORMAT    json (the default; signed), csv (signed) or table (not\n"
+	       "                     signed, for reading)\n"
+	       "  --json             the same as --format json; for report verify, one object\n"
+	       "                     per file {file, valid, sha256, message} in an array\n"
+	       "  --output FILE      write FILE atomically (default: standard output)\n"
+	       "  --key PUBLIC.pem   report verify: the public key (default: the node's)\n"
+	       "  --state-dir DIR    the daemon's state directory (default %s)\n"
+	       "\n"
+	       "Example:\n"
+	       "  hpcmeterctl report --license DE-BAFA-2026-1 --from 2026-01-01 --to 2026-03-31 \\\n"
+	       "      --output q1.json && hpcmeterctl report verify q1.json\n",
 	       CONFIG_DEFAULT_STATE_DIR);
+	ctl_help_exit_status(stdout);
 }
 
 static void record_report(struct report *r, const char *fmt, const char *sha)
@@ -1111,6 +1130,7 @@ int ctl_report(int argc, char **argv)
 						 { "output", required_argument, NULL, 'o' },
 						 { "state-dir", required_argument, NULL, 's' },
 						 { "help", no_argument, NULL, 'h' },
+						 { "json", optional_argument, NULL, 'J' },
 						 {} };
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR, *output = NULL, *from = NULL, *to = NULL;
 	struct report r = { .fmt = FMT_JSON };
@@ -1145,6 +1165,10 @@ int ctl_report(int argc, char **argv)
 					optarg);
 				return EXIT_USAGE;
 			}
+			break;
+		case 'J':
+			/* the signed JSON report (its bytes are signed: never re-indented) */
+			r.fmt = FMT_JSON;
 			break;
 		case 'o':
 			output = optarg;
@@ -1199,8 +1223,11 @@ int ctl_report(int argc, char **argv)
 	r.f = NULL;
 	if (r.progress)
 		ctl_progress_end();
-	if (c < 0)
+	if (c < 0) {
+		if (c == -ENOENT)
+			ret = CTL_EXIT_UNKNOWN_ID; /* the licence was never loaded */
 		goto out;
+	}
 	if (r.fmt != FMT_TABLE) {
 		uint8_t sig[SIGN_LEN], digest[CHAIN_HASH_LEN];
 		char b64[4 * ((SIGN_LEN + 2) / 3) + 1], hex[2 * CHAIN_HASH_LEN + 1], *signed_doc;
@@ -1323,12 +1350,44 @@ static int parse_signed(const char *doc, size_t len, struct parsed *p)
 	return 0;
 }
 
+/* One line per file, or with --json an array of {"file","valid","sha256","message"}. */
+struct verdicts {
+	bool json, pretty;
+	size_t n;
+};
+
+static void verdict(struct verdicts *vd, const char *file, const char *sha, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void verdict(struct verdicts *vd, const char *file, const char *sha, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!vd->json) {
+		printf("%s: %s\n", file, msg);
+		return;
+	}
+	printf("%s%s{\"file\":", vd->n ? "," : "[", vd->pretty ? "\n  " : "");
+	json_str(stdout, file);
+	printf(",\"valid\":%s,\"sha256\":", sha ? "true" : "false");
+	json_str(stdout, sha ? sha : "");
+	fputs(",\"message\":", stdout);
+	json_str(stdout, msg);
+	putchar('}');
+	vd->n++;
+}
+
 int ctl_report_verify(int argc, char **argv)
 {
 	static const struct option options[] = { { "key", required_argument, NULL, 'k' },
 						 { "state-dir", required_argument, NULL, 's' },
 						 { "help", no_argument, NULL, 'h' },
+						 { "json", optional_argument, NULL, 'j' },
 						 {} };
+	struct verdicts vd = {};
 	const char *key_path = NULL, *state_dir = CONFIG_DEFAULT_STATE_DIR;
 	char path[4200], err[512], key_id[65], prev[65] = "";
 	EVP_PKEY *key = NULL;
@@ -1342,6 +1401,10 @@ int ctl_report_verify(int argc, char **argv)
 			break;
 		case 's':
 			state_dir = optarg;
+			break;
+		case 'j':
+			vd.json = !optarg || !streq(optarg, "off");
+			vd.pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
 			break;
 		case 'h':
 			help_report();
@@ -1372,43 +1435,47 @@ int ctl_report_verify(int argc, char **argv)
 		int r = read_file(argv[i], &doc, &len);
 
 		if (r < 0) {
-			printf("%s: cannot read: %s\n", argv[i], strerror(-r));
+			verdict(&vd, argv[i], NULL, "cannot read: %s", strerror(-r));
 			failed++;
 			continue;
 		}
 		if (parse_signed(doc, len, &p) < 0) {
-			printf("%s: FAILED: not a signed hpcmeter report (no valid signature line at "
-			       "its end)\n",
-			       argv[i]);
+			verdict(&vd, argv[i], NULL,
+				"FAILED: not a signed hpcmeter report (no valid signature line at "
+				"its end)");
 			failed++;
 			continue;
 		}
 		if (!streq(p.key_id, key_id)) {
-			printf("%s: FAILED: signed by key %s, not by %s (%s)\n", argv[i], p.key_id,
-			       key_id, key_path);
+			verdict(&vd, argv[i], NULL, "FAILED: signed by key %s, not by %s (%s)",
+				p.key_id, key_id, key_path);
 			failed++;
 			continue;
 		}
 		if (sign_unbase64(p.sig_b64, sig, sizeof(sig)) != SIGN_LEN ||
 		    sign_verify(key, doc, p.signed_len, sig) < 0) {
-			printf("%s: FAILED: the signature does not match the content (changed after "
-			       "signing)\n",
-			       argv[i]);
+			verdict(&vd, argv[i], NULL,
+				"FAILED: the signature does not match the content (changed after "
+				"signing)");
 			failed++;
 			continue;
 		}
 		if (i > optind && prev[0] && !streq(p.prev_sha, prev)) {
-			printf("%s: FAILED: signature valid, but it does not follow %s (names "
-			       "previous report %s, that one is %s)\n",
-			       argv[i], argv[i - 1], p.prev_sha[0] ? p.prev_sha : "none", prev);
+			verdict(&vd, argv[i], NULL,
+				"FAILED: signature valid, but it does not follow %s (names "
+				"previous report %s, that one is %s)",
+				argv[i - 1], p.prev_sha[0] ? p.prev_sha : "none", prev);
 			failed++;
 		} else {
-			printf("%s: signature valid (Ed25519 key %.16s...), report SHA-256 %s%s%s\n",
-			       argv[i], key_id, p.sha, i > optind ? ", follows " : "",
-			       i > optind ? argv[i - 1] : "");
+			verdict(&vd, argv[i], p.sha,
+				"signature valid (Ed25519 key %.16s...), report SHA-256 %s%s%s",
+				key_id, p.sha, i > optind ? ", follows " : "",
+				i > optind ? argv[i - 1] : "");
 		}
 		snprintf(prev, sizeof(prev), "%s", p.sha);
 	}
 	EVP_PKEY_free(key);
+	if (vd.json)
+		printf("%s%s]\n", vd.n ? "" : "[", vd.pretty && vd.n ? "\n" : "");
 	return failed ? 1 : 0;
 }

@@ -33,6 +33,8 @@
 #include "util.h"
 #include "ctl-inventory.h"
 #include "ctl-format.h"
+#include "ctl-exit.h"
+#include "ctl-help.h"
 
 #define PROGRAM "hpcmeterctl"
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -74,9 +76,8 @@ static bool arg_until_usec_set = false; /* usage: intervals that start before th
 static uint64_t arg_until_usec = 0;
 
 static bool usage_error_seen = false;
-/* hpcmeterd is not on the bus: `status` then exits with the LSB code for "not running". */
+/* hpcmeterd is not on the bus: exit 3, the LSB code for "not running" (ctl-exit.h). */
 static bool daemon_unreachable = false;
-#define EXIT_NOT_RUNNING 3
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
@@ -577,12 +578,14 @@ static int bus_connect(sd_bus **ret)
 		if (r >= 0)
 			r = sd_bus_start(bus);
 		if (r < 0) {
+			ctl_exit_from_connect_error(r);
 			log_error("cannot connect to the bus at %s: %s", arg_address, strerror(-r));
 			return r;
 		}
 	} else {
 		r = sd_bus_open_system_with_description(&bus, PROGRAM);
 		if (r < 0) {
+			ctl_exit_from_connect_error(r);
 			log_error("cannot connect to the system bus: %s", strerror(-r));
 			return r;
 		}
@@ -594,8 +597,8 @@ static int bus_connect(sd_bus **ret)
 
 static void log_bus_call_error(const char *member, const sd_bus_error *error, int r)
 {
-	if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN,
-				   SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+	ctl_exit_from_bus_error(error, r);
+	if (ctl_bus_error_not_running(error)) {
 		daemon_unreachable = true;
 		if (arg_address)
 			log_error("cannot reach hpcmeterd (" HPCMETER_BUS_NAME
@@ -1152,7 +1155,7 @@ static int verb_status(sd_bus *bus, int argc, char **argv)
 
 	r = bus_call(bus, "GetStatus", &reply, "");
 	if (r < 0)
-		return daemon_unreachable ? -ESRCH : r;
+		return r;
 	r = read_status(reply, &fields, &n);
 	if (r < 0)
 		return log_parse_error("GetStatus", r);
@@ -1691,20 +1694,20 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
-	/* GPU usage of the same rows (hpcmeterd without a GPU meter answers none). */
-	r = ctl_gpu_usage_fetch(bus, arg_since_usec, &gpu_reply, &gpu, &n_gpu);
-	if (r < 0)
-		return log_parse_error("GetGpuUsage", r);
-	gpu_used = calloc(n_gpu + 1, sizeof(*gpu_used));
-	if (!gpu_used)
-		return -ENOMEM;
-
 	if (arg_until_usec_set)
 		r = bus_call(bus, "GetUsageBetween", &reply, "tt", arg_since_usec, arg_until_usec);
 	else
 		r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
 	if (r < 0)
 		return r;
+	/* GPU usage of the same rows (hpcmeterd without a GPU meter answers none). */
+	r = ctl_gpu_usage_fetch(bus, arg_since_usec, &gpu_reply, &gpu, &n_gpu);
+	if (r < 0) /* a failed call has said why already */
+		return ctl_exit_status == CTL_EXIT_FAILURE ? log_parse_error("GetGpuUsage", r) : r;
+	gpu_used = calloc(n_gpu + 1, sizeof(*gpu_used));
+	if (!gpu_used)
+		return -ENOMEM;
+
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_USAGE);
 	if (r < 0)
 		return log_parse_error("GetUsage", r);
@@ -2269,6 +2272,16 @@ static int verb_job(sd_bus *bus, int argc, char **argv)
 		log_bus_call_error(member, &error, r);
 		return r;
 	}
+	if (arg_json) {
+		struct json j;
+
+		json_init(&j, stdout, arg_json);
+		json_begin_object(&j);
+		json_kv_string(&j, "job", id);
+		json_kv_string(&j, "announced", argv[1]);
+		json_end_object(&j);
+		json_finish(&j);
+	}
 	return 0;
 fail:
 	log_error("cannot build the %s call: %s", member, strerror(-r));
@@ -2305,11 +2318,15 @@ static int verb_inventory(sd_bus *bus, int argc, char **argv)
 static int verb_reload(sd_bus *bus, int argc, char **argv)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int r;
 
 	(void)argc;
-	(void)argv;
 
-	return bus_call(bus, "Reload", &reply, "");
+	r = bus_call(bus, "Reload", &reply, "");
+	if (r < 0 || !arg_json)
+		return r;
+	/* --json: the licences as loaded now (as licenses --json), to see what the reload did */
+	return verb_licenses(bus, 1, argv);
 }
 
 /* ---- license check: offline, no bus ---- */
@@ -2442,13 +2459,13 @@ static void help(void)
 	       "Commands:\n"
 	       "  status                   Show the daemon's and the meters' state and the licences\n"
 	       "  violations [--since SEQ] List recorded licence violations (sequence number > SEQ)\n"
-	       "  usage [--since-usec USEC]\n"
+	       "  usage [--since-usec USEC] [--until-usec USEC]\n"
 	       "                           Show on-CPU and GPU usage per cgroup, job and user\n"
 	       "  usage --by job|user|account|license\n"
 	       "                           Totals per job, user or account (accounts come from\n"
 	       "                           the jobs announced by the batch system), or per\n"
 	       "                           licence over its validity\n"
-	       "  jobs [--since-usec USEC]  List jobs announced by the batch system: running, or\n"
+	       "  jobs [--since-usec USEC] List jobs announced by the batch system: running, or\n"
 	       "                           ended after USEC\n"
 	       "  job start|end [JOBID] [--slurm-env] [--set KEY=VALUE]...\n"
 	       "                           Announce a job's start or end on this node (root only;\n"
@@ -2470,7 +2487,8 @@ static void help(void)
 	       "                           (read-only, offline; exit 1 if it would be violated)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
 	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
-	       "  metrics                  Print hpcmeterd's metrics (OpenMetrics text format)\n"
+	       "  metrics                  Print hpcmeterd's metrics (OpenMetrics text format;\n"
+	       "                           --json: an array of samples)\n"
 	       "  ledger verify            Walk the ledger's hash chain; name the first broken record\n"
 	       "  report --license ID --from DATE --to DATE [--format json|csv|table] [--output FILE]\n"
 	       "                           A signed usage report for a licence, from the ledger\n"
@@ -2478,12 +2496,14 @@ static void help(void)
 	       "  report public-key        Print the node's public report key\n"
 	       "                           (ledger, report: --state-dir DIR, default /var/lib/hpcmeter;\n"
 	       "                           see 'hpcmeterctl report --help')\n"
-	       "  help                     Show this help\n"
+	       "  help                     Show this help ('COMMAND --help': one command's)\n"
 	       "\n"
 	       "Options:\n"
 	       "  -h --help                Show this help\n"
 	       "     --version             Show the package version\n"
-	       "     --json[=MODE]         Print JSON: short (one line; the default) or pretty\n"
+	       "     --json[=MODE]         Print JSON (every command): short (one document per line)\n"
+	       "                           or pretty; without MODE, pretty on a terminal, short\n"
+	       "                           otherwise; off: tables again\n"
 	       "     --no-legend           Do not print the header and the legend of tables\n"
 	       "     --no-pager            Do not pipe the output into a pager (on a terminal,\n"
 	       "                           long output goes through $HPCMETER_PAGER, $PAGER or less)\n"
@@ -2494,6 +2514,7 @@ static void help(void)
 	       "                           (default /var/lib/hpcmeter)\n"
 	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us);\n"
 	       "                           jobs: jobs running or ended after USEC\n"
+	       "     --until-usec=USEC     usage: only intervals that start before USEC\n"
 	       "     --by=job|user|account|license\n"
 	       "                           usage: totals per job, user, account or licence\n"
 	       "     --slurm-env           job: take the job from Slurm's prolog/epilog environment\n"
@@ -2505,13 +2526,11 @@ static void help(void)
 	       "  HPCMETER_PAGER, PAGER    Pager on a terminal (empty or cat: none)\n"
 	       "  NO_COLOR                 No colour in tables (colour only on a terminal anyway)\n"
 	       "\n"
-	       "Exit status:\n"
-	       "  0 on success; 1 on failure (daemon unreachable, D-Bus error, rejected licence\n"
-	       "  file); 2 on a usage error (unknown command or option, missing argument);\n"
-	       "  3 from status when hpcmeterd is not on the bus (LSB: not running).\n"
-	       "\n"
-	       "See hpcmeterctl(1) for details.\n",
+	       "Tables show durations in human units (\"1h 2min 3.5s\") and sizes in IEC units\n"
+	       "(\"1.5 GiB\"); JSON carries the raw numbers (nanoseconds, bytes, microseconds).\n",
 	       PROGRAM);
+	ctl_help_exit_status(stdout);
+	printf("\nSee '" PROGRAM " COMMAND --help' and hpcmeterctl(1) for details.\n");
 }
 
 static int verb_help(sd_bus *bus, int argc, char **argv)
@@ -2603,6 +2622,7 @@ static int parse_argv(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{}
 	};
+	bool want_help = false;
 	int c;
 
 	/* options may come before or after the command: getopt permutes */
@@ -2610,13 +2630,16 @@ static int parse_argv(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
-			help();
-			return 0;
+			want_help = true;
+			break;
 		case ARG_VERSION:
 			printf(PROGRAM " " HPCMETER_VERSION "\n");
 			return 0;
 		case ARG_JSON:
-			if (!optarg || streq(optarg, "short"))
+			if (!optarg)
+				/* pretty for a person at a terminal, one line per document otherwise */
+				arg_json = isatty(STDOUT_FILENO) ? JSON_PRETTY : JSON_SHORT;
+			else if (streq(optarg, "short"))
 				arg_json = JSON_SHORT;
 			else if (streq(optarg, "pretty"))
 				arg_json = JSON_PRETTY;
@@ -2697,6 +2720,12 @@ static int parse_argv(int argc, char **argv)
 			return usage_error("cannot parse the options");
 		}
 	}
+	if (want_help) {
+		/* COMMAND --help: that command's own; --help alone: the summary */
+		if (optind >= argc || !ctl_verb_help(argv[optind]))
+			help();
+		return 0;
+	}
 	return 1;
 }
 
@@ -2768,7 +2797,5 @@ int main(int argc, char **argv)
 	pager_close();
 	if (usage_error_seen)
 		return EXIT_USAGE;
-	if (r == -ESRCH)
-		return EXIT_NOT_RUNNING;
-	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return r < 0 ? ctl_exit_status : EXIT_SUCCESS;
 }

@@ -28,10 +28,10 @@ as_reader() { setpriv --reuid=nobody --regid=nogroup --groups="$(getent group hp
 
 out=$(as_nobody "$HPCMETERCTL" status 2>&1); rc=$?
 diag "$out"
-check "nobody: status refused (exit 1)" test "$rc" = 1
+check "nobody: status refused (exit 4: access denied)" test "$rc" = 4
 check "nobody: the error says the bus policy denied access" grep -q "access denied by the bus policy" <<<"$out"
 out=$(as_nobody "$HPCMETERCTL" violations 2>&1); rc=$?
-check "nobody: violations refused" test "$rc" = 1
+check "nobody: violations refused (exit 4)" test "$rc" = 4
 out=$(as_reader "$HPCMETERCTL" status --json 2>&1); rc=$?
 check "group hpcmeter: status works" test "$rc" = 0
 check "group hpcmeter: violations works" sh -c "$(declare -f as_reader); as_reader '$HPCMETERCTL' violations --json >/dev/null"
@@ -48,7 +48,7 @@ for m in "ListThresholdEvents t 0" "ListClearedViolations t 0" "GetGpuUsage t 0"
 done
 out=$(as_reader "$HPCMETERCTL" reload 2>&1); rc=$?
 diag "$out"
-check "group hpcmeter: reload refused" test "$rc" = 1
+check "group hpcmeter: reload refused (exit 4)" test "$rc" = 4
 check "root: reload works" "$HPCMETERCTL" reload
 out=$(as_nobody busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" call org.hpcmeter1 /org/hpcmeter1 \
 	org.hpcmeter1.Manager Reload 2>&1); rc=$?
