@@ -28,7 +28,7 @@ _hpcmeterctl()
 	--by)
 		COMPREPLY=($(compgen -W 'job user account license' -- "$cur"))
 		return ;;
-	--address | --since | --since-usec | --set)
+	--address | --since | --since-usec | --until-usec | --set | --state-dir)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
@@ -41,7 +41,7 @@ _hpcmeterctl()
 	local i cmd= sub=
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		--address | --since | --since-usec | --set | --by) ((i++)) ;;
+		--address | --since | --since-usec | --until-usec | --set | --by | --state-dir) ((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi ;;

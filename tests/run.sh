@@ -44,6 +44,8 @@ ALL=(
 	"tests/dbus/test-monitor-bus-restart.sh"
 	"tests/dbus/test-pager.sh"
 	"tests/golden/test-golden.sh"
+	"tests/cli/test-exit-codes.sh"
+	"tests/cli/test-help.sh"
 	"tests/dbus/test-gap-policy.sh"
 	"tests/dbus/test-gpu.sh"
 	"tests/install/test-install.sh"
