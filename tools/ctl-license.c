@@ -64,8 +64,10 @@ static bool license_loaded(sd_bus *bus, const char *id)
 	return r < 0;
 }
 
-int ctl_license_explain(sd_bus *bus, const char *id, bool json)
+int ctl_license_explain(sd_bus *bus, const char *id, int json)
 {
+	const char *nl = json == 2 ? "\n  " : "";
+
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	const char *term, *state, *text;
@@ -92,7 +94,7 @@ int ctl_license_explain(sd_bus *bus, const char *id, bool json)
 		printf("Licence %s, evaluated now by hpcmeterd:\n\n", id);
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_TERM, &term, &state, &text)) > 0) {
 		if (json) {
-			printf("%s{\"term\":", first ? "" : ",");
+			printf("%s%s{\"term\":", first ? "" : ",", nl);
 			json_str(term);
 			printf(",\"state\":");
 			json_str(state);
@@ -105,7 +107,7 @@ int ctl_license_explain(sd_bus *bus, const char *id, bool json)
 		first = false;
 	}
 	if (json)
-		printf("]\n");
+		printf("%s]\n", json == 2 && !first ? "\n" : "");
 	return r < 0 ? r : 0;
 }
 
@@ -176,8 +178,10 @@ static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *
 	return s->r;
 }
 
-int ctl_license_simulate(const char *file, const char *since, const char *state_dir, bool json)
+int ctl_license_simulate(const char *file, const char *since, const char *state_dir, int json)
 {
+	const char *nl = json == 2 ? "\n  " : "", *nl2 = json == 2 ? "\n    " : "";
+
 	_cleanup_free_ char *path = NULL;
 	struct license_error err = {};
 	struct license *l = NULL;
@@ -238,10 +242,10 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 
 	/* One line per distinct finding. */
 	if (json)
-		printf("{\"license\":");
+		printf("{%s\"license\":", nl);
 	if (json) {
 		json_str(l->id);
-		printf(",\"execs\":%u,\"findings\":[", s.execs);
+		printf(",%s\"execs\":%u,%s\"findings\":[", nl, s.execs, nl);
 	} else {
 		printf("Simulating licence %s (%s) against %s since %s: %u exec(s) recorded.\n\n",
 		       l->id, file, path, since, s.execs);
@@ -260,7 +264,7 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 			continue;
 		violated |= f->level == 0;
 		if (json) {
-			printf("%s{\"kind\":", first ? "" : ",");
+			printf("%s%s{\"kind\":", first ? "" : ",", nl2);
 			json_str(f->kind);
 			printf(",\"term\":");
 			json_str(f->term);
@@ -277,9 +281,9 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 		first = false;
 	}
 	if (json) {
-		printf("],\"terms\":[");
+		printf("%s],%s\"terms\":[", json == 2 && !first ? nl : "", nl);
 		for (size_t i = 0; i < s.res.n_terms; i++) {
-			printf("%s{\"term\":", i ? "," : "");
+			printf("%s%s{\"term\":", i ? "," : "", nl2);
 			json_str(s.res.terms[i].term);
 			printf(",\"state\":");
 			json_str(eval_state_name(s.res.terms[i].state));
@@ -287,7 +291,7 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 			json_str(s.res.terms[i].text);
 			putchar('}');
 		}
-		printf("]}\n");
+		printf("%s]%s}\n", json == 2 && s.res.n_terms ? nl : "", json == 2 ? "\n" : "");
 	} else {
 		if (first)
 			printf("  no violation: the recorded usage complies with this draft\n");

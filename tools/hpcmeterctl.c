@@ -2345,7 +2345,7 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 		if (arg_since_set)
 			return usage_error("--since does not apply to 'license explain'");
 		r = bus_connect(&b);
-		return r < 0 ? r : ctl_license_explain(b, argv[2], arg_json != JSON_OFF);
+		return r < 0 ? r : ctl_license_explain(b, argv[2], (int)arg_json);
 	}
 	if (streq(argv[1], "simulate")) {
 		int r;
@@ -2361,8 +2361,7 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 			return usage_error("license simulate: invalid date '%s' for --since "
 					   "(expected YYYY-MM-DD)",
 					   arg_since_str);
-		r = ctl_license_simulate(argv[2], arg_since_str, arg_state_dir,
-					 arg_json != JSON_OFF);
+		r = ctl_license_simulate(argv[2], arg_since_str, arg_state_dir, (int)arg_json);
 		return r > 0 ? -EPERM : r;
 	}
 	(void)bus;

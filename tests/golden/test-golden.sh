@@ -51,9 +51,10 @@ mask_report_table() {
 		-e 's/^(Ledger created by ).*(; chain head record ).*$/\1@VERSION@\2@CHAIN@/'
 }
 
-# golden NAME COMMAND...: run COMMAND, mask its standard output, compare with NAME.out
+# golden NAME COMMAND...: run COMMAND, mask its standard output, compare with NAME.out; the
+# command must exit $want_rc (default 0).
 golden() {
-	local name=$1 rc
+	local name=$1 rc want=${want_rc:-0}
 	shift
 	"$@" >"$T/$name.raw" 2>"$T/$name.err"
 	rc=$?
@@ -63,7 +64,7 @@ golden() {
 		ok "$name: golden file written # SKIP UPDATE_GOLDEN=1"
 		return
 	fi
-	if [ "$rc" = 0 ] && diff -u "$GOLDEN/$name.out" "$T/$name.out" >"$T/$name.diff"; then
+	if [ "$rc" = "$want" ] && diff -u "$GOLDEN/$name.out" "$T/$name.out" >"$T/$name.diff"; then
 		ok "$name matches tests/golden/$name.out"
 	else
 		not_ok "$name matches tests/golden/$name.out (exit $rc)"
@@ -85,6 +86,18 @@ print(json.dumps({k: d[k] for k in keep if k in d}, indent=1, sort_keys=True))'
 # The seeded ledger itself, before any daemon wrote to it.
 golden ledger-verify "$HPCMETERCTL" ledger verify --state-dir "$T/state"
 golden ledger-verify.json "$HPCMETERCTL" ledger verify --state-dir "$T/state" --json
+# A draft licence against the recorded execs (offline; the draft prohibits what job 102 ran).
+cat >"$T/draft.yaml" <<'EOY'
+license:
+  id: GOLDEN-DRAFT-1
+  regime: internal
+  valid: { from: 2020-01-01, until: 2099-12-31 }
+  end_use:
+    prohibited_executables: ["/opt/forbidden/*"]
+EOY
+sim() { "$HPCMETERCTL" license simulate "$T/draft.yaml" --since 2025-01-01 --state-dir "$T/state" "$@"; }
+want_rc=1 golden license-simulate sim
+want_rc=1 golden license-simulate.json sim --json=pretty
 
 start_bus
 # An interval of an hour: the daemon records no usage of its own while the test runs.
@@ -94,11 +107,14 @@ golden status.json status_stable
 licenses_table() { "$HPCMETERCTL" licenses | sed -E 's/\([0-9]+ days from now\)/(@DAYS@ days from now)/'; }
 golden licenses licenses_table
 golden licenses.json "$HPCMETERCTL" licenses --json
+golden license-explain "$HPCMETERCTL" license explain GOLDEN-LIC-1
+golden license-explain.json "$HPCMETERCTL" license explain GOLDEN-LIC-1 --json=pretty
 golden violations "$HPCMETERCTL" violations
 golden violations.json "$HPCMETERCTL" violations --json
 golden violations-since "$HPCMETERCTL" violations --since 1
 golden jobs "$HPCMETERCTL" jobs
 golden jobs.json "$HPCMETERCTL" jobs --json=pretty
+golden jobs-no-legend "$HPCMETERCTL" jobs --no-legend
 golden usage "$HPCMETERCTL" usage --since-usec $FROM --until-usec $TO
 golden usage.json "$HPCMETERCTL" usage --since-usec $FROM --until-usec $TO --json
 for by in job user account license; do
