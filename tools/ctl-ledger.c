@@ -185,46 +185,6 @@ static int ledger_verify(int argc, char **argv)
 	return v.broken ? 1 : 0;
 }
 
-static int public_key(int argc, char **argv)
-{
-	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
-						 { "help", no_argument, NULL, 'h' },
-						 {} };
-	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
-	char path[4200], buf[4096];
-	FILE *f;
-	size_t n;
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-		if (c == 'h') {
-			printf("Usage: hpcmeterctl report public-key [--state-dir DIR]\n\n"
-			       "Print the node's public report key (PEM), to give to an auditor with\n"
-			       "the reports (see 'hpcmeterctl report --help').\n");
-			ctl_help_exit_status(stdout);
-			return 0;
-		}
-		if (c != 's') {
-			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
-			return EXIT_USAGE;
-		}
-		state_dir = optarg;
-	}
-	snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_PUB_FILE);
-	f = fopen(path, "re");
-	if (!f) {
-		log_error("cannot read the node's public report key %s: %s (hpcmeterd creates it "
-			  "at its first start)",
-			  path, strerror(errno));
-		return 1;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, stdout);
-	fclose(f);
-	return 0;
-}
-
 static void json_text(const char *p, size_t n)
 {
 	putchar('"');
@@ -233,6 +193,8 @@ static void json_text(const char *p, size_t n)
 
 		if (ch == '"' || ch == '\\')
 			printf("\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", stdout);
 		else if (ch < 0x20)
 			printf("\\u%04x", ch);
 		else
@@ -309,6 +271,83 @@ static bool metrics_sample_json(const char *line, bool first, bool pretty)
 	else
 		fputs("null}", stdout); /* NaN and infinities have no JSON number */
 	return true;
+}
+
+static int public_key(int argc, char **argv)
+{
+	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
+						 { "help", no_argument, NULL, 'h' },
+						 { "json", optional_argument, NULL, 'j' },
+						 {} };
+	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
+	char path[4200], err[512], key_id[65];
+	_cleanup_free_ char *pem = NULL;
+	size_t len = 0;
+	EVP_PKEY *key = NULL;
+	bool json = false, pretty = false;
+	FILE *f;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			printf("Usage: hpcmeterctl report public-key [--state-dir DIR] [--json[=MODE]]\n\n"
+			       "Print the node's public report key (PEM), to give to an auditor with\n"
+			       "the reports (see 'hpcmeterctl report --help'). With --json, an object\n"
+			       "{\"key_id\": SHA-256 of the key as reports name it, \"pem\": the key}.\n");
+			ctl_help_exit_status(stdout);
+			return 0;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'j':
+			json = !optarg || !streq(optarg, "off");
+			pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
+			break;
+		default:
+			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_PUB_FILE);
+	f = fopen(path, "re");
+	if (!f) {
+		log_error("cannot read the node's public report key %s: %s (hpcmeterd creates it "
+			  "at its first start)",
+			  path, strerror(errno));
+		return 1;
+	}
+	{
+		FILE *m = open_memstream(&pem, &len);
+		char buf[4096];
+		size_t n;
+
+		if (!m) {
+			fclose(f);
+			return 1;
+		}
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, m);
+		fclose(f);
+		if (fclose(m) != 0)
+			return 1;
+	}
+	if (!json) {
+		fwrite(pem, 1, len, stdout);
+		return 0;
+	}
+	if (sign_load_public(path, &key, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	sign_key_id(key, key_id);
+	EVP_PKEY_free(key);
+	printf("{%s\"key_id\":\"%s\",%s\"pem\":", pretty ? "\n  " : "", key_id,
+	       pretty ? "\n  " : "");
+	json_text(pem, len);
+	printf("%s}\n", pretty ? "\n" : "");
+	return 0;
 }
 
 static void help_metrics(void)

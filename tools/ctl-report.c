@@ -1038,7 +1038,7 @@ static void help_report(void)
 	printf("Usage: hpcmeterctl report --license ID --from DATE --to DATE\n"
 	       "                          [--format json|csv|table] [--output FILE] [--state-dir DIR]\n"
 	       "       hpcmeterctl report verify [--key PUBLIC.pem | --state-dir DIR] FILE...\n"
-	       "       hpcmeterctl report public-key [--state-dir DIR]\n"
+	       "       hpcmeterctl report public-key [--state-dir DIR] [--json[=MODE]]\n"
 	       "\n"
 	       "report: the usage of this node from the ledger over [from, to): per job, user,\n"
 	       "account and in total, every metric, every violation of the licence and every\n"

@@ -124,6 +124,31 @@ done
 golden usage-no-legend "$HPCMETERCTL" usage --by user --since-usec $FROM --until-usec $TO --no-legend
 golden report-table report_table --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format table
 golden report.json report_json --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format json
+# Every command prints valid JSON with --json (short: one document on one line; pretty too).
+"$HPCMETERCTL" report --state-dir "$T/state" --license GOLDEN-LIC-1 --from 2025-01-01 \
+	--to 2025-01-31 --output "$T/r.json" 2>/dev/null
+# json_ok short|pretty ARGS...: hpcmeterctl ARGS --json=MODE exits 0 and prints valid JSON, for
+# short one document on one line
+json_ok() {
+	local mode=$1
+	shift
+	"$HPCMETERCTL" "$@" --json="$mode" >"$T/j.out" 2>"$T/j.err" || return 1
+	python3 -c 'import json,sys; t=open(sys.argv[1]).read(); json.loads(t)
+sys.exit(0 if sys.argv[2] != "short" or t.count("\n") == 1 else 1)' "$T/j.out" "$mode"
+}
+for cmd in "status" "violations" "usage" "usage --by job" "jobs" "licenses" "inventory" \
+	"license explain GOLDEN-LIC-1" "license check $T/licenses/golden.yaml" "metrics" \
+	"reload" "job start 4711" "job end 4711" "ledger verify --state-dir $T/state" \
+	"report verify --state-dir $T/state $T/r.json" "report public-key --state-dir $T/state"; do
+	# shellcheck disable=SC2086 # a command line
+	check "${cmd/$T/@TMP@} --json=short: one document on one line" json_ok short $cmd
+	# shellcheck disable=SC2086
+	check "${cmd/$T/@TMP@} --json=pretty: valid JSON" json_ok pretty $cmd
+done
+check "report public-key --json names the key that signed the report" \
+	test "$("$HPCMETERCTL" report public-key --state-dir "$T/state" --json | json "d['key_id']")" = \
+	"$(json "d['signature']['key_id']" <"$T/r.json")"
+
 check "the ledger still verifies with the daemon's own records after it" \
 	sh -c "'$HPCMETERCTL' ledger verify --state-dir '$T/state' >/dev/null"
 tap_done
