@@ -215,7 +215,9 @@ check-asan:
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
-		tests/dbus/test-full-disk.sh tests/module/run.sh
+		tests/dbus/test-full-disk.sh tests/module/run.sh \
+		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
+		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
 
 # Build the Debian packages from a copy of the tree and install them into a fresh Debian root
 # (mmdebstrap, the Debian archive): what CI runs after make check.
