@@ -59,7 +59,11 @@ _hpcmeterctl()
 	job)
 		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'start end' -- "$cur")) ;;
 	report)
-		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'verify' -- "$cur")) || _filedir ;;
+		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'verify public-key' -- "$cur")) || _filedir ;;
+	ledger)
+		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'verify' -- "$cur")) ;;
+	inventory)
+		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'kernel' -- "$cur")) ;;
 	esac
 } &&
 	complete -F _hpcmeterctl hpcmeterctl

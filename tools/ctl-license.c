@@ -64,7 +64,7 @@ static bool license_loaded(sd_bus *bus, const char *id)
 	return r < 0;
 }
 
-int ctl_license_explain(sd_bus *bus, const char *id, int json)
+int ctl_license_explain(sd_bus *bus, const char *id, int json, bool legend)
 {
 	const char *nl = json == 2 ? "\n  " : "";
 
@@ -90,7 +90,7 @@ int ctl_license_explain(sd_bus *bus, const char *id, int json)
 		return r;
 	if (json)
 		putchar('[');
-	else
+	else if (legend)
 		printf("Licence %s, evaluated now by hpcmeterd:\n\n", id);
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_TERM, &term, &state, &text)) > 0) {
 		if (json) {

@@ -12,8 +12,8 @@
 void ctl_license_format(const struct license_error *e, const char *severity, char *buf,
 			size_t size);
 
-/* json: 0 off, 1 one line, 2 indented */
-int ctl_license_explain(sd_bus *bus, const char *id, int json);
+/* json: 0 off, 1 one line, 2 indented; legend: the heading line before the terms */
+int ctl_license_explain(sd_bus *bus, const char *id, int json, bool legend);
 
 /* Evaluates the draft licence file against state_dir's ledger since the date (YYYY-MM-DD,
  * UTC), read-only. Returns 0, or 1 when the draft would have been violated, or -errno. */

@@ -2345,7 +2345,7 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 		if (arg_since_set)
 			return usage_error("--since does not apply to 'license explain'");
 		r = bus_connect(&b);
-		return r < 0 ? r : ctl_license_explain(b, argv[2], (int)arg_json);
+		return r < 0 ? r : ctl_license_explain(b, argv[2], (int)arg_json, arg_legend);
 	}
 	if (streq(argv[1], "simulate")) {
 		int r;

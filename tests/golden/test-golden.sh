@@ -109,6 +109,7 @@ golden licenses licenses_table
 golden licenses.json "$HPCMETERCTL" licenses --json
 golden license-explain "$HPCMETERCTL" license explain GOLDEN-LIC-1
 golden license-explain.json "$HPCMETERCTL" license explain GOLDEN-LIC-1 --json=pretty
+golden license-explain-no-legend "$HPCMETERCTL" license explain GOLDEN-LIC-1 --no-legend
 golden violations "$HPCMETERCTL" violations
 golden violations.json "$HPCMETERCTL" violations --json
 golden violations-since "$HPCMETERCTL" violations --since 1

@@ -33,6 +33,12 @@ mkdir -p "$T/lic" && touch "$T/lic/a.yaml" "$T/lic/b.txt"
 out=$(cd "$T/lic" && complete_words hpcmeterctl license check "")
 check "license check completes licence files (*.yaml), not others" \
 	sh -c "echo '$out' | grep -qx a.yaml && ! echo '$out' | grep -qx b.txt"
+check "report completes verify and public-key" \
+	test "$(complete_words hpcmeterctl report "" | tr '\n' ' ')" = "public-key verify "
+check "ledger completes verify" test "$(complete_words hpcmeterctl ledger "")" = verify
+check "inventory completes kernel" test "$(complete_words hpcmeterctl inventory "")" = kernel
+check "--until-usec takes a value: nothing is offered" \
+	test -z "$(complete_words hpcmeterctl usage --until-usec "")"
 check "after an option and its argument, the command still completes" \
 	test "$(complete_words hpcmeterctl --address unix:path=/x sta)" = status
 tap_done
