@@ -352,12 +352,12 @@ static int public_key(int argc, char **argv)
 
 static void help_metrics(void)
 {
-	printf("Usage: hpcmeterctl metrics [--json[=MODE]]\n\n"
+	printf("Usage: hpcmeterctl metrics [--json[=MODE]] [--address=ADDRESS]\n\n"
 	       "Print hpcmeterd's metrics in the OpenMetrics text format (GetMetrics): CPU seconds\n"
 	       "per job and user, violations, gaps, probe drops, meter and ledger state,\n"
 	       "licences. With --json, an array of samples {\"name\", \"labels\": {...}, \"value\"}\n"
 	       "(short: one line; pretty: one sample per line; without MODE, pretty on a\n"
-	       "terminal).\n\n"
+	       "terminal). --address=ADDRESS: the bus at ADDRESS, not the system bus.\n\n"
 	       "Example:\n"
 	       "  hpcmeterctl metrics --json | jq '.[] | select(.name == \"hpcmeter_violations_total\")'\n");
 	ctl_help_exit_status(stdout);
@@ -369,7 +369,7 @@ static int metrics(int argc, char **argv)
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	bool json = false, pretty = false, first = true;
-	const char *text;
+	const char *text, *address = NULL;
 	int r;
 
 	for (int i = 1; i < argc; i++) {
@@ -388,15 +388,29 @@ static int metrics(int argc, char **argv)
 			json = false;
 			continue;
 		}
+		if (strncmp(argv[i], "--address=", 10) == 0 && argv[i][10]) {
+			address = argv[i] + 10;
+			continue;
+		}
 		fprintf(stderr,
 			"hpcmeterctl: metrics: unexpected argument '%s'\n"
 			"Try 'hpcmeterctl metrics --help'.\n",
 			argv[i]);
 		return EXIT_USAGE;
 	}
-	r = sd_bus_open_system(&bus);
+	if (address) {
+		r = sd_bus_new(&bus);
+		if (r >= 0)
+			r = sd_bus_set_address(bus, address);
+		if (r >= 0)
+			r = sd_bus_set_bus_client(bus, 1);
+		if (r >= 0)
+			r = sd_bus_start(bus);
+	} else
+		r = sd_bus_open_system(&bus);
 	if (r < 0) {
-		log_error("cannot connect to the system bus: %s", strerror(-r));
+		log_error("cannot connect to the %s: %s", address ? "bus" : "system bus",
+			  strerror(-r));
 		return ctl_exit_from_connect_error(r);
 	}
 	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,

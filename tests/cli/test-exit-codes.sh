@@ -54,6 +54,7 @@ done
 expect 3 1 "metrics without hpcmeterd" ctl metrics
 check "the line names hpcmeterd and the bus name" \
 	grep -q "cannot reach hpcmeterd (org.hpcmeter1)" "$T/err"
+expect 3 1 "metrics --address to no bus" ctl metrics --address="unix:path=$T/none"
 
 mkdir -p "$T/licenses"
 cat >"$T/licenses/l.yaml" <<'EOY'

@@ -79,7 +79,7 @@ status_stable() {
 import json, sys
 d = json.load(sys.stdin)
 keep = ["interval_usec", "violations", "last_violation_seq", "licenses_active", "license_errors",
-        "license_terms_not_evaluated", "uid_min", "state_dir", "licenses_dir", "ledger", "licenses"]
+        "license_terms_not_evaluated", "state_dir", "licenses_dir", "ledger", "licenses"]
 print(json.dumps({k: d[k] for k in keep if k in d}, indent=1, sort_keys=True))'
 }
 
