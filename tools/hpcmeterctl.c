@@ -782,6 +782,8 @@ enum field_format {
 	FIELD_PLAIN,
 	FIELD_TIMESTAMP,
 	FIELD_TIMESPAN,
+	FIELD_SPAN_NS, /* a duration in nanoseconds */
+	FIELD_BYTES,
 };
 
 static const struct {
@@ -799,7 +801,7 @@ static const struct {
 	{ "last_collect_duration_usec", "Last reading took", FIELD_TIMESPAN },
 	{ "bpf_stats", "BPF statistics", FIELD_PLAIN },
 	{ "bpf_run_count", "BPF program runs", FIELD_PLAIN },
-	{ "bpf_run_time_ns", "BPF run time (ns)", FIELD_PLAIN },
+	{ "bpf_run_time_ns", "BPF run time", FIELD_SPAN_NS },
 	{ "attach_mode", "Attach mode", FIELD_PLAIN },
 	{ "processes_tracked", "Processes tracked", FIELD_PLAIN },
 	{ "exec_events", "Exec events", FIELD_PLAIN },
@@ -998,6 +1000,10 @@ static void format_status_value(char *buf, size_t size, const struct status_fiel
 			snprintf(buf, size, "%s", format_timestamp_relative(big, f->u));
 		else if (format == FIELD_TIMESPAN)
 			snprintf(buf, size, "%s", format_timespan(big, f->u));
+		else if (format == FIELD_SPAN_NS)
+			snprintf(buf, size, "%s", format_span_ns(big, sizeof(big), f->u));
+		else if (format == FIELD_BYTES)
+			snprintf(buf, size, "%s", format_bytes(big, sizeof(big), f->u));
 		else
 			snprintf(buf, size, "%" PRIu64, f->u);
 		break;
@@ -1067,8 +1073,16 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 					  status_labels[k].format);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (status_label_index(fields[i].key) < 0 && fields[i].known_type)
-			print_status_line(width, fields[i].key, &fields[i], FIELD_PLAIN);
+		if (status_label_index(fields[i].key) < 0 && fields[i].known_type) {
+			/* units a newer daemon's keys name: nanoseconds and bytes, shown human */
+			size_t l = strlen(fields[i].key);
+			enum field_format fmt =
+				l > 3 && streq(fields[i].key + l - 3, "_ns")	? FIELD_SPAN_NS :
+				l > 6 && streq(fields[i].key + l - 6, "_bytes") ? FIELD_BYTES :
+										  FIELD_PLAIN;
+
+			print_status_line(width, fields[i].key, &fields[i], fmt);
+		}
 
 	printf("\nLicences:\n");
 	while ((r = read_license_row(licenses, &l)) > 0) {
