@@ -3,6 +3,7 @@
  * (GetStatus: mode, runtime libraries, probes); and the GPU table of hpcmeterctl usage. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,25 +400,83 @@ int ctl_gpu_usage_fetch(sd_bus *bus, uint64_t since_usec, sd_bus_message **reply
 	return r;
 }
 
+#define GPU_COLS 9
+
+/* A cell of the GPU table: control characters (from user-chosen names) shown as '?'. */
+static char *gpu_cell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *gpu_cell(const char *fmt, ...)
+{
+	char *c = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&c, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)c; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return c;
+}
+
+/* Columns sized to their content, two spaces apart, numbers right-aligned (as the other
+ * tables of hpcmeterctl). */
 void ctl_gpu_usage_table(const struct ctl_gpu_row *rows, size_t n, bool legend)
 {
+	static const char *const headers[GPU_COLS] = { "CGROUP",   "JOB",	  "USER(UID)",
+						       "GPU-TIME", "TPP-SECONDS", "OPS-UPPER",
+						       "LAUNCHES", "THREADS",	  "ALLOC" };
+	size_t widths[GPU_COLS] = { 0 };
+	char **cells;
+
 	if (n == 0)
 		return;
-	if (legend)
-		printf("\n%-30s %-8s %-16s %16s %14s %12s %12s %14s %12s\n", "CGROUP", "JOB",
-		       "USER(UID)", "GPU-TIME", "TPP-SECONDS", "OPS-UPPER", "LAUNCHES", "THREADS",
-		       "ALLOC");
+	cells = calloc(n * GPU_COLS, sizeof(char *));
+	if (!cells) {
+		fprintf(stderr, "hpcmeterctl: out of memory\n");
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ctl_gpu_row *g = &rows[i];
-		char user[64], span[FORMAT_SPAN_MAX], alloc[FORMAT_BYTES_MAX];
+		char span[FORMAT_SPAN_MAX], alloc[FORMAT_BYTES_MAX];
+		char **c = cells + i * GPU_COLS;
 
-		snprintf(user, sizeof(user), "%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid);
-		printf("%-30s %-8s %-16s %16s %14.1f %12.3g %12" PRIu64 " %14" PRIu64 " %12s\n",
-		       g->cgroup, *g->job ? g->job : "-", user,
-		       format_span_ns(span, sizeof(span), g->gpu_ns), g->tpp_seconds, g->ops_upper,
-		       g->launches, g->threads_launched,
-		       format_bytes(alloc, sizeof(alloc), g->bytes_alloc));
+		c[0] = gpu_cell("%s", g->cgroup);
+		c[1] = gpu_cell("%s", *g->job ? g->job : "-");
+		c[2] = gpu_cell("%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid);
+		c[3] = gpu_cell("%s", format_span_ns(span, sizeof(span), g->gpu_ns));
+		c[4] = gpu_cell("%.1f", g->tpp_seconds);
+		c[5] = gpu_cell("%.3g", g->ops_upper);
+		c[6] = gpu_cell("%" PRIu64, g->launches);
+		c[7] = gpu_cell("%" PRIu64, g->threads_launched);
+		c[8] = gpu_cell("%s", format_bytes(alloc, sizeof(alloc), g->bytes_alloc));
 	}
+	for (size_t k = 0; k < GPU_COLS; k++) {
+		widths[k] = legend ? strlen(headers[k]) : 0;
+		for (size_t i = 0; i < n; i++) {
+			const char *c = cells[i * GPU_COLS + k];
+			size_t l = c ? strlen(c) : 1;
+
+			widths[k] = l > widths[k] ? l : widths[k];
+		}
+	}
+	for (size_t i = 0; i <= n; i++) {
+		if (i == 0 && !legend)
+			continue;
+		if (i == 0)
+			putchar('\n');
+		for (size_t k = 0; k < GPU_COLS; k++) {
+			const char *c = i == 0 ? headers[k] : cells[(i - 1) * GPU_COLS + k];
+
+			printf(k < 3 ? "%-*s%s" : "%*s%s", (int)widths[k], c ? c : "?",
+			       k + 1 < GPU_COLS ? "  " : "\n");
+		}
+	}
+	for (size_t i = 0; i < n * GPU_COLS; i++)
+		free(cells[i]);
+	free(cells);
 	if (legend)
 		printf("\n%zu GPU usage records. GPU-TIME is device time since the first GPU "
 		       "use;\nLAUNCHES and THREADS are counted in detailed GPU mode only.\n",

@@ -91,6 +91,24 @@ int main(int argc, char **argv)
 					      1000, "alice", 2400 * NS_PER_SEC + NS_PER_SEC / 2));
 		TRY("metric",
 		    ledger_add_metric(l, iv, "101", "physics", 1000, "gpu_seconds", 1200.0));
+		/* job 101 on two GPUs: device time, launches, 1.5 GiB allocated per interval */
+		struct gpu_usage_row g = {
+			.cgroup = "/golden.slice/job_101/step_0",
+			.cgroup_id = 101,
+			.job = "101",
+			.uid = 1000,
+			.user = "alice",
+			.gpu_ns = 1200 * NS_PER_SEC + NS_PER_SEC / 4,
+			.tpp_seconds = 1200.25 * 4800.0,
+			.ops_upper = 1200.25 * 1.0e15,
+			.launches = 25000,
+			.threads_launched = 25000 * 4096,
+			.graph_launches = 12,
+			.bytes_alloc = UINT64_C(3) << 29,
+			.bytes_h2d = UINT64_C(1) << 30,
+			.dev_opens = 2,
+		};
+		TRY("gpu usage", ledger_add_gpu_usage(l, iv, &g));
 		if (i >= 6) /* job 102 from 09:00: one core, 600 s per interval */
 			TRY("usage", ledger_add_usage(l, iv, "/golden.slice/job_102/step_0", 102,
 						      "102", 1001, "bob", 600 * NS_PER_SEC));
