@@ -45,12 +45,13 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
-	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o)
+	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o \
+	manager-bus-ext.o report.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
 	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
 	$(O)/tools/ctl-module.o $(O)/tools/ctl-pager.o $(O)/tools/ctl-ledger.o \
-	$(O)/tools/ctl-report.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/tools/ctl-report.o $(O)/daemon/report.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
 	$(O)/daemon/workload.o $(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o \
 	$(O)/daemon/kmeter-client.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
 

@@ -222,8 +222,8 @@ static int metrics(int argc, char **argv)
 		log_error("cannot connect to the system bus: %s", strerror(-r));
 		return 1;
 	}
-	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-			       "GetMetrics", &error, &reply, "");
+	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+			       hpcmeter_iface("GetMetrics"), "GetMetrics", &error, &reply, "");
 	if (r < 0) {
 		log_error("GetMetrics failed: %s", error.message ? error.message : strerror(-r));
 		return 1;

@@ -52,8 +52,9 @@ int ctl_license_explain(sd_bus *bus, const char *id, bool json)
 	bool first = true;
 	int r;
 
-	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-			       "ExplainLicense", &error, &reply, "s", id);
+	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+			       hpcmeter_iface("ExplainLicense"), "ExplainLicense", &error, &reply,
+			       "s", id);
 	if (r < 0) {
 		fprintf(stderr, "hpcmeterctl: license explain %s: %s\n", id,
 			error.message ? error.message : strerror(-r));

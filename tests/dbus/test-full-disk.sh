@@ -53,7 +53,7 @@ check "with the disk full the daemon says the ledger is degraded" \
 diag "ledger_state: $(state)"
 check "the LedgerState property says so too" sh -c "
 	busctl --address='$DBUS_SYSTEM_BUS_ADDRESS' get-property org.hpcmeter1 /org/hpcmeter1 \
-		org.hpcmeter1.Manager LedgerState | grep -q degraded"
+		org.hpcmeter1.Meter LedgerState | grep -q degraded"
 check "and the metrics" sh -c "'$HPCMETERCTL' metrics | grep -q '^hpcmeter_ledger_degraded 1$'"
 kill "$STORM"
 wait "$STORM" 2>/dev/null
