@@ -224,6 +224,9 @@ static int reply_rows_since(sd_bus_message *msg, struct manager *m, sd_bus_error
 	r = sd_bus_message_read(msg, "t", &since);
 	if (r < 0)
 		return r;
+	/* The ledger's integers are signed: past INT64_MAX nothing is newer. */
+	if (since > INT64_MAX)
+		since = INT64_MAX;
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
