@@ -397,7 +397,8 @@ static int read_jobs(struct report *r)
 	sqlite3_finalize(st);
 	free(accs);
 	accs = NULL;
-	qsort(r->jobs, r->n_jobs, sizeof(*r->jobs), job_cmp);
+	if (r->n_jobs) /* qsort() of NULL is undefined, even of 0 elements */
+		qsort(r->jobs, r->n_jobs, sizeof(*r->jobs), job_cmp);
 
 	/* The account of each job, where the scheduler told it (the prolog's announcement). */
 	rc = sqlite3_prepare_v2(
