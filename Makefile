@@ -45,13 +45,14 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
-	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o)
+	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o \
+	manager-bus-ext.o report.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
 	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
 	$(O)/tools/ctl-module.o $(O)/tools/ctl-pager.o $(O)/tools/ctl-ledger.o \
 	$(O)/tools/ctl-report.o $(O)/tools/ctl-format.o $(O)/tools/ctl-exit.o $(O)/tools/ctl-help.o \
-	$(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
+	$(O)/daemon/report.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
 	$(O)/daemon/workload.o $(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o \
 	$(O)/daemon/kmeter-client.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
 
@@ -68,8 +69,8 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
-	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-ctl-format \
-	$(O)/tests/seed-ledger
+	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/report-fd \
+	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -175,6 +176,10 @@ $(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
 
+$(O)/tests/report-fd: tests/dbus/report-fd.c daemon/hpcmeter-bus.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
 $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
@@ -215,6 +220,7 @@ check-asan:
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
+		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh

@@ -295,3 +295,8 @@ void manager_gaps_free(struct manager *m)
 	m->gap_conds = NULL;
 	m->n_gap_conds = 0;
 }
+
+bool manager_gap_is_open(struct manager *m, const char *cause)
+{
+	return cond_find(m, cause) != NULL;
+}

@@ -3,11 +3,75 @@
  * daemon and its clients. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define HPCMETER_BUS_NAME "org.hpcmeter1"
 #define HPCMETER_OBJECT_PATH "/org/hpcmeter1"
-#define HPCMETER_MANAGER_IFACE "org.hpcmeter1.Manager"
+/* Three interfaces on the one object: what is metered, the licences, and the violations. */
+#define HPCMETER_METER_IFACE "org.hpcmeter1.Meter"
+#define HPCMETER_LICENSES_IFACE "org.hpcmeter1.Licenses"
+#define HPCMETER_VIOLATIONS_IFACE "org.hpcmeter1.Violations"
+
+/* Errors of the daemon's own (argument and type errors are org.freedesktop.DBus.Error.InvalidArgs,
+ * callers not allowed org.freedesktop.DBus.Error.AccessDenied). */
+#define HPCMETER_ERROR_NO_SUCH_VIOLATION "org.hpcmeter1.Error.NoSuchViolation"
+#define HPCMETER_ERROR_NO_SUCH_LICENSE "org.hpcmeter1.Error.NoSuchLicense"
+#define HPCMETER_ERROR_ALREADY_ACKNOWLEDGED "org.hpcmeter1.Error.AlreadyAcknowledged"
+#define HPCMETER_ERROR_REPORT_FAILED "org.hpcmeter1.Error.ReportFailed"
+
+/* The interface of a method, signal or property (member names are unique over the three
+ * interfaces); NULL when there is none. The clients call hpcmeter_iface("GetStatus"). */
+static inline const char *hpcmeter_iface(const char *member)
+{
+	static const struct {
+		const char *member, *iface;
+	} map[] = {
+		{ "GetStatus", HPCMETER_METER_IFACE },
+		{ "GetUsage", HPCMETER_METER_IFACE },
+		{ "GetUsageBetween", HPCMETER_METER_IFACE },
+		{ "GetUsageFiltered", HPCMETER_METER_IFACE },
+		{ "GetGpuUsage", HPCMETER_METER_IFACE },
+		{ "GetInventory", HPCMETER_METER_IFACE },
+		{ "ListGaps", HPCMETER_METER_IFACE },
+		{ "GetMetrics", HPCMETER_METER_IFACE },
+		{ "ListJobs", HPCMETER_METER_IFACE },
+		{ "JobStarted", HPCMETER_METER_IFACE },
+		{ "JobEnded", HPCMETER_METER_IFACE },
+		{ "MeteringGap", HPCMETER_METER_IFACE },
+		{ "MeterStateChanged", HPCMETER_METER_IFACE },
+		{ "Version", HPCMETER_METER_IFACE },
+		{ "IntervalUSec", HPCMETER_METER_IFACE },
+		{ "LastCollectUSec", HPCMETER_METER_IFACE },
+		{ "MeterStates", HPCMETER_METER_IFACE },
+		{ "LedgerState", HPCMETER_METER_IFACE },
+		{ "LastGapId", HPCMETER_METER_IFACE },
+		{ "ListLicenses", HPCMETER_LICENSES_IFACE },
+		{ "ExplainLicense", HPCMETER_LICENSES_IFACE },
+		{ "Reload", HPCMETER_LICENSES_IFACE },
+		{ "GetReport", HPCMETER_LICENSES_IFACE },
+		{ "RecordReport", HPCMETER_LICENSES_IFACE },
+		{ "LicenseErrors", HPCMETER_LICENSES_IFACE },
+		{ "LicensesActive", HPCMETER_LICENSES_IFACE },
+		{ "ListViolations", HPCMETER_VIOLATIONS_IFACE },
+		{ "ListClearedViolations", HPCMETER_VIOLATIONS_IFACE },
+		{ "ListThresholdEvents", HPCMETER_VIOLATIONS_IFACE },
+		{ "ListAcknowledgements", HPCMETER_VIOLATIONS_IFACE },
+		{ "AcknowledgeViolation", HPCMETER_VIOLATIONS_IFACE },
+		{ "ViolationRaised", HPCMETER_VIOLATIONS_IFACE },
+		{ "ViolationCleared", HPCMETER_VIOLATIONS_IFACE },
+		{ "ThresholdApproaching", HPCMETER_VIOLATIONS_IFACE },
+		{ "ViolationAcknowledged", HPCMETER_VIOLATIONS_IFACE },
+		{ "LastViolationSeq", HPCMETER_VIOLATIONS_IFACE },
+		{ "ActiveViolations", HPCMETER_VIOLATIONS_IFACE },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].member, member) == 0)
+			return map[i].iface;
+	return NULL;
+}
 
 #define HPCMETER_SIG_LICENSE "(sssstt)"
 #define HPCMETER_SIG_VIOLATION_FIELDS "ttssuusssss"
@@ -33,6 +97,11 @@
 #define HPCMETER_SIG_THRESHOLD "(" HPCMETER_SIG_THRESHOLD_FIELDS ")"
 /* ExplainLicense: term, state, text. */
 #define HPCMETER_SIG_TERM "(sss)"
+/* MeterStateChanged: seq (of this daemon's run), time_usec, meter, state. */
+#define HPCMETER_SIG_METER_STATE_FIELDS "ttss"
+/* ViolationAcknowledged / ListAcknowledgements: violation seq, time_usec, uid, note. */
+#define HPCMETER_SIG_ACK_FIELDS "ttus"
+#define HPCMETER_SIG_ACK "(" HPCMETER_SIG_ACK_FIELDS ")"
 
 /* uid of a violation that concerns no process (a licence out of its validity). */
 #define HPCMETER_UID_NONE UINT32_MAX

@@ -47,6 +47,13 @@ static const struct chain_table {
 	  "rowid, interval_id, cgroup, cgroup_id, job, uid, user, gpu_ns, tpp_seconds, ops_upper, "
 	  "ops_lower, launches, threads_launched, graph_launches, bytes_alloc, bytes_h2d, "
 	  "dev_opens" },
+	{ "violation_lifecycle", "seq, key, term, subject, measured, limit_value" },
+	{ "violation_clears", "id, seq, time_usec" },
+	{ "violation_acks", "id, seq, time_usec, uid, note" },
+	{ "threshold_events",
+	  "seq, time_usec, license_id, term, subject, level, measured, limit_value, detail" },
+	{ "jobs_announced", "id, job, scheduler, user, uid, account, partition, wckey, comment, "
+			    "gpus, nodes, start_usec, end_usec, run_id" },
 };
 
 static const struct chain_table *find_table(const char *name)

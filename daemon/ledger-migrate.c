@@ -123,6 +123,47 @@ static int step_v3(sqlite3 *db, const char *path, struct chain_head *head)
 	return r;
 }
 
+/* Version 4: the violation lifecycle, threshold events and job announcements, chained and
+ * append-only. What an earlier build changed in place becomes a record of its own: a clear is a
+ * row of violation_clears (moved out of violation_lifecycle.cleared_usec), a job's end or a
+ * changed announcement a new row of jobs_announced naming its run's first row in run_id (NULL
+ * on the first row). Acknowledgements of violations get their table. */
+static const char schema_v4[] =
+	"CREATE TABLE IF NOT EXISTS violation_lifecycle (seq INTEGER PRIMARY KEY,"
+	" key TEXT NOT NULL, term TEXT NOT NULL, subject TEXT NOT NULL, measured REAL,"
+	" limit_value REAL, cleared_usec INTEGER);"
+	"DROP INDEX IF EXISTS violation_lifecycle_open;"
+	"CREATE TABLE IF NOT EXISTS threshold_events (seq INTEGER PRIMARY KEY,"
+	" time_usec INTEGER NOT NULL, license_id TEXT NOT NULL, term TEXT NOT NULL,"
+	" subject TEXT NOT NULL, level INTEGER NOT NULL, measured REAL, limit_value REAL,"
+	" detail TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS jobs_announced (id INTEGER PRIMARY KEY,"
+	" job TEXT NOT NULL, scheduler TEXT NOT NULL, user TEXT NOT NULL,"
+	" uid INTEGER NOT NULL, account TEXT NOT NULL, partition TEXT NOT NULL,"
+	" wckey TEXT NOT NULL, comment TEXT NOT NULL, gpus TEXT NOT NULL,"
+	" nodes TEXT NOT NULL, start_usec INTEGER NOT NULL, end_usec INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS jobs_announced_job ON jobs_announced(job);"
+	"ALTER TABLE jobs_announced ADD COLUMN run_id INTEGER;"
+	"CREATE INDEX jobs_announced_run ON jobs_announced(run_id);"
+	"CREATE TABLE violation_clears (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+	" time_usec INTEGER NOT NULL);"
+	"CREATE INDEX violation_clears_seq ON violation_clears(seq);"
+	"INSERT INTO violation_clears (seq, time_usec) SELECT seq, cleared_usec"
+	" FROM violation_lifecycle WHERE cleared_usec IS NOT NULL ORDER BY cleared_usec, seq;"
+	"UPDATE violation_lifecycle SET cleared_usec = NULL;"
+	"CREATE TABLE violation_acks (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+	" time_usec INTEGER NOT NULL, uid INTEGER NOT NULL, note TEXT NOT NULL);"
+	"CREATE INDEX violation_acks_seq ON violation_acks(seq);";
+
+static int step_v4(sqlite3 *db, const char *path, struct chain_head *head)
+{
+	int r = exec_sql(db, path, schema_v4);
+
+	if (r == 0)
+		r = chain_adopt_unchained(db, head);
+	return r;
+}
+
 static const struct step {
 	const char *what;
 	int (*run)(sqlite3 *db, const char *path, struct chain_head *head);
@@ -130,6 +171,9 @@ static const struct step {
 	{ "intervals, usage, process events, violations", step_v1 },
 	{ "hash chain, jobs, gaps, licences, meter states, inventory, reports, roll-ups", step_v2 },
 	{ "GPU usage per interval, chained", step_v3 },
+	{ "violation lifecycle, threshold events, job announcements, acknowledgements: chained,"
+	  " append-only",
+	  step_v4 },
 };
 
 int ledger_schema_version(void)

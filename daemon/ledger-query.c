@@ -106,7 +106,8 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		 * none and counts for no account. */
 		key = display =
 			"(SELECT a.account FROM jobs_announced a WHERE a.job = u.job"
-			" AND a.start_usec <= i.end_usec ORDER BY a.start_usec DESC LIMIT 1)";
+			" AND a.start_usec <= i.end_usec ORDER BY a.start_usec DESC, a.id DESC"
+			" LIMIT 1)";
 		where = " AND u.job <> ''";
 		break;
 	default:

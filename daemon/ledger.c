@@ -41,6 +41,8 @@ struct ledger {
 	bool in_tx;
 	uint64_t last_violation_seq;
 	uint64_t last_gap_id;
+	uint64_t last_threshold_seq;
+	uint64_t last_job_row;
 	int64_t last_interval_id;
 	struct chain_head chain, chain_committed;
 	/* Inserts since the last successful commit. */
@@ -255,20 +257,6 @@ static int migrate(struct ledger *l)
 	return ledger_migrate(l->db, l->path, 0, &l->chain);
 }
 
-/* Jobs announced by the batch system. One row per job run: Slurm job ids restart when its
- * state is wiped and wrap at MaxJobId, so (job, start_usec) tells runs apart.
- * (Schema step kept apart from migrate() until the ledger's migration list lands.) */
-static int ensure_job_table(struct ledger *l)
-{
-	return exec_sql(l, "CREATE TABLE IF NOT EXISTS jobs_announced (id INTEGER PRIMARY KEY,"
-			   " job TEXT NOT NULL, scheduler TEXT NOT NULL, user TEXT NOT NULL,"
-			   " uid INTEGER NOT NULL, account TEXT NOT NULL, partition TEXT NOT NULL,"
-			   " wckey TEXT NOT NULL, comment TEXT NOT NULL, gpus TEXT NOT NULL,"
-			   " nodes TEXT NOT NULL, start_usec INTEGER NOT NULL,"
-			   " end_usec INTEGER NOT NULL);"
-			   "CREATE INDEX IF NOT EXISTS jobs_announced_job ON jobs_announced(job)");
-}
-
 int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size)
 {
 	struct ledger *l;
@@ -301,10 +289,6 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	if (r == 0)
 		r = migrate(l);
 	if (r == 0)
-		r = ledger_upgrade_violation_lifecycle(l);
-	if (r == 0)
-		r = ensure_job_table(l);
-	if (r == 0)
 		r = ledger_gpu_schema(l);
 	if (r == 0)
 		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM violations",
@@ -314,6 +298,12 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 			      (uint64_t *)&l->last_interval_id);
 	if (r == 0)
 		r = query_u64(l, "SELECT COALESCE(MAX(id), 0) FROM gaps", &l->last_gap_id);
+	if (r == 0)
+		r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM threshold_events",
+			      &l->last_threshold_seq);
+	if (r == 0)
+		r = query_u64(l, "SELECT COALESCE(MAX(id), 0) FROM jobs_announced",
+			      &l->last_job_row);
 	if (r == 0)
 		r = chain_load_head(l->db, &l->chain);
 	l->chain_committed = l->chain;
@@ -645,44 +635,24 @@ static const char *or_empty(const char *s)
 
 int ledger_store_job(struct ledger *l, struct job_info *j)
 {
-	sqlite3_stmt *st;
-	int rc, r, i = 1;
+	/* Append-only: the first row of a run, then one row per change (its end included) naming
+	 * the run's first row. The id is chosen here, so that a row kept in memory while the disk
+	 * is full has its run id already. */
+	uint64_t id = ++l->last_job_row;
+	int r;
 
-	r = begin(l);
+	r = run_insert(l,
+		       "INSERT INTO jobs_announced (id, job, scheduler, user, uid, account,"
+		       " partition, wckey, comment, gpus, nodes, start_usec, end_usec, run_id)"
+		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULLIF(?, 0))",
+		       "itttittttttiii", id, j->id, or_empty(j->scheduler), or_empty(j->user),
+		       (uint64_t)j->uid, or_empty(j->account), or_empty(j->partition),
+		       or_empty(j->wckey), or_empty(j->comment), or_empty(j->gpus),
+		       or_empty(j->nodes), j->start_usec, j->end_usec, (uint64_t)j->row);
 	if (r < 0)
 		return r;
-	rc = sqlite3_prepare_v2(
-		l->db,
-		j->row ?
-			"UPDATE jobs_announced SET job = ?1, scheduler = ?2, user = ?3, uid = ?4,"
-			" account = ?5, partition = ?6, wckey = ?7, comment = ?8, gpus = ?9,"
-			" nodes = ?10, start_usec = ?11, end_usec = ?12 WHERE id = ?13" :
-			"INSERT INTO jobs_announced (job, scheduler, user, uid, account, partition,"
-			" wckey, comment, gpus, nodes, start_usec, end_usec)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_err(l, rc, "prepare");
-	sqlite3_bind_text(st, i++, j->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, or_empty(j->scheduler), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, or_empty(j->user), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, i++, j->uid);
-	sqlite3_bind_text(st, i++, or_empty(j->account), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, or_empty(j->partition), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, or_empty(j->wckey), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, or_empty(j->comment), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, or_empty(j->gpus), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, i++, or_empty(j->nodes), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)j->start_usec);
-	sqlite3_bind_int64(st, i++, (sqlite3_int64)j->end_usec);
-	if (j->row)
-		sqlite3_bind_int64(st, i++, j->row);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return sql_err(l, rc, "store job");
 	if (!j->row)
-		j->row = sqlite3_last_insert_rowid(l->db);
+		j->row = (int64_t)id;
 	return ledger_commit(l);
 }
 
@@ -698,9 +668,12 @@ int ledger_list_jobs(struct ledger *l, uint64_t since_usec,
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(l->db,
-				"SELECT id, job, scheduler, user, uid, account, partition, wckey,"
-				" comment, gpus, nodes, start_usec, end_usec FROM jobs_announced"
-				" WHERE end_usec = 0 OR end_usec >= ? ORDER BY start_usec, id",
+				"SELECT COALESCE(run_id, id), job, scheduler, user, uid, account,"
+				" partition, wckey, comment, gpus, nodes, start_usec, end_usec"
+				" FROM jobs_announced WHERE id IN (SELECT MAX(id) FROM"
+				" jobs_announced GROUP BY COALESCE(run_id, id))"
+				" AND (end_usec = 0 OR end_usec >= ?)"
+				" ORDER BY start_usec, COALESCE(run_id, id)",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sql_err(l, rc, "prepare");
@@ -816,84 +789,32 @@ int ledger_list_gpu_usage(struct ledger *l, uint64_t since_usec,
 }
 
 /* ---- violation lifecycle (licence evaluator) ----
- * One idempotent schema step, kept apart so that it becomes one migration step: when a
- * violation was cleared, the evidence it was raised with, and the threshold-approach events
- * (their own sequence, so monitors can back-fill ThresholdApproaching). */
-
-static const char schema_violation_lifecycle[] =
-	"CREATE TABLE IF NOT EXISTS violation_lifecycle (seq INTEGER PRIMARY KEY,"
-	" key TEXT NOT NULL, term TEXT NOT NULL, subject TEXT NOT NULL, measured REAL,"
-	" limit_value REAL, cleared_usec INTEGER);"
-	"CREATE INDEX IF NOT EXISTS violation_lifecycle_open ON violation_lifecycle(cleared_usec);"
-	"CREATE TABLE IF NOT EXISTS threshold_events (seq INTEGER PRIMARY KEY,"
-	" time_usec INTEGER NOT NULL, license_id TEXT NOT NULL, term TEXT NOT NULL,"
-	" subject TEXT NOT NULL, level INTEGER NOT NULL, measured REAL, limit_value REAL,"
-	" detail TEXT NOT NULL);";
-
-int ledger_upgrade_violation_lifecycle(struct ledger *l)
-{
-	int r = ledger_commit(l);
-
-	return r < 0 ? r : exec_sql(l, schema_violation_lifecycle);
-}
-
-static void bind_real_or_null(sqlite3_stmt *st, int i, double v)
-{
-	if (v == v)
-		sqlite3_bind_double(st, i, v);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static int run_stmt(struct ledger *l, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : sql_err(l, rc, what);
-}
+ * The evidence a violation was raised with (violation_lifecycle), when it cleared
+ * (violation_clears), who acknowledged it (violation_acks), and the threshold-approach events
+ * (their own sequence, so monitors can back-fill ThresholdApproaching). All append-only and
+ * chained; migration step 4 makes the tables. */
 
 int ledger_set_violation_evidence(struct ledger *l, uint64_t seq, const char *key, const char *term,
 				  const char *subject, double measured, double limit)
 {
-	sqlite3_stmt *st;
-	int rc, r = begin(l);
-
-	if (r < 0)
-		return r;
-	rc = sqlite3_prepare_v2(
-		l->db,
-		"INSERT OR REPLACE INTO violation_lifecycle (seq, key, term, subject,"
-		" measured, limit_value) VALUES (?, ?, ?, ?, ?, ?)",
-		-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_err(l, rc, "prepare");
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, term ? term : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, subject ? subject : "", -1, SQLITE_TRANSIENT);
-	bind_real_or_null(st, 5, measured);
-	bind_real_or_null(st, 6, limit);
-	r = run_stmt(l, st, "insert violation evidence");
-	return r < 0 ? r : ledger_commit(l);
+	/* Once per violation: a second call for the same seq changes nothing. A NaN (no value)
+	 * is stored as NULL by SQLite. */
+	return run_insert(l,
+			  "INSERT OR IGNORE INTO violation_lifecycle (seq, key, term, subject,"
+			  " measured, limit_value) VALUES (?, ?, ?, ?, ?, ?)",
+			  "itttdd", seq, key, term ? term : "", subject ? subject : "", measured,
+			  limit);
 }
 
 int ledger_clear_violation(struct ledger *l, uint64_t seq, uint64_t time_usec)
 {
-	sqlite3_stmt *st;
-	int rc, r = begin(l);
+	/* A violation clears once; a second clear of the same seq writes nothing. Committed
+	 * before ViolationCleared is signalled, like the violation before ViolationRaised. */
+	int r = run_insert(l,
+			   "INSERT INTO violation_clears (seq, time_usec) SELECT ?1, ?2"
+			   " WHERE NOT EXISTS (SELECT 1 FROM violation_clears WHERE seq = ?1)",
+			   "ii", seq, time_usec);
 
-	if (r < 0)
-		return r;
-	rc = sqlite3_prepare_v2(l->db,
-				"UPDATE violation_lifecycle SET cleared_usec = ? WHERE seq = ?"
-				" AND cleared_usec IS NULL",
-				-1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_err(l, rc, "prepare");
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time_usec);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	r = run_stmt(l, st, "clear violation");
 	return r < 0 ? r : ledger_commit(l);
 }
 
@@ -904,11 +825,11 @@ int ledger_list_open_violations(struct ledger *l,
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
-	rc = sqlite3_prepare_v2(
-		l->db,
-		"SELECT seq, key FROM violation_lifecycle WHERE cleared_usec IS NULL"
-		" ORDER BY seq",
-		-1, &st, NULL);
+	rc = sqlite3_prepare_v2(l->db,
+				"SELECT v.seq, v.key FROM violation_lifecycle v WHERE NOT EXISTS"
+				" (SELECT 1 FROM violation_clears c WHERE c.seq = v.seq)"
+				" ORDER BY v.seq",
+				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sql_err(l, rc, "prepare");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -931,12 +852,13 @@ int ledger_list_cleared_violations(struct ledger *l, uint64_t since_usec,
 	int rc, r = 0;
 
 	rc = sqlite3_prepare_v2(l->db,
-				"SELECT seq, cleared_usec, key FROM violation_lifecycle"
-				" WHERE cleared_usec > ? ORDER BY cleared_usec, seq",
+				"SELECT c.seq, c.time_usec, v.key FROM violation_clears c"
+				" JOIN violation_lifecycle v ON v.seq = c.seq"
+				" WHERE c.time_usec > ? ORDER BY c.time_usec, c.seq",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sql_err(l, rc, "prepare");
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_usec);
+	sqlite3_bind_int64(st, 1, since_usec > INT64_MAX ? INT64_MAX : (sqlite3_int64)since_usec);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		r = fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col_text(st, 2),
 		       userdata);
@@ -949,36 +871,67 @@ int ledger_list_cleared_violations(struct ledger *l, uint64_t since_usec,
 	return r;
 }
 
-int ledger_add_threshold_event(struct ledger *l, struct threshold_event *e)
+int ledger_acknowledge_violation(struct ledger *l, uint64_t seq, uint64_t time_usec, uint32_t uid,
+				 const char *note)
 {
-	uint64_t seq;
-	sqlite3_stmt *st;
-	int rc, r;
+	int r;
 
-	r = query_u64(l, "SELECT COALESCE(MAX(seq), 0) FROM threshold_events", &seq);
-	if (r < 0)
-		return r;
-	e->seq = seq + 1;
-	r = begin(l);
-	if (r < 0)
-		return r;
+	if (!note)
+		note = "";
+	if (seq == 0 || seq > l->last_violation_seq)
+		return -ENOENT;
+	/* Every seq up to the last one given out is a violation (one kept in memory while the
+	 * disk is full included). Acknowledging again adds a record: notes accumulate. */
+	r = run_insert(l,
+		       "INSERT INTO violation_acks (seq, time_usec, uid, note) VALUES (?, ?, ?, ?)",
+		       "iiit", seq, time_usec, (uint64_t)uid, note);
+	return r < 0 ? r : ledger_commit(l);
+}
+
+int ledger_list_acks(struct ledger *l, uint64_t since_seq,
+		     int (*fn)(const struct violation_ack *a, void *userdata), void *userdata)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
 	rc = sqlite3_prepare_v2(l->db,
-				"INSERT INTO threshold_events (seq, time_usec, license_id, term,"
-				" subject, level, measured, limit_value, detail)"
-				" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+				"SELECT id, seq, time_usec, uid, note FROM violation_acks"
+				" WHERE seq > ? ORDER BY id",
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sql_err(l, rc, "prepare");
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)e->seq);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)e->time_usec);
-	sqlite3_bind_text(st, 3, e->license_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, e->term, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 5, e->subject, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 6, e->level);
-	bind_real_or_null(st, 7, e->measured);
-	bind_real_or_null(st, 8, e->limit);
-	sqlite3_bind_text(st, 9, e->detail, -1, SQLITE_TRANSIENT);
-	r = run_stmt(l, st, "insert threshold event");
+	sqlite3_bind_int64(st, 1, since_seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)since_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct violation_ack a = {
+			.id = sqlite3_column_int64(st, 0),
+			.seq = sqlite3_column_int64(st, 1),
+			.time_usec = sqlite3_column_int64(st, 2),
+			.uid = sqlite3_column_int64(st, 3),
+			.note = col_text(st, 4),
+		};
+		r = fn(&a, userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sql_err(l, rc, "select acknowledgements");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int ledger_add_threshold_event(struct ledger *l, struct threshold_event *e)
+{
+	/* The seq is chosen here (a row kept in memory while the disk is full has its own), and
+	 * the record committed before ThresholdApproaching is signalled. */
+	int r;
+
+	e->seq = ++l->last_threshold_seq;
+	r = run_insert(l,
+		       "INSERT INTO threshold_events (seq, time_usec, license_id, term,"
+		       " subject, level, measured, limit_value, detail)"
+		       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       "iitttiddt", e->seq, e->time_usec, e->license_id, e->term, e->subject,
+		       (uint64_t)e->level, e->measured, e->limit, e->detail);
 	return r < 0 ? r : ledger_commit(l);
 }
 

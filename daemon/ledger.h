@@ -135,7 +135,8 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 int ledger_add_report(struct ledger *l, uint64_t time_usec, const char *license_id,
 		      uint64_t from_usec, uint64_t to_usec, const char *format, const char *sha256,
 		      uint64_t *ret_id);
-/* Insert (j->row == 0, then set) or update a job announcement, and commit. */
+/* Record a job announcement and commit: the first of a run (j->row == 0: set to the new row's
+ * id, the run id), or a change of it (its end included) as a new row naming the run. */
 int ledger_store_job(struct ledger *l, struct job_info *j);
 /* Jobs running, or ended at or after since_usec (UINT64_MAX: running ones only). */
 int ledger_list_jobs(struct ledger *l, uint64_t since_usec,
@@ -178,8 +179,6 @@ struct threshold_event {
 	const char *detail;
 };
 
-/* Idempotent: creates the lifecycle tables when they are missing. */
-int ledger_upgrade_violation_lifecycle(struct ledger *l);
 int ledger_set_violation_evidence(struct ledger *l, uint64_t seq, const char *key, const char *term,
 				  const char *subject, double measured, double limit);
 int ledger_clear_violation(struct ledger *l, uint64_t seq, uint64_t time_usec);
@@ -191,6 +190,20 @@ int ledger_list_cleared_violations(struct ledger *l, uint64_t since_usec,
 				   int (*fn)(uint64_t seq, uint64_t cleared_usec, const char *key,
 					     void *userdata),
 				   void *userdata);
+/* An operator's acknowledgement of violation seq (a chained record; committed on return).
+ * -ENOENT for a seq that no violation has. Several acknowledgements of one violation are
+ * several records. */
+struct violation_ack {
+	uint64_t id, seq, time_usec;
+	uint32_t uid;
+	const char *note;
+};
+int ledger_acknowledge_violation(struct ledger *l, uint64_t seq, uint64_t time_usec, uint32_t uid,
+				 const char *note);
+/* Acknowledgements of violations with a seq above since_seq, in the order they were made. */
+int ledger_list_acks(struct ledger *l, uint64_t since_seq,
+		     int (*fn)(const struct violation_ack *a, void *userdata), void *userdata);
+/* Assigns e->seq and commits the record. */
 int ledger_add_threshold_event(struct ledger *l, struct threshold_event *e);
 int ledger_list_threshold_events(struct ledger *l, uint64_t since_seq,
 				 int (*fn)(const struct threshold_event *e, void *userdata),

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The org.hpcmeter1.Manager D-Bus interface: the vtable and its handlers only. The contract
- * is daemon/org.hpcmeter1.xml. */
+/* The D-Bus interfaces org.hpcmeter1.Meter, .Licenses and .Violations: the vtables and their
+ * handlers (the newer ones in manager-bus-ext.c). The contract is daemon/org.hpcmeter1.xml. */
 #include <errno.h>
 #include <string.h>
 #include <systemd/sd-bus.h>
 
 #include "ledger-chain.h"
 #include "manager.h"
+#include "manager-bus-ext.h"
 #include "manager-gpu.h"
 #include "util.h"
 
@@ -223,6 +224,9 @@ static int reply_rows_since(sd_bus_message *msg, struct manager *m, sd_bus_error
 	r = sd_bus_message_read(msg, "t", &since);
 	if (r < 0)
 		return r;
+	/* The ledger's integers are signed: past INT64_MAX nothing is newer. */
+	if (since > INT64_MAX)
+		since = INT64_MAX;
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
@@ -548,7 +552,7 @@ static int method_explain_license(sd_bus_message *msg, void *userdata, sd_bus_er
 		return r;
 	r = manager_explain(m, id, &res);
 	if (r == -ENOENT)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+		return sd_bus_error_setf(error, HPCMETER_ERROR_NO_SUCH_LICENSE,
 					 "No licence with id \"%s\" is loaded", id);
 	if (r < 0) {
 		eval_result_done(&res);
@@ -599,6 +603,10 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 		return sd_bus_message_append(reply, "t", ledger_last_violation_seq(m->ledger));
 	if (streq(property, "LicenseErrors"))
 		return sd_bus_message_append(reply, "u", manager_license_errors(m));
+	if (streq(property, "LicensesActive"))
+		return sd_bus_message_append(reply, "u", manager_licenses_active(m));
+	if (streq(property, "LastGapId"))
+		return sd_bus_message_append(reply, "t", ledger_last_gap_id(m->ledger));
 	if (streq(property, "LedgerState")) {
 		char state[256];
 
@@ -608,22 +616,20 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 	return -ENOENT;
 }
 
-static const sd_bus_vtable manager_vtable[] = {
+/* org.hpcmeter1.Meter: what is metered (status, usage, gaps, jobs, inventory, metrics). */
+static const sd_bus_vtable meter_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD_WITH_ARGS("GetStatus", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", status),
 				method_get_status, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListLicenses", SD_BUS_NO_ARGS,
-				SD_BUS_RESULT("a" HPCMETER_SIG_LICENSE, licenses),
-				method_list_licenses, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListViolations", SD_BUS_ARGS("t", since_seq),
-				SD_BUS_RESULT("a" HPCMETER_SIG_VIOLATION, violations),
-				method_list_violations, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetUsage", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage), method_get_usage,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetUsageBetween", SD_BUS_ARGS("t", from_usec, "t", to_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage),
 				method_get_usage_between, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetUsageFiltered", SD_BUS_ARGS("a{sv}", filter),
+				SD_BUS_RESULT("a" HPCMETER_SIG_USAGE, usage),
+				bus_method_get_usage_filtered, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetGpuUsage", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_GPU_USAGE, usage),
 				method_get_gpu_usage, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -631,44 +637,86 @@ static const sd_bus_vtable manager_vtable[] = {
 				SD_BUS_RESULT("s", data_version, "s", nvml,
 					      "a" HPCMETER_SIG_INVENTORY, accelerators),
 				method_get_inventory, SD_BUS_VTABLE_UNPRIVILEGED),
-	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
-	 * it, in addition to the bus policy. */
-	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
-	SD_BUS_METHOD_WITH_ARGS("ListThresholdEvents", SD_BUS_ARGS("t", since_seq),
-				SD_BUS_RESULT("a" HPCMETER_SIG_THRESHOLD, events),
-				method_list_thresholds, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ListClearedViolations", SD_BUS_ARGS("t", since_usec),
-				SD_BUS_RESULT("a" HPCMETER_SIG_CLEARED, cleared),
-				method_list_cleared, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("ExplainLicense", SD_BUS_ARGS("s", license_id),
-				SD_BUS_RESULT("a" HPCMETER_SIG_TERM, terms), method_explain_license,
+	SD_BUS_METHOD_WITH_ARGS("ListGaps", SD_BUS_ARGS("t", since_id),
+				SD_BUS_RESULT("a" HPCMETER_SIG_GAP, gaps), method_list_gaps,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", openmetrics),
+				method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_ARGS("t", since_usec),
 				SD_BUS_RESULT("a" HPCMETER_SIG_JOB, jobs), method_list_jobs,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	/* Privileged (no UNPRIVILEGED flag): sd-bus lets only root or the daemon's own uid call
+	 * it, in addition to the bus policy. */
 	SD_BUS_METHOD_WITH_ARGS("JobStarted", SD_BUS_ARGS("s", job, "a{sv}", info),
 				SD_BUS_NO_RESULT, method_job_started, 0),
 	SD_BUS_METHOD_WITH_ARGS("JobEnded", SD_BUS_ARGS("s", job, "a{sv}", info), SD_BUS_NO_RESULT,
 				method_job_ended, 0),
-	SD_BUS_METHOD_WITH_ARGS("ListGaps", SD_BUS_ARGS("t", since_id),
-				SD_BUS_RESULT("a" HPCMETER_SIG_GAP, gaps), method_list_gaps,
-				SD_BUS_VTABLE_UNPRIVILEGED),
-	/* Privileged: only root signs reports (the key is 0600). */
-	SD_BUS_METHOD_WITH_ARGS("RecordReport",
-				SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s",
-					    format, "s", sha256),
-				SD_BUS_RESULT("t", id), method_record_report, 0),
-	SD_BUS_METHOD_WITH_ARGS("GetMetrics", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", openmetrics),
-				method_get_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_SIGNAL_WITH_ARGS("ViolationRaised",
-				SD_BUS_ARGS("t", seq, "t", time_usec, "s", kind, "s", license_id,
-					    "u", pid, "u", uid, "s", user, "s", executable, "s",
-					    cgroup, "s", job, "s", detail),
-				0),
 	SD_BUS_SIGNAL_WITH_ARGS("MeteringGap",
 				SD_BUS_ARGS("t", id, "s", cause, "t", start_usec, "t", end_usec,
 					    "s", boot_id, "s", detail, "t", bound_cpu_ns, "u",
 					    bound_devices, "s", bound, "s", policy),
+				0),
+	SD_BUS_SIGNAL_WITH_ARGS("MeterStateChanged",
+				SD_BUS_ARGS("t", seq, "t", time_usec, "s", meter, "s", state), 0),
+	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("IntervalUSec", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("LastCollectUSec", "t", property_get, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("MeterStates", "a{ss}", bus_property_meter_states, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LedgerState", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LastGapId", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_VTABLE_END,
+};
+
+/* org.hpcmeter1.Licenses: the licences loaded, their terms, and reports against them. */
+static const sd_bus_vtable licenses_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD_WITH_ARGS("ListLicenses", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a" HPCMETER_SIG_LICENSE, licenses),
+				method_list_licenses, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ExplainLicense", SD_BUS_ARGS("s", license_id),
+				SD_BUS_RESULT("a" HPCMETER_SIG_TERM, terms), method_explain_license,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	/* Privileged: root only, in sd-bus as in the bus policy. */
+	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
+	/* Privileged: only root signs reports (the key is 0600). */
+	SD_BUS_METHOD_WITH_ARGS(
+		"GetReport",
+		SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s", format),
+		SD_BUS_RESULT("h", report, "t", size, "s", sha256), bus_method_get_report, 0),
+	SD_BUS_METHOD_WITH_ARGS("RecordReport",
+				SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s",
+					    format, "s", sha256),
+				SD_BUS_RESULT("t", id), method_record_report, 0),
+	SD_BUS_PROPERTY("LicenseErrors", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("LicensesActive", "u", property_get, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_VTABLE_END,
+};
+
+/* org.hpcmeter1.Violations: violations raised, cleared and acknowledged, and cap warnings. */
+static const sd_bus_vtable violations_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD_WITH_ARGS("ListViolations", SD_BUS_ARGS("t", since_seq),
+				SD_BUS_RESULT("a" HPCMETER_SIG_VIOLATION, violations),
+				method_list_violations, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListClearedViolations", SD_BUS_ARGS("t", since_usec),
+				SD_BUS_RESULT("a" HPCMETER_SIG_CLEARED, cleared),
+				method_list_cleared, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListThresholdEvents", SD_BUS_ARGS("t", since_seq),
+				SD_BUS_RESULT("a" HPCMETER_SIG_THRESHOLD, events),
+				method_list_thresholds, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListAcknowledgements", SD_BUS_ARGS("t", since_seq),
+				SD_BUS_RESULT("a" HPCMETER_SIG_ACK, acknowledgements),
+				bus_method_list_acks, SD_BUS_VTABLE_UNPRIVILEGED),
+	/* Privileged: root only (checked again in the handler, by the sender's euid). */
+	SD_BUS_METHOD_WITH_ARGS("AcknowledgeViolation", SD_BUS_ARGS("t", seq, "s", note),
+				SD_BUS_NO_RESULT, bus_method_acknowledge, 0),
+	SD_BUS_SIGNAL_WITH_ARGS("ViolationRaised",
+				SD_BUS_ARGS("t", seq, "t", time_usec, "s", kind, "s", license_id,
+					    "u", pid, "u", uid, "s", user, "s", executable, "s",
+					    cgroup, "s", job, "s", detail),
 				0),
 	SD_BUS_SIGNAL_WITH_ARGS("ViolationCleared", SD_BUS_ARGS("t", seq, "t", time_usec, "s", key),
 				0),
@@ -677,14 +725,12 @@ static const sd_bus_vtable manager_vtable[] = {
 					    "s", subject, "u", level, "d", measured, "d", limit,
 					    "s", detail),
 				0),
-	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-	SD_BUS_PROPERTY("IntervalUSec", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
-	SD_BUS_PROPERTY("LastCollectUSec", "t", property_get, 0,
-			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_SIGNAL_WITH_ARGS("ViolationAcknowledged",
+				SD_BUS_ARGS("t", seq, "t", time_usec, "u", uid, "s", note), 0),
 	SD_BUS_PROPERTY("LastViolationSeq", "t", property_get, 0,
 			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-	SD_BUS_PROPERTY("LicenseErrors", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-	SD_BUS_PROPERTY("LedgerState", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+	SD_BUS_PROPERTY("ActiveViolations", "u", bus_property_active_violations, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
 	SD_BUS_VTABLE_END,
 };
 
@@ -698,7 +744,14 @@ int manager_bus_connect(struct manager *m)
 		return r;
 	}
 	r = sd_bus_add_object_vtable(m->bus, &m->vtable_slot, HPCMETER_OBJECT_PATH,
-				     HPCMETER_MANAGER_IFACE, manager_vtable, m);
+				     HPCMETER_METER_IFACE, meter_vtable, m);
+	/* The other two are floating: they go with the bus connection. */
+	if (r >= 0)
+		r = sd_bus_add_object_vtable(m->bus, NULL, HPCMETER_OBJECT_PATH,
+					     HPCMETER_LICENSES_IFACE, licenses_vtable, m);
+	if (r >= 0)
+		r = sd_bus_add_object_vtable(m->bus, NULL, HPCMETER_OBJECT_PATH,
+					     HPCMETER_VIOLATIONS_IFACE, violations_vtable, m);
 	if (r < 0) {
 		log_error("cannot register %s: %s", HPCMETER_OBJECT_PATH, strerror(-r));
 		return r;
@@ -719,6 +772,7 @@ int manager_bus_connect(struct manager *m)
 		log_error("cannot attach the bus to the event loop: %s", strerror(-r));
 		return r;
 	}
+	bus_meter_states_check(m); /* the states MeterStateChanged starts from */
 	return 0;
 }
 
@@ -728,7 +782,7 @@ int manager_bus_emit_violation(struct manager *m, const struct violation *v)
 
 	if (!m->bus)
 		return 0;
-	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_VIOLATIONS_IFACE,
 			       "ViolationRaised", HPCMETER_SIG_VIOLATION_FIELDS, v->seq,
 			       v->time_usec, v->kind, v->license_id, v->pid, v->uid, v->user,
 			       v->executable, v->cgroup, v->job, v->detail);
@@ -736,14 +790,19 @@ int manager_bus_emit_violation(struct manager *m, const struct violation *v)
 		log_warning("cannot emit ViolationRaised #%llu: %s (it is in the ledger)",
 			    (unsigned long long)v->seq, strerror(-r));
 	manager_bus_properties_changed(m, "LastViolationSeq");
+	bus_properties_changed_later(m, "ActiveViolations");
 	return r;
 }
 
 void manager_bus_properties_changed(struct manager *m, const char *property)
 {
 	if (m->bus)
-		sd_bus_emit_properties_changed(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-					       property, NULL);
+		sd_bus_emit_properties_changed(
+			m->bus, HPCMETER_OBJECT_PATH, hpcmeter_iface(property), property,
+			/* a reload changes both */
+			streq(property, "LicenseErrors") ? "LicensesActive" : NULL, NULL);
+	/* Each collection and each ledger state change: have the meters' states changed? */
+	bus_meter_states_check(m);
 }
 
 int manager_bus_emit_cleared(struct manager *m, uint64_t seq, uint64_t time_usec, const char *key)
@@ -755,11 +814,12 @@ int manager_bus_emit_cleared(struct manager *m, uint64_t seq, uint64_t time_usec
 		return 0;
 	if (!k)
 		return -ENOMEM;
-	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_VIOLATIONS_IFACE,
 			       "ViolationCleared", HPCMETER_SIG_CLEARED_FIELDS, seq, time_usec, k);
 	if (r < 0)
 		log_warning("cannot emit ViolationCleared #%llu: %s (it is in the ledger)",
 			    (unsigned long long)seq, strerror(-r));
+	bus_properties_changed_later(m, "ActiveViolations");
 	return r;
 }
 
@@ -769,7 +829,7 @@ int manager_bus_emit_threshold(struct manager *m, const struct threshold_event *
 
 	if (!m->bus)
 		return 0;
-	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_VIOLATIONS_IFACE,
 			       "ThresholdApproaching", HPCMETER_SIG_THRESHOLD_FIELDS, e->seq,
 			       e->time_usec, e->license_id, e->term, e->subject, e->level,
 			       e->measured, e->limit, e->detail);
@@ -785,12 +845,13 @@ int manager_bus_emit_gap(struct manager *m, const struct gap *g)
 
 	if (!m->bus)
 		return 0;
-	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE, "MeteringGap",
+	r = sd_bus_emit_signal(m->bus, HPCMETER_OBJECT_PATH, HPCMETER_METER_IFACE, "MeteringGap",
 			       HPCMETER_SIG_GAP_FIELDS, g->id, g->cause, g->start_usec, g->end_usec,
 			       g->boot_id, g->detail, g->bound_cpu_ns, g->bound_devices, g->bound,
 			       g->policy);
 	if (r < 0)
 		log_warning("cannot emit MeteringGap #%llu: %s (it is in the ledger)",
 			    (unsigned long long)g->id, strerror(-r));
+	manager_bus_properties_changed(m, "LastGapId");
 	return r;
 }

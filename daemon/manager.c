@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 
 #include "manager.h"
+#include "manager-bus-ext.h"
 #include "manager-gpu.h"
 #include "sign.h"
 #include "util.h"
@@ -1236,6 +1237,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->timer_source);
 	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->commit_source);
+	bus_ext_free(m);
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	kmeter_free(m->kmeter);

@@ -92,6 +92,7 @@ struct manager {
 	void *gpu_usage; /* tsearch tree of struct gpu_acc for the interval in progress */
 	uint32_t *gpu_pending; /* exec'd processes whose maps to scan */
 	size_t gpu_pending_n, gpu_pending_cap;
+	struct bus_ext *bus_ext; /* manager-bus-ext.c */
 };
 
 int manager_new(const struct config *cfg, struct manager **ret);
@@ -156,6 +157,8 @@ void manager_gaps_start(struct manager *m);
 void manager_gaps_interval(struct manager *m, uint64_t now_usec);
 void manager_heartbeat(struct manager *m, bool clean_stop);
 void manager_gaps_announce(struct manager *m);
+/* Is a condition of this cause open (a gap in progress)? */
+bool manager_gap_is_open(struct manager *m, const char *cause);
 void manager_gaps_free(struct manager *m);
 
 /* metrics.c: the daemon's state as OpenMetrics text, or as the Prometheus text format that

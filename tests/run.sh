@@ -34,6 +34,7 @@ ALL=(
 	"tests/dbus/test-policy.sh"
 	"tests/dbus/test-losses.sh"
 	"tests/dbus/test-contract.sh"
+	"tests/dbus/test-api.sh"
 	"tests/dbus/test-crash.sh"
 	"tests/dbus/test-ledger.sh"
 	"tests/dbus/test-full-disk.sh"

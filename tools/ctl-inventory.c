@@ -22,7 +22,7 @@ static int call(sd_bus *bus, const char *member, sd_bus_message **reply, const c
 
 	va_start(ap, types);
 	r = sd_bus_call_methodv(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-				HPCMETER_MANAGER_IFACE, member, &error, reply, types, ap);
+				hpcmeter_iface(member), member, &error, reply, types, ap);
 	va_end(ap);
 	if (r < 0) {
 		ctl_exit_from_bus_error(&error, r);

@@ -413,8 +413,8 @@ static int metrics(int argc, char **argv)
 			  strerror(-r));
 		return ctl_exit_from_connect_error(r);
 	}
-	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-			       "GetMetrics", &error, &reply, "");
+	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+			       hpcmeter_iface("GetMetrics"), "GetMetrics", &error, &reply, "");
 	if (r < 0) {
 		if (ctl_bus_error_not_running(&error))
 			log_error("cannot reach hpcmeterd (" HPCMETER_BUS_NAME

@@ -53,8 +53,8 @@ static bool license_loaded(sd_bus *bus, const char *id)
 	uint64_t from, until;
 	int r;
 
-	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-			       "ListLicenses", NULL, &reply, "");
+	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+			       hpcmeter_iface("ListLicenses"), "ListLicenses", NULL, &reply, "");
 	if (r < 0 || sd_bus_message_enter_container(reply, 'a', HPCMETER_SIG_LICENSE) < 0)
 		return true;
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_LICENSE, &file, &lid, &state, &error,
@@ -74,8 +74,9 @@ int ctl_license_explain(sd_bus *bus, const char *id, int json, bool legend)
 	bool first = true;
 	int r;
 
-	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE,
-			       "ExplainLicense", &error, &reply, "s", id);
+	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+			       hpcmeter_iface("ExplainLicense"), "ExplainLicense", &error, &reply,
+			       "s", id);
 	if (r < 0) {
 		fprintf(stderr, "hpcmeterctl: license explain %s: %s\n", id,
 			error.message ? error.message : strerror(-r));

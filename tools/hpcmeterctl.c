@@ -621,7 +621,7 @@ static int bus_call(sd_bus *bus, const char *member, sd_bus_message **ret_reply,
 
 	va_start(ap, types);
 	r = sd_bus_call_methodv(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-				HPCMETER_MANAGER_IFACE, member, &error, ret_reply, types, ap);
+				hpcmeter_iface(member), member, &error, ret_reply, types, ap);
 	va_end(ap);
 	if (r < 0)
 		log_bus_call_error(member, &error, r);
@@ -1544,8 +1544,8 @@ static int monitor_subscribe(struct monitor *mon)
 	int r;
 
 	r = sd_bus_match_signal(mon->bus, &mon->slot_signal, HPCMETER_BUS_NAME,
-				HPCMETER_OBJECT_PATH, HPCMETER_MANAGER_IFACE, "ViolationRaised",
-				on_violation_raised, mon);
+				HPCMETER_OBJECT_PATH, hpcmeter_iface("ViolationRaised"),
+				"ViolationRaised", on_violation_raised, mon);
 	if (r < 0) {
 		log_error("cannot subscribe to ViolationRaised: %s", strerror(-r));
 		return r;
@@ -1626,8 +1626,8 @@ static int verb_monitor(sd_bus *bus, int argc, char **argv)
 		_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
 		r = sd_bus_get_property_trivial(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-						HPCMETER_MANAGER_IFACE, "LastViolationSeq", &error,
-						't', &last);
+						hpcmeter_iface("LastViolationSeq"),
+						"LastViolationSeq", &error, 't', &last);
 		if (r < 0) {
 			/* The daemon not running, or no right to read: new violations only, as
 			 * they come; back-fills after a restart start at the first one printed. */
@@ -2249,7 +2249,7 @@ static int verb_job(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return r;
 	r = sd_bus_message_new_method_call(b, &msg, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-					   HPCMETER_MANAGER_IFACE, member);
+					   hpcmeter_iface(member), member);
 	if (r < 0 || (r = sd_bus_message_append(msg, "s", id)) < 0 ||
 	    (r = sd_bus_message_open_container(msg, 'a', "{sv}")) < 0)
 		goto fail;

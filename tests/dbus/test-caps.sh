@@ -38,7 +38,7 @@ write_license 1.0
 
 start_bus
 dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" \
-	"type='signal',sender='org.hpcmeter1',interface='org.hpcmeter1.Manager'" >"$T/signals" 2>"$T/monitor.err" &
+	"type='signal',sender='org.hpcmeter1',interface='org.hpcmeter1.Violations'" >"$T/signals" 2>"$T/monitor.err" &
 _pids+=($!)
 sleep 0.5
 start_daemon --licenses "$T/licenses" --interval 1
@@ -67,7 +67,7 @@ sleep 2
 check "it is raised once, not at every interval" \
 	test "$("$HPCMETERCTL" violations --json | json "len([v for v in d if v['kind'] == 'cap-exceeded'])")" = 1
 events=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" --json=short call org.hpcmeter1 /org/hpcmeter1 \
-	org.hpcmeter1.Manager ListThresholdEvents t 0)
+	org.hpcmeter1.Violations ListThresholdEvents t 0)
 check "ListThresholdEvents back-fills the two approaches" \
 	test "$(json "[(e[0], e[5]) for e in d['data'][0]]" <<<"$events")" = "[(1, 80), (2, 95)]"
 
@@ -121,7 +121,7 @@ write_license 1000
 check "reload with a higher limit" "$HPCMETERCTL" reload
 check "ViolationCleared is signalled" wait_for 10 grep -q "member=ViolationCleared" "$T/signals"
 check "the ledger records when each cleared (the cap and the first process)" \
-	test "$(python3 -c "import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect('$T/state/ledger.sqlite').execute('select term from violation_lifecycle where cleared_usec is not null'))))")" = "['caps.cpu-job', 'prohibited-executable']"
+	test "$(python3 -c "import sqlite3; print(sorted(set(r[0] for r in sqlite3.connect('$T/state/ledger.sqlite').execute('select term from violation_lifecycle v join violation_clears c on c.seq = v.seq'))))")" = "['caps.cpu-job', 'prohibited-executable']"
 
 # A broken file on reload never replaces the good licence loaded from it.
 echo "license: { id: CAP-TEST-1, valid: { from: 2020-01-01" >"$T/licenses/cap.yaml"
@@ -152,7 +152,7 @@ check "and its violation #$survivor_seq was not cleared" sh -c "! awk '/member=V
 kill "$SURVIVOR"
 check "it clears once the process exits" wait_for 10 cleared_seq "$survivor_seq"
 cleared=$(busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" --json=short call org.hpcmeter1 /org/hpcmeter1 \
-	org.hpcmeter1.Manager ListClearedViolations t 0)
+	org.hpcmeter1.Violations ListClearedViolations t 0)
 check "ListClearedViolations back-fills the clears, the survivor's last" \
 	test "$(json "[c[0] for c in d['data'][0]][-1] == $survivor_seq and len(d['data'][0]) >= 3" <<<"$cleared")" = True
 check "hpcmeterd exits 0 on SIGTERM" stop_daemon

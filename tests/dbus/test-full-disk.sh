@@ -40,8 +40,14 @@ writable() { [ "$(state)" = ok ]; }
 
 start_bus
 start_daemon --licenses "$T/licenses" --interval 1
+# The meters' states on the bus: MeterStateChanged (with its seq) and the MeterStates property.
+dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" "type='signal',sender='org.hpcmeter1'" \
+	>"$T/signals" 2>&1 &
+_pids+=($!)
+wait_for 20 grep -q '"LastCollectUSec"' "$T/signals" # subscribed: it sees each interval's
 sleep 1.5
 check "the ledger starts writable" test "$(state)" = ok
+meter_state() { grep -A4 'member=MeterStateChanged' "$T/signals" | grep -A1 '"ledger"' | grep -q "\"$1\""; }
 
 # Fill the file system, then make the daemon write: an exec storm and a violation.
 dd if=/dev/zero of="$T/state/fill" bs=64k 2>/dev/null
@@ -53,8 +59,13 @@ check "with the disk full the daemon says the ledger is degraded" \
 diag "ledger_state: $(state)"
 check "the LedgerState property says so too" sh -c "
 	busctl --address='$DBUS_SYSTEM_BUS_ADDRESS' get-property org.hpcmeter1 /org/hpcmeter1 \
-		org.hpcmeter1.Manager LedgerState | grep -q degraded"
+		org.hpcmeter1.Meter LedgerState | grep -q degraded"
 check "and the metrics" sh -c "'$HPCMETERCTL' metrics | grep -q '^hpcmeter_ledger_degraded 1$'"
+check "MeterStateChanged signalled ledger degraded" wait_for 10 meter_state degraded
+check "the MeterStates property says ledger degraded" sh -c "
+	busctl --address='$DBUS_SYSTEM_BUS_ADDRESS' get-property org.hpcmeter1 /org/hpcmeter1 \
+		org.hpcmeter1.Meter MeterStates | grep -q '\"ledger\" \"degraded\"'"
+check "PropertiesChanged named MeterStates" grep -q '"MeterStates"' "$T/signals"
 kill "$STORM"
 wait "$STORM" 2>/dev/null
 c0=$(collections)
@@ -72,6 +83,11 @@ check "the daemon is running" kill -0 "$DAEMON_PID"
 # Space returns.
 rm -f "$T/state/fill"
 check "when space returns the ledger is writable again" wait_for 30 writable
+check "MeterStateChanged signalled ledger ok" wait_for 10 meter_state ok
+seqs=$(awk '/member=MeterStateChanged/ { getline; print $2 }' "$T/signals" | tr '\n' ' ')
+diag "MeterStateChanged seqs: $seqs"
+check "MeterStateChanged sequence numbers count up from 1" \
+	test "$seqs" = "$(seq -s ' ' 1 "$(wc -w <<<"$seqs")") "
 sleep 1.5
 stop_daemon
 check "the violation raised while full is in the ledger" \

@@ -38,7 +38,7 @@ sleep 1.5
 
 # A clean stop and a start: a daemon-stopped gap, signalled.
 dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" \
-	"type='signal',interface='org.hpcmeter1.Manager',member='MeteringGap'" >"$T/monitor.out" 2>&1 &
+	"type='signal',interface='org.hpcmeter1.Meter',member='MeteringGap'" >"$T/monitor.out" 2>&1 &
 MON=$!
 _pids+=("$MON")
 wait_subscribed "$MON"
@@ -47,7 +47,7 @@ start_daemon --licenses "$T/licenses" --interval 1 --metrics-file "$T/metrics.pr
 check "the restart sends a MeteringGap signal for the time the daemon was stopped" \
 	wait_for 10 grep -q '"daemon-stopped"' "$T/monitor.out"
 busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" --json=short call org.hpcmeter1 /org/hpcmeter1 \
-	org.hpcmeter1.Manager ListGaps t 0 >"$T/gaps.json"
+	org.hpcmeter1.Meter ListGaps t 0 >"$T/gaps.json"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$BUILD/tests/burn" 100
 check "ListGaps returns it with its bound" \
 	test "$(json "[(g[1], g[6] > 0) for g in d['data'][0]]" <"$T/gaps.json")" = "[('daemon-stopped', True)]"

@@ -3,6 +3,7 @@
  * chain (verifies; a changed byte and a deleted row are found at the right entry), the roll-up
  * of old intervals (still verifies; a forged roll-up does not). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,33 @@ static const char *const fixture_sql[] = {
 	      " 1700000030000000, 'b1', '', 20000000000, 0, '{}', 'max-rate');"
 	      "INSERT INTO licenses (time_usec, event, license_id, file, sha256)"
 	      " VALUES (1700000000000000, 'loaded', 'L-1', '/l.yaml', 'ab');",
+	/* Up to v3 the lifecycle and job tables were made outside the migrations and changed in
+	 * place: a clear set cleared_usec, a job's end rewrote its row. */
+	[3] = "CREATE TABLE IF NOT EXISTS violation_lifecycle (seq INTEGER PRIMARY KEY,"
+	      " key TEXT NOT NULL, term TEXT NOT NULL, subject TEXT NOT NULL, measured REAL,"
+	      " limit_value REAL, cleared_usec INTEGER);"
+	      "CREATE INDEX IF NOT EXISTS violation_lifecycle_open"
+	      " ON violation_lifecycle(cleared_usec);"
+	      "CREATE TABLE IF NOT EXISTS threshold_events (seq INTEGER PRIMARY KEY,"
+	      " time_usec INTEGER NOT NULL, license_id TEXT NOT NULL, term TEXT NOT NULL,"
+	      " subject TEXT NOT NULL, level INTEGER NOT NULL, measured REAL, limit_value REAL,"
+	      " detail TEXT NOT NULL);"
+	      "CREATE TABLE IF NOT EXISTS jobs_announced (id INTEGER PRIMARY KEY,"
+	      " job TEXT NOT NULL, scheduler TEXT NOT NULL, user TEXT NOT NULL,"
+	      " uid INTEGER NOT NULL, account TEXT NOT NULL, partition TEXT NOT NULL,"
+	      " wckey TEXT NOT NULL, comment TEXT NOT NULL, gpus TEXT NOT NULL,"
+	      " nodes TEXT NOT NULL, start_usec INTEGER NOT NULL,"
+	      " end_usec INTEGER NOT NULL);"
+	      "INSERT INTO violation_lifecycle VALUES (1, 'unpermitted-user|L-1|1000',"
+	      " 'principals', 'alice', NULL, NULL, 1700000009000000);"
+	      "INSERT INTO threshold_events VALUES (1, 1700000004000000, 'L-1', 'caps.cpu',"
+	      " 'alice', 80, 8.0, 10.0, 'cpu at 80 %');"
+	      "INSERT INTO jobs_announced VALUES (1, '7', 'slurm', 'alice', 1000, 'physics',"
+	      " 'batch', '', '', '', 'n1', 1700000000500000, 1700000019500000);",
 };
 
 /* Chained records in the fixture at each version (all of its rows, chained by migration). */
-static const int fixture_records[] = { 0, 8, 10 };
+static const int fixture_records[] = { 0, 8, 10, 14 };
 
 static int count(sqlite3 *db, const char *sql)
 {
@@ -72,6 +96,51 @@ static int exec(sqlite3 *db, const char *sql)
 	printf("# %s\n", msg);
 	sqlite3_free(msg);
 	return -EIO;
+}
+
+/* What the lifecycle and job lists returned. */
+struct lifecycle_seen {
+	int open, cleared, jobs, acks;
+	uint64_t open_seq, cleared_usec, job_end;
+	int64_t job_row;
+	char note[64];
+};
+
+static int seen_open(uint64_t seq, const char *key, void *userdata)
+{
+	struct lifecycle_seen *s = userdata;
+
+	s->open++;
+	s->open_seq = seq;
+	return 0;
+}
+
+static int seen_cleared(uint64_t seq, uint64_t cleared_usec, const char *key, void *userdata)
+{
+	struct lifecycle_seen *s = userdata;
+
+	s->cleared++;
+	s->cleared_usec = cleared_usec;
+	return 0;
+}
+
+static int seen_job(const struct job_info *j, void *userdata)
+{
+	struct lifecycle_seen *s = userdata;
+
+	s->jobs++;
+	s->job_row = j->row;
+	s->job_end = j->end_usec;
+	return 0;
+}
+
+static int seen_ack(const struct violation_ack *a, void *userdata)
+{
+	struct lifecycle_seen *s = userdata;
+
+	s->acks++;
+	snprintf(s->note, sizeof(s->note), "%s", a->note);
+	return 0;
 }
 
 static void verify(sqlite3 *db, struct chain_verify *v)
@@ -139,6 +208,30 @@ static void test_migrations(void)
 			TAP_CHECK(count(db, "SELECT COUNT(*) FROM gaps") == 1 &&
 					  count(db, "SELECT COUNT(*) FROM licenses") == 1,
 				  "v%d gaps and licence events kept", from);
+		if (from >= 3) {
+			struct lifecycle_seen seen = { 0 };
+			struct threshold_event e = { .time_usec = 1700000040000000,
+						     .license_id = "L-1",
+						     .term = "caps.cpu",
+						     .subject = "alice",
+						     .level = 95,
+						     .detail = "" };
+
+			ledger_list_open_violations(l, seen_open, &seen);
+			ledger_list_cleared_violations(l, 0, seen_cleared, &seen);
+			ledger_list_jobs(l, 0, seen_job, &seen);
+			TAP_CHECK(seen.open == 0 && seen.cleared == 1 &&
+					  seen.cleared_usec == 1700000009000000 &&
+					  count(db, "SELECT COUNT(*) FROM violation_lifecycle"
+						    " WHERE cleared_usec IS NOT NULL") == 0,
+				  "v%d's clear moved into a record of its own", from);
+			TAP_CHECK(seen.jobs == 1 && seen.job_row == 1 &&
+					  seen.job_end == 1700000019500000,
+				  "v%d's ended job listed with its end and run", from);
+			TAP_CHECK(ledger_add_threshold_event(l, &e) == 0 && e.seq == 2,
+				  "threshold numbering continues after v%d's (%llu)", from,
+				  (unsigned long long)e.seq);
+		}
 		/* New writes after a migration chain on. */
 		int64_t id;
 		r = ledger_add_interval(l, 1700000020000000, 1700000030000000, &id);
@@ -349,6 +442,141 @@ static void test_chain_and_rollup(void)
 	sqlite3_close(db);
 }
 
+/* The violation lifecycle, acknowledgements, threshold events and job announcements are
+ * append-only records in the chain: a clear, an acknowledgement, a job's end are new rows, and
+ * each is found when tampered with. */
+static void test_lifecycle(void)
+{
+	struct violation viol = { .time_usec = 1,
+				  .kind = "prohibited-executable",
+				  .license_id = "L",
+				  .user = "u",
+				  .executable = "/x",
+				  .cgroup = "/",
+				  .job = "",
+				  .detail = "d" };
+	struct job_info j = { .id = "42", .uid = 1000, .start_usec = 100 };
+	struct lifecycle_seen seen = { 0 };
+	char dir[256], err[512];
+	struct chain_verify v;
+	struct ledger *l;
+	sqlite3 *db;
+	int r = 0, seq;
+
+	snprintf(dir, sizeof(dir), "%s/lifecycle", top);
+	if (ledger_open(dir, &l, err, sizeof(err)) < 0) {
+		TAP_CHECK(0, "open %s", err);
+		return;
+	}
+	for (int i = 0; r == 0 && i < 2; i++)
+		r = ledger_add_violation(l, &viol);
+	if (r == 0)
+		r = ledger_set_violation_evidence(l, 1, "k1", "caps.cpu", "alice", 12.5, 10);
+	if (r == 0)
+		r = ledger_set_violation_evidence(l, 2, "k2", "principals", "bob", NAN, NAN);
+	if (r == 0) /* a second call for the same violation changes nothing */
+		r = ledger_set_violation_evidence(l, 1, "k1-again", "x", "y", 1, 1);
+	if (r == 0)
+		r = ledger_clear_violation(l, 1, 500);
+	if (r == 0) /* cleared once */
+		r = ledger_clear_violation(l, 1, 600);
+	TAP_CHECK(r == 0, "violations, evidence and clears recorded");
+	db = ledger_db(l);
+	ledger_list_open_violations(l, seen_open, &seen);
+	ledger_list_cleared_violations(l, 0, seen_cleared, &seen);
+	TAP_CHECK(seen.open == 1 && seen.open_seq == 2 && seen.cleared == 1 &&
+			  seen.cleared_usec == 500 &&
+			  count(db, "SELECT COUNT(*) FROM violation_lifecycle WHERE key = 'k1'") ==
+				  1,
+		  "one open (#2), one cleared once at its first clear (#1), evidence kept as first "
+		  "written");
+
+	TAP_CHECK(ledger_acknowledge_violation(l, 2, 700, 0, "known: test job") == 0 &&
+			  ledger_acknowledge_violation(l, 2, 800, 0, "second note") == 0,
+		  "violation #2 acknowledged twice");
+	TAP_CHECK(ledger_acknowledge_violation(l, 3, 700, 0, "") == -ENOENT &&
+			  ledger_acknowledge_violation(l, 0, 700, 0, "") == -ENOENT,
+		  "acknowledging a violation that does not exist: -ENOENT");
+	ledger_list_acks(l, 0, seen_ack, &seen);
+	TAP_CHECK(seen.acks == 2 && streq(seen.note, "second note"),
+		  "both acknowledgements listed in order (%d)", seen.acks);
+
+	r = ledger_store_job(l, &j);
+	int64_t run = j.row;
+	j.end_usec = 900;
+	if (r == 0)
+		r = ledger_store_job(l, &j); /* its end: a new row of the same run */
+	TAP_CHECK(r == 0 && run > 0 && j.row == run &&
+			  count(db, "SELECT COUNT(*) FROM jobs_announced") == 2,
+		  "a job's start and end are two rows of one run (%lld)", (long long)run);
+	struct job_info again = { .id = "42", .uid = 1000, .start_usec = 1000 };
+	r = ledger_store_job(l, &again); /* the id seen again after its end: a new run */
+	seen.jobs = 0;
+	ledger_list_jobs(l, 0, seen_job, &seen);
+	TAP_CHECK(r == 0 && again.row != run && seen.jobs == 2 && seen.job_row == again.row &&
+			  seen.job_end == 0,
+		  "a second run of job 42 is listed beside the first, running");
+	seen.jobs = 0;
+	ledger_list_jobs(l, 950, seen_job, &seen);
+	TAP_CHECK(seen.jobs == 1, "the first run ended before the range: only the second listed");
+	job_info_clear(&j);
+	job_info_clear(&again);
+
+	struct threshold_event e = { .time_usec = 5,
+				     .license_id = "L",
+				     .term = "caps.cpu",
+				     .subject = "alice",
+				     .level = 80,
+				     .measured = 8,
+				     .limit = 10,
+				     .detail = "" };
+	r = ledger_add_threshold_event(l, &e);
+	TAP_CHECK(r == 0 && e.seq == 1 && ledger_add_threshold_event(l, &e) == 0 && e.seq == 2,
+		  "threshold events numbered 1, 2");
+	r = ledger_commit(l);
+	verify(db, &v);
+	TAP_CHECK(r == 0 && !v.broken &&
+			  count(db,
+				"SELECT COUNT(*) FROM chain WHERE tbl IN ('violation_lifecycle',"
+				" 'violation_clears', 'violation_acks', 'threshold_events',"
+				" 'jobs_announced')") == 2 + 1 + 2 + 2 + 3,
+		  "the chain verifies and holds every lifecycle and job record (%s)", v.reason);
+	ledger_close(l);
+
+	db = tamper_copy(dir, "clear-deleted");
+	seq = chain_seq_of(db, "violation_clears", 1);
+	exec(db, "DELETE FROM violation_clears");
+	verify(db, &v);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq,
+		  "a deleted clear is found at its entry %d (%s)", seq, v.reason);
+	sqlite3_close(db);
+
+	db = tamper_copy(dir, "ack-changed");
+	seq = chain_seq_of(db, "violation_acks", 1);
+	exec(db, "UPDATE violation_acks SET note = 'nothing to see' WHERE id = 1");
+	verify(db, &v);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq && streq(v.bad_table, "violation_acks"),
+		  "a changed acknowledgement note is found at its entry %d (%s)", seq, v.reason);
+	sqlite3_close(db);
+
+	db = tamper_copy(dir, "job-end-changed");
+	seq = chain_seq_of(db, "jobs_announced", 2);
+	exec(db, "UPDATE jobs_announced SET end_usec = 0 WHERE id = 2");
+	verify(db, &v);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq,
+		  "a job's end rewritten as running is found at its entry %d (%s)", seq, v.reason);
+	sqlite3_close(db);
+
+	db = tamper_copy(dir, "evidence-changed");
+	seq = chain_seq_of(db, "violation_lifecycle", 1);
+	exec(db, "UPDATE violation_lifecycle SET measured = 9.5 WHERE seq = 1");
+	verify(db, &v);
+	TAP_CHECK(v.broken && v.bad_seq == (uint64_t)seq,
+		  "a lowered measured value in the evidence is found at its entry %d (%s)", seq,
+		  v.reason);
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	char cmd[300];
@@ -360,6 +588,7 @@ int main(void)
 	log_set_max_level(LOG_LVL_WARNING);
 	test_migrations();
 	test_chain_and_rollup();
+	test_lifecycle();
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", top);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The usage report of a licence over a period, from the ledger (daemon/report.c): built by
+ * hpcmeterctl report and by hpcmeterd's GetReport, byte for byte the same generator. */
+#pragma once
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum format { FMT_JSON, FMT_CSV, FMT_TABLE };
+
+struct report_args {
+	sqlite3 *db; /* the ledger, read in one transaction */
+	const char *license_id;
+	uint64_t from_usec, to_usec; /* [from, to) */
+	enum format fmt;
+	EVP_PKEY *key; /* the node's private key: JSON and CSV are signed; NULL for a table */
+	/* Called as the ledger is read (a terminal's progress line); NULL: quiet. */
+	void (*progress)(const char *what, uint64_t done, uint64_t total);
+};
+
+/* The report in *ret (malloc'ed, *ret_len bytes). JSON and CSV end with their signature line and
+ * sha256 is the hex SHA-256 of the signed bytes (what RecordReport records); "" for a table.
+ * Errors are logged; -ENOENT: the licence was never loaded on this node before to_usec. */
+int report_render(const struct report_args *a, char **ret, size_t *ret_len, char sha256[65]);
