@@ -150,6 +150,34 @@ static const struct {
 	  "\n"
 	  "Example:\n"
 	  "  hpcmeterctl monitor --json --since \"$(cat last-seq)\" | while read -r v; do ...; done\n" },
+	{ "gaps",
+	  "Usage: hpcmeterctl gaps [--since ID] [--json[=MODE]] [--no-legend]\n"
+	  "\n"
+	  "List the metering gaps hpcmeterd recorded (ListGaps) with an id above ID: spans in\n"
+	  "which metering was incomplete (daemon down, reboot, ring-buffer losses, a probe\n"
+	  "or the kernel module gone), each with its worst-case bound and how licences count\n"
+	  "it: ID CAUSE START DURATION CPU-BOUND GPUS POLICY (\"open\" while it lasts).\n"
+	  "\n"
+	  "Options:\n"
+	  "  --since=ID          only gaps with an id above ID (default 0: all)\n" JSON_OPT
+		  TABLE_OPT ADDRESS_OPT "\n"
+	  "Example:\n"
+	  "  hpcmeterctl gaps --json | jq '[.[] | .bound_cpu_ns] | add'\n" },
+	{ "acknowledge",
+	  "Usage: hpcmeterctl acknowledge SEQ NOTE [--json[=MODE]]\n"
+	  "\n"
+	  "Record in the ledger that an operator has seen violation SEQ, with NOTE (at most\n"
+	  "4096 bytes, no control characters but tab) and the caller's uid\n"
+	  "(AcknowledgeViolation). Root only. An acknowledgement does not clear the\n"
+	  "violation. Exit 5 when there is no violation SEQ, 1 when it was acknowledged\n"
+	  "before.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --json[=MODE]       print {\"seq\": SEQ, \"note\": NOTE, \"acknowledged\": true}\n"
+	  "  --address=ADDRESS   the bus at ADDRESS, not the system bus\n"
+	  "\n"
+	  "Example:\n"
+	  "  hpcmeterctl acknowledge 42 \"ticket OPS-1234: test binary, removed\"\n" },
 	{ "help", "Usage: hpcmeterctl help\n"
 		  "       hpcmeterctl COMMAND --help\n"
 		  "\n"
@@ -166,7 +194,8 @@ void ctl_help_exit_status(FILE *f)
 	      "  3  hpcmeterd is not running (nobody owns org.hpcmeter1, or no bus)\n"
 	      "  4  access denied by the bus policy (reading needs root or group hpcmeter;\n"
 	      "     reload and job announcements need root)\n"
-	      "  5  unknown id: no such licence (license explain, report --license)\n",
+	      "  5  unknown id: no such licence (license explain, report --license) or\n"
+	      "     violation (acknowledge)\n",
 	      f);
 }
 

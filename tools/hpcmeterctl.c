@@ -2329,6 +2329,108 @@ static int verb_inventory(sd_bus *bus, int argc, char **argv)
 
 /* ---- reload ---- */
 
+/* ---- metering gaps and acknowledgements ---- */
+
+static int parse_uint64(const char *s, uint64_t *ret);
+
+static int verb_gaps(sd_bus *bus, int argc, char **argv)
+{
+	static const char *const headers[] = { "ID",	    "CAUSE", "START", "DURATION",
+					       "CPU-BOUND", "GPUS",  "POLICY" };
+	static const bool right[] = { true, false, false, true, true, true, false };
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_(table_done) struct table t = { .n_columns = 7,
+						 .headers = headers,
+						 .right_align = right };
+	const char *cause, *boot_id, *detail, *bound, *policy;
+	uint64_t id, start, end, bound_cpu_ns;
+	uint32_t devices;
+	struct json j;
+	int r;
+
+	(void)argc;
+	(void)argv;
+	r = bus_call(bus, "ListGaps", &reply, "t", arg_since);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_GAP);
+	if (r < 0)
+		return log_parse_error("ListGaps", r);
+	json_init(&j, stdout, arg_json);
+	if (arg_json)
+		json_begin_array(&j);
+	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_GAP, &id, &cause, &start, &end,
+					&boot_id, &detail, &bound_cpu_ns, &devices, &bound,
+					&policy)) > 0) {
+		char ts[FORMAT_TIMESTAMP_MAX], span[FORMAT_SPAN_MAX], cpu[FORMAT_SPAN_MAX];
+
+		if (arg_json) {
+			json_begin_object(&j);
+			json_kv_uint(&j, "id", id);
+			json_kv_string(&j, "cause", cause);
+			json_kv_uint(&j, "start_usec", start);
+			json_kv_uint(&j, "end_usec", end);
+			json_kv_string(&j, "boot_id", boot_id);
+			json_kv_string(&j, "detail", detail);
+			json_kv_uint(&j, "bound_cpu_ns", bound_cpu_ns);
+			json_kv_uint(&j, "bound_devices", devices);
+			json_kv_string(&j, "bound", bound); /* the daemon's JSON, as a string */
+			json_kv_string(&j, "policy", policy);
+			json_end_object(&j);
+			continue;
+		}
+		if (table_add(&t, "%" PRIu64, id) < 0 || table_add(&t, "%s", cause) < 0 ||
+		    table_add(&t, "%s", format_timestamp_local(ts, start)) < 0 ||
+		    table_add(&t, "%s",
+			      end >= start && end ?
+				      format_span(span, sizeof(span), end - start, USEC_PER_MSEC) :
+				      "open") < 0 ||
+		    table_add(&t, "%s", format_span_ns(cpu, sizeof(cpu), bound_cpu_ns)) < 0 ||
+		    table_add(&t, "%" PRIu32, devices) < 0 || table_add(&t, "%s", policy) < 0) {
+			log_error("out of memory");
+			return -ENOMEM;
+		}
+	}
+	if (r < 0)
+		return log_parse_error("ListGaps", r);
+	if (arg_json) {
+		json_end_array(&j);
+		json_finish(&j);
+		return 0;
+	}
+	r = table_print(&t, "metering gaps");
+	if (r < 0)
+		log_error("out of memory");
+	return r;
+}
+
+static int verb_acknowledge(sd_bus *bus, int argc, char **argv)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	uint64_t seq;
+	int r;
+
+	(void)argc;
+	if (parse_uint64(argv[1], &seq) < 0 || seq == 0)
+		return usage_error("acknowledge: invalid sequence number '%s'", argv[1]);
+	r = bus_call(bus, "AcknowledgeViolation", &reply, "ts", seq, argv[2]);
+	if (r < 0 || !arg_json)
+		return r;
+	{
+		struct json j;
+
+		json_init(&j, stdout, arg_json);
+		json_begin_object(&j);
+		json_kv_uint(&j, "seq", seq);
+		json_kv_string(&j, "note", argv[2]);
+		json_key(&j, "acknowledged");
+		json_bool(&j, true);
+		json_end_object(&j);
+		json_finish(&j);
+	}
+	return 0;
+}
+
 static int verb_reload(sd_bus *bus, int argc, char **argv)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -2500,6 +2602,9 @@ static void help(void)
 	       "                           (read-only, offline; exit 1 if it would be violated)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
 	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
+	       "  gaps [--since ID]        List metering gaps (id > ID) with their worst-case bound\n"
+	       "  acknowledge SEQ NOTE     Record that violation SEQ was seen, with a note, in the\n"
+	       "                           ledger (root only)\n"
 	       "  metrics                  Print hpcmeterd's metrics (OpenMetrics text format;\n"
 	       "                           --json: an array of samples)\n"
 	       "  ledger verify            Walk the ledger's hash chain; name the first broken record\n"
@@ -2521,7 +2626,8 @@ static void help(void)
 	       "     --no-pager            Do not pipe the output into a pager (on a terminal,\n"
 	       "                           long output goes through $HPCMETER_PAGER, $PAGER or less)\n"
 	       "     --address=ADDRESS     Connect to the bus at ADDRESS, not to the system bus\n"
-	       "     --since=SEQ           violations, monitor: start after sequence number SEQ\n"
+	       "     --since=SEQ           violations, monitor: start after sequence number SEQ;\n"
+	       "                           gaps: after gap id SEQ\n"
 	       "     --since=DATE          license simulate: usage from DATE (YYYY-MM-DD, UTC)\n"
 	       "     --state-dir=DIR       license simulate: hpcmeterd's state directory\n"
 	       "                           (default /var/lib/hpcmeter)\n"
@@ -2581,6 +2687,8 @@ static const struct verb {
 	{ "license", 2, -1, 0, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
 	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },
+	{ "gaps", 1, 1, VERB_BUS | VERB_SINCE | VERB_PAGER, verb_gaps },
+	{ "acknowledge", 3, 3, VERB_BUS, verb_acknowledge },
 	{ "help", 1, 1, 0, verb_help },
 };
 

@@ -47,7 +47,8 @@ check "the line says the bus cannot be reached" grep -q "cannot connect to the s
 
 # 3: a bus, no daemon
 start_bus
-for v in status violations usage jobs licenses reload "license explain X" "inventory"; do
+for v in status violations usage jobs licenses reload "license explain X" "inventory" gaps \
+	"acknowledge 1 x"; do
 	# shellcheck disable=SC2086 # a verb with its arguments
 	expect 3 1 "$v without hpcmeterd" ctl $v
 done
@@ -76,8 +77,11 @@ expect 4 1 "violations as nobody" as_nobody "$HPCMETERCTL" violations --json
 expect 4 1 "reload as nobody" as_nobody "$HPCMETERCTL" reload
 expect 4 1 "metrics as nobody" as_nobody "$HPCMETERCTL" metrics
 expect 4 1 "job start as nobody" as_nobody "$HPCMETERCTL" job start 77
+expect 4 1 "acknowledge as nobody" as_nobody "$HPCMETERCTL" acknowledge 1 "a note"
+expect 4 1 "gaps as nobody" as_nobody "$HPCMETERCTL" gaps
 
 # 5: unknown id
+expect 5 1 "acknowledge of a violation that does not exist" ctl acknowledge 12345 "a note"
 expect 5 1 "license explain of a licence not loaded" ctl license explain NO-SUCH-LICENSE
 check "the line names the id" grep -q "NO-SUCH-LICENSE" "$T/err"
 expect 0 0 "license explain of the loaded one" ctl license explain EXIT-LIC-1

@@ -113,6 +113,8 @@ golden license-explain-no-legend "$HPCMETERCTL" license explain GOLDEN-LIC-1 --n
 golden violations "$HPCMETERCTL" violations
 golden violations.json "$HPCMETERCTL" violations --json
 golden violations-since "$HPCMETERCTL" violations --since 1
+golden gaps "$HPCMETERCTL" gaps
+golden gaps.json "$HPCMETERCTL" gaps --json=pretty
 golden jobs "$HPCMETERCTL" jobs
 golden jobs.json "$HPCMETERCTL" jobs --json=pretty
 golden jobs-no-legend "$HPCMETERCTL" jobs --no-legend
@@ -125,6 +127,15 @@ done
 golden usage-no-legend "$HPCMETERCTL" usage --by user --since-usec $FROM --until-usec $TO --no-legend
 golden report-table report_table --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format table
 golden report.json report_json --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format json
+# acknowledge: a seeded violation once (exit 0), twice (1), an unknown one (5)
+golden acknowledge.json "$HPCMETERCTL" acknowledge 1 "golden test: seen" --json
+"$HPCMETERCTL" acknowledge 1 "again" 2>"$T/ack.err"
+check "acknowledging violation 1 again: exit 1, AlreadyAcknowledged" \
+	test $? = 1 -a "$(grep -c . "$T/ack.err")" = 1
+"$HPCMETERCTL" acknowledge 99 "none such" 2>"$T/ack.err"
+check "acknowledging violation 99 (unknown): exit 5" test $? = 5 -a "$(grep -c . "$T/ack.err")" = 1
+check "acknowledge 0 is a bad argument: exit 2" sh -c "'$HPCMETERCTL' acknowledge 0 x 2>/dev/null; test \$? = 2"
+
 # Every command prints valid JSON with --json (short: one document on one line; pretty too).
 "$HPCMETERCTL" report --state-dir "$T/state" --license GOLDEN-LIC-1 --from 2025-01-01 \
 	--to 2025-01-31 --output "$T/r.json" 2>/dev/null
@@ -140,12 +151,14 @@ sys.exit(0 if sys.argv[2] != "short" or t.count("\n") == 1 else 1)' "$T/j.out" "
 for cmd in "status" "violations" "usage" "usage --by job" "jobs" "licenses" "inventory" \
 	"license explain GOLDEN-LIC-1" "license check $T/licenses/golden.yaml" "metrics" \
 	"reload" "job start 4711" "job end 4711" "ledger verify --state-dir $T/state" \
-	"report verify --state-dir $T/state $T/r.json" "report public-key --state-dir $T/state"; do
+	"report verify --state-dir $T/state $T/r.json" "report public-key --state-dir $T/state" \
+	"gaps"; do
 	# shellcheck disable=SC2086 # a command line
 	check "${cmd/$T/@TMP@} --json=short: one document on one line" json_ok short $cmd
 	# shellcheck disable=SC2086
 	check "${cmd/$T/@TMP@} --json=pretty: valid JSON" json_ok pretty $cmd
 done
+check "acknowledge --json=pretty: valid JSON" json_ok pretty acknowledge 2 "golden test: pretty"
 check "report public-key --json names the key that signed the report" \
 	test "$("$HPCMETERCTL" report public-key --state-dir "$T/state" --json | json "d['key_id']")" = \
 	"$(json "d['signature']['key_id']" <"$T/r.json")"
