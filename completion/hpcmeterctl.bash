@@ -28,7 +28,8 @@ _hpcmeterctl()
 	--by)
 		COMPREPLY=($(compgen -W 'job user account license' -- "$cur"))
 		return ;;
-	--address | --since | --since-usec | --until-usec | --set | --state-dir)
+	--address | --since | --since-usec | --until-usec | --set | --state-dir | --job | --user | \
+		--account | --license)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
@@ -41,7 +42,8 @@ _hpcmeterctl()
 	local i cmd= sub=
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		--address | --since | --since-usec | --until-usec | --set | --by | --state-dir) ((i++)) ;;
+		--address | --since | --since-usec | --until-usec | --set | --by | --state-dir | --job | \
+			--user | --account | --license) ((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi ;;

@@ -40,7 +40,8 @@ static const struct {
 	  "  hpcmeterctl violations --since 40 --json | jq '.[].executable'\n" },
 	{ "usage",
 	  "Usage: hpcmeterctl usage [--by job|user|account|license] [--since-usec USEC]\n"
-	  "                         [--until-usec USEC] [--json[=MODE]] [--no-legend]\n"
+	  "                         [--until-usec USEC] [--job ID] [--user NAME]\n"
+	  "                         [--account NAME] [--license ID] [--json[=MODE]] [--no-legend]\n"
 	  "\n"
 	  "On-CPU (and GPU) usage per cgroup, job and user, or summed with --by: per job,\n"
 	  "user, account (from the jobs the batch system announced), or per licence over\n"
@@ -51,7 +52,14 @@ static const struct {
 	  "  --by=KEY            totals per job, user, account or license\n"
 	  "  --since-usec=USEC   only intervals that end after USEC (CLOCK_REALTIME us)\n"
 	  "  --until-usec=USEC   only intervals that start before USEC (CPU usage; GPU\n"
-	  "                      metrics are summed from --since-usec on)\n" JSON_OPT TABLE_OPT
+	  "                      metrics are summed from --since-usec on)\n"
+	  "  --job=ID            only the usage of job ID\n"
+	  "  --user=NAME         only the usage of user NAME\n"
+	  "  --account=NAME      only the jobs announced with account NAME\n"
+	  "  --license=ID        only the validity of the loaded licence ID (exit 5 when it is\n"
+	  "                      not loaded)\n"
+	  "                      (filters: GetUsageFiltered, CPU usage only; they combine)\n" JSON_OPT
+		  TABLE_OPT
 		  ADDRESS_OPT "\n"
 	  "Example:\n"
 	  "  hpcmeterctl usage --by account --since-usec $(date -d 'last month' +%s000000)\n" },

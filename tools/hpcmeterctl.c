@@ -71,6 +71,9 @@ static bool arg_slurm_env = false;
 static char **arg_set = NULL; /* --set KEY=VALUE, in order */
 static size_t arg_n_set = 0;
 static const char *arg_by = NULL; /* usage --by */
+/* usage --job, --user, --account, --license: the rows GetUsageFiltered matches */
+static const char *arg_filter_job = NULL, *arg_filter_user = NULL, *arg_filter_account = NULL,
+		  *arg_filter_license = NULL;
 static uint64_t arg_since_usec = 0;
 static bool arg_until_usec_set = false; /* usage: intervals that start before this */
 static uint64_t arg_until_usec = 0;
@@ -1688,6 +1691,49 @@ static void json_gpu_fields(struct json *j, const struct ctl_gpu_row *g)
 	json_kv_uint(j, "gpu_dev_opens", g->dev_opens);
 }
 
+static bool usage_filtered(void)
+{
+	return arg_filter_job || arg_filter_user || arg_filter_account || arg_filter_license;
+}
+
+/* GetUsageFiltered with the keys given (and the range of --since-usec, --until-usec). */
+static int usage_call_filtered(sd_bus *bus, sd_bus_message **reply)
+{
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+	const struct {
+		const char *key, *value;
+	} keys[] = {
+		{ "job", arg_filter_job },
+		{ "user", arg_filter_user },
+		{ "account", arg_filter_account },
+		{ "license", arg_filter_license },
+	};
+	int r;
+
+	r = sd_bus_message_new_method_call(bus, &m, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
+					   hpcmeter_iface("GetUsageFiltered"), "GetUsageFiltered");
+	if (r >= 0)
+		r = sd_bus_message_open_container(m, 'a', "{sv}");
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(keys); i++)
+		if (keys[i].value)
+			r = sd_bus_message_append(m, "{sv}", keys[i].key, "s", keys[i].value);
+	if (r >= 0 && arg_since_usec_set)
+		r = sd_bus_message_append(m, "{sv}", "from_usec", "t", arg_since_usec);
+	if (r >= 0 && arg_until_usec_set)
+		r = sd_bus_message_append(m, "{sv}", "to_usec", "t", arg_until_usec);
+	if (r >= 0)
+		r = sd_bus_message_close_container(m);
+	if (r < 0) {
+		log_error("cannot build the GetUsageFiltered call: %s", strerror(-r));
+		return r;
+	}
+	r = sd_bus_call(bus, m, 0, &error, reply);
+	if (r < 0)
+		log_bus_call_error("GetUsageFiltered", &error, r);
+	return r;
+}
+
 static int verb_usage(sd_bus *bus, int argc, char **argv)
 {
 	static const char *const headers[] = { "CGROUP",   "JOB",   "USER(UID)",
@@ -1708,14 +1754,18 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
-	if (arg_until_usec_set)
+	if (usage_filtered())
+		r = usage_call_filtered(bus, &reply);
+	else if (arg_until_usec_set)
 		r = bus_call(bus, "GetUsageBetween", &reply, "tt", arg_since_usec, arg_until_usec);
 	else
 		r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
 	if (r < 0)
 		return r;
-	/* GPU usage of the same rows (hpcmeterd without a GPU meter answers none). */
-	r = ctl_gpu_usage_fetch(bus, arg_since_usec, &gpu_reply, &gpu, &n_gpu);
+	/* GPU usage of the same rows (hpcmeterd without a GPU meter answers none); GetGpuUsage
+	 * has no filter: with one, CPU usage only. */
+	if (!usage_filtered())
+		r = ctl_gpu_usage_fetch(bus, arg_since_usec, &gpu_reply, &gpu, &n_gpu);
 	if (r < 0) /* a failed call has said why already */
 		return ctl_exit_status == CTL_EXIT_FAILURE ? log_parse_error("GetGpuUsage", r) : r;
 	gpu_used = calloc(n_gpu + 1, sizeof(*gpu_used));
@@ -2634,6 +2684,9 @@ static void help(void)
 	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us);\n"
 	       "                           jobs: jobs running or ended after USEC\n"
 	       "     --until-usec=USEC     usage: only intervals that start before USEC\n"
+	       "     --job=ID, --user=NAME, --account=NAME, --license=ID\n"
+	       "                           usage: only the rows of that job, user, account (of\n"
+	       "                           the announced jobs) or licence's validity (CPU only)\n"
 	       "     --by=job|user|account|license\n"
 	       "                           usage: totals per job, user, account or licence\n"
 	       "     --slurm-env           job: take the job from Slurm's prolog/epilog environment\n"
@@ -2718,6 +2771,10 @@ enum {
 	ARG_SINCE,
 	ARG_SINCE_USEC,
 	ARG_UNTIL_USEC,
+	ARG_FILTER_JOB,
+	ARG_FILTER_USER,
+	ARG_FILTER_ACCOUNT,
+	ARG_FILTER_LICENSE,
 	ARG_BY,
 	ARG_SLURM_ENV,
 	ARG_SET,
@@ -2737,6 +2794,10 @@ static int parse_argv(int argc, char **argv)
 		{ "since", required_argument, NULL, ARG_SINCE },
 		{ "since-usec", required_argument, NULL, ARG_SINCE_USEC },
 		{ "until-usec", required_argument, NULL, ARG_UNTIL_USEC },
+		{ "job", required_argument, NULL, ARG_FILTER_JOB },
+		{ "user", required_argument, NULL, ARG_FILTER_USER },
+		{ "account", required_argument, NULL, ARG_FILTER_ACCOUNT },
+		{ "license", required_argument, NULL, ARG_FILTER_LICENSE },
 		{ "by", required_argument, NULL, ARG_BY },
 		{ "slurm-env", no_argument, NULL, ARG_SLURM_ENV },
 		{ "set", required_argument, NULL, ARG_SET },
@@ -2799,6 +2860,17 @@ static int parse_argv(int argc, char **argv)
 					"invalid time for --since-usec: '%s' (microseconds since the epoch)",
 					optarg);
 			arg_since_usec_set = true;
+			break;
+		case ARG_FILTER_JOB:
+		case ARG_FILTER_USER:
+		case ARG_FILTER_ACCOUNT:
+		case ARG_FILTER_LICENSE:
+			if (isempty(optarg))
+				return usage_error("%s needs a value", argv[optind - 1]);
+			*(c == ARG_FILTER_JOB	  ? &arg_filter_job :
+			  c == ARG_FILTER_USER	  ? &arg_filter_user :
+			  c == ARG_FILTER_ACCOUNT ? &arg_filter_account :
+						    &arg_filter_license) = optarg;
 			break;
 		case ARG_UNTIL_USEC:
 			if (parse_uint64(optarg, &arg_until_usec) < 0 || arg_until_usec == 0)
@@ -2879,6 +2951,10 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("--until-usec does not apply to '%s'", verb->name);
 	if (arg_until_usec_set && arg_until_usec <= arg_since_usec)
 		return usage_error("--until-usec must be after --since-usec");
+	if (usage_filtered() && !(verb->flags & VERB_BY))
+		return usage_error("--job, --user, --account and --license apply to 'usage' only");
+	if (usage_filtered() && arg_by && streq(arg_by, "license"))
+		return usage_error("--by license sums per licence: it takes no filter");
 	if (arg_by && !(verb->flags & VERB_BY))
 		return usage_error("--by does not apply to '%s'", verb->name);
 	if ((arg_slurm_env || arg_n_set) && !(verb->flags & VERB_JOB))

@@ -124,6 +124,10 @@ for by in job user account license; do
 	golden "usage-by-$by" "$HPCMETERCTL" usage --by $by --since-usec $FROM --until-usec $TO
 	golden "usage-by-$by.json" "$HPCMETERCTL" usage --by $by --since-usec $FROM --until-usec $TO --json
 done
+golden usage-account-physics "$HPCMETERCTL" usage --account physics --since-usec $FROM --until-usec $TO
+golden usage-user-bob-by-job.json "$HPCMETERCTL" usage --user bob --by job --since-usec $FROM --until-usec $TO --json
+golden usage-license.json "$HPCMETERCTL" usage --license GOLDEN-LIC-1 --since-usec $FROM --until-usec $TO --json=pretty
+want_rc=5 golden usage-license-unknown "$HPCMETERCTL" usage --license NO-SUCH-LICENSE
 golden usage-no-legend "$HPCMETERCTL" usage --by user --since-usec $FROM --until-usec $TO --no-legend
 golden report-table report_table --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format table
 golden report.json report_json --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format json
