@@ -59,8 +59,7 @@ static const struct {
 	  "  --license=ID        only the validity of the loaded licence ID (exit 5 when it is\n"
 	  "                      not loaded)\n"
 	  "                      (filters: GetUsageFiltered, CPU usage only; they combine)\n" JSON_OPT
-		  TABLE_OPT
-		  ADDRESS_OPT "\n"
+		  TABLE_OPT ADDRESS_OPT "\n"
 	  "Example:\n"
 	  "  hpcmeterctl usage --by account --since-usec $(date -d 'last month' +%s000000)\n" },
 	{ "jobs",
