@@ -31,10 +31,11 @@ at_least() { [ "$(grep -c . "$T/monitor.out")" -ge "$1" ]; }
 wait_for 20 at_least 1
 check "the monitor prints a violation raised live" test "$(lines)" = 1
 
-# The bus goes away: hpcmeterd loses it and exits; the monitor stays and retries.
+# The bus goes away: hpcmeterd loses it (and exits, or is stopped: restarted with the bus, as
+# systemd would); the monitor stays and retries.
 kill -TERM "$BUS_PID"
 wait "$BUS_PID" 2>/dev/null
-wait "$DAEMON_PID" 2>/dev/null
+stop_daemon 2>/dev/null # it exits when it loses the bus, or (reconnecting) is stopped here
 check "the monitor survives the bus going away" kill -0 "$MON"
 # while there is no bus: a forbidden process starts, and lives on
 "$T/bin/hpcm-busrestart-forbidden-2" 60 &
@@ -54,7 +55,7 @@ check "and prints live violations on the new bus" test "$(lines)" = 3
 # A second restart, with a violation recorded while the monitor is still reconnecting.
 kill -TERM "$BUS_PID"
 wait "$BUS_PID" 2>/dev/null
-wait "$DAEMON_PID" 2>/dev/null
+stop_daemon 2>/dev/null # it exits when it loses the bus, or (reconnecting) is stopped here
 "$T/bin/hpcm-busrestart-forbidden-4" 60 &
 _pids+=($!)
 restart_bus
