@@ -2935,6 +2935,10 @@ static int dispatch_verb(int argc, char **argv)
 			verb = &verbs[i];
 			break;
 		}
+	if (!verb && ctl_ext_handles(argv[0]))
+		return usage_error("'%s' comes first and takes its options after it, e.g. "
+				   "'" PROGRAM " %s --help'",
+				   argv[0], argv[0]);
 	if (!verb)
 		return usage_error("unknown command '%s'", argv[0]);
 	if (argc < verb->min_args)
