@@ -74,8 +74,12 @@ cp -r "$T/v1" "$T/licenses"
 check "back to version 1, a plain directory" test "$(loaded)" = "$N 1 0"
 
 # A half-written file: cut inside the validity's value.
+events01() { q "SELECT COUNT(*) FROM licenses WHERE file LIKE '%/licenses/lic-01.yaml'"; }
+e0=$(events01)
 head -c 60 "$T/v2/lic-01.yaml" >"$T/licenses/lic-01.yaml"
 "$HPCMETERCTL" reload
+check "the ledger records no change of the licence in force (no unloaded/loaded pair)" \
+	test "$(events01)" = "$e0"
 "$HPCMETERCTL" licenses --json >"$T/l.json"
 line=$(json "[l for l in d if l['file'].endswith('/lic-01.yaml')][0]" <"$T/l.json")
 diag "$line"
