@@ -46,7 +46,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
 	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o \
-	manager-bus-ext.o report.o)
+	manager-bus-ext.o report.o manager-reconnect.o gap-stall.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
 	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
@@ -221,7 +221,8 @@ check-asan:
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
 		tests/dbus/test-api.sh \
-		tests/dbus/test-full-disk.sh tests/module/run.sh \
+		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
+		tests/faults/test-license-swap.sh tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
 

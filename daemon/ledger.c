@@ -20,6 +20,10 @@
 #define LEDGER_MAX_PENDING 1000000
 /* While degraded, a commit is tried at most this often. */
 #define LEDGER_RETRY_USEC (1 * USEC_PER_SEC)
+/* How long a write waits for another process's lock (WAL: only another writer holds one) before
+ * the records wait in memory; while degraded, the retries do not wait at all, so that a lock
+ * held for long does not stall the event loop. */
+#define LEDGER_BUSY_MS 1000
 
 #define OP_MAX_ARGS 16
 
@@ -161,6 +165,7 @@ static void enter_degraded(struct ledger *l, int error)
 			  l->path, strerror(-error));
 	l->degraded = true;
 	l->degraded_error = error;
+	sqlite3_busy_timeout(l->db, 0);
 	l->retry_after_usec = now_realtime_usec() + LEDGER_RETRY_USEC;
 }
 
@@ -201,6 +206,7 @@ int ledger_commit(struct ledger *l)
 		log_notice("ledger %s writable again: records kept in memory written", l->path);
 		l->degraded = false;
 		l->degraded_error = 0;
+		sqlite3_busy_timeout(l->db, LEDGER_BUSY_MS);
 	}
 	return 0;
 }
@@ -282,7 +288,7 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 		r = -EIO;
 		goto fail;
 	}
-	sqlite3_busy_timeout(l->db, 5000);
+	sqlite3_busy_timeout(l->db, LEDGER_BUSY_MS);
 	/* WAL: readers never block the writer. synchronous=FULL: a committed violation survives
 	 * power loss; the daemon commits once per loop iteration, so the cost stays small. */
 	r = exec_sql(l, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON");

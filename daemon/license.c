@@ -350,17 +350,25 @@ static int parse_yaml(const char *buf, size_t size, struct license_error *err, s
 
 /* ---- reading the file ---- */
 
-static int read_file(const char *path, struct license_error *err, char **ret, size_t *ret_size)
+/* path relative to dir_fd (AT_FDCWD: as it is). */
+static int read_file(int dir_fd, const char *path, struct license_error *err, char **ret,
+		     size_t *ret_size)
 {
 	_cleanup_(closep) int fd = -1;
 	_cleanup_(freep) char *buf = NULL;
 	size_t size = 0, allocated = 0;
+	struct stat before, after;
 	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
 		error_at(err, 0, 0, "", "cannot open: %s", strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &before) < 0) {
+		r = -errno;
+		error_at(err, 0, 0, "", "cannot stat: %s", strerror(-r));
 		return r;
 	}
 
@@ -400,6 +408,14 @@ static int read_file(const char *path, struct license_error *err, char **ret, si
 	if (size > LICENSE_FILE_MAX_BYTES) {
 		error_at(err, 0, 0, "", "file is larger than %d bytes", LICENSE_FILE_MAX_BYTES);
 		return -EFBIG;
+	}
+	/* A regular file written to while read (rewritten in place) may be half old, half new:
+	 * not a licence to act on. */
+	if (S_ISREG(before.st_mode) && (fstat(fd, &after) < 0 || after.st_size != before.st_size ||
+					after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+					after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)) {
+		error_at(err, 0, 0, "", "the file changed while it was read (being written?)");
+		return -EAGAIN;
 	}
 
 	*ret = TAKE_PTR(buf);
@@ -1110,7 +1126,7 @@ int threshold_registry_load(const char *path, struct threshold_registry **ret,
 	int r;
 
 	error_init(err, path);
-	r = read_file(path, err, &buf, &size);
+	r = read_file(AT_FDCWD, path, err, &buf, &size);
 	if (r < 0)
 		return r;
 	r = parse_yaml(buf, size, err, &root);
@@ -2089,8 +2105,9 @@ static void license_freep(struct license **l)
 	license_free(*l);
 }
 
-static int parse_file(const char *path, struct license **ret, struct license_error *err,
-		      struct id_position *id_pos)
+/* path names the file in messages; name is how to open it, relative to dir_fd. */
+static int parse_file(int dir_fd, const char *name, const char *path, struct license **ret,
+		      struct license_error *err, struct id_position *id_pos)
 {
 	_cleanup_(freep) char *buf = NULL;
 	_cleanup_(ynode_freep) struct ynode *root = NULL;
@@ -2099,7 +2116,7 @@ static int parse_file(const char *path, struct license **ret, struct license_err
 	int r;
 
 	error_init(err, path);
-	r = read_file(path, err, &buf, &size);
+	r = read_file(dir_fd, name, err, &buf, &size);
 	if (r < 0)
 		return r;
 	r = parse_yaml(buf, size, err, &root);
@@ -2132,7 +2149,7 @@ int license_parse_file(const char *path, struct license **ret, struct license_er
 	struct license_error scratch;
 	struct id_position id_pos;
 
-	return parse_file(path, ret, err ?: &scratch, &id_pos);
+	return parse_file(AT_FDCWD, path, path, ret, err ?: &scratch, &id_pos);
 }
 
 static void strv_free(char **v, size_t n)
@@ -2331,7 +2348,9 @@ int license_set_load(const char *dir, struct license_set **ret)
 		}
 		s->n_entries = i + 1;
 
-		r = parse_file(e->file, &l, &e->error, &id_pos);
+		/* Through the directory opened above: a directory replaced meanwhile (a symlink
+		 * renamed over) cannot mix its files into this set. */
+		r = parse_file(dirfd(d), list.names[i], e->file, &l, &e->error, &id_pos);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)

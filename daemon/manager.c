@@ -1194,12 +1194,15 @@ int manager_start(struct manager *m)
 		goto fail_loop;
 	if (r > 0)
 		log_info("systemd watchdog enabled");
+	r = manager_stall_start(m);
+	if (r < 0)
+		goto fail_loop;
 
 	/* Processes that run already: check them now, not at their next context switch. */
 	seed_from_proc(m);
 	manager_collect(m);
 
-	r = manager_bus_connect(m);
+	r = manager_bus_start(m);
 	if (r < 0)
 		return r;
 	manager_gaps_announce(m);
@@ -1221,9 +1224,9 @@ int manager_run(struct manager *m)
 	manager_record_licenses(m, NULL);
 	manager_heartbeat(m, true);
 	if (r > 0) {
-		/* sd-bus ends the loop with EXIT_FAILURE when the bus connection is lost: exit
-		 * non-zero so that systemd (Restart=on-failure) brings us back on a new bus. */
-		log_error("lost the connection to the system bus; exiting to be restarted");
+		/* A loop ended by a failure (the bus connection is not one: manager-reconnect.c
+		 * follows it): exit non-zero so that systemd (Restart=on-failure) restarts us. */
+		log_error("the event loop ended with a failure; exiting to be restarted");
 		return -ECONNRESET;
 	}
 	return r;
@@ -1238,6 +1241,8 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->commit_source);
 	bus_ext_free(m);
+	manager_bus_reconnect_free(m);
+	manager_stall_stop(m);
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	kmeter_free(m->kmeter);

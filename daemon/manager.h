@@ -27,6 +27,13 @@ struct manager {
 	sd_event *event;
 	sd_bus *bus;
 	sd_bus_slot *vtable_slot;
+	/* manager-reconnect.c: a lost bus connection (freed at the next try) and the retries. */
+	sd_bus *bus_lost;
+	sd_event_source *bus_reconnect_source;
+	uint64_t bus_backoff_usec;
+	/* gap-stall.c: the event loop's own tick, to notice that it did not run. */
+	sd_event_source *stall_source;
+	uint64_t stall_last_mono, stall_threshold_usec;
 	sd_event_source *ring_source, *timer_source, *post_source;
 	sd_event_source *commit_source; /* the delayed commit of the loop's records */
 	struct meter *meter;
@@ -160,6 +167,9 @@ void manager_gaps_announce(struct manager *m);
 /* Is a condition of this cause open (a gap in progress)? */
 bool manager_gap_is_open(struct manager *m, const char *cause);
 void manager_gaps_free(struct manager *m);
+/* gap-stall.c: a loop that did not run far longer than it should is a "daemon-stalled" gap. */
+int manager_stall_start(struct manager *m);
+void manager_stall_stop(struct manager *m);
 
 /* metrics.c: the daemon's state as OpenMetrics text, or as the Prometheus text format that
  * node_exporter's textfile collector reads (caller frees); the latter is written atomically to
@@ -186,4 +196,9 @@ int manager_bus_connect(struct manager *m);
 int manager_bus_emit_violation(struct manager *m, const struct violation *v);
 void manager_bus_properties_changed(struct manager *m, const char *property);
 int manager_bus_emit_cleared(struct manager *m, uint64_t seq, uint64_t time_usec, const char *key);
+/* manager-reconnect.c: connect at start (no bus yet is not fatal), follow the connection and
+ * reconnect with back-off when it is lost. */
+int manager_bus_start(struct manager *m);
+int manager_bus_watch(struct manager *m);
+void manager_bus_reconnect_free(struct manager *m);
 int manager_bus_emit_threshold(struct manager *m, const struct threshold_event *e);

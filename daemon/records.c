@@ -78,6 +78,15 @@ void manager_record_licenses(struct manager *m, const struct license_set *new_se
 		recs[i].file = utf8_escape_invalid(e->file);
 		recs[i].id = strdup(e->license ? e->license->id : "");
 		file_sha256(e->file, recs[i].sha256);
+		/* A broken file that keeps its previous licence: what is in force is still the
+		 * bytes recorded before, not the broken ones. */
+		for (size_t j = 0; e->kept_previous && j < m->n_license_recs; j++) {
+			const struct license_rec *o = &m->license_recs[j];
+
+			if (recs[i].file && streq(o->file, recs[i].file) &&
+			    streq(o->id, e->license->id))
+				memcpy(recs[i].sha256, o->sha256, sizeof(recs[i].sha256));
+		}
 		if (!recs[i].file || !recs[i].id) {
 			recs_free(recs, i + 1);
 			log_error("out of memory recording licence files in the ledger");

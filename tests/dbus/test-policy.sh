@@ -100,17 +100,15 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
 check "group hpcmeter: monitor receives the violation" wait_for 10 grep -q POLICY-1 "$T/reader.out"
 sleep 0.5
 check "nobody: monitor receives no violation signal" test -z "$(grep POLICY-1 "$T/nobody.out")"
-# The bus going away (dbus-daemon restarted) stops the daemon with an error, after writing
-# the interval in flight, so that systemd restarts it on the new bus.
+# The bus going away (dbus-daemon restarted) does not stop the daemon: it meters on and
+# reconnects (tests/faults/test-bus-restart.sh brings the bus back and checks the return).
 last_end() { python3 -c "import sqlite3; print(sqlite3.connect('$T/state/ledger.sqlite').execute('select max(end_usec) from intervals').fetchone()[0])"; }
+ended_after() { [ "$(last_end)" -ge "$1" ]; }
 killed_at=$(($(date +%s%N) / 1000))
 kill "${_pids[0]}" # the dbus-daemon, started first
-wait "$DAEMON_PID"
-rc=$?
-check "hpcmeterd exits 1 when it loses the bus" test "$rc" = 1
-check "it says so in its log" grep -q "lost the connection to the system bus" "$T/hpcmeterd.log"
-# Only a collection made after the bus went away can end after that moment.
-check "it wrote the interval in flight first (last interval ends after the bus went)" \
-	test "$(last_end)" -ge "$killed_at"
+check "it says in its log that it lost the bus" \
+	wait_for 10 grep -q "lost the connection to the system bus" "$T/hpcmeterd.log"
+check "it writes intervals after the bus went" wait_for 20 ended_after "$killed_at"
+check "hpcmeterd keeps running without the bus" kill -0 "$DAEMON_PID"
 
 tap_done

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hpcmeter-bus.h"
@@ -750,6 +751,49 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
 	return remove(path);
 }
 
+/* Calendar periods where midnight does not exist or the day's first hour repeats, and the
+ * daemon's own time zone (TZ, /etc/localtime) changed while it runs: it never matters, the
+ * licence's zone (or UTC) does; validity dates are UTC days. */
+static void test_period_dst_edges(void)
+{
+	struct license *l;
+
+	begin();
+	/* Santiago springs forward at 24:00 on 2024-09-07: 2024-09-08 begins at 01:00 -03. */
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, "America/Santiago", 1725768000),
+		  1725768000); /* 04:00Z, the day's first second */
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, "America/Santiago", 1725767999),
+		  1725681600); /* a second before: still the 7th, begun 04:00Z (-04) */
+	/* It falls back at 24:00 -03 on 2024-04-06: 23:00-24:00 repeats; the 7th begins at
+	 * 04:00Z, and 03:30Z (23:30 -04, the repeated hour) is still the 6th (begun -03). */
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, "America/Santiago", 1712491200),
+		  1712462400);
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, "America/Santiago", 1712460600),
+		  1712372400);
+	/* Beirut springs forward at 00:00 on 2024-03-31: the day begins at 01:00 EEST. */
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, "Asia/Beirut", 1711886400), 1711836000);
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, "Asia/Beirut", 1711835999), 1711749600);
+	/* The daemon's own zone changes under it: TZ set to another zone, then unset (glibc
+	 * then reads /etc/localtime). A licence without a zone counts UTC days all the same,
+	 * and the daemon's TZ is left as it was. */
+	setenv("TZ", "Pacific/Kiritimati", 1);
+	tzset();
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, NULL, 1712460600), 1712448000);
+	CHECK(getenv("TZ") && strcmp(getenv("TZ"), "Pacific/Kiritimati") == 0);
+	l = load(HEADER);
+	if (l) {
+		CHECK_INT(l->valid_from, 1767225600); /* 2026-01-01T00:00:00Z */
+		CHECK_INT(l->valid_until, 1798761599); /* 2026-12-31T23:59:59Z */
+		license_free(l);
+	}
+	unsetenv("TZ");
+	tzset();
+	CHECK_INT(eval_period_start(LICENSE_PERIOD_DAY, NULL, 1712460600), 1712448000);
+	CHECK(getenv("TZ") == NULL);
+	end("periods at DST edges (midnight skipped, hour repeated); the daemon's own TZ never "
+	    "counts; validity dates are UTC days");
+}
+
 int main(void)
 {
 	setenv("HPCMETER_THRESHOLDS", "data/thresholds.yaml", 0);
@@ -762,6 +806,7 @@ int main(void)
 	test_jobs();
 	test_caps();
 	test_period_timezone();
+	test_period_dst_edges();
 	test_usage_cache();
 	test_lifecycle();
 	test_registry();

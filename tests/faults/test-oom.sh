@@ -1,0 +1,107 @@
+#!/bin/bash
+# The kernel's OOM killer ends the daemon: it runs in a memory cgroup of its own, whose limit
+# is then lowered to what it uses, so that its next allocations cannot be charged (with no
+# swap to push to) and the kernel OOM-kills it (memory.events / memory.oom_control count the
+# kill). Restarted (as Restart=on-failure would), the daemon finds every record committed
+# before the kill, a daemon-down gap covers the time it was away, the chain verifies.
+. "$(dirname "$0")/../lib.sh"
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (BPF, cgroups)"
+command -v dbus-daemon >/dev/null || skip_all "no dbus-daemon"
+echo "TAP version 13"
+
+mkdir -p "$T/licenses"
+cat >"$T/licenses/test.yaml" <<'EOY'
+license:
+  id: OOM-1
+  valid: { from: 2020-01-01, until: 2099-12-31 }
+  principals: { users: [root] }
+EOY
+# A memory cgroup: cgroup v2's memory controller when it is enabled, else the v1 hierarchy.
+CG2=$(cgroup2_mount)
+MEMV1=$(awk '$9 == "cgroup" && $NF ~ /(^|,)memory(,|$)/ { print $5; exit }' /proc/self/mountinfo)
+MEMCG=
+if [ -n "$CG2" ] && grep -qw memory "$CG2/cgroup.subtree_control" 2>/dev/null; then
+	MEMCG=$CG2/hpcmeter-oom-$$
+	mkdir "$MEMCG"
+	echo 0 >"$MEMCG/memory.swap.max" 2>/dev/null
+	usage() { cat "$MEMCG/memory.current"; }
+	set_limit() { echo "$1" >"$MEMCG/memory.max"; }
+	oom_kills() { awk '$1 == "oom_kill" { print $2 }' "$MEMCG/memory.events"; }
+elif [ -n "$MEMV1" ]; then
+	MEMCG=$MEMV1/hpcmeter-oom-$$
+	mkdir "$MEMCG"
+	echo 0 >"$MEMCG/memory.swappiness"
+	usage() { cat "$MEMCG/memory.usage_in_bytes"; }
+	set_limit() { echo "$1" >"$MEMCG/memory.limit_in_bytes"; }
+	oom_kills() { awk '$1 == "oom_kill" { print $2 }' "$MEMCG/memory.oom_control"; }
+else
+	skip_all "no memory cgroup controller"
+fi
+on_cleanup "rmdir '$MEMCG'"
+q() {
+	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
+import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
+for row in c.execute(sys.argv[2]):
+    print("|".join("" if v is None else str(v) for v in row))
+EOPY
+}
+now_usec() { date +%s%6N; }
+# The daemon, started in the memory cgroup (the same pid: exec).
+cat >"$T/hpcmeterd-in-memcg" <<EOS
+#!/bin/sh
+echo \$\$ >'$MEMCG/cgroup.procs' && exec '$BUILD/hpcmeterd' "\$@"
+EOS
+chmod 755 "$T/hpcmeterd-in-memcg"
+
+start_bus
+HPCMETERD=$T/hpcmeterd-in-memcg
+start_daemon --licenses "$T/licenses" --interval 1
+check "the daemon runs in its memory cgroup" grep -qx "$DAEMON_PID" "$MEMCG/cgroup.procs"
+sleep 1.5
+# An exec storm: the daemon allocates for each new process.
+(while :; do /bin/true; done) &
+STORM=$!
+_pids+=("$STORM")
+sleep 1
+# The head of the chain and the number of records, as committed now (one snapshot).
+snap=$(q "SELECT seq || ':' || hex(hash) || ':' || (SELECT COUNT(*) FROM chain) FROM chain ORDER BY seq DESC LIMIT 1")
+head=${snap%:*}
+n0=${snap##*:}
+kills0=$(oom_kills)
+diag "the daemon's cgroup uses $(usage) bytes"
+# Lower the limit step by step to what it uses: the kernel reclaims what it can, then kills.
+for _ in $(seq 200); do
+	kill -0 "$DAEMON_PID" 2>/dev/null || break
+	set_limit $(($(usage) / 4096 * 4096 - 65536)) 2>/dev/null
+	sleep 0.05
+done
+wait "$DAEMON_PID" 2>/dev/null
+status=$?
+dead_at=$(now_usec)
+kill "$STORM"
+wait "$STORM" 2>/dev/null
+diag "the daemon ended with status $status; oom_kill $kills0 -> $(oom_kills)"
+check "the kernel's OOM killer killed the daemon (SIGKILL)" test "$status" = 137
+check "the memory cgroup counts the OOM kill" test "$(oom_kills)" -gt "$kills0"
+set_limit max 2>/dev/null || set_limit -1
+
+# Restarted, as Restart=on-failure would.
+HPCMETERD=$BUILD/hpcmeterd
+start_daemon --licenses "$T/licenses" --interval 1
+sleep 1.5
+stop_daemon
+check "the record that was the chain's head before the kill is there, unchanged" \
+	test "$(q "SELECT seq || ':' || hex(hash) FROM chain WHERE seq = ${head%%:*}")" = "$head"
+check "all $n0 records committed before the kill are there" \
+	test "$(q "SELECT COUNT(*) FROM chain WHERE seq <= ${head%%:*}")" = "$n0"
+check "a daemon-down gap covers the time it was away" \
+	test "$(q "SELECT COUNT(*) FROM gaps WHERE cause = 'daemon-down' AND start_usec <= $dead_at AND end_usec >= $dead_at")" = 1
+diag "$(q "SELECT cause, (end_usec - start_usec) / 1e6, detail FROM gaps")"
+check "the database is intact (integrity_check)" test "$(q "PRAGMA integrity_check")" = ok
+"$HPCMETERCTL" ledger verify --state-dir "$T/state" >"$T/verify.out"
+rc=$?
+diag "$(cat "$T/verify.out")"
+check "the chain verifies" test "$rc" = 0
+tap_done

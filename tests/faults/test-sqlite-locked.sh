@@ -1,0 +1,88 @@
+#!/bin/bash
+# Another process holds the ledger's write lock: the sqlite3 CLI in BEGIN EXCLUSIVE for 8 s,
+# while processes exec and a violation is raised. The daemon does not crash or stop metering:
+# its ledger is degraded while locked (status, the metrics), the records wait in memory, and
+# when the lock is released they are written, in order: no interval missing, the violation
+# there, the chain verifies.
+. "$(dirname "$0")/../lib.sh"
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (BPF)"
+command -v dbus-daemon >/dev/null || skip_all "no dbus-daemon"
+command -v sqlite3 >/dev/null || skip_all "no sqlite3 command"
+echo "TAP version 13"
+
+mkdir -p "$T/licenses" "$T/bin"
+cat >"$T/licenses/test.yaml" <<'EOY'
+license:
+  id: LOCKED-1
+  regime: internal
+  valid: { from: 2020-01-01, until: 2099-12-31 }
+  end_use:
+    prohibited_executables: ["*/hpcm-while-locked"]
+EOY
+cp /bin/true "$T/bin/hpcm-while-locked"
+LEDGER=$T/state/ledger.sqlite
+q() {
+	python3 - "$LEDGER" "$1" <<'EOPY'
+import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
+for row in c.execute(sys.argv[2]):
+    print("|".join("" if v is None else str(v) for v in row))
+EOPY
+}
+state() { "$HPCMETERCTL" status --json | json "d['ledger_state']"; }
+collections() { "$HPCMETERCTL" status --json | json "d['collections']"; }
+collections_above() { [ "$(collections)" -gt "$1" ]; }
+writable() { [ "$(state)" = ok ]; }
+
+start_bus
+start_daemon --licenses "$T/licenses" --interval 1
+sleep 1.5
+check "the ledger starts writable" test "$(state)" = ok
+n_before=$(q "SELECT COUNT(*) FROM chain")
+
+# The lock: the sqlite3 CLI holds BEGIN EXCLUSIVE until we tell it to commit.
+mkfifo "$T/cli.in"
+sqlite3 "$LEDGER" <"$T/cli.in" >"$T/cli.out" 2>&1 &
+CLI=$!
+_pids+=("$CLI")
+exec 7>"$T/cli.in"
+printf '.timeout 20000\nBEGIN EXCLUSIVE;\nSELECT '"'"'locked'"'"';\n' >&7
+wait_for 30 grep -q locked "$T/cli.out"
+check "the sqlite3 CLI holds the exclusive lock" grep -q locked "$T/cli.out"
+(while :; do /bin/true; done) &
+STORM=$!
+_pids+=("$STORM")
+"$T/bin/hpcm-while-locked"
+check "while locked the daemon says the ledger is degraded" \
+	wait_for 30 sh -c "'$HPCMETERCTL' status --json | grep -q '\"ledger_state\":\"degraded: Device or resource busy'"
+diag "ledger_state: $(state)"
+check "and the metrics" sh -c "'$HPCMETERCTL' metrics | grep -q '^hpcmeter_ledger_degraded 1$'"
+c0=$(collections)
+check "it keeps metering while locked: collections go on" wait_for 30 collections_above $((c0 + 2))
+check "the daemon is running" kill -0 "$DAEMON_PID"
+kill "$STORM"
+wait "$STORM" 2>/dev/null
+# Release: the CLI commits and ends.
+printf 'COMMIT;\n' >&7
+exec 7>&-
+wait "$CLI"
+check "when the lock is released the ledger is writable again" wait_for 30 writable
+sleep 1.5
+stop_daemon
+diag "$(grep -E 'ledger' "$T/hpcmeterd.log" | sort | uniq -c | head)"
+check "the records kept in memory were written: more than before the lock" \
+	test "$(q "SELECT COUNT(*) FROM chain")" -gt "$n_before"
+check "the violation raised while locked is in the ledger" \
+	test "$(q "SELECT COUNT(*) FROM violations WHERE executable = '$T/bin/hpcm-while-locked'")" = 1
+check "no interval is missing: each starts where the one before ended" \
+	test "$(q "SELECT COUNT(*) FROM intervals a WHERE a.id > (SELECT MIN(id) FROM intervals)
+		AND NOT EXISTS (SELECT 1 FROM intervals b WHERE b.id = a.id - 1 AND b.end_usec = a.start_usec)")" = 0
+check "the degraded state and its end are meter-state records" \
+	test "$(q "SELECT group_concat(state) FROM meter_states WHERE meter = 'ledger'")" = "degraded,ok"
+check "the database is intact (integrity_check)" test "$(q "PRAGMA integrity_check")" = ok
+"$HPCMETERCTL" ledger verify --state-dir "$T/state" >"$T/verify.out"
+rc=$?
+diag "$(cat "$T/verify.out")"
+check "the chain verifies" test "$rc" = 0
+tap_done
