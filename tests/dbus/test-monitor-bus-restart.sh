@@ -16,7 +16,7 @@ license:
   end_use:
     prohibited_executables: ["*/hpcm-busrestart-forbidden*"]
 EOY
-for i in 1 2 3 4; do cp /bin/sleep "$T/bin/hpcm-busrestart-forbidden-$i"; done
+for i in 1 2 3 4 5; do cp /bin/sleep "$T/bin/hpcm-busrestart-forbidden-$i"; done
 start_bus
 start_daemon --licenses "$T/licenses" --interval 1
 
@@ -63,6 +63,27 @@ start_daemon --licenses "$T/licenses" --interval 1 # raises #4 before it is on t
 want=$("$HPCMETERCTL" violations --json | json "len(d)")
 wait_for 30 at_least "$want"
 wait_subscribed "$MON"
+sleep 1 # a duplicate would come now, from a late signal
+
+# A third restart, of the bus alone: hpcmeterd rejoins a restarted bus by itself and goes on
+# metering meanwhile; a violation it records while the bus is away reaches the monitor by the
+# back-fill once both are back. (A daemon that exits on losing the bus is started again.)
+kill -TERM "$BUS_PID"
+wait "$BUS_PID" 2>/dev/null
+"$T/bin/hpcm-busrestart-forbidden-5" 0.2 # raised with no bus to signal it on
+restart_bus
+answers() { "$HPCMETERCTL" status >/dev/null 2>&1; }
+if kill -0 "$DAEMON_PID" 2>/dev/null; then
+	check "hpcmeterd rejoins the restarted bus by itself" wait_for 30 answers
+else
+	start_daemon --licenses "$T/licenses" --interval 1
+	ok "hpcmeterd exited with the bus: started again # SKIP this daemon does not rejoin a bus"
+fi
+wait_for 30 sh -c "[ \$('$HPCMETERCTL' violations --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') -ge 5 ]"
+want=$("$HPCMETERCTL" violations --json | json "len(d)")
+wait_for 30 at_least "$want"
+check "the violation raised while the bus was away is printed after it returns" \
+	test "$(lines)" = "$want"
 sleep 1 # a duplicate would come now, from a late signal
 got=$(python3 -c "import json; print([json.loads(l)['seq'] for l in open('$T/monitor.out')])")
 want=$("$HPCMETERCTL" violations --json | json "[v['seq'] for v in d]")
