@@ -67,7 +67,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
-	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter
+	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/flood
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -164,6 +164,10 @@ fake_rt = $(if $(findstring cuda,$(1)),CUDA,$(if $(findstring hip,$(1)),HIP,$(if
 $(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
+
+$(O)/tests/flood: tests/dbus/flood.c daemon/hpcmeter-bus.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
