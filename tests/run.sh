@@ -49,7 +49,7 @@ ALL=(
 	"tests/package/test-rpmspec.sh"
 	"tests/slurm/test-slurm.sh"
 )
-ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
+ALL+=("tests/module/test-genl-fuzz.sh" "tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")
 
 passed=0 failed=0 skipped=0
