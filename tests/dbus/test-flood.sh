@@ -1,6 +1,6 @@
 #!/bin/bash
 # Hostile D-Bus input against the daemon on a private bus with the shipped policy: a flood of
-# 10,000 calls a second for FLOOD_SECONDS (default 20) from an unprivileged client (user
+# FLOOD_RATE (10,000) calls a second for FLOOD_SECONDS (20) from an unprivileged client (user
 # nobody in group hpcmeter, the readers' group: the calls reach the daemon) and from nobody
 # without the group (the bus refuses them), strings up to and past the bus's 32 MiB message
 # limit, variants nested up to and past D-Bus's depth limit of 64. The daemon must answer or
@@ -15,6 +15,7 @@ FLOOD=$BUILD/tests/flood
 [ -x "$FLOOD" ] || skip_all "$FLOOD not built"
 command -v sqlite3 >/dev/null || skip_all "needs sqlite3"
 secs=${FLOOD_SECONDS:-20}
+rate=${FLOOD_RATE:-10000}
 
 if ! getent group hpcmeter >/dev/null; then
 	groupadd --system hpcmeter || { echo "Bail out! cannot create group hpcmeter"; exit 1; }
@@ -62,9 +63,9 @@ check "nobody's calls are all refused by the bus (AccessDenied), none answered" 
 
 # 3. A reader floods GetStatus for $secs s, then ListViolations (rows since 0) for 5 s.
 f0=$(now_usec)
-as_reader "$FLOOD" rate 10000 "$secs" >"$T/reader.out" 2>&1
+as_reader "$FLOOD" rate "$rate" "$secs" >"$T/reader.out" 2>&1
 f1=$(now_usec)
-as_reader "$FLOOD" rate 10000 5 ListViolations >"$T/reader2.out" 2>&1
+as_reader "$FLOOD" rate "$rate" 5 ListViolations >"$T/reader2.out" 2>&1
 f2=$(now_usec)
 diag "reader, GetStatus: $(cat "$T/reader.out")"
 diag "reader, ListViolations: $(cat "$T/reader2.out")"
