@@ -46,7 +46,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
 	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o \
-	manager-bus-ext.o report.o manager-reconnect.o gap-stall.o)
+	manager-bus-ext.o report.o manager-reconnect.o gap-stall.o jobs-bus.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
 	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
@@ -70,7 +70,8 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/report-fd \
-	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger
+	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
+	$(O)/tests/flood
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -180,26 +181,39 @@ $(O)/tests/report-fd: tests/dbus/report-fd.c daemon/hpcmeter-bus.h | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
+$(O)/tests/flood: tests/dbus/flood.c daemon/hpcmeter-bus.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
 $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
 
-check: all $(TEST_BINS) $(O)/tests/fuzz-license
+check: all $(TEST_BINS) $(FUZZ_BINS)
 	$(Q)tests/run.sh $(O)
 
-# The licence parser under libFuzzer (clang; libclang-rt-14-dev). make check runs it for
-# FUZZ_CHECK_TIME seconds from the seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME.
+# libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
+# registry parser, the config parser, ring-buffer record decoding, the module's netlink
+# replies and the D-Bus job announcement. make check runs each for 15 seconds (FUZZ_TIME)
+# from its seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-$(O)/tests/fuzz-license: tests/fuzz/fuzz-license.c daemon/license.c daemon/util.c \
-		$(wildcard daemon/*.h) | $(O)/tests
+FUZZ_TARGETS := license config decode netlink bus
+FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
+FUZZ_SRCS_license := daemon/license.c daemon/util.c
+FUZZ_SRCS_config := daemon/config.c daemon/util.c daemon/gpu.c daemon/bpfutil.c
+FUZZ_SRCS_decode := daemon/meter.c daemon/util.c daemon/bpfutil.c
+FUZZ_SRCS_netlink := daemon/kmeter-client.c
+FUZZ_SRCS_bus := daemon/jobs-bus.c daemon/jobs.c daemon/util.c
+$(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard daemon/*.c daemon/*.h) \
+		$(O)/sched.skel.h $(O)/gpu.skel.h | $(O)/tests
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
-		-Wall -Wextra -Werror -Wno-unused-parameter -Idaemon \
-		tests/fuzz/fuzz-license.c daemon/license.c daemon/util.c -o $@ -lyaml
+		-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon -Imodule/uapi \
+		$(PKG_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ $(LDLIBS)
 
-fuzz: $(O)/tests/fuzz-license
+fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(O)
 
 # The same programs built with AddressSanitizer and UBSan (leaks included: a leak makes a

@@ -25,6 +25,7 @@ struct kmeter_client {
 	int family;
 	int group;
 	char extack[256];
+	kmeter_recv_fn recv; /* tests and fuzzing: replies from memory, not the kernel */
 };
 
 /* The state of one request: the kernel's verdict and what the caller wants per message. */
@@ -157,7 +158,8 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	size_t off = NLMSG_HDRLEN + sizeof(*e);
 
 	x->done = true;
-	x->error = e->error;
+	/* A positive error is no errno: a malformed reply, never "success with a count". */
+	x->error = e->error < 0 ? e->error : -EBADMSG;
 	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
 		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
 	keep_extack(x->c, nlh, off);
@@ -238,6 +240,8 @@ static int request(struct kmeter_client *c, uint8_t cmd, bool dump, struct excha
 	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_finish, x);
 	nl_cb_set(cb, NL_CB_DUMP_INTR, NL_CB_CUSTOM, on_intr, x);
 	nl_cb_err(cb, NL_CB_CUSTOM, on_error, x);
+	if (c->recv)
+		nl_cb_overwrite_recv(cb, c->recv);
 	r = nl_send_auto(c->sk, msg);
 	if (r < 0) {
 		r = nle_to_errno(r);
@@ -305,6 +309,21 @@ int kmeter_client_resolve(struct kmeter_client *c)
 	if (r < 0)
 		return r == -NLE_OBJ_NOTFOUND ? -ENOENT : nle_to_errno(r);
 	c->group = r;
+	return 0;
+}
+
+int kmeter_client_set_transport(struct kmeter_client *c, int family, int group, kmeter_send_fn send,
+				kmeter_recv_fn recv)
+{
+	struct nl_cb *cb = nl_socket_get_cb(c->sk);
+
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_overwrite_send(cb, send);
+	nl_cb_put(cb);
+	c->recv = recv;
+	c->family = family;
+	c->group = group;
 	return 0;
 }
 
@@ -471,6 +490,11 @@ static int on_event(struct nl_msg *msg, void *arg)
 	struct genlmsghdr *g = nlmsg_data(nlmsg_hdr(msg));
 	struct kmeter_event e = { 0 };
 
+	/* A message too short for its generic-netlink header is bad, not read past its end. */
+	if (!genlmsg_valid_hdr(nlmsg_hdr(msg), 0)) {
+		ctx->bad++;
+		return NL_SKIP;
+	}
 	if (g->cmd != HPCMETER_CMD_EVENT)
 		return NL_SKIP;
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HPCMETER_A_MAX, reply_policy) < 0 ||
@@ -514,6 +538,8 @@ int kmeter_client_read_events(struct kmeter_client *c,
 		return -ENOMEM;
 	nl_cb_set(nlcb, NL_CB_VALID, NL_CB_CUSTOM, on_event, &ctx);
 	nl_cb_set(nlcb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, no_seq_check, NULL);
+	if (c->recv)
+		nl_cb_overwrite_recv(nlcb, c->recv);
 	/* Non-blocking: the report is the number of messages read, 0 once none is left. */
 	do
 		r = nl_recvmsgs_report(c->sk, nlcb);

@@ -53,6 +53,19 @@ void kmeter_client_free(struct kmeter_client *c);
 int kmeter_client_resolve(struct kmeter_client *c);
 
 /* The kernel's extended-ACK message of the last failed request, or "". */
+/* Tests and fuzzing: send through send and read every reply through recv (libnl's overrides:
+ * recv returns one datagram in a malloc()ed buffer, or a negative NLE_* code) instead of the
+ * kernel, with family and group taken as resolved. The parsing is the daemon's own. */
+struct nl_sock;
+struct nl_msg;
+struct sockaddr_nl;
+struct ucred;
+typedef int (*kmeter_send_fn)(struct nl_sock *sk, struct nl_msg *msg);
+typedef int (*kmeter_recv_fn)(struct nl_sock *sk, struct sockaddr_nl *addr, unsigned char **buf,
+			      struct ucred **creds);
+int kmeter_client_set_transport(struct kmeter_client *c, int family, int group, kmeter_send_fn send,
+				kmeter_recv_fn recv);
+
 const char *kmeter_client_extack(const struct kmeter_client *c);
 
 int kmeter_client_info(struct kmeter_client *c, struct kmeter_info *info);

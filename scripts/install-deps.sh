@@ -27,8 +27,10 @@ tests=(
 	# a second Ed25519 key in the report tests
 	openssl
 	python3 dbus-bin libxml2-utils clang-format man-db bash-completion
-	# libFuzzer for the licence parser's fuzz target (clang -fsanitize=fuzzer)
+	# libFuzzer for the fuzz targets (clang -fsanitize=fuzzer)
 	libclang-rt-14-dev
+	# the D-Bus flood test reads the intervals from the ledger
+	sqlite3
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	# (libnl-3-dev libnl-genl-3-dev are in build: hpcmeterd and hpcmeterctl link libnl-genl)

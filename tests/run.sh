@@ -56,12 +56,13 @@ ALL=(
 	"tests/faults/test-sqlite-locked.sh"
 	"tests/faults/test-license-swap.sh"
 	"tests/faults/test-timezone.sh"
+	"tests/dbus/test-flood.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
 	"tests/slurm/test-slurm.sh"
 )
-ALL+=("tests/module/run.sh" "tests/module/dkms.sh")
+ALL+=("tests/module/test-genl-fuzz.sh" "tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")
 
 passed=0 failed=0 skipped=0

@@ -9,7 +9,7 @@
 #   --bench  the module's context-switch cost (make bench-module)
 # The kselftest headers come from Debian's linux-source-6.1, fetched once into
 # build/kselftest (KSELFTEST_DIR overrides). hpcmeterd and hpcmeterctl are taken from $BUILD
-# (default build/).
+# (default build/). GENL_FUZZ_S: seconds of netlink fuzzing as root and as nobody (25 each).
 
 . "$(dirname "$0")/common.sh"
 QEMU_TIMEOUT_S=${QEMU_TIMEOUT_S:-240}
@@ -101,6 +101,15 @@ else
 	diag <"$T/cc.log"
 	finish
 fi
+# The netlink fuzzer (random commands, attributes, sizes and flags), static for the guest.
+if cc -O2 -Wall -Wextra -Wno-unused-parameter -Werror -static -D_GNU_SOURCE -I"$TOP/module/uapi" \
+	"$TOP/tests/module/genl-fuzz.c" -o "$SHARE/genl-fuzz" >"$T/cc.log" 2>&1; then
+	ok "genl-fuzz builds statically"
+else
+	not_ok "genl-fuzz builds statically"
+	diag <"$T/cc.log"
+	finish
+fi
 # The kselftest-harness tests, against the headers of Debian's linux-source-6.1.
 # One cache for every build directory (make check-asan uses build-asan for the binaries).
 KSFT_DIR=${KSELFTEST_DIR:-$TOP/build/kselftest}
@@ -117,7 +126,8 @@ else
 	ok "kselftest headers # SKIP $(tail -n 1 "$T/ksft.log")"
 fi
 cp "$KO" "$SHARE/hpcmeter.ko"
-printf 'VERSION=%s\nABI=%s\nONLY=%s\n' "$VERSION" "$ABI" "$ONLY" >"$SHARE/expect"
+printf 'VERSION=%s\nABI=%s\nONLY=%s\nGENL_FUZZ_S=%s\n' "$VERSION" "$ABI" "$ONLY" \
+	"${GENL_FUZZ_S:-25}" >"$SHARE/expect"
 
 # --- initramfs: busybox, the virtio/9p modules in dependency order, the guest test --------
 R=$T/root
@@ -194,7 +204,7 @@ check() { desc=$1; shift; if "$@"; then ok "$desc"; else not_ok "$desc"; fi; }
 kernel_clean() {
 	t=$(cat /proc/sys/kernel/tainted)
 	[ $((t & (512 | 128 | 32 | 16384))) -eq 0 ] || { echo "tainted=$t" | diag; return 1; }
-	splat=$(dmesg | grep -E -i 'WARNING:|BUG:|Oops|Call Trace|general protection|refcount_t')
+	splat=$(dmesg | grep -E -i 'WARNING:|BUG:|Oops|Call Trace|general protection|refcount_t|KASAN|UBSAN')
 	[ -z "$splat" ] || { echo "$splat" | diag; return 1; }
 }
 info_ok() { # $1: output of genl-info
@@ -386,6 +396,19 @@ fi
 check "insmod hpcmeter.ko for the kselftests" insmod /mnt/hpcmeter.ko
 kselftest
 echo "# $(cut -d' ' -f1 /proc/uptime) s: kselftests done"
+# Hostile netlink traffic at the family for GENL_FUZZ_S seconds each from a root socket and
+# from nobody's (uid and gid 65534): the kernel must stay clean and the module keep answering.
+for who in root nobody; do
+	opt=; [ $who = nobody ] && opt=-u
+	seed=$(($(date +%s) % 100000))
+	out=$(/mnt/genl-fuzz -s $GENL_FUZZ_S -r $seed $opt 2>&1)
+	rc=$?
+	check "genl-fuzz for ${GENL_FUZZ_S} s as $who (seed $seed): $out" [ $rc -eq 0 ]
+	check "no oops, WARN, BUG, KASAN or refcount message after fuzzing as $who" kernel_clean
+done
+out=$($G 2>&1)
+check "GET_INFO still answers after the fuzzing" info_ok "$out"
+echo "# $(cut -d' ' -f1 /proc/uptime) s: netlink fuzzing done"
 check "rmmod hpcmeter after the kselftests" rmmod hpcmeter
 
 check "no warning, oops or bad taint at the end" kernel_clean
