@@ -713,16 +713,13 @@ invalid:
 static int parse_id(struct license_error *err, const struct ynode *n, const char *field, char **ret)
 {
 	const char *s;
-	size_t len;
 	int r;
 
 	r = get_string(err, n, field, &s);
 	if (r < 0)
 		return r;
-	len = strlen(s);
 	/* The id names the licence in the ledger, on D-Bus and in reports: keep it a token. */
-	if (len > LICENSE_ID_MAX ||
-	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") != len)
+	if (!license_id_valid(s))
 		return error_node(err, n, field,
 				  "invalid id \"%." ECHO_MAX "s\": expected 1 to %d characters of "
 				  "A-Z a-z 0-9 . _ : -",
@@ -2399,6 +2396,15 @@ size_t license_set_keep_previous(struct license_set *next, struct license_set *p
 }
 
 /* ---- questions the evaluator asks ---- */
+
+bool license_id_valid(const char *s)
+{
+	size_t len = strnlen(s, LICENSE_ID_MAX + 1);
+
+	return len > 0 && len <= LICENSE_ID_MAX &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
+		       len;
+}
 
 bool license_valid_at(const struct license *l, int64_t now_sec)
 {

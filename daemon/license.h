@@ -268,6 +268,9 @@ bool license_permits_user(const struct license *l, const char *user, const char 
 			  size_t n_groups);
 
 /* Returns the glob that matches exe_path, or NULL when none does. */
+/* An id a licence can have: 1 to 128 characters of A-Z a-z 0-9 . _ : - */
+bool license_id_valid(const char *s);
+
 const char *license_prohibits_executable(const struct license *l, const char *exe_path);
 
 /* "file:line:column: field: message" (parts omitted when unknown) into buf. */

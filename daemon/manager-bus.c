@@ -490,6 +490,10 @@ static int method_explain_license(sd_bus_message *msg, void *userdata, sd_bus_er
 	r = sd_bus_message_read(msg, "s", &id);
 	if (r < 0)
 		return r;
+	if (!license_id_valid(id)) /* never echoed: it may be megabytes */
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "Invalid licence id: expected 1 to 128 characters of "
+					 "A-Z a-z 0-9 . _ : -");
 	r = manager_explain(m, id, &res);
 	if (r == -ENOENT)
 		return sd_bus_error_setf(error, HPCMETER_ERROR_NO_SUCH_LICENSE,
