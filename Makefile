@@ -45,7 +45,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
-	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o)
+	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o clockwatch.o \
+	exehash.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
 	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \

@@ -18,6 +18,7 @@
 
 #include <bpf/bpf.h>
 
+#include "exehash.h"
 #include "manager.h"
 #include "manager-gpu.h"
 #include "sign.h"
@@ -34,6 +35,8 @@ struct proc {
 	uint64_t seen_in; /* last collection that found it in the map */
 	char *exe; /* resolved executable path, NULL when unknown */
 	char *filename; /* the name it was run by (execve()), NULL when unknown */
+	char *exe_sha256, *run_sha256; /* while a licence lists digests (exehash.h) */
+	bool hashed;
 };
 
 struct usage_acc {
@@ -72,6 +75,8 @@ static void proc_free(void *p)
 
 	free(pr->exe);
 	free(pr->filename);
+	free(pr->exe_sha256);
+	free(pr->run_sha256);
 	free(pr);
 }
 
@@ -309,6 +314,48 @@ static bool license_usable(const struct license_entry *e)
 	return e->license != NULL;
 }
 
+static bool licenses_list_digests(const struct manager *m)
+{
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+
+		if (l && l->n_prohibited_sha256)
+			return true;
+	}
+	return false;
+}
+
+/* The content of what it runs, once per process (the file is hashed once per identity). */
+static void proc_hash(struct manager *m, struct proc *p, const char *filename)
+{
+	char hex[EXEHASH_HEX_LEN + 1];
+	int r;
+
+	if (p->hashed || !licenses_list_digests(m))
+		return;
+	if (!m->exehash && exehash_new(&m->exehash) < 0)
+		return;
+	p->hashed = true;
+	r = exehash_process(m->exehash, p->tgid, p->exe, NULL, hex);
+	if (r == 0)
+		p->exe_sha256 = strdup(hex);
+	else
+		log_debug("pid %u: cannot hash its executable %s: %s", p->tgid,
+			  p->exe ? p->exe : "?", strerror(-r));
+	/* Run by another name than its executable: a script (or a symlink: the same file). */
+	if (filename && (!p->exe || !streq(filename, p->exe)) &&
+	    exehash_process(m->exehash, p->tgid, NULL, filename, hex) == 0)
+		p->run_sha256 = strdup(hex);
+}
+
+void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run)
+{
+	struct proc *p = proc_find(m, pid);
+
+	*exe = p ? p->exe_sha256 : NULL;
+	*run = p ? p->run_sha256 : NULL;
+}
+
 static void evaluate_proc(struct manager *m, struct proc *p, const char *filename)
 {
 	const struct user_info *u = NULL;
@@ -318,6 +365,7 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 		return;
 	if (!filename)
 		filename = p->filename; /* re-evaluated: the name it was run by at its exec */
+	proc_hash(m, p, filename);
 	if (!exempt && attributor_user(m->attr, p->uid, &u) < 0)
 		exempt = true; /* unknown user: principal terms cannot be checked */
 	for (size_t i = 0; i < m->licenses->n_entries; i++) {
@@ -331,6 +379,8 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 			.n_groups = u ? u->n_groups : 0,
 			.exe = p->exe,
 			.filename = filename,
+			.exe_sha256 = p->exe_sha256,
+			.run_sha256 = p->run_sha256,
 			.exempt = exempt,
 		};
 
@@ -720,6 +770,7 @@ int manager_collect(struct manager *m)
 	uint64_t now, t0 = now_boottime_nsec();
 	int r;
 
+	manager_clock_check(m);
 	update_clock_offset(m);
 	/* Records already in the ring buffer first: exits carry final counters. */
 	meter_consume(m->meter);
@@ -1239,6 +1290,7 @@ void manager_free(struct manager *m)
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	kmeter_free(m->kmeter);
+	exehash_free(m->exehash);
 	meter_free(m->meter);
 	if (m->bpf_stats_fd >= 0)
 		close(m->bpf_stats_fd);
