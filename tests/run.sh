@@ -44,6 +44,7 @@ ALL=(
 	"tests/dbus/test-gap-policy.sh"
 	"tests/dbus/test-gpu.sh"
 	"tests/adversarial/test-exec-evasion.sh"
+	"tests/adversarial/test-escape.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
