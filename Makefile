@@ -68,7 +68,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
-	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter
+	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/noop-iter.bpf.o
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -99,6 +99,10 @@ $(O)/vmlinux.h: | $(O)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
 
 $(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h bpf/task_cgroup.bpf.h $(O)/vmlinux.h | $(O)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/tests/noop-iter.bpf.o: tests/adversarial/noop-iter.bpf.c $(O)/vmlinux.h | $(O)/tests
 	@echo "  BPF     $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -258,8 +258,8 @@ static void check_attached(struct manager *m)
 	if (!m->meter || meter_check_attached(m->meter, &missing) < 0)
 		return;
 	if (missing) {
-		snprintf(detail, sizeof(detail), "%u BPF programs of the CPU meter not attached",
-			 missing);
+		snprintf(detail, sizeof(detail),
+			 "%u BPF programs of the CPU meter not attached (or replaced)", missing);
 		manager_gap_open(m, "probe-detached", detail);
 	} else {
 		manager_gap_close(m, "probe-detached");

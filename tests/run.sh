@@ -45,6 +45,7 @@ ALL=(
 	"tests/dbus/test-gpu.sh"
 	"tests/adversarial/test-exec-evasion.sh"
 	"tests/adversarial/test-escape.sh"
+	"tests/adversarial/test-tamper.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
