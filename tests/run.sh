@@ -46,6 +46,7 @@ ALL=(
 	"tests/adversarial/test-exec-evasion.sh"
 	"tests/adversarial/test-escape.sh"
 	"tests/adversarial/test-tamper.sh"
+	"tests/adversarial/test-gpu-evasion.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
