@@ -219,12 +219,15 @@ static int collect_one(uint32_t tgid, const struct hpcm_gpu_proc *k, void *userd
 	}
 	if (!s) {
 		s = calloc(1, sizeof(*s));
-		if (!s || !tsearch(s, &m->gpu_seen, seen_cmp)) {
+		if (!s)
+			return -ENOMEM;
+		/* The key before the insertion: the tree is ordered by it. */
+		s->tgid = tgid;
+		s->first_ns = s->until_ns = k->first_ns;
+		if (!tsearch(s, &m->gpu_seen, seen_cmp)) {
 			free(s);
 			return -ENOMEM;
 		}
-		s->tgid = tgid;
-		s->first_ns = s->until_ns = k->first_ns;
 	}
 	/* Device-seconds: the lifetime since the first GPU use, times the devices it opened
 	 * (at least one). */
