@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpu.h"
 #include "manager.h"
 #include "util.h"
 
@@ -252,14 +253,16 @@ static void check_losses(struct manager *m, uint64_t now)
 
 static void check_attached(struct manager *m)
 {
-	unsigned missing = 0;
+	unsigned missing = 0, gpu = m->gpu ? gpu_links_replaced(m->gpu) : 0;
 	char detail[128];
 
 	if (!m->meter || meter_check_attached(m->meter, &missing) < 0)
 		return;
-	if (missing) {
+	if (missing || gpu) {
 		snprintf(detail, sizeof(detail),
-			 "%u BPF programs of the CPU meter not attached (or replaced)", missing);
+			 "%u BPF programs of the CPU meter not attached (or replaced), %u of the "
+			 "GPU meter replaced",
+			 missing, gpu);
 		manager_gap_open(m, "probe-detached", detail);
 	} else {
 		manager_gap_close(m, "probe-detached");

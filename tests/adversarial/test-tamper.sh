@@ -67,17 +67,23 @@ check "metering goes on: a prohibited program run after the attempts is caught" 
 	wait_for 10 caught "$T/bin/after-detach"
 check "and no gap was opened" test "$(gaps probe-detached)" = 0
 
-# 3. The task iterator's link does take another program: root replaces the one the daemon
-# reads from with an iterator that reports nothing (CPU time of living processes would vanish).
-bpftool prog load "$NOOP" "$_bpffs/noop-iter" ||
+# 3. An iterator's link does take another program: root replaces the one the CPU meter reads
+# from with an iterator that reports nothing (CPU time of living processes would vanish), and
+# the GPU meter's reading of held devices with one that finds none.
+bpftool prog loadall "$NOOP" "$_bpffs/noop" ||
 	{ echo "Bail out! cannot load $NOOP"; exit 1; }
-reading=$(links iter | tail -1)
-tests/adversarial/bpf-tamper.py update --prog "$_bpffs/noop-iter" "$reading" >"$T/iter.out"
-check "replace the reading's task iterator: the kernel allows it ($(cat "$T/iter.out"))" \
+iter_links() { # TARGET: the daemon's iterator links over that target, oldest first
+	for id in $(links iter); do
+		bpftool link show id "$id" -j | json "d.get('target_name')" | grep -qx "$1" && echo "$id"
+	done
+}
+reading=$(iter_links task | tail -1)
+tests/adversarial/bpf-tamper.py update --prog "$_bpffs/noop/noop_task" "$reading" >"$T/iter.out"
+check "replace the CPU meter's reading iterator: the kernel allows it ($(cat "$T/iter.out"))" \
 	test "$(cat "$T/iter.out")" = "$reading ok"
 detached() { [ "$(gaps probe-detached)" -ge 1 ]; }
 check "the daemon notices: a probe-detached gap is recorded" wait_for 10 detached
-check "  naming the replaced program" test "$(q "SELECT COUNT(*) FROM gaps WHERE cause = 'probe-detached' AND detail LIKE '%replaced%'")" -ge 1
+check "  naming the replaced program" test "$(q "SELECT COUNT(*) FROM gaps WHERE cause = 'probe-detached' AND detail LIKE '%1 BPF programs of the CPU meter not attached (or replaced)%'")" -ge 1
 check "  and status shows it open" test "$("$HPCMETERCTL" status --json | json "d['gaps_open']")" -ge 1
 check "  with a CPU bound of cores × duration" test "$(q "SELECT COUNT(*) FROM gaps WHERE cause = 'probe-detached' AND bound_cpu_ns != (end_usec - start_usec) * 1000 * $(getconf _NPROCESSORS_CONF)")" = 0
 
@@ -97,6 +103,14 @@ check "  bounded by cores × the time it was down" test "$(q "SELECT COUNT(*) FR
 check "the prohibited program still running at the restart is caught (its SHA-256)" \
 	wait_for 10 caught "$T/bin/while-down-long"
 wait "$LONG"
+
+# The GPU meter's reading of held devices, replaced under the restarted daemon.
+held=$(iter_links task_file)
+tests/adversarial/bpf-tamper.py update --prog "$_bpffs/noop/noop_task_file" "$held" >"$T/held.out"
+check "replace the GPU meter's reading of held devices: the kernel allows it ($(cat "$T/held.out"))" \
+	test "$(cat "$T/held.out")" = "$held ok"
+gpu_replaced() { [ "$(q "SELECT COUNT(*) FROM gaps WHERE cause = 'probe-detached' AND detail LIKE '%, 1 of the GPU meter replaced'")" -ge 1 ]; }
+check "the daemon notices: a probe-detached gap names the GPU meter" wait_for 10 gpu_replaced
 
 # 5. The wall clock set back 300 s under the running daemon, then put right again.
 OFFSET=$(python3 -c 'import time; print(repr(time.clock_gettime(time.CLOCK_REALTIME) - time.clock_gettime(time.CLOCK_BOOTTIME)))')
@@ -119,8 +133,8 @@ check "intervals never end before they start" test "$(q "SELECT COUNT(*) FROM in
 
 # 6. The clock set back while the daemon is down: before, the heartbeat lay "in the future"
 # and no gap was recorded at all.
+down_from=$(date +%s%6N) # before the stop: its last heartbeat starts the gap
 stop_daemon
-down_from=$(date +%s%6N)
 clock_back
 start_daemon --licenses "$T/licenses" --interval 1
 clock_restore
