@@ -210,7 +210,9 @@ check-asan:
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
-		tests/dbus/test-full-disk.sh tests/module/run.sh
+		tests/dbus/test-full-disk.sh tests/adversarial/test-exec-evasion.sh \
+		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
+		tests/module/run.sh
 
 # Build the Debian packages from a copy of the tree and install them into a fresh Debian root
 # (mmdebstrap, the Debian archive): what CI runs after make check.

@@ -94,11 +94,11 @@ ln "$T/bin/solver" "$T/elsewhere/hardlink"
 check "a hard link is caught by its SHA-256" wait_for 10 caught "$KPREFIX$T/elsewhere/hardlink" sha256
 
 # 5. A symlink named like a harmless tool: the executable is the real file.
-cp "$T/bin/solver" "$T/bin/hpcm-evil"
-ln -s "$T/bin/hpcm-evil" "$T/elsewhere/python-helper"
+cp "$T/bin/solver" "$T/bin/hpcm-evil-linked"
+ln -s "$T/bin/hpcm-evil-linked" "$T/elsewhere/python-helper"
 "$T/elsewhere/python-helper" 50
 check "through a symlink, the real path is what is recorded and caught" \
-	wait_for 10 caught "$KPREFIX$T/bin/hpcm-evil" glob
+	wait_for 10 caught "$KPREFIX$T/bin/hpcm-evil-linked" glob
 check "  and the name it was run by is in the violation" \
 	sh -c "'$HPCMETERCTL' violations --json | grep -q 'run as $T/elsewhere/python-helper'"
 
