@@ -98,7 +98,8 @@ cp "$T/bin/hpcm-evil" "$T/bin/while-down-long"
 LONG=$!
 _pids+=("$LONG")
 start_daemon --licenses "$T/licenses" --interval 1
-check "the restart records a daemon-stopped gap" test "$(gaps daemon-stopped)" = 1
+n_gaps() { [ "$(gaps "$1")" = "$2" ]; }
+check "the restart records a daemon-stopped gap" wait_for 10 n_gaps daemon-stopped 1
 check "  bounded by cores × the time it was down" test "$(q "SELECT COUNT(*) FROM gaps WHERE cause = 'daemon-stopped' AND bound_cpu_ns = (end_usec - start_usec) * 1000 * $(getconf _NPROCESSORS_CONF) AND end_usec > start_usec")" = 1
 check "the prohibited program still running at the restart is caught (its SHA-256)" \
 	wait_for 10 caught "$T/bin/while-down-long"
@@ -139,8 +140,8 @@ clock_back
 start_daemon --licenses "$T/licenses" --interval 1
 clock_restore
 down_for=$(($(date +%s%6N) - down_from))
-check "clock set back while down: a clock-jump violation at the restart" has_jump back "while hpcmeterd was down"
-check "the daemon-stopped gap is still recorded" test "$(gaps daemon-stopped)" = 2
+check "clock set back while down: a clock-jump violation at the restart" wait_for 10 has_jump back "while hpcmeterd was down"
+check "the daemon-stopped gap is still recorded" wait_for 10 n_gaps daemon-stopped 2
 len=$(q "SELECT end_usec - start_usec FROM gaps WHERE cause = 'daemon-stopped' ORDER BY id DESC LIMIT 1")
 check "  lasting the time it was down by CLOCK_BOOTTIME ($len µs, at most $down_for)" \
 	test "$len" -gt 0 -a "$len" -le "$down_for"
