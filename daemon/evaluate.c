@@ -151,11 +151,17 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 				"end_use.prohibited_executable_sha256");
 		if (!f)
 			return -ENOMEM;
-		finding_process(f, l, p, script ? p->filename : NULL);
-		snprintf(f->detail, sizeof(f->detail), "%s has the prohibited SHA-256 %s%s%s",
-			 script ? "the script it runs" : "executable",
-			 script ? p->run_sha256 : p->exe_sha256, p->filename ? ", run as " : "",
-			 p->filename ? p->filename : "");
+		finding_process(f, l, p, !script ? NULL : p->run_path ? p->run_path : p->filename);
+		if (script && p->run_path)
+			snprintf(f->detail, sizeof(f->detail),
+				 "the program it maps, %s, has the prohibited SHA-256 %s",
+				 p->run_path, p->run_sha256);
+		else
+			snprintf(f->detail, sizeof(f->detail),
+				 "%s has the prohibited SHA-256 %s%s%s",
+				 script ? "the script it runs" : "executable",
+				 script ? p->run_sha256 : p->exe_sha256,
+				 p->filename ? ", run as " : "", p->filename ? p->filename : "");
 	}
 	if (p->exe && !license_allows_executable(l, p->exe) &&
 	    !(run_as && license_allows_executable(l, run_as))) {

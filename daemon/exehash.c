@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <search.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,4 +189,48 @@ int exehash_process(struct exehash *h, uint32_t tgid, const char *path, const ch
 	if (fd < 0)
 		return -errno;
 	return hash_file(h, fd, ret);
+}
+
+int exehash_mapped(struct exehash *h, uint32_t tgid, const char *skip,
+		   bool (*want)(const char *hex, void *userdata), void *userdata, char *ret_path,
+		   size_t path_size, char *ret_hex)
+{
+	char name[128], line[PATH_MAX + 256], last[PATH_MAX] = "";
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(name, sizeof(name), "/proc/%u/maps", tgid);
+	f = fopen(name, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char range[64], perms[8], path[PATH_MAX], hex[EXEHASH_HEX_LEN + 1];
+		_cleanup_close_ int fd = -1;
+
+		path[0] = '\0';
+		/* "start-end perms offset dev inode path" */
+		if (sscanf(line, "%63s %7s %*s %*s %*s %4095[^\n]", range, perms, path) < 3 ||
+		    !strchr(perms, 'x') || path[0] != '/' || (skip && streq(path, skip)) ||
+		    streq(path, last))
+			continue;
+		snprintf(last, sizeof(last), "%s", path);
+		/* The mapped file itself, whatever became of its name. */
+		snprintf(name, sizeof(name), "/proc/%u/map_files/%s", tgid, range);
+		fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0 || hash_file(h, fd, hex) < 0 || !want(hex, userdata))
+			continue;
+		snprintf(ret_path, path_size, "%s", path);
+		memcpy(ret_hex, hex, sizeof(hex));
+		return 1;
+	}
+	return 0;
+}
+
+bool exehash_is_loader(const char *path)
+{
+	const char *base = path ? strrchr(path, '/') : NULL;
+
+	base = base ? base + 1 : path;
+	/* glibc's ld-linux-x86-64.so.2, ld-linux-aarch64.so.1, ld64.so.2; musl's ld-musl-*.so.1 */
+	return base && (strncmp(base, "ld-", 3) == 0 || strncmp(base, "ld64.so", 7) == 0 ||
+			strncmp(base, "ld.so", 5) == 0);
 }

@@ -4,6 +4,8 @@
  * once per file identity and cached. */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define EXEHASH_HEX_LEN 64
@@ -21,6 +23,15 @@ void exehash_free(struct exehash *h);
  * ret (EXEHASH_HEX_LEN + 1 bytes), or -errno. */
 int exehash_process(struct exehash *h, uint32_t tgid, const char *path, const char *script,
 		    char *ret);
+
+/* A program run through the dynamic loader (ld.so PROGRAM) is mapped, not executed: the files
+ * process tgid maps executable, but skip (the loader), hashed until want() accepts a digest.
+ * Returns 1 with its path and digest, 0 when none is wanted, or -errno. */
+int exehash_mapped(struct exehash *h, uint32_t tgid, const char *skip,
+		   bool (*want)(const char *hex, void *userdata), void *userdata, char *ret_path,
+		   size_t path_size, char *ret_hex);
+/* Is this executable the dynamic loader (whose argument is the program it runs)? */
+bool exehash_is_loader(const char *path);
 
 /* Files hashed (cache misses) and bytes read, for the status. */
 void exehash_stats(const struct exehash *h, uint64_t *files, uint64_t *bytes);

@@ -36,7 +36,9 @@ struct proc {
 	char *exe; /* resolved executable path, NULL when unknown */
 	char *filename; /* the name it was run by (execve()), NULL when unknown */
 	char *exe_sha256, *run_sha256; /* while a licence lists digests (exehash.h) */
+	char *run_path; /* the prohibited program the loader maps, when found */
 	bool hashed;
+	bool loader; /* its executable is the dynamic loader: what it maps is looked at */
 };
 
 struct usage_acc {
@@ -77,6 +79,7 @@ static void proc_free(void *p)
 	free(pr->filename);
 	free(pr->exe_sha256);
 	free(pr->run_sha256);
+	free(pr->run_path);
 	free(pr);
 }
 
@@ -325,7 +328,16 @@ static bool licenses_list_digests(const struct manager *m)
 	return false;
 }
 
-/* The content of what it runs, once per process (the file is hashed once per identity). */
+static void proc_forget_digests(struct proc *p)
+{
+	free(p->exe_sha256);
+	free(p->run_sha256);
+	free(p->run_path);
+	p->exe_sha256 = p->run_sha256 = p->run_path = NULL;
+	p->hashed = p->loader = false;
+}
+
+/* The content of what it runs, once per exec (the file is hashed once per identity). */
 static void proc_hash(struct manager *m, struct proc *p, const char *filename)
 {
 	char hex[EXEHASH_HEX_LEN + 1];
@@ -336,6 +348,7 @@ static void proc_hash(struct manager *m, struct proc *p, const char *filename)
 	if (!m->exehash && exehash_new(&m->exehash) < 0)
 		return;
 	p->hashed = true;
+	p->loader = exehash_is_loader(p->exe);
 	r = exehash_process(m->exehash, p->tgid, p->exe, NULL, hex);
 	if (r == 0)
 		p->exe_sha256 = strdup(hex);
@@ -348,12 +361,46 @@ static void proc_hash(struct manager *m, struct proc *p, const char *filename)
 		p->run_sha256 = strdup(hex);
 }
 
-void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run)
+void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run,
+			  const char **run_path)
 {
 	struct proc *p = proc_find(m, pid);
 
 	*exe = p ? p->exe_sha256 : NULL;
 	*run = p ? p->run_sha256 : NULL;
+	*run_path = p ? p->run_path : NULL;
+}
+
+static bool digest_prohibited(const char *hex, void *userdata)
+{
+	const struct manager *m = userdata;
+
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+
+		if (l && license_prohibits_sha256(l, hex))
+			return true;
+	}
+	return false;
+}
+
+static void evaluate_proc(struct manager *m, struct proc *p, const char *filename);
+
+/* Run through the dynamic loader: the program is mapped after the exec, so each reading looks
+ * at what it maps until a prohibited file is found. */
+static void proc_loader_check(struct manager *m, struct proc *p)
+{
+	char path[PATH_MAX], hex[EXEHASH_HEX_LEN + 1];
+
+	if (!p->loader || p->run_path || !m->exehash || !licenses_list_digests(m))
+		return;
+	if (exehash_mapped(m->exehash, p->tgid, p->exe, digest_prohibited, m, path, sizeof(path),
+			   hex) <= 0)
+		return;
+	free(p->run_sha256);
+	p->run_sha256 = strdup(hex);
+	p->run_path = strdup(path);
+	evaluate_proc(m, p, NULL);
 }
 
 static void evaluate_proc(struct manager *m, struct proc *p, const char *filename)
@@ -381,6 +428,7 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 			.filename = filename,
 			.exe_sha256 = p->exe_sha256,
 			.run_sha256 = p->run_sha256,
+			.run_path = p->run_path,
 			.exempt = exempt,
 		};
 
@@ -420,6 +468,7 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	p->exe = strdup(e->path[0] ? e->path : e->filename);
 	free(p->filename);
 	p->filename = e->filename[0] ? strdup(e->filename) : NULL;
+	proc_forget_digests(p); /* another program in the same process (exec without fork) */
 	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
 			exe ? exe : "",
@@ -504,6 +553,7 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 		p->uid = k->uid; /* setuid() after exec: the new owner is checked too */
 		evaluate_proc(m, p, NULL);
 	}
+	proc_loader_check(m, p);
 	if (k->flags & HPCM_F_EXITED) {
 		/* Its exit record was dropped; the counter above was final. */
 		meter_reap(m->meter, tgid);

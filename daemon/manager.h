@@ -127,8 +127,10 @@ void manager_foreach_proc(struct manager *m,
 				     const char *filename, const char *cgroup, void *userdata),
 			  void *userdata);
 /* The SHA-256 digests of a tracked process's executable and of the file it was run by (a
- * script), NULL where not computed: only while a licence lists prohibited digests. */
-void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run);
+ * script) or maps (a program run through the loader: run_path), NULL where not computed: only
+ * while a licence lists prohibited digests. */
+void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run,
+			  const char **run_path);
 /* The per-run de-duplication of process violations: forget a key (its condition ended), or
  * remember one raised before a restart. */
 void manager_forget_raised(struct manager *m, const char *key);
