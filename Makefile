@@ -46,7 +46,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
 	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
 	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o \
-	manager-bus-ext.o report.o manager-reconnect.o gap-stall.o jobs-bus.o)
+	manager-bus-ext.o report.o manager-reconnect.o gap-stall.o jobs-bus.o clockwatch.o \
+	exehash.o)
 COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
 	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
 CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
@@ -71,7 +72,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/report-fd \
 	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
-	$(O)/tests/flood
+	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -102,6 +103,10 @@ $(O)/vmlinux.h: | $(O)
 	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
 
 $(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h bpf/task_cgroup.bpf.h $(O)/vmlinux.h | $(O)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/tests/noop-iter.bpf.o: tests/adversarial/noop-iter.bpf.c $(O)/vmlinux.h | $(O)/tests
 	@echo "  BPF     $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -236,7 +241,9 @@ check-asan:
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
 		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
-		tests/faults/test-license-swap.sh tests/module/run.sh \
+		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
+		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
+		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
 

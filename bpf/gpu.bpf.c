@@ -62,6 +62,15 @@ struct {
 	__uint(max_entries, 1 << 16);
 } gpu_events SEC(".maps");
 
+/* The device numbers (kernel encoding, major << 20 | minor) of the accelerator nodes under
+ * /dev, each with its kind and index as classify_dev() encodes them; filled by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HPCM_GPU_MAX_DEV_NODES);
+	__type(key, __u32);
+	__type(value, __u32);
+} accel_devs SEC(".maps");
+
 #define DEV_NO_INDEX 0xff
 
 static __always_inline void gstat_inc(__u32 idx)
@@ -77,6 +86,16 @@ const volatile __u32 v1_controller = HPCM_V1_NONE;
 
 #include "task_cgroup.bpf.h"
 
+static __always_inline struct hpcm_gpu_proc *gproc_add(__u32 tgid, const struct hpcm_gpu_proc *init)
+{
+	if (bpf_map_update_elem(&gpu_procs, &tgid, init, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&gpu_procs, &tgid)) {
+		gstat_inc(HPCM_GSTAT_PROCS_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&gpu_procs, &tgid);
+}
+
 static __always_inline struct hpcm_gpu_proc *gproc_get(__u32 tgid)
 {
 	struct hpcm_gpu_proc *p = bpf_map_lookup_elem(&gpu_procs, &tgid);
@@ -91,12 +110,7 @@ static __always_inline struct hpcm_gpu_proc *gproc_get(__u32 tgid)
 		.uid = (__u32)bpf_get_current_uid_gid(),
 	};
 
-	if (bpf_map_update_elem(&gpu_procs, &tgid, &init, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&gpu_procs, &tgid)) {
-		gstat_inc(HPCM_GSTAT_PROCS_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&gpu_procs, &tgid);
+	return gproc_add(tgid, &init);
 }
 
 /* Count the hit of the probe behind this attach and return the process's entry. The cookie is
@@ -471,6 +485,54 @@ static __always_inline int on_open_exit(long ret)
 	if (!(p->kinds & (d & 0xff)))
 		p->kinds |= d & 0xff;
 	idx = d >> 8;
+	if (idx < HPCM_GPU_MAX_DEVS && !(p->dev_mask & (1ULL << idx)))
+		p->dev_mask |= 1ULL << idx;
+	return 0;
+}
+
+#define S_IFMT 00170000
+#define S_IFCHR 0020000
+
+/* The per-interval reading of open files: a process holding an accelerator device file is a
+ * GPU user whatever name it opened it by. Its entry, when new, takes the task's identity (the
+ * program runs in the reader's context) and the time of this reading as its first use. */
+SEC("iter/task_file")
+int gpu_dev_held(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct hpcm_gpu_proc *p;
+	struct inode *inode;
+	__u32 dev, *v, tgid, idx;
+
+	if (!task || !file)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
+	if (BPF_CORE_READ(task, pid) != tgid)
+		return 0; /* the threads share the leader's table */
+	inode = BPF_CORE_READ(file, f_inode);
+	if ((BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFCHR)
+		return 0;
+	dev = BPF_CORE_READ(inode, i_rdev);
+	v = bpf_map_lookup_elem(&accel_devs, &dev);
+	if (!v)
+		return 0;
+	p = bpf_map_lookup_elem(&gpu_procs, &tgid);
+	if (!p) {
+		struct hpcm_gpu_proc init = {
+			.first_ns = bpf_ktime_get_boot_ns(),
+			.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id),
+			.cgroup_v1_id = task_v1_cgroup_id(task),
+			.uid = BPF_CORE_READ(task, real_cred, uid.val),
+		};
+
+		p = gproc_add(tgid, &init);
+		if (!p)
+			return 0;
+	}
+	if ((p->kinds & ((*v & 0xff) | HPCM_GPU_K_DEV_HELD)) != ((*v & 0xff) | HPCM_GPU_K_DEV_HELD))
+		p->kinds |= (*v & 0xff) | HPCM_GPU_K_DEV_HELD;
+	idx = *v >> 8;
 	if (idx < HPCM_GPU_MAX_DEVS && !(p->dev_mask & (1ULL << idx)))
 		p->dev_mask |= 1ULL << idx;
 	return 0;

@@ -120,6 +120,7 @@ struct hpcm_exit_event {
 #define HPCM_GPU_PATH_LEN 256 /* path of an opened device or runtime library, truncated */
 #define HPCM_GPU_MAX_PROBES 64 /* probe definitions (attach cookie indexes a counter) */
 #define HPCM_GPU_MAX_DEVS 64 /* device indexes kept in hpcm_gpu_proc.dev_mask */
+#define HPCM_GPU_MAX_DEV_NODES 512 /* accelerator device numbers known ("accel_devs") */
 
 /* Ring-buffer record of the GPU meter. */
 #define HPCM_EV_GPU_LIB 16
@@ -134,6 +135,10 @@ enum {
 	HPCM_GPU_K_DEV_KFD = 1 << 5, /* /dev/kfd */
 	HPCM_GPU_K_DEV_DRI = 1 << 6, /* /dev/dri/renderD* */
 	HPCM_GPU_K_DEV_ACCEL = 1 << 7, /* /dev/accel/ */
+	/* Found holding an accelerator device file by the per-interval reading (opened by a
+	 * name the open filter does not know: relative, a symlink, openat2, io_uring, passed
+	 * over a socket). */
+	HPCM_GPU_K_DEV_HELD = 1 << 8,
 };
 
 /* Per-CPU counters in the GPU meter's "gstats" array. */

@@ -84,8 +84,10 @@ static __always_inline void read_file_path(struct hpcm_exec_event *e, struct fil
 	for (int i = 0; i < HPCM_PATH_DEPTH; i++) {
 		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		/* A file of no directory (a memfd): its own name is all the path there is. */
+		bool pseudo = dentry == parent && dentry != mnt_root;
 
-		if (dentry == mnt_root || dentry == parent) {
+		if (!pseudo && (dentry == mnt_root || dentry == parent)) {
 			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
 			if (mnt_parent == mnt || !mnt_parent) {
@@ -108,6 +110,10 @@ static __always_inline void read_file_path(struct hpcm_exec_event *e, struct fil
 			break;
 		e->path_len = off + n;
 		e->path_depth += 1;
+		if (pseudo) {
+			e->flags &= ~HPCM_F_PATH_TRUNCATED;
+			break;
+		}
 		dentry = parent;
 	}
 }

@@ -142,6 +142,26 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		snprintf(f->detail, sizeof(f->detail),
 			 "executable matches prohibited pattern \"%s\"%s%s", glob,
 			 p->filename ? ", run as " : "", p->filename ? p->filename : "");
+	} else if (license_prohibits_sha256(l, p->exe_sha256) ||
+		   license_prohibits_sha256(l, p->run_sha256)) {
+		/* The content, whatever the name: a renamed or copied prohibited program. */
+		bool script = !license_prohibits_sha256(l, p->exe_sha256);
+
+		f = finding_new(res, "prohibited-executable",
+				"end_use.prohibited_executable_sha256");
+		if (!f)
+			return -ENOMEM;
+		finding_process(f, l, p, !script ? NULL : p->run_path ? p->run_path : p->filename);
+		if (script && p->run_path)
+			snprintf(f->detail, sizeof(f->detail),
+				 "the program it maps, %s, has the prohibited SHA-256 %s",
+				 p->run_path, p->run_sha256);
+		else
+			snprintf(f->detail, sizeof(f->detail),
+				 "%s has the prohibited SHA-256 %s%s%s",
+				 script ? "the script it runs" : "executable",
+				 script ? p->run_sha256 : p->exe_sha256,
+				 p->filename ? ", run as " : "", p->filename ? p->filename : "");
 	}
 	if (p->exe && !license_allows_executable(l, p->exe) &&
 	    !(run_as && license_allows_executable(l, run_as))) {
@@ -700,6 +720,10 @@ static int describe_static_terms(const struct license *l, struct eval_result *re
 		r = term_add(res, "end_use.prohibited_executables", EVAL_OK,
 			     "%zu prohibited executable pattern(s), checked at every exec",
 			     l->n_prohibited_executables);
+	if (r == 0 && l->n_prohibited_sha256)
+		r = term_add(res, "end_use.prohibited_executable_sha256", EVAL_OK,
+			     "%zu prohibited executable digest(s), checked at every exec",
+			     l->n_prohibited_sha256);
 	if (r == 0 && l->n_allowed_executables)
 		r = term_add(res, "end_use.allowed_executables", EVAL_OK,
 			     "only %zu allowed executable pattern(s) may run, checked at every "

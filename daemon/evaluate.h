@@ -19,6 +19,12 @@ struct eval_process {
 	size_t n_groups;
 	const char *exe; /* NULL when unknown */
 	const char *filename; /* the name it was run by, may be NULL */
+	/* SHA-256 (hex) of the executable and of the file it was run by when that differs (a
+	 * script); NULL when not computed (no licence lists digests) or unreadable. */
+	const char *exe_sha256, *run_sha256;
+	/* The file run_sha256 is of when not the name it was run by: the program the dynamic
+	 * loader maps (ld.so PROGRAM); NULL otherwise. */
+	const char *run_path;
 	const char *job; /* "" when not in a job */
 	bool exempt; /* a system account (uid < uid_min): principal terms do not apply */
 	bool remote; /* known to run in a remote session */

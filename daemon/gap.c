@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpu.h"
 #include "manager.h"
 #include "util.h"
 
@@ -192,18 +193,26 @@ void manager_gaps_start(struct manager *m)
 	m->gap_announced = ledger_last_gap_id(m->ledger);
 	if (ledger_read_heartbeat(m->ledger, &hb) < 0)
 		return; /* a new ledger: nothing was metered before */
-	if (hb.realtime_usec >= now)
-		return;
 	if (hb.boot_id[0] && streq(hb.boot_id, m->boot_id)) {
 		/* Same boot: CLOCK_BOOTTIME measures the downtime even if the wall clock moved. */
 		uint64_t down = boot_now > hb.boottime_usec ? boot_now - hb.boottime_usec : 0;
+		int64_t jump =
+			clock_jump_usec((int64_t)now - (int64_t)hb.realtime_usec, (int64_t)down);
+		uint64_t start;
 
+		/* The clock set while the daemon was down cannot hide the downtime: the gap
+		 * is the time down by CLOCK_BOOTTIME, ending now on the new clock. */
+		if (jump)
+			manager_clock_jumped(m, jump, "while hpcmeterd was down");
 		snprintf(detail, sizeof(detail), "%s; down %.3f s by CLOCK_BOOTTIME",
 			 hb.clean_stop ? "hpcmeterd was stopped" :
 					 "hpcmeterd ended without a clean stop (crash or kill)",
 			 down / 1e6);
+		start = jump ? now - down : hb.realtime_usec;
 		manager_gap_record(m, hb.clean_stop ? "daemon-stopped" : "daemon-down",
-				   hb.realtime_usec, now, detail);
+				   start < now ? start : now, now, detail);
+	} else if (hb.realtime_usec >= now) {
+		return;
 	} else {
 		snprintf(detail, sizeof(detail),
 			 "node rebooted (boot id %s, was %s); booted %.0f s ago; %s", m->boot_id,
@@ -212,6 +221,12 @@ void manager_gaps_start(struct manager *m)
 					 "hpcmeterd did not stop cleanly");
 		manager_gap_record(m, "reboot", hb.realtime_usec, now, detail);
 	}
+}
+
+void manager_gaps_clock_shift(struct manager *m, int64_t jump_usec)
+{
+	for (size_t i = 0; i < m->n_gap_conds; i++)
+		m->gap_conds[i].since_usec += jump_usec;
 }
 
 static void check_losses(struct manager *m, uint64_t now)
@@ -238,14 +253,16 @@ static void check_losses(struct manager *m, uint64_t now)
 
 static void check_attached(struct manager *m)
 {
-	unsigned missing = 0;
+	unsigned missing = 0, gpu = m->gpu ? gpu_links_replaced(m->gpu) : 0;
 	char detail[128];
 
 	if (!m->meter || meter_check_attached(m->meter, &missing) < 0)
 		return;
-	if (missing) {
-		snprintf(detail, sizeof(detail), "%u BPF programs of the CPU meter not attached",
-			 missing);
+	if (missing || gpu) {
+		snprintf(detail, sizeof(detail),
+			 "%u BPF programs of the CPU meter not attached (or replaced), %u of the "
+			 "GPU meter replaced",
+			 missing, gpu);
 		manager_gap_open(m, "probe-detached", detail);
 	} else {
 		manager_gap_close(m, "probe-detached");

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -112,6 +114,8 @@ struct gpu {
 	struct ring_buffer *rb;
 	enum gpu_mode mode;
 	struct bpf_link *tp_links[5];
+	struct bpf_link *held_iter; /* the reading of open accelerator device files */
+	bool devs_full_warned;
 	struct lib_slot *libs[GPU_MAX_LIBS];
 	size_t n_libs;
 	uint64_t bad_records;
@@ -491,6 +495,11 @@ int gpu_open_v1(enum gpu_mode mode, enum hpcm_v1_controller v1, struct gpu **ret
 	r = attach_tracepoints(g);
 	if (r < 0)
 		goto fail;
+	g->held_iter = bpf_program__attach_iter(g->skel->progs.gpu_dev_held, NULL);
+	if (!g->held_iter)
+		log_warning("GPU meter: no reading of open device files (%s): only opens by a "
+			    "/dev path are counted",
+			    strerror(errno));
 	g->rb = ring_buffer__new(bpf_map__fd(g->skel->maps.gpu_events), on_record, g, NULL);
 	if (!g->rb) {
 		r = -errno;
@@ -519,6 +528,7 @@ void gpu_free(struct gpu *g)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(g->tp_links); i++)
 		bpf_link__destroy(g->tp_links[i]);
+	bpf_link__destroy(g->held_iter);
 	ring_buffer__free(g->rb);
 	gpu_bpf__destroy(g->skel);
 	free(g);
@@ -647,4 +657,127 @@ int gpu_reap(struct gpu *g, uint32_t tgid)
 	if (bpf_map_delete_elem(bpf_map__fd(g->skel->maps.gpu_procs), &tgid) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+/* Digits at s (at most 3), or DEV_NO_INDEX: as number_at() in bpf/gpu.bpf.c. */
+#define DEV_NO_INDEX 0xff
+static uint32_t number_at(const char *s)
+{
+	uint32_t v = 0, i;
+
+	for (i = 0; i < 3 && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (s[i] - '0');
+	return i ? v : DEV_NO_INDEX;
+}
+
+uint32_t gpu_classify_dev(const char *path)
+{
+	uint32_t idx;
+
+	if (strncmp(path, "/dev/nvidia", 11) == 0)
+		return HPCM_GPU_K_DEV_NVIDIA | number_at(path + 11) << 8;
+	if (streq(path, "/dev/kfd"))
+		return HPCM_GPU_K_DEV_KFD | DEV_NO_INDEX << 8;
+	if (strncmp(path, "/dev/dri/renderD", 16) == 0) {
+		idx = number_at(path + 16);
+		idx = idx != DEV_NO_INDEX && idx >= 128 ? idx - 128 : DEV_NO_INDEX;
+		return HPCM_GPU_K_DEV_DRI | idx << 8;
+	}
+	if (strncmp(path, "/dev/accel/", 11) == 0) {
+		idx = strncmp(path + 11, "accel", 5) == 0 ? number_at(path + 16) : DEV_NO_INDEX;
+		return HPCM_GPU_K_DEV_ACCEL | idx << 8;
+	}
+	return 0;
+}
+
+/* The accelerator nodes under /dev by their device numbers: whatever name or mount a process
+ * reaches one by, the file it holds has these numbers (unprivileged users cannot make nodes). */
+int gpu_scan_devices(struct gpu *g)
+{
+	static const char *const dirs[] = { "/dev", "/dev/dri", "/dev/accel", "/dev/nvidia-caps" };
+	int fd = bpf_map__fd(g->skel->maps.accel_devs), n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			char path[PATH_MAX];
+			struct stat st;
+			uint32_t kind, key;
+
+			if (de->d_type != DT_CHR && de->d_type != DT_UNKNOWN)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
+			kind = gpu_classify_dev(path);
+			if (!kind || stat(path, &st) < 0 || !S_ISCHR(st.st_mode))
+				continue;
+			key = major(st.st_rdev) << 20 | minor(st.st_rdev);
+			if (bpf_map_update_elem(fd, &key, &kind, BPF_ANY) == 0)
+				n++;
+			else if (!g->devs_full_warned) {
+				g->devs_full_warned = true;
+				log_warning("GPU meter: cannot record device %s: %m", path);
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	return n;
+}
+
+int gpu_read_held(struct gpu *g)
+{
+	_cleanup_close_ int fd = -1;
+	char buf[64];
+	ssize_t n;
+
+	if (!g->held_iter)
+		return -EOPNOTSUPP;
+	fd = bpf_iter_create(bpf_link__fd(g->held_iter));
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) != 0)
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+static bool link_runs_ours(struct bpf_link *link, const __u32 *ids, size_t n)
+{
+	struct bpf_link_info li = {};
+	__u32 len = sizeof(li);
+
+	if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len) < 0)
+		return true; /* cannot tell: not counted */
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == li.prog_id)
+			return true;
+	return false;
+}
+
+unsigned gpu_links_replaced(struct gpu *g)
+{
+	__u32 ids[64];
+	size_t n = 0;
+	unsigned replaced = 0;
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, g->skel->obj)
+	{
+		struct bpf_prog_info pi = {};
+		__u32 len = sizeof(pi);
+
+		if (n < ARRAY_SIZE(ids) && bpf_program__fd(prog) >= 0 &&
+		    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &pi, &len) == 0)
+			ids[n++] = pi.id;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(g->tp_links); i++)
+		replaced += g->tp_links[i] && !link_runs_ours(g->tp_links[i], ids, n);
+	replaced += g->held_iter && !link_runs_ours(g->held_iter, ids, n);
+	for (size_t l = 0; l < g->n_libs; l++)
+		for (size_t p = 0; p < N_PROBES; p++)
+			replaced += g->libs[l]->links[p] &&
+				    !link_runs_ours(g->libs[l]->links[p], ids, n);
+	return replaced;
 }

@@ -96,5 +96,15 @@ int gpu_lookup_proc(struct gpu *g, uint32_t tgid, struct hpcm_gpu_proc *ret);
 /* Forget an exited process once its final counters are accounted. */
 int gpu_reap(struct gpu *g, uint32_t tgid);
 
+/* Record the device numbers of the accelerator nodes under /dev (returns how many), then,
+ * each reading, find the processes that hold one open whatever name they opened it by. */
+int gpu_scan_devices(struct gpu *g);
+int gpu_read_held(struct gpu *g);
+/* Links of the GPU meter that run a program not its own (BPF_LINK_UPDATE by root). */
+unsigned gpu_links_replaced(struct gpu *g);
+/* The kind and index of an accelerator node's path as the open filter classifies it
+ * (HPCM_GPU_K_DEV_* | index << 8), 0 for any other path. */
+uint32_t gpu_classify_dev(const char *path);
+
 /* Which runtime a file name (last path component) belongs to, or -ENOENT. */
 int gpu_runtime_of_name(const char *name);

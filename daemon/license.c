@@ -610,6 +610,20 @@ static int check_glob(struct license_error *err, const struct ynode *n, const ch
 	return 0;
 }
 
+static int check_sha256(struct license_error *err, const struct ynode *n, const char *field,
+			const char *s)
+{
+	size_t len = strspn(s, "0123456789abcdefABCDEF");
+
+	/* A digest that is not one could never match: the prohibition would be dead. */
+	if (len != 64 || s[len])
+		return error_node(err, n, field,
+				  "invalid SHA-256 \"%." ECHO_MAX
+				  "s\": expected 64 hexadecimal digits (as sha256sum prints them)",
+				  s);
+	return 0;
+}
+
 /* A sequence of strings, each passed through check; an absent key (n == NULL) is empty. */
 static int parse_string_list(struct license_error *err, const struct ynode *n, const char *field,
 			     item_check_t check, char ***ret, size_t *n_ret)
@@ -1888,9 +1902,13 @@ static int parse_end_use(struct license_error *err, const struct ynode *n, const
 			 struct license *l)
 {
 	static const struct key_spec specs[] = {
-		{ "permitted", false },	   { "prohibited_executables", false },
-		{ "prohibited", false },   { "job_declaration_required", false },
-		{ "declarations", false }, { "allowed_executables", false },
+		{ "permitted", false },
+		{ "prohibited_executables", false },
+		{ "prohibited", false },
+		{ "job_declaration_required", false },
+		{ "declarations", false },
+		{ "allowed_executables", false },
+		{ "prohibited_executable_sha256", false },
 	};
 	const struct ynode *v[ARRAY_SIZE(specs)];
 	char sub[FIELD_SIZE];
@@ -1941,8 +1959,18 @@ static int parse_end_use(struct license_error *err, const struct ynode *n, const
 				  "job_declaration_required needs end_use.declarations: how a "
 				  "job's account, wckey or comment maps to an end use");
 	field_join(sub, field, "allowed_executables");
-	return parse_string_list(err, v[5], sub, check_glob, &l->allowed_executables,
-				 &l->n_allowed_executables);
+	r = parse_string_list(err, v[5], sub, check_glob, &l->allowed_executables,
+			      &l->n_allowed_executables);
+	if (r < 0)
+		return r;
+	field_join(sub, field, "prohibited_executable_sha256");
+	r = parse_string_list(err, v[6], sub, check_sha256, &l->prohibited_sha256,
+			      &l->n_prohibited_sha256);
+	/* Compared with the daemon's lowercase hex. */
+	for (size_t i = 0; r == 0 && i < l->n_prohibited_sha256; i++)
+		for (char *c = l->prohibited_sha256[i]; *c; c++)
+			*c = tolower((unsigned char)*c);
+	return r;
 }
 
 enum {
@@ -2189,6 +2217,7 @@ void license_free(struct license *l)
 	}
 	free(l->declarations);
 	strv_free(l->allowed_executables, l->n_allowed_executables);
+	strv_free(l->prohibited_sha256, l->n_prohibited_sha256);
 	free(l->destination.site_country);
 	free(l->destination.site_facility);
 	strv_free(l->destination.hostnames, l->destination.n_hostnames);
@@ -2454,6 +2483,14 @@ const char *license_prohibits_executable(const struct license *l, const char *ex
 		if (fnmatch(l->prohibited_executables[i], exe_path, 0) == 0)
 			return l->prohibited_executables[i];
 	return NULL;
+}
+
+bool license_prohibits_sha256(const struct license *l, const char *sha256_hex)
+{
+	for (size_t i = 0; sha256_hex && i < l->n_prohibited_sha256; i++)
+		if (streq(l->prohibited_sha256[i], sha256_hex))
+			return true;
+	return false;
 }
 
 void license_error_format(const struct license_error *e, char *buf, size_t size)

@@ -209,6 +209,8 @@ struct license {
 	size_t n_declarations;
 	char **allowed_executables; /* fnmatch globs; none = every executable allowed */
 	size_t n_allowed_executables;
+	char **prohibited_sha256; /* 64 lowercase hex digits each: SHA-256 of a prohibited file */
+	size_t n_prohibited_sha256;
 	struct license_destination destination;
 	struct license_hardware *hardware;
 	size_t n_hardware;
@@ -272,6 +274,8 @@ bool license_permits_user(const struct license *l, const char *user, const char 
 bool license_id_valid(const char *s);
 
 const char *license_prohibits_executable(const struct license *l, const char *exe_path);
+/* Is a file with this SHA-256 (hex) prohibited by end_use.prohibited_executable_sha256? */
+bool license_prohibits_sha256(const struct license *l, const char *sha256_hex);
 
 /* "file:line:column: field: message" (parts omitted when unknown) into buf. */
 void license_error_format(const struct license_error *e, char *buf, size_t size);

@@ -59,6 +59,7 @@ static void add_proc(struct manager *m, uint32_t pid, uint32_t uid, const char *
 		.filename = filename,
 		.exempt = uid < m->cfg.uid_min || !u,
 	};
+	manager_proc_digests(m, pid, &p->exe_sha256, &p->run_sha256, &p->run_path);
 }
 
 static void read_machine_id(char *buf, size_t size)

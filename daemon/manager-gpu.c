@@ -219,12 +219,15 @@ static int collect_one(uint32_t tgid, const struct hpcm_gpu_proc *k, void *userd
 	}
 	if (!s) {
 		s = calloc(1, sizeof(*s));
-		if (!s || !tsearch(s, &m->gpu_seen, seen_cmp)) {
+		if (!s)
+			return -ENOMEM;
+		/* The key before the insertion: the tree is ordered by it. */
+		s->tgid = tgid;
+		s->first_ns = s->until_ns = k->first_ns;
+		if (!tsearch(s, &m->gpu_seen, seen_cmp)) {
 			free(s);
 			return -ENOMEM;
 		}
-		s->tgid = tgid;
-		s->first_ns = s->until_ns = k->first_ns;
 	}
 	/* Device-seconds: the lifetime since the first GPU use, times the devices it opened
 	 * (at least one). */
@@ -265,6 +268,9 @@ void manager_gpu_collect(struct manager *m)
 	for (size_t i = 0; i < m->gpu_pending_n; i++)
 		gpu_scan_pid(m->gpu, m->gpu_pending[i]);
 	m->gpu_pending_n = 0;
+	/* Holders of a device opened by another name than its /dev path. */
+	gpu_scan_devices(m->gpu);
+	gpu_read_held(m->gpu);
 	r = gpu_foreach_proc(m->gpu, collect_one, &c);
 	if (r < 0)
 		log_error("cannot read the GPU counters: %s", strerror(-r));

@@ -18,6 +18,7 @@
 
 #include <bpf/bpf.h>
 
+#include "exehash.h"
 #include "manager.h"
 #include "manager-bus-ext.h"
 #include "manager-gpu.h"
@@ -35,6 +36,10 @@ struct proc {
 	uint64_t seen_in; /* last collection that found it in the map */
 	char *exe; /* resolved executable path, NULL when unknown */
 	char *filename; /* the name it was run by (execve()), NULL when unknown */
+	char *exe_sha256, *run_sha256; /* while a licence lists digests (exehash.h) */
+	char *run_path; /* the prohibited program the loader maps, when found */
+	bool hashed;
+	bool loader; /* its executable is the dynamic loader: what it maps is looked at */
 };
 
 struct usage_acc {
@@ -73,6 +78,9 @@ static void proc_free(void *p)
 
 	free(pr->exe);
 	free(pr->filename);
+	free(pr->exe_sha256);
+	free(pr->run_sha256);
+	free(pr->run_path);
 	free(pr);
 }
 
@@ -310,6 +318,92 @@ static bool license_usable(const struct license_entry *e)
 	return e->license != NULL;
 }
 
+static bool licenses_list_digests(const struct manager *m)
+{
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+
+		if (l && l->n_prohibited_sha256)
+			return true;
+	}
+	return false;
+}
+
+static void proc_forget_digests(struct proc *p)
+{
+	free(p->exe_sha256);
+	free(p->run_sha256);
+	free(p->run_path);
+	p->exe_sha256 = p->run_sha256 = p->run_path = NULL;
+	p->hashed = p->loader = false;
+}
+
+/* The content of what it runs, once per exec (the file is hashed once per identity). */
+static void proc_hash(struct manager *m, struct proc *p, const char *filename)
+{
+	char hex[EXEHASH_HEX_LEN + 1];
+	int r;
+
+	if (p->hashed || !licenses_list_digests(m))
+		return;
+	if (!m->exehash && exehash_new(&m->exehash) < 0)
+		return;
+	p->hashed = true;
+	p->loader = exehash_is_loader(p->exe);
+	r = exehash_process(m->exehash, p->tgid, p->exe, NULL, hex);
+	if (r == 0)
+		p->exe_sha256 = strdup(hex);
+	else
+		log_debug("pid %u: cannot hash its executable %s: %s", p->tgid,
+			  p->exe ? p->exe : "?", strerror(-r));
+	/* Run by another name than its executable: a script (or a symlink: the same file). */
+	if (filename && (!p->exe || !streq(filename, p->exe)) &&
+	    exehash_process(m->exehash, p->tgid, NULL, filename, hex) == 0)
+		p->run_sha256 = strdup(hex);
+}
+
+void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run,
+			  const char **run_path)
+{
+	struct proc *p = proc_find(m, pid);
+
+	*exe = p ? p->exe_sha256 : NULL;
+	*run = p ? p->run_sha256 : NULL;
+	*run_path = p ? p->run_path : NULL;
+}
+
+static bool digest_prohibited(const char *hex, void *userdata)
+{
+	const struct manager *m = userdata;
+
+	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
+		const struct license *l = m->licenses->entries[i].license;
+
+		if (l && license_prohibits_sha256(l, hex))
+			return true;
+	}
+	return false;
+}
+
+static void evaluate_proc(struct manager *m, struct proc *p, const char *filename);
+
+/* Run through the dynamic loader: the program is mapped after the exec, so each reading looks
+ * at what it maps until a prohibited file is found. */
+static void proc_loader_check(struct manager *m, struct proc *p)
+{
+	char path[PATH_MAX], hex[EXEHASH_HEX_LEN + 1];
+
+	if (!p->loader || p->run_path || !m->exehash || !licenses_list_digests(m))
+		return;
+	if (exehash_mapped(m->exehash, p->tgid, p->exe, digest_prohibited, m, path, sizeof(path),
+			   hex) <= 0)
+		return;
+	free(p->run_sha256);
+	p->run_sha256 = strdup(hex);
+	p->run_path = strdup(path);
+	evaluate_proc(m, p, NULL);
+}
+
 static void evaluate_proc(struct manager *m, struct proc *p, const char *filename)
 {
 	const struct user_info *u = NULL;
@@ -319,6 +413,7 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 		return;
 	if (!filename)
 		filename = p->filename; /* re-evaluated: the name it was run by at its exec */
+	proc_hash(m, p, filename);
 	if (!exempt && attributor_user(m->attr, p->uid, &u) < 0)
 		exempt = true; /* unknown user: principal terms cannot be checked */
 	for (size_t i = 0; i < m->licenses->n_entries; i++) {
@@ -332,6 +427,9 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 			.n_groups = u ? u->n_groups : 0,
 			.exe = p->exe,
 			.filename = filename,
+			.exe_sha256 = p->exe_sha256,
+			.run_sha256 = p->run_sha256,
+			.run_path = p->run_path,
 			.exempt = exempt,
 		};
 
@@ -371,6 +469,7 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 	p->exe = strdup(e->path[0] ? e->path : e->filename);
 	free(p->filename);
 	p->filename = e->filename[0] ? strdup(e->filename) : NULL;
+	proc_forget_digests(p); /* another program in the same process (exec without fork) */
 	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 	ledger_add_exec(m->ledger, boot_ns_to_real_usec(m, e->ts_ns), e->tgid, e->ppid, e->uid,
 			exe ? exe : "",
@@ -455,6 +554,7 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 		p->uid = k->uid; /* setuid() after exec: the new owner is checked too */
 		evaluate_proc(m, p, NULL);
 	}
+	proc_loader_check(m, p);
 	if (k->flags & HPCM_F_EXITED) {
 		/* Its exit record was dropped; the counter above was final. */
 		meter_reap(m->meter, tgid);
@@ -721,6 +821,7 @@ int manager_collect(struct manager *m)
 	uint64_t now, t0 = now_boottime_nsec();
 	int r;
 
+	manager_clock_check(m);
 	update_clock_offset(m);
 	/* Records already in the ring buffer first: exits carry final counters. */
 	meter_consume(m->meter);
@@ -1246,6 +1347,7 @@ void manager_free(struct manager *m)
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	kmeter_free(m->kmeter);
+	exehash_free(m->exehash);
 	meter_free(m->meter);
 	if (m->bpf_stats_fd >= 0)
 		close(m->bpf_stats_fd);

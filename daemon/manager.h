@@ -41,6 +41,7 @@ struct manager {
 	struct ledger *ledger;
 	struct license_set *licenses;
 	struct kmeter *kmeter; /* the kernel module's meter; NULL when disabled */
+	struct exehash *exehash; /* SHA-256 of executables, while a licence lists digests */
 	struct job_table *jobs; /* jobs announced by the batch system */
 	bool jobs_announced; /* this node has had job announcements: job terms can be checked */
 	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */
@@ -133,6 +134,11 @@ void manager_foreach_proc(struct manager *m,
 			  void (*fn)(struct manager *m, uint32_t pid, uint32_t uid, const char *exe,
 				     const char *filename, const char *cgroup, void *userdata),
 			  void *userdata);
+/* The SHA-256 digests of a tracked process's executable and of the file it was run by (a
+ * script) or maps (a program run through the loader: run_path), NULL where not computed: only
+ * while a licence lists prohibited digests. */
+void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run,
+			  const char **run_path);
 /* The per-run de-duplication of process violations: forget a key (its condition ended), or
  * remember one raised before a restart. */
 void manager_forget_raised(struct manager *m, const char *key);
@@ -170,6 +176,18 @@ void manager_gaps_free(struct manager *m);
 /* gap-stall.c: a loop that did not run far longer than it should is a "daemon-stalled" gap. */
 int manager_stall_start(struct manager *m);
 void manager_stall_stop(struct manager *m);
+
+/* The wall clock was stepped: open conditions' starts move with it. */
+void manager_gaps_clock_shift(struct manager *m, int64_t jump_usec);
+
+/* clockwatch.c: CLOCK_REALTIME stepped against CLOCK_BOOTTIME by more than the tolerance (NTP
+ * slews, steps below it are corrections) is a "clock-jump" tamper violation. */
+#define CLOCK_JUMP_TOLERANCE_USEC (2 * USEC_PER_SEC)
+/* The step (realtime elapsed − boottime elapsed), 0 when within the tolerance. */
+int64_t clock_jump_usec(int64_t real_elapsed_usec, int64_t boot_elapsed_usec);
+void manager_clock_jumped(struct manager *m, int64_t jump_usec, const char *when);
+/* Each reading, before the clocks' offset is updated. */
+void manager_clock_check(struct manager *m);
 
 /* metrics.c: the daemon's state as OpenMetrics text, or as the Prometheus text format that
  * node_exporter's textfile collector reads (caller frees); the latter is written atomically to

@@ -346,8 +346,42 @@ bool meter_maps_reused(const struct meter *m)
 	return m->maps_reused;
 }
 
+/* Our own links must still run our programs: BPF_LINK_UPDATE swaps the program of a link that
+ * supports it (the task iterator's) for another one, which the kernel's list of links alone
+ * does not show while another link of the same program remains. */
+static unsigned links_replaced(struct meter *m)
+{
+	struct {
+		struct bpf_link *link;
+		struct bpf_program *prog;
+	} own[] = {
+		{ m->iter, m->skel->progs.dump_task },
+		{ m->skel->links.dump_task, m->skel->progs.dump_task },
+		{ m->skel->links.sched_exec_btf, m->skel->progs.sched_exec_btf },
+		{ m->skel->links.sched_exec_raw, m->skel->progs.sched_exec_raw },
+		{ m->skel->links.sched_exit_btf, m->skel->progs.sched_exit_btf },
+		{ m->skel->links.sched_exit_raw, m->skel->progs.sched_exit_raw },
+	};
+	unsigned n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+		struct bpf_prog_info pi = {};
+		struct bpf_link_info li = {};
+		__u32 pl = sizeof(pi), ll = sizeof(li);
+
+		if (!own[i].link)
+			continue;
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(own[i].prog), &pi, &pl) < 0 ||
+		    bpf_obj_get_info_by_fd(bpf_link__fd(own[i].link), &li, &ll) < 0)
+			continue;
+		n += li.prog_id != pi.id;
+	}
+	return n;
+}
+
 /* Every program of ours must still be attached: its link still exists, for its program. The
- * ids come from the kernel's list of links, not from our own file descriptors. */
+ * ids come from the kernel's list of links, not from our own file descriptors; and the links
+ * we hold must still run our programs. */
 int meter_check_attached(struct meter *m, unsigned *ret_missing)
 {
 	struct bpf_program *prog;
@@ -384,7 +418,7 @@ int meter_check_attached(struct meter *m, unsigned *ret_missing)
 		}
 		found += attached;
 	}
-	*ret_missing = want - found;
+	*ret_missing = want - found + links_replaced(m);
 	return 0;
 }
 

@@ -192,6 +192,51 @@ static void test_process_terms(void)
 	end("process terms: principals, prohibited and allowed executables, exempt accounts");
 }
 
+/* A digest catches the content whatever the name; a script's digest is its own, not its
+ * interpreter's. The licence's digest may be upper-case. */
+static void test_process_digests(void)
+{
+	static const char sha[] =
+		"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+	struct eval_process p = {
+		.pid = 7, .uid = 0, .user = "root", .exe = "/tmp/innocent", .exempt = true
+	};
+	struct eval_result res = {};
+	struct license *l;
+
+	begin();
+	l = load(HEADER
+		 "  end_use:\n"
+		 "    prohibited_executable_sha256:\n"
+		 "      - 9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08\n");
+	if (!l) {
+		end("process digests");
+		return;
+	}
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "");
+	eval_result_done(&res);
+
+	p.exe_sha256 = sha;
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "prohibited-executable|root");
+	CHECK_STR(res.n_findings ? res.findings[0].term : "",
+		  "end_use.prohibited_executable_sha256");
+	eval_result_done(&res);
+
+	p.exe = "/usr/bin/python3";
+	p.exe_sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+	p.filename = "/tmp/x/innocent.py";
+	p.run_sha256 = sha;
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "prohibited-executable|root");
+	CHECK_INT(res.n_findings && strstr(res.findings[0].detail, "the script it runs") != NULL,
+		  1);
+	eval_result_done(&res);
+	license_free(l);
+	end("process terms: prohibited SHA-256 of the executable and of a script");
+}
+
 static void test_remote_access(void)
 {
 	struct eval_process p = { .pid = 1, .uid = 1000, .user = "a", .exe = "/opt/of/simpleFoam" };
@@ -800,6 +845,7 @@ int main(void)
 	if (!mkdtemp(tmpdir))
 		bail_out("mkdtemp");
 	test_process_terms();
+	test_process_digests();
 	test_remote_access();
 	test_validity();
 	test_node();

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* SHA-256 of the files processes run, for end_use.prohibited_executable_sha256: a copy or a
+ * rename of a prohibited program keeps its content. Hashed in the daemon (never in the kernel),
+ * once per file identity and cached. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EXEHASH_HEX_LEN 64
+
+struct exehash;
+
+int exehash_new(struct exehash **ret);
+void exehash_free(struct exehash *h);
+
+/* The lowercase hex SHA-256 of what process tgid runs: its executable through /proc/TGID/exe
+ * (which also reaches a memfd or a deleted file while the process lives), else the file at
+ * path (the path the kernel resolved at exec; the process may be gone already). With
+ * script set: the file it was run by (a script, whose executable is the interpreter), at
+ * script when absolute, else relative to the process's working directory. Returns 0 and fills
+ * ret (EXEHASH_HEX_LEN + 1 bytes), or -errno. */
+int exehash_process(struct exehash *h, uint32_t tgid, const char *path, const char *script,
+		    char *ret);
+
+/* A program run through the dynamic loader (ld.so PROGRAM) is mapped, not executed: the files
+ * process tgid maps executable, but skip (the loader), hashed until want() accepts a digest.
+ * Returns 1 with its path and digest, 0 when none is wanted, or -errno. */
+int exehash_mapped(struct exehash *h, uint32_t tgid, const char *skip,
+		   bool (*want)(const char *hex, void *userdata), void *userdata, char *ret_path,
+		   size_t path_size, char *ret_hex);
+/* Is this executable the dynamic loader (whose argument is the program it runs)? */
+bool exehash_is_loader(const char *path);
+
+/* Files hashed (cache misses) and bytes read, for the status. */
+void exehash_stats(const struct exehash *h, uint64_t *files, uint64_t *bytes);
