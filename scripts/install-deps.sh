@@ -31,6 +31,10 @@ tests=(
 	libclang-rt-14-dev
 	# the D-Bus flood test reads the intervals from the ledger
 	sqlite3
+	# gdbus: D-Bus calls with exact types and named errors (tests/dbus/test-api.sh, test-policy.sh)
+	libglib2.0-bin
+	# a state file system that turns read-only: an ext4 image on a loop device (tests/faults)
+	e2fsprogs mount
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	# (libnl-3-dev libnl-genl-3-dev are in build: hpcmeterd and hpcmeterctl link libnl-genl)
