@@ -194,9 +194,6 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
 
-check: all $(TEST_BINS) $(FUZZ_BINS)
-	$(Q)tests/run.sh $(O)
-
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
 # replies and the D-Bus job announcement. make check runs each for 15 seconds (FUZZ_TIME)
@@ -220,6 +217,10 @@ $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard daemon/*.c daemo
 
 fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(O)
+
+# (after FUZZ_BINS: a rule's prerequisites are expanded where the rule is read)
+check: all $(TEST_BINS) $(FUZZ_BINS)
+	$(Q)tests/run.sh $(O)
 
 # The same programs built with AddressSanitizer and UBSan (leaks included: a leak makes a
 # program exit non-zero), run through the unit, BPF and D-Bus tests.

@@ -268,9 +268,10 @@ void manager_gpu_collect(struct manager *m)
 	for (size_t i = 0; i < m->gpu_pending_n; i++)
 		gpu_scan_pid(m->gpu, m->gpu_pending[i]);
 	m->gpu_pending_n = 0;
-	/* Holders of a device opened by another name than its /dev path. */
-	gpu_scan_devices(m->gpu);
-	gpu_read_held(m->gpu);
+	/* Holders of a device opened by another name than its /dev path: a walk of every open
+	 * file on the node, so only where there are accelerator nodes to hold. */
+	if (gpu_scan_devices(m->gpu) > 0)
+		gpu_read_held(m->gpu);
 	r = gpu_foreach_proc(m->gpu, collect_one, &c);
 	if (r < 0)
 		log_error("cannot read the GPU counters: %s", strerror(-r));
