@@ -380,16 +380,23 @@ $(O)/bench/cap-query: bench/cap-query.c $(O)/daemon/ledger.o $(O)/daemon/ledger-
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+$(O)/bench/exehash: bench/exehash.c $(O)/daemon/exehash.o $(O)/daemon/util.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
 BENCH_DIR ?= /var/tmp
 bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query \
-		$(O)/bench/ledger-report
+		$(O)/bench/ledger-report $(O)/bench/exehash
 	$(Q)$(O)/bench/ctxswitch
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
 	$(Q)bench/scale.sh $(O)
+	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
+		$(O)/bench/exehash $$d; rc=$$?; rm -rf $$d; exit $$rc
 	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
 		$(O)/bench/ledger-report $$d/ledger $(O)/hpcmeterctl; rc=$$?; rm -rf $$d; exit $$rc
 
