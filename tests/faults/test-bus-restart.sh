@@ -35,20 +35,6 @@ in_ledger() { [ "$(violations_of "$1")" -ge 1 ]; }
 answers() { "$HPCMETERCTL" status >/dev/null 2>&1; }
 
 start_bus
-BUS_PID=${_pids[-1]}
-# The bus again, on the same socket and with the same configuration.
-restart_bus() {
-	kill "$BUS_PID"
-	wait "$BUS_PID" 2>/dev/null
-	[ "${1:-0}" = 0 ] || sleep "$1" # the outage; the daemon meters on meanwhile
-	: >"$T/bus.addr"
-	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --print-address=3 \
-		3>"$T/bus.addr" 2>>"$T/bus.log" &
-	BUS_PID=$!
-	_pids+=("$BUS_PID")
-	wait_for 10 test -s "$T/bus.addr"
-}
-
 start_daemon --licenses "$T/licenses" --interval 1
 n=1
 for outage in 0 0 4; do
@@ -63,7 +49,7 @@ for outage in 0 0 4; do
 		wait_for 10 in_ledger "hpcm-busfault-$n"
 	check "restart $n: the daemon is still running" kill -0 "$DAEMON_PID"
 	[ "$outage" = 0 ] || sleep "$outage"
-	restart_bus 0
+	_bus_run # the bus again, on the same socket and configuration (tests/lib.sh)
 	check "restart $n: it is back on the bus and answers, alone" wait_for 30 answers
 	n=$((n + 1))
 	"$HPCMETERCTL" monitor --json >"$T/monitor-$n.out" 2>&1 &
@@ -107,7 +93,7 @@ _pids+=("$DAEMON_PID")
 ledger_there() { [ "$(intervals 2>/dev/null)" -gt 1 ] 2>/dev/null; }
 check "started without a bus, the daemon meters (intervals in its ledger)" wait_for 30 ledger_there
 check "and keeps running" kill -0 "$DAEMON_PID"
-restart_bus 0
+_bus_run # the bus again, on the same socket and configuration (tests/lib.sh)
 check "once the bus is there, it is on it and answers" wait_for 30 answers
 stop_daemon
 check "its first bus state is the connection" \
