@@ -77,22 +77,6 @@ static void phase(struct report *r, const char *what)
 
 /* ---- output helpers ---- */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 static void csv_str(FILE *f, const char *s)
 {
 	if (!strpbrk(s, ",\"\n\r#")) {
@@ -458,9 +442,9 @@ static int read_license(struct report *r, char *first_sha, size_t size)
 			fprintf(r->f, "%s{\"time_usec\":%lld,\"time\":\"%s\",\"event\":",
 				n > 1 ? "," : "", (long long)sqlite3_column_int64(st, 0),
 				iso(sqlite3_column_int64(st, 0), t));
-			json_str(r->f, col(st, 1));
+			json_fputs(r->f, col(st, 1));
 			fputs(",\"file\":", r->f);
-			json_str(r->f, col(st, 2));
+			json_fputs(r->f, col(st, 2));
 			fprintf(r->f, ",\"sha256\":\"%s\"}", col(st, 3));
 		} else if (r->fmt == FMT_CSV) {
 			fprintf(r->f, "license_event,%lld,%s,",
@@ -502,13 +486,13 @@ static void emit_jobs(struct report *r)
 
 		if (r->fmt == FMT_JSON) {
 			fputs(i ? ",\n{\"job\":" : "\n{\"job\":", r->f);
-			json_str(r->f, j->job);
+			json_fputs(r->f, j->job);
 			fputs(",\"cgroup\":", r->f);
-			json_str(r->f, j->cgroup);
+			json_fputs(r->f, j->cgroup);
 			fprintf(r->f, ",\"uid\":%u,\"user\":", j->uid);
-			json_str(r->f, j->user);
+			json_fputs(r->f, j->user);
 			fputs(",\"account\":", r->f);
-			json_str(r->f, j->account);
+			json_fputs(r->f, j->account);
 			fprintf(r->f,
 				",\"cpu_seconds\":%.9f,\"first_usec\":%llu,\"last_usec\":%llu}",
 				j->cpu_ns / 1e9, (unsigned long long)j->first_usec,
@@ -539,7 +523,7 @@ static void emit_sums(struct report *r, const struct sum_row *rows, size_t n, co
 	for (size_t i = 0; i < n; i++) {
 		if (r->fmt == FMT_JSON) {
 			fprintf(r->f, "%s{\"%s\":", i ? ",\n" : "\n", kind);
-			json_str(r->f, rows[i].key);
+			json_fputs(r->f, rows[i].key);
 			if (streq(kind, "user"))
 				fprintf(r->f, ",\"uid\":%u", rows[i].uid);
 			fprintf(r->f, ",\"jobs\":%zu,\"cpu_seconds\":%.9f}", rows[i].jobs,
@@ -598,12 +582,12 @@ static int emit_metrics(struct report *r)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (r->fmt == FMT_JSON) {
 			fputs(n++ ? ",\n{\"job\":" : "\n{\"job\":", r->f);
-			json_str(r->f, col(st, 0));
+			json_fputs(r->f, col(st, 0));
 			fputs(",\"account\":", r->f);
-			json_str(r->f, col(st, 1));
+			json_fputs(r->f, col(st, 1));
 			fprintf(r->f, ",\"uid\":%lld,\"metric\":",
 				(long long)sqlite3_column_int64(st, 2));
-			json_str(r->f, col(st, 3));
+			json_fputs(r->f, col(st, 3));
 			fprintf(r->f, ",\"value\":%.17g}", sqlite3_column_double(st, 4));
 		} else if (r->fmt == FMT_CSV) {
 			fputs("metric,", r->f);
@@ -654,7 +638,7 @@ static int emit_violations(struct report *r)
 					fprintf(r->f, "%lld",
 						(long long)sqlite3_column_int64(st, i));
 				else
-					json_str(r->f, col(st, i));
+					json_fputs(r->f, col(st, i));
 			}
 			fputc('}', r->f);
 		} else if (r->fmt == FMT_CSV) {
@@ -706,7 +690,7 @@ static int emit_gaps(struct report *r)
 					fprintf(r->f, "%lld",
 						(long long)sqlite3_column_int64(st, i));
 				else
-					json_str(r->f, col(st, i));
+					json_fputs(r->f, col(st, i));
 			}
 			fputc('}', r->f);
 		} else if (r->fmt == FMT_CSV) {
@@ -749,7 +733,7 @@ static int emit_rows(struct report *r, const char *sql, const char *kind, int nc
 					fprintf(r->f, "%lld",
 						(long long)sqlite3_column_int64(st, i));
 				else
-					json_str(r->f, col(st, i));
+					json_fputs(r->f, col(st, i));
 			}
 			fputc('}', r->f);
 		} else if (r->fmt == FMT_CSV) {
@@ -829,14 +813,14 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 			"\"period\":{\"from_usec\":%llu,\"to_usec\":%llu,\"from\":\"%s\",\"to\":\"%s\"},\n",
 			(unsigned long long)r->from_usec, (unsigned long long)r->to_usec, from, to);
 		fputs("\"node\":{\"hostname\":", r->f);
-		json_str(r->f, host);
+		json_fputs(r->f, host);
 		fputs(",\"machine_id\":", r->f);
-		json_str(r->f, mid);
+		json_fputs(r->f, mid);
 		fprintf(r->f, ",\"report_key_id\":\"%s\"},\n", r->key_id);
 		fputs("\"meter_versions\":{\"hpcmeterctl\":\"" HPCMETER_VERSION
 		      "\",\"ledger_created_by\":",
 		      r->f);
-		json_str(r->f, created);
+		json_fputs(r->f, created);
 		fputs(",\"meter_states\":[", r->f);
 		break;
 	case FMT_CSV:
@@ -870,7 +854,7 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 	if (emit_rows(r, METER_STATES_SQL, "meter_state", 4, meter_state_cols) < 0)
 		return -EIO;
 	if (r->fmt == FMT_JSON)
-		fputs("]},\n\"license\":{\"id\":", r->f), json_str(r->f, r->license_id),
+		fputs("]},\n\"license\":{\"id\":", r->f), json_fputs(r->f, r->license_id),
 			fputs(",\"events\":[", r->f);
 	else if (r->fmt == FMT_CSV)
 		fputs("license,id,", r->f), csv_str(r->f, r->license_id), fputc('\n', r->f);

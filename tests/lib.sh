@@ -81,6 +81,17 @@ restart_bus() {
 	_bus_run
 }
 
+# ledger_sql DB SQL: the rows of a read-only query of a ledger, one per line, columns joined
+# by "|", NULL as empty (python3's sqlite3: no sqlite3 CLI needed).
+ledger_sql() {
+	python3 - "$1" "$2" <<'EOPY'
+import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
+for row in c.execute(sys.argv[2]):
+    print("|".join("" if v is None else str(v) for v in row))
+EOPY
+}
+
 # A bpf file system of this test's own (each mount is a separate instance): pinned maps of
 # parallel tests never meet. Sets BPF_PIN_DIR, empty when bpffs cannot be mounted (then nothing
 # is pinned). Call it in the test's shell, not in $(...).

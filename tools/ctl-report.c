@@ -344,22 +344,6 @@ static int parse_signed(const char *doc, size_t len, struct parsed *p)
 	return 0;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 /* One line per file, or with --json an array of {"file","valid","sha256","message"}. */
 struct verdicts {
 	bool json, pretty;
@@ -381,11 +365,11 @@ static void verdict(struct verdicts *vd, const char *file, const char *sha, cons
 		return;
 	}
 	printf("%s%s{\"file\":", vd->n ? "," : "[", vd->pretty ? "\n  " : "");
-	json_str(stdout, file);
+	json_fputs(stdout, file);
 	printf(",\"valid\":%s,\"sha256\":", sha ? "true" : "false");
-	json_str(stdout, sha ? sha : "");
+	json_fputs(stdout, sha ? sha : "");
 	fputs(",\"message\":", stdout);
-	json_str(stdout, msg);
+	json_fputs(stdout, msg);
 	putchar('}');
 	vd->n++;
 }

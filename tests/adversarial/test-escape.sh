@@ -32,14 +32,7 @@ OTHER=$TOPCG/elsewhere
 mkdir -p "$JOBCG1" "$JOBCG2" "$OTHER"
 on_cleanup "find '$TOPCG' -depth -type d -exec rmdir {} + 2>/dev/null"
 LEDGER=$T/state/ledger.sqlite
-q() {
-	python3 - "$LEDGER" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$LEDGER" "$1"; }
 NOBODY="setpriv --reuid=nobody --regid=nogroup --clear-groups"
 # cpu WHERE: CPU time in the ledger's usage rows that match the SQL condition.
 cpu() { q "SELECT COALESCE(SUM(cpu_ns), 0) FROM usage WHERE $1"; }

@@ -29,14 +29,7 @@ license:
     prohibited_executable_sha256: [$(sha256sum "$T/bin/hpcm-evil" | cut -d' ' -f1)]
 EOY
 LEDGER=$T/state/ledger.sqlite
-q() {
-	python3 - "$LEDGER" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$LEDGER" "$1"; }
 links() { # TYPE-REGEX: the daemon's BPF links of that type, from its own file descriptors
 	for f in /proc/"$DAEMON_PID"/fdinfo/*; do
 		grep -Eq "^link_type:[[:space:]]*($1)\$" "$f" 2>/dev/null && awk '/^link_id:/ { print $2 }' "$f"

@@ -28,14 +28,7 @@ on_cleanup 'kill -9 $BURNER 2>/dev/null; wait $BURNER 2>/dev/null; rmdir "$CGMNT
 LEDGER=$T/state/ledger.sqlite
 
 # q SQL: query the ledger read-only (the daemon may be writing).
-q() {
-	python3 - "$LEDGER" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$LEDGER" "$1"; }
 now_usec() { date +%s%6N; }
 kill9() {
 	kill -9 "$DAEMON_PID"
@@ -101,8 +94,8 @@ for i in $(seq 20); do
 	sleep "0.$((RANDOM % 6 + 3))"
 	# The head of the chain as committed right now, then the kill.
 	heads+=("$(q "SELECT seq || ':' || hex(hash) FROM chain ORDER BY seq DESC LIMIT 1")")
-	kills+=("$(now_usec)")
 	kill9
+	kills+=("$(now_usec)") # after its death: the gap runs from its last heartbeat to the restart
 	start_daemon --licenses "$T/licenses" --interval 1
 done
 kill "$STORM"

@@ -25,14 +25,7 @@ CG=hpcmeter-full-$$
 mkdir "$CGMNT/$CG"
 on_cleanup "rmdir '$CGMNT/$CG'"
 cp "$BUILD/tests/burn" "$T/burn-while-full"
-q() {
-	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$T/state/ledger.sqlite" "$1"; }
 state() { "$HPCMETERCTL" status --json | json "d['ledger_state']"; }
 collections() { "$HPCMETERCTL" status --json | json "d['collections']"; }
 collections_above() { [ "$(collections)" -gt "$1" ]; }

@@ -20,14 +20,7 @@ license:
     prohibited_executables: ["*/hpcm-busfault-*"]
 EOY
 for i in 1 2 3 4 5 6; do cp /bin/sleep "$T/bin/hpcm-busfault-$i"; done
-q() {
-	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$T/state/ledger.sqlite" "$1"; }
 intervals() { q "SELECT COUNT(*) FROM intervals"; }
 intervals_above() { [ "$(intervals)" -gt "$1" ]; }
 violations_of() { q "SELECT COUNT(*) FROM violations WHERE executable LIKE '%/$1'"; }

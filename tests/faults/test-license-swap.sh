@@ -33,14 +33,7 @@ loaded() {
 	"$HPCMETERCTL" licenses --json | json \
 		"'%d %d %d' % (len(d), len(set(l['valid_until_usec'] for l in d if l['id'])), sum(1 for l in d if not l['id']))"
 }
-q() {
-	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$T/state/ledger.sqlite" "$1"; }
 
 start_bus
 start_daemon --licenses "$T/licenses" --interval 5

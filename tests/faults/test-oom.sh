@@ -39,14 +39,7 @@ else
 	skip_all "no memory cgroup controller"
 fi
 on_cleanup "rmdir '$MEMCG'"
-q() {
-	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$T/state/ledger.sqlite" "$1"; }
 now_usec() { date +%s%6N; }
 # The daemon, started in the memory cgroup (the same pid: exec).
 cat >"$T/hpcmeterd-in-memcg" <<EOS

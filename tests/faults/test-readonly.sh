@@ -32,14 +32,7 @@ on_cleanup "umount '$T/state' 2>/dev/null"
 DEV=$(findmnt -no SOURCE "$T/state")
 TRIGGER=/sys/fs/ext4/${DEV##*/}/trigger_fs_error
 [ -w "$TRIGGER" ] || skip_all "no $TRIGGER"
-q() {
-	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$T/state/ledger.sqlite" "$1"; }
 now_usec() { date +%s%6N; }
 state() { "$HPCMETERCTL" status --json | json "d['ledger_state']"; }
 collections() { "$HPCMETERCTL" status --json | json "d['collections']"; }

@@ -22,14 +22,7 @@ license:
 EOY
 cp /bin/true "$T/bin/hpcm-while-locked"
 LEDGER=$T/state/ledger.sqlite
-q() {
-	python3 - "$LEDGER" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$LEDGER" "$1"; }
 state() { "$HPCMETERCTL" status --json | json "d['ledger_state']"; }
 collections() { "$HPCMETERCTL" status --json | json "d['collections']"; }
 collections_above() { [ "$(collections)" -gt "$1" ]; }

@@ -25,14 +25,7 @@ CGMNT=$(cgroup2_mount)
 CG=hpcmeter-stall-$$
 mkdir "$CGMNT/$CG"
 on_cleanup "rmdir '$CGMNT/$CG'"
-q() {
-	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$T/state/ledger.sqlite" "$1"; }
 now_usec() { date +%s%6N; }
 python3 - "$T/notify" "$T/notify.log" <<'PY' &
 import socket, sys, time

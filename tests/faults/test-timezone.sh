@@ -23,14 +23,7 @@ license:
   valid: { from: 2020-01-01, until: 2099-12-31 }
   principals: { users: [root] }
 EOY
-q() {
-	python3 - "$T/state/ledger.sqlite" "$1" <<'EOPY'
-import sqlite3, sys
-c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
-for row in c.execute(sys.argv[2]):
-    print("|".join("" if v is None else str(v) for v in row))
-EOPY
-}
+q() { ledger_sql "$T/state/ledger.sqlite" "$1"; }
 now_usec() { date +%s%6N; }
 intervals() { q "SELECT COUNT(*) FROM intervals"; }
 intervals_above() { [ "$(intervals)" -gt "$1" ]; }
