@@ -363,6 +363,11 @@ $(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
+$(O)/bench/held: bench/held.c $(O)/daemon/gpu.o $(O)/daemon/util.o $(O)/daemon/bpfutil.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
 $(O)/bench/spawn: bench/spawn.c
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
@@ -388,10 +393,11 @@ $(O)/bench/exehash: bench/exehash.c $(O)/daemon/exehash.o $(O)/daemon/util.o
 BENCH_DIR ?= /var/tmp
 bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query \
-		$(O)/bench/ledger-report $(O)/bench/exehash
+		$(O)/bench/ledger-report $(O)/bench/exehash $(O)/bench/held
 	$(Q)$(O)/bench/ctxswitch
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
+	$(Q)$(O)/bench/held
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
 	$(Q)bench/scale.sh $(O)
