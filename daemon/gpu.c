@@ -737,8 +737,10 @@ int gpu_read_held(struct gpu *g)
 	fd = bpf_iter_create(bpf_link__fd(g->held_iter));
 	if (fd < 0)
 		return -errno;
+	/* EAGAIN: the kernel stops a read() after a million objects that wrote nothing (a node
+	 * with more open files than that); the next read() goes on from there. */
 	while ((n = read(fd, buf, sizeof(buf))) != 0)
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
 			return -errno;
 	return 0;
 }

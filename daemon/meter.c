@@ -483,7 +483,9 @@ static int read_tasks(struct meter *m, struct hpcm_task_rec **ret, size_t *n_ret
 			cap *= 2;
 		}
 		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
+		/* EAGAIN: the kernel stops a read() after a million objects that wrote nothing;
+		 * the next read() goes on from there. */
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
 			int r = -errno;
