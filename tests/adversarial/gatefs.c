@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* A one-file FUSE filesystem for the digest worker's test (test-digest-worker.sh): FILE served
- * read-only as MOUNTPOINT/prog (mode 0755). A read that reaches past OFFSET waits until the file
+/* A small FUSE filesystem for the digest worker's test (test-digest-worker.sh): FILE served
+ * read-only as MOUNTPOINT/prog and MOUNTPOINT/prog2 (mode 0755; two inodes, so two file
+ * identities of the same content). A read that reaches past OFFSET waits until the file
  * GATE exists, so a reader of the whole file (hpcmeterd's digest worker) is held for as long as
  * the test wants, whatever the machine's load, while the program's head (what exec and the
  * dynamic loader read) is served at once.
@@ -22,6 +23,11 @@ static struct {
 	const char *gate;
 } g;
 
+static int is_file(const char *path)
+{
+	return strcmp(path, "/prog") == 0 || strcmp(path, "/prog2") == 0;
+}
+
 static int gfs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	memset(st, 0, sizeof(*st));
@@ -30,7 +36,7 @@ static int gfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
 		st->st_nlink = 2;
 		return 0;
 	}
-	if (strcmp(path, "/prog") != 0)
+	if (!is_file(path))
 		return -ENOENT;
 	st->st_mode = S_IFREG | 0755;
 	st->st_nlink = 1;
@@ -46,12 +52,13 @@ static int gfs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t 
 	fill(buf, ".", NULL, 0, 0);
 	fill(buf, "..", NULL, 0, 0);
 	fill(buf, "prog", NULL, 0, 0);
+	fill(buf, "prog2", NULL, 0, 0);
 	return 0;
 }
 
 static int gfs_open(const char *path, struct fuse_file_info *fi)
 {
-	if (strcmp(path, "/prog") != 0)
+	if (!is_file(path))
 		return -ENOENT;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		return -EACCES;

@@ -6,7 +6,8 @@
 # load: no timing is assumed. Proven: the daemon answers on the bus while the digest is
 # pending (its loop is not held by the read); the violation comes when the digest is back,
 # also for a process that exited meanwhile; a process that exec'd another program meanwhile
-# is caught for the program it ran, and its new program is not given that digest.
+# is caught for the program it ran, and its new program is not given that digest; a stop with
+# one digest being read and one queued ends cleanly (the worker joined, under ASan no leak).
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (BPF, FUSE)"
@@ -121,4 +122,26 @@ check "  and nothing is left pending" pending_is 0
 "$HPCMETERCTL" violations --json >"$T/violations.json"
 diag "$(json "'\n'.join('%s pid %s %s: %s' % (v['seq'], v['pid'], v['executable'], v['detail']) for v in d)" <"$T/violations.json")"
 check "the daemon is still running" kill -0 "$DAEMON_PID"
+
+# 6. A stop while the worker is held: a second daemon with one digest being read (prog2: the
+# same content, another inode, none of it cached yet, held at the gate) and another file
+# queued behind it. The loop ends; the worker stops between two reads once the gate opens, and
+# the queued descriptor is closed. Exit status 0 (with ASan: no leak, no error).
+stop_daemon
+rm -f "$T/gate"
+start_daemon --licenses "$T/licenses" --interval 1
+"$T/mnt/prog2" -c 'kill -STOP $$' &
+P4=$!
+on_cleanup "kill -9 $P4 2>/dev/null"
+check "a second daemon holds a digest at the gate" wait_for 30 pending_is 1
+cp "$T/big" "$T/big-copy" # a third identity, on the test's file system: queued behind it
+"$T/big-copy" -c 'exit 0'
+check "  and another one queued behind it" wait_for 30 pending_is 2
+kill -TERM "$DAEMON_PID"
+# The bus name goes before the worker is stopped: from then on the loop is over.
+wait_for 30 sh -c "! '$HPCMETERCTL' status >/dev/null 2>&1"
+touch "$T/gate"
+wait "$DAEMON_PID"
+check "stopped with a digest held at the gate, the daemon exits 0 once the read returns" \
+	test $? = 0
 tap_done
