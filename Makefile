@@ -72,7 +72,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/report-fd \
 	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
-	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o
+	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
@@ -109,6 +109,12 @@ $(O)/%.bpf.o: bpf/%.bpf.c bpf/hpcmeter_bpf.h bpf/task_cgroup.bpf.h $(O)/vmlinux.
 $(O)/tests/noop-iter.bpf.o: tests/adversarial/noop-iter.bpf.c $(O)/vmlinux.h | $(O)/tests
 	@echo "  BPF     $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# A FUSE file whose reads past an offset wait for the test (tests/adversarial/test-digest-worker.sh).
+$(O)/tests/gatefs: tests/adversarial/gatefs.c | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags fuse3) $< -o $@ \
+		$(shell $(PKG_CONFIG) --libs fuse3)
 
 $(O)/%.skel.h: $(O)/%.bpf.o
 	@echo "  SKEL    $@"
@@ -243,6 +249,7 @@ check-asan:
 		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
+		tests/adversarial/test-digest-worker.sh \
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
 		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \

@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* SHA-256 of executables and scripts, cached by file identity (exehash.h). */
+/* SHA-256 of executables and scripts, cached by file identity (exehash.h). A file past
+ * EXEHASH_SYNC_MAX is read by one worker thread: the caller's loop only opens and fstat()s it.
+ * The thread shares nothing with the loop but the two queues under the mutex; its results come
+ * back through an eventfd that the loop watches. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <search.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +25,8 @@
  * costs the daemon one read of each, no memory). */
 #define EXEHASH_CACHE_MAX 4096
 #define EXEHASH_CHUNK (256 * 1024)
+/* Files handed to the worker at once; past it the caller hashes in line (slow, never blind). */
+#define EXEHASH_QUEUE_MAX 64
 
 /* A file's identity: the same inode with other content has another size or change time
  * (ctime cannot be set back from user space, unlike mtime). */
@@ -31,10 +38,36 @@ struct file_digest {
 	char hex[EXEHASH_HEX_LEN + 1];
 };
 
+/* A file for the worker: from the loop (todo) to the worker and back (done). */
+struct job {
+	struct job *next;
+	int fd;
+	uint64_t ticket;
+	int error;
+	bool changed; /* its identity changed while it was read: not cached */
+	uint64_t bytes;
+	struct file_digest key;
+};
+
 struct exehash {
+	/* The loop's alone. */
 	void *tree;
 	size_t n;
 	uint64_t files, bytes;
+	uint64_t last_ticket;
+	struct {
+		struct file_digest key;
+		uint64_t ticket;
+	} flight[EXEHASH_QUEUE_MAX]; /* handed to the worker, not back yet */
+	size_t n_flight;
+	bool started;
+	pthread_t thread;
+	int efd; /* the worker's "done" signal */
+	/* Shared with the worker, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *todo, **todo_tail, *done, **done_tail;
+	bool stop; /* also read by the worker between chunks (atomic) */
 };
 
 static int ts_cmp(const struct timespec *a, const struct timespec *b)
@@ -65,14 +98,49 @@ int exehash_new(struct exehash **ret)
 
 	if (!h)
 		return -ENOMEM;
+	h->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->efd < 0) {
+		int r = -errno;
+
+		free(h);
+		return r;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->wake, NULL);
+	h->todo_tail = &h->todo;
+	h->done_tail = &h->done;
 	*ret = h;
 	return 0;
+}
+
+static void jobs_free(struct job *j)
+{
+	while (j) {
+		struct job *next = j->next;
+
+		if (j->fd >= 0)
+			close(j->fd);
+		free(j);
+		j = next;
+	}
 }
 
 void exehash_free(struct exehash *h)
 {
 	if (!h)
 		return;
+	if (h->started) {
+		pthread_mutex_lock(&h->lock);
+		__atomic_store_n(&h->stop, true, __ATOMIC_RELAXED);
+		pthread_cond_signal(&h->wake);
+		pthread_mutex_unlock(&h->lock);
+		pthread_join(h->thread, NULL);
+	}
+	jobs_free(h->todo);
+	jobs_free(h->done);
+	pthread_cond_destroy(&h->wake);
+	pthread_mutex_destroy(&h->lock);
+	close(h->efd);
 	tdestroy(h->tree, free);
 	free(h);
 }
@@ -83,9 +151,19 @@ void exehash_stats(const struct exehash *h, uint64_t *files, uint64_t *bytes)
 	*bytes = h ? h->bytes : 0;
 }
 
+unsigned exehash_pending(const struct exehash *h)
+{
+	return h ? h->n_flight : 0;
+}
+
+int exehash_event_fd(const struct exehash *h)
+{
+	return h->efd;
+}
+
 /* Hash the whole file: read(), not mmap (a file truncated meanwhile gives a short read, not
  * a SIGBUS in the daemon). */
-static int hash_fd(struct exehash *h, int fd, char *hex)
+static int hash_fd(int fd, char *hex, uint64_t *bytes, const bool *stop)
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -99,8 +177,13 @@ static int hash_fd(struct exehash *h, int fd, char *hex)
 		return -ENOMEM;
 	}
 	for (;;) {
-		ssize_t k = read(fd, buf, EXEHASH_CHUNK);
+		ssize_t k;
 
+		if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED)) {
+			r = -ECANCELED;
+			break;
+		}
+		k = read(fd, buf, EXEHASH_CHUNK);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
@@ -110,7 +193,7 @@ static int hash_fd(struct exehash *h, int fd, char *hex)
 		if (k == 0)
 			break;
 		EVP_DigestUpdate(c, buf, k);
-		h->bytes += k;
+		*bytes += k;
 	}
 	if (r == 0 && (!EVP_DigestFinal_ex(c, md, &n) || n != EXEHASH_HEX_LEN / 2))
 		r = -EIO;
@@ -122,35 +205,31 @@ static int hash_fd(struct exehash *h, int fd, char *hex)
 		hex[2 * i + 1] = digits[md[i] & 15];
 	}
 	hex[2 * n] = '\0';
-	h->files++;
 	return 0;
 }
 
-static int hash_file(struct exehash *h, int fd, char *ret)
+static int file_key(int fd, struct file_digest *key)
 {
-	struct file_digest key = {}, *e;
 	struct stat st;
-	void *node;
-	int r;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EBADFD;
-	key.dev = st.st_dev;
-	key.ino = st.st_ino;
-	key.size = st.st_size;
-	key.mtime = st.st_mtim;
-	key.ctime = st.st_ctim;
-	node = tfind(&key, &h->tree, entry_cmp);
-	if (node) {
-		memcpy(ret, (*(struct file_digest **)node)->hex, EXEHASH_HEX_LEN + 1);
-		return 0;
-	}
-	r = hash_fd(h, fd, key.hex);
-	if (r < 0)
-		return r;
-	memcpy(ret, key.hex, EXEHASH_HEX_LEN + 1);
+	*key = (struct file_digest){
+		.dev = st.st_dev,
+		.ino = st.st_ino,
+		.size = st.st_size,
+		.mtime = st.st_mtim,
+		.ctime = st.st_ctim,
+	};
+	return 0;
+}
+
+static void cache_add(struct exehash *h, const struct file_digest *key)
+{
+	struct file_digest *e;
+
 	if (h->n >= EXEHASH_CACHE_MAX) {
 		tdestroy(h->tree, free);
 		h->tree = NULL;
@@ -158,21 +237,185 @@ static int hash_file(struct exehash *h, int fd, char *ret)
 	}
 	e = malloc(sizeof(*e));
 	if (!e)
-		return 0; /* hashed, just not remembered */
-	*e = key;
+		return; /* hashed, just not remembered */
+	*e = *key;
 	if (!tsearch(e, &h->tree, entry_cmp)) {
 		free(e);
-		return 0;
+		return;
 	}
 	h->n++;
+}
+
+/* Hash it here and now. */
+static int hash_inline(struct exehash *h, int fd, struct file_digest *key, char *ret)
+{
+	uint64_t bytes = 0;
+	int r = hash_fd(fd, key->hex, &bytes, NULL);
+
+	h->bytes += bytes;
+	if (r < 0)
+		return r;
+	h->files++;
+	memcpy(ret, key->hex, EXEHASH_HEX_LEN + 1);
+	cache_add(h, key);
 	return 0;
 }
 
-int exehash_process(struct exehash *h, uint32_t tgid, const char *path, const char *script,
-		    char *ret)
+static int hash_file(struct exehash *h, int fd, char *ret)
+{
+	struct file_digest key;
+	void *node;
+	int r = file_key(fd, &key);
+
+	if (r < 0)
+		return r;
+	node = tfind(&key, &h->tree, entry_cmp);
+	if (node) {
+		memcpy(ret, (*(struct file_digest **)node)->hex, EXEHASH_HEX_LEN + 1);
+		return 0;
+	}
+	return hash_inline(h, fd, &key, ret);
+}
+
+static void *worker(void *userdata)
+{
+	struct exehash *h = userdata;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		struct job *j;
+		struct file_digest now;
+
+		while (!h->stop && !h->todo)
+			pthread_cond_wait(&h->wake, &h->lock);
+		if (h->stop)
+			break;
+		j = h->todo;
+		h->todo = j->next;
+		if (!h->todo)
+			h->todo_tail = &h->todo;
+		pthread_mutex_unlock(&h->lock);
+
+		j->error = hash_fd(j->fd, j->key.hex, &j->bytes, &h->stop);
+		/* Written to meanwhile (a script can be): the digest is not the identity's. */
+		j->changed = file_key(j->fd, &now) < 0 || entry_cmp(&now, &j->key) != 0;
+		close(j->fd);
+		j->fd = -1;
+
+		pthread_mutex_lock(&h->lock);
+		j->next = NULL;
+		*h->done_tail = j;
+		h->done_tail = &j->next;
+		/* Cannot fail: the counter stays far below its maximum. */
+		(void)!write(h->efd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/* Hand fd (taken) to the worker. Returns its ticket, or 0 when it cannot take it. */
+static uint64_t submit(struct exehash *h, int fd, const struct file_digest *key)
+{
+	struct job *j;
+
+	if (h->n_flight >= EXEHASH_QUEUE_MAX)
+		return 0;
+	if (!h->started) {
+		if (pthread_create(&h->thread, NULL, worker, h) != 0)
+			return 0;
+		h->started = true;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return 0;
+	j->fd = fd;
+	j->key = *key;
+	j->ticket = ++h->last_ticket;
+	h->flight[h->n_flight].key = *key;
+	h->flight[h->n_flight].ticket = j->ticket;
+	h->n_flight++;
+	pthread_mutex_lock(&h->lock);
+	*h->todo_tail = j;
+	h->todo_tail = &j->next;
+	pthread_cond_signal(&h->wake);
+	pthread_mutex_unlock(&h->lock);
+	return j->ticket;
+}
+
+/* From the cache, else in line (small files, or no room in the queue), else by the worker. */
+static int lookup_or_submit(struct exehash *h, int fd, char *ret, uint64_t *ret_ticket)
+{
+	struct file_digest key;
+	void *node;
+	int r = file_key(fd, &key);
+
+	if (r < 0)
+		return r;
+	node = tfind(&key, &h->tree, entry_cmp);
+	if (node) {
+		memcpy(ret, (*(struct file_digest **)node)->hex, EXEHASH_HEX_LEN + 1);
+		return 0;
+	}
+	for (size_t i = 0; i < h->n_flight; i++)
+		if (entry_cmp(&h->flight[i].key, &key) == 0) {
+			*ret_ticket = h->flight[i].ticket;
+			return EXEHASH_PENDING;
+		}
+	if (key.size > EXEHASH_SYNC_MAX) {
+		int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+		*ret_ticket = dup >= 0 ? submit(h, dup, &key) : 0;
+		if (*ret_ticket)
+			return EXEHASH_PENDING;
+		if (dup >= 0)
+			close(dup);
+	}
+	return hash_inline(h, fd, &key, ret);
+}
+
+int exehash_complete(struct exehash *h,
+		     void (*done)(uint64_t ticket, int error, const char *hex, void *userdata),
+		     void *userdata)
+{
+	uint64_t n;
+	struct job *list;
+	int count = 0;
+
+	if (read(h->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return -errno;
+	pthread_mutex_lock(&h->lock);
+	list = h->done;
+	h->done = NULL;
+	h->done_tail = &h->done;
+	pthread_mutex_unlock(&h->lock);
+	while (list) {
+		struct job *j = list;
+
+		list = j->next;
+		h->bytes += j->bytes;
+		if (!j->error) {
+			h->files++;
+			if (!j->changed)
+				cache_add(h, &j->key);
+		}
+		for (size_t i = 0; i < h->n_flight; i++)
+			if (h->flight[i].ticket == j->ticket) {
+				h->flight[i] = h->flight[--h->n_flight];
+				break;
+			}
+		if (done)
+			done(j->ticket, j->error, j->error ? NULL : j->key.hex, userdata);
+		free(j);
+		count++;
+	}
+	return count;
+}
+
+static int open_target(uint32_t tgid, const char *path, const char *script)
 {
 	char name[PATH_MAX + 64];
-	_cleanup_close_ int fd = -1;
+	int fd;
 
 	if (script) {
 		if (script[0] == '/')
@@ -186,9 +429,27 @@ int exehash_process(struct exehash *h, uint32_t tgid, const char *path, const ch
 		if (fd < 0 && path && path[0] == '/')
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	}
+	return fd < 0 ? -errno : fd;
+}
+
+int exehash_process(struct exehash *h, uint32_t tgid, const char *path, const char *script,
+		    char *ret)
+{
+	_cleanup_close_ int fd = open_target(tgid, path, script);
+
 	if (fd < 0)
-		return -errno;
+		return fd;
 	return hash_file(h, fd, ret);
+}
+
+int exehash_request(struct exehash *h, uint32_t tgid, const char *path, const char *script,
+		    char *ret, uint64_t *ret_ticket)
+{
+	_cleanup_close_ int fd = open_target(tgid, path, script);
+
+	if (fd < 0)
+		return fd;
+	return lookup_or_submit(h, fd, ret, ret_ticket);
 }
 
 int exehash_mapped(struct exehash *h, uint32_t tgid, const char *skip,
@@ -205,6 +466,7 @@ int exehash_mapped(struct exehash *h, uint32_t tgid, const char *skip,
 	while (fgets(line, sizeof(line), f)) {
 		char range[64], perms[8], path[PATH_MAX], hex[EXEHASH_HEX_LEN + 1];
 		_cleanup_close_ int fd = -1;
+		uint64_t ticket;
 
 		path[0] = '\0';
 		/* "start-end perms offset dev inode path" */
@@ -216,7 +478,8 @@ int exehash_mapped(struct exehash *h, uint32_t tgid, const char *skip,
 		/* The mapped file itself, whatever became of its name. */
 		snprintf(name, sizeof(name), "/proc/%u/map_files/%s", tgid, range);
 		fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0 || hash_file(h, fd, hex) < 0 || !want(hex, userdata))
+		/* A large one is read by the worker; a later call finds it in the cache. */
+		if (fd < 0 || lookup_or_submit(h, fd, hex, &ticket) != 0 || !want(hex, userdata))
 			continue;
 		snprintf(ret_path, path_size, "%s", path);
 		memcpy(ret_hex, hex, sizeof(hex));

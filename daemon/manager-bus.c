@@ -5,6 +5,7 @@
 #include <string.h>
 #include <systemd/sd-bus.h>
 
+#include "exehash.h"
 #include "jobs-bus.h"
 #include "ledger-chain.h"
 #include "manager.h"
@@ -89,6 +90,7 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	struct meter_stats st = { 0 };
 	uint64_t n_violations = 0, last_seq = ledger_last_violation_seq(m->ledger), drops;
+	uint64_t digest_files, digest_bytes;
 	const char *mode = m->meter ? meter_attach_mode(m->meter) : "";
 	int r;
 
@@ -96,6 +98,7 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 		meter_read_stats(m->meter, &st);
 	ledger_count_violations(m->ledger, &n_violations);
 	drops = st.counter[HPCM_STAT_DROP_EXEC] + st.counter[HPCM_STAT_DROP_EXIT];
+	exehash_stats(m->exehash, &digest_files, &digest_bytes);
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
 		return r;
@@ -121,6 +124,9 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_u(reply, "licenses_active", manager_licenses_active(m))) < 0 ||
 	    (r = append_kv_u(reply, "license_errors", manager_license_errors(m))) < 0 ||
 	    (r = append_kv_u(reply, "license_terms_not_evaluated", m->terms_not_evaluated)) < 0 ||
+	    (r = append_kv_u(reply, "digests_pending", exehash_pending(m->exehash))) < 0 ||
+	    (r = append_kv_t(reply, "digest_files", digest_files)) < 0 ||
+	    (r = append_kv_t(reply, "digest_bytes", digest_bytes)) < 0 ||
 	    (r = append_kv_u(reply, "uid_min", m->cfg.uid_min)) < 0 ||
 	    (r = append_kv_s(reply, "state_dir", m->cfg.state_dir)) < 0 ||
 	    (r = append_kv_s(reply, "licenses_dir", m->cfg.licenses_dir)) < 0 ||

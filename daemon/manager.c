@@ -40,6 +40,21 @@ struct proc {
 	char *run_path; /* the prohibited program the loader maps, when found */
 	bool hashed;
 	bool loader; /* its executable is the dynamic loader: what it maps is looked at */
+	/* Digests the worker computes for it (struct digest_wait). Removed while some are
+	 * pending (it exited, its pid was reused, or it exec'd another program: proc_renew()),
+	 * it leaves the table but is kept until they are back, to be evaluated as at its exec.
+	 * Each exec is a generation: a digest never goes to another program than its own. */
+	uint32_t exec_gen;
+	uint8_t digests_pending;
+	bool detached;
+};
+
+/* A digest pending in the worker for a process (exehash_request()). */
+struct digest_wait {
+	uint64_t ticket;
+	struct proc *p;
+	uint32_t exec_gen;
+	bool run; /* the script's (run_sha256), else the executable's */
 };
 
 struct usage_acc {
@@ -95,8 +110,11 @@ static struct proc *proc_find(struct manager *m, uint32_t tgid)
 static void proc_remove(struct manager *m, struct proc *p)
 {
 	tdelete(p, &m->procs, proc_cmp);
-	proc_free(p);
 	m->n_procs--;
+	if (p->digests_pending)
+		p->detached = true; /* freed when its digests are back (digest_done()) */
+	else
+		proc_free(p);
 }
 
 /* The process now behind tgid; a different start time means the pid was reused. */
@@ -336,30 +354,134 @@ static void proc_forget_digests(struct proc *p)
 	free(p->run_path);
 	p->exe_sha256 = p->run_sha256 = p->run_path = NULL;
 	p->hashed = p->loader = false;
+	p->exec_gen++; /* digests still pending are the previous program's */
 }
 
-/* The content of what it runs, once per exec (the file is hashed once per identity). */
-static void proc_hash(struct manager *m, struct proc *p, const char *filename)
+static void evaluate_proc(struct manager *m, struct proc *p, const char *filename);
+
+/* The worker has hashed a file: every process waiting for it gets its digest and is evaluated
+ * again, as it would have been at its exec (one that exited meanwhile too). */
+static void digest_done(uint64_t ticket, int error, const char *hex, void *userdata)
+{
+	struct manager *m = userdata;
+
+	for (size_t i = 0; i < m->n_digest_waits;) {
+		struct digest_wait w = m->digest_waits[i];
+		char **slot;
+
+		if (w.ticket != ticket) {
+			i++;
+			continue;
+		}
+		m->digest_waits[i] = m->digest_waits[--m->n_digest_waits];
+		w.p->digests_pending--;
+		if (error)
+			log_debug("pid %u: cannot hash what it runs: %s", w.p->tgid,
+				  strerror(-error));
+		else if (w.exec_gen == w.p->exec_gen) {
+			slot = w.run ? &w.p->run_sha256 : &w.p->exe_sha256;
+			free(*slot);
+			*slot = strdup(hex);
+			evaluate_proc(m, w.p, NULL);
+		}
+		if (w.p->detached && !w.p->digests_pending)
+			proc_free(w.p);
+	}
+}
+
+static int on_digest_ready(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+
+	exehash_complete(m->exehash, digest_done, m);
+	return 0;
+}
+
+static int digest_start(struct manager *m)
+{
+	int r = exehash_new(&m->exehash);
+
+	if (r < 0)
+		return r;
+	r = sd_event_add_io(m->event, &m->digest_source, exehash_event_fd(m->exehash), EPOLLIN,
+			    on_digest_ready, m);
+	if (r < 0) {
+		log_error("cannot watch the executable digests: %s", strerror(-r));
+		exehash_free(m->exehash);
+		m->exehash = NULL;
+	}
+	return r;
+}
+
+/* Stop the worker; processes kept only for their pending digests go. */
+static void digest_stop(struct manager *m)
+{
+	m->digest_source = sd_event_source_unref(m->digest_source);
+	for (size_t i = 0; i < m->n_digest_waits; i++) {
+		struct proc *p = m->digest_waits[i].p;
+
+		if (--p->digests_pending == 0 && p->detached)
+			proc_free(p);
+	}
+	free(m->digest_waits);
+	m->digest_waits = NULL;
+	m->n_digest_waits = 0;
+	exehash_free(m->exehash);
+	m->exehash = NULL;
+}
+
+/* One file it runs: its digest now, or later from the worker (digest_done()). */
+static void proc_digest(struct manager *m, struct proc *p, const char *script, bool run)
 {
 	char hex[EXEHASH_HEX_LEN + 1];
-	int r;
+	uint64_t ticket = 0;
+	struct digest_wait *w;
+	int r = exehash_request(m->exehash, p->tgid, script ? NULL : p->exe, script, hex, &ticket);
 
+	if (r == 0) {
+		*(run ? &p->run_sha256 : &p->exe_sha256) = strdup(hex);
+		return;
+	}
+	if (r < 0) {
+		if (!run)
+			log_debug("pid %u: cannot hash its executable %s: %s", p->tgid,
+				  p->exe ? p->exe : "?", strerror(-r));
+		return;
+	}
+	if (m->n_digest_waits == m->digest_waits_cap) {
+		size_t cap = m->digest_waits_cap ? 2 * m->digest_waits_cap : 16;
+
+		w = realloc(m->digest_waits, cap * sizeof(*w));
+		if (!w) {
+			log_error("out of memory: pid %u: its digest is lost", p->tgid);
+			return;
+		}
+		m->digest_waits = w;
+		m->digest_waits_cap = cap;
+	}
+	m->digest_waits[m->n_digest_waits++] = (struct digest_wait){
+		.ticket = ticket,
+		.p = p,
+		.exec_gen = p->exec_gen,
+		.run = run,
+	};
+	p->digests_pending++;
+}
+
+/* The content of what it runs, once per exec (the file is hashed once per identity; a large
+ * one by the worker thread, and the process is evaluated again when its digest is back). */
+static void proc_hash(struct manager *m, struct proc *p, const char *filename)
+{
 	if (p->hashed || !licenses_list_digests(m))
 		return;
-	if (!m->exehash && exehash_new(&m->exehash) < 0)
+	if (!m->exehash && digest_start(m) < 0)
 		return;
 	p->hashed = true;
 	p->loader = exehash_is_loader(p->exe);
-	r = exehash_process(m->exehash, p->tgid, p->exe, NULL, hex);
-	if (r == 0)
-		p->exe_sha256 = strdup(hex);
-	else
-		log_debug("pid %u: cannot hash its executable %s: %s", p->tgid,
-			  p->exe ? p->exe : "?", strerror(-r));
+	proc_digest(m, p, NULL, false);
 	/* Run by another name than its executable: a script (or a symlink: the same file). */
-	if (filename && (!p->exe || !streq(filename, p->exe)) &&
-	    exehash_process(m->exehash, p->tgid, NULL, filename, hex) == 0)
-		p->run_sha256 = strdup(hex);
+	if (filename && (!p->exe || !streq(filename, p->exe)))
+		proc_digest(m, p, filename, true);
 }
 
 void manager_proc_digests(struct manager *m, uint32_t pid, const char **exe, const char **run,
@@ -384,8 +506,6 @@ static bool digest_prohibited(const char *hex, void *userdata)
 	}
 	return false;
 }
-
-static void evaluate_proc(struct manager *m, struct proc *p, const char *filename);
 
 /* Run through the dynamic loader: the program is mapped after the exec, so each reading looks
  * at what it maps until a prohibited file is found. */
@@ -446,6 +566,28 @@ static void evaluate_proc(struct manager *m, struct proc *p, const char *filenam
 	}
 }
 
+/* Another program in the same process (exec without fork) while the worker still hashes what
+ * the previous one ran: that exec keeps its entry, out of the table, to be evaluated when its
+ * digests are back; the new program gets a fresh entry with the process's metering state. */
+static struct proc *proc_renew(struct manager *m, struct proc *p)
+{
+	struct proc *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return p; /* its exec generation keeps the old digests off the new program */
+	n->tgid = p->tgid;
+	n->start_ns = p->start_ns;
+	n->cpu_seen = p->cpu_seen;
+	n->seen_in = p->seen_in;
+	proc_remove(m, p);
+	if (!tsearch(n, &m->procs, proc_cmp)) {
+		free(n);
+		return NULL;
+	}
+	m->n_procs++;
+	return n;
+}
+
 static void on_proc_exec(const struct meter_exec *e, void *userdata)
 {
 	struct manager *m = userdata;
@@ -455,6 +597,8 @@ static void on_proc_exec(const struct meter_exec *e, void *userdata)
 
 	m->exec_events++;
 	p = proc_get(m, e->tgid, e->start_ns, &created);
+	if (p && p->digests_pending)
+		p = proc_renew(m, p);
 	if (!p) {
 		log_error("out of memory tracking pid %u", e->tgid);
 		return;
@@ -1347,7 +1491,7 @@ void manager_free(struct manager *m)
 	sd_bus_slot_unref(m->vtable_slot);
 	sd_bus_flush_close_unref(m->bus);
 	kmeter_free(m->kmeter);
-	exehash_free(m->exehash);
+	digest_stop(m);
 	meter_free(m->meter);
 	if (m->bpf_stats_fd >= 0)
 		close(m->bpf_stats_fd);

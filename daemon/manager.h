@@ -42,6 +42,9 @@ struct manager {
 	struct license_set *licenses;
 	struct kmeter *kmeter; /* the kernel module's meter; NULL when disabled */
 	struct exehash *exehash; /* SHA-256 of executables, while a licence lists digests */
+	sd_event_source *digest_source; /* its worker's results */
+	struct digest_wait *digest_waits; /* processes waiting for a digest (manager.c) */
+	size_t n_digest_waits, digest_waits_cap;
 	struct job_table *jobs; /* jobs announced by the batch system */
 	bool jobs_announced; /* this node has had job announcements: job terms can be checked */
 	enum hpcm_v1_controller v1_controller; /* the v1 hierarchy followed, HPCM_V1_NONE if none */

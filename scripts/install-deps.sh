@@ -35,6 +35,8 @@ tests=(
 	libglib2.0-bin
 	# a state file system that turns read-only: an ext4 image on a loop device (tests/faults)
 	e2fsprogs mount
+	# a FUSE file whose reads wait for the test: the digest worker's (tests/adversarial)
+	libfuse3-dev fuse3
 	# the kernel module: built against Debian's kernel, tested in qemu booting it
 	linux-headers-amd64 linux-image-amd64 qemu-system-x86 busybox-static cpio kmod dkms
 	# (libnl-3-dev libnl-genl-3-dev are in build: hpcmeterd and hpcmeterctl link libnl-genl)

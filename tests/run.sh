@@ -58,6 +58,7 @@ ALL=(
 	"tests/faults/test-timezone.sh"
 	"tests/dbus/test-flood.sh"
 	"tests/adversarial/test-exec-evasion.sh"
+	"tests/adversarial/test-digest-worker.sh"
 	"tests/adversarial/test-escape.sh"
 	"tests/adversarial/test-tamper.sh"
 	"tests/adversarial/test-gpu-evasion.sh"

@@ -815,6 +815,7 @@ static const struct {
 	{ "licenses_active", "Licences active", FIELD_PLAIN },
 	{ "license_errors", "Licence errors", FIELD_PLAIN },
 	{ "license_terms_not_evaluated", "Terms not evaluated", FIELD_PLAIN },
+	{ "digests_pending", "Digests pending", FIELD_PLAIN },
 	{ "licenses_dir", "Licence directory", FIELD_PLAIN },
 	{ "state_dir", "State directory", FIELD_PLAIN },
 	{ "ledger", "Ledger", FIELD_PLAIN },
