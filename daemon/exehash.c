@@ -161,6 +161,28 @@ int exehash_event_fd(const struct exehash *h)
 	return h->efd;
 }
 
+/* The daemon forks (GetReport's child signs with OpenSSL): a fork while the worker is inside
+ * OpenSSL could leave the child a lock that no thread of its own will ever release. Every
+ * OpenSSL call here holds crypto_lock, and a fork takes it first (pthread_atfork), so a fork
+ * waits for the chunk being hashed (256 KiB: a fraction of a millisecond), never for a read. */
+static pthread_mutex_t crypto_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void crypto_lock_take(void)
+{
+	pthread_mutex_lock(&crypto_lock);
+}
+
+static void crypto_lock_release(void)
+{
+	pthread_mutex_unlock(&crypto_lock);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(crypto_lock_take, crypto_lock_release, crypto_lock_release);
+}
+
 /* Hash the whole file: read(), not mmap (a file truncated meanwhile gives a short read, not
  * a SIGBUS in the daemon). */
 static int hash_fd(int fd, char *hex, uint64_t *bytes, const bool *stop)
@@ -169,13 +191,17 @@ static int hash_fd(int fd, char *hex, uint64_t *bytes, const bool *stop)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 	_cleanup_free_ char *buf = malloc(EXEHASH_CHUNK);
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int r = 0;
+	EVP_MD_CTX *c;
+	int r = 0, ok;
 
-	if (!buf || !c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
+	crypto_lock_take();
+	c = EVP_MD_CTX_new();
+	ok = buf && c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	if (!ok)
 		EVP_MD_CTX_free(c);
+	crypto_lock_release();
+	if (!ok)
 		return -ENOMEM;
-	}
 	for (;;) {
 		ssize_t k;
 
@@ -192,12 +218,16 @@ static int hash_fd(int fd, char *hex, uint64_t *bytes, const bool *stop)
 		}
 		if (k == 0)
 			break;
+		crypto_lock_take();
 		EVP_DigestUpdate(c, buf, k);
+		crypto_lock_release();
 		*bytes += k;
 	}
+	crypto_lock_take();
 	if (r == 0 && (!EVP_DigestFinal_ex(c, md, &n) || n != EXEHASH_HEX_LEN / 2))
 		r = -EIO;
 	EVP_MD_CTX_free(c);
+	crypto_lock_release();
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < n; i++) {
@@ -322,6 +352,7 @@ static uint64_t submit(struct exehash *h, int fd, const struct file_digest *key)
 	if (h->n_flight >= EXEHASH_QUEUE_MAX)
 		return 0;
 	if (!h->started) {
+		pthread_once(&atfork_once, atfork_register);
 		if (pthread_create(&h->thread, NULL, worker, h) != 0)
 			return 0;
 		h->started = true;
