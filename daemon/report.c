@@ -607,6 +607,31 @@ static int emit_metrics(struct report *r)
 	return rc == SQLITE_DONE ? n : db_error(r, "metrics");
 }
 
+/* The row st is on: a JSON object of its ncols columns named names (integers as numbers, the
+ * rest as strings), or a CSV line of them tagged kind. */
+static void emit_record(struct report *r, sqlite3_stmt *st, const char *kind,
+			const char *const *names, int ncols)
+{
+	if (r->fmt == FMT_JSON) {
+		fputc('{', r->f);
+		for (int i = 0; i < ncols; i++) {
+			fprintf(r->f, "%s\"%s\":", i ? "," : "", names[i]);
+			if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
+				fprintf(r->f, "%lld", (long long)sqlite3_column_int64(st, i));
+			else
+				json_fputs(r->f, col(st, i));
+		}
+		fputc('}', r->f);
+		return;
+	}
+	fputs(kind, r->f);
+	for (int i = 0; i < ncols; i++) {
+		fputc(',', r->f);
+		csv_str(r->f, col(st, i));
+	}
+	fputc('\n', r->f);
+}
+
 static int emit_violations(struct report *r)
 {
 	sqlite3_stmt *st;
@@ -630,24 +655,10 @@ static int emit_violations(struct report *r)
 			"user", "executable", "cgroup", "job", "detail"
 		};
 
-		if (r->fmt == FMT_JSON) {
-			fputs(r->n_violations ? ",\n{" : "\n{", r->f);
-			for (int i = 0; i < 10; i++) {
-				fprintf(r->f, "%s\"%s\":", i ? "," : "", names[i]);
-				if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
-					fprintf(r->f, "%lld",
-						(long long)sqlite3_column_int64(st, i));
-				else
-					json_fputs(r->f, col(st, i));
-			}
-			fputc('}', r->f);
-		} else if (r->fmt == FMT_CSV) {
-			fputs("violation", r->f);
-			for (int i = 0; i < 10; i++) {
-				fputc(',', r->f);
-				csv_str(r->f, col(st, i));
-			}
-			fputc('\n', r->f);
+		if (r->fmt != FMT_TABLE) {
+			if (r->fmt == FMT_JSON)
+				fputs(r->n_violations ? ",\n" : "\n", r->f);
+			emit_record(r, st, "violation", names, ARRAY_SIZE(names));
 		} else {
 			fprintf(r->f, "  #%-5s %s %-22s uid %-6s %s: %s\n", col(st, 0),
 				iso(sqlite3_column_int64(st, 1), t), col(st, 2), col(st, 4),
@@ -682,24 +693,10 @@ static int emit_gaps(struct report *r)
 						     "policy" };
 
 		r->gap_bound_cpu_ns += sqlite3_column_int64(st, 6);
-		if (r->fmt == FMT_JSON) {
-			fputs(r->n_gaps ? ",\n{" : "\n{", r->f);
-			for (int i = 0; i < 10; i++) {
-				fprintf(r->f, "%s\"%s\":", i ? "," : "", names[i]);
-				if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
-					fprintf(r->f, "%lld",
-						(long long)sqlite3_column_int64(st, i));
-				else
-					json_fputs(r->f, col(st, i));
-			}
-			fputc('}', r->f);
-		} else if (r->fmt == FMT_CSV) {
-			fputs("gap", r->f);
-			for (int i = 0; i < 10; i++) {
-				fputc(',', r->f);
-				csv_str(r->f, col(st, i));
-			}
-			fputc('\n', r->f);
+		if (r->fmt != FMT_TABLE) {
+			if (r->fmt == FMT_JSON)
+				fputs(r->n_gaps ? ",\n" : "\n", r->f);
+			emit_record(r, st, "gap", names, ARRAY_SIZE(names));
 		} else {
 			fprintf(r->f,
 				"  #%-5s %-15s %s .. %s  bound %.1f CPU s, %s devices (%s): %s\n",
@@ -725,24 +722,10 @@ static int emit_rows(struct report *r, const char *sql, const char *kind, int nc
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->from_usec);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->to_usec);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (r->fmt == FMT_JSON) {
-			fputs(n ? ",{" : "{", r->f);
-			for (int i = 0; i < ncols; i++) {
-				fprintf(r->f, "%s\"%s\":", i ? "," : "", names[i]);
-				if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
-					fprintf(r->f, "%lld",
-						(long long)sqlite3_column_int64(st, i));
-				else
-					json_fputs(r->f, col(st, i));
-			}
-			fputc('}', r->f);
-		} else if (r->fmt == FMT_CSV) {
-			fputs(kind, r->f);
-			for (int i = 0; i < ncols; i++) {
+		if (r->fmt != FMT_TABLE) {
+			if (r->fmt == FMT_JSON && n)
 				fputc(',', r->f);
-				csv_str(r->f, col(st, i));
-			}
-			fputc('\n', r->f);
+			emit_record(r, st, kind, names, ncols);
 		} else {
 			fputs(" ", r->f);
 			for (int i = 0; i < ncols; i++)
