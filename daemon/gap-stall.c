@@ -2,9 +2,9 @@
 /* A stalled event loop is a metering gap: the process stopped (SIGSTOP, a debugger), starved
  * of CPU, or blocked in a system call. The kernel's counters go on meanwhile, but nothing is
  * checked live, the ring buffer is not drained (and may overflow), and systemd's watchdog
- * sees no ping. A tick each second notices when it comes far later than it should (by
- * CLOCK_MONOTONIC, which stands still while the node is suspended, so a suspend is no stall)
- * and records a "daemon-stalled" gap over the time the loop did not run. */
+ * sees no ping. A tick every half watchdog period (of 5 s without one) notices when the loop has
+ * not run for longer than that period (by CLOCK_MONOTONIC, which stands still while the node is
+ * suspended, so a suspend is no stall) and records a "daemon-stalled" gap over that time. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +14,6 @@
 #include "manager.h"
 #include "util.h"
 
-#define STALL_TICK_USEC USEC_PER_SEC
 /* Without systemd's watchdog: a loop that did not run for this long has stalled. */
 #define STALL_DEFAULT_USEC (5 * USEC_PER_SEC)
 
@@ -33,7 +32,9 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	uint64_t elapsed = mono - m->stall_last_mono;
 	char detail[256];
 
-	if (elapsed > STALL_TICK_USEC + m->stall_threshold_usec) {
+	/* The tick comes every half threshold: a loop that did not run for longer than the
+	 * threshold has stalled (a timer that late means the loop was not running). */
+	if (elapsed > m->stall_threshold_usec) {
 		snprintf(
 			detail, sizeof(detail),
 			"the event loop did not run for %.3f s by CLOCK_MONOTONIC (stopped, "
@@ -44,7 +45,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 				   detail);
 	}
 	m->stall_last_mono = mono;
-	sd_event_source_set_time(s, usec + STALL_TICK_USEC);
+	sd_event_source_set_time(s, usec + m->stall_threshold_usec / 2);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
 }
@@ -57,10 +58,11 @@ int manager_stall_start(struct manager *m)
 	/* Under systemd's watchdog, a stall is what it would kill us for. */
 	m->stall_threshold_usec = STALL_DEFAULT_USEC;
 	if (sd_watchdog_enabled(0, &wd) > 0 && wd > 0)
-		m->stall_threshold_usec = wd;
+		m->stall_threshold_usec = wd > USEC_PER_SEC ? wd :
+							      USEC_PER_SEC; /* ticks >= 0.5 s */
 	m->stall_last_mono = now_monotonic_usec();
-	r = sd_event_add_time_relative(m->event, &m->stall_source, CLOCK_MONOTONIC, STALL_TICK_USEC,
-				       0, on_tick, m);
+	r = sd_event_add_time_relative(m->event, &m->stall_source, CLOCK_MONOTONIC,
+				       m->stall_threshold_usec / 2, 0, on_tick, m);
 	if (r < 0)
 		log_error("cannot watch the event loop for stalls: %s", strerror(-r));
 	return r;
