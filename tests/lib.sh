@@ -92,6 +92,28 @@ for row in c.execute(sys.argv[2]):
 EOPY
 }
 
+# check_ledger_sound STATE_DIR: SQLite's integrity check passes and the hash chain verifies
+# (hpcmeterctl ledger verify).
+check_ledger_sound() {
+	local rc
+	check "the database is intact (integrity_check)" \
+		test "$(ledger_sql "$1/ledger.sqlite" "PRAGMA integrity_check")" = ok
+	"$HPCMETERCTL" ledger verify --state-dir "$1" >"$T/verify.out"
+	rc=$?
+	diag "$(cat "$T/verify.out")"
+	check "the chain verifies" test "$rc" = 0
+}
+
+# check_committed_kept STATE_DIR SEQ:HASH N WHEN: the chain's head taken WHEN (a fault) is
+# there unchanged, and so are the N records committed up to it.
+check_committed_kept() {
+	local db=$1/ledger.sqlite seq=${2%%:*}
+	check "the record that was the chain's head $4 is there, unchanged" \
+		test "$(ledger_sql "$db" "SELECT seq || ':' || hex(hash) FROM chain WHERE seq = $seq")" = "$2"
+	check "all $3 records committed $4 are there" \
+		test "$(ledger_sql "$db" "SELECT COUNT(*) FROM chain WHERE seq <= $seq")" = "$3"
+}
+
 # A bpf file system of this test's own (each mount is a separate instance): pinned maps of
 # parallel tests never meet. Sets BPF_PIN_DIR, empty when bpffs cannot be mounted (then nothing
 # is pinned). Call it in the test's shell, not in $(...).

@@ -85,16 +85,9 @@ HPCMETERD=$BUILD/hpcmeterd
 start_daemon --licenses "$T/licenses" --interval 1
 sleep 1.5
 stop_daemon
-check "the record that was the chain's head before the kill is there, unchanged" \
-	test "$(q "SELECT seq || ':' || hex(hash) FROM chain WHERE seq = ${head%%:*}")" = "$head"
-check "all $n0 records committed before the kill are there" \
-	test "$(q "SELECT COUNT(*) FROM chain WHERE seq <= ${head%%:*}")" = "$n0"
+check_committed_kept "$T/state" "$head" "$n0" "before the kill"
 check "a daemon-down gap covers the time it was away" \
 	test "$(q "SELECT COUNT(*) FROM gaps WHERE cause = 'daemon-down' AND start_usec <= $dead_at AND end_usec >= $dead_at")" = 1
 diag "$(q "SELECT cause, (end_usec - start_usec) / 1e6, detail FROM gaps")"
-check "the database is intact (integrity_check)" test "$(q "PRAGMA integrity_check")" = ok
-"$HPCMETERCTL" ledger verify --state-dir "$T/state" >"$T/verify.out"
-rc=$?
-diag "$(cat "$T/verify.out")"
-check "the chain verifies" test "$rc" = 0
+check_ledger_sound "$T/state"
 tap_done
