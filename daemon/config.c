@@ -19,6 +19,7 @@ void config_defaults(struct config *c)
 		.kmeter_enabled = true,
 		.kmeter_tolerance_pct = CONFIG_DEFAULT_KMETER_TOLERANCE_PCT,
 		.kmeter_floor_ms = CONFIG_DEFAULT_KMETER_FLOOR_MS,
+		.kmeter_window = CONFIG_DEFAULT_KMETER_WINDOW,
 		.retention_days = CONFIG_DEFAULT_RETENTION_DAYS,
 	};
 	snprintf(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), "%s", CONFIG_DEFAULT_BPF_PIN_DIR);
@@ -152,6 +153,11 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			why = "expected milliseconds from 0 to 3600000";
 			if (r == 0)
 				c->kmeter_floor_ms = u;
+		} else if (streq(key, "kmeter_window")) {
+			r = parse_u64(val, 1, CONFIG_MAX_KMETER_WINDOW, &u);
+			why = "expected a number of intervals from 1 to 60";
+			if (r == 0)
+				c->kmeter_window = (unsigned)u;
 		} else if (streq(key, "bpf_pin_dir")) {
 			r = val[0] ? set_path(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), val) :
 				     (c->bpf_pin_dir[0] = '\0', 0);

@@ -14,6 +14,8 @@
 #define CONFIG_MAX_INTERVAL_SEC 3600
 #define CONFIG_DEFAULT_KMETER_TOLERANCE_PCT 10
 #define CONFIG_DEFAULT_KMETER_FLOOR_MS 100
+#define CONFIG_DEFAULT_KMETER_WINDOW 3
+#define CONFIG_MAX_KMETER_WINDOW 60
 #define CONFIG_DEFAULT_BPF_PIN_DIR "/sys/fs/bpf/hpcmeter"
 /* Intervals are kept this long, then replaced by daily totals (EU 2021/821 art. 27 and
  * 15 CFR 762 ask for five years). */
@@ -34,7 +36,8 @@ struct config {
 	/* The kernel module as a second meter (kmeter.c): on/off, and when the two disagree. */
 	bool kmeter_enabled;
 	unsigned kmeter_tolerance_pct; /* 1..100 */
-	uint64_t kmeter_floor_ms; /* differences up to this much CPU per interval are noise */
+	uint64_t kmeter_floor_ms; /* differences up to this much CPU per window are noise */
+	unsigned kmeter_window; /* intervals summed before the meters are compared, 1..60 */
 	char bpf_pin_dir[4096]; /* "" = do not pin (counters do not survive a restart) */
 	char metrics_file[4096]; /* "" = none */
 	uint64_t retention_days;

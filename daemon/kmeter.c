@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The kernel module as a second meter: read its per-cgroup usage every interval beside the BPF
- * meter, raise a tamper violation when they diverge or when the module disappears, and follow
- * its event group (probe failures are violations too; heartbeats and parameter changes are
+ * meter, compare the two over the last kmeter_window intervals (kmeter.h says why not one),
+ * raise a tamper violation when they diverge or when the module disappears, and follow its
+ * event group (probe failures are violations too; heartbeats and parameter changes are
  * logged). */
 #include <errno.h>
 #include <search.h>
@@ -19,13 +20,16 @@
 
 enum kmeter_state_e { KM_ABSENT, KM_ATTACHED, KM_GONE };
 
-/* Per cgroup: the module's counter at the last read, and the BPF meter's time since then. */
+/* Per cgroup: the module's counter at the last read, the BPF meter's time since then, and both
+ * meters' last intervals (the ring follows the struct). */
 struct cg {
 	uint64_t cgroup_id;
 	uint64_t module_ns; /* cumulative, as last read */
 	uint64_t bpf_ns; /* this interval */
 	uint64_t seen_in; /* read number that last saw it in the module's dump */
+	bool module_knows; /* the module's dump had it at least once */
 	bool raised; /* a divergence violation was raised for it this daemon run */
+	struct kmeter_window w;
 };
 
 struct kmeter {
@@ -34,10 +38,11 @@ struct kmeter {
 	struct kmeter_client *ev; /* subscribed to the event group */
 	sd_event_source *ev_source;
 	enum kmeter_state_e state;
+	unsigned window; /* intervals per comparison (cfg.kmeter_window) */
 	struct kmeter_info info;
 	bool have_baseline;
 	uint64_t reads;
-	uint64_t checks; /* (cgroup, interval) pairs where a meter saw more than the floor */
+	uint64_t checks; /* (cgroup, window) pairs where a meter saw more than the floor */
 	uint64_t divergences;
 	uint64_t heartbeats;
 	void *cgs; /* tsearch tree of struct cg */
@@ -57,10 +62,11 @@ static struct cg *cg_get(struct kmeter *k, uint64_t id)
 
 	if (node)
 		return *(struct cg **)node;
-	c = calloc(1, sizeof(*c));
+	c = calloc(1, sizeof(*c) + 2 * k->window * sizeof(uint64_t));
 	if (!c)
 		return NULL;
 	c->cgroup_id = id;
+	kmeter_window_init(&c->w, (uint64_t *)(c + 1), k->window);
 	if (!tsearch(c, &k->cgs, cg_cmp)) {
 		free(c);
 		return NULL;
@@ -273,6 +279,7 @@ int kmeter_new(struct manager *m, struct kmeter **ret)
 	if (!k)
 		return -ENOMEM;
 	k->m = m;
+	k->window = m->cfg.kmeter_window ? m->cfg.kmeter_window : 1;
 	r = kmeter_client_open(&k->c);
 	if (r < 0) {
 		free(k);
@@ -308,42 +315,64 @@ struct compare {
 	bool baseline; /* this read only sets the baseline */
 };
 
+/* One more interval of cgroup @c in its window; a full window (or a cgroup's whole life, when
+ * it ends before filling one) is compared. */
+static void window_compare(struct kmeter *k, struct cg *c, uint64_t bpf_ns, uint64_t module_ns,
+			   bool ends)
+{
+	uint64_t floor_ns = k->m->cfg.kmeter_floor_ms * 1000000ull;
+	unsigned pct = tolerance_pct(k->m);
+	struct kmeter_window *w = &c->w;
+	char detail[256];
+
+	kmeter_window_push(w, bpf_ns, module_ns);
+	if (!kmeter_window_full(w) && !ends)
+		return;
+	if (w->bpf_sum > floor_ns || w->module_sum > floor_ns)
+		k->checks++;
+	if (!kmeter_diverges(w->bpf_sum, w->module_sum, pct, floor_ns))
+		return;
+	k->divergences++;
+	if (c->raised)
+		return;
+	c->raised = true;
+	if (c->module_knows)
+		snprintf(detail, sizeof(detail),
+			 "meters disagree: BPF %.3f s, kernel module %.3f s of CPU over %u "
+			 "interval%s (tolerance %u%%)",
+			 w->bpf_sum / 1e9, w->module_sum / 1e9, w->n, w->n == 1 ? "" : "s", pct);
+	else
+		snprintf(detail, sizeof(detail),
+			 "meters disagree: BPF %.3f s of CPU over %u interval%s, the kernel module "
+			 "has no record of the cgroup",
+			 w->bpf_sum / 1e9, w->n, w->n == 1 ? "" : "s");
+	raise_tamper(k, "kernel-meter-divergence", c->cgroup_id, detail);
+}
+
 static int take_usage(const struct kmeter_usage *u, void *userdata)
 {
 	struct compare *cmp = userdata;
 	struct kmeter *k = cmp->k;
 	struct cg *c = cg_get(k, u->cgroup_id);
 	uint64_t delta;
-	char detail[256];
 
 	if (!c)
 		return -ENOMEM;
-	/* A counter that went back restarted: its entry was reclaimed and made again. */
+	/* A counter that went back restarted: its entry was reclaimed and made again. A cgroup
+	 * new to the table counted from its creation, like the BPF meter. */
 	delta = u->on_cpu_ns >= c->module_ns ? u->on_cpu_ns - c->module_ns : u->on_cpu_ns;
-	if (!cmp->baseline && (delta > k->m->cfg.kmeter_floor_ms * 1000000ull ||
-			       c->bpf_ns > k->m->cfg.kmeter_floor_ms * 1000000ull))
-		k->checks++;
-	/* A cgroup new to the table counted from its creation, like the BPF meter. */
-	if (!cmp->baseline && kmeter_diverges(c->bpf_ns, delta, tolerance_pct(k->m),
-					      k->m->cfg.kmeter_floor_ms * 1000000ull)) {
-		k->divergences++;
-		if (!c->raised) {
-			c->raised = true;
-			snprintf(detail, sizeof(detail),
-				 "meters disagree: BPF %.3f s, kernel module %.3f s of CPU in one "
-				 "interval (tolerance %u%%)",
-				 c->bpf_ns / 1e9, delta / 1e9, tolerance_pct(k->m));
-			raise_tamper(k, "kernel-meter-divergence", u->cgroup_id, detail);
-		}
-	}
+	c->module_knows = true;
+	if (!cmp->baseline)
+		window_compare(k, c, c->bpf_ns, delta, false);
 	c->module_ns = u->on_cpu_ns;
 	c->bpf_ns = 0;
 	c->seen_in = k->reads;
 	return 0;
 }
 
-/* After a read: cgroups the BPF meter saw but the module did not (its table full, or hidden
- * from it) diverge too; every cgroup's BPF time starts again at zero for the next interval. */
+/* After a read: cgroups the BPF meter saw but the module did not (hidden from it) are compared
+ * with nothing on the module's side; every cgroup's BPF time starts again at zero for the next
+ * interval. */
 struct after_read {
 	struct kmeter *k;
 	bool compare;
@@ -357,32 +386,20 @@ static void after_read_visit(const void *node, VISIT which, void *closure)
 	struct cg *c = *(struct cg *const *)node;
 	struct after_read *a = closure;
 	struct kmeter *k = a->k;
-	char detail[256];
+	bool missing = c->seen_in != k->reads;
 
 	if (which != postorder && which != leaf)
 		return;
 	/* Missing from a baseline or interrupted dump: it may be a cgroup new to the module,
 	 * counted from its creation; compare it next time with the BPF time of both intervals. */
-	if (a->carry && c->seen_in != k->reads)
+	if (a->carry && missing)
 		return;
-	if (a->compare && c->seen_in != k->reads &&
-	    c->bpf_ns > k->m->cfg.kmeter_floor_ms * 1000000ull)
-		k->checks++;
-	if (a->compare && c->seen_in != k->reads && c->bpf_ns &&
-	    kmeter_diverges(c->bpf_ns, 0, tolerance_pct(k->m),
-			    k->m->cfg.kmeter_floor_ms * 1000000ull)) {
-		k->divergences++;
-		if (!c->raised) {
-			c->raised = true;
-			snprintf(detail, sizeof(detail),
-				 "meters disagree: BPF %.3f s of CPU in one interval, the kernel "
-				 "module has no record of the cgroup",
-				 c->bpf_ns / 1e9);
-			raise_tamper(k, "kernel-meter-divergence", c->cgroup_id, detail);
-		}
-	}
+	/* Missing from a complete dump: the module counted nothing for it in this interval. Idle
+	 * for BPF too, it has ended (or never ran): its window is compared a last time. */
+	if (a->compare && missing && (c->bpf_ns || c->w.n))
+		window_compare(k, c, c->bpf_ns, 0, !c->bpf_ns);
 	/* Reclaimed by the module and idle for BPF: forget it (else the tree only grows). */
-	if (c->seen_in != k->reads && !c->bpf_ns) {
+	if (missing && !c->bpf_ns) {
 		if (a->n_gone == a->cap_gone) {
 			size_t cap = a->cap_gone ? 2 * a->cap_gone : 64;
 			uint64_t *g = realloc(a->gone, cap * sizeof(*g));

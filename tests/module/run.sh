@@ -325,7 +325,7 @@ daemon_checks() {
 	bus=$!
 	i=0; while [ ! -s $D/bus.addr ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$D/bus.sock
-	printf 'interval = 1\nkmeter_tolerance = 10\nkmeter_floor_ms = 100\n' >$D/hpcmeterd.conf
+	printf 'interval = 1\nkmeter_tolerance = 10\nkmeter_floor_ms = 100\nkmeter_window = 5\n' >$D/hpcmeterd.conf
 	hpcmeterd -c $D/hpcmeterd.conf -l $D/licenses -s $D/state >$D/hpcmeterd.log 2>&1 &
 	daemon=$!
 	status_is() { hpcmeterctl status --json 2>/dev/null | grep -q "\"kernel_meter\": *\"$1\""; }

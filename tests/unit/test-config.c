@@ -103,12 +103,20 @@ int main(void)
 
 	/* The kernel meter's keys (kmeter.c). */
 	config_defaults(&c);
-	TAP_CHECK(c.kmeter_enabled && c.kmeter_tolerance_pct == 10 && c.kmeter_floor_ms == 100,
-		  "kernel meter defaults: on, 10 %%, 100 ms");
-	r = load("kmeter = no\nkmeter_tolerance = 25\nkmeter_floor_ms = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(c.kmeter_enabled && c.kmeter_tolerance_pct == 10 && c.kmeter_floor_ms == 100 &&
+			  c.kmeter_window == 3,
+		  "kernel meter defaults: on, 10 %%, 100 ms, 3 intervals");
+	r = load("kmeter = no\nkmeter_tolerance = 25\nkmeter_floor_ms = 0\nkmeter_window = 60\n",
+		 &c, err, sizeof(err));
 	TAP_CHECK(r == 0 && !c.kmeter_enabled && c.kmeter_tolerance_pct == 25 &&
-			  c.kmeter_floor_ms == 0,
-		  "kmeter, kmeter_tolerance, kmeter_floor_ms parse (%s)", err);
+			  c.kmeter_floor_ms == 0 && c.kmeter_window == 60,
+		  "kmeter, kmeter_tolerance, kmeter_floor_ms, kmeter_window parse (%s)", err);
+	r = load("kmeter_window = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: kmeter_window"),
+		  "kmeter_window 0 refused: %s", err);
+	r = load("kmeter_window = 61\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "kmeter_window") && strstr(err, "1 to 60"),
+		  "kmeter_window above 60 refused, the range named: %s", err);
 	r = load("kmeter_tolerance = 0\n", &c, err, sizeof(err));
 	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: kmeter_tolerance"),
 		  "kmeter_tolerance 0 refused: %s", err);
