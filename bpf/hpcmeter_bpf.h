@@ -27,13 +27,17 @@ enum hpcm_v1_controller {
 enum hpcm_event_type {
 	HPCM_EV_EXEC = 1,
 	HPCM_EV_EXIT = 2,
+	HPCM_EV_MOVE = 3,
 };
 
-/* hpcm_proc.flags and hpcm_exec_event.flags */
+/* hpcm_proc.flags, hpcm_exec_event.flags and hpcm_move_event.flags */
 enum {
 	HPCM_F_EXITED = 1 << 0, /* exit record was lost: user space reaps the entry */
 	HPCM_F_PATH_TRUNCATED = 1 << 1, /* resolved path deeper or longer than the buffer */
+	HPCM_F_CPU_PARTIAL = 1 << 2, /* more threads than walked: cpu_ns is not the total */
 };
+
+#define HPCM_MOVE_THREADS 256 /* threads of a moved process whose time is summed */
 
 /* Per-CPU counters in the "stats" array, indexed by these. */
 enum hpcm_stat {
@@ -43,6 +47,8 @@ enum hpcm_stat {
 	HPCM_STAT_DROP_EXEC, /* ring buffer full: exec record not written */
 	HPCM_STAT_DROP_EXIT, /* ring buffer full: exit record not written (entry kept, flagged) */
 	HPCM_STAT_PROCS_FULL, /* procs map full: a lost exit's final counters not kept either */
+	HPCM_STAT_MOVE, /* processes moved to another cgroup (followed hierarchies) */
+	HPCM_STAT_DROP_MOVE, /* ring buffer full: move record not written */
 	HPCM_STAT_MAX,
 };
 
@@ -112,6 +118,22 @@ struct hpcm_exit_event {
 	__u64 cpu_ns; /* final on-CPU time of the process */
 	__u64 cgroup_v1_id;
 	char comm[HPCM_COMM_LEN];
+};
+
+/* A process moved to another cgroup of a hierarchy the meter follows (cgroup v2, the followed
+ * v1 one), written once the move is done: its time up to the move belongs where it was. */
+struct hpcm_move_event {
+	struct hpcm_event_hdr hdr;
+	__u32 uid; /* real uid */
+	__u32 flags; /* HPCM_F_CPU_PARTIAL */
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
+	__u64 start_ns; /* the group leader's start */
+	__u64 cpu_ns; /* on-CPU time of the process at the move, all threads */
+	__u64 cgroup_id; /* where it is now */
+	__u64 cgroup_v1_id;
+	/* Its parent's cgroups at the move: where fork put a process not yet seen otherwise. */
+	__u64 parent_cgroup_id;
+	__u64 parent_cgroup_v1_id;
 };
 
 /* ---- GPU meter (bpf/gpu.bpf.c) ---- */
@@ -185,6 +207,7 @@ _Static_assert(sizeof(struct hpcm_exec_event) ==
 		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
 _Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
+_Static_assert(sizeof(struct hpcm_move_event) == 72, "hpcm_move_event layout");
 _Static_assert(sizeof(struct hpcm_gpu_proc) == 128, "hpcm_gpu_proc layout");
 _Static_assert(sizeof(struct hpcm_gpu_lib_event) == 8 + HPCM_GPU_PATH_LEN,
 	       "hpcm_gpu_lib_event layout");

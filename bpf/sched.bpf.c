@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* CPU meter. On-CPU time is the scheduler's own per-task accounting (se.sum_exec_runtime,
- * signal->sum_sched_runtime), read where it is final (process exit) and by a task iterator
- * that user space runs once per interval: no program runs on the context-switch path at all.
- * Exec and exit records (rare events) go through a ring buffer; the exit record carries the
- * process's final CPU time, cgroups and owner. */
+ * signal->sum_sched_runtime), read where it is final (process exit), where a process moves to
+ * another cgroup, and by a task iterator that user space runs once per interval: no program
+ * runs on the context-switch path at all. Exec, exit and move records (rare events) go
+ * through a ring buffer; the exit record carries the process's final CPU time, cgroups and
+ * owner, the move record its CPU time at the move. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -197,6 +198,68 @@ static __always_inline int on_exit(struct task_struct *task)
 	return 0;
 }
 
+/* A process moved to another cgroup (cgroup_attach_task fires once the move is done, for the
+ * leader, with the threadgroup flag of a cgroup.procs write). Moves happen when jobs and
+ * services are set up, not on a hot path; each one of a followed hierarchy is a record with the
+ * process's CPU time at that moment, so that its time before the move is charged to the
+ * cgroup it left. The threads are summed as the iterator does (at most HPCM_MOVE_THREADS). */
+static __always_inline int on_move(struct cgroup *dst, struct task_struct *task, bool threadgroup)
+{
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	struct list_head *head, *pos;
+	struct hpcm_move_event *e;
+	__u64 dst_id = BPF_CORE_READ(dst, kn, id), cg, cg1, cpu;
+	__u32 flags = HPCM_F_CPU_PARTIAL;
+	int i;
+
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		return 0;
+	/* One thread of several (cgroup.threads): the process as a whole did not move. */
+	if (!threadgroup && BPF_CORE_READ(sig, nr_threads) != 1)
+		return 0;
+	cg = task_cgroup_id(task);
+	cg1 = task_v1_cgroup_id(task);
+	if (dst_id != cg && dst_id != cg1)
+		return 0; /* a hierarchy the meter does not follow */
+	cpu = BPF_CORE_READ(sig, sum_sched_runtime);
+	head = (void *)sig + bpf_core_field_offset(struct signal_struct, thread_head);
+	pos = BPF_CORE_READ(sig, thread_head.next);
+	for (i = 0; i < HPCM_MOVE_THREADS; i++) {
+		struct task_struct *t;
+
+		if (!pos || pos == head) {
+			flags = 0;
+			break;
+		}
+		t = (void *)pos - bpf_core_field_offset(struct task_struct, thread_node);
+		if (!(BPF_CORE_READ(t, flags) & PF_EXITING))
+			cpu += BPF_CORE_READ(t, se.sum_exec_runtime);
+		pos = BPF_CORE_READ(pos, next);
+	}
+
+	stat_inc(HPCM_STAT_MOVE);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		/* Not lost: the time goes, as before the move was seen, to the new cgroup. */
+		stat_inc(HPCM_STAT_DROP_MOVE);
+		return 0;
+	}
+	e->hdr.type = HPCM_EV_MOVE;
+	e->hdr.tgid = BPF_CORE_READ(task, tgid);
+	e->uid = BPF_CORE_READ(task, real_cred, uid.val);
+	e->flags = flags;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->start_ns = task_start_ns(task);
+	e->cpu_ns = cpu;
+	e->cgroup_id = cg;
+	e->cgroup_v1_id = cg1;
+	e->parent_cgroup_id = parent ? task_cgroup_id(parent) : 0;
+	e->parent_cgroup_v1_id = parent ? task_v1_cgroup_id(parent) : 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 /* The per-interval reading: one record per live user-space thread, written to the iterator's
  * seq_file (user space sums them per process). Threads past the exit tracepoint are skipped:
  * their process's figure went out in its exit record. */
@@ -251,4 +314,18 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(sched_exit_raw, struct task_struct *task)
 {
 	return on_exit(task);
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cgroup_move_btf, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	return on_move(dst, task, threadgroup);
+}
+
+SEC("raw_tp/cgroup_attach_task")
+int BPF_PROG(cgroup_move_raw, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	return on_move(dst, task, threadgroup);
 }

@@ -646,6 +646,50 @@ static void on_proc_exit(const struct meter_exit *e, void *userdata)
 		proc_remove(m, p);
 }
 
+static char *read_exe(uint32_t tgid);
+
+/* A process moved to another cgroup: its time since the last reading (or since its start, when
+ * it has not been read yet) is charged to the cgroups it left; from here on it is metered in
+ * the new ones. A process the daemon has no entry for was forked since the last reading and has
+ * not exec'd: fork put it in its parent's cgroups, where the record says the parent is. */
+static void on_proc_move(const struct meter_move *e, void *userdata)
+{
+	struct manager *m = userdata;
+	uint64_t from = 0, from_v1 = 0;
+	struct proc *p = proc_find(m, e->tgid);
+	bool created;
+
+	m->move_events++;
+	if (p && p->start_ns && e->start_ns && p->start_ns != e->start_ns)
+		p = NULL; /* the pid was reused: the entry is another process's */
+	if (p && (p->seen_in || p->cpu_seen || e->start_ns >= m->meter_start_ns)) {
+		from = p->cgroup_id;
+		from_v1 = p->cgroup_v1_id;
+	} else if (!p && e->start_ns >= m->meter_start_ns) {
+		/* Started under this meter: all its time is metered, from its start. */
+		from = e->parent_cgroup_id;
+		from_v1 = e->parent_cgroup_v1_id;
+		p = proc_get(m, e->tgid, e->start_ns, &created);
+		if (!p)
+			return;
+		p->uid = e->uid;
+		p->exe = read_exe(e->tgid);
+		evaluate_proc(m, p, NULL);
+	} else {
+		/* Its first reading decides what of its time before this meter is charged. */
+		return;
+	}
+	if (e->cpu_ns > p->cpu_seen) {
+		account(m, from, from_v1, e->uid, e->cpu_ns - p->cpu_seen);
+		p->cpu_seen = e->cpu_ns;
+	}
+	p->cgroup_id = e->cgroup_id;
+	p->cgroup_v1_id = e->cgroup_v1_id;
+	log_debug("pid %u moved to cgroup %llu (v1 %llu)%s", e->tgid,
+		  (unsigned long long)e->cgroup_id, (unsigned long long)e->cgroup_v1_id,
+		  e->partial ? ", its time summed over its first threads only" : "");
+}
+
 static char *read_exe(uint32_t tgid)
 {
 	char link[64], buf[PATH_MAX];
@@ -932,6 +976,9 @@ static void report_losses(struct manager *m)
 		{ HPCM_STAT_DROP_EXEC, "exec records lost (ring buffer full)" },
 		{ HPCM_STAT_DROP_EXIT, "exit records lost (ring buffer full; counters kept)" },
 		{ HPCM_STAT_PROCS_FULL, "processes not tracked (process map full)" },
+		{ HPCM_STAT_DROP_MOVE,
+		  "cgroup move records lost (ring buffer full; their time before "
+		  "the move went to the cgroup they moved to)" },
 	};
 	struct meter_stats st;
 
@@ -1339,7 +1386,9 @@ static void load_baselines(struct manager *m)
 
 int manager_start(struct manager *m)
 {
-	struct meter_callbacks cb = { .exec = on_proc_exec, .exit = on_proc_exit, .userdata = m };
+	struct meter_callbacks cb = {
+		.exec = on_proc_exec, .exit = on_proc_exit, .move = on_proc_move, .userdata = m
+	};
 	char err[1024];
 	sigset_t mask;
 	int r;

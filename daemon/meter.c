@@ -82,7 +82,8 @@ static void copy_str(char *dst, const char *src, size_t size)
 	dst[size - 1] = '\0';
 }
 
-int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit)
+int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit,
+		 struct meter_move *move)
 {
 	const struct hpcm_event_hdr *hdr = data;
 
@@ -132,6 +133,25 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 		copy_str(exit->comm, e->comm, sizeof(exit->comm));
 		return HPCM_EV_EXIT;
 	}
+	case HPCM_EV_MOVE: {
+		const struct hpcm_move_event *e = data;
+
+		if (size != sizeof(*e) || (e->flags & ~HPCM_F_CPU_PARTIAL))
+			return -EBADMSG;
+		*move = (struct meter_move){
+			.tgid = e->hdr.tgid,
+			.uid = e->uid,
+			.partial = e->flags & HPCM_F_CPU_PARTIAL,
+			.ts_ns = e->ts_ns,
+			.start_ns = e->start_ns,
+			.cpu_ns = e->cpu_ns,
+			.cgroup_id = e->cgroup_id,
+			.cgroup_v1_id = e->cgroup_v1_id,
+			.parent_cgroup_id = e->parent_cgroup_id,
+			.parent_cgroup_v1_id = e->parent_cgroup_v1_id,
+		};
+		return HPCM_EV_MOVE;
+	}
 	default:
 		return -EBADMSG;
 	}
@@ -142,8 +162,9 @@ static int on_record(void *ctx, void *data, size_t size)
 	struct meter *m = ctx;
 	struct meter_exec exec;
 	struct meter_exit exit;
+	struct meter_move move;
 
-	switch (meter_decode(data, size, &exec, &exit)) {
+	switch (meter_decode(data, size, &exec, &exit, &move)) {
 	case HPCM_EV_EXEC:
 		if (m->cb.exec)
 			m->cb.exec(&exec, m->cb.userdata);
@@ -151,6 +172,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	case HPCM_EV_EXIT:
 		if (m->cb.exit)
 			m->cb.exit(&exit, m->cb.userdata);
+		break;
+	case HPCM_EV_MOVE:
+		if (m->cb.move)
+			m->cb.move(&move, m->cb.userdata);
 		break;
 	default:
 		m->bad_records++;
@@ -163,8 +188,10 @@ static void choose_programs(struct sched_bpf *skel, bool btf)
 {
 	bpf_program__set_autoload(skel->progs.sched_exec_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_btf, btf);
+	bpf_program__set_autoload(skel->progs.cgroup_move_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exec_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_raw, !btf);
+	bpf_program__set_autoload(skel->progs.cgroup_move_raw, !btf);
 }
 
 /* The maps that outlive the daemon when pinned: final counters of exited processes, loss
@@ -361,6 +388,8 @@ static unsigned links_replaced(struct meter *m)
 		{ m->skel->links.sched_exec_raw, m->skel->progs.sched_exec_raw },
 		{ m->skel->links.sched_exit_btf, m->skel->progs.sched_exit_btf },
 		{ m->skel->links.sched_exit_raw, m->skel->progs.sched_exit_raw },
+		{ m->skel->links.cgroup_move_btf, m->skel->progs.cgroup_move_btf },
+		{ m->skel->links.cgroup_move_raw, m->skel->progs.cgroup_move_raw },
 	};
 	unsigned n = 0;
 

@@ -30,9 +30,18 @@ struct meter_exit {
 	char comm[HPCM_COMM_LEN];
 };
 
+/* A validated move record: the process left a cgroup; cpu_ns is its time up to the move. */
+struct meter_move {
+	uint32_t tgid, uid;
+	bool partial; /* more threads than the kernel side sums: cpu_ns is a lower bound */
+	uint64_t ts_ns, start_ns, cpu_ns, cgroup_id, cgroup_v1_id;
+	uint64_t parent_cgroup_id, parent_cgroup_v1_id;
+};
+
 struct meter_callbacks {
 	void (*exec)(const struct meter_exec *e, void *userdata);
 	void (*exit)(const struct meter_exit *e, void *userdata);
+	void (*move)(const struct meter_move *e, void *userdata);
 	void *userdata;
 };
 
@@ -82,5 +91,6 @@ int meter_foreach_proc(struct meter *m,
 int meter_reap(struct meter *m, uint32_t tgid);
 
 /* Decode one ring-buffer record (exposed for tests and fuzzing). Returns the record type
- * (HPCM_EV_EXEC or HPCM_EV_EXIT) or -EBADMSG. */
-int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit);
+ * (HPCM_EV_EXEC, HPCM_EV_EXIT or HPCM_EV_MOVE, filling that one of the three) or -EBADMSG. */
+int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit,
+		 struct meter_move *move);

@@ -60,6 +60,7 @@ ALL=(
 	"tests/adversarial/test-exec-evasion.sh"
 	"tests/adversarial/test-digest-worker.sh"
 	"tests/adversarial/test-escape.sh"
+	"tests/adversarial/test-move.sh"
 	"tests/adversarial/test-tamper.sh"
 	"tests/adversarial/test-gpu-evasion.sh"
 	"tests/install/test-install.sh"

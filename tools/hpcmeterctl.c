@@ -809,6 +809,7 @@ static const struct {
 	{ "processes_tracked", "Processes tracked", FIELD_PLAIN },
 	{ "exec_events", "Exec events", FIELD_PLAIN },
 	{ "exit_events", "Exit events", FIELD_PLAIN },
+	{ "move_events", "Cgroup moves", FIELD_PLAIN },
 	{ "ringbuf_drops", "Ring buffer drops", FIELD_PLAIN },
 	{ "violations", "Violations", FIELD_PLAIN },
 	{ "last_violation_seq", "Last violation seq", FIELD_PLAIN },

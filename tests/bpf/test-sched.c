@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* BPF CPU meter on the real kernel: a child burns a known amount of CPU in its own cgroup v2;
  * the meter's on-CPU time must be within 5 % of the kernel's rusage for it, and its exec and
- * exit records must arrive with the right cgroup, uid and executable path. Prints TAP. */
+ * exit records must arrive with the right cgroup, uid and executable path. A process moved
+ * between cgroups must be seen moving, with its CPU time (all threads) at each move. Prints
+ * TAP. */
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,9 +27,10 @@
 
 struct seen {
 	pid_t pid;
-	int execs, exits;
+	int execs, exits, moves;
 	struct meter_exec exec;
 	struct meter_exit exit;
+	struct meter_move move[4];
 };
 
 /* The case in progress: the meter's callbacks record into it. */
@@ -51,6 +55,18 @@ static void on_exit_rec(const struct meter_exit *e, void *ud)
 	if (s && (pid_t)e->tgid == s->pid) {
 		s->exits++;
 		s->exit = *e;
+	}
+}
+
+static void on_move_rec(const struct meter_move *e, void *ud)
+{
+	struct seen *s = cur;
+
+	(void)ud;
+	if (s && (pid_t)e->tgid == s->pid) {
+		if (s->moves < 4)
+			s->move[s->moves] = *e;
+		s->moves++;
 	}
 }
 
@@ -229,7 +245,142 @@ static void check_detach(struct meter *m)
 		  missing);
 }
 
-static const struct meter_callbacks cbs = { .exec = on_exec, .exit = on_exit_rec };
+static const struct meter_callbacks cbs = { .exec = on_exec,
+					    .exit = on_exit_rec,
+					    .move = on_move_rec };
+
+static void *burn_thread(void *arg)
+{
+	struct timespec ts;
+	volatile unsigned long x = 0;
+
+	for (;;) {
+		for (int i = 0; i < 100000; i++)
+			x += i;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+		if (ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= (long)(intptr_t)arg)
+			return NULL;
+	}
+}
+
+static int move_to(const char *cg, pid_t pid)
+{
+	char procs[PATH_MAX + 32], buf[32];
+	int fd, r = 0;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	snprintf(buf, sizeof(buf), "%d", pid);
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, strlen(buf)) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* The cgroup v2 id of this process (the parent of the children below). */
+static uint64_t own_cgroup_id(const char *mnt)
+{
+	char line[PATH_MAX], path[2 * PATH_MAX];
+	struct stat st;
+	uint64_t id = 0;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(path, sizeof(path), "%s%s", mnt, line + 3);
+		if (stat(path, &st) == 0)
+			id = st.st_ino;
+	}
+	if (f)
+		fclose(f);
+	return id;
+}
+
+/* A forked child (no exec) moved into A by its parent, where two of its threads burn 150 ms
+ * each; then moved into B, where it burns 100 ms more and exits. The move records must name
+ * the cgroup moved to, the parent's cgroup, and the whole process's CPU time at the move: the
+ * time before the move belongs to the cgroup left. */
+static void run_move_case(struct meter *m, const char *mnt, const char *a, uint64_t a_id,
+			  const char *b, uint64_t b_id)
+{
+	int go[2], back[2], status;
+	struct seen s = { 0 };
+	struct timespec ts;
+	uint64_t cpu_before_b = 0;
+	pid_t pid;
+	char c;
+
+	if (pipe(go) < 0 || pipe(back) < 0)
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		pthread_t t[2];
+
+		close(go[1]);
+		close(back[0]);
+		if (read(go[0], &c, 1) != 1) /* in A */
+			_exit(126);
+		for (int i = 0; i < 2; i++)
+			if (pthread_create(&t[i], NULL, burn_thread, (void *)(intptr_t)150) != 0)
+				_exit(125);
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+		if (write(back[1], &ts, sizeof(ts)) != sizeof(ts))
+			_exit(124);
+		if (read(go[0], &c, 1) != 1) /* in B */
+			_exit(123);
+		burn_thread((void *)(intptr_t)100); /* this thread had burned ~0 */
+		_exit(0);
+	}
+	close(go[0]);
+	close(back[1]);
+	s.pid = pid;
+	cur = &s;
+	TAP_CHECK(move_to(a, pid) == 0, "moved pid %d into A", pid);
+	if (write(go[1], "x", 1) != 1)
+		abort();
+	if (read(back[0], &ts, sizeof(ts)) == sizeof(ts))
+		cpu_before_b = ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+	TAP_CHECK(move_to(b, pid) == 0, "moved pid %d into B after %.3f s of its CPU", pid,
+		  cpu_before_b / 1e9);
+	if (write(go[1], "x", 1) != 1)
+		abort();
+	while (waitpid(pid, &status, WNOHANG) == 0)
+		drain_for(m, 20);
+	TAP_CHECK(drain_until_exit(m, &s, 5000) == 0 && WIFEXITED(status) &&
+			  WEXITSTATUS(status) == 0,
+		  "the child ran to its end (status %d)", status);
+	TAP_CHECK(s.moves == 2, "two move records for pid %d (got %d)", pid, s.moves);
+	if (s.moves < 2) {
+		cur = NULL;
+		return;
+	}
+	TAP_CHECK(s.move[0].cgroup_id == a_id && s.move[1].cgroup_id == b_id,
+		  "they name the cgroups moved to, in order (%llu, %llu)",
+		  (unsigned long long)s.move[0].cgroup_id, (unsigned long long)s.move[1].cgroup_id);
+	uint64_t own = own_cgroup_id(mnt);
+	TAP_CHECK(own && s.move[0].parent_cgroup_id == own,
+		  "and the parent's cgroup, where fork put the child (%llu == %llu)",
+		  (unsigned long long)s.move[0].parent_cgroup_id, (unsigned long long)own);
+	TAP_CHECK(s.move[0].cpu_ns < 50 * 1000000ull,
+		  "the first move carries the little time before it (%.4f s)",
+		  s.move[0].cpu_ns / 1e9);
+	double ratio = cpu_before_b ? (double)s.move[1].cpu_ns / cpu_before_b : 0;
+	TAP_CHECK(ratio > 0.98 && ratio < 1.05 && !s.move[1].partial,
+		  "the second carries the time of both threads burned in A: %.4f s, the process "
+		  "clock said %.4f s (ratio %.4f)",
+		  s.move[1].cpu_ns / 1e9, cpu_before_b / 1e9, ratio);
+	TAP_CHECK(s.move[0].start_ns == s.exit.start_ns && s.move[1].uid == getuid(),
+		  "start time and uid as in the exit record");
+	TAP_CHECK(s.exit.cgroup_id == b_id && s.exit.cpu_ns >= s.move[1].cpu_ns + 90 * 1000000ull,
+		  "it exits in B with the time it burned there on top (%.4f s)",
+		  s.exit.cpu_ns / 1e9);
+	cur = NULL;
+}
 
 static int count_entries(uint32_t tgid, const struct hpcm_proc *p, void *ud)
 {
@@ -241,9 +392,9 @@ static int count_entries(uint32_t tgid, const struct hpcm_proc *p, void *ud)
 
 int main(int argc, char **argv)
 {
-	char mnt[PATH_MAX], cg[PATH_MAX + 64];
+	char mnt[PATH_MAX], cg[PATH_MAX + 64], cgb[PATH_MAX + 64];
 	struct meter *m = NULL;
-	struct stat st;
+	struct stat st, stb;
 	int r;
 
 	if (argc != 2) {
@@ -262,8 +413,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	snprintf(cg, sizeof(cg), "%s/hpcmeter-test-%d", mnt, getpid());
-	if (mkdir(cg, 0755) < 0 || stat(cg, &st) < 0) {
-		printf("Bail out! cannot create cgroup %s: %m\n", cg);
+	snprintf(cgb, sizeof(cgb), "%s/hpcmeter-test-%d-b", mnt, getpid());
+	if (mkdir(cg, 0755) < 0 || stat(cg, &st) < 0 || mkdir(cgb, 0755) < 0 ||
+	    stat(cgb, &stb) < 0) {
+		printf("Bail out! cannot create cgroups %s and %s: %m\n", cg, cgb);
+		rmdir(cg);
 		return 1;
 	}
 	/* Both program sets: tp_btf (what this kernel gets) and raw_tp (the fallback that older
@@ -273,6 +427,7 @@ int main(int argc, char **argv)
 		if (r < 0) {
 			printf("Bail out! meter_open: %s\n", strerror(-r));
 			rmdir(cg);
+			rmdir(cgb);
 			return 1;
 		}
 		printf("# attach mode %s, cgroup %s (id %llu)\n", meter_attach_mode(m), cg,
@@ -283,18 +438,23 @@ int main(int argc, char **argv)
 
 		run_case(m, argv[1], cg, st.st_ino, 1000, 1, 0);
 		run_case(m, argv[1], cg, st.st_ino, 400, 2, 65534);
+		run_move_case(m, mnt, cg, st.st_ino, cgb, stb.st_ino);
 
 		int n = 0;
 		meter_foreach_proc(m, count_entries, &n);
 		TAP_CHECK(n > 0, "a reading finds the living processes (%d)", n);
 		struct meter_stats stats;
-		TAP_CHECK(meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
-				  stats.counter[HPCM_STAT_EXIT] >= 2,
-			  "stats count execs (%llu) and exits (%llu); drops exec %llu exit %llu",
-			  (unsigned long long)stats.counter[HPCM_STAT_EXEC],
-			  (unsigned long long)stats.counter[HPCM_STAT_EXIT],
-			  (unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
-			  (unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
+		TAP_CHECK(
+			meter_read_stats(m, &stats) == 0 && stats.counter[HPCM_STAT_EXEC] >= 2 &&
+				stats.counter[HPCM_STAT_EXIT] >= 2 &&
+				stats.counter[HPCM_STAT_MOVE] >= 2,
+			"stats count execs (%llu), exits (%llu) and moves (%llu); drops exec %llu "
+			"exit %llu",
+			(unsigned long long)stats.counter[HPCM_STAT_EXEC],
+			(unsigned long long)stats.counter[HPCM_STAT_EXIT],
+			(unsigned long long)stats.counter[HPCM_STAT_MOVE],
+			(unsigned long long)stats.counter[HPCM_STAT_DROP_EXEC],
+			(unsigned long long)stats.counter[HPCM_STAT_DROP_EXIT]);
 		TAP_CHECK(stats.bad_records == 0, "no malformed ring-buffer records");
 		check_detach(m);
 		meter_free(m);
@@ -320,6 +480,7 @@ int main(int argc, char **argv)
 	TAP_CHECK(attributor_cgroup_path(a, st.st_ino, &path) == 0 && path && streq(path, want),
 		  "and is resolved again when asked for");
 	rmdir(cg);
+	rmdir(cgb);
 	attributor_age(a);
 	attributor_age(a);
 	TAP_CHECK(attributor_cgroup_path(a, st.st_ino, &path) == -ESTALE,

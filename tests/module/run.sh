@@ -351,9 +351,11 @@ daemon_checks() {
 		sh -c 'echo $$ >/sys/fs/cgroup/kmeter-burn/cgroup.procs; exec /mnt/hpcmeter_test --burn'
 	done
 	sleep 3
-	hpcmeterctl status --json | grep -o '"kernel_meter_[cd][a-z]*": *[0-9]*' | diag
+	hpcmeterctl status --json | grep -o -E '"(kernel_meter_[cd][a-z]*|move_events)": *[0-9]*' | diag
 	check "the meters were compared on the burners' intervals (kernel_meter_checks > 0)" sh -c \
 		"hpcmeterctl status --json | grep -q '\"kernel_meter_checks\": *[1-9]'"
+	check "the BPF meter saw the burners move into their cgroup (move_events > 0, this kernel)" sh -c \
+		"hpcmeterctl status --json | grep -q '\"move_events\": *[1-9]'"
 	check "the meters agree within 10 %: no divergence" sh -c \
 		"hpcmeterctl status --json | grep -q '\"kernel_meter_divergences\": *0[,}]'"
 	check "no kernel-meter violation while both meters run" sh -c \
