@@ -256,6 +256,9 @@ static __always_inline int on_move(struct cgroup *dst, struct task_struct *task,
 	e->cgroup_v1_id = cg1;
 	e->parent_cgroup_id = parent ? task_cgroup_id(parent) : 0;
 	e->parent_cgroup_v1_id = parent ? task_v1_cgroup_id(parent) : 0;
+	/* With the default wakeup: a record left without one would also keep the exec and exit
+	 * records behind it from waking the daemon (the ring buffer wakes its reader only when
+	 * that reader had caught up). */
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
