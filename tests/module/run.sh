@@ -371,6 +371,11 @@ daemon_checks() {
 	# Blinding the module by filling its table is tampering too.
 	check "insmod hpcmeter.ko max_cgroups=64" insmod /mnt/hpcmeter.ko max_cgroups=64
 	check "hpcmeterd finds it again" wait_status attached
+	# The time without the second meter is a metering gap in the ledger, closed when it is back.
+	unloaded() { hpcmeterctl gaps --json | grep -q '"cause": *"module-unloaded"'; }
+	i=0; while ! unloaded && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	check "the time without it is a module-unloaded gap in the ledger (hpcmeterctl gaps)" unloaded
+	hpcmeterctl gaps 2>&1 | grep module-unloaded | diag
 	for n in $(seq 1 80); do
 		mkdir /sys/fs/cgroup/kmeter-fill-$n
 		sh -c "echo \$\$ >/sys/fs/cgroup/kmeter-fill-$n/cgroup.procs; exec /mnt/hpcmeter_test --noop"
