@@ -356,6 +356,12 @@ $(O)/bench/move: bench/move.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o $(O)/dae
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+$(O)/bench/forkexit: bench/forkexit.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
+		$(O)/daemon/util.o
+	@mkdir -p $(O)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
 $(O)/bench/ledger-report: bench/ledger-report.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
 	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o $(O)/daemon/util.o \
 	$(O)/daemon/jobs.o
@@ -406,9 +412,11 @@ $(O)/bench/exehash: bench/exehash.c $(O)/daemon/exehash.o $(O)/daemon/util.o
 BENCH_DIR ?= /var/tmp
 bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query \
-		$(O)/bench/ledger-report $(O)/bench/exehash $(O)/bench/held $(O)/bench/move
+		$(O)/bench/ledger-report $(O)/bench/exehash $(O)/bench/held $(O)/bench/move \
+		$(O)/bench/forkexit
 	$(Q)$(O)/bench/ctxswitch
 	$(Q)$(O)/bench/move
+	$(Q)$(O)/bench/forkexit
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/held

@@ -28,6 +28,7 @@ enum hpcm_event_type {
 	HPCM_EV_EXEC = 1,
 	HPCM_EV_EXIT = 2,
 	HPCM_EV_MOVE = 3,
+	HPCM_EV_TAIL = 4,
 };
 
 /* hpcm_proc.flags, hpcm_exec_event.flags and hpcm_move_event.flags */
@@ -49,6 +50,9 @@ enum hpcm_stat {
 	HPCM_STAT_PROCS_FULL, /* procs map full: a lost exit's final counters not kept either */
 	HPCM_STAT_MOVE, /* processes moved to another cgroup (followed hierarchies) */
 	HPCM_STAT_DROP_MOVE, /* ring buffer full: move record not written */
+	HPCM_STAT_TAIL, /* exit tails of at least HPCM_TAIL_MIN_NS recorded */
+	HPCM_STAT_DROP_TAIL, /* ring buffer full: tail record not written */
+	HPCM_STAT_EXITING_FULL, /* "exiting" map full: a process's tail not followed */
 	HPCM_STAT_MAX,
 };
 
@@ -136,6 +140,35 @@ struct hpcm_move_event {
 	__u64 parent_cgroup_v1_id;
 };
 
+/* A process between its exit tracepoint and its leader's release (reaped by its parent): the
+ * value of the "exiting" hash map (keyed by tgid), what its exit record said. */
+struct hpcm_exiting {
+	__u64 cpu_ns;
+	__u64 start_ns;
+	__u64 cgroup_id;
+	__u64 cgroup_v1_id;
+	__u32 uid;
+	__u32 pad;
+};
+
+/* Smallest exit tail written as a record: below it, the time is left out (microseconds per
+ * process on real hardware, and a record per process would double the exit traffic). */
+#define HPCM_TAIL_MIN_NS 100000ull
+
+/* What a process ran after its exit record, known when its group leader is freed (after its
+ * parent reaped it): closing its files (a GPU context, RDMA memory registrations), notifying
+ * its parent, and the time of a leader that exited before its last thread. Charged to the
+ * cgroups and uid of the exit record. */
+struct hpcm_tail_event {
+	struct hpcm_event_hdr hdr; /* type HPCM_EV_TAIL */
+	__u32 uid;
+	__u32 pad;
+	__u64 start_ns;
+	__u64 cpu_ns; /* on-CPU time after the exit record */
+	__u64 cgroup_id;
+	__u64 cgroup_v1_id;
+};
+
 /* ---- GPU meter (bpf/gpu.bpf.c) ---- */
 
 #define HPCM_GPU_MAX_PROCS 16384 /* processes with GPU activity tracked at once */
@@ -208,6 +241,8 @@ _Static_assert(sizeof(struct hpcm_exec_event) ==
 	       "hpcm_exec_event layout");
 _Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
 _Static_assert(sizeof(struct hpcm_move_event) == 72, "hpcm_move_event layout");
+_Static_assert(sizeof(struct hpcm_exiting) == 40, "hpcm_exiting layout");
+_Static_assert(sizeof(struct hpcm_tail_event) == 48, "hpcm_tail_event layout");
 _Static_assert(sizeof(struct hpcm_gpu_proc) == 128, "hpcm_gpu_proc layout");
 _Static_assert(sizeof(struct hpcm_gpu_lib_event) == 8 + HPCM_GPU_PATH_LEN,
 	       "hpcm_gpu_lib_event layout");

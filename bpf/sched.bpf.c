@@ -25,6 +25,16 @@ struct {
 	__type(value, struct hpcm_proc);
 } procs SEC(".maps");
 
+/* Processes past their exit record, until their group leader is freed (sched_process_free):
+ * what the exit record said, to find what ran after it. Not pinned: a restarted daemon loses
+ * the tails of the zombies of the moment, never a stale entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, HPCM_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct hpcm_exiting);
+} exiting SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, HPCM_STAT_MAX);
@@ -163,14 +173,25 @@ static __always_inline int on_exit(struct task_struct *task)
 
 	stat_inc(HPCM_STAT_EXIT);
 	ugid = bpf_get_current_uid_gid();
+	struct hpcm_exiting x = {
+		.cpu_ns = process_exit_runtime(task),
+		.start_ns = task_start_ns(task),
+		.cgroup_id = task_cgroup_id(task),
+		.cgroup_v1_id = task_v1_cgroup_id(task),
+		.uid = (__u32)ugid,
+	};
+
+	/* Followed until its leader is freed: what runs after this record is its tail. */
+	if (bpf_map_update_elem(&exiting, &tgid, &x, BPF_ANY))
+		stat_inc(HPCM_STAT_EXITING_FULL);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		/* Keep the final counters in the map: user space reads and deletes them. */
 		struct hpcm_proc p = {
-			.cpu_ns = process_exit_runtime(task),
-			.cgroup_id = task_cgroup_id(task),
-			.start_ns = task_start_ns(task),
-			.cgroup_v1_id = task_v1_cgroup_id(task),
+			.cpu_ns = x.cpu_ns,
+			.cgroup_id = x.cgroup_id,
+			.start_ns = x.start_ns,
+			.cgroup_v1_id = x.cgroup_v1_id,
 			.uid = (__u32)ugid,
 			.gid = ugid >> 32,
 			.ppid = BPF_CORE_READ(task, real_parent, tgid),
@@ -189,12 +210,51 @@ static __always_inline int on_exit(struct task_struct *task)
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->pad = 0;
 	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->cgroup_id = task_cgroup_id(task);
-	e->start_ns = task_start_ns(task);
-	e->cpu_ns = process_exit_runtime(task);
-	e->cgroup_v1_id = task_v1_cgroup_id(task);
+	e->cgroup_id = x.cgroup_id;
+	e->start_ns = x.start_ns;
+	e->cpu_ns = x.cpu_ns;
+	e->cgroup_v1_id = x.cgroup_v1_id;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* A task freed (sched_process_free: after its release and an RCU grace period). The group
+ * leader is released last, once its parent reaped it, and its release adds its own time to
+ * signal->sum_sched_runtime, which then holds the whole process's final time: what ran after
+ * the exit record is the difference. Runs once per exited thread; only a leader with an exit
+ * record behind it goes past the first lookup. */
+static __always_inline int on_free(struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct hpcm_tail_event *e;
+	struct hpcm_exiting *x;
+	__u64 final;
+
+	if (BPF_CORE_READ(task, pid) != tgid)
+		return 0; /* a thread other than the leader */
+	x = bpf_map_lookup_elem(&exiting, &tgid);
+	if (!x)
+		return 0;
+	final = BPF_CORE_READ(task, signal, sum_sched_runtime);
+	if (x->start_ns == task_start_ns(task) && final >= x->cpu_ns + HPCM_TAIL_MIN_NS) {
+		stat_inc(HPCM_STAT_TAIL);
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			e->hdr.type = HPCM_EV_TAIL;
+			e->hdr.tgid = tgid;
+			e->uid = x->uid;
+			e->pad = 0;
+			e->start_ns = x->start_ns;
+			e->cpu_ns = final - x->cpu_ns;
+			e->cgroup_id = x->cgroup_id;
+			e->cgroup_v1_id = x->cgroup_v1_id;
+			bpf_ringbuf_submit(e, 0);
+		} else {
+			stat_inc(HPCM_STAT_DROP_TAIL);
+		}
+	}
+	bpf_map_delete_elem(&exiting, &tgid);
 	return 0;
 }
 
@@ -317,6 +377,18 @@ SEC("raw_tp/sched_process_exit")
 int BPF_PROG(sched_exit_raw, struct task_struct *task)
 {
 	return on_exit(task);
+}
+
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(sched_free_btf, struct task_struct *task)
+{
+	return on_free(task);
+}
+
+SEC("raw_tp/sched_process_free")
+int BPF_PROG(sched_free_raw, struct task_struct *task)
+{
+	return on_free(task);
 }
 
 SEC("tp_btf/cgroup_attach_task")

@@ -98,7 +98,7 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 		meter_read_stats(m->meter, &st);
 	ledger_count_violations(m->ledger, &n_violations);
 	drops = st.counter[HPCM_STAT_DROP_EXEC] + st.counter[HPCM_STAT_DROP_EXIT] +
-		st.counter[HPCM_STAT_DROP_MOVE];
+		st.counter[HPCM_STAT_DROP_MOVE] + st.counter[HPCM_STAT_DROP_TAIL];
 	exehash_stats(m->exehash, &digest_files, &digest_bytes);
 	r = sd_bus_message_new_method_return(msg, &reply);
 	if (r < 0)
@@ -117,6 +117,7 @@ static int method_get_status(sd_bus_message *msg, void *userdata, sd_bus_error *
 	    (r = append_kv_t(reply, "exec_events", m->exec_events)) < 0 ||
 	    (r = append_kv_t(reply, "exit_events", m->exit_events)) < 0 ||
 	    (r = append_kv_t(reply, "move_events", m->move_events)) < 0 ||
+	    (r = append_kv_t(reply, "tail_events", m->tail_events)) < 0 ||
 	    (r = append_kv_t(reply, "ringbuf_drops", drops)) < 0 ||
 	    (r = append_kv_t(reply, "procs_map_full", st.counter[HPCM_STAT_PROCS_FULL])) < 0 ||
 	    (r = append_kv_t(reply, "bad_records", st.bad_records)) < 0 ||

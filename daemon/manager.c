@@ -690,6 +690,18 @@ static void on_proc_move(const struct meter_move *e, void *userdata)
 		  e->partial ? ", its time summed over its first threads only" : "");
 }
 
+/* What a process ran after its exit record (closing its files, notifying its parent), once its
+ * parent reaped it: charged where the exit record charged the rest. */
+static void on_proc_tail(const struct meter_tail *e, void *userdata)
+{
+	struct manager *m = userdata;
+
+	m->tail_events++;
+	account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, e->cpu_ns);
+	log_debug("pid %u ran %llu ns after its exit record", e->tgid,
+		  (unsigned long long)e->cpu_ns);
+}
+
 static char *read_exe(uint32_t tgid)
 {
 	char link[64], buf[PATH_MAX];
@@ -979,6 +991,11 @@ static void report_losses(struct manager *m)
 		{ HPCM_STAT_DROP_MOVE,
 		  "cgroup move records lost (ring buffer full; their time before "
 		  "the move went to the cgroup they moved to)" },
+		{ HPCM_STAT_DROP_TAIL, "exit tail records lost (ring buffer full; what those "
+				       "processes ran after their exit record is not metered)" },
+		{ HPCM_STAT_EXITING_FULL, "exiting processes not followed to their end (map "
+					  "full; what they run after their exit record is not "
+					  "metered)" },
 	};
 	struct meter_stats st;
 
@@ -1387,7 +1404,11 @@ static void load_baselines(struct manager *m)
 int manager_start(struct manager *m)
 {
 	struct meter_callbacks cb = {
-		.exec = on_proc_exec, .exit = on_proc_exit, .move = on_proc_move, .userdata = m
+		.exec = on_proc_exec,
+		.exit = on_proc_exit,
+		.move = on_proc_move,
+		.tail = on_proc_tail,
+		.userdata = m,
 	};
 	char err[1024];
 	sigset_t mask;

@@ -68,7 +68,7 @@ struct manager {
 	int bpf_stats_fd; /* holds the kernel's BPF statistics on while open; -1 when off */
 	int bpf_stats_errno; /* why it is off when asked for */
 	uint64_t collections;
-	uint64_t exec_events, exit_events, move_events;
+	uint64_t exec_events, exit_events, move_events, tail_events;
 	uint32_t n_procs;
 	uint64_t losses_seen[HPCM_STAT_MAX]; /* kernel loss counters at the last collection */
 	uint64_t bad_records_seen;

@@ -83,7 +83,7 @@ static void copy_str(char *dst, const char *src, size_t size)
 }
 
 int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit,
-		 struct meter_move *move)
+		 struct meter_move *move, struct meter_tail *tail)
 {
 	const struct hpcm_event_hdr *hdr = data;
 
@@ -152,6 +152,21 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 		};
 		return HPCM_EV_MOVE;
 	}
+	case HPCM_EV_TAIL: {
+		const struct hpcm_tail_event *e = data;
+
+		if (size != sizeof(*e) || e->cpu_ns < HPCM_TAIL_MIN_NS)
+			return -EBADMSG;
+		*tail = (struct meter_tail){
+			.tgid = e->hdr.tgid,
+			.uid = e->uid,
+			.start_ns = e->start_ns,
+			.cpu_ns = e->cpu_ns,
+			.cgroup_id = e->cgroup_id,
+			.cgroup_v1_id = e->cgroup_v1_id,
+		};
+		return HPCM_EV_TAIL;
+	}
 	default:
 		return -EBADMSG;
 	}
@@ -163,8 +178,9 @@ static int on_record(void *ctx, void *data, size_t size)
 	struct meter_exec exec;
 	struct meter_exit exit;
 	struct meter_move move;
+	struct meter_tail tail;
 
-	switch (meter_decode(data, size, &exec, &exit, &move)) {
+	switch (meter_decode(data, size, &exec, &exit, &move, &tail)) {
 	case HPCM_EV_EXEC:
 		if (m->cb.exec)
 			m->cb.exec(&exec, m->cb.userdata);
@@ -176,6 +192,10 @@ static int on_record(void *ctx, void *data, size_t size)
 	case HPCM_EV_MOVE:
 		if (m->cb.move)
 			m->cb.move(&move, m->cb.userdata);
+		break;
+	case HPCM_EV_TAIL:
+		if (m->cb.tail)
+			m->cb.tail(&tail, m->cb.userdata);
 		break;
 	default:
 		m->bad_records++;
@@ -189,9 +209,11 @@ static void choose_programs(struct sched_bpf *skel, bool btf)
 	bpf_program__set_autoload(skel->progs.sched_exec_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_btf, btf);
 	bpf_program__set_autoload(skel->progs.cgroup_move_btf, btf);
+	bpf_program__set_autoload(skel->progs.sched_free_btf, btf);
 	bpf_program__set_autoload(skel->progs.sched_exec_raw, !btf);
 	bpf_program__set_autoload(skel->progs.sched_exit_raw, !btf);
 	bpf_program__set_autoload(skel->progs.cgroup_move_raw, !btf);
+	bpf_program__set_autoload(skel->progs.sched_free_raw, !btf);
 }
 
 /* The maps that outlive the daemon when pinned: final counters of exited processes, loss
@@ -390,6 +412,8 @@ static unsigned links_replaced(struct meter *m)
 		{ m->skel->links.sched_exit_raw, m->skel->progs.sched_exit_raw },
 		{ m->skel->links.cgroup_move_btf, m->skel->progs.cgroup_move_btf },
 		{ m->skel->links.cgroup_move_raw, m->skel->progs.cgroup_move_raw },
+		{ m->skel->links.sched_free_btf, m->skel->progs.sched_free_btf },
+		{ m->skel->links.sched_free_raw, m->skel->progs.sched_free_raw },
 	};
 	unsigned n = 0;
 

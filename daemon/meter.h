@@ -38,10 +38,18 @@ struct meter_move {
 	uint64_t parent_cgroup_id, parent_cgroup_v1_id;
 };
 
+/* A validated tail record: what a process ran after its exit record (at least HPCM_TAIL_MIN_NS),
+ * for the cgroups and uid of that record. */
+struct meter_tail {
+	uint32_t tgid, uid;
+	uint64_t start_ns, cpu_ns, cgroup_id, cgroup_v1_id;
+};
+
 struct meter_callbacks {
 	void (*exec)(const struct meter_exec *e, void *userdata);
 	void (*exit)(const struct meter_exit *e, void *userdata);
 	void (*move)(const struct meter_move *e, void *userdata);
+	void (*tail)(const struct meter_tail *e, void *userdata);
 	void *userdata;
 };
 
@@ -91,6 +99,7 @@ int meter_foreach_proc(struct meter *m,
 int meter_reap(struct meter *m, uint32_t tgid);
 
 /* Decode one ring-buffer record (exposed for tests and fuzzing). Returns the record type
- * (HPCM_EV_EXEC, HPCM_EV_EXIT or HPCM_EV_MOVE, filling that one of the three) or -EBADMSG. */
+ * (HPCM_EV_EXEC, HPCM_EV_EXIT, HPCM_EV_MOVE or HPCM_EV_TAIL, filling that one of the four) or
+ * -EBADMSG. */
 int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct meter_exit *exit,
-		 struct meter_move *move);
+		 struct meter_move *move, struct meter_tail *tail);

@@ -810,6 +810,7 @@ static const struct {
 	{ "exec_events", "Exec events", FIELD_PLAIN },
 	{ "exit_events", "Exit events", FIELD_PLAIN },
 	{ "move_events", "Cgroup moves", FIELD_PLAIN },
+	{ "tail_events", "Exit tails", FIELD_PLAIN },
 	{ "ringbuf_drops", "Ring buffer drops", FIELD_PLAIN },
 	{ "violations", "Violations", FIELD_PLAIN },
 	{ "last_violation_seq", "Last violation seq", FIELD_PLAIN },

@@ -27,10 +27,11 @@
 
 struct seen {
 	pid_t pid;
-	int execs, exits, moves;
+	int execs, exits, moves, tails;
 	struct meter_exec exec;
 	struct meter_exit exit;
 	struct meter_move move[4];
+	struct meter_tail tail;
 };
 
 /* The case in progress: the meter's callbacks record into it. */
@@ -67,6 +68,17 @@ static void on_move_rec(const struct meter_move *e, void *ud)
 		if (s->moves < 4)
 			s->move[s->moves] = *e;
 		s->moves++;
+	}
+}
+
+static void on_tail_rec(const struct meter_tail *e, void *ud)
+{
+	struct seen *s = cur;
+
+	(void)ud;
+	if (s && (pid_t)e->tgid == s->pid) {
+		s->tails++;
+		s->tail = *e;
 	}
 }
 
@@ -247,7 +259,8 @@ static void check_detach(struct meter *m)
 
 static const struct meter_callbacks cbs = { .exec = on_exec,
 					    .exit = on_exit_rec,
-					    .move = on_move_rec };
+					    .move = on_move_rec,
+					    .tail = on_tail_rec };
 
 static void *burn_thread(void *arg)
 {
@@ -276,6 +289,80 @@ static int move_to(const char *cg, pid_t pid)
 	if (fd >= 0)
 		close(fd);
 	return r;
+}
+
+static void *burn_and_return(void *arg)
+{
+	burn_thread(arg);
+	return NULL;
+}
+
+/* What a process runs after its exit record reaches the meter once its parent reaped it (a
+ * tail record): a child that holds as many pipes as its descriptor limit allows, released after
+ * the exit tracepoint; and
+ * a child whose main thread burns 200 ms and leaves with pthread_exit() while a second thread
+ * burns 100 ms: the leader's time is folded into the process's total only at its release, so
+ * the exit record (written by the last thread) lacks it. The exit and tail records together
+ * must match the parent's rusage of the child within 2 %. */
+static void run_tail_case(struct meter *m, bool leader_first)
+{
+	struct seen s = { 0 };
+	struct rusage ru;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid == 0) {
+		if (leader_first) {
+			pthread_t t;
+
+			burn_thread((void *)(intptr_t)200);
+			if (pthread_create(&t, NULL, burn_and_return, (void *)(intptr_t)100) != 0)
+				_exit(125);
+			pthread_exit(NULL);
+		} else {
+			struct rlimit rl;
+			int p[2];
+
+			/* As many pipes as the descriptor limit allows (up to 100,000). */
+			if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(124);
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			for (rlim_t i = 0; i + 2 < rl.rlim_cur - 64 && i < 200000; i += 2)
+				if (pipe2(p, O_CLOEXEC) < 0)
+					_exit(123);
+			_exit(0);
+		}
+	}
+	s.pid = pid;
+	cur = &s;
+	pid_t w;
+	while ((w = wait4(pid, &status, WNOHANG, &ru)) == 0)
+		drain_for(m, 20);
+	TAP_CHECK(w == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "%s: the child ran to its end (status %d)",
+		  leader_first ? "leader first" : "pipes held at exit", status);
+	/* The tail comes at the leader's release, after an RCU grace period. */
+	for (int i = 0; i < 250 && (!s.exits || !s.tails); i++)
+		drain_for(m, 20);
+	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
+			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
+	TAP_CHECK(s.exits == 1 && s.tails == 1, "an exit and a tail record (%d, %d)", s.exits,
+		  s.tails);
+	TAP_CHECK(s.tail.start_ns == s.exit.start_ns && s.tail.cgroup_id == s.exit.cgroup_id &&
+			  s.tail.uid == s.exit.uid,
+		  "the tail names the process, cgroup and uid of its exit record");
+	if (leader_first)
+		TAP_CHECK(s.tail.cpu_ns > 190 * 1000000ull && s.exit.cpu_ns < 180 * 1000000ull,
+			  "the leader's 0.2 s is in the tail (%.4f s), not in the exit record "
+			  "(%.4f s)",
+			  s.tail.cpu_ns / 1e9, s.exit.cpu_ns / 1e9);
+	double ratio = ru_ns ? (double)(s.exit.cpu_ns + s.tail.cpu_ns) / ru_ns : 0;
+	TAP_CHECK(ratio > 0.98 && ratio < 1.02,
+		  "exit %.4f s + tail %.4f s vs rusage %.4f s (ratio %.4f, within 2 %%)",
+		  s.exit.cpu_ns / 1e9, s.tail.cpu_ns / 1e9, ru_ns / 1e9, ratio);
+	cur = NULL;
 }
 
 /* The cgroup v2 id of this process (the parent of the children below). */
@@ -439,6 +526,8 @@ int main(int argc, char **argv)
 		run_case(m, argv[1], cg, st.st_ino, 1000, 1, 0);
 		run_case(m, argv[1], cg, st.st_ino, 400, 2, 65534);
 		run_move_case(m, mnt, cg, st.st_ino, cgb, stb.st_ino);
+		run_tail_case(m, false);
+		run_tail_case(m, true);
 
 		int n = 0;
 		meter_foreach_proc(m, count_entries, &n);
