@@ -344,23 +344,23 @@ gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 .PHONY: gpu-check
 
 # Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
-$(O)/bench/ctxswitch: bench/ctxswitch.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
+$(O)/bench/ctxswitch: bench/ctxswitch.c bench/table.h $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
 		$(O)/daemon/util.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
-$(O)/bench/move: bench/move.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o $(O)/daemon/util.o \
+$(O)/bench/move: bench/move.c bench/table.h $(O)/daemon/meter.o $(O)/daemon/bpfutil.o $(O)/daemon/util.o \
 		$(O)/daemon/attribute.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
-$(O)/bench/forkexit: bench/forkexit.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
+$(O)/bench/forkexit: bench/forkexit.c bench/table.h $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
 		$(O)/daemon/util.o
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
 
 $(O)/bench/ledger-report: bench/ledger-report.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
 	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o $(O)/daemon/util.o \

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "meter.h"
+#include "table.h"
 #include "util.h"
 
 static void pin(int cpu)
@@ -101,31 +102,21 @@ static void bpftrace_stop(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-static int cmp(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
-}
-
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int attach; /* -1: no meter */
-	} configs[] = {
-		{ "none", -1 },
-		{ "BPF meter, tp_btf", METER_ATTACH_AUTO },
-		{ "BPF meter, raw_tp", METER_ATTACH_RAW_TP },
+	static const struct bench_config configs[] = {
+		BENCH_NO_METER,
+		BENCH_TP_BTF,
+		BENCH_RAW_TP,
 		{ "peer: bpftrace, switches per cgroup", -2 },
 	};
 	enum { N = sizeof(configs) / sizeof(configs[0]) };
 	bool have_bpftrace = system("command -v bpftrace >/dev/null 2>&1") == 0;
 	long trips = argc > 1 ? atol(argv[1]) : 200000;
 	int reps = argc > 2 ? atoi(argv[2]) : 7;
-	double ns[N][64];
+	double ns[N][BENCH_MAX_REPS];
 
-	if (reps < 1 || reps > 64 || trips < 1000) {
+	if (reps < 1 || reps > BENCH_MAX_REPS || trips < 1000) {
 		fprintf(stderr, "usage: ctxswitch [ROUND_TRIPS>=1000] [REPEATS 1..64]\n");
 		return 2;
 	}
@@ -159,21 +150,9 @@ int main(int argc, char **argv)
 			meter_free(m);
 		}
 	}
-	printf("| meter | ns per switch (min / median / max) | added (medians) | ratio |\n"
-	       "| --- | --- | --- | --- |\n");
-	for (int c = 0; c < N; c++)
-		qsort(ns[c], reps, sizeof(double), cmp);
-	for (int c = 0; c < N; c++) {
-		double med = ns[c][reps / 2], base = ns[0][reps / 2];
-
-		if (med == 0) {
-			printf("| %s | not run (bpftrace missing or did not attach) | | |\n",
-			       configs[c].name);
-			continue;
-		}
-		printf("| %s | %.0f / %.0f / %.0f | %.0f ns | %.3f |\n", configs[c].name, ns[c][0],
-		       med, ns[c][reps - 1], med - base, med / base);
-	}
+	bench_table(configs, N, ns, reps, "ns per switch", "ns", 0);
+	if (ns[N - 1][reps / 2] == 0)
+		printf("\nthe peer row did not run: bpftrace missing or it did not attach\n");
 	printf("\n%ld round trips (2 switches each) x %d alternating runs\n", trips, reps);
 	return 0;
 }

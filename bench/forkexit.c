@@ -20,14 +20,8 @@
 #include <unistd.h>
 
 #include "meter.h"
+#include "table.h"
 #include "util.h"
-
-static int cmp(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
-}
 
 /* Returns µs per fork, exit and wait. */
 static double forks(long n)
@@ -76,22 +70,15 @@ static double ask(int cmd, int res, long n)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int attach; /* -1: no meter */
-	} configs[] = {
-		{ "none", -1 },
-		{ "BPF meter, tp_btf", METER_ATTACH_AUTO },
-		{ "BPF meter, raw_tp", METER_ATTACH_RAW_TP },
-	};
+	static const struct bench_config configs[] = { BENCH_NO_METER, BENCH_TP_BTF, BENCH_RAW_TP };
 	enum { N = sizeof(configs) / sizeof(configs[0]) };
 	long n = argc > 1 ? atol(argv[1]) : 5000;
 	int reps = argc > 2 ? atoi(argv[2]) : 7, cmd[2], res[2];
-	double us[N][64];
+	double us[N][BENCH_MAX_REPS];
 	cpu_set_t one;
 	pid_t w;
 
-	if (reps < 1 || reps > 64 || n < 100) {
+	if (reps < 1 || reps > BENCH_MAX_REPS || n < 100) {
 		fprintf(stderr, "usage: forkexit [PROCESSES>=100] [REPEATS 1..64]\n");
 		return 2;
 	}
@@ -138,16 +125,7 @@ int main(int argc, char **argv)
 	}
 	close(cmd[1]);
 	waitpid(w, NULL, 0);
-	printf("| meter | µs per process (min / median / max) | added (medians) | ratio |\n"
-	       "| --- | --- | --- | --- |\n");
-	for (int c = 0; c < N; c++)
-		qsort(us[c], reps, sizeof(double), cmp);
-	for (int c = 0; c < N; c++) {
-		double med = us[c][reps / 2], base = us[0][reps / 2];
-
-		printf("| %s | %.1f / %.1f / %.1f | %.2f µs | %.3f |\n", configs[c].name, us[c][0],
-		       med, us[c][reps - 1], med - base, med / base);
-	}
+	bench_table(configs, N, us, reps, "µs per process", "µs", 2);
 	printf("\n%ld fork + _exit + waitpid x %d alternating runs, pinned to CPU 0\n", n, reps);
 	return 0;
 }

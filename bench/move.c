@@ -22,16 +22,10 @@
 
 #include "attribute.h"
 #include "meter.h"
+#include "table.h"
 #include "util.h"
 
 static char cg[2][PATH_MAX + 64];
-
-static int cmp(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
-}
 
 /* Returns µs per move of pid, alternating between the two cgroups. */
 static double moves(pid_t pid, long n)
@@ -63,22 +57,15 @@ static double moves(pid_t pid, long n)
 
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int attach; /* -1: no meter */
-	} configs[] = {
-		{ "none", -1 },
-		{ "BPF meter, tp_btf", METER_ATTACH_AUTO },
-		{ "BPF meter, raw_tp", METER_ATTACH_RAW_TP },
-	};
+	static const struct bench_config configs[] = { BENCH_NO_METER, BENCH_TP_BTF, BENCH_RAW_TP };
 	enum { N = sizeof(configs) / sizeof(configs[0]) };
 	long n = argc > 1 ? atol(argv[1]) : 2000;
 	int reps = argc > 2 ? atoi(argv[2]) : 7, r, rc = 0;
 	char mnt[PATH_MAX];
-	double us[N][64];
+	double us[N][BENCH_MAX_REPS];
 	pid_t child;
 
-	if (reps < 1 || reps > 64 || n < 100) {
+	if (reps < 1 || reps > BENCH_MAX_REPS || n < 100) {
 		fprintf(stderr, "usage: move [MOVES>=100] [REPEATS 1..64]\n");
 		return 2;
 	}
@@ -142,16 +129,7 @@ int main(int argc, char **argv)
 	rmdir(cg[1]);
 	if (rc)
 		return rc;
-	printf("| meter | µs per move (min / median / max) | added (medians) | ratio |\n"
-	       "| --- | --- | --- | --- |\n");
-	for (int c = 0; c < N; c++)
-		qsort(us[c], reps, sizeof(double), cmp);
-	for (int c = 0; c < N; c++) {
-		double med = us[c][reps / 2], base = us[0][reps / 2];
-
-		printf("| %s | %.1f / %.1f / %.1f | %.2f µs | %.3f |\n", configs[c].name, us[c][0],
-		       med, us[c][reps - 1], med - base, med / base);
-	}
+	bench_table(configs, N, us, reps, "µs per move", "µs", 2);
 	printf("\n%ld moves of a sleeping process between two cgroups x %d alternating runs\n", n,
 	       reps);
 	return 0;
