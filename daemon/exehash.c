@@ -291,19 +291,29 @@ static int hash_inline(struct exehash *h, int fd, struct file_digest *key, char 
 	return 0;
 }
 
-static int hash_file(struct exehash *h, int fd, char *ret)
+/* The file's identity in *key, and its digest in ret when the cache has it: 1 when it does, 0
+ * when not, or a negative errno. */
+static int cache_lookup(struct exehash *h, int fd, struct file_digest *key, char *ret)
 {
-	struct file_digest key;
 	void *node;
-	int r = file_key(fd, &key);
+	int r = file_key(fd, key);
 
 	if (r < 0)
 		return r;
-	node = tfind(&key, &h->tree, entry_cmp);
-	if (node) {
-		memcpy(ret, (*(struct file_digest **)node)->hex, EXEHASH_HEX_LEN + 1);
+	node = tfind(key, &h->tree, entry_cmp);
+	if (!node)
 		return 0;
-	}
+	memcpy(ret, (*(struct file_digest **)node)->hex, EXEHASH_HEX_LEN + 1);
+	return 1;
+}
+
+static int hash_file(struct exehash *h, int fd, char *ret)
+{
+	struct file_digest key;
+	int r = cache_lookup(h, fd, &key, ret);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
 	return hash_inline(h, fd, &key, ret);
 }
 
@@ -378,16 +388,10 @@ static uint64_t submit(struct exehash *h, int fd, const struct file_digest *key)
 static int lookup_or_submit(struct exehash *h, int fd, char *ret, uint64_t *ret_ticket)
 {
 	struct file_digest key;
-	void *node;
-	int r = file_key(fd, &key);
+	int r = cache_lookup(h, fd, &key, ret);
 
-	if (r < 0)
-		return r;
-	node = tfind(&key, &h->tree, entry_cmp);
-	if (node) {
-		memcpy(ret, (*(struct file_digest **)node)->hex, EXEHASH_HEX_LEN + 1);
-		return 0;
-	}
+	if (r != 0)
+		return r < 0 ? r : 0;
 	for (size_t i = 0; i < h->n_flight; i++)
 		if (entry_cmp(&h->flight[i].key, &key) == 0) {
 			*ret_ticket = h->flight[i].ticket;

@@ -89,7 +89,7 @@ check "its cgroup is the v1 freezer path of the job" \
 # The task runs a moment as the user in the job's own cgroup before slurmstepd moves it into
 # the step's: that moment (a move record) stays on the job, with no step.
 check "usage --json rows carry the job's step and account (batch; the job itself before the move)" \
-	test "$(json "set((u['step'], u['account']) for u in d if u['job'] == '$job' and u['uid'] == 65534) <= {('batch', 'physics'), ('', 'physics')}" <"$T/usage.json")" = True
+	test "$(json "{('batch', 'physics')} <= set((u['step'], u['account']) for u in d if u['job'] == '$job' and u['uid'] == 65534) <= {('batch', 'physics'), ('', 'physics')}" <"$T/usage.json")" = True
 "$HPCMETERCTL" usage --by account --json >"$T/by-account.json"
 check "usage --by account puts it on physics" \
 	test "$(json "[a['cpu_ns'] for a in d if a['account']=='physics'][0] > 1.4e9" <"$T/by-account.json")" = True
