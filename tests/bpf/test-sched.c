@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +83,20 @@ static void on_tail_rec(const struct meter_tail *e, void *ud)
 	}
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
 static int drain_until_exit(struct meter *m, struct seen *s, int timeout_ms)
 {
 	struct pollfd p = { .fd = meter_ring_fd(m), .events = POLLIN };
+	uint64_t deadline = now_ms() + timeout_ms;
 
-	for (int waited = 0; s->exits == 0 && waited < timeout_ms; waited += 100) {
+	while (s->exits == 0 && now_ms() < deadline) {
 		poll(&p, 1, 100);
 		if (meter_consume(m) < 0)
 			return -1;
@@ -94,15 +104,16 @@ static int drain_until_exit(struct meter *m, struct seen *s, int timeout_ms)
 	return s->exits ? 0 : -ETIMEDOUT;
 }
 
-/* Consume the ring buffer for ms milliseconds. */
+/* Consume the ring buffer for ms milliseconds (of the clock: records may wake it sooner). */
 static void drain_for(struct meter *m, int ms)
 {
 	struct pollfd p = { .fd = meter_ring_fd(m), .events = POLLIN };
+	uint64_t deadline = now_ms() + ms;
 
-	for (int waited = 0; waited < ms; waited += 10) {
+	do {
 		poll(&p, 1, 10);
 		meter_consume(m);
-	}
+	} while (now_ms() < deadline);
 }
 
 struct find {
@@ -122,19 +133,55 @@ static int find_proc(uint32_t tgid, const struct hpcm_proc *p, void *ud)
 	return 0;
 }
 
-/* Run burn (ms of CPU in each of threads) as uid in cgroup cg and check what the meter saw. */
+/* A directory for burn's marker and gate files, writable by the unprivileged case too. */
+static char rundir[] = "/tmp/hpcmeter-test-sched.XXXXXX";
+
+/* Wait for a file that a child creates, consuming the ring buffer meanwhile (as the daemon
+ * does: it sees every exec of the node, and other tests may be spawning processes). */
+static bool wait_file(struct meter *m, const char *path)
+{
+	uint64_t deadline = now_ms() + TAP_WAIT_MS;
+
+	while (now_ms() < deadline) {
+		if (access(path, F_OK) == 0)
+			return true;
+		drain_for(m, 10);
+	}
+	printf("# timed out after %d s waiting for %s\n", TAP_WAIT_MS / 1000, path);
+	return false;
+}
+
+static uint64_t read_ns(const char *path)
+{
+	unsigned long long ns = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f && fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	if (f)
+		fclose(f);
+	return ns;
+}
+
+/* Run burn (ms of CPU in each of threads) as uid in cgroup cg and check what the meter saw.
+ * burn parks half way (--park) until the test has taken a reading, so that the reading is
+ * known to fall while it runs, at a known CPU total. */
 static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t cg_id, int ms,
 		     int threads, uid_t uid)
 {
-	char arg_ms[16], arg_t[16], procs[PATH_MAX + 128], pidbuf[32];
+	char arg_before[16], arg_after[16], arg_t[16], procs[PATH_MAX + 128], pidbuf[32];
+	char marker[sizeof(rundir) + 32], gate[sizeof(rundir) + 32];
 	struct seen s = { 0 };
 	struct rusage ru;
 	int go[2], status, fd;
 	char resolved[2 * PATH_MAX];
 	pid_t pid;
 
-	snprintf(arg_ms, sizeof(arg_ms), "%d", ms);
+	snprintf(arg_before, sizeof(arg_before), "%d", ms / 2);
+	snprintf(arg_after, sizeof(arg_after), "%d", ms - ms / 2);
 	snprintf(arg_t, sizeof(arg_t), "%d", threads);
+	snprintf(marker, sizeof(marker), "%s/parked-%d-%u", rundir, ms, (unsigned)uid);
+	snprintf(gate, sizeof(gate), "%s/go-%d-%u", rundir, ms, (unsigned)uid);
 	if (pipe(go) < 0)
 		abort();
 	pid = fork();
@@ -146,7 +193,8 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 			_exit(126);
 		if (uid && (setgid(65534) < 0 || setuid(uid) < 0))
 			_exit(125);
-		execl(burn, burn, arg_ms, arg_t, (char *)NULL);
+		execl(burn, burn, "--park", marker, gate, arg_before, arg_after, arg_t,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(go[0]);
@@ -165,12 +213,18 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 		abort();
 	close(go[1]);
 
-	/* Take a reading while it runs: the counter must be live, not only at exit. The ring
-	 * buffer is drained meanwhile, as the daemon does: it sees every exec of the node, and
-	 * other tests may be spawning processes. */
+	/* Take a reading while it runs (parked half way): the counter must be live, not only at
+	 * exit, and hold what the process has burned so far. */
 	struct find f = { .pid = pid };
-	drain_for(m, ms / 2);
-	meter_foreach_proc(m, find_proc, &f);
+	uint64_t parked_ns = 0;
+
+	if (wait_file(m, marker)) {
+		parked_ns = read_ns(marker);
+		meter_foreach_proc(m, find_proc, &f);
+	}
+	fd = open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
 
 	pid_t w;
 	while ((w = wait4(pid, &status, WNOHANG, &ru)) == 0)
@@ -180,10 +234,14 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	TAP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		  "burn %d ms x %d threads (uid %u) exited 0", ms, threads, (unsigned)uid);
 
-	TAP_CHECK(drain_until_exit(m, &s, 5000) == 0, "exit record seen for pid %d", pid);
+	TAP_CHECK(drain_until_exit(m, &s, TAP_WAIT_MS) == 0, "exit record seen for pid %d", pid);
 	TAP_CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
-	TAP_CHECK(f.found && f.cpu_ns > 0, "a reading mid-run held a live counter (%.3f s)",
-		  f.cpu_ns / 1e9);
+	/* Parked, it runs only to look for its gate: a few µs each 10 ms. */
+	TAP_CHECK(f.found && parked_ns > 0 && f.cpu_ns >= parked_ns &&
+			  f.cpu_ns <= parked_ns + parked_ns / 20,
+		  "a reading mid-run held a live counter (%.4f s; the process clock said %.4f s "
+		  "when it parked)",
+		  f.cpu_ns / 1e9, parked_ns / 1e9);
 
 	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
 			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
@@ -211,6 +269,8 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	TAP_CHECK(streq(s.exec.path, resolved), "exec path \"%s\" == \"%s\"", s.exec.path,
 		  resolved);
 	TAP_CHECK(s.exec.ppid == (uint32_t)getpid(), "exec ppid %u is the test", s.exec.ppid);
+	unlink(marker);
+	unlink(gate);
 	TAP_CHECK(s.exit.start_ns == s.exec.start_ns && s.exit.start_ns > 0,
 		  "exit and exec records carry the same start time");
 	cur = NULL;
@@ -247,7 +307,7 @@ static void check_detach(struct meter *m)
 	if (fd >= 0)
 		close(fd);
 	/* The kernel may free a link a moment after its last reference goes (RCU). */
-	for (int i = 0; fd >= 0 && i < 40; i++) {
+	for (int i = 0; fd >= 0 && i < TAP_WAIT_MS / 50; i++) {
 		missing = 99;
 		if (meter_check_attached(m, &missing) < 0 || missing == 1)
 			break;
@@ -346,7 +406,8 @@ static void run_tail_case(struct meter *m, bool leader_first)
 		  "%s: the child ran to its end (status %d)",
 		  leader_first ? "leader first" : "pipes held at exit", status);
 	/* The tail comes at the leader's release, after an RCU grace period. */
-	for (int i = 0; i < 250 && (!s.exits || !s.tails); i++)
+	for (uint64_t deadline = now_ms() + TAP_WAIT_MS;
+	     (!s.exits || !s.tails) && now_ms() < deadline;)
 		drain_for(m, 20);
 	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
 			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
@@ -440,7 +501,7 @@ static void run_move_case(struct meter *m, const char *mnt, const char *a, uint6
 		abort();
 	while (waitpid(pid, &status, WNOHANG) == 0)
 		drain_for(m, 20);
-	TAP_CHECK(drain_until_exit(m, &s, 5000) == 0 && WIFEXITED(status) &&
+	TAP_CHECK(drain_until_exit(m, &s, TAP_WAIT_MS) == 0 && WIFEXITED(status) &&
 			  WEXITSTATUS(status) == 0,
 		  "the child ran to its end (status %d)", status);
 	TAP_CHECK(s.moves == 2, "two move records for pid %d (got %d)", pid, s.moves);
@@ -496,6 +557,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_max_level(LOG_LVL_WARNING);
+	/* burn writes its marker there also when it runs as nobody */
+	if (!mkdtemp(rundir) || chmod(rundir, 0777) < 0) {
+		printf("Bail out! cannot create %s: %m\n", rundir);
+		return 1;
+	}
 	r = cgroup2_mount_find(mnt, sizeof(mnt));
 	if (r < 0) {
 		printf("Bail out! no cgroup2 mount: %s\n", strerror(-r));
@@ -577,5 +643,6 @@ int main(int argc, char **argv)
 	TAP_CHECK(attributor_cgroup_path(a, st.st_ino, &path) == -ESTALE,
 		  "a removed cgroup no longer resolves (-ESTALE)");
 	attributor_free(a);
+	rmdir(rundir);
 	return tap_done();
 }
