@@ -27,7 +27,9 @@ trap 'exit 129' HUP
 # a day, a busy loop as soon as this script is gone.
 if command -v stress-ng >/dev/null; then
 	echo "# load: stress-ng --cpu $cpus"
-	setsid stress-ng --cpu "$cpus" --timeout 1d --quiet &
+	# (its own messages, such as the warning that it was stopped early, would follow the
+	# summary line)
+	setsid stress-ng --cpu "$cpus" --timeout 1d --quiet >/dev/null 2>&1 &
 	load_pids+=($!)
 else
 	echo "# load: $cpus busy loops (no stress-ng)"
