@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../daemon/kmeter-client.h"
+#include "kmeter-client.h"
 #include "ctl-module.h"
 
 struct devs {

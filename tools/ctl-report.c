@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* hpcmeterctl report: a licence's usage over a period, from the ledger, signed with the node's
- * Ed25519 key (the generator is daemon/report.c, shared with hpcmeterd's GetReport); and report
+ * Ed25519 key (the generator is lib/report.c, shared with hpcmeterd's GetReport); and report
  * verify, which needs only the public key.
  *
  * Signed bytes: a JSON report is written with its members one per line and ends with the line

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Unit tests for daemon/evaluate.c: every term type against plain inputs, caps against a real
+/* Unit tests for lib/evaluate.c: every term type against plain inputs, caps against a real
  * SQLite ledger filled by the test, period boundaries, and the violation lifecycle (TAP). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The usage report of a licence over a period, from the ledger (daemon/report.c): built by
+/* The usage report of a licence over a period, from the ledger (lib/report.c): built by
  * hpcmeterctl report and by hpcmeterd's GetReport, byte for byte the same generator. */
 #pragma once
 

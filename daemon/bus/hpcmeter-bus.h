@@ -102,6 +102,3 @@ static inline const char *hpcmeter_iface(const char *member)
 /* ViolationAcknowledged / ListAcknowledgements: violation seq, time_usec, uid, note. */
 #define HPCMETER_SIG_ACK_FIELDS "ttus"
 #define HPCMETER_SIG_ACK "(" HPCMETER_SIG_ACK_FIELDS ")"
-
-/* uid of a violation that concerns no process (a licence out of its validity). */
-#define HPCMETER_UID_NONE UINT32_MAX

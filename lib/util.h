@@ -18,6 +18,9 @@
 #define USEC_PER_SEC 1000000ULL
 #define NSEC_PER_USEC 1000ULL
 #define NSEC_PER_SEC 1000000000ULL
+/* uid of a violation that concerns no process (a licence out of its validity): in the ledger,
+ * on the bus and in the CLI. */
+#define HPCMETER_UID_NONE UINT32_MAX
 
 static inline void freep(void *p)
 {

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "hpcmeter-bus.h"
 #include "util.h"
 
 #define APPROACH_LOW 80

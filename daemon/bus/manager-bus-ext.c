@@ -510,7 +510,7 @@ int bus_method_list_acks(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 /* ---- GetReport ---- */
 
 /* The child: the report into memfd, then "0 SHA256" or "-ERRNO" on status_fd. Runs
- * report_render() (daemon/report.c), hpcmeterctl report's own generator, over a read-only
+ * report_render() (lib/report.c), hpcmeterctl report's own generator, over a read-only
  * connection of its own. */
 static _Noreturn void report_child(struct manager *m, struct report_job *j, int status_fd)
 {
