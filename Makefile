@@ -47,7 +47,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -I
 #   daemon/hpcmeterd.c -> daemon/bus/ -> daemon/core/ -> lib/   and   tools/ -> lib/
 # A file that reaches up a layer does not compile.
 INC_lib := -Ilib
-INC_core := -Idaemon/core -Idaemon/bus -Ilib
+INC_core := -Idaemon/core -Ilib
 INC_bus := -Idaemon/bus -Idaemon/core -Ilib
 INC_daemon := $(INC_bus)
 INC_tools := -Itools -Idaemon/bus -Ilib
@@ -205,7 +205,7 @@ FUZZ_SRCS_license := lib/license.c lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu.c lib/bpfutil.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
-FUZZ_SRCS_bus := daemon/bus/jobs-bus.c lib/jobs.c lib/util.c
+FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
 		$(SKELETONS) | $(O)/tests
 	@echo "  FUZZ    $@"
@@ -307,6 +307,7 @@ C_SOURCES = $(shell find bpf lib daemon tools tests bench module -name '*.[ch]' 
 # The house style (.clang-format: the kernel's, 100 columns; 80 in module/).
 format-check:
 	$(Q)clang-format --dry-run --Werror $(C_SOURCES) && echo "format-check: $(words $(C_SOURCES)) files conform"
+	$(Q)scripts/check-layers.sh
 
 format:
 	$(Q)clang-format -i $(C_SOURCES)

@@ -9,8 +9,10 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
+#include "bus.h"
 #include "config.h"
-#include "manager.h"
+#include "core.h"
+#include "gpu.h"
 #include "util.h"
 
 static void help(void)
@@ -122,6 +124,7 @@ int main(int argc, char **argv)
 	int gpu_mode = -1;
 	struct config cfg;
 	struct manager *m = NULL;
+	struct bus *b = NULL;
 	char err[8192];
 	int c, r;
 
@@ -233,9 +236,16 @@ int main(int argc, char **argv)
 		log_error("cannot start: %s", strerror(-r));
 		return 1;
 	}
-	r = manager_start(m);
+	/* The bus follows the manager's notifications from the start; it connects once the
+	 * meters run (what happens before is told then, from the ledger). */
+	r = bus_new(m, &b);
+	if (r == 0)
+		r = manager_start(m);
+	if (r == 0)
+		r = bus_start(b);
 	if (r == 0)
 		r = manager_run(m);
+	bus_free(b);
 	manager_free(m);
 	if (r < 0)
 		return 1;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "gpu.h"
-#include "manager.h"
+#include "notify.h"
 #include "util.h"
 
 struct gap_cond {
@@ -111,10 +111,9 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 	log_warning("metering gap #%llu: %s for %.1f s (bound: %.1f CPU seconds, %u devices)%s%s",
 		    (unsigned long long)g.id, cause, dur / 1e6, (double)g.bound_cpu_ns / 1e9,
 		    devices, g.detail[0] ? ": " : "", g.detail);
-	if (m->bus) {
-		manager_bus_emit_gap(m, &g);
+	if (notify_gap(m, &g) > 0)
 		m->gap_announced = g.id;
-	}
+	manager_meter_states_check(m);
 	if (streq(g.policy, "violation"))
 		gap_violations(m, &g);
 	return r;
@@ -290,7 +289,7 @@ static int announce_one(const struct gap *g, void *userdata)
 {
 	struct manager *m = userdata;
 
-	manager_bus_emit_gap(m, g);
+	notify_gap(m, g);
 	m->gap_announced = g->id;
 	return 0;
 }

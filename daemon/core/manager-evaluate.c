@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ledger-query.h"
-#include "manager.h"
+#include "notify.h"
 #include "manager-gpu.h"
 #include "util.h"
 
@@ -385,7 +385,7 @@ static uint64_t on_raise(const struct eval_finding *f, void *userdata)
 				      f->limit);
 	log_notice("violation #%llu: %s: licence %s: %s", (unsigned long long)v.seq, f->kind, id,
 		   det);
-	manager_bus_emit_violation(m, &v);
+	notify_violation_raised(m, &v);
 	return v.seq;
 }
 
@@ -399,7 +399,7 @@ static void on_clear(uint64_t seq, const char *key, void *userdata)
 	ledger_clear_violation(m->ledger, seq, now);
 	log_notice("violation #%llu cleared: the condition ended (%s)", (unsigned long long)seq,
 		   key);
-	manager_bus_emit_cleared(m, seq, now, key);
+	notify_violation_cleared(m, seq, now, key);
 }
 
 static void on_approaching(const struct eval_finding *f, void *userdata)
@@ -430,7 +430,7 @@ static void on_approaching(const struct eval_finding *f, void *userdata)
 		log_error("could not store the threshold event in the ledger");
 	log_notice("threshold #%llu: licence %s %s at %u %%: %s", (unsigned long long)e.seq, id,
 		   f->term, f->level, det);
-	manager_bus_emit_threshold(m, &e);
+	notify_threshold(m, &e);
 }
 
 static const struct eval_tracker_ops tracker_ops = {

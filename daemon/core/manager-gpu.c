@@ -343,56 +343,6 @@ void manager_gpu_flushed(struct manager *m)
 	m->gpu_usage = NULL;
 }
 
-static int append_kv(sd_bus_message *r, const char *k, const char *type, ...)
-{
-	va_list ap;
-	int ret;
-
-	ret = sd_bus_message_open_container(r, 'e', "sv");
-	if (ret < 0)
-		return ret;
-	ret = sd_bus_message_append(r, "s", k);
-	if (ret < 0)
-		return ret;
-	ret = sd_bus_message_open_container(r, 'v', type);
-	if (ret < 0)
-		return ret;
-	va_start(ap, type);
-	ret = sd_bus_message_appendv(r, type, ap);
-	va_end(ap);
-	if (ret < 0)
-		return ret;
-	ret = sd_bus_message_close_container(r);
-	if (ret < 0)
-		return ret;
-	return sd_bus_message_close_container(r);
-}
-
-static int append_strv(sd_bus_message *r, const char *k, char **v, size_t n)
-{
-	int ret;
-
-	ret = sd_bus_message_open_container(r, 'e', "sv");
-	if (ret >= 0)
-		ret = sd_bus_message_append(r, "s", k);
-	if (ret >= 0)
-		ret = sd_bus_message_open_container(r, 'v', "as");
-	if (ret >= 0)
-		ret = sd_bus_message_open_container(r, 'a', "s");
-	for (size_t i = 0; ret >= 0 && i < n; i++) {
-		_cleanup_free_ char *s = utf8_escape_invalid(v[i]);
-
-		ret = s ? sd_bus_message_append(r, "s", s) : -ENOMEM;
-	}
-	if (ret >= 0)
-		ret = sd_bus_message_close_container(r);
-	if (ret >= 0)
-		ret = sd_bus_message_close_container(r);
-	if (ret >= 0)
-		ret = sd_bus_message_close_container(r);
-	return ret;
-}
-
 static void strv_free(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -401,7 +351,7 @@ static void strv_free(char **v, size_t n)
 }
 
 /* gpu_* keys of GetStatus (docs/dbus.md). */
-int manager_gpu_append_status(struct manager *m, sd_bus_message *reply)
+int manager_gpu_status(struct manager *m, struct status_list *l)
 {
 	struct gpu_stats st = { 0 };
 	unsigned launch = 0, all = 0;
@@ -450,29 +400,28 @@ int manager_gpu_append_status(struct manager *m, sd_bus_message *reply)
 					      "counted" :
 					      "not counted (light mode: use --gpu-mode detailed)";
 
-	if ((r = append_kv(reply, "gpu_mode", "s", gpu_mode_name(m->cfg.gpu_mode))) < 0 ||
-	    (r = append_kv(reply, "gpu_meter", "s", m->gpu_state)) < 0 ||
-	    (r = append_kv(reply, "gpu_launch_counts", "s", launch_counts)) < 0 ||
-	    (r = append_kv(reply, "gpu_terms_uncounted", "u", manager_gpu_terms_uncounted(m))) <
+	if ((r = status_add_str(l, "gpu_mode", gpu_mode_name(m->cfg.gpu_mode))) < 0 ||
+	    (r = status_add_str(l, "gpu_meter", m->gpu_state)) < 0 ||
+	    (r = status_add_str(l, "gpu_launch_counts", launch_counts)) < 0 ||
+	    (r = status_add_num(l, "gpu_terms_uncounted", 'u', manager_gpu_terms_uncounted(m))) <
 		    0 ||
-	    (r = append_kv(reply, "gpu_probes_attached", "u", all)) < 0 ||
-	    (r = append_kv(reply, "gpu_launch_probes", "u", launch)) < 0 ||
-	    (r = append_strv(reply, "gpu_libraries", libs, n_libs)) < 0 ||
-	    (r = append_strv(reply, "gpu_probes", probes, np)) < 0 ||
-	    (r = append_kv(reply, "gpu_device_opens", "t", st.counter[HPCM_GSTAT_DEV_OPEN])) < 0 ||
-	    (r = append_kv(reply, "gpu_arg_faults", "t", st.counter[HPCM_GSTAT_ARG_FAULT])) < 0 ||
-	    (r = append_kv(reply, "gpu_procs_map_full", "t", st.counter[HPCM_GSTAT_PROCS_FULL])) <
+	    (r = status_add_num(l, "gpu_probes_attached", 'u', all)) < 0 ||
+	    (r = status_add_num(l, "gpu_launch_probes", 'u', launch)) < 0 ||
+	    (r = status_add_strv(l, "gpu_libraries", libs, n_libs)) < 0 ||
+	    (r = status_add_strv(l, "gpu_probes", probes, np)) < 0 ||
+	    (r = status_add_num(l, "gpu_device_opens", 't', st.counter[HPCM_GSTAT_DEV_OPEN])) < 0 ||
+	    (r = status_add_num(l, "gpu_arg_faults", 't', st.counter[HPCM_GSTAT_ARG_FAULT])) < 0 ||
+	    (r = status_add_num(l, "gpu_procs_map_full", 't', st.counter[HPCM_GSTAT_PROCS_FULL])) <
 		    0 ||
-	    (r = append_kv(reply, "gpu_lib_records_lost", "t", st.counter[HPCM_GSTAT_DROP_LIB])) <
+	    (r = status_add_num(l, "gpu_lib_records_lost", 't', st.counter[HPCM_GSTAT_DROP_LIB])) <
 		    0 ||
-	    (r = append_kv(reply, "accelerators", "u",
-			   m->inventory ? (uint32_t)m->inventory->n_devices : 0)) < 0 ||
-	    (r = append_kv(reply, "accelerators_file", "s", m->cfg.accelerators_file)) < 0 ||
-	    (r = append_kv(reply, "accelerators_version", "s",
-			   m->accel_db ? m->accel_db->version : "")) < 0 ||
-	    (r = append_kv(reply, "nvml", "s", m->inventory ? m->inventory->nvml : "not sampled")) <
-		    0)
-		log_debug("cannot append the GPU status: %s", strerror(-r));
+	    (r = status_add_num(l, "accelerators", 'u',
+				m->inventory ? (uint32_t)m->inventory->n_devices : 0)) < 0 ||
+	    (r = status_add_str(l, "accelerators_file", m->cfg.accelerators_file)) < 0 ||
+	    (r = status_add_str(l, "accelerators_version",
+				m->accel_db ? m->accel_db->version : "")) < 0 ||
+	    (r = status_add_str(l, "nvml", m->inventory ? m->inventory->nvml : "not sampled")) < 0)
+		log_debug("cannot add the GPU status: %s", strerror(-r));
 	strv_free(libs, n_libs);
 	strv_free(probes, np);
 	return r;
@@ -489,67 +438,10 @@ void manager_gpu_free(struct manager *m)
 	free(m->gpu_pending);
 }
 
-static const char *vendor_name(uint32_t vendor)
+const struct inventory *manager_inventory(struct manager *m, const char **ret_data_version)
 {
-	switch (vendor) {
-	case 0x10de:
-		return "NVIDIA";
-	case 0x1002:
-		return "AMD";
-	case 0x8086:
-		return "Intel";
-	default:
-		return "";
-	}
-}
-
-int manager_gpu_reply_inventory(struct manager *m, sd_bus_message *msg)
-{
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	const struct inventory *inv = m->inventory;
-	int r;
-
-	if (inv)
+	if (m->inventory)
 		inventory_sample_nvml(m->inventory);
-	r = sd_bus_message_new_method_return(msg, &reply);
-	if (r < 0)
-		return r;
-	r = sd_bus_message_append(reply, "ss", m->accel_db ? m->accel_db->version : "",
-				  inv ? inv->nvml : "not sampled");
-	if (r < 0)
-		return r;
-	r = sd_bus_message_open_container(reply, 'a', HPCMETER_SIG_INVENTORY);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; inv && i < inv->n_devices; i++) {
-		const struct accel_device *d = &inv->devices[i];
-		const struct accel_model *mo = d->model;
-
-		r = sd_bus_message_open_container(reply, 'r', "suuussssddia{sd}s");
-		if (r < 0)
-			return r;
-		r = sd_bus_message_append(reply, "suuussssddi", d->bus_id, d->vendor_id,
-					  d->device_id, d->class_code, vendor_name(d->vendor_id),
-					  mo ? mo->name : "", d->uuid, d->driver,
-					  mo ? mo->tpp : 0.0, mo ? mo->app : 0.0, d->utilization);
-		if (r < 0)
-			return r;
-		r = sd_bus_message_open_container(reply, 'a', "{sd}");
-		for (int p = 0; r >= 0 && mo && p < PREC_MAX; p++)
-			if (mo->peak_tops[p] > 0)
-				r = sd_bus_message_append(reply, "{sd}", accel_precision_name(p),
-							  mo->peak_tops[p]);
-		if (r >= 0)
-			r = sd_bus_message_close_container(reply);
-		if (r >= 0)
-			r = sd_bus_message_append(reply, "s", mo ? mo->sources : "");
-		if (r >= 0)
-			r = sd_bus_message_close_container(reply);
-		if (r < 0)
-			return r;
-	}
-	r = sd_bus_message_close_container(reply);
-	if (r < 0)
-		return r;
-	return sd_bus_send(NULL, reply, NULL);
+	*ret_data_version = m->accel_db ? m->accel_db->version : "";
+	return m->inventory;
 }

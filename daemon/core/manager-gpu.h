@@ -7,7 +7,6 @@
 struct inventory;
 
 #include <stdint.h>
-#include <systemd/sd-bus.h>
 
 struct manager;
 
@@ -22,9 +21,8 @@ void manager_gpu_collect(struct manager *m);
 int manager_gpu_flush(struct manager *m, int64_t interval_id);
 void manager_gpu_flushed(struct manager *m);
 /* The gpu_* and accelerator keys of GetStatus. */
-int manager_gpu_append_status(struct manager *m, sd_bus_message *reply);
-/* Reply to GetInventory: (data_version, nvml, a(accelerator)). */
-int manager_gpu_reply_inventory(struct manager *m, sd_bus_message *msg);
+struct status_list;
+int manager_gpu_status(struct manager *m, struct status_list *l);
 void manager_gpu_free(struct manager *m);
 /* Read the accelerators on the PCI bus now (for the licence evaluator: a GPU added, removed or
  * swapped since the start shows at once), matched against the models data file. */

@@ -19,8 +19,7 @@
 #include <bpf/bpf.h>
 
 #include "exehash.h"
-#include "manager.h"
-#include "manager-bus-ext.h"
+#include "notify.h"
 #include "manager-gpu.h"
 #include "sign.h"
 #include "util.h"
@@ -326,7 +325,7 @@ static void raise_violation(struct manager *m, const char *kind, const struct li
 	log_notice("violation #%llu: %s: licence %s: pid %u uid %u (%s) %s%s%s: %s",
 		   (unsigned long long)v.seq, kind, lic->id, v.pid, v.uid, v.user, v.executable,
 		   job[0] ? " job " : "", job, detail);
-	manager_bus_emit_violation(m, &v);
+	notify_violation_raised(m, &v);
 	/* Open until no process meets the condition any more (manager-evaluate.c). */
 	manager_process_violation_raised(m, key, v.seq, user);
 }
@@ -1063,7 +1062,8 @@ int manager_collect(struct manager *m)
 		 * ledger keeps them for good. */
 		job_table_expire(m->jobs, now - 86400 * USEC_PER_SEC);
 	}
-	manager_bus_properties_changed(m, "LastCollectUSec");
+	notify_changed(m, MANAGER_CHANGED_LAST_COLLECT);
+	manager_meter_states_check(m);
 	return r;
 }
 
@@ -1190,7 +1190,8 @@ int manager_reload(struct manager *m)
 	manager_record_licenses(m, s);
 	license_set_free(m->licenses);
 	m->licenses = s;
-	manager_bus_properties_changed(m, "LicenseErrors");
+	notify_changed(m, MANAGER_CHANGED_LICENSES);
+	manager_meter_states_check(m);
 	attributor_flush_users(m->attr);
 	/* New terms apply to what already runs. */
 	twalk_r(m->procs, reevaluate_visit, m);
@@ -1350,39 +1351,13 @@ int manager_record_violation(struct manager *m, struct violation *v)
 	log_notice("violation #%llu: %s%s%s: %s%s%s", (unsigned long long)v->seq, v->kind,
 		   v->license_id[0] ? ", licence " : "", v->license_id, v->cgroup,
 		   v->cgroup[0] ? ": " : "", v->detail);
-	manager_bus_emit_violation(m, v);
+	notify_violation_raised(m, v);
 	return r;
 }
 
 static int any_job(const struct job_info *j, void *userdata)
 {
 	return -ECANCELED; /* one is enough */
-}
-
-int manager_job_started(struct manager *m, struct job_info *j)
-{
-	int r = ledger_store_job(m->ledger, j);
-
-	if (r < 0)
-		log_error("job %s: cannot store its start in the ledger: %s", j->id, strerror(-r));
-	log_info("job %s started: user %s, account %s, partition %s, GPUs %s", j->id,
-		 j->user ? j->user : "?", j->account ? j->account : "-",
-		 j->partition ? j->partition : "-", j->gpus && *j->gpus ? j->gpus : "none");
-	/* Its account and declared end use are checked now, before its first step runs. */
-	m->jobs_announced = true;
-	manager_evaluate(m);
-	return r;
-}
-
-int manager_job_ended(struct manager *m, struct job_info *j)
-{
-	int r = ledger_store_job(m->ledger, j);
-
-	if (r < 0)
-		log_error("job %s: cannot store its end in the ledger: %s", j->id, strerror(-r));
-	log_info("job %s ended", j->id);
-	manager_evaluate(m); /* a job's violations clear with its end */
-	return r;
 }
 
 /* In the same boot the scheduler's counters of living processes went on while no daemon ran:
@@ -1517,10 +1492,8 @@ int manager_start(struct manager *m)
 	seed_from_proc(m);
 	manager_collect(m);
 
-	r = manager_bus_start(m);
-	if (r < 0)
-		return r;
-	manager_gaps_announce(m);
+	/* The states MeterStateChanged starts from. */
+	manager_meter_states_check(m);
 	return 0;
 fail_loop:
 	log_error("cannot set up the event loop: %s", strerror(-r));
@@ -1539,7 +1512,7 @@ int manager_run(struct manager *m)
 	manager_record_licenses(m, NULL);
 	manager_heartbeat(m, true);
 	if (r > 0) {
-		/* A loop ended by a failure (the bus connection is not one: manager-reconnect.c
+		/* A loop ended by a failure (the bus connection is not one: daemon/bus/bus.c
 		 * follows it): exit non-zero so that systemd (Restart=on-failure) restarts us. */
 		log_error("the event loop ended with a failure; exiting to be restarted");
 		return -ECONNRESET;
@@ -1555,11 +1528,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->timer_source);
 	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->commit_source);
-	bus_ext_free(m);
-	manager_bus_reconnect_free(m);
 	manager_stall_stop(m);
-	sd_bus_slot_unref(m->vtable_slot);
-	sd_bus_flush_close_unref(m->bus);
 	kmeter_free(m->kmeter);
 	digest_stop(m);
 	meter_free(m->meter);

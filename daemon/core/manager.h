@@ -4,14 +4,13 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "attribute.h"
 #include "config.h"
+#include "core.h"
 #include "gpu.h"
 #include "evaluate.h"
-#include "hpcmeter-bus.h"
 #include "inventory.h"
 #include "ledger.h"
 #include "license.h"
@@ -25,12 +24,9 @@ struct usage_cache;
 struct manager {
 	struct config cfg;
 	sd_event *event;
-	sd_bus *bus;
-	sd_bus_slot *vtable_slot;
-	/* manager-reconnect.c: a lost bus connection (freed at the next try) and the retries. */
-	sd_bus *bus_lost;
-	sd_event_source *bus_reconnect_source;
-	uint64_t bus_backoff_usec;
+	/* Who is told what happened (core.h); NULL: nobody. */
+	const struct manager_notify *notify;
+	void *notify_ud;
 	/* gap-stall.c: the event loop's own tick, to notice that it did not run. */
 	sd_event_source *stall_source;
 	uint64_t stall_last_mono, stall_threshold_usec;
@@ -103,33 +99,26 @@ struct manager {
 	void *gpu_usage; /* tsearch tree of struct gpu_acc for the interval in progress */
 	uint32_t *gpu_pending; /* exec'd processes whose maps to scan */
 	size_t gpu_pending_n, gpu_pending_cap;
-	struct bus_ext *bus_ext; /* manager-bus-ext.c */
+	/* states.c: the meters' states as last told (MeterStateChanged). */
+	char meter_states[MANAGER_N_METERS][METER_STATE_MAX];
+	bool have_meter_states;
+	uint64_t meter_state_seq;
 };
 
-int manager_new(const struct config *cfg, struct manager **ret);
-void manager_free(struct manager *m);
-
-/* Open the ledger, load licences, attach the meter, connect the bus: ready to run. */
-int manager_start(struct manager *m);
-int manager_run(struct manager *m);
-
-/* Re-read the licence directory and re-evaluate live processes. */
-int manager_reload(struct manager *m);
+/* status.c: build GetStatus's list; compare the meters' states with the last told: each
+ * change is recorded and told (meter_state), then MANAGER_CHANGED_METER_STATES. */
+int status_add_num(struct status_list *l, const char *key, char type, uint64_t v);
+int status_add_str(struct status_list *l, const char *key, const char *s);
+int status_add_strv(struct status_list *l, const char *key, char **v, size_t n);
+void manager_meter_states_check(struct manager *m);
 
 /* Read the kernel counters and close the interval in progress. */
 int manager_collect(struct manager *m);
-
-/* A job announced (JobStarted) or ended (JobEnded): store it and act on it. */
-int manager_job_started(struct manager *m, struct job_info *j);
-int manager_job_ended(struct manager *m, struct job_info *j);
 
 /* Where usage of a process in these cgroups belongs, as a path: the followed v1 hierarchy's
  * path ("freezer:/slurm_n1/uid_1000/job_42/step_0") when it is a Slurm job, else cgroup v2's. */
 const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
 				     char *buf, size_t size);
-
-unsigned manager_license_errors(const struct manager *m);
-unsigned manager_licenses_active(const struct manager *m);
 
 /* Visit every tracked process, with the cgroup path its usage is attributed to
  * (manager_attribution_path()). */
@@ -151,8 +140,6 @@ int manager_remember_raised(struct manager *m, const char *key);
 int manager_evaluate_start(struct manager *m);
 void manager_evaluate_stop(struct manager *m);
 int manager_evaluate(struct manager *m);
-/* The standing of each term of licence id, now (-ENOENT: no such licence loaded). */
-int manager_explain(struct manager *m, const char *id, struct eval_result *res);
 /* A process violation was raised at an exec: it stays open while a process meets it. */
 void manager_process_violation_raised(struct manager *m, const char *key, uint64_t seq,
 				      const char *user);
@@ -210,16 +197,3 @@ void manager_retention(struct manager *m, uint64_t now_usec);
 void manager_ledger_state_check(struct manager *m);
 /* "ok", or "degraded: REASON (N records waiting in memory)". */
 void manager_ledger_state(struct manager *m, char *buf, size_t size);
-
-/* manager-bus.c */
-int manager_bus_emit_gap(struct manager *m, const struct gap *g);
-int manager_bus_connect(struct manager *m);
-int manager_bus_emit_violation(struct manager *m, const struct violation *v);
-void manager_bus_properties_changed(struct manager *m, const char *property);
-int manager_bus_emit_cleared(struct manager *m, uint64_t seq, uint64_t time_usec, const char *key);
-/* manager-reconnect.c: connect at start (no bus yet is not fatal), follow the connection and
- * reconnect with back-off when it is lost. */
-int manager_bus_start(struct manager *m);
-int manager_bus_watch(struct manager *m);
-void manager_bus_reconnect_free(struct manager *m);
-int manager_bus_emit_threshold(struct manager *m, const struct threshold_event *e);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "ledger-chain.h"
-#include "manager.h"
+#include "notify.h"
 #include "util.h"
 
 struct license_rec {
@@ -169,5 +169,6 @@ void manager_ledger_state_check(struct manager *m)
 			       degraded ? "degraded" : "ok",
 			       degraded ? strerror(-error) : "records kept in memory written");
 	ledger_commit(m->ledger);
-	manager_bus_properties_changed(m, "LedgerState");
+	notify_changed(m, MANAGER_CHANGED_LEDGER_STATE);
+	manager_meter_states_check(m);
 }

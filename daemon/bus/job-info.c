@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The a{sv} of JobStarted/JobEnded read off the bus into a struct job_info (manager-bus.c calls
+/* The a{sv} of JobStarted/JobEnded read off the bus into a struct job_info (jobs-iface.c calls
  * it; tests/fuzz/fuzz-bus.c fuzzes it). */
 #include <errno.h>
 #include <systemd/sd-bus.h>
 
-#include "jobs-bus.h"
+#include "job-info.h"
 #include "util.h"
 
 /* Read a job announcement's a{sv} into j, all or nothing: an unknown key, a wrong type or a
