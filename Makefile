@@ -75,7 +75,8 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
-	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/report-fd \
+	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
+	$(O)/tests/report-fd \
 	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
 	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs
 
@@ -152,8 +153,10 @@ $(O)/hpcmeterctl: $(CTL_OBJS) $(LIBHPCMETER)
 # Tests and benchmarks: one source each, linked with the library archive (and the objects
 # named as their prerequisites).
 TEST_LINK = $(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(INC_tests) -MMD -MP -MF $@.d \
-	$(filter %.c %.o %.a,$^) -o $@ $(LDFLAGS) $(LDLIBS)
+	$(filter %.c %.o,$^) $(filter %.a,$^) -o $@ $(LDFLAGS) $(LDLIBS)
 $(O)/tests/test-ctl-format: $(O)/tools/ctl-format.o
+# The core's parts with a stand-in for the notification interface.
+$(O)/tests/test-core: $(CORE_OBJS)
 
 $(O)/tests/%: tests/unit/%.c $(LIBHPCMETER) | $(O)/tests $(SKELETONS)
 	@echo "  CC      $@"
@@ -230,6 +233,7 @@ check-asan:
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
 		$(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload $(ASAN_O)/tests/test-kmeter \
+		$(ASAN_O)/tests/test-core \
 		$(ASAN_O)/tests/test-ledger \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \

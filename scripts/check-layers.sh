@@ -15,7 +15,7 @@ for f in $(git ls-files 'lib/*.[ch]' 'daemon/core/*.[ch]' daemon/hpcmeterd.c); d
 	grep -qE 'sd_bus_|systemd/sd-bus\.h' "$f" && bad=1
 done
 for f in $(git ls-files '*.[ch]' | grep -vE '^(daemon/core|tests)/'); do
-	if grep -nE '#include "(manager|notify|manager-gpu|kmeter)\.h"' "$f" >/dev/null; then
+	if grep -nE '#include "(manager|notify|kmeter)\.h"' "$f" >/dev/null; then
 		fail "$f includes a header private to daemon/core/ (use core.h)"
 	fi
 done

@@ -20,6 +20,7 @@ ALL=(
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-ctl-format"
 	"$BUILD/tests/test-kmeter"
+	"$BUILD/tests/test-core"
 	"$BUILD/tests/test-ledger"
 	"$BUILD/tests/test-workload"
 	"$BUILD/tests/test-cgroup-v1 $BUILD/tests/burn"

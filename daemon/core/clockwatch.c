@@ -43,15 +43,13 @@ void manager_clock_check(struct manager *m)
 	int64_t offset =
 		(int64_t)now_realtime_usec() - (int64_t)(now_boottime_nsec() / NSEC_PER_USEC);
 	/* The offset between the clocks is constant but for NTP's slewing (at most 500 ppm). */
-	int64_t jump = clock_jump_usec(offset - m->boot_to_real_usec, 0);
+	int64_t jump = clock_jump_usec(offset - interval_clock_offset_usec(m), 0);
 
 	if (!jump)
 		return;
 	manager_clock_jumped(m, jump, "between two readings");
 	/* What was measured since the last reading, on the new scale: intervals keep their
 	 * length and order, and open gap conditions their start. */
-	m->interval_start_usec += jump;
-	if (m->last_collect_usec)
-		m->last_collect_usec += jump;
+	interval_clock_shift(m, jump);
 	manager_gaps_clock_shift(m, jump);
 }

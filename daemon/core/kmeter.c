@@ -215,7 +215,7 @@ static void attach(struct kmeter *k, const struct kmeter_info *info)
 		raise_tamper(k, "kernel-meter-gone", 0,
 			     "the hpcmeter kernel module was reloaded: its counters restarted");
 		/* What it counted since the last reading is lost: a gap of the second meter. */
-		manager_gap_record(k->m, "module-unloaded", k->m->last_collect_usec,
+		manager_gap_record(k->m, "module-unloaded", manager_last_collect_usec(k->m),
 				   now_realtime_usec(),
 				   "the hpcmeter kernel module was reloaded between two readings");
 	}

@@ -14,6 +14,10 @@
 #include "manager.h"
 #include "util.h"
 
+struct metrics {
+	void *job_totals; /* tsearch tree of struct job_total: CPU time per job since start */
+};
+
 struct job_total {
 	char *job, *user;
 	uint32_t uid;
@@ -45,7 +49,7 @@ void manager_metrics_account(struct manager *m, const char *job, const char *use
 			     uint64_t cpu_ns)
 {
 	struct job_total key = { .job = (char *)job, .user = (char *)user, .uid = uid }, *j;
-	void *node = tfind(&key, &m->job_totals, job_cmp);
+	void *node = tfind(&key, &m->metrics->job_totals, job_cmp);
 
 	if (node) {
 		(*(struct job_total **)node)->cpu_ns += cpu_ns;
@@ -58,14 +62,23 @@ void manager_metrics_account(struct manager *m, const char *job, const char *use
 	j->user = strdup(user);
 	j->uid = uid;
 	j->cpu_ns = cpu_ns;
-	if (!j->job || !j->user || !tsearch(j, &m->job_totals, job_cmp))
+	if (!j->job || !j->user || !tsearch(j, &m->metrics->job_totals, job_cmp))
 		job_free(j);
 }
 
-void manager_metrics_free(struct manager *m)
+int metrics_new(struct manager *m)
 {
-	tdestroy(m->job_totals, job_free);
-	m->job_totals = NULL;
+	m->metrics = calloc(1, sizeof(*m->metrics));
+	return m->metrics ? 0 : -ENOMEM;
+}
+
+void metrics_free(struct manager *m)
+{
+	if (!m->metrics)
+		return;
+	tdestroy(m->metrics->job_totals, job_free);
+	free(m->metrics);
+	m->metrics = NULL;
 }
 
 /* A label value: backslash, double quote and newline escaped. */
@@ -135,7 +148,7 @@ char *manager_metrics_render(struct manager *m, bool openmetrics)
 
 	family(&r, "hpcmeter_cpu_seconds", "counter", "seconds",
 	       "On-CPU time per job and user since hpcmeterd started.");
-	twalk_r(m->job_totals, job_visit, &r);
+	twalk_r(m->metrics->job_totals, job_visit, &r);
 	family(&r, "hpcmeter_violations", "counter", NULL,
 	       "Violations in the ledger, across restarts.");
 	fprintf(r.f, "hpcmeter_violations_total %llu\n", (unsigned long long)violations);
@@ -154,7 +167,7 @@ char *manager_metrics_render(struct manager *m, bool openmetrics)
 	family(&r, "hpcmeter_meter_up", "gauge", NULL,
 	       "1 when the meter is attached and complete, 0 while a gap is open.");
 	fprintf(r.f, "hpcmeter_meter_up{meter=\"bpf-cpu\",mode=\"%s\"} %d\n",
-		m->meter ? meter_attach_mode(m->meter) : "", m->meter && m->n_gap_conds == 0);
+		m->meter ? meter_attach_mode(m->meter) : "", m->meter && manager_gaps_open(m) == 0);
 	family(&r, "hpcmeter_ledger_degraded", "gauge", NULL,
 	       "1 while the ledger cannot be written and records wait in memory.");
 	fprintf(r.f, "hpcmeter_ledger_degraded %d\n", degraded);
@@ -176,7 +189,8 @@ char *manager_metrics_render(struct manager *m, bool openmetrics)
 	fprintf(r.f, "hpcmeter_license_errors %u\n", manager_license_errors(m));
 	family(&r, "hpcmeter_last_collect_timestamp_seconds", "gauge", "seconds",
 	       "End of the last collection.");
-	fprintf(r.f, "hpcmeter_last_collect_timestamp_seconds %.6f\n", m->last_collect_usec / 1e6);
+	fprintf(r.f, "hpcmeter_last_collect_timestamp_seconds %.6f\n",
+		manager_last_collect_usec(m) / 1e6);
 	if (openmetrics)
 		fputs("# EOF\n", r.f);
 	if (fclose(r.f) != 0) {

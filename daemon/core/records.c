@@ -16,6 +16,13 @@ struct license_rec {
 	char sha256[2 * CHAIN_HASH_LEN + 1];
 };
 
+struct records {
+	struct license_rec *license_recs; /* licence files as last recorded */
+	size_t n_license_recs;
+	uint64_t last_rollup_usec;
+	bool ledger_was_degraded;
+};
+
 /* SHA-256 of a file's bytes as hex; "" when it cannot be read. */
 static void file_sha256(const char *path, char out[2 * CHAIN_HASH_LEN + 1])
 {
@@ -80,8 +87,8 @@ void manager_record_licenses(struct manager *m, const struct license_set *new_se
 		file_sha256(e->file, recs[i].sha256);
 		/* A broken file that keeps its previous licence: what is in force is still the
 		 * bytes recorded before, not the broken ones. */
-		for (size_t j = 0; e->kept_previous && j < m->n_license_recs; j++) {
-			const struct license_rec *o = &m->license_recs[j];
+		for (size_t j = 0; e->kept_previous && j < m->records->n_license_recs; j++) {
+			const struct license_rec *o = &m->records->license_recs[j];
 
 			if (recs[i].file && streq(o->file, recs[i].file) &&
 			    streq(o->id, e->license->id))
@@ -94,8 +101,8 @@ void manager_record_licenses(struct manager *m, const struct license_set *new_se
 		}
 	}
 	/* Files that went away or changed: unloaded. */
-	for (size_t i = 0; i < m->n_license_recs; i++) {
-		const struct license_rec *o = &m->license_recs[i];
+	for (size_t i = 0; i < m->records->n_license_recs; i++) {
+		const struct license_rec *o = &m->records->license_recs[i];
 
 		if (o->id[0] && !rec_find(recs, n, o->file, o->sha256))
 			ledger_add_license_event(m->ledger, now, "unloaded", o->id, o->file,
@@ -105,21 +112,30 @@ void manager_record_licenses(struct manager *m, const struct license_set *new_se
 	for (size_t i = 0; i < n; i++) {
 		const struct license_rec *r = &recs[i];
 
-		if (!rec_find(m->license_recs, m->n_license_recs, r->file, r->sha256))
+		if (!rec_find(m->records->license_recs, m->records->n_license_recs, r->file,
+			      r->sha256))
 			ledger_add_license_event(m->ledger, now, r->id[0] ? "loaded" : "rejected",
 						 r->id, r->file, r->sha256);
 	}
 	ledger_commit(m->ledger);
-	recs_free(m->license_recs, m->n_license_recs);
-	m->license_recs = recs;
-	m->n_license_recs = n;
+	recs_free(m->records->license_recs, m->records->n_license_recs);
+	m->records->license_recs = recs;
+	m->records->n_license_recs = n;
 }
 
-void manager_licenses_recorded_free(struct manager *m)
+int records_new(struct manager *m)
 {
-	recs_free(m->license_recs, m->n_license_recs);
-	m->license_recs = NULL;
-	m->n_license_recs = 0;
+	m->records = calloc(1, sizeof(*m->records));
+	return m->records ? 0 : -ENOMEM;
+}
+
+void records_free(struct manager *m)
+{
+	if (!m->records)
+		return;
+	recs_free(m->records->license_recs, m->records->n_license_recs);
+	free(m->records);
+	m->records = NULL;
 }
 
 void manager_retention(struct manager *m, uint64_t now_usec)
@@ -128,9 +144,9 @@ void manager_retention(struct manager *m, uint64_t now_usec)
 	uint64_t cut, n = 0;
 	int r;
 
-	if (m->last_rollup_usec && now_usec < m->last_rollup_usec + day)
+	if (m->records->last_rollup_usec && now_usec < m->records->last_rollup_usec + day)
 		return;
-	m->last_rollup_usec = now_usec;
+	m->records->last_rollup_usec = now_usec;
 	if (now_usec <= m->cfg.retention_days * day)
 		return;
 	/* Whole days only: a day is rolled up once, when all of it is past retention. */
@@ -161,9 +177,9 @@ void manager_ledger_state_check(struct manager *m)
 	int error = 0;
 	bool degraded = ledger_degraded(m->ledger, &error, NULL);
 
-	if (degraded == m->ledger_was_degraded)
+	if (degraded == m->records->ledger_was_degraded)
 		return;
-	m->ledger_was_degraded = degraded;
+	m->records->ledger_was_degraded = degraded;
 	/* Recorded even while degraded: it waits in memory with everything else. */
 	ledger_add_meter_state(m->ledger, now_realtime_usec(), "ledger",
 			       degraded ? "degraded" : "ok",

@@ -34,11 +34,6 @@ int manager_commit(struct manager *m)
 	return ledger_commit(m->ledger);
 }
 
-uint64_t manager_last_collect_usec(const struct manager *m)
-{
-	return m->last_collect_usec;
-}
-
 const struct license_set *manager_licenses(const struct manager *m)
 {
 	return m->licenses;

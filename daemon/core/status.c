@@ -7,15 +7,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exehash.h"
 #include "ledger-chain.h"
-#include "manager-gpu.h"
 #include "notify.h"
 #include "util.h"
 
 const char *const manager_meter_names[MANAGER_N_METERS] = { "bpf-cpu", "gpu", "kernel-module",
 							    "ledger" };
 enum { MK_CPU, MK_GPU, MK_MODULE, MK_LEDGER };
+
+struct meter_states {
+	char last[MANAGER_N_METERS][METER_STATE_MAX]; /* as last told */
+	bool have;
+	uint64_t seq; /* MeterStateChanged's, from 1 in each run */
+};
+
+int meter_states_new(struct manager *m)
+{
+	m->states = calloc(1, sizeof(*m->states));
+	return m->states ? 0 : -ENOMEM;
+}
+
+void meter_states_free(struct manager *m)
+{
+	free(m->states);
+	m->states = NULL;
+}
 
 static struct status_item *status_add(struct status_list *l, const char *key, char type)
 {
@@ -102,7 +118,7 @@ static int ledger_status(struct manager *m, struct status_list *l)
 	    (r = status_add_num(l, "chain_seq", 't', h->seq)) < 0 ||
 	    (r = status_add_str(l, "chain_head", hex)) < 0 ||
 	    (r = status_add_num(l, "last_gap_id", 't', ledger_last_gap_id(m->ledger))) < 0 ||
-	    (r = status_add_num(l, "gaps_open", 'u', m->n_gap_conds)) < 0 ||
+	    (r = status_add_num(l, "gaps_open", 'u', manager_gaps_open(m))) < 0 ||
 	    (r = status_add_str(l, "bpf_pin_dir", m->cfg.bpf_pin_dir)) < 0)
 		return r;
 	return status_add_num(l, "maps_reused", 'u', m->meter && meter_maps_reused(m->meter));
@@ -125,8 +141,8 @@ static int self_cost(struct manager *m, struct status_list *l)
 		return status_add_str(l, "bpf_stats", state);
 	}
 	r = m->meter ? meter_prog_stats(m->meter, &cnt, &ns) : 0;
-	if (r == 0 && m->gpu)
-		r = gpu_prog_stats(m->gpu, &cnt, &ns);
+	if (r == 0 && manager_gpu_meter(m))
+		r = gpu_prog_stats(manager_gpu_meter(m), &cnt, &ns);
 	if (r < 0)
 		snprintf(state, sizeof(state), "unavailable: %s", strerror(-r));
 	else
@@ -142,7 +158,8 @@ int manager_status(struct manager *m, struct status_list *ret)
 	struct status_list l = {};
 	struct meter_stats st = { 0 };
 	uint64_t n_violations = 0, last_seq = ledger_last_violation_seq(m->ledger), drops;
-	uint64_t digest_files, digest_bytes;
+	uint64_t digest_files, digest_bytes, execs, exits, moves, tails;
+	uint32_t digests_pending;
 	const char *mode = m->meter ? meter_attach_mode(m->meter) : "";
 	int r;
 
@@ -151,20 +168,21 @@ int manager_status(struct manager *m, struct status_list *ret)
 	ledger_count_violations(m->ledger, &n_violations);
 	drops = st.counter[HPCM_STAT_DROP_EXEC] + st.counter[HPCM_STAT_DROP_EXIT] +
 		st.counter[HPCM_STAT_DROP_MOVE] + st.counter[HPCM_STAT_DROP_TAIL];
-	exehash_stats(m->exehash, &digest_files, &digest_bytes);
+	digests_stats(m, &digests_pending, &digest_files, &digest_bytes);
+	procs_events(m, &execs, &exits, &moves, &tails);
 	if ((r = status_add_str(&l, "version", HPCMETER_VERSION)) < 0 ||
 	    (r = status_add_str(&l, "hostname", m->hostname)) < 0 ||
 	    (r = status_add_str(&l, "boot_id", m->boot_id)) < 0 ||
 	    (r = status_add_num(&l, "started_usec", 't', m->started_usec)) < 0 ||
 	    (r = status_add_num(&l, "interval_usec", 't', m->cfg.interval_sec * USEC_PER_SEC)) <
 		    0 ||
-	    (r = status_add_num(&l, "last_collect_usec", 't', m->last_collect_usec)) < 0 ||
-	    (r = status_add_num(&l, "collections", 't', m->collections)) < 0 ||
-	    (r = status_add_num(&l, "processes_tracked", 'u', m->n_procs)) < 0 ||
-	    (r = status_add_num(&l, "exec_events", 't', m->exec_events)) < 0 ||
-	    (r = status_add_num(&l, "exit_events", 't', m->exit_events)) < 0 ||
-	    (r = status_add_num(&l, "move_events", 't', m->move_events)) < 0 ||
-	    (r = status_add_num(&l, "tail_events", 't', m->tail_events)) < 0 ||
+	    (r = status_add_num(&l, "last_collect_usec", 't', manager_last_collect_usec(m))) < 0 ||
+	    (r = status_add_num(&l, "collections", 't', interval_readings(m))) < 0 ||
+	    (r = status_add_num(&l, "processes_tracked", 'u', procs_count(m))) < 0 ||
+	    (r = status_add_num(&l, "exec_events", 't', execs)) < 0 ||
+	    (r = status_add_num(&l, "exit_events", 't', exits)) < 0 ||
+	    (r = status_add_num(&l, "move_events", 't', moves)) < 0 ||
+	    (r = status_add_num(&l, "tail_events", 't', tails)) < 0 ||
 	    (r = status_add_num(&l, "ringbuf_drops", 't', drops)) < 0 ||
 	    (r = status_add_num(&l, "procs_map_full", 't', st.counter[HPCM_STAT_PROCS_FULL])) < 0 ||
 	    (r = status_add_num(&l, "bad_records", 't', st.bad_records)) < 0 ||
@@ -173,9 +191,9 @@ int manager_status(struct manager *m, struct status_list *ret)
 	    (r = status_add_num(&l, "last_violation_seq", 't', last_seq)) < 0 ||
 	    (r = status_add_num(&l, "licenses_active", 'u', manager_licenses_active(m))) < 0 ||
 	    (r = status_add_num(&l, "license_errors", 'u', manager_license_errors(m))) < 0 ||
-	    (r = status_add_num(&l, "license_terms_not_evaluated", 'u', m->terms_not_evaluated)) <
-		    0 ||
-	    (r = status_add_num(&l, "digests_pending", 'u', exehash_pending(m->exehash))) < 0 ||
+	    (r = status_add_num(&l, "license_terms_not_evaluated", 'u',
+				evaluation_terms_not_evaluated(m))) < 0 ||
+	    (r = status_add_num(&l, "digests_pending", 'u', digests_pending)) < 0 ||
 	    (r = status_add_num(&l, "digest_files", 't', digest_files)) < 0 ||
 	    (r = status_add_num(&l, "digest_bytes", 't', digest_bytes)) < 0 ||
 	    (r = status_add_num(&l, "uid_min", 'u', m->cfg.uid_min)) < 0 ||
@@ -188,7 +206,7 @@ int manager_status(struct manager *m, struct status_list *ret)
 	    (r = status_add_num(&l, "kernel_meter_divergences", 't',
 				kmeter_divergences(m->kmeter))) < 0 ||
 	    (r = status_add_num(&l, "last_collect_duration_usec", 't',
-				m->last_collect_duration_usec)) < 0 ||
+				interval_last_duration_usec(m))) < 0 ||
 	    (r = self_cost(m, &l)) < 0 || (r = manager_gpu_status(m, &l)) < 0 ||
 	    (r = ledger_status(m, &l)) < 0) {
 		status_list_done(&l);
@@ -208,7 +226,7 @@ void manager_meter_states(struct manager *m, char st[MANAGER_N_METERS][METER_STA
 		snprintf(st[MK_CPU], METER_STATE_MAX, "detached");
 	else
 		snprintf(st[MK_CPU], METER_STATE_MAX, "attached");
-	snprintf(st[MK_GPU], METER_STATE_MAX, "%s", m->gpu_state[0] ? m->gpu_state : "off");
+	snprintf(st[MK_GPU], METER_STATE_MAX, "%s", manager_gpu_state(m));
 	snprintf(st[MK_MODULE], METER_STATE_MAX, "%s", kmeter_state(m->kmeter));
 	manager_ledger_state(m, ledger, sizeof(ledger));
 	/* "degraded: REASON (N records ...)": the count changes all the time, the state not. */
@@ -216,32 +234,36 @@ void manager_meter_states(struct manager *m, char st[MANAGER_N_METERS][METER_STA
 		 strncmp(ledger, "degraded", 8) == 0 ? "degraded" : ledger);
 }
 
+void manager_meter_states_begin(struct manager *m)
+{
+	manager_meter_states(m, m->states->last);
+	m->states->have = true;
+}
+
 void manager_meter_states_check(struct manager *m)
 {
 	char now[MANAGER_N_METERS][METER_STATE_MAX];
 	bool changed = false;
 
-	manager_meter_states(m, now);
-	if (!m->have_meter_states) {
-		memcpy(m->meter_states, now, sizeof(now));
-		m->have_meter_states = true;
+	/* Not before the start is complete: the meters attach during it. */
+	if (!m->states->have)
 		return;
-	}
+	manager_meter_states(m, now);
 	for (int i = 0; i < MANAGER_N_METERS; i++) {
 		uint64_t t = now_realtime_usec();
 
-		if (streq(now[i], m->meter_states[i]))
+		if (streq(now[i], m->states->last[i]))
 			continue;
 		changed = true;
-		memcpy(m->meter_states[i], now[i], METER_STATE_MAX);
-		m->meter_state_seq++;
+		memcpy(m->states->last[i], now[i], METER_STATE_MAX);
+		m->states->seq++;
 		log_notice("meter %s: %s", manager_meter_names[i], now[i]);
 		/* records.c records the ledger's own state changes. */
 		if (i != MK_LEDGER)
 			ledger_add_meter_state(m->ledger, t, manager_meter_names[i], now[i], "");
 		_cleanup_free_ char *s = utf8_escape_invalid(now[i]);
 		if (s)
-			notify_meter_state(m, m->meter_state_seq, t, manager_meter_names[i], s);
+			notify_meter_state(m, m->states->seq, t, manager_meter_names[i], s);
 	}
 	if (changed)
 		notify_changed(m, MANAGER_CHANGED_METER_STATES);

@@ -20,14 +20,24 @@ struct gap_cond {
 	uint64_t since_usec;
 };
 
+struct gaps {
+	struct gap_cond *conds; /* conditions that keep metering incomplete, open until they end */
+	size_t n;
+	uint64_t losses_seen[HPCM_STAT_MAX];
+	uint64_t announced; /* the last gap id told */
+	unsigned ncpus;
+};
+
+int gaps_new(struct manager *m)
+{
+	m->gaps = calloc(1, sizeof(*m->gaps));
+	return m->gaps ? 0 : -ENOMEM;
+}
+
 /* How the loaded licences count a gap: "violation" when any says so (measurement.gap_policy),
  * else at the maximum rate. */
 static const char *policy_for(struct manager *m, const struct gap *g)
 {
-	const char *p = m->gap_policy ? m->gap_policy(m, g) : NULL;
-
-	if (p)
-		return p;
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
 		const struct license *l = m->licenses->entries[i].license;
 
@@ -69,9 +79,9 @@ static void gap_violations(struct manager *m, const struct gap *g)
 /* Accelerators that could have been used during a gap: all those on the node (worst case). */
 static uint32_t devices_for_bound(struct manager *m)
 {
-	if (m->devices_held)
-		return m->devices_held(m);
-	return m->inventory ? (uint32_t)m->inventory->n_devices : 0;
+	const struct inventory *inv = manager_gpu_inventory(m);
+
+	return inv ? (uint32_t)inv->n_devices : 0;
 }
 
 int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
@@ -79,8 +89,8 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 {
 	uint64_t dur = end_usec > start_usec ? end_usec - start_usec : 0;
 	uint32_t devices = devices_for_bound(m);
-	double tpp = m->inventory ? inventory_tpp(m->inventory) : 0,
-	       peak = m->inventory ? inventory_peak_ops(m->inventory) : 0;
+	const struct inventory *inv = manager_gpu_inventory(m);
+	double tpp = inv ? inventory_tpp(inv) : 0, peak = inv ? inventory_peak_ops(inv) : 0;
 	char bound[384];
 	struct gap g = {
 		.cause = cause,
@@ -89,7 +99,7 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 		.boot_id = m->boot_id,
 		.detail = detail ? detail : "",
 		/* Worst case: every core busy for the whole gap. */
-		.bound_cpu_ns = (uint64_t)m->ncpus * dur * NSEC_PER_USEC,
+		.bound_cpu_ns = (uint64_t)m->gaps->ncpus * dur * NSEC_PER_USEC,
 		.bound_devices = devices,
 		.bound = bound,
 	};
@@ -100,7 +110,7 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 	snprintf(bound, sizeof(bound),
 		 "{\"duration_s\":%.6f,\"cpu_seconds\":%.6f,\"cores\":%u,\"devices\":%u,"
 		 "\"device_seconds\":%.6f,\"tpp_seconds\":%.6g,\"ops_upper\":%.6g}",
-		 dur / 1e6, (double)m->ncpus * dur / 1e6, m->ncpus, devices,
+		 dur / 1e6, (double)m->gaps->ncpus * dur / 1e6, m->gaps->ncpus, devices,
 		 (double)devices * dur / 1e6, (double)devices * dur / 1e6 * tpp,
 		 (double)devices * dur / 1e6 * peak);
 	g.policy = policy_for(m, &g);
@@ -112,7 +122,7 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 		    (unsigned long long)g.id, cause, dur / 1e6, (double)g.bound_cpu_ns / 1e9,
 		    devices, g.detail[0] ? ": " : "", g.detail);
 	if (notify_gap(m, &g) > 0)
-		m->gap_announced = g.id;
+		m->gaps->announced = g.id;
 	manager_meter_states_check(m);
 	if (streq(g.policy, "violation"))
 		gap_violations(m, &g);
@@ -121,9 +131,9 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 
 static struct gap_cond *cond_find(struct manager *m, const char *cause)
 {
-	for (size_t i = 0; i < m->n_gap_conds; i++)
-		if (streq(m->gap_conds[i].cause, cause))
-			return &m->gap_conds[i];
+	for (size_t i = 0; i < m->gaps->n; i++)
+		if (streq(m->gaps->conds[i].cause, cause))
+			return &m->gaps->conds[i];
 	return NULL;
 }
 
@@ -133,16 +143,18 @@ int manager_gap_open(struct manager *m, const char *cause, const char *detail)
 
 	if (cond_find(m, cause))
 		return 0;
-	c = realloc(m->gap_conds, (m->n_gap_conds + 1) * sizeof(*c));
+	c = realloc(m->gaps->conds, (m->gaps->n + 1) * sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	m->gap_conds = c;
-	c = &m->gap_conds[m->n_gap_conds++];
+	m->gaps->conds = c;
+	c = &m->gaps->conds[m->gaps->n++];
 	memset(c, 0, sizeof(*c));
 	snprintf(c->cause, sizeof(c->cause), "%s", cause);
 	snprintf(c->detail, sizeof(c->detail), "%s", detail ? detail : "");
 	/* Since the last collection: whatever happened after it is not known to be metered. */
-	c->since_usec = m->last_collect_usec ? m->last_collect_usec : now_realtime_usec();
+	c->since_usec = manager_last_collect_usec(m);
+	if (!c->since_usec)
+		c->since_usec = now_realtime_usec();
 	log_warning("metering incomplete from now on: %s%s%s", cause, c->detail[0] ? ": " : "",
 		    c->detail);
 	return 0;
@@ -156,7 +168,7 @@ int manager_gap_close(struct manager *m, const char *cause)
 	if (!c)
 		return 0;
 	r = manager_gap_record(m, c->cause, c->since_usec, now_realtime_usec(), c->detail);
-	*c = m->gap_conds[--m->n_gap_conds];
+	*c = m->gaps->conds[--m->gaps->n];
 	log_notice("metering complete again: %s ended", cause);
 	return r;
 }
@@ -183,13 +195,11 @@ void manager_gaps_start(struct manager *m)
 	char detail[256];
 	long n = sysconf(_SC_NPROCESSORS_CONF);
 
-	m->ncpus = n > 0 ? n : 1;
+	m->gaps->ncpus = n > 0 ? n : 1;
 	/* Pinned loss counters continue: only what is lost from now on is new. */
-	if (m->meter && meter_read_stats(m->meter, &st) == 0) {
-		memcpy(m->gap_losses_seen, st.counter, sizeof(m->gap_losses_seen));
-		memcpy(m->losses_seen, st.counter, sizeof(m->losses_seen));
-	}
-	m->gap_announced = ledger_last_gap_id(m->ledger);
+	if (m->meter && meter_read_stats(m->meter, &st) == 0)
+		memcpy(m->gaps->losses_seen, st.counter, sizeof(m->gaps->losses_seen));
+	m->gaps->announced = ledger_last_gap_id(m->ledger);
 	if (ledger_read_heartbeat(m->ledger, &hb) < 0)
 		return; /* a new ledger: nothing was metered before */
 	if (hb.boot_id[0] && streq(hb.boot_id, m->boot_id)) {
@@ -224,8 +234,8 @@ void manager_gaps_start(struct manager *m)
 
 void manager_gaps_clock_shift(struct manager *m, int64_t jump_usec)
 {
-	for (size_t i = 0; i < m->n_gap_conds; i++)
-		m->gap_conds[i].since_usec += jump_usec;
+	for (size_t i = 0; i < m->gaps->n; i++)
+		m->gaps->conds[i].since_usec += jump_usec;
 }
 
 static void check_losses(struct manager *m, uint64_t now)
@@ -236,10 +246,10 @@ static void check_losses(struct manager *m, uint64_t now)
 
 	if (!m->meter || meter_read_stats(m->meter, &st) < 0)
 		return;
-	lost_exec = st.counter[HPCM_STAT_DROP_EXEC] - m->gap_losses_seen[HPCM_STAT_DROP_EXEC];
-	lost_exit = st.counter[HPCM_STAT_DROP_EXIT] - m->gap_losses_seen[HPCM_STAT_DROP_EXIT];
-	full = st.counter[HPCM_STAT_PROCS_FULL] - m->gap_losses_seen[HPCM_STAT_PROCS_FULL];
-	memcpy(m->gap_losses_seen, st.counter, sizeof(m->gap_losses_seen));
+	lost_exec = st.counter[HPCM_STAT_DROP_EXEC] - m->gaps->losses_seen[HPCM_STAT_DROP_EXEC];
+	lost_exit = st.counter[HPCM_STAT_DROP_EXIT] - m->gaps->losses_seen[HPCM_STAT_DROP_EXIT];
+	full = st.counter[HPCM_STAT_PROCS_FULL] - m->gaps->losses_seen[HPCM_STAT_PROCS_FULL];
+	memcpy(m->gaps->losses_seen, st.counter, sizeof(m->gaps->losses_seen));
 	if (!lost_exec && !lost_exit && !full)
 		return;
 	snprintf(detail, sizeof(detail),
@@ -247,12 +257,13 @@ static void check_losses(struct manager *m, uint64_t now)
 		 "tracked (process map full)",
 		 (unsigned long long)lost_exec, (unsigned long long)lost_exit,
 		 (unsigned long long)full);
-	manager_gap_record(m, "ringbuf-drop", m->interval_start_usec, now, detail);
+	manager_gap_record(m, "ringbuf-drop", interval_start_usec(m), now, detail);
 }
 
 static void check_attached(struct manager *m)
 {
-	unsigned missing = 0, gpu = m->gpu ? gpu_links_replaced(m->gpu) : 0;
+	struct gpu *g = manager_gpu_meter(m);
+	unsigned missing = 0, gpu = g ? gpu_links_replaced(g) : 0;
 	char detail[128];
 
 	if (!m->meter || meter_check_attached(m->meter, &missing) < 0)
@@ -274,8 +285,8 @@ void manager_gaps_interval(struct manager *m, uint64_t now)
 	check_attached(m);
 	/* Conditions still open: one record per interval, so the ledger never waits for their
 	 * end (which a crash could prevent). */
-	for (size_t i = 0; i < m->n_gap_conds; i++) {
-		struct gap_cond *c = &m->gap_conds[i];
+	for (size_t i = 0; i < m->gaps->n; i++) {
+		struct gap_cond *c = &m->gaps->conds[i];
 
 		if (now > c->since_usec) {
 			manager_gap_record(m, c->cause, c->since_usec, now, c->detail);
@@ -290,26 +301,33 @@ static int announce_one(const struct gap *g, void *userdata)
 	struct manager *m = userdata;
 
 	notify_gap(m, g);
-	m->gap_announced = g->id;
+	m->gaps->announced = g->id;
 	return 0;
 }
 
 /* Gaps recorded before the bus was up (the one found at start): signal them now. */
 void manager_gaps_announce(struct manager *m)
 {
-	uint64_t before = m->gap_announced;
+	uint64_t before = m->gaps->announced;
 
 	if (ledger_last_gap_id(m->ledger) <= before)
 		return;
-	/* m->gap_announced was set to the last id at start, before the start gap was recorded. */
+	/* m->gaps->announced was set to the last id at start, before the start gap was recorded. */
 	ledger_list_gaps(m->ledger, before, announce_one, m);
 }
 
-void manager_gaps_free(struct manager *m)
+void gaps_free(struct manager *m)
 {
-	free(m->gap_conds);
-	m->gap_conds = NULL;
-	m->n_gap_conds = 0;
+	if (!m->gaps)
+		return;
+	free(m->gaps->conds);
+	free(m->gaps);
+	m->gaps = NULL;
+}
+
+unsigned manager_gaps_open(const struct manager *m)
+{
+	return m->gaps->n;
 }
 
 bool manager_gap_is_open(struct manager *m, const char *cause)

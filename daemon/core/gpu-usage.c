@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The manager's GPU side: starts the GPU meter and the inventory, turns the per-process GPU
+/* GPU usage: starts the GPU meter and the accelerator inventory, turns the per-process GPU
  * counters into per-interval usage per (cgroup, uid), writes it to the ledger, and describes
- * itself in GetStatus. Called from manager.c through a handful of hooks. */
+ * itself in GetStatus. */
 #include <errno.h>
 #include <search.h>
 #include <stdio.h>
@@ -10,11 +10,28 @@
 #include <sys/epoll.h>
 
 #include "manager.h"
-#include "manager-gpu.h"
 #include "util.h"
 
 #define PCI_DEVICES_DIR "/sys/bus/pci/devices"
 #define NVIDIA_PROC_DIR "/proc/driver/nvidia/gpus"
+
+struct gpu_usage {
+	struct gpu *gpu; /* NULL when off or failed */
+	sd_event_source *source;
+	char state[128]; /* "on", "off", "failed: ..." */
+	struct accel_db *accel_db;
+	struct inventory *inventory;
+	void *seen; /* tsearch tree of struct gpu_seen, by tgid */
+	void *acc; /* tsearch tree of struct gpu_acc for the interval in progress */
+	uint32_t *pending; /* exec'd processes whose maps to scan */
+	size_t pending_n, pending_cap;
+};
+
+int gpu_usage_new(struct manager *m)
+{
+	m->gpu_usage = calloc(1, sizeof(*m->gpu_usage));
+	return m->gpu_usage ? 0 : -ENOMEM;
+}
 
 /* What was already accounted of a process's counters. */
 struct gpu_seen {
@@ -53,7 +70,7 @@ static int acc_cmp(const void *a, const void *b)
 static int on_gpu_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct manager *m = userdata;
-	int r = gpu_consume(m->gpu);
+	int r = gpu_consume(m->gpu_usage->gpu);
 
 	if (r < 0)
 		log_error("reading the GPU meter's ring buffer failed: %s", strerror(-r));
@@ -66,7 +83,7 @@ bool manager_gpu_counts(const struct manager *m, const char *metric)
 
 	for (size_t i = 0; i < ARRAY_SIZE(detailed_only); i++)
 		if (streq(metric, detailed_only[i]))
-			return m->gpu && m->cfg.gpu_mode == GPU_MODE_DETAILED;
+			return m->gpu_usage->gpu && m->cfg.gpu_mode == GPU_MODE_DETAILED;
 	return true;
 }
 
@@ -85,7 +102,7 @@ unsigned manager_gpu_terms_uncounted(const struct manager *m)
 
 int manager_gpu_rescan(struct manager *m, struct inventory **ret)
 {
-	return inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->accel_db, ret);
+	return inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->gpu_usage->accel_db, ret);
 }
 
 int manager_gpu_start(struct manager *m)
@@ -93,18 +110,19 @@ int manager_gpu_start(struct manager *m)
 	char err[1024];
 	int r;
 
-	r = accel_db_load(m->cfg.accelerators_file, &m->accel_db, err, sizeof(err));
+	r = accel_db_load(m->cfg.accelerators_file, &m->gpu_usage->accel_db, err, sizeof(err));
 	if (r < 0)
 		log_warning("accelerator models not loaded: %s (TPP and ops bounds unknown)", err);
-	r = inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->accel_db, &m->inventory);
+	r = inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->gpu_usage->accel_db,
+			   &m->gpu_usage->inventory);
 	if (r < 0)
 		log_warning("cannot read the accelerator inventory: %s", strerror(-r));
-	if (m->inventory) {
-		inventory_sample_nvml(m->inventory);
-		log_info("%zu accelerators on the PCI bus; NVML %s", m->inventory->n_devices,
-			 m->inventory->nvml);
-		for (size_t i = 0; i < m->inventory->n_devices; i++) {
-			const struct accel_device *d = &m->inventory->devices[i];
+	if (m->gpu_usage->inventory) {
+		inventory_sample_nvml(m->gpu_usage->inventory);
+		log_info("%zu accelerators on the PCI bus; NVML %s",
+			 m->gpu_usage->inventory->n_devices, m->gpu_usage->inventory->nvml);
+		for (size_t i = 0; i < m->gpu_usage->inventory->n_devices; i++) {
+			const struct accel_device *d = &m->gpu_usage->inventory->devices[i];
 
 			log_info("accelerator %s %04x:%04x %s", d->bus_id, d->vendor_id,
 				 d->device_id,
@@ -113,36 +131,38 @@ int manager_gpu_start(struct manager *m)
 	}
 
 	if (m->cfg.gpu_mode == GPU_MODE_OFF) {
-		snprintf(m->gpu_state, sizeof(m->gpu_state), "off");
+		snprintf(m->gpu_usage->state, sizeof(m->gpu_usage->state), "off");
 		return 0;
 	}
-	r = gpu_open_v1(m->cfg.gpu_mode, m->v1_controller, &m->gpu);
+	r = gpu_open_v1(m->cfg.gpu_mode, m->v1_controller, &m->gpu_usage->gpu);
 	if (r < 0) {
 		/* The CPU meter and the licences still work: run on, and say so in status. */
 		log_error("GPU meter not started: %s", strerror(-r));
-		snprintf(m->gpu_state, sizeof(m->gpu_state), "failed: %s", strerror(-r));
+		snprintf(m->gpu_usage->state, sizeof(m->gpu_usage->state), "failed: %s",
+			 strerror(-r));
 		return 0;
 	}
-	r = gpu_scan_all(m->gpu);
+	r = gpu_scan_all(m->gpu_usage->gpu);
 	if (r < 0)
 		log_warning("cannot scan processes for GPU runtimes: %s", strerror(-r));
-	r = sd_event_add_io(m->event, &m->gpu_source, gpu_ring_fd(m->gpu), EPOLLIN, on_gpu_ring, m);
+	r = sd_event_add_io(m->event, &m->gpu_usage->source, gpu_ring_fd(m->gpu_usage->gpu),
+			    EPOLLIN, on_gpu_ring, m);
 	if (r < 0) {
 		log_error("cannot watch the GPU meter's ring buffer: %s", strerror(-r));
 		return r;
 	}
-	snprintf(m->gpu_state, sizeof(m->gpu_state), "on");
+	snprintf(m->gpu_usage->state, sizeof(m->gpu_usage->state), "on");
 	if (manager_gpu_terms_uncounted(m))
 		log_warning(
 			"%u licence cap(s) are on GPU kernel launches, threads or host-to-device "
 			"bytes, which the GPU meter counts in detailed mode only: not evaluated "
 			"(run with --gpu-mode detailed)",
 			manager_gpu_terms_uncounted(m));
-	unsigned launch, all = gpu_probes_attached(m->gpu, &launch);
+	unsigned launch, all = gpu_probes_attached(m->gpu_usage->gpu, &launch);
 
 	log_info("GPU meter attached (%s mode): %zu runtime libraries, %u probes, %u on the "
 		 "launch path",
-		 gpu_mode_name(m->cfg.gpu_mode), gpu_n_libs(m->gpu), all, launch);
+		 gpu_mode_name(m->cfg.gpu_mode), gpu_n_libs(m->gpu_usage->gpu), all, launch);
 	return 0;
 }
 
@@ -150,22 +170,22 @@ void manager_gpu_exec(struct manager *m, uint32_t tgid)
 {
 	uint32_t *p;
 
-	if (!m->gpu)
+	if (!m->gpu_usage->gpu)
 		return;
 	/* At exec the dynamic loader has not mapped anything yet: look at the process's maps at
 	 * the next collection. (Opens of a runtime library reach us at once anyway.) */
-	if (m->gpu_pending_n == m->gpu_pending_cap) {
-		size_t cap = m->gpu_pending_cap ? m->gpu_pending_cap * 2 : 64;
+	if (m->gpu_usage->pending_n == m->gpu_usage->pending_cap) {
+		size_t cap = m->gpu_usage->pending_cap ? m->gpu_usage->pending_cap * 2 : 64;
 
 		if (cap > 65536)
 			return;
-		p = realloc(m->gpu_pending, cap * sizeof(*p));
+		p = realloc(m->gpu_usage->pending, cap * sizeof(*p));
 		if (!p)
 			return;
-		m->gpu_pending = p;
-		m->gpu_pending_cap = cap;
+		m->gpu_usage->pending = p;
+		m->gpu_usage->pending_cap = cap;
 	}
-	m->gpu_pending[m->gpu_pending_n++] = tgid;
+	m->gpu_usage->pending[m->gpu_usage->pending_n++] = tgid;
 }
 
 static void acc_add(struct manager *m, const struct hpcm_gpu_proc *k, const struct gpu_acc *d)
@@ -174,13 +194,13 @@ static void acc_add(struct manager *m, const struct hpcm_gpu_proc *k, const stru
 			       .cgroup_v1_id = k->cgroup_v1_id,
 			       .uid = k->uid },
 		       *a;
-	void *node = tfind(&key, &m->gpu_usage, acc_cmp);
+	void *node = tfind(&key, &m->gpu_usage->acc, acc_cmp);
 
 	if (node) {
 		a = *(struct gpu_acc **)node;
 	} else {
 		a = calloc(1, sizeof(*a));
-		if (!a || !tsearch(a, &m->gpu_usage, acc_cmp)) {
+		if (!a || !tsearch(a, &m->gpu_usage->acc, acc_cmp)) {
 			free(a);
 			log_error("out of memory: GPU usage of uid %u not attributed", k->uid);
 			return;
@@ -206,14 +226,14 @@ static int collect_one(uint32_t tgid, const struct hpcm_gpu_proc *k, void *userd
 	struct collect *c = userdata;
 	struct manager *m = c->m;
 	struct gpu_seen key = { .tgid = tgid }, *s;
-	void *node = tfind(&key, &m->gpu_seen, seen_cmp);
+	void *node = tfind(&key, &m->gpu_usage->seen, seen_cmp);
 	struct gpu_acc d = { 0 };
 	uint64_t end, from, ndev;
 
 	s = node ? *(struct gpu_seen **)node : NULL;
 	if (s && s->first_ns != k->first_ns) {
 		/* Another process behind a reused pid: start over. */
-		tdelete(s, &m->gpu_seen, seen_cmp);
+		tdelete(s, &m->gpu_usage->seen, seen_cmp);
 		free(s);
 		s = NULL;
 	}
@@ -224,7 +244,7 @@ static int collect_one(uint32_t tgid, const struct hpcm_gpu_proc *k, void *userd
 		/* The key before the insertion: the tree is ordered by it. */
 		s->tgid = tgid;
 		s->first_ns = s->until_ns = k->first_ns;
-		if (!tsearch(s, &m->gpu_seen, seen_cmp)) {
+		if (!tsearch(s, &m->gpu_usage->seen, seen_cmp)) {
 			free(s);
 			return -ENOMEM;
 		}
@@ -248,8 +268,8 @@ static int collect_one(uint32_t tgid, const struct hpcm_gpu_proc *k, void *userd
 	s->c = *k;
 	acc_add(m, k, &d);
 	if (k->exit_ns) {
-		gpu_reap(m->gpu, tgid);
-		tdelete(s, &m->gpu_seen, seen_cmp);
+		gpu_reap(m->gpu_usage->gpu, tgid);
+		tdelete(s, &m->gpu_usage->seen, seen_cmp);
 		free(s);
 	}
 	return 0;
@@ -260,19 +280,19 @@ void manager_gpu_collect(struct manager *m)
 	struct collect c = { .m = m, .now_ns = now_boottime_nsec() };
 	int r;
 
-	if (m->inventory)
-		inventory_sample_nvml(m->inventory);
-	if (!m->gpu)
+	if (m->gpu_usage->inventory)
+		inventory_sample_nvml(m->gpu_usage->inventory);
+	if (!m->gpu_usage->gpu)
 		return;
-	gpu_consume(m->gpu);
-	for (size_t i = 0; i < m->gpu_pending_n; i++)
-		gpu_scan_pid(m->gpu, m->gpu_pending[i]);
-	m->gpu_pending_n = 0;
+	gpu_consume(m->gpu_usage->gpu);
+	for (size_t i = 0; i < m->gpu_usage->pending_n; i++)
+		gpu_scan_pid(m->gpu_usage->gpu, m->gpu_usage->pending[i]);
+	m->gpu_usage->pending_n = 0;
 	/* Holders of a device opened by another name than its /dev path: a walk of every open
 	 * file on the node, so only where there are accelerator nodes to hold. */
-	if (gpu_scan_devices(m->gpu) > 0)
-		gpu_read_held(m->gpu);
-	r = gpu_foreach_proc(m->gpu, collect_one, &c);
+	if (gpu_scan_devices(m->gpu_usage->gpu) > 0)
+		gpu_read_held(m->gpu_usage->gpu);
+	r = gpu_foreach_proc(m->gpu_usage->gpu, collect_one, &c);
 	if (r < 0)
 		log_error("cannot read the GPU counters: %s", strerror(-r));
 }
@@ -329,18 +349,18 @@ int manager_gpu_flush(struct manager *m, int64_t interval_id)
 	struct flush f = {
 		.m = m,
 		.interval_id = interval_id,
-		.tpp = inventory_tpp(m->inventory),
-		.peak_ops = inventory_peak_ops(m->inventory),
+		.tpp = inventory_tpp(m->gpu_usage->inventory),
+		.peak_ops = inventory_peak_ops(m->gpu_usage->inventory),
 	};
 
-	twalk_r(m->gpu_usage, flush_visit, &f);
+	twalk_r(m->gpu_usage->acc, flush_visit, &f);
 	return f.r;
 }
 
 void manager_gpu_flushed(struct manager *m)
 {
-	tdestroy(m->gpu_usage, free);
-	m->gpu_usage = NULL;
+	tdestroy(m->gpu_usage->acc, free);
+	m->gpu_usage->acc = NULL;
 }
 
 static void strv_free(char **v, size_t n)
@@ -355,7 +375,8 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 {
 	struct gpu_stats st = { 0 };
 	unsigned launch = 0, all = 0;
-	size_t n_libs = m->gpu ? gpu_n_libs(m->gpu) : 0, n_probes = gpu_n_probes(), np = 0;
+	size_t n_libs = m->gpu_usage->gpu ? gpu_n_libs(m->gpu_usage->gpu) : 0,
+	       n_probes = gpu_n_probes(), np = 0;
 	char **libs = calloc(n_libs + 1, sizeof(char *));
 	char **probes = calloc(n_probes + 1, sizeof(char *));
 	int r;
@@ -365,11 +386,11 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 		free(probes);
 		return -ENOMEM;
 	}
-	if (m->gpu) {
-		all = gpu_probes_attached(m->gpu, &launch);
-		gpu_read_stats(m->gpu, &st);
+	if (m->gpu_usage->gpu) {
+		all = gpu_probes_attached(m->gpu_usage->gpu, &launch);
+		gpu_read_stats(m->gpu_usage->gpu, &st);
 		for (size_t i = 0; i < n_libs; i++) {
-			const struct gpu_lib *l = gpu_lib_get(m->gpu, i);
+			const struct gpu_lib *l = gpu_lib_get(m->gpu_usage->gpu, i);
 
 			if (asprintf(&libs[i],
 				     "%s %s (pid %u, %u probes, %u on the launch path%s%s)",
@@ -381,7 +402,7 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 		for (size_t i = 0; i < n_probes; i++) {
 			struct gpu_probe_info pi;
 
-			if (gpu_probe_get(m->gpu, i, &pi) < 0 || !pi.attached)
+			if (gpu_probe_get(m->gpu_usage->gpu, i, &pi) < 0 || !pi.attached)
 				continue;
 			if (asprintf(&probes[np], "%s:%s attached=%u hits=%llu",
 				     gpu_runtime_name(pi.runtime), pi.symbol, pi.attached,
@@ -395,13 +416,14 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 			strv_free(probes, np);
 			return -ENOMEM;
 		}
-	const char *launch_counts = !m->gpu ? "unavailable (GPU meter not running)" :
+	const char *launch_counts = !m->gpu_usage->gpu ?
+					    "unavailable (GPU meter not running)" :
 				    m->cfg.gpu_mode == GPU_MODE_DETAILED ?
-					      "counted" :
-					      "not counted (light mode: use --gpu-mode detailed)";
+					    "counted" :
+					    "not counted (light mode: use --gpu-mode detailed)";
 
 	if ((r = status_add_str(l, "gpu_mode", gpu_mode_name(m->cfg.gpu_mode))) < 0 ||
-	    (r = status_add_str(l, "gpu_meter", m->gpu_state)) < 0 ||
+	    (r = status_add_str(l, "gpu_meter", m->gpu_usage->state)) < 0 ||
 	    (r = status_add_str(l, "gpu_launch_counts", launch_counts)) < 0 ||
 	    (r = status_add_num(l, "gpu_terms_uncounted", 'u', manager_gpu_terms_uncounted(m))) <
 		    0 ||
@@ -416,11 +438,16 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 	    (r = status_add_num(l, "gpu_lib_records_lost", 't', st.counter[HPCM_GSTAT_DROP_LIB])) <
 		    0 ||
 	    (r = status_add_num(l, "accelerators", 'u',
-				m->inventory ? (uint32_t)m->inventory->n_devices : 0)) < 0 ||
+				m->gpu_usage->inventory ?
+					(uint32_t)m->gpu_usage->inventory->n_devices :
+					0)) < 0 ||
 	    (r = status_add_str(l, "accelerators_file", m->cfg.accelerators_file)) < 0 ||
 	    (r = status_add_str(l, "accelerators_version",
-				m->accel_db ? m->accel_db->version : "")) < 0 ||
-	    (r = status_add_str(l, "nvml", m->inventory ? m->inventory->nvml : "not sampled")) < 0)
+				m->gpu_usage->accel_db ? m->gpu_usage->accel_db->version : "")) <
+		    0 ||
+	    (r = status_add_str(l, "nvml",
+				m->gpu_usage->inventory ? m->gpu_usage->inventory->nvml :
+							  "not sampled")) < 0)
 		log_debug("cannot add the GPU status: %s", strerror(-r));
 	strv_free(libs, n_libs);
 	strv_free(probes, np);
@@ -429,19 +456,40 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 
 void manager_gpu_free(struct manager *m)
 {
-	sd_event_source_unref(m->gpu_source);
-	gpu_free(m->gpu);
-	inventory_free(m->inventory);
-	accel_db_free(m->accel_db);
-	tdestroy(m->gpu_seen, free);
-	tdestroy(m->gpu_usage, free);
-	free(m->gpu_pending);
+	struct gpu_usage *g = m->gpu_usage;
+
+	if (!g)
+		return;
+	sd_event_source_unref(g->source);
+	gpu_free(g->gpu);
+	inventory_free(g->inventory);
+	accel_db_free(g->accel_db);
+	tdestroy(g->seen, free);
+	tdestroy(g->acc, free);
+	free(g->pending);
+	free(g);
+	m->gpu_usage = NULL;
+}
+
+const char *manager_gpu_state(const struct manager *m)
+{
+	return m->gpu_usage->state[0] ? m->gpu_usage->state : "off";
+}
+
+struct gpu *manager_gpu_meter(const struct manager *m)
+{
+	return m->gpu_usage->gpu;
+}
+
+const struct inventory *manager_gpu_inventory(const struct manager *m)
+{
+	return m->gpu_usage->inventory;
 }
 
 const struct inventory *manager_inventory(struct manager *m, const char **ret_data_version)
 {
-	if (m->inventory)
-		inventory_sample_nvml(m->inventory);
-	*ret_data_version = m->accel_db ? m->accel_db->version : "";
-	return m->inventory;
+	if (m->gpu_usage->inventory)
+		inventory_sample_nvml(m->gpu_usage->inventory);
+	*ret_data_version = m->gpu_usage->accel_db ? m->gpu_usage->accel_db->version : "";
+	return m->gpu_usage->inventory;
 }

@@ -7,6 +7,7 @@
  * suspended, so a suspend is no stall) and records a "daemon-stalled" gap over that time. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <systemd/sd-daemon.h>
@@ -16,6 +17,11 @@
 
 /* Without systemd's watchdog: a loop that did not run for this long has stalled. */
 #define STALL_DEFAULT_USEC (5 * USEC_PER_SEC)
+
+struct stall {
+	sd_event_source *source; /* the loop's own tick */
+	uint64_t last_mono, threshold_usec;
+};
 
 static uint64_t now_monotonic_usec(void)
 {
@@ -29,23 +35,23 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 	uint64_t mono = now_monotonic_usec(), real = now_realtime_usec();
-	uint64_t elapsed = mono - m->stall_last_mono;
+	uint64_t elapsed = mono - m->stall->last_mono;
 	char detail[256];
 
 	/* The tick comes every half threshold: a loop that did not run for longer than the
 	 * threshold has stalled (a timer that late means the loop was not running). */
-	if (elapsed > m->stall_threshold_usec) {
+	if (elapsed > m->stall->threshold_usec) {
 		snprintf(
 			detail, sizeof(detail),
 			"the event loop did not run for %.3f s by CLOCK_MONOTONIC (stopped, "
 			"starved or blocked; threshold %.1f s): kernel counters went on, but nothing "
 			"was checked live",
-			elapsed / 1e6, m->stall_threshold_usec / 1e6);
+			elapsed / 1e6, m->stall->threshold_usec / 1e6);
 		manager_gap_record(m, "daemon-stalled", real > elapsed ? real - elapsed : 0, real,
 				   detail);
 	}
-	m->stall_last_mono = mono;
-	sd_event_source_set_time(s, usec + m->stall_threshold_usec / 2);
+	m->stall->last_mono = mono;
+	sd_event_source_set_time(s, usec + m->stall->threshold_usec / 2);
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
 }
@@ -55,14 +61,17 @@ int manager_stall_start(struct manager *m)
 	uint64_t wd = 0;
 	int r;
 
+	m->stall = calloc(1, sizeof(*m->stall));
+	if (!m->stall)
+		return -ENOMEM;
 	/* Under systemd's watchdog, a stall is what it would kill us for. */
-	m->stall_threshold_usec = STALL_DEFAULT_USEC;
+	m->stall->threshold_usec = STALL_DEFAULT_USEC;
 	if (sd_watchdog_enabled(0, &wd) > 0 && wd > 0)
-		m->stall_threshold_usec = wd > USEC_PER_SEC ? wd :
-							      USEC_PER_SEC; /* ticks >= 0.5 s */
-	m->stall_last_mono = now_monotonic_usec();
-	r = sd_event_add_time_relative(m->event, &m->stall_source, CLOCK_MONOTONIC,
-				       m->stall_threshold_usec / 2, 0, on_tick, m);
+		m->stall->threshold_usec = wd > USEC_PER_SEC ? wd :
+							       USEC_PER_SEC; /* ticks >= 0.5 s */
+	m->stall->last_mono = now_monotonic_usec();
+	r = sd_event_add_time_relative(m->event, &m->stall->source, CLOCK_MONOTONIC,
+				       m->stall->threshold_usec / 2, 0, on_tick, m);
 	if (r < 0)
 		log_error("cannot watch the event loop for stalls: %s", strerror(-r));
 	return r;
@@ -70,5 +79,9 @@ int manager_stall_start(struct manager *m)
 
 void manager_stall_stop(struct manager *m)
 {
-	m->stall_source = sd_event_source_unref(m->stall_source);
+	if (!m->stall)
+		return;
+	sd_event_source_unref(m->stall->source);
+	free(m->stall);
+	m->stall = NULL;
 }
