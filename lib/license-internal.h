@@ -5,8 +5,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "license.h"
+
+#define LICENSE_ID_MAX 128
+/* Echoed values are cut so that a runaway scalar cannot crowd the message out. */
+#define ECHO_MAX "64"
+
+#define FIELD_SIZE sizeof(((struct license_error *)0)->field)
 
 /* ---- license-yaml.c ---- */
 
@@ -46,3 +53,55 @@ int error_node(struct license_error *err, const struct ynode *n, const char *fie
 /* A finding that does not reject the licence, at n, appended to l->warnings. */
 int add_warning(struct license *l, const char *file, const struct ynode *n, const char *field,
 		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ---- license-schema.c ---- */
+
+struct key_spec {
+	const char *name;
+	bool required;
+};
+
+/* The dotted path of a key or an element ("license.caps[0].limit"), cut to FIELD_SIZE. */
+void field_join(char *buf, const char *parent, const char *key);
+void field_index(char *buf, const char *parent, size_t i);
+
+int expect_type(struct license_error *err, const struct ynode *n, const char *field,
+		enum ynode_type type);
+int check_mapping(struct license_error *err, const struct ynode *map, const char *field,
+		  const struct key_spec *specs, size_t n_specs, const struct ynode **values);
+
+/* Scalars: a non-empty string without NUL, then typed. */
+int get_string(struct license_error *err, const struct ynode *n, const char *field,
+	       const char **ret);
+int get_bool(struct license_error *err, const struct ynode *n, const char *field, bool *ret);
+int get_number(struct license_error *err, const struct ynode *n, const char *field, double *ret);
+int get_uint(struct license_error *err, const struct ynode *n, const char *field, unsigned min,
+	     unsigned max, unsigned *ret);
+int get_enum(struct license_error *err, const struct ynode *n, const char *field,
+	     const char *const *names, size_t n_names, const char *what, int *ret);
+int dup_string(struct license_error *err, const struct ynode *n, const char *field, char **ret);
+int parse_optional_string(struct license_error *err, const struct ynode *n, const char *field,
+			  char **ret);
+int parse_date(struct license_error *err, const struct ynode *n, const char *field, int64_t *ret);
+int parse_id(struct license_error *err, const struct ynode *n, const char *field, char **ret);
+
+/* The format of one value, for parse_string_list() and alone. */
+typedef int (*item_check_t)(struct license_error *err, const struct ynode *n, const char *field,
+			    const char *s);
+int check_name(struct license_error *err, const struct ynode *n, const char *field, const char *s);
+int check_glob(struct license_error *err, const struct ynode *n, const char *field, const char *s);
+int check_sha256(struct license_error *err, const struct ynode *n, const char *field,
+		 const char *s);
+int check_country(struct license_error *err, const struct ynode *n, const char *field,
+		  const char *s);
+int check_code(struct license_error *err, const struct ynode *n, const char *field, const char *s);
+int check_machine_id(struct license_error *err, const struct ynode *n, const char *field,
+		     const char *s);
+int check_gpu_uuid(struct license_error *err, const struct ynode *n, const char *field,
+		   const char *s);
+int check_pci_bus_id(struct license_error *err, const struct ynode *n, const char *field,
+		     const char *s);
+int check_hostname(struct license_error *err, const struct ynode *n, const char *field,
+		   const char *s);
+int parse_string_list(struct license_error *err, const struct ynode *n, const char *field,
+		      item_check_t check, char ***ret, size_t *n_ret);
