@@ -105,3 +105,12 @@ int check_hostname(struct license_error *err, const struct ynode *n, const char 
 		   const char *s);
 int parse_string_list(struct license_error *err, const struct ynode *n, const char *field,
 		      item_check_t check, char ***ret, size_t *n_ret);
+
+/* ---- license-registry.c ---- */
+
+void threshold_registry_freep(struct threshold_registry **r);
+/* A cap's limit_ref: the limit from the registry entry it names (the registry loaded into
+ * *registry on first use), with a warning in l when that entry is not in force. */
+int resolve_limit_ref(struct license_error *err, const struct ynode *n, const char *field,
+		      const char *file, struct threshold_registry **registry, struct license *l,
+		      struct license_cap *c);
