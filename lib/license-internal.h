@@ -114,3 +114,8 @@ void threshold_registry_freep(struct threshold_registry **r);
 int resolve_limit_ref(struct license_error *err, const struct ynode *n, const char *field,
 		      const char *file, struct threshold_registry **registry, struct license *l,
 		      struct license_cap *c);
+
+/* ---- license-caps.c ---- */
+
+int parse_caps(struct license_error *err, const struct ynode *n, const char *field,
+	       const char *file, struct license *l);
