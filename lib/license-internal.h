@@ -119,3 +119,13 @@ int resolve_limit_ref(struct license_error *err, const struct ynode *n, const ch
 
 int parse_caps(struct license_error *err, const struct ynode *n, const char *field,
 	       const char *file, struct license *l);
+
+/* ---- license-parse.c ---- */
+
+/* Where the id was written, so a duplicate id in a directory can point at it. */
+struct id_position {
+	unsigned line, column;
+};
+
+int parse_license(struct license_error *err, const struct ynode *root, struct license *l,
+		  struct id_position *id_pos);
