@@ -204,8 +204,8 @@ FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 FUZZ_TIME ?= 600
 FUZZ_TARGETS := license config decode netlink bus
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
-FUZZ_SRCS_license := lib/license.c lib/util.c
-FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu.c lib/bpfutil.c
+FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
+FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
@@ -324,7 +324,7 @@ clean:
 # once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
 # safely), the launch bench the same way, and the fake libcuda.
 GPU_CHECK := $(O)/gpu-check
-GPU_CHECK_SRCS := lib/gpu.c lib/inventory.c lib/util.c
+GPU_CHECK_SRCS := lib/gpu.c lib/gpu-mode.c lib/inventory.c lib/util.c
 STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
 gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@mkdir -p $(GPU_CHECK)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "gpu.h"
+#include "gpu-mode.h"
 #include "util.h"
 
 void config_defaults(struct config *c)

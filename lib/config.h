@@ -41,7 +41,7 @@ struct config {
 	char bpf_pin_dir[4096]; /* "" = do not pin (counters do not survive a restart) */
 	char metrics_file[4096]; /* "" = none */
 	uint64_t retention_days;
-	int gpu_mode; /* enum gpu_mode (gpu.h): light (default), detailed, off */
+	int gpu_mode; /* enum gpu_mode (gpu-mode.h): light (default), detailed, off */
 	char accelerators_file[4096]; /* data file of accelerator models */
 };
 

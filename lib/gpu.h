@@ -9,15 +9,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gpu-mode.h"
 #include "hpcmeter_bpf.h"
 
 struct gpu;
-
-enum gpu_mode {
-	GPU_MODE_LIGHT, /* rare calls (context, allocation, module load, graph launch) only */
-	GPU_MODE_DETAILED, /* every launch and host-to-device copy as well */
-	GPU_MODE_OFF, /* no GPU meter at all */
-};
 
 enum gpu_runtime {
 	GPU_RT_CUDA,
@@ -55,8 +50,6 @@ struct gpu_stats {
 	uint64_t bad_records;
 };
 
-const char *gpu_mode_name(enum gpu_mode mode);
-int gpu_mode_parse(const char *s, enum gpu_mode *ret);
 const char *gpu_runtime_name(enum gpu_runtime rt);
 
 /* Load and attach the device-open tracepoints; then gpu_scan_all() for the libraries. */

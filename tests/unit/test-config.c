@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "gpu.h"
+#include "gpu-mode.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/hpcmeter-config.XXXXXX";
