@@ -59,8 +59,8 @@ const char *license_declaration_source_name(enum license_declaration_source s)
 	return s < ARRAY_SIZE(decl_source_names) ? decl_source_names[s] : "?";
 }
 
-int parse_caps(struct license_error *err, const struct ynode *n, const char *field,
-	       const char *file, struct license *l)
+int lic_parse_caps(struct license_error *err, const struct ynode *n, const char *field,
+		   const char *file, struct license *l)
 {
 	static const struct key_spec specs[] = {
 		{ "id", false },    { "metric", true },	    { "scope", true },	 { "period", true },
@@ -71,7 +71,7 @@ int parse_caps(struct license_error *err, const struct ynode *n, const char *fie
 	char item[FIELD_SIZE], f[FIELD_SIZE];
 	int r;
 
-	r = expect_type(err, n, field, YNODE_SEQUENCE);
+	r = lic_expect_type(err, n, field, YNODE_SEQUENCE);
 	if (r < 0)
 		return r;
 	if (n->n_items == 0)
@@ -86,27 +86,27 @@ int parse_caps(struct license_error *err, const struct ynode *n, const char *fie
 		int e;
 
 		l->n_caps = i + 1;
-		field_index(item, field, i);
-		r = check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
+		lic_field_index(item, field, i);
+		r = lic_check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
 		if (r < 0)
 			return r;
 		c->line = n->items[i]->line;
 		c->column = n->items[i]->column;
 		if (v[0]) {
-			field_join(f, item, "id");
-			r = get_string(err, v[0], f, &metric);
+			lic_field_join(f, item, "id");
+			r = lic_get_string(err, v[0], f, &metric);
 			if (r < 0)
 				return r;
-			r = check_code(err, v[0], f, metric);
+			r = lic_check_code(err, v[0], f, metric);
 			if (r < 0)
-				return error_node(err, v[0], f,
-						  "invalid cap id \"%." ECHO_MAX
-						  "s\": expected 1 to 64 characters of A-Z a-z "
-						  "0-9 . _ : -",
-						  metric);
+				return lic_error_node(err, v[0], f,
+						      "invalid cap id \"%." ECHO_MAX
+						      "s\": expected 1 to 64 characters of A-Z a-z "
+						      "0-9 . _ : -",
+						      metric);
 			for (size_t j = 0; j < i; j++)
 				if (streq(l->caps[j].id, metric))
-					return error_node(
+					return lic_error_node(
 						err, v[0], f,
 						"duplicate cap id \"%s\" (also caps[%zu])", metric,
 						j);
@@ -118,8 +118,8 @@ int parse_caps(struct license_error *err, const struct ynode *n, const char *fie
 		}
 		if (!c->id)
 			return -ENOMEM;
-		field_join(f, item, "metric");
-		r = get_string(err, v[1], f, &metric);
+		lic_field_join(f, item, "metric");
+		r = lic_get_string(err, v[1], f, &metric);
 		if (r < 0)
 			return r;
 		if (!license_metric_find(metric)) {
@@ -129,54 +129,57 @@ int parse_caps(struct license_error *err, const struct ynode *n, const char *fie
 			for (size_t j = 0; j < license_n_metrics && len < sizeof(list); j++)
 				len += snprintf(list + len, sizeof(list) - len, "%s%s",
 						j ? ", " : "", license_metrics[j].name);
-			return error_node(err, v[1], f,
-					  "unknown metric \"%." ECHO_MAX "s\", expected one of: %s",
-					  metric, list);
+			return lic_error_node(err, v[1], f,
+					      "unknown metric \"%." ECHO_MAX
+					      "s\", expected one of: %s",
+					      metric, list);
 		}
 		c->metric = strdup(metric);
 		if (!c->metric)
 			return -ENOMEM;
-		field_join(f, item, "scope");
-		r = get_enum(err, v[2], f, scope_names, ARRAY_SIZE(scope_names), "scope", &e);
+		lic_field_join(f, item, "scope");
+		r = lic_get_enum(err, v[2], f, scope_names, ARRAY_SIZE(scope_names), "scope", &e);
 		if (r < 0)
 			return r;
 		c->scope = e;
-		field_join(f, item, "period");
-		r = get_enum(err, v[3], f, period_names, ARRAY_SIZE(period_names), "period", &e);
+		lic_field_join(f, item, "period");
+		r = lic_get_enum(err, v[3], f, period_names, ARRAY_SIZE(period_names), "period",
+				 &e);
 		if (r < 0)
 			return r;
 		c->period = e;
 		if (c->period == LICENSE_PERIOD_RUN && c->scope != LICENSE_SCOPE_JOB)
-			return error_node(err, v[3], f,
-					  "period \"run\" is the life of one job: it needs scope "
-					  "job, not %s",
-					  scope_names[c->scope]);
+			return lic_error_node(
+				err, v[3], f,
+				"period \"run\" is the life of one job: it needs scope "
+				"job, not %s",
+				scope_names[c->scope]);
 		if (v[4] && v[5])
-			return error_node(err, v[5], item,
-					  "give either limit or limit_ref, not both");
+			return lic_error_node(err, v[5], item,
+					      "give either limit or limit_ref, not both");
 		if (!v[4] && !v[5]) {
-			field_join(f, item, "limit");
-			return error_node(err, n->items[i], f,
-					  "missing required key \"limit\" (or \"limit_ref\")");
+			lic_field_join(f, item, "limit");
+			return lic_error_node(err, n->items[i], f,
+					      "missing required key \"limit\" (or \"limit_ref\")");
 		}
 		if (v[4]) {
-			field_join(f, item, "limit");
-			r = get_number(err, v[4], f, &c->limit);
+			lic_field_join(f, item, "limit");
+			r = lic_get_number(err, v[4], f, &c->limit);
 			if (r < 0)
 				return r;
 			if (c->limit <= 0)
-				return error_node(err, v[4], f,
-						  "limit must be greater than 0, got %s",
-						  v[4]->value);
+				return lic_error_node(err, v[4], f,
+						      "limit must be greater than 0, got %s",
+						      v[4]->value);
 		} else {
-			field_join(f, item, "limit_ref");
-			r = resolve_limit_ref(err, v[5], f, file, &registry, l, c);
+			lic_field_join(f, item, "limit_ref");
+			r = lic_resolve_limit_ref(err, v[5], f, file, &registry, l, c);
 			if (r < 0)
 				return r;
 		}
 		if (v[6]) {
-			field_join(f, item, "action");
-			r = get_enum(err, v[6], f, actions, ARRAY_SIZE(actions), "action", &e);
+			lic_field_join(f, item, "action");
+			r = lic_get_enum(err, v[6], f, actions, ARRAY_SIZE(actions), "action", &e);
 			if (r < 0)
 				return r;
 			c->action = e;

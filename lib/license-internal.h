@@ -35,24 +35,24 @@ struct ynode {
 	size_t n_items, n_allocated;
 };
 
-void ynode_free(struct ynode *n);
-void ynode_freep(struct ynode **n);
+void lic_ynode_free(struct ynode *n);
+void lic_ynode_freep(struct ynode **n);
 
 /* The whole file, path relative to dir_fd (AT_FDCWD: as it is); err says why not. */
-int read_file(int dir_fd, const char *path, struct license_error *err, char **ret,
-	      size_t *ret_size);
+int lic_read_file(int dir_fd, const char *path, struct license_error *err, char **ret,
+		  size_t *ret_size);
 /* The one YAML document in buf as a tree. */
-int parse_yaml(const char *buf, size_t size, struct license_error *err, struct ynode **ret);
+int lic_parse_yaml(const char *buf, size_t size, struct license_error *err, struct ynode **ret);
 
-void error_init(struct license_error *err, const char *path);
-/* Fill err and return -EINVAL: "return error_at(...)", "return error_node(...)". */
-int error_at(struct license_error *err, unsigned line, unsigned column, const char *field,
-	     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-int error_node(struct license_error *err, const struct ynode *n, const char *field, const char *fmt,
-	       ...) __attribute__((format(printf, 4, 5)));
+void lic_error_init(struct license_error *err, const char *path);
+/* Fill err and return -EINVAL: "return lic_error_at(...)", "return lic_error_node(...)". */
+int lic_error_at(struct license_error *err, unsigned line, unsigned column, const char *field,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int lic_error_node(struct license_error *err, const struct ynode *n, const char *field,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A finding that does not reject the licence, at n, appended to l->warnings. */
-int add_warning(struct license *l, const char *file, const struct ynode *n, const char *field,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int lic_add_warning(struct license *l, const char *file, const struct ynode *n, const char *field,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---- license-schema.c ---- */
 
@@ -62,63 +62,68 @@ struct key_spec {
 };
 
 /* The dotted path of a key or an element ("license.caps[0].limit"), cut to FIELD_SIZE. */
-void field_join(char *buf, const char *parent, const char *key);
-void field_index(char *buf, const char *parent, size_t i);
+void lic_field_join(char *buf, const char *parent, const char *key);
+void lic_field_index(char *buf, const char *parent, size_t i);
 
-int expect_type(struct license_error *err, const struct ynode *n, const char *field,
-		enum ynode_type type);
-int check_mapping(struct license_error *err, const struct ynode *map, const char *field,
-		  const struct key_spec *specs, size_t n_specs, const struct ynode **values);
+int lic_expect_type(struct license_error *err, const struct ynode *n, const char *field,
+		    enum ynode_type type);
+int lic_check_mapping(struct license_error *err, const struct ynode *map, const char *field,
+		      const struct key_spec *specs, size_t n_specs, const struct ynode **values);
 
 /* Scalars: a non-empty string without NUL, then typed. */
-int get_string(struct license_error *err, const struct ynode *n, const char *field,
-	       const char **ret);
-int get_bool(struct license_error *err, const struct ynode *n, const char *field, bool *ret);
-int get_number(struct license_error *err, const struct ynode *n, const char *field, double *ret);
-int get_uint(struct license_error *err, const struct ynode *n, const char *field, unsigned min,
-	     unsigned max, unsigned *ret);
-int get_enum(struct license_error *err, const struct ynode *n, const char *field,
-	     const char *const *names, size_t n_names, const char *what, int *ret);
-int dup_string(struct license_error *err, const struct ynode *n, const char *field, char **ret);
-int parse_optional_string(struct license_error *err, const struct ynode *n, const char *field,
-			  char **ret);
-int parse_date(struct license_error *err, const struct ynode *n, const char *field, int64_t *ret);
-int parse_id(struct license_error *err, const struct ynode *n, const char *field, char **ret);
+int lic_get_string(struct license_error *err, const struct ynode *n, const char *field,
+		   const char **ret);
+int lic_get_bool(struct license_error *err, const struct ynode *n, const char *field, bool *ret);
+int lic_get_number(struct license_error *err, const struct ynode *n, const char *field,
+		   double *ret);
+int lic_get_uint(struct license_error *err, const struct ynode *n, const char *field, unsigned min,
+		 unsigned max, unsigned *ret);
+int lic_get_enum(struct license_error *err, const struct ynode *n, const char *field,
+		 const char *const *names, size_t n_names, const char *what, int *ret);
+int lic_dup_string(struct license_error *err, const struct ynode *n, const char *field, char **ret);
+int lic_parse_optional_string(struct license_error *err, const struct ynode *n, const char *field,
+			      char **ret);
+int lic_parse_date(struct license_error *err, const struct ynode *n, const char *field,
+		   int64_t *ret);
+int lic_parse_id(struct license_error *err, const struct ynode *n, const char *field, char **ret);
 
-/* The format of one value, for parse_string_list() and alone. */
+/* The format of one value, for lic_parse_string_list() and alone. */
 typedef int (*item_check_t)(struct license_error *err, const struct ynode *n, const char *field,
 			    const char *s);
-int check_name(struct license_error *err, const struct ynode *n, const char *field, const char *s);
-int check_glob(struct license_error *err, const struct ynode *n, const char *field, const char *s);
-int check_sha256(struct license_error *err, const struct ynode *n, const char *field,
-		 const char *s);
-int check_country(struct license_error *err, const struct ynode *n, const char *field,
-		  const char *s);
-int check_code(struct license_error *err, const struct ynode *n, const char *field, const char *s);
-int check_machine_id(struct license_error *err, const struct ynode *n, const char *field,
-		     const char *s);
-int check_gpu_uuid(struct license_error *err, const struct ynode *n, const char *field,
+int lic_check_name(struct license_error *err, const struct ynode *n, const char *field,
 		   const char *s);
-int check_pci_bus_id(struct license_error *err, const struct ynode *n, const char *field,
-		     const char *s);
-int check_hostname(struct license_error *err, const struct ynode *n, const char *field,
+int lic_check_glob(struct license_error *err, const struct ynode *n, const char *field,
 		   const char *s);
-int parse_string_list(struct license_error *err, const struct ynode *n, const char *field,
-		      item_check_t check, char ***ret, size_t *n_ret);
+int lic_check_sha256(struct license_error *err, const struct ynode *n, const char *field,
+		     const char *s);
+int lic_check_country(struct license_error *err, const struct ynode *n, const char *field,
+		      const char *s);
+int lic_check_code(struct license_error *err, const struct ynode *n, const char *field,
+		   const char *s);
+int lic_check_machine_id(struct license_error *err, const struct ynode *n, const char *field,
+			 const char *s);
+int lic_check_gpu_uuid(struct license_error *err, const struct ynode *n, const char *field,
+		       const char *s);
+int lic_check_pci_bus_id(struct license_error *err, const struct ynode *n, const char *field,
+			 const char *s);
+int lic_check_hostname(struct license_error *err, const struct ynode *n, const char *field,
+		       const char *s);
+int lic_parse_string_list(struct license_error *err, const struct ynode *n, const char *field,
+			  item_check_t check, char ***ret, size_t *n_ret);
 
 /* ---- license-registry.c ---- */
 
 void threshold_registry_freep(struct threshold_registry **r);
 /* A cap's limit_ref: the limit from the registry entry it names (the registry loaded into
  * *registry on first use), with a warning in l when that entry is not in force. */
-int resolve_limit_ref(struct license_error *err, const struct ynode *n, const char *field,
-		      const char *file, struct threshold_registry **registry, struct license *l,
-		      struct license_cap *c);
+int lic_resolve_limit_ref(struct license_error *err, const struct ynode *n, const char *field,
+			  const char *file, struct threshold_registry **registry, struct license *l,
+			  struct license_cap *c);
 
 /* ---- license-caps.c ---- */
 
-int parse_caps(struct license_error *err, const struct ynode *n, const char *field,
-	       const char *file, struct license *l);
+int lic_parse_caps(struct license_error *err, const struct ynode *n, const char *field,
+		   const char *file, struct license *l);
 
 /* ---- license-parse.c ---- */
 
@@ -127,5 +132,5 @@ struct id_position {
 	unsigned line, column;
 };
 
-int parse_license(struct license_error *err, const struct ynode *root, struct license *l,
-		  struct id_position *id_pos);
+int lic_parse_license(struct license_error *err, const struct ynode *root, struct license *l,
+		      struct id_position *id_pos);

@@ -23,7 +23,7 @@ static int parse_regime(struct license_error *err, const struct ynode *n, const 
 
 	if (!n)
 		return 0;
-	r = get_string(err, n, field, &s);
+	r = lic_get_string(err, n, field, &s);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < sizeof(regimes) / sizeof(regimes[0]); i++)
@@ -31,10 +31,10 @@ static int parse_regime(struct license_error *err, const struct ynode *n, const 
 			*ret = strdup(s);
 			return *ret ? 0 : -ENOMEM;
 		}
-	return error_node(err, n, field,
-			  "unknown regime \"%." ECHO_MAX
-			  "s\", expected one of: eu-2021-821, ear, national, internal",
-			  s);
+	return lic_error_node(err, n, field,
+			      "unknown regime \"%." ECHO_MAX
+			      "s\", expected one of: eu-2021-821, ear, national, internal",
+			      s);
 }
 
 static int parse_valid(struct license_error *err, const struct ynode *n, const char *field,
@@ -46,20 +46,20 @@ static int parse_valid(struct license_error *err, const struct ynode *n, const c
 	int64_t until_day;
 	int r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
-	field_join(from_field, field, "from");
-	field_join(until_field, field, "until");
-	r = parse_date(err, v[0], from_field, &l->valid_from);
+	lic_field_join(from_field, field, "from");
+	lic_field_join(until_field, field, "until");
+	r = lic_parse_date(err, v[0], from_field, &l->valid_from);
 	if (r < 0)
 		return r;
-	r = parse_date(err, v[1], until_field, &until_day);
+	r = lic_parse_date(err, v[1], until_field, &until_day);
 	if (r < 0)
 		return r;
 	if (until_day < l->valid_from)
-		return error_node(err, v[1], until_field, "until %s is before from %s", v[1]->value,
-				  v[0]->value);
+		return lic_error_node(err, v[1], until_field, "until %s is before from %s",
+				      v[1]->value, v[0]->value);
 	/* Inclusive to the last second of the day; unix time has no leap seconds. */
 	l->valid_until = until_day + SECONDS_PER_DAY - 1;
 	return 0;
@@ -80,21 +80,21 @@ static int parse_parties(struct license_error *err, const struct ynode *n, const
 	char sub[FIELD_SIZE], item[FIELD_SIZE], f[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "licensee");
-	r = dup_string(err, v[0], sub, &l->parties.licensee);
+	lic_field_join(sub, field, "licensee");
+	r = lic_dup_string(err, v[0], sub, &l->parties.licensee);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "ultimate_consignee");
-	r = parse_optional_string(err, v[1], sub, &l->parties.ultimate_consignee);
+	lic_field_join(sub, field, "ultimate_consignee");
+	r = lic_parse_optional_string(err, v[1], sub, &l->parties.ultimate_consignee);
 	if (r < 0)
 		return r;
 	if (!v[2])
 		return 0;
-	field_join(sub, field, "end_users");
-	r = expect_type(err, v[2], sub, YNODE_SEQUENCE);
+	lic_field_join(sub, field, "end_users");
+	r = lic_expect_type(err, v[2], sub, YNODE_SEQUENCE);
 	if (r < 0)
 		return r;
 	if (v[2]->n_items == 0)
@@ -108,19 +108,19 @@ static int parse_parties(struct license_error *err, const struct ynode *n, const
 		const char *country;
 
 		l->parties.n_end_users = i + 1;
-		field_index(item, sub, i);
-		r = check_mapping(err, v[2]->items[i], item, party_specs, 2, pv);
+		lic_field_index(item, sub, i);
+		r = lic_check_mapping(err, v[2]->items[i], item, party_specs, 2, pv);
 		if (r < 0)
 			return r;
-		field_join(f, item, "org");
-		r = dup_string(err, pv[0], f, &p->org);
+		lic_field_join(f, item, "org");
+		r = lic_dup_string(err, pv[0], f, &p->org);
 		if (r < 0)
 			return r;
-		field_join(f, item, "country");
-		r = get_string(err, pv[1], f, &country);
+		lic_field_join(f, item, "country");
+		r = lic_get_string(err, pv[1], f, &country);
 		if (r < 0)
 			return r;
-		r = check_country(err, pv[1], f, country);
+		r = lic_check_country(err, pv[1], f, country);
 		if (r < 0)
 			return r;
 		p->country = strdup(country);
@@ -146,47 +146,49 @@ static int parse_remote_access(struct license_error *err, const struct ynode *n,
 	bool allowed;
 	int mode = 0, r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "allowed");
-	r = get_bool(err, v[0], sub, &allowed);
+	lic_field_join(sub, field, "allowed");
+	r = lic_get_bool(err, v[0], sub, &allowed);
 	if (r < 0)
 		return r;
 	if (!allowed) {
 		if (v[1] || v[2])
-			return error_node(err, v[1] ?: v[2], field,
-					  "computational_access and applications need "
-					  "allowed: true");
+			return lic_error_node(err, v[1] ?: v[2], field,
+					      "computational_access and applications need "
+					      "allowed: true");
 		l->remote_access.mode = LICENSE_REMOTE_NONE;
 		return 0;
 	}
-	field_join(sub, field, "computational_access");
+	lic_field_join(sub, field, "computational_access");
 	if (!v[1])
-		return error_node(err, n, sub,
-				  "missing required key \"computational_access\" (full or limited) "
-				  "when remote access is allowed");
-	r = get_enum(err, v[1], sub, modes, ARRAY_SIZE(modes), "computational access", &mode);
+		return lic_error_node(
+			err, n, sub,
+			"missing required key \"computational_access\" (full or limited) "
+			"when remote access is allowed");
+	r = lic_get_enum(err, v[1], sub, modes, ARRAY_SIZE(modes), "computational access", &mode);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "applications");
+	lic_field_join(sub, field, "applications");
 	if (mode == 0) {
 		if (v[2])
-			return error_node(err, v[2], sub,
-					  "applications apply only to computational_access: "
-					  "limited");
+			return lic_error_node(err, v[2], sub,
+					      "applications apply only to computational_access: "
+					      "limited");
 		l->remote_access.mode = LICENSE_REMOTE_FULL;
 		return 0;
 	}
 	if (!v[2] || v[2]->type != YNODE_SEQUENCE || v[2]->n_items == 0) {
 		if (v[2] && v[2]->type != YNODE_SEQUENCE)
-			return expect_type(err, v[2], sub, YNODE_SEQUENCE);
-		return error_node(err, v[2] ?: n, sub,
-				  "limited computational access needs at least one application");
+			return lic_expect_type(err, v[2], sub, YNODE_SEQUENCE);
+		return lic_error_node(
+			err, v[2] ?: n, sub,
+			"limited computational access needs at least one application");
 	}
 	l->remote_access.mode = LICENSE_REMOTE_LIMITED;
-	return parse_string_list(err, v[2], sub, check_glob, &l->remote_access.applications,
-				 &l->remote_access.n_applications);
+	return lic_parse_string_list(err, v[2], sub, lic_check_glob, &l->remote_access.applications,
+				     &l->remote_access.n_applications);
 }
 
 /* ---- end_use.declarations ---- */
@@ -211,7 +213,7 @@ static int parse_declarations(struct license_error *err, const struct ynode *n, 
 	char item[FIELD_SIZE], f[FIELD_SIZE];
 	int r;
 
-	r = expect_type(err, n, field, YNODE_SEQUENCE);
+	r = lic_expect_type(err, n, field, YNODE_SEQUENCE);
 	if (r < 0)
 		return r;
 	if (n->n_items == 0)
@@ -226,35 +228,35 @@ static int parse_declarations(struct license_error *err, const struct ynode *n, 
 		int from;
 
 		l->n_declarations = i + 1;
-		field_index(item, field, i);
-		r = check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
+		lic_field_index(item, field, i);
+		r = lic_check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
 		if (r < 0)
 			return r;
-		field_join(f, item, "from");
-		r = get_enum(err, v[0], f, sources, ARRAY_SIZE(sources), "declaration source",
-			     &from);
+		lic_field_join(f, item, "from");
+		r = lic_get_enum(err, v[0], f, sources, ARRAY_SIZE(sources), "declaration source",
+				 &from);
 		if (r < 0)
 			return r;
 		d->from = from;
-		field_join(f, item, "match");
-		r = dup_string(err, v[1], f, &d->match);
+		lic_field_join(f, item, "match");
+		r = lic_dup_string(err, v[1], f, &d->match);
 		if (r < 0)
 			return r;
-		field_join(f, item, "end_use");
-		r = get_string(err, v[2], f, &code);
+		lic_field_join(f, item, "end_use");
+		r = lic_get_string(err, v[2], f, &code);
 		if (r < 0)
 			return r;
-		r = check_code(err, v[2], f, code);
+		r = lic_check_code(err, v[2], f, code);
 		if (r < 0)
 			return r;
 		/* A mapping to a code the licence never names is a typo or a stale licence. */
 		if (!strv_has(l->permitted_end_uses, l->n_permitted_end_uses, code) &&
 		    !strv_has(l->prohibited_end_uses, l->n_prohibited_end_uses, code))
-			return error_node(err, v[2], f,
-					  "end use \"%." ECHO_MAX
-					  "s\" is neither in end_use.permitted nor in "
-					  "end_use.prohibited",
-					  code);
+			return lic_error_node(err, v[2], f,
+					      "end use \"%." ECHO_MAX
+					      "s\" is neither in end_use.permitted nor in "
+					      "end_use.prohibited",
+					      code);
 		d->end_use = strdup(code);
 		if (!d->end_use)
 			return -ENOMEM;
@@ -277,47 +279,50 @@ static int parse_destination(struct license_error *err, const struct ynode *n, c
 	char sub[FIELD_SIZE], f[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
 	d->declared = true;
 	if (v[0]) {
 		const char *country;
 
-		field_join(sub, field, "site");
-		r = check_mapping(err, v[0], sub, site_specs, 2, sv);
+		lic_field_join(sub, field, "site");
+		r = lic_check_mapping(err, v[0], sub, site_specs, 2, sv);
 		if (r < 0)
 			return r;
-		field_join(f, sub, "country");
-		r = get_string(err, sv[0], f, &country);
+		lic_field_join(f, sub, "country");
+		r = lic_get_string(err, sv[0], f, &country);
 		if (r < 0)
 			return r;
-		r = check_country(err, sv[0], f, country);
+		r = lic_check_country(err, sv[0], f, country);
 		if (r < 0)
 			return r;
 		d->site_country = strdup(country);
 		if (!d->site_country)
 			return -ENOMEM;
-		field_join(f, sub, "facility");
-		r = parse_optional_string(err, sv[1], f, &d->site_facility);
+		lic_field_join(f, sub, "facility");
+		r = lic_parse_optional_string(err, sv[1], f, &d->site_facility);
 		if (r < 0)
 			return r;
 	}
-	field_join(sub, field, "hostnames");
-	r = parse_string_list(err, v[1], sub, check_hostname, &d->hostnames, &d->n_hostnames);
+	lic_field_join(sub, field, "hostnames");
+	r = lic_parse_string_list(err, v[1], sub, lic_check_hostname, &d->hostnames,
+				  &d->n_hostnames);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "machine_ids");
-	r = parse_string_list(err, v[2], sub, check_machine_id, &d->machine_ids, &d->n_machine_ids);
+	lic_field_join(sub, field, "machine_ids");
+	r = lic_parse_string_list(err, v[2], sub, lic_check_machine_id, &d->machine_ids,
+				  &d->n_machine_ids);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "gpu_uuids");
-	r = parse_string_list(err, v[3], sub, check_gpu_uuid, &d->gpu_uuids, &d->n_gpu_uuids);
+	lic_field_join(sub, field, "gpu_uuids");
+	r = lic_parse_string_list(err, v[3], sub, lic_check_gpu_uuid, &d->gpu_uuids,
+				  &d->n_gpu_uuids);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "pci_bus_ids");
-	return parse_string_list(err, v[4], sub, check_pci_bus_id, &d->pci_bus_ids,
-				 &d->n_pci_bus_ids);
+	lic_field_join(sub, field, "pci_bus_ids");
+	return lic_parse_string_list(err, v[4], sub, lic_check_pci_bus_id, &d->pci_bus_ids,
+				     &d->n_pci_bus_ids);
 }
 
 /* ---- hardware ---- */
@@ -333,7 +338,7 @@ static int parse_hardware(struct license_error *err, const struct ynode *n, cons
 	char item[FIELD_SIZE], f[FIELD_SIZE];
 	int r;
 
-	r = expect_type(err, n, field, YNODE_SEQUENCE);
+	r = lic_expect_type(err, n, field, YNODE_SEQUENCE);
 	if (r < 0)
 		return r;
 	l->hardware_declared = true;
@@ -349,43 +354,43 @@ static int parse_hardware(struct license_error *err, const struct ynode *n, cons
 
 		l->n_hardware = i + 1;
 		h->tpp = h->app_wt = -1;
-		field_index(item, field, i);
-		r = check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
+		lic_field_index(item, field, i);
+		r = lic_check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
 		if (r < 0)
 			return r;
-		field_join(f, item, "vendor");
-		r = get_enum(err, v[0], f, vendors, ARRAY_SIZE(vendors), "vendor", &vendor);
+		lic_field_join(f, item, "vendor");
+		r = lic_get_enum(err, v[0], f, vendors, ARRAY_SIZE(vendors), "vendor", &vendor);
 		if (r < 0)
 			return r;
 		h->vendor = strdup(vendors[vendor]);
 		if (!h->vendor)
 			return -ENOMEM;
-		field_join(f, item, "model");
-		r = dup_string(err, v[1], f, &h->model);
+		lic_field_join(f, item, "model");
+		r = lic_dup_string(err, v[1], f, &h->model);
 		if (r < 0)
 			return r;
-		field_join(f, item, "count");
-		r = get_uint(err, v[2], f, 1, 65536, &h->count);
+		lic_field_join(f, item, "count");
+		r = lic_get_uint(err, v[2], f, 1, 65536, &h->count);
 		if (r < 0)
 			return r;
 		if (v[3]) {
-			field_join(f, item, "tpp");
-			r = get_number(err, v[3], f, &h->tpp);
+			lic_field_join(f, item, "tpp");
+			r = lic_get_number(err, v[3], f, &h->tpp);
 			if (r < 0)
 				return r;
 			if (h->tpp < 0)
-				return error_node(err, v[3], f, "must not be negative");
+				return lic_error_node(err, v[3], f, "must not be negative");
 		}
 		if (v[4]) {
-			field_join(f, item, "app_wt");
-			r = get_number(err, v[4], f, &h->app_wt);
+			lic_field_join(f, item, "app_wt");
+			r = lic_get_number(err, v[4], f, &h->app_wt);
 			if (r < 0)
 				return r;
 			if (h->app_wt < 0)
-				return error_node(err, v[4], f, "must not be negative");
+				return lic_error_node(err, v[4], f, "must not be negative");
 		}
-		field_join(f, item, "entry");
-		r = parse_optional_string(err, v[5], f, &h->entry);
+		lic_field_join(f, item, "entry");
+		r = lic_parse_optional_string(err, v[5], f, &h->entry);
 		if (r < 0)
 			return r;
 	}
@@ -407,25 +412,25 @@ static int parse_reporting(struct license_error *err, const struct ynode *n, con
 	char sub[FIELD_SIZE];
 	int c, r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
 	if (v[0]) {
-		field_join(sub, field, "periodic");
-		r = get_enum(err, v[0], sub, cadences, ARRAY_SIZE(cadences), "cadence", &c);
+		lic_field_join(sub, field, "periodic");
+		r = lic_get_enum(err, v[0], sub, cadences, ARRAY_SIZE(cadences), "cadence", &c);
 		if (r < 0)
 			return r;
 		l->reporting.periodic = strdup(cadences[c]);
 		if (!l->reporting.periodic)
 			return -ENOMEM;
 	}
-	field_join(sub, field, "recipient");
-	r = parse_optional_string(err, v[1], sub, &l->reporting.recipient);
+	lic_field_join(sub, field, "recipient");
+	r = lic_parse_optional_string(err, v[1], sub, &l->reporting.recipient);
 	if (r < 0)
 		return r;
 	if (v[2]) {
-		field_join(sub, field, "threshold_within_days");
-		r = get_uint(err, v[2], sub, 1, 365, &l->reporting.threshold_within_days);
+		lic_field_join(sub, field, "threshold_within_days");
+		r = lic_get_uint(err, v[2], sub, 1, 365, &l->reporting.threshold_within_days);
 		if (r < 0)
 			return r;
 	}
@@ -440,25 +445,26 @@ static int parse_records(struct license_error *err, const struct ynode *n, const
 	char sub[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, 1, v);
+	r = lic_check_mapping(err, n, field, specs, 1, v);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "retention_years");
-	r = get_uint(err, v[0], sub, 1, 100, &l->retention_years);
+	lic_field_join(sub, field, "retention_years");
+	r = lic_get_uint(err, v[0], sub, 1, 100, &l->retention_years);
 	if (r < 0)
 		return r;
 	/* EU 2021/821 art. 27 and 15 CFR 762.6 both ask for five years. */
 	if (l->retention_years < 5 && l->regime &&
 	    (streq(l->regime, "eu-2021-821") || streq(l->regime, "ear")))
-		return error_node(err, v[0], sub,
-				  "%u years is less than the 5 years that %s requires",
-				  l->retention_years,
-				  streq(l->regime, "ear") ? "15 CFR 762.6" :
-							    "Art. 27 of Regulation (EU) 2021/821");
+		return lic_error_node(err, v[0], sub,
+				      "%u years is less than the 5 years that %s requires",
+				      l->retention_years,
+				      streq(l->regime, "ear") ?
+					      "15 CFR 762.6" :
+					      "Art. 27 of Regulation (EU) 2021/821");
 	if (l->retention_years < 5)
-		return add_warning(l, file, v[0], sub,
-				   "records kept %u years, less than the usual 5",
-				   l->retention_years);
+		return lic_add_warning(l, file, v[0], sub,
+				       "records kept %u years, less than the usual 5",
+				       l->retention_years);
 	return 0;
 }
 
@@ -474,27 +480,28 @@ static int parse_measurement(struct license_error *err, const struct ynode *n, c
 	char sub[FIELD_SIZE];
 	int p, r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
 	if (v[0]) {
-		field_join(sub, field, "gap_policy");
-		r = get_enum(err, v[0], sub, policies, ARRAY_SIZE(policies), "gap policy", &p);
+		lic_field_join(sub, field, "gap_policy");
+		r = lic_get_enum(err, v[0], sub, policies, ARRAY_SIZE(policies), "gap policy", &p);
 		if (r < 0)
 			return r;
 		l->gap_policy = p;
 	}
 	if (v[1]) {
-		field_join(sub, field, "dual_meter_tolerance");
-		r = get_number(err, v[1], sub, &l->dual_meter_tolerance);
+		lic_field_join(sub, field, "dual_meter_tolerance");
+		r = lic_get_number(err, v[1], sub, &l->dual_meter_tolerance);
 		l->dual_meter_tolerance_given = r == 0;
 		if (r < 0)
 			return r;
 		if (l->dual_meter_tolerance < 0 || l->dual_meter_tolerance >= 1)
-			return error_node(err, v[1], sub,
-					  "tolerance is a fraction from 0 up to (not including) 1, "
-					  "got %s",
-					  v[1]->value);
+			return lic_error_node(
+				err, v[1], sub,
+				"tolerance is a fraction from 0 up to (not including) 1, "
+				"got %s",
+				v[1]->value);
 	}
 	return 0;
 }
@@ -505,7 +512,7 @@ static int parse_timezone(struct license_error *err, const struct ynode *n, cons
 	char path[PATH_MAX];
 	struct stat st;
 	const char *s;
-	int r = get_string(err, n, field, &s);
+	int r = lic_get_string(err, n, field, &s);
 
 	if (r < 0)
 		return r;
@@ -514,14 +521,14 @@ static int parse_timezone(struct license_error *err, const struct ynode *n, cons
 	if (strlen(s) > 64 || s[0] == '/' || strstr(s, "..") ||
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") !=
 		    strlen(s))
-		return error_node(err, n, field, "invalid time zone \"%." ECHO_MAX "s\"", s);
+		return lic_error_node(err, n, field, "invalid time zone \"%." ECHO_MAX "s\"", s);
 	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
 	/* A directory ("Europe") would pass for a zone and silently mean UTC. */
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return error_node(err, n, field,
-				  "unknown time zone \"%." ECHO_MAX
-				  "s\" (no zone file %s; package tzdata)",
-				  s, path);
+		return lic_error_node(err, n, field,
+				      "unknown time zone \"%." ECHO_MAX
+				      "s\" (no zone file %s; package tzdata)",
+				      s, path);
 	l->timezone = strdup(s);
 	return l->timezone ? 0 : -ENOMEM;
 }
@@ -539,24 +546,24 @@ static int parse_principals(struct license_error *err, const struct ynode *n, co
 	char sub[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
 	/* Present but empty restricts to nobody: the block's presence is the restriction. */
 	l->principals_restricted = true;
-	field_join(sub, field, "users");
-	r = parse_string_list(err, v[0], sub, check_name, &l->users, &l->n_users);
+	lic_field_join(sub, field, "users");
+	r = lic_parse_string_list(err, v[0], sub, lic_check_name, &l->users, &l->n_users);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "groups");
-	r = parse_string_list(err, v[1], sub, check_name, &l->groups, &l->n_groups);
+	lic_field_join(sub, field, "groups");
+	r = lic_parse_string_list(err, v[1], sub, lic_check_name, &l->groups, &l->n_groups);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "accounts");
-	r = parse_string_list(err, v[2], sub, check_name, &l->accounts, &l->n_accounts);
+	lic_field_join(sub, field, "accounts");
+	r = lic_parse_string_list(err, v[2], sub, lic_check_name, &l->accounts, &l->n_accounts);
 	if (r < 0 || !v[3])
 		return r;
-	field_join(sub, field, "remote_access");
+	lic_field_join(sub, field, "remote_access");
 	return parse_remote_access(err, v[3], sub, l);
 }
 
@@ -576,22 +583,22 @@ static int parse_end_use(struct license_error *err, const struct ynode *n, const
 	char sub[FIELD_SIZE];
 	int r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "permitted");
-	r = parse_string_list(err, v[0], sub, check_code, &l->permitted_end_uses,
-			      &l->n_permitted_end_uses);
+	lic_field_join(sub, field, "permitted");
+	r = lic_parse_string_list(err, v[0], sub, lic_check_code, &l->permitted_end_uses,
+				  &l->n_permitted_end_uses);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "prohibited_executables");
-	r = parse_string_list(err, v[1], sub, check_glob, &l->prohibited_executables,
-			      &l->n_prohibited_executables);
+	lic_field_join(sub, field, "prohibited_executables");
+	r = lic_parse_string_list(err, v[1], sub, lic_check_glob, &l->prohibited_executables,
+				  &l->n_prohibited_executables);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "prohibited");
-	r = parse_string_list(err, v[2], sub, check_code, &l->prohibited_end_uses,
-			      &l->n_prohibited_end_uses);
+	lic_field_join(sub, field, "prohibited");
+	r = lic_parse_string_list(err, v[2], sub, lic_check_code, &l->prohibited_end_uses,
+				  &l->n_prohibited_end_uses);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < l->n_prohibited_end_uses; i++)
@@ -599,35 +606,35 @@ static int parse_end_use(struct license_error *err, const struct ynode *n, const
 			     l->prohibited_end_uses[i])) {
 			char item[FIELD_SIZE];
 
-			field_index(item, sub, i);
-			return error_node(err, v[2]->items[i], item,
-					  "end use \"%s\" is both permitted and prohibited",
-					  l->prohibited_end_uses[i]);
+			lic_field_index(item, sub, i);
+			return lic_error_node(err, v[2]->items[i], item,
+					      "end use \"%s\" is both permitted and prohibited",
+					      l->prohibited_end_uses[i]);
 		}
 	if (v[3]) {
-		field_join(sub, field, "job_declaration_required");
-		r = get_bool(err, v[3], sub, &l->job_declaration_required);
+		lic_field_join(sub, field, "job_declaration_required");
+		r = lic_get_bool(err, v[3], sub, &l->job_declaration_required);
 		if (r < 0)
 			return r;
 	}
 	if (v[4]) {
-		field_join(sub, field, "declarations");
+		lic_field_join(sub, field, "declarations");
 		r = parse_declarations(err, v[4], sub, l);
 		if (r < 0)
 			return r;
 	}
 	if (l->job_declaration_required && l->n_declarations == 0)
-		return error_node(err, v[3], "license.end_use.declarations",
-				  "job_declaration_required needs end_use.declarations: how a "
-				  "job's account, wckey or comment maps to an end use");
-	field_join(sub, field, "allowed_executables");
-	r = parse_string_list(err, v[5], sub, check_glob, &l->allowed_executables,
-			      &l->n_allowed_executables);
+		return lic_error_node(err, v[3], "license.end_use.declarations",
+				      "job_declaration_required needs end_use.declarations: how a "
+				      "job's account, wckey or comment maps to an end use");
+	lic_field_join(sub, field, "allowed_executables");
+	r = lic_parse_string_list(err, v[5], sub, lic_check_glob, &l->allowed_executables,
+				  &l->n_allowed_executables);
 	if (r < 0)
 		return r;
-	field_join(sub, field, "prohibited_executable_sha256");
-	r = parse_string_list(err, v[6], sub, check_sha256, &l->prohibited_sha256,
-			      &l->n_prohibited_sha256);
+	lic_field_join(sub, field, "prohibited_executable_sha256");
+	r = lic_parse_string_list(err, v[6], sub, lic_check_sha256, &l->prohibited_sha256,
+				  &l->n_prohibited_sha256);
 	/* Compared with the daemon's lowercase hex. */
 	for (size_t i = 0; r == 0 && i < l->n_prohibited_sha256; i++)
 		for (char *c = l->prohibited_sha256[i]; *c; c++)
@@ -657,8 +664,8 @@ enum {
 	_KEY_MAX,
 };
 
-int parse_license(struct license_error *err, const struct ynode *root, struct license *l,
-		  struct id_position *id_pos)
+int lic_parse_license(struct license_error *err, const struct ynode *root, struct license *l,
+		      struct id_position *id_pos)
 {
 	static const struct key_spec root_specs[] = { { "license", true } };
 	static const struct key_spec specs[] = {
@@ -686,14 +693,14 @@ int parse_license(struct license_error *err, const struct ynode *root, struct li
 	const struct ynode *top, *v[_KEY_MAX];
 	int r;
 
-	r = check_mapping(err, root, "", root_specs, 1, &top);
+	r = lic_check_mapping(err, root, "", root_specs, 1, &top);
 	if (r < 0)
 		return r;
-	r = check_mapping(err, top, "license", specs, _KEY_MAX, v);
+	r = lic_check_mapping(err, top, "license", specs, _KEY_MAX, v);
 	if (r < 0)
 		return r;
 
-	r = parse_id(err, v[KEY_ID], "license.id", &l->id);
+	r = lic_parse_id(err, v[KEY_ID], "license.id", &l->id);
 	if (r < 0)
 		return r;
 	id_pos->line = v[KEY_ID]->line;
@@ -701,14 +708,14 @@ int parse_license(struct license_error *err, const struct ynode *root, struct li
 	r = parse_regime(err, v[KEY_REGIME], "license.regime", &l->regime);
 	if (r < 0)
 		return r;
-	r = parse_optional_string(err, v[KEY_AUTHORITY], "license.authority", &l->authority);
+	r = lic_parse_optional_string(err, v[KEY_AUTHORITY], "license.authority", &l->authority);
 	if (r < 0)
 		return r;
 	r = parse_valid(err, v[KEY_VALID], "license.valid", l);
 	if (r < 0)
 		return r;
-	r = parse_string_list(err, v[KEY_CONDITIONS], "license.conditions", NULL, &l->conditions,
-			      &l->n_conditions);
+	r = lic_parse_string_list(err, v[KEY_CONDITIONS], "license.conditions", NULL,
+				  &l->conditions, &l->n_conditions);
 	if (r < 0)
 		return r;
 	if (v[KEY_PRINCIPALS]) {
@@ -722,16 +729,16 @@ int parse_license(struct license_error *err, const struct ynode *root, struct li
 			return r;
 	}
 	if (v[KEY_TYPE]) {
-		r = get_enum(err, v[KEY_TYPE], "license.type", types, ARRAY_SIZE(types),
-			     "licence type", &type);
+		r = lic_get_enum(err, v[KEY_TYPE], "license.type", types, ARRAY_SIZE(types),
+				 "licence type", &type);
 		if (r < 0)
 			return r;
 		l->type = strdup(types[type]);
 		if (!l->type)
 			return -ENOMEM;
 	}
-	r = parse_optional_string(err, v[KEY_TERMS_VERSION], "license.terms_version",
-				  &l->terms_version);
+	r = lic_parse_optional_string(err, v[KEY_TERMS_VERSION], "license.terms_version",
+				      &l->terms_version);
 	if (r < 0)
 		return r;
 	if (v[KEY_TIMEZONE]) {
@@ -739,7 +746,8 @@ int parse_license(struct license_error *err, const struct ynode *root, struct li
 		if (r < 0)
 			return r;
 	}
-	r = parse_string_list(err, v[KEY_RIDERS], "license.riders", NULL, &l->riders, &l->n_riders);
+	r = lic_parse_string_list(err, v[KEY_RIDERS], "license.riders", NULL, &l->riders,
+				  &l->n_riders);
 	if (r < 0)
 		return r;
 	if (v[KEY_PARTIES]) {
@@ -763,7 +771,7 @@ int parse_license(struct license_error *err, const struct ynode *root, struct li
 			return r;
 	}
 	if (v[KEY_CAPS]) {
-		r = parse_caps(err, v[KEY_CAPS], "license.caps", err->file, l);
+		r = lic_parse_caps(err, v[KEY_CAPS], "license.caps", err->file, l);
 		if (r < 0)
 			return r;
 	}

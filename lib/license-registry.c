@@ -75,53 +75,53 @@ static int parse_threshold(struct license_error *err, const struct ynode *n, con
 	char f[FIELD_SIZE];
 	int st, r;
 
-	r = check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
+	r = lic_check_mapping(err, n, field, specs, ARRAY_SIZE(specs), v);
 	if (r < 0)
 		return r;
-	field_join(f, field, "id");
-	r = parse_id(err, v[0], f, &t->id);
+	lic_field_join(f, field, "id");
+	r = lic_parse_id(err, v[0], f, &t->id);
 	if (r < 0)
 		return r;
-	field_join(f, field, "regime");
-	r = dup_string(err, v[1], f, &t->regime);
+	lic_field_join(f, field, "regime");
+	r = lic_dup_string(err, v[1], f, &t->regime);
 	if (r < 0)
 		return r;
-	field_join(f, field, "metric");
-	r = dup_string(err, v[2], f, &t->metric);
+	lic_field_join(f, field, "metric");
+	r = lic_dup_string(err, v[2], f, &t->metric);
 	if (r < 0)
 		return r;
-	field_join(f, field, "value");
-	r = get_number(err, v[3], f, &t->value);
+	lic_field_join(f, field, "value");
+	r = lic_get_number(err, v[3], f, &t->value);
 	if (r < 0)
 		return r;
 	if (t->value <= 0)
-		return error_node(err, v[3], f, "must be greater than 0");
-	field_join(f, field, "status");
-	r = get_enum(err, v[4], f, threshold_status_names, ARRAY_SIZE(threshold_status_names),
-		     "status", &st);
+		return lic_error_node(err, v[3], f, "must be greater than 0");
+	lic_field_join(f, field, "status");
+	r = lic_get_enum(err, v[4], f, threshold_status_names, ARRAY_SIZE(threshold_status_names),
+			 "status", &st);
 	if (r < 0)
 		return r;
 	t->status = st;
 	if (v[5]) {
-		field_join(f, field, "effective");
-		r = parse_date(err, v[5], f, &t->effective);
+		lic_field_join(f, field, "effective");
+		r = lic_parse_date(err, v[5], f, &t->effective);
 		if (r < 0)
 			return r;
 	}
 	if (v[6]) {
-		field_join(f, field, "expires");
-		r = parse_date(err, v[6], f, &t->expires);
+		lic_field_join(f, field, "expires");
+		r = lic_parse_date(err, v[6], f, &t->expires);
 		if (r < 0)
 			return r;
 		if (v[5] && t->expires < t->effective)
-			return error_node(err, v[6], f, "expires before it is effective");
+			return lic_error_node(err, v[6], f, "expires before it is effective");
 	}
-	field_join(f, field, "source");
-	r = dup_string(err, v[7], f, &t->source);
+	lic_field_join(f, field, "source");
+	r = lic_dup_string(err, v[7], f, &t->source);
 	if (r < 0)
 		return r;
-	field_join(f, field, "note");
-	return parse_optional_string(err, v[8], f, &t->note);
+	lic_field_join(f, field, "note");
+	return lic_parse_optional_string(err, v[8], f, &t->note);
 }
 
 int threshold_registry_load(const char *path, struct threshold_registry **ret,
@@ -130,33 +130,33 @@ int threshold_registry_load(const char *path, struct threshold_registry **ret,
 	static const struct key_spec root_specs[] = { { "thresholds", true } };
 	static const struct key_spec specs[] = { { "version", true }, { "entries", true } };
 	_cleanup_(freep) char *buf = NULL;
-	_cleanup_(ynode_freep) struct ynode *root = NULL;
+	_cleanup_(lic_ynode_freep) struct ynode *root = NULL;
 	_cleanup_(threshold_registry_freep) struct threshold_registry *reg = NULL;
 	const struct ynode *top, *v[2];
 	char f[FIELD_SIZE];
 	size_t size = 0;
 	int r;
 
-	error_init(err, path);
-	r = read_file(AT_FDCWD, path, err, &buf, &size);
+	lic_error_init(err, path);
+	r = lic_read_file(AT_FDCWD, path, err, &buf, &size);
 	if (r < 0)
 		return r;
-	r = parse_yaml(buf, size, err, &root);
+	r = lic_parse_yaml(buf, size, err, &root);
 	if (r < 0)
 		return r;
 	reg = calloc(1, sizeof(*reg));
 	if (!reg || !(reg->file = strdup(path)))
 		return -ENOMEM;
-	r = check_mapping(err, root, "", root_specs, 1, &top);
+	r = lic_check_mapping(err, root, "", root_specs, 1, &top);
 	if (r < 0)
 		return r;
-	r = check_mapping(err, top, "thresholds", specs, 2, v);
+	r = lic_check_mapping(err, top, "thresholds", specs, 2, v);
 	if (r < 0)
 		return r;
-	r = dup_string(err, v[0], "thresholds.version", &reg->version);
+	r = lic_dup_string(err, v[0], "thresholds.version", &reg->version);
 	if (r < 0)
 		return r;
-	r = expect_type(err, v[1], "thresholds.entries", YNODE_SEQUENCE);
+	r = lic_expect_type(err, v[1], "thresholds.entries", YNODE_SEQUENCE);
 	if (r < 0)
 		return r;
 	if (v[1]->n_items) {
@@ -166,21 +166,21 @@ int threshold_registry_load(const char *path, struct threshold_registry **ret,
 	}
 	for (size_t i = 0; i < v[1]->n_items; i++) {
 		reg->n_entries = i + 1;
-		field_index(f, "thresholds.entries", i);
+		lic_field_index(f, "thresholds.entries", i);
 		r = parse_threshold(err, v[1]->items[i], f, &reg->entries[i]);
 		if (r < 0)
 			return r;
 		if (threshold_find(reg, reg->entries[i].id) != &reg->entries[i])
-			return error_node(err, v[1]->items[i], f, "duplicate threshold id \"%s\"",
-					  reg->entries[i].id);
+			return lic_error_node(err, v[1]->items[i], f,
+					      "duplicate threshold id \"%s\"", reg->entries[i].id);
 	}
 	*ret = TAKE_PTR(reg);
 	return 0;
 }
 
-int resolve_limit_ref(struct license_error *err, const struct ynode *n, const char *field,
-		      const char *file, struct threshold_registry **registry, struct license *l,
-		      struct license_cap *c)
+int lic_resolve_limit_ref(struct license_error *err, const struct ynode *n, const char *field,
+			  const char *file, struct threshold_registry **registry, struct license *l,
+			  struct license_cap *c)
 {
 	const struct threshold *t;
 	struct license_error rerr;
@@ -188,7 +188,7 @@ int resolve_limit_ref(struct license_error *err, const struct ynode *n, const ch
 	char msg[LICENSE_ERROR_MAX];
 	int r;
 
-	r = get_string(err, n, field, &id);
+	r = lic_get_string(err, n, field, &id);
 	if (r < 0)
 		return r;
 	if (!*registry) {
@@ -197,31 +197,32 @@ int resolve_limit_ref(struct license_error *err, const struct ynode *n, const ch
 			return r;
 		if (r < 0) {
 			license_error_format(&rerr, msg, sizeof(msg));
-			return error_node(err, n, field, "cannot read the threshold registry: %s",
-					  msg);
+			return lic_error_node(err, n, field,
+					      "cannot read the threshold registry: %s", msg);
 		}
 	}
 	t = threshold_find(*registry, id);
 	if (!t)
-		return error_node(err, n, field,
-				  "unknown threshold \"%." ECHO_MAX "s\" (not in the registry %s)",
-				  id, (*registry)->file);
+		return lic_error_node(err, n, field,
+				      "unknown threshold \"%." ECHO_MAX
+				      "s\" (not in the registry %s)",
+				      id, (*registry)->file);
 	if (!streq(t->metric, c->metric))
-		return error_node(err, n, field,
-				  "threshold \"%s\" is about %s, but the cap's metric is %s", id,
-				  t->metric, c->metric);
+		return lic_error_node(err, n, field,
+				      "threshold \"%s\" is about %s, but the cap's metric is %s",
+				      id, t->metric, c->metric);
 	c->limit = t->value;
 	c->limit_ref = strdup(id);
 	if (!c->limit_ref)
 		return -ENOMEM;
 	if (t->status == THRESHOLD_REVOKED)
-		return add_warning(l, file, n, field,
-				   "threshold \"%s\" is revoked (%s); the cap still applies as "
-				   "written, check whether the licence still requires it",
-				   id, t->source);
+		return lic_add_warning(l, file, n, field,
+				       "threshold \"%s\" is revoked (%s); the cap still applies as "
+				       "written, check whether the licence still requires it",
+				       id, t->source);
 	if (t->status == THRESHOLD_PROPOSED)
-		return add_warning(l, file, n, field,
-				   "threshold \"%s\" is only proposed, not in force (%s)", id,
-				   t->source);
+		return lic_add_warning(l, file, n, field,
+				       "threshold \"%s\" is only proposed, not in force (%s)", id,
+				       t->source);
 	return 0;
 }

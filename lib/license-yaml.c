@@ -34,7 +34,7 @@ static void copy_str(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-void error_init(struct license_error *err, const char *path)
+void lic_error_init(struct license_error *err, const char *path)
 {
 	memset(err, 0, sizeof(*err));
 	copy_str(err->file, sizeof(err->file), path);
@@ -51,9 +51,9 @@ static void error_vset(struct license_error *err, unsigned line, unsigned column
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 }
 
-/* Records the error and returns -EINVAL, so content errors read "return error_at(...)". */
-int error_at(struct license_error *err, unsigned line, unsigned column, const char *field,
-	     const char *fmt, ...)
+/* Records the error and returns -EINVAL, so content errors read "return lic_error_at(...)". */
+int lic_error_at(struct license_error *err, unsigned line, unsigned column, const char *field,
+		 const char *fmt, ...)
 {
 	va_list ap;
 
@@ -63,8 +63,8 @@ int error_at(struct license_error *err, unsigned line, unsigned column, const ch
 	return -EINVAL;
 }
 
-int error_node(struct license_error *err, const struct ynode *n, const char *field, const char *fmt,
-	       ...)
+int lic_error_node(struct license_error *err, const struct ynode *n, const char *field,
+		   const char *fmt, ...)
 {
 	va_list ap;
 
@@ -74,8 +74,8 @@ int error_node(struct license_error *err, const struct ynode *n, const char *fie
 	return -EINVAL;
 }
 
-int add_warning(struct license *l, const char *file, const struct ynode *n, const char *field,
-		const char *fmt, ...)
+int lic_add_warning(struct license *l, const char *file, const struct ynode *n, const char *field,
+		    const char *fmt, ...)
 {
 	struct license_error *w = reallocarray(l->warnings, l->n_warnings + 1, sizeof(*w));
 	va_list ap;
@@ -84,7 +84,7 @@ int add_warning(struct license *l, const char *file, const struct ynode *n, cons
 		return -ENOMEM;
 	l->warnings = w;
 	w = &w[l->n_warnings++];
-	error_init(w, file);
+	lic_error_init(w, file);
 	va_start(ap, fmt);
 	error_vset(w, n->line, n->column, field, fmt, ap);
 	va_end(ap);
@@ -108,20 +108,20 @@ void license_error_format(const struct license_error *e, char *buf, size_t size)
  * silently and cannot tell us where a second document starts; a tree rather than checking
  * events on the fly because "missing key" and "until before from" need a whole mapping. */
 
-void ynode_free(struct ynode *n)
+void lic_ynode_free(struct ynode *n)
 {
 	if (!n)
 		return;
 	for (size_t i = 0; i < n->n_items; i++)
-		ynode_free(n->items[i]);
+		lic_ynode_free(n->items[i]);
 	free(n->items);
 	free(n->value);
 	free(n);
 }
 
-void ynode_freep(struct ynode **n)
+void lic_ynode_freep(struct ynode **n)
 {
-	ynode_free(*n);
+	lic_ynode_free(*n);
 }
 
 static struct ynode *ynode_new(enum ynode_type type, const yaml_mark_t *mark)
@@ -182,23 +182,23 @@ static int syntax_error(struct loader *ld)
 
 	switch (p->error) {
 	case YAML_MEMORY_ERROR:
-		error_at(ld->err, 0, 0, "", "out of memory");
+		lic_error_at(ld->err, 0, 0, "", "out of memory");
 		return -ENOMEM;
 	case YAML_READER_ERROR:
 		offset_to_position(ld->buf, ld->size, p->problem_offset, &line, &column);
-		return error_at(ld->err, line, column, "", "invalid input: %s",
-				p->problem ?: "unreadable text");
+		return lic_error_at(ld->err, line, column, "", "invalid input: %s",
+				    p->problem ?: "unreadable text");
 	default:
 		line = p->problem_mark.line + 1;
 		column = p->problem_mark.column + 1;
 		if (p->context)
-			return error_at(
+			return lic_error_at(
 				ld->err, line, column, "",
 				"YAML syntax error: %s (%s that starts at line %zu, column %zu)",
 				p->problem ?: "unexpected input", p->context,
 				p->context_mark.line + 1, p->context_mark.column + 1);
-		return error_at(ld->err, line, column, "", "YAML syntax error: %s",
-				p->problem ?: "unexpected input");
+		return lic_error_at(ld->err, line, column, "", "YAML syntax error: %s",
+				    p->problem ?: "unexpected input");
 	}
 }
 
@@ -212,13 +212,13 @@ static int next_event(struct loader *ld, yaml_event_t *ev)
 /* Builds the node that ev starts, reading events up to its end. The caller keeps ev. */
 static int load_node(struct loader *ld, const yaml_event_t *ev, unsigned depth, struct ynode **ret)
 {
-	_cleanup_(ynode_freep) struct ynode *n = NULL;
+	_cleanup_(lic_ynode_freep) struct ynode *n = NULL;
 	yaml_event_type_t end;
 	int r;
 
 	if (depth > LICENSE_NESTING_MAX)
-		return error_at(ld->err, ev->start_mark.line + 1, ev->start_mark.column + 1, "",
-				"nested deeper than %d levels", LICENSE_NESTING_MAX);
+		return lic_error_at(ld->err, ev->start_mark.line + 1, ev->start_mark.column + 1, "",
+				    "nested deeper than %d levels", LICENSE_NESTING_MAX);
 
 	switch (ev->type) {
 	case YAML_SCALAR_EVENT:
@@ -250,15 +250,15 @@ static int load_node(struct loader *ld, const yaml_event_t *ev, unsigned depth, 
 		break;
 	default:
 		/* libyaml only starts nodes with the events above; anything else is its bug. */
-		return error_at(ld->err, ev->start_mark.line + 1, ev->start_mark.column + 1, "",
-				"unexpected YAML event %d", ev->type);
+		return lic_error_at(ld->err, ev->start_mark.line + 1, ev->start_mark.column + 1, "",
+				    "unexpected YAML event %d", ev->type);
 	}
 	if (!n)
 		return -ENOMEM;
 
 	for (;;) {
 		_cleanup_(yaml_event_deletep) yaml_event_t child_ev = {};
-		_cleanup_(ynode_freep) struct ynode *child = NULL;
+		_cleanup_(lic_ynode_freep) struct ynode *child = NULL;
 
 		r = next_event(ld, &child_ev);
 		if (r < 0)
@@ -285,8 +285,8 @@ static int expect_event(struct loader *ld, yaml_event_t *ev, yaml_event_type_t t
 	if (r < 0)
 		return r;
 	if (ev->type != type)
-		return error_at(ld->err, ev->start_mark.line + 1, ev->start_mark.column + 1, "",
-				"unexpected YAML event %d", ev->type);
+		return lic_error_at(ld->err, ev->start_mark.line + 1, ev->start_mark.column + 1, "",
+				    "unexpected YAML event %d", ev->type);
 	return 0;
 }
 
@@ -296,7 +296,7 @@ static int load_document(struct loader *ld, struct ynode **ret)
 {
 	_cleanup_(yaml_event_deletep) yaml_event_t stream_start = {}, doc_start = {}, root_ev = {},
 						   doc_end = {}, after = {};
-	_cleanup_(ynode_freep) struct ynode *root = NULL;
+	_cleanup_(lic_ynode_freep) struct ynode *root = NULL;
 	int r;
 
 	r = expect_event(ld, &stream_start, YAML_STREAM_START_EVENT);
@@ -306,11 +306,11 @@ static int load_document(struct loader *ld, struct ynode **ret)
 	if (r < 0)
 		return r;
 	if (doc_start.type == YAML_STREAM_END_EVENT)
-		return error_at(ld->err, 0, 0, "", "empty file: no YAML document");
+		return lic_error_at(ld->err, 0, 0, "", "empty file: no YAML document");
 	if (doc_start.type != YAML_DOCUMENT_START_EVENT)
-		return error_at(ld->err, doc_start.start_mark.line + 1,
-				doc_start.start_mark.column + 1, "", "unexpected YAML event %d",
-				doc_start.type);
+		return lic_error_at(ld->err, doc_start.start_mark.line + 1,
+				    doc_start.start_mark.column + 1, "", "unexpected YAML event %d",
+				    doc_start.type);
 
 	r = next_event(ld, &root_ev);
 	if (r < 0)
@@ -326,23 +326,24 @@ static int load_document(struct loader *ld, struct ynode **ret)
 	if (r < 0)
 		return r;
 	if (after.type == YAML_DOCUMENT_START_EVENT)
-		return error_at(ld->err, after.start_mark.line + 1, after.start_mark.column + 1, "",
-				"multiple documents are not supported: one licence per file");
+		return lic_error_at(ld->err, after.start_mark.line + 1, after.start_mark.column + 1,
+				    "",
+				    "multiple documents are not supported: one licence per file");
 	if (after.type != YAML_STREAM_END_EVENT)
-		return error_at(ld->err, after.start_mark.line + 1, after.start_mark.column + 1, "",
-				"unexpected YAML event %d", after.type);
+		return lic_error_at(ld->err, after.start_mark.line + 1, after.start_mark.column + 1,
+				    "", "unexpected YAML event %d", after.type);
 
 	*ret = TAKE_PTR(root);
 	return 0;
 }
 
-int parse_yaml(const char *buf, size_t size, struct license_error *err, struct ynode **ret)
+int lic_parse_yaml(const char *buf, size_t size, struct license_error *err, struct ynode **ret)
 {
 	struct loader ld = { .buf = buf, .size = size, .err = err };
 	int r;
 
 	if (!yaml_parser_initialize(&ld.parser)) {
-		error_at(err, 0, 0, "", "out of memory");
+		lic_error_at(err, 0, 0, "", "out of memory");
 		return -ENOMEM;
 	}
 	yaml_parser_set_input_string(&ld.parser, (const unsigned char *)buf, size);
@@ -354,7 +355,8 @@ int parse_yaml(const char *buf, size_t size, struct license_error *err, struct y
 /* ---- reading the file ---- */
 
 /* path relative to dir_fd (AT_FDCWD: as it is). */
-int read_file(int dir_fd, const char *path, struct license_error *err, char **ret, size_t *ret_size)
+int lic_read_file(int dir_fd, const char *path, struct license_error *err, char **ret,
+		  size_t *ret_size)
 {
 	_cleanup_(closep) int fd = -1;
 	_cleanup_(freep) char *buf = NULL;
@@ -365,12 +367,12 @@ int read_file(int dir_fd, const char *path, struct license_error *err, char **re
 	fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
-		error_at(err, 0, 0, "", "cannot open: %s", strerror(-r));
+		lic_error_at(err, 0, 0, "", "cannot open: %s", strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &before) < 0) {
 		r = -errno;
-		error_at(err, 0, 0, "", "cannot stat: %s", strerror(-r));
+		lic_error_at(err, 0, 0, "", "cannot stat: %s", strerror(-r));
 		return r;
 	}
 
@@ -383,13 +385,13 @@ int read_file(int dir_fd, const char *path, struct license_error *err, char **re
 			char *p;
 
 			if (allocated > LICENSE_FILE_MAX_BYTES) {
-				error_at(err, 0, 0, "", "file is larger than %d bytes",
-					 LICENSE_FILE_MAX_BYTES);
+				lic_error_at(err, 0, 0, "", "file is larger than %d bytes",
+					     LICENSE_FILE_MAX_BYTES);
 				return -EFBIG;
 			}
 			p = realloc(buf, want);
 			if (!p) {
-				error_at(err, 0, 0, "", "out of memory");
+				lic_error_at(err, 0, 0, "", "out of memory");
 				return -ENOMEM;
 			}
 			buf = p;
@@ -400,7 +402,7 @@ int read_file(int dir_fd, const char *path, struct license_error *err, char **re
 			if (errno == EINTR)
 				continue;
 			r = -errno;
-			error_at(err, 0, 0, "", "cannot read: %s", strerror(-r));
+			lic_error_at(err, 0, 0, "", "cannot read: %s", strerror(-r));
 			return r;
 		}
 		if (n == 0)
@@ -408,7 +410,7 @@ int read_file(int dir_fd, const char *path, struct license_error *err, char **re
 		size += n;
 	}
 	if (size > LICENSE_FILE_MAX_BYTES) {
-		error_at(err, 0, 0, "", "file is larger than %d bytes", LICENSE_FILE_MAX_BYTES);
+		lic_error_at(err, 0, 0, "", "file is larger than %d bytes", LICENSE_FILE_MAX_BYTES);
 		return -EFBIG;
 	}
 	/* A regular file written to while read (rewritten in place) may be half old, half new:
@@ -416,7 +418,7 @@ int read_file(int dir_fd, const char *path, struct license_error *err, char **re
 	if (S_ISREG(before.st_mode) && (fstat(fd, &after) < 0 || after.st_size != before.st_size ||
 					after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
 					after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)) {
-		error_at(err, 0, 0, "", "the file changed while it was read (being written?)");
+		lic_error_at(err, 0, 0, "", "the file changed while it was read (being written?)");
 		return -EAGAIN;
 	}
 

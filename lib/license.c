@@ -30,16 +30,16 @@ static int parse_file(int dir_fd, const char *name, const char *path, struct lic
 		      struct license_error *err, struct id_position *id_pos)
 {
 	_cleanup_(freep) char *buf = NULL;
-	_cleanup_(ynode_freep) struct ynode *root = NULL;
+	_cleanup_(lic_ynode_freep) struct ynode *root = NULL;
 	_cleanup_(license_freep) struct license *l = NULL;
 	size_t size = 0;
 	int r;
 
-	error_init(err, path);
-	r = read_file(dir_fd, name, err, &buf, &size);
+	lic_error_init(err, path);
+	r = lic_read_file(dir_fd, name, err, &buf, &size);
 	if (r < 0)
 		return r;
-	r = parse_yaml(buf, size, err, &root);
+	r = lic_parse_yaml(buf, size, err, &root);
 	if (r < 0)
 		return r;
 
@@ -49,7 +49,7 @@ static int parse_file(int dir_fd, const char *name, const char *path, struct lic
 	l->file = strdup(path);
 	if (!l->file)
 		goto oom;
-	r = parse_license(err, root, l, id_pos);
+	r = lic_parse_license(err, root, l, id_pos);
 	if (r == -ENOMEM)
 		goto oom;
 	if (r < 0)
@@ -59,8 +59,8 @@ static int parse_file(int dir_fd, const char *name, const char *path, struct lic
 	return 0;
 
 oom:
-	error_init(err, path);
-	error_at(err, 0, 0, "", "out of memory");
+	lic_error_init(err, path);
+	lic_error_at(err, 0, 0, "", "out of memory");
 	return -ENOMEM;
 }
 
@@ -280,9 +280,9 @@ int license_set_load(const char *dir, struct license_set **ret)
 		/* The first file in name order keeps the id, so the outcome is deterministic. */
 		other = find_id(s, i, l->id);
 		if (other) {
-			error_at(&e->error, id_pos.line, id_pos.column, "license.id",
-				 "duplicate licence id \"%s\", already defined in %s", l->id,
-				 other->file);
+			lic_error_at(&e->error, id_pos.line, id_pos.column, "license.id",
+				     "duplicate licence id \"%s\", already defined in %s", l->id,
+				     other->file);
 			license_free(l);
 			continue;
 		}
