@@ -217,18 +217,23 @@ int chain_load_head(sqlite3 *db, struct chain_head *head)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(db, "read head");
 }
 
-int chain_append(sqlite3 *db, struct chain_head *head, const char *table, int64_t rowid)
+int chain_append(sqlite3 *db, struct stmt_cache *cache, struct chain_head *head, const char *table,
+		 int64_t rowid)
 {
+	static const char insert_sql[] =
+		"INSERT INTO chain (seq, tbl, row, hash) VALUES (?, ?, ?, ?)";
 	const struct chain_table *t = find_table(table);
 	sqlite3_stmt *row = NULL, *ins = NULL;
 	uint8_t hash[CHAIN_HASH_LEN];
-	int r, rc;
+	char sql[512];
+	int r = 0, rc = SQLITE_ERROR;
 
 	if (!t)
 		return -EINVAL;
-	r = prepare_row(db, t, &row);
-	if (r < 0)
-		return r;
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE rowid = ?", t->columns, t->name);
+	row = stmt_cache_get(cache, db, t, sql, &rc);
+	if (!row)
+		return db_err(db, "prepare row");
 	sqlite3_bind_int64(row, 1, rowid);
 	rc = sqlite3_step(row);
 	if (rc != SQLITE_ROW) {
@@ -238,8 +243,8 @@ int chain_append(sqlite3 *db, struct chain_head *head, const char *table, int64_
 	r = hash_entry(head->hash, head->seq + 1, table, rowid, row, hash);
 	if (r < 0)
 		goto out;
-	if (sqlite3_prepare_v3(db, "INSERT INTO chain (seq, tbl, row, hash) VALUES (?, ?, ?, ?)",
-			       -1, SQLITE_PREPARE_PERSISTENT, &ins, NULL) != SQLITE_OK) {
+	ins = stmt_cache_get(cache, db, insert_sql, insert_sql, &rc);
+	if (!ins) {
 		r = db_err(db, "prepare chain insert");
 		goto out;
 	}
@@ -254,8 +259,8 @@ int chain_append(sqlite3 *db, struct chain_head *head, const char *table, int64_
 	head->seq++;
 	memcpy(head->hash, hash, sizeof(hash));
 out:
-	sqlite3_finalize(row);
-	sqlite3_finalize(ins);
+	stmt_cache_release(cache, row);
+	stmt_cache_release(cache, ins);
 	return r;
 }
 
@@ -277,7 +282,7 @@ int chain_adopt_unchained(sqlite3 *db, struct chain_head *head)
 		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 			return db_err(db, "prepare adopt");
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			r = chain_append(db, head, name, sqlite3_column_int64(st, 0));
+			r = chain_append(db, NULL, head, name, sqlite3_column_int64(st, 0));
 			if (r < 0)
 				break;
 		}

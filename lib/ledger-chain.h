@@ -5,6 +5,8 @@
 #pragma once
 
 #include <sqlite3.h>
+
+#include "stmt-cache.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,7 +26,8 @@ int chain_load_head(sqlite3 *db, struct chain_head *head);
 
 /* Append the row rowid of table to the chain, advancing head. Runs inside the caller's
  * transaction. */
-int chain_append(sqlite3 *db, struct chain_head *head, const char *table, int64_t rowid);
+int chain_append(sqlite3 *db, struct stmt_cache *cache, struct chain_head *head, const char *table,
+		 int64_t rowid);
 
 /* Chain every row of the chained tables that has no chain entry yet, in table order then rowid
  * order (used by the migration that introduces the chain). */

@@ -49,6 +49,7 @@ struct ledger {
 	uint64_t last_job_row;
 	int64_t last_interval_id;
 	struct chain_head chain, chain_committed;
+	struct stmt_cache stmts; /* the inserts and the chain's statements, prepared once */
 	/* Inserts since the last successful commit. */
 	struct op *ops;
 	size_t n_ops, cap_ops;
@@ -102,10 +103,10 @@ static void ops_clear(struct ledger *l)
 static int op_exec(struct ledger *l, const struct op *op)
 {
 	sqlite3_stmt *st;
-	int rc, r;
+	int rc = SQLITE_ERROR, r;
 
-	rc = sqlite3_prepare_v3(l->db, op->sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-	if (rc != SQLITE_OK)
+	st = stmt_cache_get(&l->stmts, l->db, op->sql, op->sql, &rc);
+	if (!st)
 		return sql_err(l, rc, "prepare");
 	for (int i = 0; op->types[i]; i++) {
 		switch (op->types[i]) {
@@ -121,7 +122,7 @@ static int op_exec(struct ledger *l, const struct op *op)
 		}
 	}
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	stmt_cache_release(&l->stmts, st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		/* It can never be written (a bug, not the disk): retrying would hold everything
 		 * after it in memory for ever. */
@@ -134,7 +135,7 @@ static int op_exec(struct ledger *l, const struct op *op)
 	/* INSERT OR IGNORE that ignored: nothing new to chain. */
 	if (!op->table[0] || sqlite3_changes(l->db) == 0)
 		return 0;
-	r = chain_append(l->db, &l->chain, op->table, sqlite3_last_insert_rowid(l->db));
+	r = chain_append(l->db, &l->stmts, &l->chain, op->table, sqlite3_last_insert_rowid(l->db));
 	return r;
 }
 
@@ -321,6 +322,7 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	*ret = l;
 	return 0;
 fail:
+	stmt_cache_clear(&l->stmts);
 	sqlite3_close(l->db);
 	free(l);
 	return r;
@@ -338,6 +340,7 @@ void ledger_close(struct ledger *l)
 			  l->n_ops);
 	ops_clear(l);
 	free(l->ops);
+	stmt_cache_clear(&l->stmts);
 	sqlite3_close(l->db);
 	free(l);
 }
