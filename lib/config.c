@@ -184,6 +184,11 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 		} else if (streq(key, "accelerators_file")) {
 			r = set_path(c->accelerators_file, sizeof(c->accelerators_file), val);
 			why = "expected an absolute path";
+		} else if (streq(key, "process_records")) {
+			r = streq(val, "aggregate") || streq(val, "all") ? 0 : -EINVAL;
+			why = "expected aggregate or all";
+			if (r == 0)
+				c->process_records_all = streq(val, "all");
 		} else if (streq(key, "bpf_stats")) {
 			r = parse_bool(val, &c->bpf_stats);
 			why = "expected yes or no";

@@ -43,6 +43,9 @@ struct config {
 	uint64_t retention_days;
 	int gpu_mode; /* enum gpu_mode (gpu-mode.h): light (default), detailed, off */
 	char accelerators_file[4096]; /* data file of accelerator models */
+	/* Every process's exec and exit a record of its own (the ledger before version 5), rather
+	 * than counts per interval and executable with single records as evidence (default). */
+	bool process_records_all;
 };
 
 void config_defaults(struct config *c);

@@ -54,6 +54,12 @@ static const struct chain_table {
 	  "seq, time_usec, license_id, term, subject, level, measured, limit_value, detail" },
 	{ "jobs_announced", "id, job, scheduler, user, uid, account, partition, wckey, comment, "
 			    "gpus, nodes, start_usec, end_usec, run_id" },
+	{ "process_counts",
+	  "id, interval_id, cgroup, job, uid, user, executable, exe_sha256, execs, "
+	  "exits, cpu_ns" },
+	{ "process_evidence",
+	  "id, time_usec, event, reason, pid, ppid, uid, executable, exe_sha256, "
+	  "cgroup, job, exit_code, cpu_ns" },
 };
 
 static const struct chain_table *find_table(const char *name)

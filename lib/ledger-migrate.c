@@ -164,6 +164,46 @@ static int step_v4(sqlite3 *db, const char *path, struct chain_head *head)
 	return r;
 }
 
+/* Version 5: process events aggregated. Per interval and per (cgroup, uid, executable and its
+ * SHA-256 where known): the execs, the exits and the CPU time of the processes that ran it.
+ * Single rows are kept where they are evidence (a process that raised a violation, the first
+ * exec of an executable in each job, a process that used an accelerator), with the reason;
+ * process_events keeps the rows of earlier versions (and of process_records = all). The views
+ * processes and process_records cover both kinds of single rows. */
+static const char schema_v5[] =
+	"CREATE TABLE process_counts (id INTEGER PRIMARY KEY,"
+	" interval_id INTEGER NOT NULL REFERENCES intervals(id), cgroup TEXT NOT NULL,"
+	" job TEXT NOT NULL, uid INTEGER NOT NULL, user TEXT NOT NULL, executable TEXT NOT NULL,"
+	" exe_sha256 TEXT NOT NULL, execs INTEGER NOT NULL, exits INTEGER NOT NULL,"
+	" cpu_ns INTEGER NOT NULL);"
+	"CREATE INDEX process_counts_interval ON process_counts(interval_id);"
+	"CREATE TABLE process_evidence (id INTEGER PRIMARY KEY, time_usec INTEGER NOT NULL,"
+	" event TEXT NOT NULL CHECK (event IN ('exec','exit')),"
+	" reason TEXT NOT NULL CHECK (reason IN ('violation','first-in-job','accelerator')),"
+	" pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER, executable TEXT, exe_sha256 TEXT,"
+	" cgroup TEXT, job TEXT, exit_code INTEGER, cpu_ns INTEGER);"
+	"CREATE INDEX process_evidence_pid ON process_evidence(pid, time_usec);"
+	"CREATE VIEW process_records AS"
+	" SELECT time_usec, event, NULL AS reason, pid, ppid, uid, executable, cgroup, exit_code,"
+	" cpu_ns FROM process_events UNION ALL"
+	" SELECT time_usec, event, reason, pid, ppid, uid, executable, cgroup, exit_code, cpu_ns"
+	" FROM process_evidence;"
+	"DROP VIEW processes;"
+	"CREATE VIEW processes AS SELECT e.pid AS pid, e.time_usec AS exec_usec, e.ppid AS ppid,"
+	" e.uid AS uid, e.executable AS executable, e.cgroup AS cgroup,"
+	" (SELECT MIN(x.time_usec) FROM process_records x WHERE x.event = 'exit'"
+	"  AND x.pid = e.pid AND x.time_usec >= e.time_usec) AS exit_usec"
+	" FROM process_records e WHERE e.event = 'exec';";
+
+static int step_v5(sqlite3 *db, const char *path, struct chain_head *head)
+{
+	int r = exec_sql(db, path, schema_v5);
+
+	if (r == 0)
+		r = chain_adopt_unchained(db, head);
+	return r;
+}
+
 static const struct step {
 	const char *what;
 	int (*run)(sqlite3 *db, const char *path, struct chain_head *head);
@@ -174,6 +214,8 @@ static const struct step {
 	{ "violation lifecycle, threshold events, job announcements, acknowledgements: chained,"
 	  " append-only",
 	  step_v4 },
+	{ "process events aggregated per interval and executable, single rows as evidence",
+	  step_v5 },
 };
 
 int ledger_schema_version(void)

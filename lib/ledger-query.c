@@ -438,16 +438,28 @@ int usage_cache_query(void *userdata, const char *metric, enum license_cap_scope
 
 int ledger_query_execs(sqlite3 *db, uint64_t since_usec,
 		       int (*fn)(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *exe,
-				 const char *cgroup, void *ud),
+				 const char *cgroup, uint64_t count, void *ud),
 		       void *ud)
 {
+	/* Execs are counted per interval and executable from schema version 5 on
+	 * (process_counts); the single rows of process_events are those of earlier versions and
+	 * of process_records = all. The evidence rows (process_evidence) are counted already. */
+	static const char both[] =
+		"SELECT i.start_usec, 0, c.uid, c.executable, c.cgroup, c.execs"
+		" FROM process_counts c JOIN intervals i ON i.id = c.interval_id"
+		" WHERE c.execs > 0 AND i.end_usec > ?1"
+		" UNION ALL SELECT time_usec, pid, uid, executable, cgroup, 1 FROM process_events"
+		" WHERE event = 'exec' AND time_usec >= ?1 ORDER BY 1";
+	static const char old[] = "SELECT time_usec, pid, uid, executable, cgroup, 1"
+				  " FROM process_events WHERE event = 'exec' AND time_usec >= ?1"
+				  " ORDER BY id";
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
-	rc = sqlite3_prepare_v2(db,
-				"SELECT time_usec, pid, uid, executable, cgroup FROM process_events"
-				" WHERE event = 'exec' AND time_usec >= ? ORDER BY id",
-				-1, &st, NULL);
+	/* A ledger the daemon has not migrated yet (read-only here) has no process_counts. */
+	rc = sqlite3_prepare_v2(db, both, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, old, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlite_to_errno(rc);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_usec);
@@ -457,7 +469,7 @@ int ledger_query_execs(sqlite3 *db, uint64_t since_usec,
 
 		r = fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 		       sqlite3_column_int64(st, 2), exe ? (const char *)exe : "",
-		       cg ? (const char *)cg : "", ud);
+		       cg ? (const char *)cg : "", sqlite3_column_int64(st, 5), ud);
 		if (r < 0)
 			break;
 	}

@@ -28,8 +28,10 @@ int usage_cache_query(void *cache, const char *metric, enum license_cap_scope sc
 		      uint64_t from_usec, uint64_t to_usec,
 		      int (*fn)(const char *subject, double value, void *ud), void *ud);
 
-/* Recorded execs since a time, for simulating process terms. */
+/* Recorded execs since a time, for simulating process terms: fn once per row, with the number
+ * of execs it stands for (an interval's count of one executable in one cgroup and uid, pid 0;
+ * or one exec of a ledger before version 5, or of process_records = all). */
 int ledger_query_execs(sqlite3 *db, uint64_t since_usec,
 		       int (*fn)(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *exe,
-				 const char *cgroup, void *ud),
+				 const char *cgroup, uint64_t count, void *ud),
 		       void *ud);

@@ -531,6 +531,36 @@ int ledger_add_exit(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t
 			  "iiii", time_usec, (uint64_t)pid, (uint64_t)exit_code, cpu_ns);
 }
 
+int ledger_add_process_count(struct ledger *l, int64_t interval_id, const struct process_count *c)
+{
+	return run_insert(
+		l,
+		"INSERT INTO process_counts (interval_id, cgroup, job, uid, user, executable,"
+		" exe_sha256, execs, exits, cpu_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"ittitttiii", (uint64_t)interval_id, c->cgroup, c->job, (uint64_t)c->uid, c->user,
+		c->executable, c->exe_sha256, c->execs, c->exits, c->cpu_ns);
+}
+
+int ledger_add_evidence_exec(struct ledger *l, const struct process_evidence *e)
+{
+	return run_insert(
+		l,
+		"INSERT INTO process_evidence (time_usec, event, reason, pid, ppid, uid,"
+		" executable, exe_sha256, cgroup, job) VALUES (?, 'exec', ?, ?, ?, ?, ?, ?,"
+		" ?, ?)",
+		"itiiitttt", e->time_usec, e->reason, (uint64_t)e->pid, (uint64_t)e->ppid,
+		(uint64_t)e->uid, e->executable, e->exe_sha256, e->cgroup, e->job);
+}
+
+int ledger_add_evidence_exit(struct ledger *l, uint64_t time_usec, const char *reason, uint32_t pid,
+			     uint32_t exit_code, uint64_t cpu_ns)
+{
+	return run_insert(l,
+			  "INSERT INTO process_evidence (time_usec, event, reason, pid, exit_code,"
+			  " cpu_ns) VALUES (?, 'exit', ?, ?, ?, ?)",
+			  "itiii", time_usec, reason, (uint64_t)pid, (uint64_t)exit_code, cpu_ns);
+}
+
 int ledger_add_violation(struct ledger *l, struct violation *v)
 {
 	uint64_t seq = l->last_violation_seq + 1;

@@ -52,6 +52,31 @@ int ledger_add_exec(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t
 int ledger_add_exit(struct ledger *l, uint64_t time_usec, uint32_t pid, uint32_t exit_code,
 		    uint64_t cpu_ns);
 
+/* Processes of one executable in one (cgroup, uid) over an interval: how many exec'd and
+ * exited, and the CPU time they used in it. */
+struct process_count {
+	const char *cgroup;
+	const char *job;
+	uint32_t uid;
+	const char *user;
+	const char *executable; /* "" unknown (a process that ran before the meter) */
+	const char *exe_sha256; /* "" where not known */
+	uint64_t execs, exits, cpu_ns;
+};
+int ledger_add_process_count(struct ledger *l, int64_t interval_id, const struct process_count *c);
+
+/* A single process record kept as evidence, and why: "violation" (it raised one),
+ * "first-in-job" (the first exec of its executable in its job), "accelerator" (it used one). */
+struct process_evidence {
+	uint64_t time_usec;
+	const char *reason;
+	uint32_t pid, ppid, uid;
+	const char *executable, *exe_sha256, *cgroup, *job;
+};
+int ledger_add_evidence_exec(struct ledger *l, const struct process_evidence *e);
+int ledger_add_evidence_exit(struct ledger *l, uint64_t time_usec, const char *reason, uint32_t pid,
+			     uint32_t exit_code, uint64_t cpu_ns);
+
 /* Store v, assign v->seq, and commit: a violation is durable before anyone is told. v->seq
  * is assigned even when storing fails (the error is returned). */
 int ledger_add_violation(struct ledger *l, struct violation *v);

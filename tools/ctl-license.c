@@ -129,12 +129,12 @@ static int parse_day(const char *s, int64_t *ret)
 struct sim {
 	const struct license *l;
 	struct eval_result res;
-	unsigned execs;
+	uint64_t execs;
 	int r;
 };
 
 static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *exe,
-		    const char *cgroup, void *userdata)
+		    const char *cgroup, uint64_t count, void *userdata)
 {
 	struct sim *s = userdata;
 	struct passwd *pw = getpwuid(uid);
@@ -172,7 +172,7 @@ static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *
 		.exempt = uid < 1000,
 	};
 	(void)time_usec;
-	s->execs++;
+	s->execs += count;
 	s->r = evaluate_process(s->l, &p, &s->res);
 	for (size_t i = 0; i < n_groups; i++)
 		free((char *)groups[i]);
@@ -246,10 +246,10 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 		printf("{%s\"license\":", nl);
 	if (json) {
 		json_str(l->id);
-		printf(",%s\"execs\":%u,%s\"findings\":[", nl, s.execs, nl);
+		printf(",%s\"execs\":%llu,%s\"findings\":[", nl, (unsigned long long)s.execs, nl);
 	} else {
-		printf("Simulating licence %s (%s) against %s since %s: %u exec(s) recorded.\n\n",
-		       l->id, file, path, since, s.execs);
+		printf("Simulating licence %s (%s) against %s since %s: %llu exec(s) recorded.\n\n",
+		       l->id, file, path, since, (unsigned long long)s.execs);
 	}
 	bool first = true;
 	for (size_t i = 0; i < s.res.n_findings; i++) {

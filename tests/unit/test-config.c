@@ -97,6 +97,16 @@ int main(void)
 		  "gpu_mode and accelerators_file are taken (%s)", err);
 	r = load("gpu_mode = off\n", &c, err, sizeof(err));
 	TAP_CHECK(r == 0 && c.gpu_mode == GPU_MODE_OFF, "gpu_mode off");
+	TAP_CHECK(!c.process_records_all, "process_records defaults to aggregate");
+	r = load("process_records = all\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.process_records_all, "process_records = all is taken (%s)", err);
+	r = load("process_records = aggregate\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && !c.process_records_all, "process_records = aggregate is taken");
+	r = load("process_records = some\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL &&
+			  strstr(err, "t.conf:1: process_records: invalid value \"some\": expected "
+				      "aggregate or all"),
+		  "an unknown process_records is refused: %s", err);
 	r = load("gpu_mode = heavy\n", &c, err, sizeof(err));
 	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: gpu_mode: invalid value \"heavy\""),
 		  "unknown gpu_mode refused: %s", err);

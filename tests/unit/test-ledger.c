@@ -61,10 +61,12 @@ static const char *const fixture_sql[] = {
 	      " 'alice', 80, 8.0, 10.0, 'cpu at 80 %');"
 	      "INSERT INTO jobs_announced VALUES (1, '7', 'slurm', 'alice', 1000, 'physics',"
 	      " 'batch', '', '', '', 'n1', 1700000000500000, 1700000019500000);",
+	[4] = "INSERT INTO violation_acks (seq, time_usec, uid, note)"
+	      " VALUES (1, 1700000010000000, 0, 'seen by the operator');",
 };
 
 /* Chained records in the fixture at each version (all of its rows, chained by migration). */
-static const int fixture_records[] = { 0, 8, 10, 14 };
+static const int fixture_records[] = { 0, 8, 10, 14, 15 };
 
 static int count(sqlite3 *db, const char *sql)
 {
@@ -199,6 +201,9 @@ static void test_migrations(void)
 			TAP_CHECK(count(db, "SELECT COUNT(*) FROM processes WHERE exit_usec > 0") ==
 					  1,
 				  "v%d process events readable as processes", from);
+			TAP_CHECK(count(db, "SELECT COUNT(*) FROM process_records") == 2 &&
+					  count(db, "SELECT COUNT(*) FROM process_counts") == 0,
+				  "v%d process events are single records, not counts", from);
 		}
 		TAP_CHECK(from < (int)ARRAY_SIZE(fixture_records) &&
 				  count(db, "SELECT COUNT(*) FROM chain") == fixture_records[from],
@@ -237,8 +242,38 @@ static void test_migrations(void)
 		r = ledger_add_interval(l, 1700000020000000, 1700000030000000, &id);
 		if (r == 0)
 			r = ledger_add_usage(l, id, "/job_8", 13, "8", 1000, "alice", 99);
+		struct process_count pc = { .cgroup = "/job_8",
+					    .job = "8",
+					    .uid = 1000,
+					    .user = "alice",
+					    .executable = "/bin/sim",
+					    .exe_sha256 = "",
+					    .execs = 3,
+					    .exits = 2,
+					    .cpu_ns = 99 };
+		struct process_evidence pe = { .time_usec = 1700000021000000,
+					       .reason = "first-in-job",
+					       .pid = 43,
+					       .ppid = 1,
+					       .uid = 1000,
+					       .executable = "/bin/sim",
+					       .exe_sha256 = "",
+					       .cgroup = "/job_8",
+					       .job = "8" };
+		if (r == 0)
+			r = ledger_add_process_count(l, id, &pc);
+		if (r == 0)
+			r = ledger_add_evidence_exec(l, &pe);
+		if (r == 0)
+			r = ledger_add_evidence_exit(l, 1700000022000000, "first-in-job", 43, 0,
+						     99);
 		if (r == 0)
 			r = ledger_commit(l);
+		TAP_CHECK(
+			r == 0 && count(db, "SELECT COUNT(*) FROM processes WHERE pid = 43 AND"
+					    " exit_usec = 1700000022000000") == 1,
+			"after v%d: counts and evidence written, the evidence readable as processes",
+			from);
 		TAP_CHECK(r == 0 && id == (from >= 1 ? 3 : 1),
 			  "new interval after v%d gets id %lld", from, (long long)id);
 		verify(db, &v);
