@@ -120,6 +120,9 @@ struct gpu {
 	size_t n_libs;
 	uint64_t bad_records;
 	bool full_warned;
+	/* Told of a process's first GPU activity (HPCM_EV_GPU_FIRST). */
+	void (*first_use)(uint32_t tgid, void *userdata);
+	void *first_use_ud;
 };
 
 const char *gpu_runtime_name(enum gpu_runtime rt)
@@ -399,8 +402,14 @@ static int on_record(void *ctx, void *data, size_t size)
 {
 	struct gpu *g = ctx;
 	const struct hpcm_gpu_lib_event *e = data;
+	const struct hpcm_event_hdr *h = data;
 	char path[HPCM_GPU_PATH_LEN];
 
+	if (size == sizeof(*h) && h->type == HPCM_EV_GPU_FIRST) {
+		if (g->first_use)
+			g->first_use(h->tgid, g->first_use_ud);
+		return 0;
+	}
 	if (size != sizeof(*e) || e->hdr.type != HPCM_EV_GPU_LIB) {
 		g->bad_records++;
 		return 0;
@@ -516,6 +525,12 @@ enum gpu_mode gpu_get_mode(const struct gpu *g)
 int gpu_ring_fd(const struct gpu *g)
 {
 	return ring_buffer__epoll_fd(g->rb);
+}
+
+void gpu_set_first_use(struct gpu *g, void (*fn)(uint32_t tgid, void *userdata), void *userdata)
+{
+	g->first_use = fn;
+	g->first_use_ud = userdata;
 }
 
 int gpu_consume(struct gpu *g)

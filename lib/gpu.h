@@ -72,6 +72,9 @@ int gpu_consider_path(struct gpu *g, uint32_t pid, const char *path);
 /* The ring buffer of library-open records: poll this fd, then gpu_consume(). */
 int gpu_ring_fd(const struct gpu *g);
 int gpu_consume(struct gpu *g);
+/* fn(tgid) at a process's first GPU activity (a device opened, a runtime called), from
+ * gpu_consume(). */
+void gpu_set_first_use(struct gpu *g, void (*fn)(uint32_t tgid, void *userdata), void *userdata);
 
 size_t gpu_n_libs(const struct gpu *g);
 const struct gpu_lib *gpu_lib_get(const struct gpu *g, size_t i);

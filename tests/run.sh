@@ -58,6 +58,8 @@ ALL=(
 	"tests/faults/test-license-swap.sh"
 	"tests/faults/test-timezone.sh"
 	"tests/dbus/test-flood.sh"
+	"tests/dbus/test-storm.sh"
+	"tests/dbus/test-aggregate.sh"
 	"tests/adversarial/test-exec-evasion.sh"
 	"tests/adversarial/test-digest-worker.sh"
 	"tests/adversarial/test-escape.sh"

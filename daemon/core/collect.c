@@ -21,8 +21,19 @@ struct usage_acc {
 	uint64_t cpu_ns;
 };
 
+/* The processes of one executable in one (cgroup, uid) in the interval in progress. */
+struct exe_acc {
+	uint64_t cgroup_id;
+	uint64_t cgroup_v1_id;
+	uint32_t uid;
+	char *exe; /* "" when not known */
+	char *sha256; /* "" when not known */
+	uint64_t execs, exits, cpu_ns;
+};
+
 struct interval {
 	void *usage; /* tsearch tree of struct usage_acc for the interval in progress */
+	void *exes; /* tsearch tree of struct exe_acc: process counts (unless process_records all) */
 	uint64_t start_usec;
 	uint64_t last_collect_usec;
 	uint64_t last_duration_usec; /* how long the last reading took (self-cost) */
@@ -44,8 +55,69 @@ static int usage_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+static int exe_cmp(const void *a, const void *b)
+{
+	const struct exe_acc *x = a, *y = b;
+	int c;
+
+	if (x->cgroup_id != y->cgroup_id)
+		return x->cgroup_id < y->cgroup_id ? -1 : 1;
+	if (x->cgroup_v1_id != y->cgroup_v1_id)
+		return x->cgroup_v1_id < y->cgroup_v1_id ? -1 : 1;
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	c = strcmp(x->exe, y->exe);
+	return c ? c : strcmp(x->sha256, y->sha256);
+}
+
+static void exe_free(void *p)
+{
+	struct exe_acc *a = p;
+
+	free(a->exe);
+	free(a->sha256);
+	free(a);
+}
+
+void interval_count(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id, uint32_t uid,
+		    const struct proc *p, uint64_t execs, uint64_t exits, uint64_t cpu_ns)
+{
+	struct exe_acc key = {
+		.cgroup_id = cgroup_id,
+		.cgroup_v1_id = cgroup_v1_id,
+		.uid = uid,
+		.exe = p && p->exe ? p->exe : "",
+		.sha256 = p && p->exe_sha256 ? p->exe_sha256 : "",
+	},
+		       *a;
+	void *node;
+
+	if (m->cfg.process_records_all || (!execs && !exits && !cpu_ns))
+		return;
+	node = tfind(&key, &m->interval->exes, exe_cmp);
+	if (node) {
+		a = *(struct exe_acc **)node;
+	} else {
+		a = calloc(1, sizeof(*a));
+		if (a) {
+			*a = key;
+			a->exe = strdup(key.exe);
+			a->sha256 = strdup(key.sha256);
+		}
+		if (!a || !a->exe || !a->sha256 || !tsearch(a, &m->interval->exes, exe_cmp)) {
+			if (a)
+				exe_free(a);
+			log_error("out of memory: a process count of uid %u is lost", uid);
+			return;
+		}
+	}
+	a->execs += execs;
+	a->exits += exits;
+	a->cpu_ns += cpu_ns;
+}
+
 void interval_account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id, uint32_t uid,
-		      uint64_t cpu_ns)
+		      const struct proc *p, uint64_t cpu_ns)
 {
 	struct usage_acc key = { .cgroup_id = cgroup_id, .cgroup_v1_id = cgroup_v1_id, .uid = uid },
 			 *u;
@@ -53,6 +125,7 @@ void interval_account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_
 
 	if (!cpu_ns)
 		return;
+	interval_count(m, cgroup_id, cgroup_v1_id, uid, p, 0, 0, cpu_ns);
 	node = tfind(&key, &m->interval->usage, usage_cmp);
 	if (node) {
 		(*(struct usage_acc **)node)->cpu_ns += cpu_ns;
@@ -106,6 +179,38 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 		f->r = r;
 }
 
+static void exes_visit(const void *node, VISIT which, void *closure)
+{
+	struct flush *f = closure;
+	const struct exe_acc *a = *(const struct exe_acc *const *)node;
+	const struct user_info *user = NULL;
+	char cgbuf[PATH_MAX + 32], job[32];
+	const char *cg;
+	int r;
+
+	if ((which != postorder && which != leaf) || f->r < 0)
+		return;
+	cg = manager_attribution_path(f->m, a->cgroup_id, a->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+	slurm_job_from_cgroup(cg, job, sizeof(job));
+	attributor_user(f->m->attr, a->uid, &user);
+	/* Paths are bytes; the ledger keeps valid UTF-8. */
+	_cleanup_free_ char *exe = utf8_escape_invalid(a->exe);
+	struct process_count c = {
+		.cgroup = cg,
+		.job = job,
+		.uid = a->uid,
+		.user = user ? user->display_name : "",
+		.executable = exe ? exe : "",
+		.exe_sha256 = a->sha256,
+		.execs = a->execs,
+		.exits = a->exits,
+		.cpu_ns = a->cpu_ns,
+	};
+	r = exe ? ledger_add_process_count(f->m->ledger, f->interval_id, &c) : -ENOMEM;
+	if (r < 0)
+		f->r = r;
+}
+
 static int flush_interval(struct manager *m, uint64_t end_usec)
 {
 	struct flush f = { .m = m };
@@ -119,6 +224,10 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	/* What the counters said at this commit: a restart in the same boot continues there. */
 	if (r == 0)
 		r = procs_save_baselines(m);
+	if (r == 0) {
+		twalk_r(m->interval->exes, exes_visit, &f);
+		r = f.r;
+	}
 	if (r == 0)
 		r = manager_gpu_flush(m, f.interval_id);
 	if (r == 0)
@@ -131,6 +240,8 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 	}
 	tdestroy(m->interval->usage, free);
 	m->interval->usage = NULL;
+	tdestroy(m->interval->exes, exe_free);
+	m->interval->exes = NULL;
 	manager_gpu_flushed(m);
 	m->interval->start_usec = end_usec;
 	return 0;
@@ -252,6 +363,7 @@ void interval_free(struct manager *m)
 	if (!m->interval)
 		return;
 	tdestroy(m->interval->usage, free);
+	tdestroy(m->interval->exes, exe_free);
 	free(m->interval);
 	m->interval = NULL;
 }

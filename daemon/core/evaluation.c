@@ -13,7 +13,21 @@
 #include "manager.h"
 #include "util.h"
 
+/* What a process was evaluated on at its exec, when no licence found anything: the next exec
+ * of the same program by the same uid needs no evaluation (the common case of a busy node:
+ * the same few programs over and over). Forgotten at each interval and at each reload, so that
+ * a change of time (validity), of a user's groups or of the licences counts within one. */
+struct clean_key {
+	uint32_t uid;
+	char *exe, *filename, *exe_sha256, *run_sha256, *run_path; /* "" for NULL */
+};
+
+#define CLEAN_MAX 4096
+
 struct evaluation {
+	void *clean; /* tsearch tree of struct clean_key */
+	size_t n_clean;
+	uint64_t evaluated, skipped; /* per-exec evaluations done, and found clean already */
 	struct eval_tracker *tracker; /* the violation lifecycle of periodic terms */
 	struct sqlite3 *query_db; /* read-only ledger connection for usage queries */
 	struct usage_cache *usage_cache; /* cumulative usage sums, read incrementally */
@@ -214,16 +228,89 @@ static bool license_usable(const struct license_entry *e)
 	return e->license != NULL;
 }
 
+static int clean_cmp(const void *a, const void *b)
+{
+	const struct clean_key *x = a, *y = b;
+	int c;
+
+	if (x->uid != y->uid)
+		return x->uid < y->uid ? -1 : 1;
+	if ((c = strcmp(x->exe, y->exe)) || (c = strcmp(x->filename, y->filename)) ||
+	    (c = strcmp(x->exe_sha256, y->exe_sha256)) ||
+	    (c = strcmp(x->run_sha256, y->run_sha256)))
+		return c;
+	return strcmp(x->run_path, y->run_path);
+}
+
+static void clean_free(void *p)
+{
+	struct clean_key *k = p;
+
+	free(k->exe);
+	free(k->filename);
+	free(k->exe_sha256);
+	free(k->run_sha256);
+	free(k->run_path);
+	free(k);
+}
+
+static void clean_forget(struct evaluation *ev)
+{
+	tdestroy(ev->clean, clean_free);
+	ev->clean = NULL;
+	ev->n_clean = 0;
+}
+
+static void clean_remember(struct evaluation *ev, const struct clean_key *key)
+{
+	struct clean_key *k;
+
+	if (ev->n_clean >= CLEAN_MAX)
+		clean_forget(ev);
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return;
+	k->uid = key->uid;
+	k->exe = strdup(key->exe);
+	k->filename = strdup(key->filename);
+	k->exe_sha256 = strdup(key->exe_sha256);
+	k->run_sha256 = strdup(key->run_sha256);
+	k->run_path = strdup(key->run_path);
+	if (!k->exe || !k->filename || !k->exe_sha256 || !k->run_sha256 || !k->run_path ||
+	    !tsearch(k, &ev->clean, clean_cmp)) {
+		clean_free(k);
+		return;
+	}
+	ev->n_clean++;
+}
+
 void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 {
 	const struct user_info *u = NULL;
-	bool exempt = p->uid < m->cfg.uid_min;
+	bool exempt = p->uid < m->cfg.uid_min, found = false;
+	struct evaluation *ev = m->evaluation;
 
 	if (!m->licenses)
 		return;
 	if (!filename)
 		filename = p->filename; /* re-evaluated: the name it was run by at its exec */
 	digests_hash(m, p, filename);
+	/* Digests still pending: evaluated again when they are back (not remembered as clean). */
+	bool settled = !p->digests_pending && ev;
+	struct clean_key key = {
+		.uid = p->uid,
+		.exe = p->exe ? p->exe : "",
+		.filename = (char *)(filename ? filename : ""),
+		.exe_sha256 = p->exe_sha256 ? p->exe_sha256 : "",
+		.run_sha256 = p->run_sha256 ? p->run_sha256 : "",
+		.run_path = p->run_path ? p->run_path : "",
+	};
+	if (settled && tfind(&key, &ev->clean, clean_cmp)) {
+		ev->skipped++;
+		return;
+	}
+	if (ev)
+		ev->evaluated++;
 	if (!exempt && attributor_user(m->attr, p->uid, &u) < 0)
 		exempt = true; /* unknown user: principal terms cannot be checked */
 	for (size_t i = 0; i < m->licenses->n_entries; i++) {
@@ -252,8 +339,23 @@ void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 
 			violations_raise_process(m, f->kind, e->license, p, f->key, f->detail);
 		}
+		found |= res.n_findings > 0;
 		eval_result_done(&res);
 	}
+	if (settled && !found)
+		clean_remember(ev, &key);
+}
+
+void evaluation_changed(struct manager *m)
+{
+	if (m->evaluation)
+		clean_forget(m->evaluation);
+}
+
+void evaluation_stats(const struct manager *m, uint64_t *evaluated, uint64_t *skipped)
+{
+	*evaluated = m->evaluation ? m->evaluation->evaluated : 0;
+	*skipped = m->evaluation ? m->evaluation->skipped : 0;
 }
 
 static int eval_one(struct manager *m, const struct license *l, const struct eval_input *in,
@@ -273,6 +375,9 @@ int manager_evaluate(struct manager *m)
 
 	if (!m->evaluation || !m->evaluation->tracker)
 		return 0;
+	/* Time has passed (validity), users and licences may have changed: execs are evaluated
+	 * afresh from here on. */
+	clean_forget(m->evaluation);
 	r = evaluation_with_inputs(m, eval_one, &res);
 	if (r == 0)
 		r = eval_tracker_update(m->evaluation->tracker, &res, &violations_tracker_ops, m);
@@ -356,6 +461,7 @@ void evaluation_stop(struct manager *m)
 {
 	if (!m->evaluation)
 		return;
+	clean_forget(m->evaluation);
 	eval_tracker_free(m->evaluation->tracker);
 	usage_cache_free(m->evaluation->usage_cache);
 	sqlite3_close(m->evaluation->query_db);

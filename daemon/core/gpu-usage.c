@@ -105,6 +105,12 @@ int manager_gpu_rescan(struct manager *m, struct inventory **ret)
 	return inventory_scan(PCI_DEVICES_DIR, NVIDIA_PROC_DIR, m->gpu_usage->accel_db, ret);
 }
 
+/* A process used an accelerator: kept as a record of its own (process_evidence). */
+static void on_first_use(uint32_t tgid, void *userdata)
+{
+	procs_keep_evidence_pid(userdata, tgid, "accelerator");
+}
+
 int manager_gpu_start(struct manager *m)
 {
 	char err[1024];
@@ -142,6 +148,7 @@ int manager_gpu_start(struct manager *m)
 			 strerror(-r));
 		return 0;
 	}
+	gpu_set_first_use(m->gpu_usage->gpu, on_first_use, m);
 	r = gpu_scan_all(m->gpu_usage->gpu);
 	if (r < 0)
 		log_warning("cannot scan processes for GPU runtimes: %s", strerror(-r));
@@ -267,6 +274,9 @@ static int collect_one(uint32_t tgid, const struct hpcm_gpu_proc *k, void *userd
 #undef DELTA
 	s->c = *k;
 	acc_add(m, k, &d);
+	/* Its first activity went by in the ring buffer (on_first_use()); this is for one whose
+	 * record was lost. */
+	procs_keep_evidence_pid(m, tgid, "accelerator");
 	if (k->exit_ns) {
 		gpu_reap(m->gpu_usage->gpu, tgid);
 		tdelete(s, &m->gpu_usage->seen, seen_cmp);
@@ -437,6 +447,8 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 		    0 ||
 	    (r = status_add_num(l, "gpu_lib_records_lost", 't', st.counter[HPCM_GSTAT_DROP_LIB])) <
 		    0 ||
+	    (r = status_add_num(l, "gpu_first_records_lost", 't',
+				st.counter[HPCM_GSTAT_DROP_FIRST])) < 0 ||
 	    (r = status_add_num(l, "accelerators", 'u',
 				m->gpu_usage->inventory ?
 					(uint32_t)m->gpu_usage->inventory->n_devices :

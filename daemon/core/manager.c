@@ -120,6 +120,7 @@ int manager_reload(struct manager *m)
 	notify_changed(m, MANAGER_CHANGED_LICENSES);
 	manager_meter_states_check(m);
 	attributor_flush_users(m->attr);
+	evaluation_changed(m);
 	/* New terms apply to what already runs. */
 	procs_foreach(m, reevaluate, NULL);
 	manager_evaluate(m);

@@ -52,7 +52,7 @@ struct meter_states;
 struct manager {
 	struct config cfg;
 	sd_event *event;
-	sd_event_source *ring_source, *timer_source, *post_source;
+	sd_event_source *ring_source, *timer_source, *drain_source, *post_source;
 	sd_event_source *commit_source; /* the delayed commit of the loop's records */
 	/* Who is told what happened (core.h); NULL: nobody. */
 	const struct manager_notify *notify;
@@ -118,6 +118,10 @@ struct proc {
 	uint32_t exec_gen;
 	uint8_t digests_pending;
 	bool detached;
+	uint64_t exec_usec; /* when it exec'd (wall clock), 0 when found without its exec */
+	/* Why it is kept as a record of its own ("violation", "first-in-job", "accelerator"),
+	 * NULL when it is only counted (process_counts). */
+	const char *evidence;
 };
 
 int procs_new(struct manager *m);
@@ -136,6 +140,10 @@ void procs_read(struct manager *m);
 void procs_load_baselines(struct manager *m);
 int procs_save_baselines(struct manager *m);
 struct proc *procs_find(struct manager *m, uint32_t tgid);
+/* Keep p as a record of its own from now on (its exec now, its exit when it ends): evidence of
+ * a violation, of an accelerator used. Once per exec. */
+void procs_keep_evidence(struct manager *m, struct proc *p, const char *reason);
+void procs_keep_evidence_pid(struct manager *m, uint32_t tgid, const char *reason);
 void proc_free(struct proc *p);
 uint32_t procs_count(const struct manager *m);
 void procs_events(const struct manager *m, uint64_t *exec, uint64_t *exit, uint64_t *move,
@@ -161,9 +169,13 @@ void digests_stats(struct manager *m, uint32_t *pending, uint64_t *files, uint64
 /* ---- collect.c: the interval ---- */
 int interval_new(struct manager *m);
 void interval_free(struct manager *m);
-/* CPU time of (cgroup, uid) in the interval in progress. */
+/* CPU time of (cgroup, uid) in the interval in progress, run by p (NULL: not known). */
 void interval_account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id, uint32_t uid,
-		      uint64_t cpu_ns);
+		      const struct proc *p, uint64_t cpu_ns);
+/* Execs and exits of p's executable in (cgroup, uid) (and CPU time: interval_account() adds
+ * its own), counted per interval unless cfg.process_records_all. */
+void interval_count(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id, uint32_t uid,
+		    const struct proc *p, uint64_t execs, uint64_t exits, uint64_t cpu_ns);
 /* Read the kernel counters and close the interval in progress. */
 int manager_collect(struct manager *m);
 /* The meter is attached: its loss counters from now on are new. */
@@ -191,13 +203,17 @@ int evaluation_with_inputs(struct manager *m,
 				     const struct eval_input *in, void *ud),
 			   void *ud);
 unsigned evaluation_terms_not_evaluated(const struct manager *m);
+/* The licences or users changed: per-exec results remembered are forgotten. */
+void evaluation_changed(struct manager *m);
+/* Per-exec evaluations done, and skipped because the same program and uid were found clean. */
+void evaluation_stats(const struct manager *m, uint64_t *evaluated, uint64_t *skipped);
 
 /* ---- violations.c: raised, open, cleared ---- */
 int violations_new(struct manager *m);
 void violations_free(struct manager *m);
 /* A process violation found at an exec: raised once while a process meets it. */
 void violations_raise_process(struct manager *m, const char *kind, const struct license *lic,
-			      const struct proc *p, const char *key, const char *detail);
+			      struct proc *p, const char *key, const char *detail);
 /* Store a violation that concerns no process (a tamper event, a metering gap a licence counts
  * as a violation): ledger first (v->seq assigned), then log and notification. */
 int manager_record_violation(struct manager *m, struct violation *v);

@@ -24,7 +24,14 @@ struct procs {
 	/* The counters the previous run committed (same boot), and when it committed last. */
 	void *baselines;
 	uint64_t prev_commit_boot_ns;
+	/* "JOB|EXECUTABLE" of the execs kept as the first of their executable in their job. */
+	void *first_seen;
+	size_t n_first_seen;
 };
+
+/* Executables remembered per job for first-in-job evidence; past this many the memory starts
+ * afresh (a first exec is then recorded once more: a duplicate, never a loss). */
+#define FIRST_SEEN_MAX 65536
 
 int procs_new(struct manager *m)
 {
@@ -193,6 +200,78 @@ static struct proc *proc_renew(struct manager *m, struct proc *p)
 	return n;
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* The first exec of p's executable in its job (or outside any job) since the daemon started:
+ * kept as a record of its own, so that what ran in every job is on record. */
+static bool first_in_job(struct manager *m, const struct proc *p)
+{
+	char cgbuf[PATH_MAX + 32], job[32];
+	_cleanup_free_ char *key = NULL;
+	char *k;
+
+	slurm_job_from_cgroup(manager_attribution_path(m, p->cgroup_id, p->cgroup_v1_id, cgbuf,
+						       sizeof(cgbuf)),
+			      job, sizeof(job));
+	if (asprintf(&key, "%s|%s", job, p->exe ? p->exe : "") < 0)
+		return false;
+	if (tfind(key, &m->procs->first_seen, str_cmp))
+		return false;
+	if (m->procs->n_first_seen >= FIRST_SEEN_MAX) {
+		log_info("%zu executables remembered for first-in-job records: starting afresh",
+			 m->procs->n_first_seen);
+		tdestroy(m->procs->first_seen, free);
+		m->procs->first_seen = NULL;
+		m->procs->n_first_seen = 0;
+	}
+	k = TAKE_PTR(key);
+	if (!tsearch(k, &m->procs->first_seen, str_cmp)) {
+		free(k);
+		return true; /* out of memory: kept all the same */
+	}
+	m->procs->n_first_seen++;
+	return true;
+}
+
+void procs_keep_evidence(struct manager *m, struct proc *p, const char *reason)
+{
+	char cgbuf[PATH_MAX + 32], job[32];
+	const char *cg;
+
+	/* With process_records = all, process_events has every process already. */
+	if (p->evidence || m->cfg.process_records_all)
+		return;
+	p->evidence = reason;
+	cg = manager_attribution_path(m, p->cgroup_id, p->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+	slurm_job_from_cgroup(cg, job, sizeof(job));
+	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
+	struct process_evidence e = {
+		/* Found without its exec (it ran before the meter): when it was found. */
+		.time_usec = p->exec_usec ? p->exec_usec : now_realtime_usec(),
+		.reason = reason,
+		.pid = p->tgid,
+		.ppid = p->ppid,
+		.uid = p->uid,
+		.executable = exe ? exe : "",
+		.exe_sha256 = p->exe_sha256 ? p->exe_sha256 : "",
+		.cgroup = cg,
+		.job = job,
+	};
+	if (ledger_add_evidence_exec(m->ledger, &e) < 0)
+		log_error("pid %u: its record (%s) is not in the ledger", p->tgid, reason);
+}
+
+void procs_keep_evidence_pid(struct manager *m, uint32_t tgid, const char *reason)
+{
+	struct proc *p = procs_find(m, tgid);
+
+	if (p)
+		procs_keep_evidence(m, p, reason);
+}
+
 void procs_on_exec(const struct meter_exec *e, void *userdata)
 {
 	struct manager *m = userdata;
@@ -219,13 +298,22 @@ void procs_on_exec(const struct meter_exec *e, void *userdata)
 	free(p->filename);
 	p->filename = e->filename[0] ? strdup(e->filename) : NULL;
 	digests_forget(p); /* another program in the same process (exec without fork) */
-	_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
-	ledger_add_exec(m->ledger, interval_boot_to_real_usec(m, e->ts_ns), e->tgid, e->ppid,
-			e->uid, exe ? exe : "",
-			manager_attribution_path(m, e->cgroup_id, e->cgroup_v1_id, cgbuf,
-						 sizeof(cgbuf)));
+	p->exec_usec = interval_boot_to_real_usec(m, e->ts_ns);
+	p->evidence = NULL; /* a new program: its own record, if any */
+	if (m->cfg.process_records_all) {
+		_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
+
+		ledger_add_exec(m->ledger, p->exec_usec, e->tgid, e->ppid, e->uid, exe ? exe : "",
+				manager_attribution_path(m, e->cgroup_id, e->cgroup_v1_id, cgbuf,
+							 sizeof(cgbuf)));
+	}
 	log_debug("exec pid %u uid %u %s", e->tgid, e->uid, p->exe ? p->exe : "?");
+	/* Evaluated first: a violation keeps the process as evidence, and a digest taken at
+	 * once (a small file) is part of its executable's identity. */
 	evaluation_proc(m, p, e->filename);
+	interval_count(m, e->cgroup_id, e->cgroup_v1_id, e->uid, p, 1, 0, 0);
+	if (!p->evidence && first_in_job(m, p))
+		procs_keep_evidence(m, p, "first-in-job");
 	manager_gpu_exec(m, e->tgid);
 }
 
@@ -233,10 +321,12 @@ void procs_on_exit(const struct meter_exit *e, void *userdata)
 {
 	struct manager *m = userdata;
 	struct proc *p = procs_find(m, e->tgid);
-	uint64_t seen = 0;
+	/* The entry is this process's, not one behind a reused pid. */
+	struct proc *same = p && (!p->start_ns || p->start_ns == e->start_ns) ? p : NULL;
+	uint64_t seen = 0, time_usec = interval_boot_to_real_usec(m, e->ts_ns);
 
 	m->procs->exit_events++;
-	if (p && (!p->start_ns || p->start_ns == e->start_ns))
+	if (same)
 		seen = p->cpu_seen;
 	else if (!p && baseline_take(m, e->tgid, e->start_ns, &seen))
 		; /* the previous run wrote this much of it */
@@ -244,9 +334,13 @@ void procs_on_exit(const struct meter_exit *e, void *userdata)
 		 !started_after_last_commit(m, e->start_ns))
 		seen = e->cpu_ns; /* ran before the meter and ended before its first reading */
 	if (e->cpu_ns > seen)
-		interval_account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, e->cpu_ns - seen);
-	ledger_add_exit(m->ledger, interval_boot_to_real_usec(m, e->ts_ns), e->tgid, e->exit_code,
-			e->cpu_ns);
+		interval_account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, same, e->cpu_ns - seen);
+	interval_count(m, e->cgroup_id, e->cgroup_v1_id, e->uid, same, 0, 1, 0);
+	if (m->cfg.process_records_all)
+		ledger_add_exit(m->ledger, time_usec, e->tgid, e->exit_code, e->cpu_ns);
+	else if (same && same->evidence)
+		ledger_add_evidence_exit(m->ledger, time_usec, same->evidence, e->tgid,
+					 e->exit_code, e->cpu_ns);
 	if (p)
 		proc_remove(m, p);
 }
@@ -283,7 +377,7 @@ void procs_on_move(const struct meter_move *e, void *userdata)
 		return;
 	}
 	if (e->cpu_ns > p->cpu_seen) {
-		interval_account(m, from, from_v1, e->uid, e->cpu_ns - p->cpu_seen);
+		interval_account(m, from, from_v1, e->uid, p, e->cpu_ns - p->cpu_seen);
 		p->cpu_seen = e->cpu_ns;
 	}
 	p->cgroup_id = e->cgroup_id;
@@ -300,7 +394,7 @@ void procs_on_tail(const struct meter_tail *e, void *userdata)
 	struct manager *m = userdata;
 
 	m->procs->tail_events++;
-	interval_account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, e->cpu_ns);
+	interval_account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, NULL, e->cpu_ns);
 	log_debug("pid %u ran %llu ns after its exit record", e->tgid,
 		  (unsigned long long)e->cpu_ns);
 }
@@ -328,7 +422,8 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 	/* The scheduler's figure only grows; it may dip for a moment while an exiting thread's
 	 * time moves into the process's total (a reused pid is a new proc: start_ns differs). */
 	if (k->cpu_ns > p->cpu_seen) {
-		interval_account(m, k->cgroup_id, k->cgroup_v1_id, k->uid, k->cpu_ns - p->cpu_seen);
+		interval_account(m, k->cgroup_id, k->cgroup_v1_id, k->uid, p,
+				 k->cpu_ns - p->cpu_seen);
 		p->cpu_seen = k->cpu_ns;
 	}
 	p->cgroup_id = k->cgroup_id;
@@ -589,6 +684,7 @@ void procs_free(struct manager *m)
 		return;
 	tdestroy(m->procs->tree, proc_free_node);
 	tdestroy(m->procs->baselines, free);
+	tdestroy(m->procs->first_seen, free);
 	free(m->procs);
 	m->procs = NULL;
 }

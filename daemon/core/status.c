@@ -158,7 +158,7 @@ int manager_status(struct manager *m, struct status_list *ret)
 	struct status_list l = {};
 	struct meter_stats st = { 0 };
 	uint64_t n_violations = 0, last_seq = ledger_last_violation_seq(m->ledger), drops;
-	uint64_t digest_files, digest_bytes, execs, exits, moves, tails;
+	uint64_t digest_files, digest_bytes, execs, exits, moves, tails, evaluated, skipped;
 	uint32_t digests_pending;
 	const char *mode = m->meter ? meter_attach_mode(m->meter) : "";
 	int r;
@@ -170,6 +170,7 @@ int manager_status(struct manager *m, struct status_list *ret)
 		st.counter[HPCM_STAT_DROP_MOVE] + st.counter[HPCM_STAT_DROP_TAIL];
 	digests_stats(m, &digests_pending, &digest_files, &digest_bytes);
 	procs_events(m, &execs, &exits, &moves, &tails);
+	evaluation_stats(m, &evaluated, &skipped);
 	if ((r = status_add_str(&l, "version", HPCMETER_VERSION)) < 0 ||
 	    (r = status_add_str(&l, "hostname", m->hostname)) < 0 ||
 	    (r = status_add_str(&l, "boot_id", m->boot_id)) < 0 ||
@@ -193,6 +194,8 @@ int manager_status(struct manager *m, struct status_list *ret)
 	    (r = status_add_num(&l, "license_errors", 'u', manager_license_errors(m))) < 0 ||
 	    (r = status_add_num(&l, "license_terms_not_evaluated", 'u',
 				evaluation_terms_not_evaluated(m))) < 0 ||
+	    (r = status_add_num(&l, "exec_evaluations", 't', evaluated)) < 0 ||
+	    (r = status_add_num(&l, "exec_evaluations_skipped", 't', skipped)) < 0 ||
 	    (r = status_add_num(&l, "digests_pending", 'u', digests_pending)) < 0 ||
 	    (r = status_add_num(&l, "digest_files", 't', digest_files)) < 0 ||
 	    (r = status_add_num(&l, "digest_bytes", 't', digest_bytes)) < 0 ||

@@ -99,7 +99,7 @@ static void process_violation_raised(struct manager *m, const char *key, uint64_
  * when that is what matched: for scripts the executable is the interpreter) while it is open:
  * store it, log it, signal it. */
 void violations_raise_process(struct manager *m, const char *kind, const struct license *lic,
-			      const struct proc *p, const char *finding_key, const char *detail)
+			      struct proc *p, const char *finding_key, const char *detail)
 {
 	char key[2 * PATH_MAX + 512], cgbuf[PATH_MAX + 32], job[32];
 	const struct user_info *u = NULL;
@@ -151,6 +151,9 @@ void violations_raise_process(struct manager *m, const char *kind, const struct 
 	log_notice("violation #%llu: %s: licence %s: pid %u uid %u (%s) %s%s%s: %s",
 		   (unsigned long long)v.seq, kind, lic->id, v.pid, v.uid, v.user, v.executable,
 		   job[0] ? " job " : "", job, detail);
+	/* The process is the violation's evidence: a record of its own, exec and exit. */
+	if (p)
+		procs_keep_evidence(m, p, "violation");
 	notify_violation_raised(m, &v);
 	/* Open until no process meets the condition any more (manager-evaluate.c). */
 	process_violation_raised(m, key, v.seq, user);

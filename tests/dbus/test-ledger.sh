@@ -129,13 +129,13 @@ rc=$?
 diag "$(cat "$T/t1.out")"
 check "one byte of usage row $row changed: ledger verify fails at its record $seq" \
 	sh -c "test $rc = 1 && grep -q 'BROKEN at record $seq (usage row $row)' '$T/t1.out'"
-row=$(q "$T/t2/ledger.sqlite" "SELECT MAX(id) FROM process_events")
-seq=$(q "$T/t2/ledger.sqlite" "SELECT seq FROM chain WHERE tbl = 'process_events' AND row = $row")
-q "$T/t2/ledger.sqlite" "DELETE FROM process_events WHERE id = $row" >/dev/null
+row=$(q "$T/t2/ledger.sqlite" "SELECT MAX(id) FROM process_evidence")
+seq=$(q "$T/t2/ledger.sqlite" "SELECT seq FROM chain WHERE tbl = 'process_evidence' AND row = $row")
+q "$T/t2/ledger.sqlite" "DELETE FROM process_evidence WHERE id = $row" >/dev/null
 "$HPCMETERCTL" ledger verify --state-dir "$T/t2" --json >"$T/t2.out"
 rc=$?
 check "one row deleted: ledger verify fails at its record $seq" \
-	test "$rc/$(json "(d['verified'], d['broken_seq'], d['broken_table'])" <"$T/t2.out")" = "1/(False, $seq, 'process_events')"
+	test "$rc/$(json "(d['verified'], d['broken_seq'], d['broken_table'])" <"$T/t2.out")" = "1/(False, $seq, 'process_evidence')"
 
 # GPU usage and the scheduler's account reach the report (rows as the GPU meter and the Slurm
 # prolog write them, on a copy).
