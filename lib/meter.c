@@ -234,7 +234,7 @@ static int set_pins(struct sched_bpf *skel, const char *pin_dir)
 	return 0;
 }
 
-static int open_and_load(bool btf, enum hpcm_v1_controller v1, const char *pin_dir,
+static int open_and_load(bool btf, const struct meter_options *o, const char *pin_dir,
 			 struct sched_bpf **ret)
 {
 	struct sched_bpf *skel;
@@ -244,7 +244,10 @@ static int open_and_load(bool btf, enum hpcm_v1_controller v1, const char *pin_d
 	if (!skel)
 		return -errno;
 	choose_programs(skel, btf);
-	skel->rodata->v1_controller = v1;
+	skel->rodata->v1_controller = o->v1;
+	/* A quarter of the ring buffer: room for the reader's timer to come round first. */
+	skel->rodata->wakeup_bytes =
+		o->batch_wakeups ? bpf_map__max_entries(skel->maps.events) / 4 : 0;
 	r = set_pins(skel, pin_dir);
 	if (r == 0)
 		r = sched_bpf__load(skel);
@@ -300,6 +303,16 @@ static int pin_dir_prepare(const char *pin_dir, bool *existed)
 int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach,
 		      enum hpcm_v1_controller v1, const char *pin_dir, struct meter **ret)
 {
+	struct meter_options o = { .attach = attach, .v1 = v1, .pin_dir = pin_dir };
+
+	return meter_open_opts(cb, &o, ret);
+}
+
+int meter_open_opts(const struct meter_callbacks *cb, const struct meter_options *o,
+		    struct meter **ret)
+{
+	enum meter_attach attach = o->attach;
+	const char *pin_dir = o->pin_dir;
 	bool existed = false;
 	struct meter *m;
 	int r;
@@ -330,21 +343,20 @@ int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach
 		m->cb = *cb;
 
 	m->mode = "tp_btf";
-	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP :
-					    open_and_load(true, v1, pin_dir, &m->skel);
+	r = attach == METER_ATTACH_RAW_TP ? -EOPNOTSUPP : open_and_load(true, o, pin_dir, &m->skel);
 	if (r < 0) {
 		if (attach != METER_ATTACH_RAW_TP)
 			log_info("tp_btf programs did not load (%s), using raw tracepoints",
 				 strerror(-r));
 		m->mode = "raw_tp";
-		r = open_and_load(false, v1, pin_dir, &m->skel);
+		r = open_and_load(false, o, pin_dir, &m->skel);
 		if (r < 0 && pin_dir && existed) {
 			/* Maps pinned by another build: start afresh rather than not at all. */
 			unpin_stale(pin_dir);
 			existed = false;
-			r = open_and_load(attach != METER_ATTACH_RAW_TP, v1, pin_dir, &m->skel);
+			r = open_and_load(attach != METER_ATTACH_RAW_TP, o, pin_dir, &m->skel);
 			if (r < 0)
-				r = open_and_load(false, v1, pin_dir, &m->skel);
+				r = open_and_load(false, o, pin_dir, &m->skel);
 			else
 				m->mode = "tp_btf";
 		}

@@ -72,6 +72,17 @@ int meter_open_v1(const struct meter_callbacks *cb, enum meter_attach attach,
  * missing; NULL or "": none): maps pinned there by an earlier run are reused. */
 int meter_open_pinned(const struct meter_callbacks *cb, enum meter_attach attach,
 		      enum hpcm_v1_controller v1, const char *pin_dir, struct meter **ret);
+/* All of it. */
+struct meter_options {
+	enum meter_attach attach;
+	enum hpcm_v1_controller v1;
+	const char *pin_dir;
+	/* Records do not wake the reader until a quarter of the ring buffer waits: the reader
+	 * drains it on a timer of its own (meter_consume()) as well. */
+	bool batch_wakeups;
+};
+int meter_open_opts(const struct meter_callbacks *cb, const struct meter_options *o,
+		    struct meter **ret);
 void meter_free(struct meter *m);
 /* Did meter_open_pinned() find and reuse pinned maps? */
 bool meter_maps_reused(const struct meter *m);

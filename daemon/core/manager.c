@@ -137,6 +137,19 @@ static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	return 0;
 }
 
+/* The ring buffer wakes the loop only once a quarter of it waits (meter_options's
+ * batch_wakeups): between, its records are drained this often. The wait a violation found at
+ * an exec can have before it is raised. */
+#define RING_DRAIN_USEC (USEC_PER_SEC / 5)
+
+static int on_drain(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	on_ring(NULL, -1, 0, userdata);
+	sd_event_source_set_time(s, usec + RING_DRAIN_USEC);
+	sd_event_source_set_enabled(s, SD_EVENT_ON);
+	return 0;
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
@@ -341,8 +354,13 @@ int manager_start(struct manager *m)
 		}
 	}
 	m->meter_start_ns = now_boottime_nsec();
-	r = meter_open_pinned(&cb, METER_ATTACH_AUTO, m->v1_controller, m->cfg.bpf_pin_dir,
-			      &m->meter);
+	struct meter_options mo = {
+		.attach = METER_ATTACH_AUTO,
+		.v1 = m->v1_controller,
+		.pin_dir = m->cfg.bpf_pin_dir,
+		.batch_wakeups = true,
+	};
+	r = meter_open_opts(&cb, &mo, &m->meter);
 	if (r < 0)
 		return r;
 	log_info("BPF CPU meter attached (%s)", meter_attach_mode(m->meter));
@@ -374,6 +392,10 @@ int manager_start(struct manager *m)
 		goto fail_loop;
 	r = sd_event_add_time_relative(m->event, &m->timer_source, CLOCK_MONOTONIC,
 				       m->cfg.interval_sec * USEC_PER_SEC, 0, on_timer, m);
+	if (r < 0)
+		goto fail_loop;
+	r = sd_event_add_time_relative(m->event, &m->drain_source, CLOCK_MONOTONIC, RING_DRAIN_USEC,
+				       0, on_drain, m);
 	if (r < 0)
 		goto fail_loop;
 	r = sd_event_add_post(m->event, &m->post_source, on_post, m);
@@ -428,6 +450,7 @@ void manager_free(struct manager *m)
 		return;
 	sd_event_source_unref(m->ring_source);
 	sd_event_source_unref(m->timer_source);
+	sd_event_source_unref(m->drain_source);
 	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->commit_source);
 	manager_stall_stop(m);
