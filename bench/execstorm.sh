@@ -2,9 +2,12 @@
 # Exec/exit storm: hpcmeterd on a private bus, then a tiny static program spawned at rising
 # rates for a fixed time each. For each rate: the rate reached, the exec and exit records the
 # daemon received against the processes spawned, the records the kernel could not write (ring
-# buffer full), and the daemon's CPU share over the storm (its utime+stime from /proc). Prints
-# a markdown table. Not a test: figures go to docs/PERFORMANCE.md.
+# buffer full), the daemon's CPU over the storm (its on-CPU time from /proc/PID/schedstat, in
+# nanoseconds), per process spawned and as a share of one core, and that per-process cost as a
+# ratio of what one spawn + exit itself cost (the spawner's and its children's CPU time, in the
+# same run). Prints a markdown table. Not a test: figures go to docs/PERFORMANCE.md.
 # usage: bench/execstorm.sh [BUILD_DIR] [SECONDS] [RATE...]   (as root)
+#   HPCMETERD_ARGS: more options for hpcmeterd (--config FILE, ...)
 BUILD=${1:-build}
 export BUILD
 . "$(dirname "$0")/../tests/lib.sh"
@@ -15,26 +18,30 @@ rates=("$@")
 
 start_bus
 mkdir -p "$T/licenses"
-start_daemon --licenses "$T/licenses" --interval 1 --gpu-mode off
+# shellcheck disable=SC2086 # options
+start_daemon --licenses "${LICENSES:-$T/licenses}" --interval 1 --gpu-mode off ${HPCMETERD_ARGS:-}
 st() { "$HPCMETERCTL" status --json | json "d.get('$1')"; }
-ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
-hz=$(getconf CLK_TCK)
+oncpu() { awk '{ print $1 }' "/proc/$DAEMON_PID/schedstat"; }
 
-echo "| target rate /s | reached /s | spawned | exec records | exit records | records lost | daemon CPU (% of one core) |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| target rate /s | reached /s | spawned | exec records | exit records | records lost | daemon CPU (% of one core) | daemon CPU per process (µs) | spawn + exit CPU per process (µs) | ratio |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for rate in "${rates[@]}"; do
 	sleep 1.5 # a reading between rounds
-	e0=$(st exec_events) x0=$(st exit_events) d0=$(st ringbuf_drops) c0=$(ticks)
+	e0=$(st exec_events) x0=$(st exit_events) d0=$(st ringbuf_drops) c0=$(oncpu)
 	t0=$(date +%s.%N)
 	out=$("$BUILD/bench/spawn" "$rate" "$secs" "$BUILD/bench/tiny")
 	sleep 2.5 # the daemon's readings after the storm
 	t1=$(date +%s.%N)
-	e1=$(st exec_events) x1=$(st exit_events) d1=$(st ringbuf_drops) c1=$(ticks)
+	e1=$(st exec_events) x1=$(st exit_events) d1=$(st ringbuf_drops) c1=$(oncpu)
 	n=$(sed -n 's/^spawned \([0-9]*\) .*/\1/p' <<<"$out")
-	reached=$(sed -n 's|.*: \([0-9]*\)/s$|\1|p' <<<"$out")
-	cpu=$(python3 -c "print('%.2f' % (100.0 * ($c1 - $c0) / $hz / ($t1 - $t0)))")
-	echo "| $rate | $reached | $n | $((e1 - e0)) | $((x1 - x0)) | $((d1 - d0)) | $cpu |"
+	reached=$(sed -n 's|^spawned .*: \([0-9]*\)/s$|\1|p' <<<"$out")
+	spawn_us=$(sed -n 's/^cpu per process \([0-9.]*\) us$/\1/p' <<<"$out")
+	read -r share per ratio < <(python3 -c "
+cpu = ($c1 - $c0) / 1e9
+print('%.2f %.1f %.4f' % (100.0 * cpu / ($t1 - $t0), cpu / $n * 1e6, cpu / $n * 1e6 / $spawn_us))")
+	echo "| $rate | $reached | $n | $((e1 - e0)) | $((x1 - x0)) | $((d1 - d0)) | $share | $per | $spawn_us | $ratio |"
 done
 echo
 echo "$secs s per rate; exec/exit records count every process on the node (the spawner and"
-echo "the status calls too); CPU share over the storm and the 2.5 s after it."
+echo "the status calls too); the daemon's CPU over the storm and the 2.5 s after it (its readings"
+echo "included), divided by the processes spawned."
