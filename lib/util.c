@@ -65,6 +65,18 @@ static size_t utf8_sequence_len(const unsigned char *s)
 	return n;
 }
 
+bool utf8_valid(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_sequence_len(p);
+
+		if (!n)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
 char *utf8_escape_invalid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -80,6 +80,8 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * valid sequence becomes "\xNN". Paths and names from the kernel are arbitrary bytes, and one
  * invalid byte must not keep a violation off the bus. NULL when out of memory. */
 char *utf8_escape_invalid(const char *s);
+/* Is s valid UTF-8 throughout (what utf8_escape_invalid() would leave as it is)? */
+bool utf8_valid(const char *s);
 
 /* CLOCK_REALTIME and CLOCK_BOOTTIME in microseconds / nanoseconds. */
 uint64_t now_realtime_usec(void);

@@ -18,6 +18,7 @@ ALL=(
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
 	"$BUILD/tests/test-util"
+	"$BUILD/tests/test-json"
 	"$BUILD/tests/test-ctl-format"
 	"$BUILD/tests/test-kmeter"
 	"$BUILD/tests/test-ledger"
