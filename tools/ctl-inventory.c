@@ -33,90 +33,6 @@ static int call(sd_bus *bus, const char *member, sd_bus_message **reply, const c
 	return r;
 }
 
-/* ---- a small JSON writer: the strings come from the daemon, valid UTF-8 ---- */
-
-struct jw {
-	bool pretty, need_comma;
-	int depth;
-};
-
-static void jw_str(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-static void jw_sep(struct jw *w)
-{
-	if (w->need_comma)
-		putchar(',');
-	if (w->pretty && w->depth > 0)
-		printf("\n%*s", 2 * w->depth, "");
-	w->need_comma = true;
-}
-
-static void jw_key(struct jw *w, const char *k)
-{
-	jw_sep(w);
-	jw_str(k);
-	printf(w->pretty ? ": " : ":");
-	w->need_comma = false;
-}
-
-static void jw_open(struct jw *w, char c)
-{
-	if (w->need_comma || (w->pretty && w->depth > 0))
-		jw_sep(w);
-	putchar(c);
-	w->depth++;
-	w->need_comma = false;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	w->depth--;
-	if (w->pretty && w->need_comma)
-		printf("\n%*s", 2 * w->depth, "");
-	putchar(c);
-	w->need_comma = true;
-}
-
-static void jw_kv_s(struct jw *w, const char *k, const char *v)
-{
-	jw_key(w, k);
-	jw_str(v);
-	w->need_comma = true;
-}
-
-static void jw_kv_u(struct jw *w, const char *k, uint64_t v)
-{
-	jw_key(w, k);
-	printf("%" PRIu64, v);
-	w->need_comma = true;
-}
-
-static void jw_kv_i(struct jw *w, const char *k, int64_t v)
-{
-	jw_key(w, k);
-	printf("%" PRIi64, v);
-	w->need_comma = true;
-}
-
-static void jw_kv_d(struct jw *w, const char *k, double v)
-{
-	jw_key(w, k);
-	printf("%.17g", v);
-	w->need_comma = true;
-}
-
 /* ---- inventory ---- */
 
 struct gpu_status {
@@ -222,10 +138,83 @@ struct accel_row {
 
 #define ROW_FIELDS "suuussssddi"
 
-static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int json, bool legend)
+/* An array of the strings. */
+static struct json_object *strv_json(const char *const *strv, size_t n)
 {
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_append(a, json_new_string(strv[i])) < 0)
+			return NULL;
+	return TAKE_PTR(a);
+}
+
+static int gpu_status_json(struct json_object *o, const char *version, const char *nvml,
+			   const struct gpu_status *g)
+{
+	int r = json_add_string(o, "data_version", version);
+
+	if (r >= 0)
+		r = json_add_string(o, "nvml", nvml);
+	if (r >= 0)
+		r = json_add_string(o, "gpu_mode", g->mode);
+	if (r >= 0)
+		r = json_add_string(o, "gpu_meter", g->meter);
+	if (r >= 0)
+		r = json_add_string(o, "launch_counts", g->launch_counts);
+	if (r >= 0)
+		r = json_add_uint(o, "probes_attached", g->probes);
+	if (r >= 0)
+		r = json_add_uint(o, "launch_probes", g->launch_probes);
+	if (r >= 0)
+		r = json_add(o, "libraries", strv_json(g->libs, g->n_libs));
+	if (r >= 0)
+		r = json_add(o, "probes", strv_json(g->probe_list, g->n_probes));
+	return r;
+}
+
+/* Appends the accelerator to accels; its object and its peak_dense_tops in *ret, *ret_tops (the
+ * sources follow the peaks in the reply). */
+static int accel_json(struct json_object *accels, const struct accel_row *a,
+		      struct json_object **ret, struct json_object **ret_tops)
+{
+	struct json_object *o = json_object_new_object();
+	int r = json_append(accels, o);
+
+	*ret = o;
+	if (r >= 0)
+		r = json_add_string(o, "bus_id", a->bus_id);
+	if (r >= 0)
+		r = json_add_uint(o, "vendor_id", a->vendor_id);
+	if (r >= 0)
+		r = json_add_uint(o, "device_id", a->device_id);
+	if (r >= 0)
+		r = json_add_uint(o, "class", a->class_code);
+	if (r >= 0)
+		r = json_add_string(o, "vendor", a->vendor);
+	if (r >= 0)
+		r = json_add_string(o, "model", a->model);
+	if (r >= 0)
+		r = json_add_string(o, "uuid", a->uuid);
+	if (r >= 0)
+		r = json_add_string(o, "driver", a->driver);
+	if (r >= 0)
+		r = json_add_double(o, "tpp", a->tpp);
+	if (r >= 0)
+		r = json_add_double(o, "app", a->app);
+	if (r >= 0)
+		r = json_add_int(o, "utilization", a->util);
+	if (r >= 0)
+		r = json_add(o, "peak_dense_tops", *ret_tops = json_object_new_object());
+	return r;
+}
+
+static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum json_mode json,
+			   bool legend)
+{
+	_cleanup_json_ struct json_object *doc = NULL;
+	struct json_object *accels = NULL, *tops = NULL, *accel = NULL;
 	const char *version, *nvml;
-	struct jw w = { .pretty = json == 2 };
 	struct accel_row a;
 	unsigned n = 0;
 	int r;
@@ -237,30 +226,10 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 	if (r < 0)
 		return r;
 	if (json) {
-		jw_open(&w, '{');
-		jw_kv_s(&w, "data_version", version);
-		jw_kv_s(&w, "nvml", nvml);
-		jw_kv_s(&w, "gpu_mode", g->mode);
-		jw_kv_s(&w, "gpu_meter", g->meter);
-		jw_kv_s(&w, "launch_counts", g->launch_counts);
-		jw_kv_u(&w, "probes_attached", g->probes);
-		jw_kv_u(&w, "launch_probes", g->launch_probes);
-		jw_key(&w, "libraries");
-		jw_open(&w, '[');
-		for (size_t i = 0; i < g->n_libs; i++) {
-			jw_sep(&w);
-			jw_str(g->libs[i]);
-		}
-		jw_close(&w, ']');
-		jw_key(&w, "probes");
-		jw_open(&w, '[');
-		for (size_t i = 0; i < g->n_probes; i++) {
-			jw_sep(&w);
-			jw_str(g->probe_list[i]);
-		}
-		jw_close(&w, ']');
-		jw_key(&w, "accelerators");
-		jw_open(&w, '[');
+		doc = json_object_new_object();
+		if (!doc || gpu_status_json(doc, version, nvml, g) < 0 ||
+		    json_add(doc, "accelerators", accels = json_object_new_array()) < 0)
+			return -ENOMEM;
 	} else {
 		if (legend)
 			printf("%-14s %-9s %-26s %-40s %-8s %9s %7s %5s\n", "BUS-ID", "PCI-ID",
@@ -272,31 +241,17 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 					&a.tpp, &a.app, &a.util);
 		if (r < 0)
 			return r;
-		if (json) {
-			jw_open(&w, '{');
-			jw_kv_s(&w, "bus_id", a.bus_id);
-			jw_kv_u(&w, "vendor_id", a.vendor_id);
-			jw_kv_u(&w, "device_id", a.device_id);
-			jw_kv_u(&w, "class", a.class_code);
-			jw_kv_s(&w, "vendor", a.vendor);
-			jw_kv_s(&w, "model", a.model);
-			jw_kv_s(&w, "uuid", a.uuid);
-			jw_kv_s(&w, "driver", a.driver);
-			jw_kv_d(&w, "tpp", a.tpp);
-			jw_kv_d(&w, "app", a.app);
-			jw_kv_i(&w, "utilization", a.util);
-			jw_key(&w, "peak_dense_tops");
-			jw_open(&w, '{');
-		}
+		if (json && accel_json(accels, &a, &accel, &tops) < 0)
+			return -ENOMEM;
 		r = sd_bus_message_enter_container(inv, 'a', "{sd}");
 		if (r < 0)
 			return r;
 		const char *prec;
-		double tops;
+		double peak;
 
-		while ((r = sd_bus_message_read(inv, "{sd}", &prec, &tops)) > 0)
-			if (json)
-				jw_kv_d(&w, prec, tops);
+		while ((r = sd_bus_message_read(inv, "{sd}", &prec, &peak)) > 0)
+			if (json && json_add_double(tops, prec, peak) < 0)
+				return -ENOMEM;
 		if (r < 0)
 			return r;
 		r = sd_bus_message_exit_container(inv);
@@ -308,9 +263,8 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 			return r;
 		n++;
 		if (json) {
-			jw_close(&w, '}');
-			jw_kv_s(&w, "sources", a.sources);
-			jw_close(&w, '}');
+			if (json_add_string(accel, "sources", a.sources) < 0)
+				return -ENOMEM;
 			continue;
 		}
 		char pci[16], util[8];
@@ -326,12 +280,8 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 	r = sd_bus_message_exit_container(inv);
 	if (r < 0)
 		return r;
-	if (json) {
-		jw_close(&w, ']');
-		jw_close(&w, '}');
-		putchar('\n');
-		return 0;
-	}
+	if (json)
+		return json_dump(stdout, doc, json);
 	if (legend) {
 		printf("\n%u accelerator(s). Models data %s; NVML %s.\n", n,
 		       *version ? version : "(not loaded)", nvml);
@@ -345,7 +295,7 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 	return 0;
 }
 
-int ctl_inventory(sd_bus *bus, int json, bool legend)
+int ctl_inventory(sd_bus *bus, enum json_mode json, bool legend)
 {
 	sd_bus_message *inv = NULL, *status = NULL;
 	struct gpu_status g = { 0 };

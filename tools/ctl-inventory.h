@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "json-doc.h"
+
 /* One row of GetGpuUsage; strings point into the reply, valid while it lives. */
 struct ctl_gpu_row {
 	const char *cgroup, *job;
@@ -18,8 +20,8 @@ struct ctl_gpu_row {
 	uint64_t first_usec, last_usec;
 };
 
-/* hpcmeterctl inventory: json is 0 (table), 1 (one line) or 2 (pretty). */
-int ctl_inventory(sd_bus *bus, int json, bool legend);
+/* hpcmeterctl inventory: a table, or JSON in mode json. */
+int ctl_inventory(sd_bus *bus, enum json_mode json, bool legend);
 
 /* The "GPU runtime libraries" section of hpcmeterctl status, from its GetStatus reply. */
 void ctl_gpu_status_libraries(sd_bus_message *status);

@@ -15,6 +15,7 @@
 #include "ctl-help.h"
 #include "ctl-ext.h"
 #include "hpcmeter-bus.h"
+#include "json-doc.h"
 #include "ledger-chain.h"
 #include "ledger.h"
 #include "sign.h"
@@ -99,6 +100,39 @@ static void help_ledger(void)
 	printf("  (ledger verify: 1 also when the chain is broken.)\n");
 }
 
+/* The verdict as one object; pretty is one member per line. */
+static int print_verify_json(const struct chain_verify *v, const char *head_hash,
+			     enum json_mode json)
+{
+	_cleanup_json_ struct json_object *o = json_object_new_object();
+	int r = o ? 0 : -ENOMEM;
+
+	if (r >= 0)
+		r = json_add_bool(o, "verified", !v->broken);
+	if (r >= 0)
+		r = json_add_uint(o, "records", v->entries);
+	if (r >= 0)
+		r = json_add_uint(o, "rolled_up", v->rolled_up);
+	if (r >= 0)
+		r = json_add_uint(o, "head_seq", v->head.seq);
+	if (r >= 0)
+		r = json_add_string(o, "head_hash", head_hash);
+	if (r >= 0 && v->broken) {
+		r = json_add_uint(o, "broken_seq", v->bad_seq);
+		if (r >= 0)
+			r = json_add_string(o, "broken_table", v->bad_table);
+		if (r >= 0)
+			r = json_add_int(o, "broken_row", v->bad_row);
+		if (r >= 0)
+			r = json_add_string(o, "reason", v->reason);
+	}
+	if (r < 0) {
+		log_error("out of memory");
+		return r;
+	}
+	return json_dump_rows(stdout, o, json);
+}
+
 static int ledger_verify(int argc, char **argv)
 {
 	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
@@ -108,8 +142,7 @@ static int ledger_verify(int argc, char **argv)
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
 	char hex[2 * CHAIN_HASH_LEN + 1];
 	struct chain_verify v;
-	bool json = false, pretty = false;
-	const char *nl;
+	enum json_mode json = JSON_OFF;
 	sqlite3 *db;
 	int c, r;
 
@@ -120,16 +153,13 @@ static int ledger_verify(int argc, char **argv)
 			state_dir = optarg;
 			break;
 		case 'j':
-			if (optarg && !streq(optarg, "short") && !streq(optarg, "pretty") &&
-			    !streq(optarg, "off")) {
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &json) < 0) {
 				fprintf(stderr,
 					"hpcmeterctl: unknown JSON mode '%s' (expected short, "
 					"pretty or off)\nTry 'hpcmeterctl ledger --help'.\n",
 					optarg);
 				return EXIT_USAGE;
 			}
-			json = !optarg || !streq(optarg, "off");
-			pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
 			break;
 		case 'h':
 			help_ledger();
@@ -158,19 +188,10 @@ static int ledger_verify(int argc, char **argv)
 		return 1;
 	}
 	chain_hex(v.head.hash, sizeof(v.head.hash), hex);
-	nl = pretty ? "\n  " : "";
 	if (json) {
-		printf("{%s\"verified\":%s,%s\"records\":%llu,%s\"rolled_up\":%llu,%s\"head_seq\":%llu,"
-		       "%s\"head_hash\":\"%s\"",
-		       nl, v.broken ? "false" : "true", nl, (unsigned long long)v.entries, nl,
-		       (unsigned long long)v.rolled_up, nl, (unsigned long long)v.head.seq, nl,
-		       hex);
-		if (v.broken)
-			printf(",%s\"broken_seq\":%llu,%s\"broken_table\":\"%s\",%s\"broken_row\":%lld,"
-			       "%s\"reason\":\"%s\"",
-			       nl, (unsigned long long)v.bad_seq, nl, v.bad_table, nl,
-			       (long long)v.bad_row, nl, v.reason);
-		printf("%s}\n", pretty ? "\n" : "");
+		r = print_verify_json(&v, hex, json);
+		if (r < 0)
+			return 1;
 	} else if (v.broken) {
 		printf("ledger chain BROKEN at record %llu (%s row %lld): %s\n"
 		       "%llu records before it verify.\n",
@@ -185,92 +206,74 @@ static int ledger_verify(int argc, char **argv)
 	return v.broken ? 1 : 0;
 }
 
-static void json_text(const char *p, size_t n)
+/* One OpenMetrics sample line, NAME[{L="V",...}] VALUE [TIMESTAMP], appended to samples as
+ * {"name":..,"labels":{..},"value":..}. Label values are unescaped (\" \\ \n) into the JSON
+ * string. Returns -EBADMSG for a line it cannot read. */
+static int metrics_sample_json(struct json_object *samples, const char *line)
 {
-	putchar('"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-/* One OpenMetrics sample line, NAME[{L="V",...}] VALUE [TIMESTAMP], as a JSON object
- * {"name":..,"labels":{..},"value":..}. Label values keep their escapes (\" \\ \n) as text
- * would: they are unescaped into the JSON string. Returns false for a line it cannot read. */
-static bool metrics_sample_json(const char *line, bool first, bool pretty)
-{
-	const char *p = line, *name = p, *v;
-	size_t name_len;
+	_cleanup_free_ char *name = NULL;
+	struct json_object *o = NULL, *labels = NULL;
+	const char *p = line, *v;
 	char *end;
 	double value;
+	int r;
 
 	while (*p && *p != '{' && *p != ' ')
 		p++;
-	name_len = (size_t)(p - name);
-	if (name_len == 0)
-		return false;
-	printf("%s%s{\"name\":", first ? "" : ",", pretty ? "\n  " : "");
-	json_text(name, name_len);
-	fputs(",\"labels\":{", stdout);
+	if (p == line)
+		return -EBADMSG;
+	name = strndup(line, (size_t)(p - line));
+	o = json_object_new_object();
+	r = json_append(samples, o);
+	if (r >= 0)
+		r = json_add(o, "name", name ? json_new_string(name) : NULL);
+	if (r >= 0)
+		r = json_add(o, "labels", labels = json_object_new_object());
+	if (r < 0)
+		return r;
 	if (*p == '{') {
-		bool first_label = true;
-
 		p++;
 		while (*p && *p != '}') {
+			_cleanup_free_ char *key = NULL, *val = NULL;
 			const char *k = p;
+			size_t n = 0;
 
 			while (*p && *p != '=')
 				p++;
 			if (*p != '=' || p[1] != '"')
-				return false;
-			printf("%s", first_label ? "" : ",");
-			json_text(k, (size_t)(p - k));
-			fputs(":\"", stdout);
+				return -EBADMSG;
+			key = strndup(k, (size_t)(p - k));
+			val = malloc(strlen(p) + 1); /* unescaping only shortens */
+			if (!key || !val)
+				return -ENOMEM;
 			for (p += 2; *p && *p != '"'; p++) {
 				if (*p == '\\' && p[1]) {
 					p++;
-					fputs(*p == 'n' ? "\\n" :
-					      *p == '"' ? "\\\"" :
-							  "\\\\",
-					      stdout);
-				} else if ((unsigned char)*p < 0x20)
-					printf("\\u%04x", (unsigned char)*p);
-				else
-					putchar(*p);
+					val[n++] = *p == 'n' ? '\n' : *p;
+				} else
+					val[n++] = *p;
 			}
 			if (*p != '"')
-				return false;
-			putchar('"');
+				return -EBADMSG;
+			val[n] = '\0';
+			r = json_add_string(labels, key, val);
+			if (r < 0)
+				return r;
 			p++;
 			if (*p == ',')
 				p++;
-			first_label = false;
 		}
 		if (*p != '}')
-			return false;
+			return -EBADMSG;
 		p++;
 	}
-	fputs("},\"value\":", stdout);
 	while (*p == ' ')
 		p++;
 	v = p;
 	value = strtod(v, &end);
 	if (end == v)
-		return false;
-	if (isfinite(value))
-		printf("%.17g}", value);
-	else
-		fputs("null}", stdout); /* NaN and infinities have no JSON number */
-	return true;
+		return -EBADMSG;
+	return json_add_double(o, "value", value); /* NaN and infinities: null */
 }
 
 static int public_key(int argc, char **argv)
@@ -282,9 +285,10 @@ static int public_key(int argc, char **argv)
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
 	char path[4200], err[512], key_id[65];
 	_cleanup_free_ char *pem = NULL;
+	_cleanup_json_ struct json_object *o = NULL;
 	size_t len = 0;
 	EVP_PKEY *key = NULL;
-	bool json = false, pretty = false;
+	enum json_mode json = JSON_OFF;
 	FILE *f;
 	int c;
 
@@ -302,8 +306,9 @@ static int public_key(int argc, char **argv)
 			state_dir = optarg;
 			break;
 		case 'j':
-			json = !optarg || !streq(optarg, "off");
-			pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
+			/* an unknown MODE is short, as before */
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &json) < 0)
+				json = JSON_SHORT;
 			break;
 		default:
 			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
@@ -343,11 +348,12 @@ static int public_key(int argc, char **argv)
 	}
 	sign_key_id(key, key_id);
 	EVP_PKEY_free(key);
-	printf("{%s\"key_id\":\"%s\",%s\"pem\":", pretty ? "\n  " : "", key_id,
-	       pretty ? "\n  " : "");
-	json_text(pem, len);
-	printf("%s}\n", pretty ? "\n" : "");
-	return 0;
+	o = json_object_new_object();
+	if (!o || json_add_string(o, "key_id", key_id) < 0 || json_add_string(o, "pem", pem) < 0) {
+		log_error("out of memory");
+		return 1;
+	}
+	return json_dump_rows(stdout, o, json) < 0 ? 1 : 0;
 }
 
 static void help_metrics(void)
@@ -368,7 +374,8 @@ static int metrics(int argc, char **argv)
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	bool json = false, pretty = false, first = true;
+	_cleanup_json_ struct json_object *samples = NULL;
+	enum json_mode json = JSON_OFF;
 	const char *text, *address = NULL;
 	int r;
 
@@ -377,16 +384,10 @@ static int metrics(int argc, char **argv)
 			help_metrics();
 			return 0;
 		}
-		if (streq(argv[i], "--json") || streq(argv[i], "--json=pretty") ||
-		    streq(argv[i], "--json=short")) {
-			json = true;
-			pretty = streq(argv[i], "--json") ? isatty(STDOUT_FILENO) :
-							    streq(argv[i], "--json=pretty");
-			continue;
-		}
-		if (streq(argv[i], "--json=off")) {
-			json = false;
-			continue;
+		if (streq(argv[i], "--json") || strncmp(argv[i], "--json=", 7) == 0) {
+			if (json_mode_from_arg(argv[i][6] ? argv[i] + 7 : NULL, STDOUT_FILENO,
+					       &json) == 0)
+				continue;
 		}
 		if (strncmp(argv[i], "--address=", 10) == 0 && argv[i][10]) {
 			address = argv[i] + 10;
@@ -434,7 +435,11 @@ static int metrics(int argc, char **argv)
 		fputs(text, stdout);
 		return 0;
 	}
-	putchar('[');
+	samples = json_object_new_array();
+	if (!samples) {
+		log_error("out of memory");
+		return 1;
+	}
 	for (const char *line = text; *line;) {
 		const char *eol = strchrnul(line, '\n');
 		_cleanup_(freep) char *l = strndup(line, (size_t)(eol - line));
@@ -442,17 +447,19 @@ static int metrics(int argc, char **argv)
 		if (!l)
 			return 1;
 		if (*l && *l != '#') {
-			if (!metrics_sample_json(l, first, pretty)) {
-				putchar('\n');
+			r = metrics_sample_json(samples, l);
+			if (r == -ENOMEM) {
+				log_error("out of memory");
+				return 1;
+			}
+			if (r < 0) {
 				log_error("cannot read the metrics line '%s'", l);
 				return 1;
 			}
-			first = false;
 		}
 		line = *eol ? eol + 1 : eol;
 	}
-	printf("%s]\n", pretty && !first ? "\n" : "");
-	return 0;
+	return json_dump_rows(stdout, samples, json) < 0 ? 1 : 0;
 }
 
 int ctl_ext_main(int argc, char **argv)

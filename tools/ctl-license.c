@@ -30,19 +30,19 @@ void ctl_license_format(const struct license_error *e, const char *severity, cha
 		 e->field[0] ? ": " : "", e->message);
 }
 
-/* A JSON string (RFC 8259): quotes, backslashes and control characters escaped. */
-static void json_str(const char *s)
+/* Appends {"term","state","text"} to a. */
+static int term_json(struct json_object *a, const char *term, const char *state, const char *text)
 {
-	putchar('"');
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if (*c < 0x20)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
-	}
-	putchar('"');
+	struct json_object *o = json_object_new_object();
+	int r = json_append(a, o);
+
+	if (r >= 0)
+		r = json_add_string(o, "term", term);
+	if (r >= 0)
+		r = json_add_string(o, "state", state);
+	if (r >= 0)
+		r = json_add_string(o, "text", text);
+	return r;
 }
 
 /* Is a licence with this id loaded (ListLicenses)? On doubt, yes. */
@@ -64,14 +64,12 @@ static bool license_loaded(sd_bus *bus, const char *id)
 	return r < 0;
 }
 
-int ctl_license_explain(sd_bus *bus, const char *id, int json, bool legend)
+int ctl_license_explain(sd_bus *bus, const char *id, enum json_mode json, bool legend)
 {
-	const char *nl = json == 2 ? "\n  " : "";
-
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_json_ struct json_object *terms = NULL;
 	const char *term, *state, *text;
-	bool first = true;
 	int r;
 
 	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
@@ -89,27 +87,20 @@ int ctl_license_explain(sd_bus *bus, const char *id, int json, bool legend)
 	r = sd_bus_message_enter_container(reply, 'a', HPCMETER_SIG_TERM);
 	if (r < 0)
 		return r;
-	if (json)
-		putchar('[');
-	else if (legend)
+	if (json && !(terms = json_object_new_array()))
+		return -ENOMEM;
+	if (!json && legend)
 		printf("Licence %s, evaluated now by hpcmeterd:\n\n", id);
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_TERM, &term, &state, &text)) > 0) {
 		if (json) {
-			printf("%s%s{\"term\":", first ? "" : ",", nl);
-			json_str(term);
-			printf(",\"state\":");
-			json_str(state);
-			printf(",\"text\":");
-			json_str(text);
-			putchar('}');
-		} else {
+			if (term_json(terms, term, state, text) < 0)
+				return -ENOMEM;
+		} else
 			printf("  %-34s %-14s %s\n", term, state, text);
-		}
-		first = false;
 	}
-	if (json)
-		printf("%s]\n", json == 2 && !first ? "\n" : "");
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	return json ? json_dump_rows(stdout, terms, json) : 0;
 }
 
 /* ---- simulate ---- */
@@ -179,10 +170,11 @@ static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *
 	return s->r;
 }
 
-int ctl_license_simulate(const char *file, const char *since, const char *state_dir, int json)
+int ctl_license_simulate(const char *file, const char *since, const char *state_dir,
+			 enum json_mode json)
 {
-	const char *nl = json == 2 ? "\n  " : "", *nl2 = json == 2 ? "\n    " : "";
-
+	_cleanup_json_ struct json_object *doc = NULL;
+	struct json_object *findings = NULL, *terms = NULL;
 	_cleanup_free_ char *path = NULL;
 	struct license_error err = {};
 	struct license *l = NULL;
@@ -242,11 +234,15 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 	}
 
 	/* One line per distinct finding. */
-	if (json)
-		printf("{%s\"license\":", nl);
 	if (json) {
-		json_str(l->id);
-		printf(",%s\"execs\":%u,%s\"findings\":[", nl, s.execs, nl);
+		doc = json_object_new_object();
+		if (!doc || json_add_string(doc, "license", l->id) < 0 ||
+		    json_add_uint(doc, "execs", s.execs) < 0 ||
+		    json_add(doc, "findings", findings = json_object_new_array()) < 0 ||
+		    json_add(doc, "terms", terms = json_object_new_array()) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
 	} else {
 		printf("Simulating licence %s (%s) against %s since %s: %u exec(s) recorded.\n\n",
 		       l->id, file, path, since, s.execs);
@@ -265,13 +261,21 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 			continue;
 		violated |= f->level == 0;
 		if (json) {
-			printf("%s%s{\"kind\":", first ? "" : ",", nl2);
-			json_str(f->kind);
-			printf(",\"term\":");
-			json_str(f->term);
-			printf(",\"level\":%u,\"pid\":%u,\"detail\":", f->level, f->pid);
-			json_str(f->detail);
-			putchar('}');
+			struct json_object *o = json_object_new_object();
+
+			r = json_append(findings, o);
+			if (r >= 0)
+				r = json_add_string(o, "kind", f->kind);
+			if (r >= 0)
+				r = json_add_string(o, "term", f->term);
+			if (r >= 0)
+				r = json_add_uint(o, "level", f->level);
+			if (r >= 0)
+				r = json_add_uint(o, "pid", f->pid);
+			if (r >= 0)
+				r = json_add_string(o, "detail", f->detail);
+			if (r < 0)
+				goto out;
 		} else if (f->level) {
 			printf("  approaching %u %%  %s: %s\n", f->level, f->term, f->detail);
 		} else {
@@ -282,17 +286,15 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 		first = false;
 	}
 	if (json) {
-		printf("%s],%s\"terms\":[", json == 2 && !first ? nl : "", nl);
 		for (size_t i = 0; i < s.res.n_terms; i++) {
-			printf("%s%s{\"term\":", i ? "," : "", nl2);
-			json_str(s.res.terms[i].term);
-			printf(",\"state\":");
-			json_str(eval_state_name(s.res.terms[i].state));
-			printf(",\"text\":");
-			json_str(s.res.terms[i].text);
-			putchar('}');
+			r = term_json(terms, s.res.terms[i].term,
+				      eval_state_name(s.res.terms[i].state), s.res.terms[i].text);
+			if (r < 0)
+				goto out;
 		}
-		printf("%s]%s}\n", json == 2 && s.res.n_terms ? nl : "", json == 2 ? "\n" : "");
+		r = json_dump_rows(stdout, doc, json);
+		if (r < 0)
+			goto out;
 	} else {
 		if (first)
 			printf("  no violation: the recorded usage complies with this draft\n");

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kmeter-client.h"
 #include "ctl-module.h"
+#include "kmeter-client.h"
+#include "util.h"
 
 struct devs {
 	struct kmeter_dev *d;
@@ -31,46 +32,53 @@ static int take(const struct kmeter_dev *d, void *userdata)
 	return 0;
 }
 
-/* Bus ids come from the kernel; still, never let a byte break the JSON. */
-static void json_str(FILE *f, const char *s)
+/* Ids in hexadecimal, as sysfs shows them. */
+static int hex_json(struct json_object *o, const char *key, const char *fmt, unsigned v)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	char buf[16];
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	snprintf(buf, sizeof(buf), fmt, v);
+	return json_add_string(o, key, buf);
 }
 
-static void print_json(FILE *f, const struct kmeter_info *info, const struct devs *ds, bool pretty)
+static int print_json(FILE *f, const struct kmeter_info *info, const struct devs *ds,
+		      enum json_mode mode)
 {
-	const char *nl = pretty ? "\n" : "", *in1 = pretty ? "  " : "", *in2 = pretty ? "    " : "",
-		   *in3 = pretty ? "      " : "", *sp = pretty ? " " : "";
+	_cleanup_json_ struct json_object *o = json_object_new_object();
+	struct json_object *devices = NULL;
+	int r = o ? 0 : -ENOMEM;
 
-	fprintf(f, "{%s%s\"source\":%s\"kernel-module\",%s", nl, in1, sp, nl);
-	fprintf(f, "%s\"module_version\":%s", in1, sp);
-	json_str(f, info->version);
-	fprintf(f, ",%s%s\"devices\":%s[", nl, in1, sp);
-	for (size_t i = 0; i < ds->n; i++) {
+	if (r >= 0)
+		r = json_add_string(o, "source", "kernel-module");
+	if (r >= 0)
+		r = json_add_string(o, "module_version", info->version);
+	if (r >= 0)
+		r = json_add(o, "devices", devices = json_object_new_array());
+	for (size_t i = 0; r >= 0 && i < ds->n; i++) {
 		const struct kmeter_dev *d = &ds->d[i];
+		struct json_object *dev = json_object_new_object();
 
-		fprintf(f, "%s%s%s{%s%s\"bus_id\":%s", i ? "," : "", nl, in2, nl, in3, sp);
-		json_str(f, d->bus_id);
-		fprintf(f,
-			",%s%s\"vendor_id\":%s\"%04x\",%s%s\"device_id\":%s\"%04x\",%s"
-			"%s\"subsystem_vendor_id\":%s\"%04x\",%s%s\"subsystem_device_id\":%s\"%04x\",%s"
-			"%s\"class\":%s\"%06x\",%s%s\"numa_node\":%s%d%s%s}",
-			nl, in3, sp, d->vendor, nl, in3, sp, d->device, nl, in3, sp,
-			d->subsys_vendor, nl, in3, sp, d->subsys_device, nl, in3, sp, d->class_code,
-			nl, in3, sp, d->numa_node, nl, in2);
+		r = json_append(devices, dev);
+		if (r >= 0) /* from the kernel; json_add_string() keeps any byte from breaking it */
+			r = json_add_string(dev, "bus_id", d->bus_id);
+		if (r >= 0)
+			r = hex_json(dev, "vendor_id", "%04x", d->vendor);
+		if (r >= 0)
+			r = hex_json(dev, "device_id", "%04x", d->device);
+		if (r >= 0)
+			r = hex_json(dev, "subsystem_vendor_id", "%04x", d->subsys_vendor);
+		if (r >= 0)
+			r = hex_json(dev, "subsystem_device_id", "%04x", d->subsys_device);
+		if (r >= 0)
+			r = hex_json(dev, "class", "%06x", d->class_code);
+		if (r >= 0)
+			r = json_add_int(dev, "numa_node", d->numa_node);
 	}
-	fprintf(f, "%s%s]%s}\n", ds->n ? nl : "", ds->n ? in1 : "", nl);
+	if (r < 0) {
+		fprintf(stderr, "hpcmeterctl: out of memory\n");
+		return r;
+	}
+	return json_dump(f, o, mode);
 }
 
 static void print_table(FILE *f, const struct devs *ds, bool legend)
@@ -88,7 +96,7 @@ static void print_table(FILE *f, const struct devs *ds, bool legend)
 			ds->n == 1 ? "" : "s");
 }
 
-int ctl_module_inventory(FILE *f, int json, bool legend, bool absent_ok)
+int ctl_module_inventory(FILE *f, enum json_mode json, bool legend, bool absent_ok)
 {
 	struct kmeter_client *c = NULL;
 	struct kmeter_info info;
@@ -119,7 +127,7 @@ int ctl_module_inventory(FILE *f, int json, bool legend, bool absent_ok)
 		goto out;
 	}
 	if (json)
-		print_json(f, &info, &ds, json == 2);
+		r = print_json(f, &info, &ds, json);
 	else
 		print_table(f, &ds, legend);
 out:

@@ -21,6 +21,7 @@
 #include "ctl-help.h"
 #include "ctl-ext.h"
 #include "hpcmeter-bus.h"
+#include "json-doc.h"
 #include "ledger-chain.h"
 #include "ledger.h"
 #include "report.h"
@@ -346,14 +347,16 @@ static int parse_signed(const char *doc, size_t len, struct parsed *p)
 
 /* One line per file, or with --json an array of {"file","valid","sha256","message"}. */
 struct verdicts {
-	bool json, pretty;
-	size_t n;
+	enum json_mode json;
+	struct json_object *array;
+	bool oom;
 };
 
 static void verdict(struct verdicts *vd, const char *file, const char *sha, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void verdict(struct verdicts *vd, const char *file, const char *sha, const char *fmt, ...)
 {
+	struct json_object *o;
 	char msg[1024];
 	va_list ap;
 
@@ -364,14 +367,11 @@ static void verdict(struct verdicts *vd, const char *file, const char *sha, cons
 		printf("%s: %s\n", file, msg);
 		return;
 	}
-	printf("%s%s{\"file\":", vd->n ? "," : "[", vd->pretty ? "\n  " : "");
-	json_fputs(stdout, file);
-	printf(",\"valid\":%s,\"sha256\":", sha ? "true" : "false");
-	json_fputs(stdout, sha ? sha : "");
-	fputs(",\"message\":", stdout);
-	json_fputs(stdout, msg);
-	putchar('}');
-	vd->n++;
+	o = json_object_new_object();
+	if (json_append(vd->array, o) < 0 || json_add_string(o, "file", file) < 0 ||
+	    json_add_bool(o, "valid", sha != NULL) < 0 || json_add_string(o, "sha256", sha) < 0 ||
+	    json_add_string(o, "message", msg) < 0)
+		vd->oom = true;
 }
 
 int ctl_report_verify(int argc, char **argv)
@@ -397,8 +397,9 @@ int ctl_report_verify(int argc, char **argv)
 			state_dir = optarg;
 			break;
 		case 'j':
-			vd.json = !optarg || !streq(optarg, "off");
-			vd.pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
+			/* an unknown MODE is short, as before */
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &vd.json) < 0)
+				vd.json = JSON_SHORT;
 			break;
 		case 'h':
 			help_report();
@@ -418,6 +419,11 @@ int ctl_report_verify(int argc, char **argv)
 	}
 	if (sign_load_public(key_path, &key, err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		return 1;
+	}
+	if (vd.json && !(vd.array = json_object_new_array())) {
+		EVP_PKEY_free(key);
+		log_error("out of memory");
 		return 1;
 	}
 	sign_key_id(key, key_id);
@@ -469,7 +475,12 @@ int ctl_report_verify(int argc, char **argv)
 		snprintf(prev, sizeof(prev), "%s", p.sha);
 	}
 	EVP_PKEY_free(key);
-	if (vd.json)
-		printf("%s%s]\n", vd.n ? "" : "[", vd.pretty && vd.n ? "\n" : "");
-	return failed ? 1 : 0;
+	if (vd.json) {
+		if (vd.oom)
+			log_error("out of memory");
+		else if (json_dump_rows(stdout, vd.array, vd.json) < 0)
+			vd.oom = true;
+		json_object_put(vd.array);
+	}
+	return failed || vd.oom ? 1 : 0;
 }

@@ -35,6 +35,7 @@
 #include "ctl-format.h"
 #include "ctl-exit.h"
 #include "ctl-help.h"
+#include "json-doc.h"
 
 #define PROGRAM "hpcmeterctl"
 #define USEC_PER_MSEC UINT64_C(1000)
@@ -50,12 +51,6 @@ static inline bool isempty(const char *s)
 {
 	return !s || !*s;
 }
-
-enum json_mode {
-	JSON_OFF,
-	JSON_SHORT,
-	JSON_PRETTY,
-};
 
 static enum json_mode arg_json = JSON_OFF;
 static bool arg_legend = true;
@@ -96,246 +91,10 @@ static int usage_error(const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* ---- JSON writer: RFC 8259, integers printed exactly, strings escaped ---- */
-
-#define JSON_DEPTH_MAX 16
-
-struct json {
-	FILE *f;
-	bool pretty;
-	unsigned depth;
-	bool pending_key;
-	bool has_items[JSON_DEPTH_MAX + 1];
-};
-
-static void json_init(struct json *j, FILE *f, enum json_mode mode)
+static int log_oom(void)
 {
-	*j = (struct json){ .f = f, .pretty = mode == JSON_PRETTY };
-}
-
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t utf8_sequence_len(const unsigned char *s)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond Unicode */
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
-static void json_write_string(FILE *f, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)(s ?: "");
-
-	fputc('"', f);
-	while (*p) {
-		size_t n;
-
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\b':
-			fputs("\\b", f);
-			break;
-		case '\f':
-			fputs("\\f", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f) {
-				fprintf(f, "\\u%04x", *p);
-				break;
-			}
-			n = utf8_sequence_len(p);
-			if (n == 0) {
-				/* not UTF-8 (a file name from argv, say): keep the output valid */
-				fputs("\\ufffd", f);
-				break;
-			}
-			fwrite(p, 1, n, f);
-			p += n;
-			continue;
-		}
-		p++;
-	}
-	fputc('"', f);
-}
-
-static void json_indent(struct json *j)
-{
-	for (unsigned i = 0; i < j->depth; i++)
-		fputs("  ", j->f);
-}
-
-/* Separator and indentation before a value or a key. */
-static void json_prefix(struct json *j)
-{
-	if (j->pending_key) {
-		j->pending_key = false;
-		return;
-	}
-	if (j->depth == 0)
-		return;
-	if (j->has_items[j->depth])
-		fputc(',', j->f);
-	if (j->pretty) {
-		fputc('\n', j->f);
-		json_indent(j);
-	}
-	j->has_items[j->depth] = true;
-}
-
-static void json_open(struct json *j, char c)
-{
-	json_prefix(j);
-	fputc(c, j->f);
-	if (j->depth < JSON_DEPTH_MAX)
-		j->depth++;
-	j->has_items[j->depth] = false;
-}
-
-static void json_close(struct json *j, char c)
-{
-	bool had_items = j->has_items[j->depth];
-
-	if (j->depth > 0)
-		j->depth--;
-	if (j->pretty && had_items) {
-		fputc('\n', j->f);
-		json_indent(j);
-	}
-	fputc(c, j->f);
-}
-
-static void json_begin_object(struct json *j)
-{
-	json_open(j, '{');
-}
-
-static void json_end_object(struct json *j)
-{
-	json_close(j, '}');
-}
-
-static void json_begin_array(struct json *j)
-{
-	json_open(j, '[');
-}
-
-static void json_end_array(struct json *j)
-{
-	json_close(j, ']');
-}
-
-static void json_key(struct json *j, const char *key)
-{
-	json_prefix(j);
-	json_write_string(j->f, key);
-	fputs(j->pretty ? ": " : ":", j->f);
-	j->pending_key = true;
-}
-
-static void json_string(struct json *j, const char *s)
-{
-	json_prefix(j);
-	json_write_string(j->f, s);
-}
-
-static void json_uint(struct json *j, uint64_t v)
-{
-	json_prefix(j);
-	fprintf(j->f, "%" PRIu64, v);
-}
-
-static void json_int(struct json *j, int64_t v)
-{
-	json_prefix(j);
-	fprintf(j->f, "%" PRIi64, v);
-}
-
-static void json_double(struct json *j, double v)
-{
-	json_prefix(j);
-	if (isfinite(v)) {
-		char buf[32];
-
-		/* the shortest of the usual precisions that reads back as the same double */
-		snprintf(buf, sizeof(buf), "%.15g", v);
-		if (strtod(buf, NULL) != v)
-			snprintf(buf, sizeof(buf), "%.17g", v);
-		fputs(buf, j->f);
-	} else
-		fputs("null", j->f); /* JSON has no NaN or infinity */
-}
-
-static void json_bool(struct json *j, bool v)
-{
-	json_prefix(j);
-	fputs(v ? "true" : "false", j->f);
-}
-
-static void json_null(struct json *j)
-{
-	json_prefix(j);
-	fputs("null", j->f);
-}
-
-static void json_kv_string(struct json *j, const char *key, const char *s)
-{
-	json_key(j, key);
-	json_string(j, s);
-}
-
-static void json_kv_uint(struct json *j, const char *key, uint64_t v)
-{
-	json_key(j, key);
-	json_uint(j, v);
-}
-
-static void json_kv_null(struct json *j, const char *key)
-{
-	json_key(j, key);
-	json_null(j);
-}
-
-/* Ends a top-level document. */
-static void json_finish(struct json *j)
-{
-	fputc('\n', j->f);
+	log_error("out of memory");
+	return -ENOMEM;
 }
 
 /* ---- formatting ---- */
@@ -655,16 +414,25 @@ static int read_license_row(sd_bus_message *m, struct license_row *l)
 				   &l->valid_from_usec, &l->valid_until_usec);
 }
 
-static void json_license_row(struct json *j, const struct license_row *l)
+/* Appends the row to array a as an object. */
+static int license_row_json(struct json_object *a, const struct license_row *l)
 {
-	json_begin_object(j);
-	json_kv_string(j, "file", l->file);
-	json_kv_string(j, "id", l->id);
-	json_kv_string(j, "state", l->state);
-	json_kv_string(j, "error", l->error);
-	json_kv_uint(j, "valid_from_usec", l->valid_from_usec);
-	json_kv_uint(j, "valid_until_usec", l->valid_until_usec);
-	json_end_object(j);
+	struct json_object *o = json_object_new_object();
+	int r = json_append(a, o);
+
+	if (r >= 0)
+		r = json_add_string(o, "file", l->file);
+	if (r >= 0)
+		r = json_add_string(o, "id", l->id);
+	if (r >= 0)
+		r = json_add_string(o, "state", l->state);
+	if (r >= 0)
+		r = json_add_string(o, "error", l->error);
+	if (r >= 0)
+		r = json_add_uint(o, "valid_from_usec", l->valid_from_usec);
+	if (r >= 0)
+		r = json_add_uint(o, "valid_until_usec", l->valid_until_usec);
+	return r;
 }
 
 static const char *format_validity_date(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec)
@@ -706,8 +474,8 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 						 .headers = headers,
 						 .right_align = right,
 						 .color = license_state_color };
+	_cleanup_json_ struct json_object *array = NULL;
 	struct license_row l;
-	struct json j;
 	uint64_t next_expiry = 0;
 	char next_id[160] = "";
 	int r;
@@ -719,14 +487,14 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return r;
 
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
 	while ((r = read_license_row(reply, &l)) > 0) {
 		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX];
 
 		if (arg_json) {
-			json_license_row(&j, &l);
+			if (license_row_json(array, &l) < 0)
+				return log_oom();
 			continue;
 		}
 		if (streq(l.state, "active") &&
@@ -746,11 +514,8 @@ static int verb_licenses(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return log_parse_error("ListLicenses", r);
 
-	if (arg_json) {
-		json_end_array(&j);
-		json_finish(&j);
-		return 0;
-	}
+	if (arg_json)
+		return json_dump(stdout, array, arg_json);
 	r = table_print(&t, "licence files");
 	if (r < 0)
 		log_error("out of memory");
@@ -953,33 +718,28 @@ static int read_status(sd_bus_message *m, struct status_field **ret, size_t *ret
 	return 0;
 }
 
-static void json_status_value(struct json *j, const struct status_field *f)
+static int status_value_json(struct json_object *o, const struct status_field *f)
 {
 	switch (f->signature[0]) {
 	case 's':
 	case 'o':
 	case 'g':
-		json_string(j, f->s);
-		break;
+		return json_add_string(o, f->key, f->s);
 	case 't':
 	case 'u':
 	case 'q':
 	case 'y':
-		json_uint(j, f->u);
-		break;
+		return json_add_uint(o, f->key, f->u);
 	case 'x':
 	case 'i':
 	case 'n':
-		json_int(j, f->i);
-		break;
+		return json_add_int(o, f->key, f->i);
 	case 'd':
-		json_double(j, f->d);
-		break;
+		return json_add_double(o, f->key, f->d);
 	case 'b':
-		json_bool(j, f->b);
-		break;
+		return json_add_bool(o, f->key, f->b);
 	default:
-		json_null(j);
+		return json_add_null(o, f->key);
 	}
 }
 
@@ -1139,28 +899,27 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 
 static int print_status_json(const struct status_field *fields, size_t n, sd_bus_message *licenses)
 {
+	_cleanup_json_ struct json_object *o = json_object_new_object(),
+					  *array = json_object_new_array();
 	struct license_row l;
-	struct json j;
 	int r;
 
-	json_init(&j, stdout, arg_json);
-	json_begin_object(&j);
+	if (!o || !array)
+		return log_oom();
 	for (size_t i = 0; i < n; i++) {
 		if (!fields[i].known_type || streq(fields[i].key, "licenses"))
 			continue;
-		json_key(&j, fields[i].key);
-		json_status_value(&j, &fields[i]);
+		if (status_value_json(o, &fields[i]) < 0)
+			return log_oom();
 	}
-	json_key(&j, "licenses");
-	json_begin_array(&j);
 	while ((r = read_license_row(licenses, &l)) > 0)
-		json_license_row(&j, &l);
+		if (license_row_json(array, &l) < 0)
+			return log_oom();
 	if (r < 0)
 		return log_parse_error("ListLicenses", r);
-	json_end_array(&j);
-	json_end_object(&j);
-	json_finish(&j);
-	return 0;
+	if (json_add(o, "licenses", TAKE_PTR(array)) < 0)
+		return log_oom();
+	return json_dump(stdout, o, arg_json);
 }
 
 static int verb_status(sd_bus *bus, int argc, char **argv)
@@ -1208,35 +967,43 @@ static int read_violation(sd_bus_message *m, const char *types, struct violation
 				   &v->detail);
 }
 
-static void json_violation(struct json *j, const struct violation *v)
+/* The violation as an object; NULL when out of memory. */
+static struct json_object *violation_json(const struct violation *v)
 {
+	_cleanup_json_ struct json_object *o = json_object_new_object();
 	char ts[FORMAT_TIMESTAMP_MAX];
+	int r;
 
-	json_begin_object(j);
-	json_kv_uint(j, "seq", v->seq);
-	json_kv_uint(j, "time_usec", v->time_usec);
-	json_key(j, "time");
-	if (v->time_usec > 0 && format_timestamp_utc(ts, v->time_usec))
-		json_string(j, ts);
-	else
-		json_null(j);
-	json_kv_string(j, "kind", v->kind);
-	json_kv_string(j, "license_id", v->license_id);
+	if (!o)
+		return NULL;
+	r = json_add_uint(o, "seq", v->seq);
+	if (r >= 0)
+		r = json_add_uint(o, "time_usec", v->time_usec);
+	if (r >= 0)
+		r = v->time_usec > 0 && format_timestamp_utc(ts, v->time_usec) ?
+			    json_add_string(o, "time", ts) :
+			    json_add_null(o, "time");
+	if (r >= 0)
+		r = json_add_string(o, "kind", v->kind);
+	if (r >= 0)
+		r = json_add_string(o, "license_id", v->license_id);
 	/* A violation of the node as a whole (a licence out of validity) has no process. */
-	if (v->pid)
-		json_kv_uint(j, "pid", v->pid);
-	else
-		json_kv_null(j, "pid");
-	if (v->uid != HPCMETER_UID_NONE)
-		json_kv_uint(j, "uid", v->uid);
-	else
-		json_kv_null(j, "uid");
-	json_kv_string(j, "user", v->user);
-	json_kv_string(j, "executable", v->executable);
-	json_kv_string(j, "cgroup", v->cgroup);
-	json_kv_string(j, "job", v->job);
-	json_kv_string(j, "detail", v->detail);
-	json_end_object(j);
+	if (r >= 0)
+		r = v->pid ? json_add_uint(o, "pid", v->pid) : json_add_null(o, "pid");
+	if (r >= 0)
+		r = v->uid != HPCMETER_UID_NONE ? json_add_uint(o, "uid", v->uid) :
+						  json_add_null(o, "uid");
+	if (r >= 0)
+		r = json_add_string(o, "user", v->user);
+	if (r >= 0)
+		r = json_add_string(o, "executable", v->executable);
+	if (r >= 0)
+		r = json_add_string(o, "cgroup", v->cgroup);
+	if (r >= 0)
+		r = json_add_string(o, "job", v->job);
+	if (r >= 0)
+		r = json_add_string(o, "detail", v->detail);
+	return r < 0 ? NULL : TAKE_PTR(o);
 }
 
 static const char *violation_kind_color(size_t column, const char *cell)
@@ -1254,8 +1021,8 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 						 .headers = headers,
 						 .right_align = right,
 						 .color = violation_kind_color };
+	_cleanup_json_ struct json_object *array = NULL;
 	struct violation v;
-	struct json j;
 	int r;
 
 	(void)argc;
@@ -1268,14 +1035,14 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return log_parse_error("ListViolations", r);
 
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
 	while ((r = read_violation(reply, HPCMETER_SIG_VIOLATION, &v)) > 0) {
 		char ts[FORMAT_TIMESTAMP_MAX], uid[16] = "-", pid[16] = "-";
 
 		if (arg_json) {
-			json_violation(&j, &v);
+			if (json_append(array, violation_json(&v)) < 0)
+				return log_oom();
 			continue;
 		}
 		if (v.uid != HPCMETER_UID_NONE)
@@ -1295,11 +1062,8 @@ static int verb_violations(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		return log_parse_error("ListViolations", r);
 
-	if (arg_json) {
-		json_end_array(&j);
-		json_finish(&j);
-		return 0;
-	}
+	if (arg_json)
+		return json_dump(stdout, array, arg_json);
 	r = table_print(&t, "violations");
 	if (r < 0)
 		log_error("out of memory");
@@ -1380,11 +1144,11 @@ static int monitor_print(struct monitor *mon, const struct violation *v)
 	mon->floor = v->seq;
 
 	if (arg_json) {
-		struct json j;
+		_cleanup_json_ struct json_object *o = violation_json(v);
 
-		json_init(&j, stdout, arg_json);
-		json_violation(&j, v);
-		json_finish(&j);
+		if (!o)
+			return log_oom();
+		json_dump(stdout, o, arg_json);
 	} else {
 		char ts[FORMAT_TIMESTAMP_MAX];
 		_cleanup_(freep) char *kind = sanitize(v->kind), *lic = sanitize(v->license_id),
@@ -1675,23 +1439,50 @@ static int usage_by_license(sd_bus *bus);
 static const char *job_account(sd_bus_message *jobs, const char *id);
 
 /* The GPU metrics of a usage row (GetGpuUsage), in the row's JSON object. */
-static void json_gpu_fields(struct json *j, const struct ctl_gpu_row *g)
+static int gpu_fields_json(struct json_object *o, const struct ctl_gpu_row *g)
 {
-	json_kv_uint(j, "gpu_ns", g->gpu_ns);
-	json_key(j, "gpu_seconds");
-	json_double(j, (double)g->gpu_ns / (double)NSEC_PER_SEC);
-	json_key(j, "tpp_seconds");
-	json_double(j, g->tpp_seconds);
-	json_key(j, "ops_upper");
-	json_double(j, g->ops_upper);
-	json_key(j, "ops_lower");
-	json_double(j, g->ops_lower);
-	json_kv_uint(j, "launches", g->launches);
-	json_kv_uint(j, "threads_launched", g->threads_launched);
-	json_kv_uint(j, "graph_launches", g->graph_launches);
-	json_kv_uint(j, "bytes_alloc", g->bytes_alloc);
-	json_kv_uint(j, "bytes_h2d", g->bytes_h2d);
-	json_kv_uint(j, "gpu_dev_opens", g->dev_opens);
+	int r = json_add_uint(o, "gpu_ns", g->gpu_ns);
+
+	if (r >= 0)
+		r = json_add_double(o, "gpu_seconds", (double)g->gpu_ns / (double)NSEC_PER_SEC);
+	if (r >= 0)
+		r = json_add_double(o, "tpp_seconds", g->tpp_seconds);
+	if (r >= 0)
+		r = json_add_double(o, "ops_upper", g->ops_upper);
+	if (r >= 0)
+		r = json_add_double(o, "ops_lower", g->ops_lower);
+	if (r >= 0)
+		r = json_add_uint(o, "launches", g->launches);
+	if (r >= 0)
+		r = json_add_uint(o, "threads_launched", g->threads_launched);
+	if (r >= 0)
+		r = json_add_uint(o, "graph_launches", g->graph_launches);
+	if (r >= 0)
+		r = json_add_uint(o, "bytes_alloc", g->bytes_alloc);
+	if (r >= 0)
+		r = json_add_uint(o, "bytes_h2d", g->bytes_h2d);
+	if (r >= 0)
+		r = json_add_uint(o, "gpu_dev_opens", g->dev_opens);
+	return r;
+}
+
+/* uid, user, cpu_ns, cpu_seconds, first_usec, last_usec of a usage row. */
+static int usage_fields_json(struct json_object *o, uint32_t uid, const char *user, uint64_t cpu_ns,
+			     uint64_t first_usec, uint64_t last_usec)
+{
+	int r = json_add_uint(o, "uid", uid);
+
+	if (r >= 0)
+		r = json_add_string(o, "user", user);
+	if (r >= 0)
+		r = json_add_uint(o, "cpu_ns", cpu_ns);
+	if (r >= 0)
+		r = json_add_double(o, "cpu_seconds", (double)cpu_ns / (double)NSEC_PER_SEC);
+	if (r >= 0)
+		r = json_add_uint(o, "first_usec", first_usec);
+	if (r >= 0)
+		r = json_add_uint(o, "last_usec", last_usec);
+	return r;
 }
 
 static bool usage_filtered(void)
@@ -1747,7 +1538,7 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 						 .headers = headers,
 						 .right_align = right };
 	struct usage_row u;
-	struct json j;
+	_cleanup_json_ struct json_object *array = NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *gpu_reply = NULL;
 	_cleanup_(freep) struct ctl_gpu_row *gpu = NULL;
 	_cleanup_(freep) bool *gpu_used = NULL;
@@ -1790,36 +1581,38 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 			return r;
 	}
 
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_USAGE, &u.cgroup, &u.job, &u.uid,
 					&u.user, &u.cpu_ns, &u.first_usec, &u.last_usec)) > 0) {
 		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX], span[FORMAT_SPAN_MAX];
 
 		if (arg_json) {
+			struct json_object *o = json_object_new_object();
 			struct workload w;
 
 			workload_from_cgroup(u.cgroup, &w);
-			json_begin_object(&j);
-			json_kv_string(&j, "cgroup", u.cgroup);
-			json_kv_string(&j, "job", u.job);
-			json_kv_string(&j, "step", w.kind == WORKLOAD_SLURM ? w.step : "");
-			json_kv_string(&j, "account", job_account(jobs, u.job));
-			json_kv_uint(&j, "uid", u.uid);
-			json_kv_string(&j, "user", u.user);
-			json_kv_uint(&j, "cpu_ns", u.cpu_ns);
-			json_key(&j, "cpu_seconds");
-			json_double(&j, (double)u.cpu_ns / (double)NSEC_PER_SEC);
-			json_kv_uint(&j, "first_usec", u.first_usec);
-			json_kv_uint(&j, "last_usec", u.last_usec);
-			for (size_t i = 0; i < n_gpu; i++)
+			r = json_append(array, o);
+			if (r >= 0)
+				r = json_add_string(o, "cgroup", u.cgroup);
+			if (r >= 0)
+				r = json_add_string(o, "job", u.job);
+			if (r >= 0)
+				r = json_add_string(o, "step",
+						    w.kind == WORKLOAD_SLURM ? w.step : "");
+			if (r >= 0)
+				r = json_add_string(o, "account", job_account(jobs, u.job));
+			if (r >= 0)
+				r = usage_fields_json(o, u.uid, u.user, u.cpu_ns, u.first_usec,
+						      u.last_usec);
+			for (size_t i = 0; r >= 0 && i < n_gpu; i++)
 				if (!gpu_used[i] && streq(gpu[i].cgroup, u.cgroup) &&
 				    streq(gpu[i].job, u.job) && gpu[i].uid == u.uid) {
-					json_gpu_fields(&j, &gpu[i]);
+					r = gpu_fields_json(o, &gpu[i]);
 					gpu_used[i] = true;
 				}
-			json_end_object(&j);
+			if (r < 0)
+				return log_oom();
 			continue;
 		}
 		if (table_add(&t, "%s", u.cgroup) < 0 || table_add(&t, "%s", u.job) < 0 ||
@@ -1837,24 +1630,25 @@ static int verb_usage(sd_bus *bus, int argc, char **argv)
 	if (arg_json) {
 		/* GPU usage of a cgroup and user without CPU time in the period: a row of its own. */
 		for (size_t i = 0; i < n_gpu; i++) {
+			struct json_object *o;
+
 			if (gpu_used[i])
 				continue;
-			json_begin_object(&j);
-			json_kv_string(&j, "cgroup", gpu[i].cgroup);
-			json_kv_string(&j, "job", gpu[i].job);
-			json_kv_uint(&j, "uid", gpu[i].uid);
-			json_kv_string(&j, "user", gpu[i].user);
-			json_kv_uint(&j, "cpu_ns", 0);
-			json_key(&j, "cpu_seconds");
-			json_double(&j, 0);
-			json_kv_uint(&j, "first_usec", gpu[i].first_usec);
-			json_kv_uint(&j, "last_usec", gpu[i].last_usec);
-			json_gpu_fields(&j, &gpu[i]);
-			json_end_object(&j);
+			o = json_object_new_object();
+			r = json_append(array, o);
+			if (r >= 0)
+				r = json_add_string(o, "cgroup", gpu[i].cgroup);
+			if (r >= 0)
+				r = json_add_string(o, "job", gpu[i].job);
+			if (r >= 0)
+				r = usage_fields_json(o, gpu[i].uid, gpu[i].user, 0,
+						      gpu[i].first_usec, gpu[i].last_usec);
+			if (r >= 0)
+				r = gpu_fields_json(o, &gpu[i]);
+			if (r < 0)
+				return log_oom();
 		}
-		json_end_array(&j);
-		json_finish(&j);
-		return 0;
+		return json_dump(stdout, array, arg_json);
 	}
 	r = table_print(&t, "usage records");
 	if (r < 0)
@@ -1941,10 +1735,10 @@ static const char *usage_key(const char *job, const char *account, const char *u
 static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row *gpu, size_t n_gpu)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *jobs = NULL;
+	_cleanup_json_ struct json_object *array = NULL;
 	struct usage_total *v = NULL;
 	size_t n = 0;
 	struct usage_row u;
-	struct json j;
 	int r;
 
 	if (!streq(arg_by, "user")) {
@@ -2031,28 +1825,33 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row
 						 .headers = job ? by_job : other_headers,
 						 .right_align = job ? right_job : right_other };
 
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		r = -ENOMEM;
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		char first[FORMAT_TIMESTAMP_MAX], last[FORMAT_TIMESTAMP_MAX];
 		char cpu[FORMAT_SPAN_MAX], gpu_time[FORMAT_SPAN_MAX];
-		double sec = (double)v[i].cpu_ns / (double)NSEC_PER_SEC;
 
 		if (arg_json) {
-			json_begin_object(&j);
-			json_kv_string(&j, arg_by, v[i].key);
-			if (job) {
-				json_kv_string(&j, "user", v[i].user ?: "");
-				json_kv_string(&j, "account", v[i].account ?: "");
-			}
-			json_kv_uint(&j, "cpu_ns", v[i].cpu_ns);
-			json_key(&j, "cpu_seconds");
-			json_double(&j, sec);
-			json_kv_uint(&j, "first_usec", v[i].first_usec);
-			json_kv_uint(&j, "last_usec", v[i].last_usec);
-			json_gpu_fields(&j, &v[i].gpu);
-			json_end_object(&j);
+			struct json_object *o = json_object_new_object();
+
+			r = json_append(array, o);
+			if (r >= 0)
+				r = json_add_string(o, arg_by, v[i].key);
+			if (r >= 0 && job)
+				r = json_add_string(o, "user", v[i].user ?: "");
+			if (r >= 0 && job)
+				r = json_add_string(o, "account", v[i].account ?: "");
+			if (r >= 0)
+				r = json_add_uint(o, "cpu_ns", v[i].cpu_ns);
+			if (r >= 0)
+				r = json_add_double(o, "cpu_seconds",
+						    (double)v[i].cpu_ns / (double)NSEC_PER_SEC);
+			if (r >= 0)
+				r = json_add_uint(o, "first_usec", v[i].first_usec);
+			if (r >= 0)
+				r = json_add_uint(o, "last_usec", v[i].last_usec);
+			if (r >= 0)
+				r = gpu_fields_json(o, &v[i].gpu);
 			continue;
 		}
 		if (table_add(&t, "%s", v[i].key) < 0 ||
@@ -2070,15 +1869,10 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct ctl_gpu_row
 	for (size_t i = 0; i < n; i++)
 		free(v[i].key), free(v[i].user), free(v[i].account);
 	free(v);
-	if (r < 0) {
-		log_error("out of memory");
-		return r;
-	}
-	if (arg_json) {
-		json_end_array(&j);
-		json_finish(&j);
-		return 0;
-	}
+	if (r < 0)
+		return log_oom();
+	if (arg_json)
+		return json_dump(stdout, array, arg_json);
 	r = table_print(&t, "usage totals");
 	if (r < 0)
 		log_error("out of memory");
@@ -2095,16 +1889,15 @@ static int usage_by_license(sd_bus *bus)
 	_cleanup_(table_done) struct table t = { .n_columns = 5,
 						 .headers = headers,
 						 .right_align = right };
+	_cleanup_json_ struct json_object *array = NULL;
 	struct license_row l;
-	struct json j;
 	int r;
 
 	r = get_licenses(bus, &licenses);
 	if (r < 0)
 		return r;
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
 	while ((r = read_license_row(licenses, &l)) > 0) {
 		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 		uint64_t from = l.valid_from_usec > arg_since_usec ? l.valid_from_usec :
@@ -2132,15 +1925,24 @@ static int usage_by_license(sd_bus *bus)
 		if (r < 0)
 			return log_parse_error("GetUsageBetween", r);
 		if (arg_json) {
-			json_begin_object(&j);
-			json_kv_string(&j, "license", l.id);
-			json_kv_string(&j, "state", l.state);
-			json_kv_uint(&j, "cpu_ns", cpu_ns);
-			json_key(&j, "cpu_seconds");
-			json_double(&j, (double)cpu_ns / (double)NSEC_PER_SEC);
-			json_kv_uint(&j, "first_usec", last ? first : 0);
-			json_kv_uint(&j, "last_usec", last);
-			json_end_object(&j);
+			struct json_object *o = json_object_new_object();
+
+			r = json_append(array, o);
+			if (r >= 0)
+				r = json_add_string(o, "license", l.id);
+			if (r >= 0)
+				r = json_add_string(o, "state", l.state);
+			if (r >= 0)
+				r = json_add_uint(o, "cpu_ns", cpu_ns);
+			if (r >= 0)
+				r = json_add_double(o, "cpu_seconds",
+						    (double)cpu_ns / (double)NSEC_PER_SEC);
+			if (r >= 0)
+				r = json_add_uint(o, "first_usec", last ? first : 0);
+			if (r >= 0)
+				r = json_add_uint(o, "last_usec", last);
+			if (r < 0)
+				return log_oom();
 			continue;
 		}
 		if (table_add(&t, "%s", l.id) < 0 || table_add(&t, "%s", l.state) < 0 ||
@@ -2153,11 +1955,8 @@ static int usage_by_license(sd_bus *bus)
 	}
 	if (r < 0)
 		return log_parse_error("ListLicenses", r);
-	if (arg_json) {
-		json_end_array(&j);
-		json_finish(&j);
-		return 0;
-	}
+	if (arg_json)
+		return json_dump(stdout, array, arg_json);
 	r = table_print(&t, "licences");
 	if (r < 0)
 		log_error("out of memory");
@@ -2165,6 +1964,39 @@ static int usage_by_license(sd_bus *bus)
 }
 
 /* ---- jobs: what the batch system announced ---- */
+
+static int job_row_json(struct json_object *a, const struct job_row *jr)
+{
+	struct json_object *o = json_object_new_object();
+	int r = json_append(a, o);
+
+	if (r >= 0)
+		r = json_add_string(o, "job", jr->id);
+	if (r >= 0)
+		r = json_add_string(o, "scheduler", jr->scheduler);
+	if (r >= 0)
+		r = json_add_string(o, "user", jr->user);
+	if (r >= 0)
+		r = jr->uid != UINT32_MAX ? json_add_uint(o, "uid", jr->uid) :
+					    json_add_null(o, "uid");
+	if (r >= 0)
+		r = json_add_string(o, "account", jr->account);
+	if (r >= 0)
+		r = json_add_string(o, "partition", jr->partition);
+	if (r >= 0)
+		r = json_add_string(o, "wckey", jr->wckey);
+	if (r >= 0)
+		r = json_add_string(o, "comment", jr->comment);
+	if (r >= 0)
+		r = json_add_string(o, "gpus", jr->gpus);
+	if (r >= 0)
+		r = json_add_string(o, "nodes", jr->nodes);
+	if (r >= 0)
+		r = json_add_uint(o, "start_usec", jr->start_usec);
+	if (r >= 0)
+		r = json_add_uint(o, "end_usec", jr->end_usec);
+	return r;
+}
 
 static int verb_jobs(sd_bus *bus, int argc, char **argv)
 {
@@ -2175,8 +2007,8 @@ static int verb_jobs(sd_bus *bus, int argc, char **argv)
 	_cleanup_(table_done) struct table t = { .n_columns = 8,
 						 .headers = headers,
 						 .right_align = right };
+	_cleanup_json_ struct json_object *array = NULL;
 	struct job_row jr;
-	struct json j;
 	int r;
 
 	(void)argc;
@@ -2187,30 +2019,14 @@ static int verb_jobs(sd_bus *bus, int argc, char **argv)
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_JOB);
 	if (r < 0)
 		return log_parse_error("ListJobs", r);
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
 	while ((r = read_job_row(reply, &jr)) > 0) {
 		char start[FORMAT_TIMESTAMP_MAX], end[FORMAT_TIMESTAMP_MAX], enduse[2 * 1100];
 
 		if (arg_json) {
-			json_begin_object(&j);
-			json_kv_string(&j, "job", jr.id);
-			json_kv_string(&j, "scheduler", jr.scheduler);
-			json_kv_string(&j, "user", jr.user);
-			if (jr.uid != UINT32_MAX)
-				json_kv_uint(&j, "uid", jr.uid);
-			else
-				json_kv_null(&j, "uid");
-			json_kv_string(&j, "account", jr.account);
-			json_kv_string(&j, "partition", jr.partition);
-			json_kv_string(&j, "wckey", jr.wckey);
-			json_kv_string(&j, "comment", jr.comment);
-			json_kv_string(&j, "gpus", jr.gpus);
-			json_kv_string(&j, "nodes", jr.nodes);
-			json_kv_uint(&j, "start_usec", jr.start_usec);
-			json_kv_uint(&j, "end_usec", jr.end_usec);
-			json_end_object(&j);
+			if (job_row_json(array, &jr) < 0)
+				return log_oom();
 			continue;
 		}
 		snprintf(enduse, sizeof(enduse), "%s%s%s", jr.wckey,
@@ -2236,11 +2052,8 @@ static int verb_jobs(sd_bus *bus, int argc, char **argv)
 	}
 	if (r < 0)
 		return log_parse_error("ListJobs", r);
-	if (arg_json) {
-		json_end_array(&j);
-		json_finish(&j);
-		return 0;
-	}
+	if (arg_json)
+		return json_dump(stdout, array, arg_json);
 	r = table_print(&t, "jobs");
 	if (r < 0)
 		log_error("out of memory");
@@ -2340,14 +2153,12 @@ static int verb_job(sd_bus *bus, int argc, char **argv)
 		return r;
 	}
 	if (arg_json) {
-		struct json j;
+		_cleanup_json_ struct json_object *o = json_object_new_object();
 
-		json_init(&j, stdout, arg_json);
-		json_begin_object(&j);
-		json_kv_string(&j, "job", id);
-		json_kv_string(&j, "announced", argv[1]);
-		json_end_object(&j);
-		json_finish(&j);
+		if (!o || json_add_string(o, "job", id) < 0 ||
+		    json_add_string(o, "announced", argv[1]) < 0)
+			return log_oom();
+		return json_dump(stdout, o, arg_json);
 	}
 	return 0;
 fail:
@@ -2360,24 +2171,24 @@ fail:
 static int verb_inventory(sd_bus *bus, int argc, char **argv)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = NULL;
-	int json = arg_json == JSON_OFF ? 0 : arg_json == JSON_PRETTY ? 2 : 1, r;
+	int r;
 
 	(void)bus;
 	if (argc == 2) {
 		if (!streq(argv[1], "kernel"))
 			return usage_error("inventory: unknown view '%s' (expected kernel)",
 					   argv[1]);
-		return ctl_module_inventory(stdout, json, arg_legend, false);
+		return ctl_module_inventory(stdout, arg_json, arg_legend, false);
 	}
 	r = bus_connect(&own);
 	if (r < 0)
 		return r;
 	r = ctl_inventory(own, arg_json, arg_legend);
-	if (r < 0 || json)
+	if (r < 0 || arg_json)
 		return r;
 	if (arg_legend)
 		printf("\nSeen by the hpcmeter kernel module:\n");
-	return ctl_module_inventory(stdout, 0, arg_legend, true);
+	return ctl_module_inventory(stdout, JSON_OFF, arg_legend, true);
 }
 
 /* ---- reload ---- */
@@ -2398,7 +2209,7 @@ static int verb_gaps(sd_bus *bus, int argc, char **argv)
 	const char *cause, *boot_id, *detail, *bound, *policy;
 	uint64_t id, start, end, bound_cpu_ns;
 	uint32_t devices;
-	struct json j;
+	_cleanup_json_ struct json_object *array = NULL;
 	int r;
 
 	(void)argc;
@@ -2409,27 +2220,39 @@ static int verb_gaps(sd_bus *bus, int argc, char **argv)
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_GAP);
 	if (r < 0)
 		return log_parse_error("ListGaps", r);
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_GAP, &id, &cause, &start, &end,
 					&boot_id, &detail, &bound_cpu_ns, &devices, &bound,
 					&policy)) > 0) {
 		char ts[FORMAT_TIMESTAMP_MAX], span[FORMAT_SPAN_MAX], cpu[FORMAT_SPAN_MAX];
 
 		if (arg_json) {
-			json_begin_object(&j);
-			json_kv_uint(&j, "id", id);
-			json_kv_string(&j, "cause", cause);
-			json_kv_uint(&j, "start_usec", start);
-			json_kv_uint(&j, "end_usec", end);
-			json_kv_string(&j, "boot_id", boot_id);
-			json_kv_string(&j, "detail", detail);
-			json_kv_uint(&j, "bound_cpu_ns", bound_cpu_ns);
-			json_kv_uint(&j, "bound_devices", devices);
-			json_kv_string(&j, "bound", bound); /* the daemon's JSON, as a string */
-			json_kv_string(&j, "policy", policy);
-			json_end_object(&j);
+			struct json_object *o = json_object_new_object();
+
+			r = json_append(array, o);
+			if (r >= 0)
+				r = json_add_uint(o, "id", id);
+			if (r >= 0)
+				r = json_add_string(o, "cause", cause);
+			if (r >= 0)
+				r = json_add_uint(o, "start_usec", start);
+			if (r >= 0)
+				r = json_add_uint(o, "end_usec", end);
+			if (r >= 0)
+				r = json_add_string(o, "boot_id", boot_id);
+			if (r >= 0)
+				r = json_add_string(o, "detail", detail);
+			if (r >= 0)
+				r = json_add_uint(o, "bound_cpu_ns", bound_cpu_ns);
+			if (r >= 0)
+				r = json_add_uint(o, "bound_devices", devices);
+			if (r >= 0) /* the daemon's JSON, as a string */
+				r = json_add_string(o, "bound", bound);
+			if (r >= 0)
+				r = json_add_string(o, "policy", policy);
+			if (r < 0)
+				return log_oom();
 			continue;
 		}
 		if (table_add(&t, "%" PRIu64, id) < 0 || table_add(&t, "%s", cause) < 0 ||
@@ -2446,11 +2269,8 @@ static int verb_gaps(sd_bus *bus, int argc, char **argv)
 	}
 	if (r < 0)
 		return log_parse_error("ListGaps", r);
-	if (arg_json) {
-		json_end_array(&j);
-		json_finish(&j);
-		return 0;
-	}
+	if (arg_json)
+		return json_dump(stdout, array, arg_json);
 	r = table_print(&t, "metering gaps");
 	if (r < 0)
 		log_error("out of memory");
@@ -2460,6 +2280,7 @@ static int verb_gaps(sd_bus *bus, int argc, char **argv)
 static int verb_acknowledge(sd_bus *bus, int argc, char **argv)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_json_ struct json_object *o = NULL;
 	uint64_t seq;
 	int r;
 
@@ -2469,19 +2290,11 @@ static int verb_acknowledge(sd_bus *bus, int argc, char **argv)
 	r = bus_call(bus, "AcknowledgeViolation", &reply, "ts", seq, argv[2]);
 	if (r < 0 || !arg_json)
 		return r;
-	{
-		struct json j;
-
-		json_init(&j, stdout, arg_json);
-		json_begin_object(&j);
-		json_kv_uint(&j, "seq", seq);
-		json_kv_string(&j, "note", argv[2]);
-		json_key(&j, "acknowledged");
-		json_bool(&j, true);
-		json_end_object(&j);
-		json_finish(&j);
-	}
-	return 0;
+	o = json_object_new_object();
+	if (!o || json_add_uint(o, "seq", seq) < 0 || json_add_string(o, "note", argv[2]) < 0 ||
+	    json_add_bool(o, "acknowledged", true) < 0)
+		return log_oom();
+	return json_dump(stdout, o, arg_json);
 }
 
 static int verb_reload(sd_bus *bus, int argc, char **argv)
@@ -2500,9 +2313,45 @@ static int verb_reload(sd_bus *bus, int argc, char **argv)
 
 /* ---- license check: offline, no bus ---- */
 
+/* One file's result: the licence l, or the error line error. */
+static int license_check_json(struct json_object *a, const char *file, const struct license *l,
+			      const char *error)
+{
+	struct json_object *o = json_object_new_object(), *warnings;
+	char msg[LICENSE_ERROR_MAX + 512];
+	int r = json_append(a, o);
+
+	if (r >= 0)
+		r = json_add_string(o, "file", file);
+	if (r >= 0)
+		r = json_add_bool(o, "ok", l != NULL);
+	if (!l)
+		return r >= 0 ? json_add_string(o, "error", error) : r;
+	if (r >= 0)
+		r = json_add_string(o, "id", l->id);
+	if (r >= 0)
+		r = json_add_string(o, "regime", l->regime ?: "");
+	if (r >= 0)
+		r = json_add_string(o, "authority", l->authority ?: "");
+	/* same units as ListLicenses */
+	if (r >= 0)
+		r = json_add_uint(o, "valid_from_usec",
+				  l->valid_from > 0 ? (uint64_t)l->valid_from * USEC_PER_SEC : 0);
+	if (r >= 0)
+		r = json_add_uint(o, "valid_until_usec",
+				  l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
+	if (r >= 0)
+		r = json_add(o, "warnings", warnings = json_object_new_array());
+	for (size_t w = 0; r >= 0 && w < l->n_warnings; w++) {
+		ctl_license_format(&l->warnings[w], "warning", msg, sizeof(msg));
+		r = json_append(warnings, json_new_string(msg));
+	}
+	return r;
+}
+
 static int verb_license(sd_bus *bus, int argc, char **argv)
 {
-	struct json j;
+	_cleanup_json_ struct json_object *array = NULL;
 	bool failed = false;
 
 	if (streq(argv[1], "explain")) {
@@ -2514,7 +2363,7 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 		if (arg_since_set)
 			return usage_error("--since does not apply to 'license explain'");
 		r = bus_connect(&b);
-		return r < 0 ? r : ctl_license_explain(b, argv[2], (int)arg_json, arg_legend);
+		return r < 0 ? r : ctl_license_explain(b, argv[2], arg_json, arg_legend);
 	}
 	if (streq(argv[1], "simulate")) {
 		int r;
@@ -2530,7 +2379,7 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 			return usage_error("license simulate: invalid date '%s' for --since "
 					   "(expected YYYY-MM-DD)",
 					   arg_since_str);
-		r = ctl_license_simulate(argv[2], arg_since_str, arg_state_dir, (int)arg_json);
+		r = ctl_license_simulate(argv[2], arg_since_str, arg_state_dir, arg_json);
 		return r > 0 ? -EPERM : r;
 	}
 	(void)bus;
@@ -2544,9 +2393,8 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 	if (argc < 3)
 		return usage_error("license check: missing FILE argument");
 
-	json_init(&j, stdout, arg_json);
-	if (arg_json)
-		json_begin_array(&j);
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
 	for (int i = 2; i < argc; i++) {
 		_cleanup_(license_freep) struct license *l = NULL;
 		struct license_error err = {};
@@ -2563,14 +2411,8 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 				snprintf(msg, sizeof(msg), "%s: error: %s", argv[i], strerror(-r));
 			fprintf(stderr, "%s\n", msg);
 			fflush(stderr);
-			if (arg_json) {
-				json_begin_object(&j);
-				json_kv_string(&j, "file", argv[i]);
-				json_key(&j, "ok");
-				json_bool(&j, false);
-				json_kv_string(&j, "error", msg);
-				json_end_object(&j);
-			}
+			if (arg_json && license_check_json(array, argv[i], NULL, msg) < 0)
+				return log_oom();
 			continue;
 		}
 
@@ -2581,38 +2423,16 @@ static int verb_license(sd_bus *bus, int argc, char **argv)
 			fprintf(stderr, "%s\n", msg);
 		}
 		if (arg_json) {
-			json_begin_object(&j);
-			json_kv_string(&j, "file", argv[i]);
-			json_key(&j, "ok");
-			json_bool(&j, true);
-			json_kv_string(&j, "id", l->id);
-			json_kv_string(&j, "regime", l->regime ?: "");
-			json_kv_string(&j, "authority", l->authority ?: "");
-			/* same units as ListLicenses */
-			json_kv_uint(&j, "valid_from_usec",
-				     l->valid_from > 0 ? (uint64_t)l->valid_from * USEC_PER_SEC :
-							 0);
-			json_kv_uint(&j, "valid_until_usec",
-				     l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC :
-							  0);
-			json_key(&j, "warnings");
-			json_begin_array(&j);
-			for (size_t w = 0; w < l->n_warnings; w++) {
-				ctl_license_format(&l->warnings[w], "warning", msg, sizeof(msg));
-				json_string(&j, msg);
-			}
-			json_end_array(&j);
-			json_end_object(&j);
+			if (license_check_json(array, argv[i], l, NULL) < 0)
+				return log_oom();
 		} else {
 			printf("%s: ok (id %s, valid %s..%s)\n", argv[i], l->id, from, until);
 			/* keep the order of results and errors when both go to one terminal */
 			fflush(stdout);
 		}
 	}
-	if (arg_json) {
-		json_end_array(&j);
-		json_finish(&j);
-	}
+	if (arg_json && json_dump(stdout, array, arg_json) < 0)
+		return -EIO;
 	return failed ? -EINVAL : 0;
 }
 
@@ -2821,16 +2641,8 @@ static int parse_argv(int argc, char **argv)
 			printf(PROGRAM " " HPCMETER_VERSION "\n");
 			return 0;
 		case ARG_JSON:
-			if (!optarg)
-				/* pretty for a person at a terminal, one line per document otherwise */
-				arg_json = isatty(STDOUT_FILENO) ? JSON_PRETTY : JSON_SHORT;
-			else if (streq(optarg, "short"))
-				arg_json = JSON_SHORT;
-			else if (streq(optarg, "pretty"))
-				arg_json = JSON_PRETTY;
-			else if (streq(optarg, "off"))
-				arg_json = JSON_OFF;
-			else
+			/* pretty for a person at a terminal, one line per document otherwise */
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &arg_json) < 0)
 				return usage_error(
 					"unknown JSON mode '%s' (expected short, pretty or off)",
 					optarg);

@@ -131,6 +131,14 @@ want_rc=5 golden usage-license-unknown "$HPCMETERCTL" usage --license NO-SUCH-LI
 golden usage-no-legend "$HPCMETERCTL" usage --by user --since-usec $FROM --until-usec $TO --no-legend
 golden report-table report_table --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format table
 golden report.json report_json --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format json
+# Names are bytes: valid UTF-8 is printed as it is, JSON or not; bytes that are not UTF-8 are
+# escaped as the text \xNN in JSON, never written raw (the file names come from argv).
+cp "$T/licenses/golden.yaml" "$T/g$(printf '\303\266')lden-$(printf '\346\227\245').yaml"
+want_rc=1 golden license-check-utf8.json "$HPCMETERCTL" license check --json=pretty \
+	"$T/g$(printf '\303\266')lden-$(printf '\346\227\245').yaml" "$T/missing-$(printf '\377\300').yaml"
+check "license check --json wrote valid UTF-8 and JSON" python3 -c '
+import json, sys
+json.loads(open(sys.argv[1], encoding="utf-8", errors="strict").read())' "$T/license-check-utf8.json.raw"
 # acknowledge: a seeded violation once (exit 0), twice (1), an unknown one (5)
 golden acknowledge.json "$HPCMETERCTL" acknowledge 1 "golden test: seen" --json
 "$HPCMETERCTL" acknowledge 1 "again" 2>"$T/ack.err"
