@@ -63,7 +63,7 @@ else
 	diag "$(cat "$T/diff.txt")"
 fi
 # The clients' member -> interface map (daemon/bus/hpcmeter-bus.h) agrees with the contract.
-sed -n 's/.*{ "\([A-Za-z]*\)", HPCMETER_\([A-Z]*\)_IFACE }.*/\1 \2/p' "$TOP/daemon/hpcmeter-bus.h" |
+sed -n 's/.*{ "\([A-Za-z]*\)", HPCMETER_\([A-Z]*\)_IFACE }.*/\1 \2/p' "$TOP/daemon/bus/hpcmeter-bus.h" |
 	sed -e 's/ METER$/ org.hpcmeter1.Meter/' -e 's/ LICENSES$/ org.hpcmeter1.Licenses/' \
 		-e 's/ VIOLATIONS$/ org.hpcmeter1.Violations/' | sort >"$T/map.txt"
 python3 -c "
