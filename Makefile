@@ -195,18 +195,20 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies and the D-Bus job announcement. make check runs each for 15 seconds (FUZZ_TIME)
-# from its seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
+# replies, the D-Bus job announcement and the signed reports report verify reads. make check
+# runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
+# FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus
+FUZZ_TARGETS := license config decode netlink bus report
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := lib/license.c lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu.c lib/bpfutil.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
 FUZZ_SRCS_bus := daemon/bus/jobs-bus.c lib/jobs.c lib/util.c
+FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
 		$(SKELETONS) | $(O)/tests
 	@echo "  FUZZ    $@"

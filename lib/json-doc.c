@@ -46,17 +46,22 @@ struct json_object *json_new_string(const char *s)
 	return json_object_new_string(s);
 }
 
+const char *json_double_text(double v, char buf[static JSON_DOUBLE_MAX])
+{
+	if (!isfinite(v))
+		return "null"; /* JSON has no NaN or infinity */
+	/* the shortest of the usual precisions that reads back as the same double */
+	snprintf(buf, JSON_DOUBLE_MAX, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, JSON_DOUBLE_MAX, "%.17g", v);
+	return buf;
+}
+
 struct json_object *json_new_double(double v)
 {
-	char buf[32];
+	char buf[JSON_DOUBLE_MAX];
 
-	if (!isfinite(v))
-		return json_object_new_double_s(v, "null"); /* JSON has no NaN or infinity */
-	/* the shortest of the usual precisions that reads back as the same double */
-	snprintf(buf, sizeof(buf), "%.15g", v);
-	if (strtod(buf, NULL) != v)
-		snprintf(buf, sizeof(buf), "%.17g", v);
-	return json_object_new_double_s(v, buf);
+	return json_object_new_double_s(v, json_double_text(v, buf));
 }
 
 struct json_object *json_new_number_text(double v, const char *text)

@@ -33,6 +33,9 @@ struct json_object *json_new_string(const char *s);
 /* A number written as the shortest of %.15g and %.17g that reads back as v (so 0.1 stays
  * "0.1" and 28806 stays "28806"); NaN and infinities, which JSON does not have, are written null. */
 struct json_object *json_new_double(double v);
+/* That text in buf ("null" for NaN and infinities), for formats beside JSON (CSV). */
+#define JSON_DOUBLE_MAX 32
+const char *json_double_text(double v, char buf[static JSON_DOUBLE_MAX]);
 /* A number written as text, which must be a JSON number the caller made for v (a fixed number
  * of decimals, say): json-c keeps it byte for byte. */
 struct json_object *json_new_number_text(double v, const char *text);

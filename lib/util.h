@@ -86,7 +86,3 @@ bool utf8_valid(const char *s);
 /* CLOCK_REALTIME and CLOCK_BOOTTIME in microseconds / nanoseconds. */
 uint64_t now_realtime_usec(void);
 uint64_t now_boottime_nsec(void);
-
-/* s as a JSON string, quoted: '"', '\\' and control characters escaped, other bytes as they are
- * (s is expected to be UTF-8 already). */
-void json_fputs(FILE *f, const char *s);
