@@ -1,39 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* hpcmeterctl inventory: the node's accelerators (GetInventory) with the GPU meter's state
- * (GetStatus: mode, runtime libraries, probes); and the GPU table of hpcmeterctl usage. */
+ * (GetStatus: mode, runtime libraries, probes), then what the kernel module sees; and the GPU
+ * runtime libraries section of hpcmeterctl status. */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-bus.h>
 
+#include "ctl-args.h"
+#include "ctl-bus.h"
 #include "ctl-inventory.h"
-#include "ctl-format.h"
-#include "ctl-exit.h"
+#include "ctl-module.h"
+#include "ctl-verbs.h"
 #include "hpcmeter-bus.h"
+#include "json-doc.h"
 #include "util.h"
-
-static int call(sd_bus *bus, const char *member, sd_bus_message **reply, const char *types, ...)
-{
-	sd_bus_error error = SD_BUS_ERROR_NULL;
-	va_list ap;
-	int r;
-
-	va_start(ap, types);
-	r = sd_bus_call_methodv(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-				hpcmeter_iface(member), member, &error, reply, types, ap);
-	va_end(ap);
-	if (r < 0) {
-		ctl_exit_from_bus_error(&error, r);
-		fprintf(stderr, "hpcmeterctl: %s failed: %s\n", member,
-			error.message ? error.message : strerror(-r));
-	}
-	sd_bus_error_free(&error);
-	return r;
-}
-
-/* ---- inventory ---- */
 
 struct gpu_status {
 	const char *mode, *meter, *launch_counts;
@@ -295,15 +277,15 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum
 	return 0;
 }
 
-int ctl_inventory(sd_bus *bus, enum json_mode json, bool legend)
+static int inventory(sd_bus *bus, enum json_mode json, bool legend)
 {
 	sd_bus_message *inv = NULL, *status = NULL;
 	struct gpu_status g = { 0 };
 	int r;
 
-	r = call(bus, "GetInventory", &inv, "");
+	r = bus_call(bus, "GetInventory", &inv, "");
 	if (r >= 0)
-		r = call(bus, "GetStatus", &status, "");
+		r = bus_call(bus, "GetStatus", &status, "");
 	if (r >= 0) {
 		r = read_gpu_status(status, &g);
 		if (r >= 0)
@@ -319,116 +301,27 @@ int ctl_inventory(sd_bus *bus, enum json_mode json, bool legend)
 	return r < 0 ? r : 0;
 }
 
-/* ---- usage ---- */
-
-int ctl_gpu_usage_fetch(sd_bus *bus, uint64_t since_usec, sd_bus_message **reply,
-			struct ctl_gpu_row **rows, size_t *n)
+/* The daemon's view, then the kernel module's (tools/ctl-module.c);
+ * "inventory kernel": the module's alone, no daemon needed. */
+int verb_inventory(sd_bus *bus, int argc, char **argv)
 {
-	struct ctl_gpu_row g;
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = NULL;
 	int r;
 
-	*rows = NULL;
-	*n = 0;
-	r = call(bus, "GetGpuUsage", reply, "t", since_usec);
+	(void)bus;
+	if (argc == 2) {
+		if (!streq(argv[1], "kernel"))
+			return usage_error("inventory: unknown view '%s' (expected kernel)",
+					   argv[1]);
+		return ctl_module_inventory(stdout, arg_json, arg_legend, false);
+	}
+	r = bus_connect(&own);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(*reply, 'a', HPCMETER_SIG_GPU_USAGE);
-	if (r < 0)
+	r = inventory(own, arg_json, arg_legend);
+	if (r < 0 || arg_json)
 		return r;
-	while ((r = sd_bus_message_read(*reply, HPCMETER_SIG_GPU_USAGE, &g.cgroup, &g.job, &g.uid,
-					&g.user, &g.gpu_ns, &g.tpp_seconds, &g.ops_upper,
-					&g.ops_lower, &g.launches, &g.threads_launched,
-					&g.graph_launches, &g.bytes_alloc, &g.bytes_h2d,
-					&g.dev_opens, &g.first_usec, &g.last_usec)) > 0) {
-		struct ctl_gpu_row *a = realloc(*rows, (*n + 1) * sizeof(*a));
-
-		if (!a)
-			return -ENOMEM;
-		*rows = a;
-		a[(*n)++] = g;
-	}
-	return r;
-}
-
-#define GPU_COLS 9
-
-/* A cell of the GPU table: control characters (from user-chosen names) shown as '?'. */
-static char *gpu_cell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *gpu_cell(const char *fmt, ...)
-{
-	char *c = NULL;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&c, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		return NULL;
-	for (unsigned char *p = (unsigned char *)c; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return c;
-}
-
-/* Columns sized to their content, two spaces apart, numbers right-aligned (as the other
- * tables of hpcmeterctl). */
-void ctl_gpu_usage_table(const struct ctl_gpu_row *rows, size_t n, bool legend)
-{
-	static const char *const headers[GPU_COLS] = { "CGROUP",   "JOB",	  "USER(UID)",
-						       "GPU-TIME", "TPP-SECONDS", "OPS-UPPER",
-						       "LAUNCHES", "THREADS",	  "ALLOC" };
-	size_t widths[GPU_COLS] = { 0 };
-	char **cells;
-
-	if (n == 0)
-		return;
-	cells = calloc(n * GPU_COLS, sizeof(char *));
-	if (!cells) {
-		fprintf(stderr, "hpcmeterctl: out of memory\n");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct ctl_gpu_row *g = &rows[i];
-		char span[FORMAT_SPAN_MAX], alloc[FORMAT_BYTES_MAX];
-		char **c = cells + i * GPU_COLS;
-
-		c[0] = gpu_cell("%s", g->cgroup);
-		c[1] = gpu_cell("%s", *g->job ? g->job : "-");
-		c[2] = gpu_cell("%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid);
-		c[3] = gpu_cell("%s", format_span_ns(span, sizeof(span), g->gpu_ns));
-		c[4] = gpu_cell("%.1f", g->tpp_seconds);
-		c[5] = gpu_cell("%.3g", g->ops_upper);
-		c[6] = gpu_cell("%" PRIu64, g->launches);
-		c[7] = gpu_cell("%" PRIu64, g->threads_launched);
-		c[8] = gpu_cell("%s", format_bytes(alloc, sizeof(alloc), g->bytes_alloc));
-	}
-	for (size_t k = 0; k < GPU_COLS; k++) {
-		widths[k] = legend ? strlen(headers[k]) : 0;
-		for (size_t i = 0; i < n; i++) {
-			const char *c = cells[i * GPU_COLS + k];
-			size_t l = c ? strlen(c) : 1;
-
-			widths[k] = l > widths[k] ? l : widths[k];
-		}
-	}
-	for (size_t i = 0; i <= n; i++) {
-		if (i == 0 && !legend)
-			continue;
-		if (i == 0)
-			putchar('\n');
-		for (size_t k = 0; k < GPU_COLS; k++) {
-			const char *c = i == 0 ? headers[k] : cells[(i - 1) * GPU_COLS + k];
-
-			printf(k < 3 ? "%-*s%s" : "%*s%s", (int)widths[k], c ? c : "?",
-			       k + 1 < GPU_COLS ? "  " : "\n");
-		}
-	}
-	for (size_t i = 0; i < n * GPU_COLS; i++)
-		free(cells[i]);
-	free(cells);
-	if (legend)
-		printf("\n%zu GPU usage records. GPU-TIME is device time since the first GPU "
-		       "use;\nLAUNCHES and THREADS are counted in detailed GPU mode only.\n",
-		       n);
+	if (arg_legend)
+		printf("\nSeen by the hpcmeter kernel module:\n");
+	return ctl_module_inventory(stdout, JSON_OFF, arg_legend, true);
 }

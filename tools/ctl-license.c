@@ -1,26 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* hpcmeterctl license explain and license simulate (see ctl-license.h). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include "ctl-license.h"
-
+/* hpcmeterctl license check|explain|simulate: a licence file checked offline, a loaded licence's
+ * terms as the daemon evaluates them (ExplainLicense), a draft against the recorded ledger. */
 #include <errno.h>
-#include <math.h>
-#include <pwd.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <systemd/sd-bus.h>
 
+#include "ctl-args.h"
+#include "ctl-bus.h"
 #include "ctl-exit.h"
+#include "ctl-format.h"
+#include "ctl-verbs.h"
 #include "evaluate.h"
 #include "hpcmeter-bus.h"
+#include "json-doc.h"
 #include "ledger-query.h"
+#include "license.h"
 #include "util.h"
 
-void ctl_license_format(const struct license_error *e, const char *severity, char *buf, size_t size)
+static inline void license_freep(struct license **l)
+{
+	if (*l)
+		license_free(*l);
+}
+
+/* "file:line:col: error: field: message" (or "warning") as compilers print them. */
+static void license_format_error(const struct license_error *e, const char *severity, char *buf,
+				 size_t size)
 {
 	char pos[32] = "";
 
@@ -64,7 +75,8 @@ static bool license_loaded(sd_bus *bus, const char *id)
 	return r < 0;
 }
 
-int ctl_license_explain(sd_bus *bus, const char *id, enum json_mode json, bool legend)
+/* legend: the heading line before the terms; pretty JSON is one term per line */
+static int license_explain(sd_bus *bus, const char *id, enum json_mode json, bool legend)
 {
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -170,8 +182,10 @@ static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *
 	return s->r;
 }
 
-int ctl_license_simulate(const char *file, const char *since, const char *state_dir,
-			 enum json_mode json)
+/* Evaluates the draft licence file against state_dir's ledger since the date (YYYY-MM-DD,
+ * UTC), read-only. Returns 0, or 1 when the draft would have been violated, or -errno. */
+static int license_simulate(const char *file, const char *since, const char *state_dir,
+			    enum json_mode json)
 {
 	_cleanup_json_ struct json_object *doc = NULL;
 	struct json_object *findings = NULL, *terms = NULL;
@@ -192,7 +206,7 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 	}
 	r = license_parse_file(file, &l, &err);
 	if (r < 0) {
-		ctl_license_format(&err, "error", msg, sizeof(msg));
+		license_format_error(&err, "error", msg, sizeof(msg));
 		fprintf(stderr, "%s\n", msg);
 		return r;
 	}
@@ -309,4 +323,129 @@ out:
 	sqlite3_close(db);
 	license_free(l);
 	return r;
+}
+
+/* ---- check: offline, no bus ---- */
+
+/* One file's result: the licence l, or the error line error. */
+static int license_check_json(struct json_object *a, const char *file, const struct license *l,
+			      const char *error)
+{
+	struct json_object *o = json_object_new_object(), *warnings;
+	char msg[LICENSE_ERROR_MAX + 512];
+	int r = json_append(a, o);
+
+	if (r >= 0)
+		r = json_add_string(o, "file", file);
+	if (r >= 0)
+		r = json_add_bool(o, "ok", l != NULL);
+	if (!l)
+		return r >= 0 ? json_add_string(o, "error", error) : r;
+	if (r >= 0)
+		r = json_add_string(o, "id", l->id);
+	if (r >= 0)
+		r = json_add_string(o, "regime", l->regime ?: "");
+	if (r >= 0)
+		r = json_add_string(o, "authority", l->authority ?: "");
+	/* same units as ListLicenses */
+	if (r >= 0)
+		r = json_add_uint(o, "valid_from_usec",
+				  l->valid_from > 0 ? (uint64_t)l->valid_from * USEC_PER_SEC : 0);
+	if (r >= 0)
+		r = json_add_uint(o, "valid_until_usec",
+				  l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
+	if (r >= 0)
+		r = json_add(o, "warnings", warnings = json_object_new_array());
+	for (size_t w = 0; r >= 0 && w < l->n_warnings; w++) {
+		license_format_error(&l->warnings[w], "warning", msg, sizeof(msg));
+		r = json_append(warnings, json_new_string(msg));
+	}
+	return r;
+}
+
+int verb_license(sd_bus *bus, int argc, char **argv)
+{
+	_cleanup_json_ struct json_object *array = NULL;
+	bool failed = false;
+
+	if (streq(argv[1], "explain")) {
+		_cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+		int r;
+
+		if (argc != 3)
+			return usage_error("license explain: expected one licence ID");
+		if (arg_since_set)
+			return usage_error("--since does not apply to 'license explain'");
+		r = bus_connect(&b);
+		return r < 0 ? r : license_explain(b, argv[2], arg_json, arg_legend);
+	}
+	if (streq(argv[1], "simulate")) {
+		int r;
+
+		if (argc != 3)
+			return usage_error("license simulate: expected one FILE");
+		if (!arg_since_set)
+			return usage_error("license simulate: --since DATE is required");
+		struct tm tm = {};
+		const char *end = strptime(arg_since_str, "%Y-%m-%d", &tm);
+
+		if (!end || *end)
+			return usage_error("license simulate: invalid date '%s' for --since "
+					   "(expected YYYY-MM-DD)",
+					   arg_since_str);
+		r = license_simulate(argv[2], arg_since_str, arg_state_dir, arg_json);
+		return r > 0 ? -EPERM : r;
+	}
+	(void)bus;
+
+	if (!streq(argv[1], "check"))
+		return usage_error(
+			"unknown license command '%s' (expected check, explain or simulate)",
+			argv[1]);
+	if (arg_since_set)
+		return usage_error("--since does not apply to 'license check'");
+	if (argc < 3)
+		return usage_error("license check: missing FILE argument");
+
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
+	for (int i = 2; i < argc; i++) {
+		_cleanup_(license_freep) struct license *l = NULL;
+		struct license_error err = {};
+		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX],
+			msg[LICENSE_ERROR_MAX + 512];
+		int r;
+
+		r = license_parse_file(argv[i], &l, &err);
+		if (r < 0) {
+			failed = true;
+			if (!isempty(err.message))
+				license_format_error(&err, "error", msg, sizeof(msg));
+			else
+				snprintf(msg, sizeof(msg), "%s: error: %s", argv[i], strerror(-r));
+			fprintf(stderr, "%s\n", msg);
+			fflush(stderr);
+			if (arg_json && license_check_json(array, argv[i], NULL, msg) < 0)
+				return log_oom();
+			continue;
+		}
+
+		format_date_utc(from, l->valid_from);
+		format_date_utc(until, l->valid_until);
+		for (size_t w = 0; w < l->n_warnings; w++) {
+			license_format_error(&l->warnings[w], "warning", msg, sizeof(msg));
+			fprintf(stderr, "%s\n", msg);
+		}
+		if (arg_json) {
+			if (license_check_json(array, argv[i], l, NULL) < 0)
+				return log_oom();
+		} else {
+			printf("%s: ok (id %s, valid %s..%s)\n", argv[i], l->id, from, until);
+			/* keep the order of results and errors when both go to one terminal */
+			fflush(stdout);
+		}
+	}
+	if (arg_json && json_dump(stdout, array, arg_json) < 0)
+		return -EIO;
+	return failed ? -EINVAL : 0;
 }

@@ -8,29 +8,29 @@
  *   openssl pkeyutl -verify -pubin -inkey node.pub.pem -rawin -in FILE -sigfile FILE.sig
  * Reports issued before carry their signature inside (report verify still reads them). */
 #include <errno.h>
-#include <stdarg.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-bus.h>
 #include <time.h>
 #include <unistd.h>
+#include <systemd/sd-bus.h>
 
 #include "config.h"
+#include "ctl-args.h"
 #include "ctl-exit.h"
 #include "ctl-help.h"
-#include "ctl-ext.h"
+#include "ctl-ledger.h"
+#include "ctl-verbs.h"
 #include "hpcmeter-bus.h"
 #include "json-doc.h"
 #include "ledger-chain.h"
-#include "ledger.h"
 #include "report-verify.h"
 #include "report.h"
 #include "sign.h"
 #include "util.h"
 
-#define EXIT_USAGE 2
 #define DAY_USEC (86400 * USEC_PER_SEC)
 
 /* YYYY-MM-DD (UTC midnight; as --to, the end of that day), YYYY-MM-DDTHH:MM:SSZ or @USEC. */
@@ -211,10 +211,10 @@ fail:
 static int report_usage_error(const char *msg)
 {
 	fprintf(stderr, "hpcmeterctl: report: %s\nTry 'hpcmeterctl report --help'.\n", msg);
-	return EXIT_USAGE;
+	return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 }
 
-int ctl_report(int argc, char **argv)
+static int report(int argc, char **argv)
 {
 	static const struct option options[] = { { "license", required_argument, NULL, 'l' },
 						 { "from", required_argument, NULL, 'f' },
@@ -234,7 +234,7 @@ int ctl_report(int argc, char **argv)
 	uint8_t sig[SIGN_LEN];
 	_cleanup_free_ char *doc = NULL;
 	size_t len = 0;
-	int c, ret = 1;
+	int c, ret;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
@@ -259,7 +259,7 @@ int ctl_report(int argc, char **argv)
 				fprintf(stderr,
 					"hpcmeterctl: report: unknown --format '%s' (json, csv or table)\n",
 					optarg);
-				return EXIT_USAGE;
+				return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 			}
 			break;
 		case 'J':
@@ -280,12 +280,12 @@ int ctl_report(int argc, char **argv)
 			return 0;
 		default:
 			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
-			return EXIT_USAGE;
+			return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "hpcmeterctl: report: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	if (!r.license_id || !from || !to)
 		return report_usage_error("--license, --from and --to are required");
@@ -295,7 +295,7 @@ int ctl_report(int argc, char **argv)
 			"hpcmeterctl: report: invalid period '%s' .. '%s' (dates are YYYY-MM-DD, "
 			"YYYY-MM-DDTHH:MM:SSZ or @USEC, from before to)\n",
 			from, to);
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	if (r.fmt == FMT_TABLE && sig_path)
 		return report_usage_error("--sig: a table is not signed");
@@ -304,40 +304,37 @@ int ctl_report(int argc, char **argv)
 		return report_usage_error("a signed report needs --output FILE (it writes FILE and "
 					  "FILE.sig) or, on standard output, --sig FILE");
 	if (r.fmt != FMT_TABLE && !sig_path) {
-		if (asprintf(&default_sig, "%s.sig", output) < 0) {
-			log_error("out of memory");
-			return 1;
-		}
+		if (asprintf(&default_sig, "%s.sig", output) < 0)
+			return log_oom();
 		sig_path = default_sig;
 	}
 	if (r.fmt != FMT_TABLE) {
 		snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_KEY_FILE);
-		if (sign_load_private(path, &r.key, err, sizeof(err)) < 0) {
+		ret = sign_load_private(path, &r.key, err, sizeof(err));
+		if (ret < 0) {
 			log_error("cannot sign the report: %s", err);
-			return 1;
+			return ctl_fail(CTL_EXIT_FAILURE, ret);
 		}
 	}
-	if (ctl_open_ledger(state_dir, &r.db) < 0)
+	ret = ctl_open_ledger(state_dir, &r.db);
+	if (ret < 0)
 		goto out;
 	if (ctl_progress_wanted())
 		r.progress = ctl_progress;
-	c = report_render(&r, &doc, &len, sha, sig);
+	ret = report_render(&r, &doc, &len, sha, sig);
 	if (r.progress)
 		ctl_progress_end();
-	if (c < 0) {
-		if (c == -ENOENT)
-			ret = CTL_EXIT_UNKNOWN_ID; /* the licence was never loaded */
+	if (ret == -ENOENT) /* the licence was never loaded */
+		ctl_fail(CTL_EXIT_UNKNOWN_ID, ret);
+	if (ret < 0)
 		goto out;
-	}
-	if (write_report(output, doc, len, r.fmt != FMT_TABLE ? sig_path : NULL, sig) == 0) {
-		ret = 0;
-		if (r.fmt != FMT_TABLE)
-			record_report(&r, r.fmt == FMT_JSON ? "json" : "csv", sha);
-	}
+	ret = write_report(output, doc, len, r.fmt != FMT_TABLE ? sig_path : NULL, sig);
+	if (ret >= 0 && r.fmt != FMT_TABLE)
+		record_report(&r, r.fmt == FMT_JSON ? "json" : "csv", sha);
 out:
 	EVP_PKEY_free(r.key);
 	sqlite3_close(r.db);
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 /* ---- verify ---- */
@@ -432,7 +429,7 @@ static int read_signature(struct verdicts *vd, const char *file, const char *sig
 	return 0;
 }
 
-int ctl_report_verify(int argc, char **argv)
+static int report_verify(int argc, char **argv)
 {
 	static const struct option options[] = { { "key", required_argument, NULL, 'k' },
 						 { "sig", required_argument, NULL, 'S' },
@@ -468,31 +465,31 @@ int ctl_report_verify(int argc, char **argv)
 			return 0;
 		default:
 			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
-			return EXIT_USAGE;
+			return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "hpcmeterctl: report verify: missing FILE\n");
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	if (sig_path && argc - optind != 1) {
 		fprintf(stderr,
 			"hpcmeterctl: report verify: --sig names the signature of one FILE\n"
 			"Try 'hpcmeterctl report --help'.\n");
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	if (!key_path) {
 		snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_PUB_FILE);
 		key_path = path;
 	}
-	if (sign_load_public(key_path, &key, err, sizeof(err)) < 0) {
+	c = sign_load_public(key_path, &key, err, sizeof(err));
+	if (c < 0) {
 		log_error("%s", err);
-		return 1;
+		return ctl_fail(CTL_EXIT_FAILURE, c);
 	}
 	if (vd.json && !(vd.array = json_object_new_array())) {
 		EVP_PKEY_free(key);
-		log_error("out of memory");
-		return 1;
+		return log_oom();
 	}
 	sign_key_id(key, key_id);
 	for (int i = optind; i < argc; i++) {
@@ -559,5 +556,82 @@ int ctl_report_verify(int argc, char **argv)
 			vd.oom = true;
 		json_object_put(vd.array);
 	}
-	return failed || vd.oom ? 1 : 0;
+	/* the verdicts are on standard output; the exit status says whether all were good */
+	return vd.oom ? -ENOMEM : failed ? ctl_fail(CTL_EXIT_FAILURE, -EBADMSG) : 0;
+}
+
+/* ---- public-key ---- */
+
+static int public_key(int argc, char **argv)
+{
+	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
+						 { "help", no_argument, NULL, 'h' },
+						 { "json", optional_argument, NULL, 'j' },
+						 {} };
+	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
+	char path[4200], err[512], key_id[65];
+	_cleanup_free_ char *pem = NULL;
+	_cleanup_json_ struct json_object *o = NULL;
+	size_t len = 0;
+	EVP_PKEY *key = NULL;
+	enum json_mode json = JSON_OFF;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			printf("Usage: hpcmeterctl report public-key [--state-dir DIR] [--json[=MODE]]\n\n"
+			       "Print the node's public report key (PEM), to give to an auditor with\n"
+			       "the reports (see 'hpcmeterctl report --help'). With --json, an object\n"
+			       "{\"key_id\": SHA-256 of the key as reports name it, \"pem\": the key}.\n");
+			ctl_help_exit_status(stdout);
+			return 0;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'j':
+			/* an unknown MODE is short, as before */
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &json) < 0)
+				json = JSON_SHORT;
+			break;
+		default:
+			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
+			return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_PUB_FILE);
+	c = read_file(path, &pem, &len);
+	if (c < 0) {
+		log_error("cannot read the node's public report key %s: %s (hpcmeterd creates it "
+			  "at its first start)",
+			  path, strerror(-c));
+		return ctl_fail(CTL_EXIT_FAILURE, c);
+	}
+	if (!json) {
+		fwrite(pem, 1, len, stdout);
+		return 0;
+	}
+	c = sign_load_public(path, &key, err, sizeof(err));
+	if (c < 0) {
+		log_error("%s", err);
+		return ctl_fail(CTL_EXIT_FAILURE, c);
+	}
+	sign_key_id(key, key_id);
+	EVP_PKEY_free(key);
+	o = json_object_new_object();
+	if (!o || json_add_string(o, "key_id", key_id) < 0 || json_add_string(o, "pem", pem) < 0)
+		return log_oom();
+	return json_dump_rows(stdout, o, json);
+}
+
+/* report verify FILE..., report public-key, report --license ... */
+int verb_report(sd_bus *bus, int argc, char **argv)
+{
+	(void)bus;
+	if (argc > 1 && streq(argv[1], "verify"))
+		return report_verify(argc - 1, argv + 1);
+	if (argc > 1 && streq(argv[1], "public-key"))
+		return public_key(argc - 1, argv + 1);
+	return report(argc, argv);
 }
