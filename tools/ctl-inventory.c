@@ -12,6 +12,7 @@
 #include "ctl-bus.h"
 #include "ctl-inventory.h"
 #include "ctl-module.h"
+#include "ctl-table.h"
 #include "ctl-verbs.h"
 #include "hpcmeter-bus.h"
 #include "json-doc.h"
@@ -194,6 +195,16 @@ static int accel_json(struct json_object *accels, const struct accel_row *a,
 static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum json_mode json,
 			   bool legend)
 {
+	/* the widths the table has always had, one space apart */
+	static const char *const headers[] = { "BUS-ID", "PCI-ID", "MODEL", "UUID",
+					       "DRIVER", "TPP",	   "APP",   "UTIL" };
+	static const bool right[] = { false, false, false, false, false, true, true, true };
+	static const size_t widths[] = { 14, 9, 26, 40, 8, 9, 7, 5 };
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
+						 .headers = headers,
+						 .right_align = right,
+						 .min_width = widths,
+						 .separator = " " };
 	_cleanup_json_ struct json_object *doc = NULL;
 	struct json_object *accels = NULL, *tops = NULL, *accel = NULL;
 	const char *version, *nvml;
@@ -212,10 +223,6 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum
 		if (!doc || gpu_status_json(doc, version, nvml, g) < 0 ||
 		    json_add(doc, "accelerators", accels = json_object_new_array()) < 0)
 			return -ENOMEM;
-	} else {
-		if (legend)
-			printf("%-14s %-9s %-26s %-40s %-8s %9s %7s %5s\n", "BUS-ID", "PCI-ID",
-			       "MODEL", "UUID", "DRIVER", "TPP", "APP", "UTIL");
 	}
 	while ((r = sd_bus_message_enter_container(inv, 'r', "suuussssddia{sd}s")) > 0) {
 		r = sd_bus_message_read(inv, ROW_FIELDS, &a.bus_id, &a.vendor_id, &a.device_id,
@@ -249,13 +256,13 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum
 				return -ENOMEM;
 			continue;
 		}
-		char pci[16], util[8];
-
-		snprintf(pci, sizeof(pci), "%04x:%04x", a.vendor_id, a.device_id);
-		snprintf(util, sizeof(util), a.util < 0 ? "-" : "%d%%", a.util);
-		printf("%-14s %-9s %-26s %-40s %-8s %9.0f %7.2f %5s\n", a.bus_id, pci,
-		       *a.model ? a.model : "(unknown model)", *a.uuid ? a.uuid : "-",
-		       *a.driver ? a.driver : "-", a.tpp, a.app, util);
+		if (table_add(&t, "%s", a.bus_id) < 0 ||
+		    table_add(&t, "%04x:%04x", a.vendor_id, a.device_id) < 0 ||
+		    table_add(&t, "%s", *a.model ? a.model : "(unknown model)") < 0 ||
+		    table_add(&t, "%s", a.uuid) < 0 || table_add(&t, "%s", a.driver) < 0 ||
+		    table_add(&t, "%.0f", a.tpp) < 0 || table_add(&t, "%.2f", a.app) < 0 ||
+		    (a.util < 0 ? table_add(&t, "-") : table_add(&t, "%d%%", a.util)) < 0)
+			return -ENOMEM;
 	}
 	if (r < 0)
 		return r;
@@ -264,6 +271,8 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum
 		return r;
 	if (json)
 		return json_dump(stdout, doc, json);
+	if (table_print(&t, legend, NULL) < 0)
+		return -ENOMEM;
 	if (legend) {
 		printf("\n%u accelerator(s). Models data %s; NVML %s.\n", n,
 		       *version ? version : "(not loaded)", nvml);
@@ -313,7 +322,7 @@ int verb_inventory(sd_bus *bus, int argc, char **argv)
 		if (!streq(argv[1], "kernel"))
 			return usage_error("inventory: unknown view '%s' (expected kernel)",
 					   argv[1]);
-		return ctl_module_inventory(stdout, arg_json, arg_legend, false);
+		return ctl_module_inventory(arg_json, arg_legend, false);
 	}
 	r = bus_connect(&own);
 	if (r < 0)
@@ -323,5 +332,5 @@ int verb_inventory(sd_bus *bus, int argc, char **argv)
 		return r;
 	if (arg_legend)
 		printf("\nSeen by the hpcmeter kernel module:\n");
-	return ctl_module_inventory(stdout, JSON_OFF, arg_legend, true);
+	return ctl_module_inventory(JSON_OFF, arg_legend, true);
 }

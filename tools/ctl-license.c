@@ -15,6 +15,7 @@
 #include "ctl-bus.h"
 #include "ctl-exit.h"
 #include "ctl-format.h"
+#include "ctl-table.h"
 #include "ctl-verbs.h"
 #include "evaluate.h"
 #include "hpcmeter-bus.h"
@@ -40,6 +41,16 @@ static void license_format_error(const struct license_error *e, const char *seve
 	snprintf(buf, size, "%s%s: %s: %s%s%s", e->file, pos, severity, e->field,
 		 e->field[0] ? ": " : "", e->message);
 }
+
+/* The terms of a licence, TERM STATE TEXT, as explain and simulate have always listed them:
+ * indented, no header, the first two columns at least 34 and 14 wide. */
+static const bool terms_right[] = { false, false, false };
+static const size_t terms_width[] = { 34, 14, 0 };
+#define TERMS_TABLE                                                                   \
+	{                                                                             \
+		.n_columns = 3, .right_align = terms_right, .min_width = terms_width, \
+		.separator = " ", .indent = "  "                                      \
+	}
 
 /* Appends {"term","state","text"} to a. */
 static int term_json(struct json_object *a, const char *term, const char *state, const char *text)
@@ -81,6 +92,7 @@ static int license_explain(sd_bus *bus, const char *id, enum json_mode json, boo
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 	_cleanup_json_ struct json_object *terms = NULL;
+	_cleanup_(table_done) struct table t = TERMS_TABLE;
 	const char *term, *state, *text;
 	int r;
 
@@ -107,12 +119,13 @@ static int license_explain(sd_bus *bus, const char *id, enum json_mode json, boo
 		if (json) {
 			if (term_json(terms, term, state, text) < 0)
 				return -ENOMEM;
-		} else
-			printf("  %-34s %-14s %s\n", term, state, text);
+		} else if (table_add(&t, "%s", term) < 0 || table_add(&t, "%s", state) < 0 ||
+			   table_add(&t, "%s", text) < 0)
+			return log_oom();
 	}
 	if (r < 0)
 		return r;
-	return json ? json_dump_rows(stdout, terms, json) : 0;
+	return json ? json_dump_rows(stdout, terms, json) : table_print(&t, false, NULL);
 }
 
 /* ---- simulate ---- */
@@ -188,6 +201,7 @@ static int license_simulate(const char *file, const char *since, const char *sta
 			    enum json_mode json)
 {
 	_cleanup_json_ struct json_object *doc = NULL;
+	_cleanup_(table_done) struct table t = TERMS_TABLE;
 	struct json_object *findings = NULL, *terms = NULL;
 	_cleanup_free_ char *path = NULL;
 	struct license_error err = {};
@@ -313,9 +327,15 @@ static int license_simulate(const char *file, const char *since, const char *sta
 		if (first)
 			printf("  no violation: the recorded usage complies with this draft\n");
 		printf("\nTerms:\n");
-		for (size_t i = 0; i < s.res.n_terms; i++)
-			printf("  %-34s %-14s %s\n", s.res.terms[i].term,
-			       eval_state_name(s.res.terms[i].state), s.res.terms[i].text);
+		for (size_t i = 0; r >= 0 && i < s.res.n_terms; i++)
+			if (table_add(&t, "%s", s.res.terms[i].term) < 0 ||
+			    table_add(&t, "%s", eval_state_name(s.res.terms[i].state)) < 0 ||
+			    table_add(&t, "%s", s.res.terms[i].text) < 0)
+				r = log_oom();
+		if (r >= 0)
+			r = table_print(&t, false, NULL);
+		if (r < 0)
+			goto out;
 	}
 	r = violated ? 1 : 0;
 out:

@@ -3,10 +3,12 @@
  * daemon involved) for the PCI display and processing-accelerator devices it sees. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl-module.h"
+#include "ctl-table.h"
 #include "kmeter-client.h"
 #include "util.h"
 
@@ -41,8 +43,7 @@ static int hex_json(struct json_object *o, const char *key, const char *fmt, uns
 	return json_add_string(o, key, buf);
 }
 
-static int print_json(FILE *f, const struct kmeter_info *info, const struct devs *ds,
-		      enum json_mode mode)
+static int print_json(const struct kmeter_info *info, const struct devs *ds, enum json_mode mode)
 {
 	_cleanup_json_ struct json_object *o = json_object_new_object();
 	struct json_object *devices = NULL;
@@ -74,29 +75,40 @@ static int print_json(FILE *f, const struct kmeter_info *info, const struct devs
 		if (r >= 0)
 			r = json_add_int(dev, "numa_node", d->numa_node);
 	}
-	if (r < 0) {
-		fprintf(stderr, "hpcmeterctl: out of memory\n");
-		return r;
-	}
-	return json_dump(f, o, mode);
+	return r < 0 ? r : json_dump(stdout, o, mode);
 }
 
-static void print_table(FILE *f, const struct devs *ds, bool legend)
+/* The columns the table has always had, one space apart. */
+static int print_table(const struct devs *ds, bool legend)
 {
-	if (legend)
-		fprintf(f, "%-14s %-9s %-9s %-6s %s\n", "BUS ID", "ID", "SUBSYS", "CLASS", "NUMA");
+	static const char *const headers[] = { "BUS ID", "ID", "SUBSYS", "CLASS", "NUMA" };
+	static const bool right[] = { false, false, false, false, false };
+	static const size_t widths[] = { 14, 9, 9, 6, 0 };
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
+						 .headers = headers,
+						 .right_align = right,
+						 .min_width = widths,
+						 .separator = " " };
+
 	for (size_t i = 0; i < ds->n; i++) {
 		const struct kmeter_dev *d = &ds->d[i];
 
-		fprintf(f, "%-14s %04x:%04x %04x:%04x %06x %d\n", d->bus_id, d->vendor, d->device,
-			d->subsys_vendor, d->subsys_device, d->class_code, d->numa_node);
+		if (table_add(&t, "%s", d->bus_id) < 0 ||
+		    table_add(&t, "%04x:%04x", d->vendor, d->device) < 0 ||
+		    table_add(&t, "%04x:%04x", d->subsys_vendor, d->subsys_device) < 0 ||
+		    table_add(&t, "%06x", d->class_code) < 0 ||
+		    table_add(&t, "%d", d->numa_node) < 0)
+			return -ENOMEM;
 	}
+	if (table_print(&t, legend, NULL) < 0)
+		return -ENOMEM;
 	if (legend)
-		fprintf(f, "\n%zu accelerator%s seen by the hpcmeter kernel module.\n", ds->n,
-			ds->n == 1 ? "" : "s");
+		printf("\n%zu accelerator%s seen by the hpcmeter kernel module.\n", ds->n,
+		       ds->n == 1 ? "" : "s");
+	return 0;
 }
 
-int ctl_module_inventory(FILE *f, enum json_mode json, bool legend, bool absent_ok)
+int ctl_module_inventory(enum json_mode json, bool legend, bool absent_ok)
 {
 	struct kmeter_client *c = NULL;
 	struct kmeter_info info;
@@ -107,7 +119,7 @@ int ctl_module_inventory(FILE *f, enum json_mode json, bool legend, bool absent_
 	if (r == 0)
 		r = kmeter_client_resolve(c);
 	if (r == -ENOENT && absent_ok) {
-		fprintf(f, "hpcmeter kernel module not loaded\n");
+		printf("hpcmeter kernel module not loaded\n");
 		r = 0;
 		goto out;
 	}
@@ -126,10 +138,9 @@ int ctl_module_inventory(FILE *f, enum json_mode json, bool legend, bool absent_
 			c ? kmeter_client_extack(c) : "");
 		goto out;
 	}
-	if (json)
-		r = print_json(f, &info, &ds, json);
-	else
-		print_table(f, &ds, legend);
+	r = json ? print_json(&info, &ds, json) : print_table(&ds, legend);
+	if (r == -ENOMEM)
+		fprintf(stderr, "hpcmeterctl: out of memory\n");
 out:
 	free(ds.d);
 	kmeter_client_free(c);

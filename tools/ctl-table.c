@@ -73,6 +73,7 @@ int table_add(struct table *t, const char *fmt, ...)
 
 static void table_print_row(const struct table *t, const size_t *widths, const char *const *row)
 {
+	fputs(t->indent ?: "", stdout);
 	for (size_t c = 0; c < t->n_columns; c++) {
 		bool last = c + 1 == t->n_columns;
 		const char *on = !use_color	   ? NULL :
@@ -90,7 +91,7 @@ static void table_print_row(const struct table *t, const size_t *widths, const c
 			printf("%-*s", (int)widths[c], row[c]);
 		if (on)
 			fputs(ANSI_RESET, stdout);
-		fputs(last ? "\n" : "  ", stdout);
+		fputs(last ? "\n" : t->separator ?: "  ", stdout);
 	}
 }
 
@@ -103,7 +104,9 @@ int table_print(const struct table *t, bool legend, const char *legend_noun)
 	if (!widths)
 		return -ENOMEM;
 	for (size_t c = 0; c < t->n_columns; c++) {
-		widths[c] = header ? strlen(t->headers[c]) : 0;
+		widths[c] = t->min_width ? t->min_width[c] : 0;
+		if (header && strlen(t->headers[c]) > widths[c])
+			widths[c] = strlen(t->headers[c]);
 		for (size_t r = 0; r < n_rows; r++) {
 			size_t l = strlen(t->cells[r * t->n_columns + c]);
 

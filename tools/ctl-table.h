@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* hpcmeterctl's table printer: columns sized to their content, a header and a legend, colour on
- * a terminal. */
+/* hpcmeterctl's one table printer: every table of every verb goes through it (columns sized to
+ * their content, a header and a legend, colour on a terminal), so that how tables look is
+ * decided in one place. */
 #pragma once
 
 #include <stdbool.h>
@@ -19,6 +20,12 @@ struct table {
 	const bool *right_align;
 	/* colour of a cell (an ANSI sequence), NULL for none; used on a terminal only */
 	const char *(*color)(size_t column, const char *cell);
+	/* Optional layout for tables whose look is fixed elsewhere (the module's inventory, the
+	 * terms of a licence): the least width of each column, the text between columns (default
+	 * two spaces) and before each row (default none). */
+	const size_t *min_width;
+	const char *separator;
+	const char *indent;
 	char **cells;
 	size_t n_cells;
 	size_t allocated;

@@ -6,7 +6,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdarg.h>
 #include <string.h>
 #include <systemd/sd-bus.h>
 
@@ -71,87 +70,45 @@ static int gpu_usage_fetch(sd_bus *bus, uint64_t since_usec, sd_bus_message **re
 	return r;
 }
 
-#define GPU_COLS 9
-
-/* A cell of the GPU table: control characters (from user-chosen names) shown as '?'. */
-static char *gpu_cell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *gpu_cell(const char *fmt, ...)
+/* The second table of usage: GPU time and counts per (cgroup, job, user); nothing without rows. */
+static int gpu_usage_table(const struct gpu_row *rows, size_t n)
 {
-	char *c = NULL;
-	va_list ap;
+	static const char *const headers[] = { "CGROUP",   "JOB",	  "USER(UID)",
+					       "GPU-TIME", "TPP-SECONDS", "OPS-UPPER",
+					       "LAUNCHES", "THREADS",	  "ALLOC" };
+	static const bool right[] = { false, false, false, true, true, true, true, true, true };
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
+						 .headers = headers,
+						 .right_align = right };
 	int r;
 
-	va_start(ap, fmt);
-	r = vasprintf(&c, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		return NULL;
-	for (unsigned char *p = (unsigned char *)c; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return c;
-}
-
-/* Columns sized to their content, two spaces apart, numbers right-aligned (as the other
- * tables of hpcmeterctl). */
-static void gpu_usage_table(const struct gpu_row *rows, size_t n, bool legend)
-{
-	static const char *const headers[GPU_COLS] = { "CGROUP",   "JOB",	  "USER(UID)",
-						       "GPU-TIME", "TPP-SECONDS", "OPS-UPPER",
-						       "LAUNCHES", "THREADS",	  "ALLOC" };
-	size_t widths[GPU_COLS] = { 0 };
-	char **cells;
-
 	if (n == 0)
-		return;
-	cells = calloc(n * GPU_COLS, sizeof(char *));
-	if (!cells) {
-		fprintf(stderr, "hpcmeterctl: out of memory\n");
-		return;
-	}
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct gpu_row *g = &rows[i];
 		char span[FORMAT_SPAN_MAX], alloc[FORMAT_BYTES_MAX];
-		char **c = cells + i * GPU_COLS;
 
-		c[0] = gpu_cell("%s", g->cgroup);
-		c[1] = gpu_cell("%s", *g->job ? g->job : "-");
-		c[2] = gpu_cell("%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid);
-		c[3] = gpu_cell("%s", format_span_ns(span, sizeof(span), g->gpu_ns));
-		c[4] = gpu_cell("%.1f", g->tpp_seconds);
-		c[5] = gpu_cell("%.3g", g->ops_upper);
-		c[6] = gpu_cell("%" PRIu64, g->launches);
-		c[7] = gpu_cell("%" PRIu64, g->threads_launched);
-		c[8] = gpu_cell("%s", format_bytes(alloc, sizeof(alloc), g->bytes_alloc));
+		if (table_add(&t, "%s", g->cgroup) < 0 ||
+		    table_add(&t, "%s", *g->job ? g->job : "-") < 0 ||
+		    table_add(&t, "%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid) < 0 ||
+		    table_add(&t, "%s", format_span_ns(span, sizeof(span), g->gpu_ns)) < 0 ||
+		    table_add(&t, "%.1f", g->tpp_seconds) < 0 ||
+		    table_add(&t, "%.3g", g->ops_upper) < 0 ||
+		    table_add(&t, "%" PRIu64, g->launches) < 0 ||
+		    table_add(&t, "%" PRIu64, g->threads_launched) < 0 ||
+		    table_add(&t, "%s", format_bytes(alloc, sizeof(alloc), g->bytes_alloc)) < 0)
+			return log_oom();
 	}
-	for (size_t k = 0; k < GPU_COLS; k++) {
-		widths[k] = legend ? strlen(headers[k]) : 0;
-		for (size_t i = 0; i < n; i++) {
-			const char *c = cells[i * GPU_COLS + k];
-			size_t l = c ? strlen(c) : 1;
-
-			widths[k] = l > widths[k] ? l : widths[k];
-		}
-	}
-	for (size_t i = 0; i <= n; i++) {
-		if (i == 0 && !legend)
-			continue;
-		if (i == 0)
-			putchar('\n');
-		for (size_t k = 0; k < GPU_COLS; k++) {
-			const char *c = i == 0 ? headers[k] : cells[(i - 1) * GPU_COLS + k];
-
-			printf(k < 3 ? "%-*s%s" : "%*s%s", (int)widths[k], c ? c : "?",
-			       k + 1 < GPU_COLS ? "  " : "\n");
-		}
-	}
-	for (size_t i = 0; i < n * GPU_COLS; i++)
-		free(cells[i]);
-	free(cells);
-	if (legend)
+	if (arg_legend)
+		putchar('\n');
+	r = table_print(&t, arg_legend, NULL);
+	if (r < 0)
+		return log_oom();
+	if (arg_legend)
 		printf("\n%zu GPU usage records. GPU-TIME is device time since the first GPU "
 		       "use;\nLAUNCHES and THREADS are counted in detailed GPU mode only.\n",
 		       n);
+	return 0;
 }
 
 static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct gpu_row *gpu, size_t n_gpu);
@@ -368,7 +325,7 @@ int verb_usage(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		log_error("out of memory");
 	else
-		gpu_usage_table(gpu, n_gpu, arg_legend);
+		r = gpu_usage_table(gpu, n_gpu);
 	return r;
 }
 
