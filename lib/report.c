@@ -2,16 +2,18 @@
 /* A licence's usage over a period, from the ledger, signed with the node's Ed25519 key: the one
  * report generator, for hpcmeterctl report (tools/ctl-report.c) and hpcmeterd's GetReport.
  *
- * Signed bytes: a JSON report is written with its members one per line and ends with the line
- * "signature":{...}}; a CSV report ends with the line #signature,ed25519,KEY_ID,BASE64. The
- * signature covers every byte before that last line. */
+ * Signed bytes: the whole report, exactly as written. The signature is detached (64 raw bytes
+ * beside it), so that anyone can check it with a stock tool (openssl pkeyutl -verify -rawin).
+ * JSON is written through json-c with one member, and one record of each list, per line. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "json-doc.h"
 #include "ledger-chain.h"
 #include "ledger.h"
 #include "report.h"
@@ -51,6 +53,8 @@ struct report {
 	void (*progress)(const char *what, uint64_t done, uint64_t total);
 	const char *phase;
 	uint64_t steps;
+	struct json_object *doc; /* FMT_JSON: the report's object, built section by section */
+	int json_error; /* the first failure to build it (-ENOMEM) */
 };
 
 static const char *col(sqlite3_stmt *st, int i)
@@ -77,8 +81,16 @@ static void phase(struct report *r, const char *what)
 
 /* ---- output helpers ---- */
 
+/* A CSV field; bytes that are not UTF-8 (the ledger keeps what the kernel said) become the text
+ * \xNN, as in JSON, so a signed report is valid UTF-8 throughout. */
 static void csv_str(FILE *f, const char *s)
 {
+	_cleanup_free_ char *escaped = NULL;
+
+	if (!utf8_valid(s)) {
+		escaped = utf8_escape_invalid(s);
+		s = escaped ?: "?";
+	}
 	if (!strpbrk(s, ",\"\n\r#")) {
 		fputs(s, f);
 		return;
@@ -90,6 +102,97 @@ static void csv_str(FILE *f, const char *s)
 		fputc(*s, f);
 	}
 	fputc('"', f);
+}
+
+/* Nanoseconds as seconds with all nine decimals, exactly (never through a double). */
+static const char *seconds_text(uint64_t ns, char buf[32])
+{
+	snprintf(buf, 32, "%" PRIu64 ".%09" PRIu64, ns / (uint64_t)NSEC_PER_SEC,
+		 ns % (uint64_t)NSEC_PER_SEC);
+	return buf;
+}
+
+static struct json_object *json_seconds(uint64_t ns)
+{
+	char buf[32];
+
+	return json_new_number_text((double)ns / (double)NSEC_PER_SEC, seconds_text(ns, buf));
+}
+
+/* Remember the first failure to build the JSON document; building goes on, the result is
+ * dropped. */
+static void jcheck(struct report *r, int rc)
+{
+	if (rc < 0 && !r->json_error)
+		r->json_error = rc;
+}
+
+/* A new array under key in o (NULL when that failed: jcheck() has it). */
+static struct json_object *jarray(struct report *r, struct json_object *o, const char *key)
+{
+	struct json_object *a;
+	int rc;
+
+	if (!o)
+		return NULL;
+	a = json_object_new_array();
+	rc = json_add(o, key, a);
+
+	jcheck(r, rc);
+	return rc < 0 ? NULL : a;
+}
+
+/* A new object under key in o, or NULL. */
+static struct json_object *jobject(struct report *r, struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	int rc;
+
+	if (!o)
+		return NULL;
+	v = json_object_new_object();
+	rc = json_add(o, key, v);
+	jcheck(r, rc);
+	return rc < 0 ? NULL : v;
+}
+
+/* A new object appended to array a, or NULL. */
+static struct json_object *jrow(struct report *r, struct json_object *a)
+{
+	struct json_object *o;
+
+	if (!a)
+		return NULL;
+	o = json_object_new_object();
+	if (json_append(a, o) < 0) {
+		jcheck(r, -ENOMEM);
+		return NULL;
+	}
+	return o;
+}
+
+static void jstr(struct report *r, struct json_object *o, const char *key, const char *s)
+{
+	if (o)
+		jcheck(r, json_add_string(o, key, s));
+}
+
+static void jint(struct report *r, struct json_object *o, const char *key, int64_t v)
+{
+	if (o)
+		jcheck(r, json_add_int(o, key, v));
+}
+
+static void juint(struct report *r, struct json_object *o, const char *key, uint64_t v)
+{
+	if (o)
+		jcheck(r, json_add_uint(o, key, v));
+}
+
+static void jsec(struct report *r, struct json_object *o, const char *key, uint64_t ns)
+{
+	if (o)
+		jcheck(r, json_add(o, key, json_seconds(ns)));
 }
 
 static const char *iso(uint64_t usec, char buf[32])
@@ -419,7 +522,7 @@ static int read_jobs(struct report *r)
 	return 0;
 }
 
-static int read_license(struct report *r, char *first_sha, size_t size)
+static int read_license(struct report *r, struct json_object *events, char *first_sha, size_t size)
 {
 	sqlite3_stmt *st;
 	int rc, n = 0;
@@ -439,13 +542,13 @@ static int read_license(struct report *r, char *first_sha, size_t size)
 		if (!n++)
 			snprintf(first_sha, size, "%s", col(st, 3));
 		if (r->fmt == FMT_JSON) {
-			fprintf(r->f, "%s{\"time_usec\":%lld,\"time\":\"%s\",\"event\":",
-				n > 1 ? "," : "", (long long)sqlite3_column_int64(st, 0),
-				iso(sqlite3_column_int64(st, 0), t));
-			json_fputs(r->f, col(st, 1));
-			fputs(",\"file\":", r->f);
-			json_fputs(r->f, col(st, 2));
-			fprintf(r->f, ",\"sha256\":\"%s\"}", col(st, 3));
+			struct json_object *o = jrow(r, events);
+
+			jint(r, o, "time_usec", sqlite3_column_int64(st, 0));
+			jstr(r, o, "time", iso(sqlite3_column_int64(st, 0), t));
+			jstr(r, o, "event", col(st, 1));
+			jstr(r, o, "file", col(st, 2));
+			jstr(r, o, "sha256", col(st, 3));
 		} else if (r->fmt == FMT_CSV) {
 			fprintf(r->f, "license_event,%lld,%s,",
 				(long long)sqlite3_column_int64(st, 0), col(st, 1));
@@ -479,24 +582,23 @@ static int meta(struct report *r, const char *sql, char *out, size_t size)
 
 static void emit_jobs(struct report *r)
 {
-	char a[32], b[32];
+	struct json_object *rows = r->fmt == FMT_JSON ? jarray(r, r->doc, "jobs") : NULL;
+	char a[32], b[32], sec[32];
 
 	for (size_t i = 0; i < r->n_jobs; i++) {
 		const struct job_row *j = &r->jobs[i];
 
 		if (r->fmt == FMT_JSON) {
-			fputs(i ? ",\n{\"job\":" : "\n{\"job\":", r->f);
-			json_fputs(r->f, j->job);
-			fputs(",\"cgroup\":", r->f);
-			json_fputs(r->f, j->cgroup);
-			fprintf(r->f, ",\"uid\":%u,\"user\":", j->uid);
-			json_fputs(r->f, j->user);
-			fputs(",\"account\":", r->f);
-			json_fputs(r->f, j->account);
-			fprintf(r->f,
-				",\"cpu_seconds\":%.9f,\"first_usec\":%llu,\"last_usec\":%llu}",
-				j->cpu_ns / 1e9, (unsigned long long)j->first_usec,
-				(unsigned long long)j->last_usec);
+			struct json_object *o = jrow(r, rows);
+
+			jstr(r, o, "job", j->job);
+			jstr(r, o, "cgroup", j->cgroup);
+			juint(r, o, "uid", j->uid);
+			jstr(r, o, "user", j->user);
+			jstr(r, o, "account", j->account);
+			jsec(r, o, "cpu_seconds", j->cpu_ns);
+			juint(r, o, "first_usec", j->first_usec);
+			juint(r, o, "last_usec", j->last_usec);
 		} else if (r->fmt == FMT_CSV) {
 			fputs("job,", r->f);
 			csv_str(r->f, j->job);
@@ -506,7 +608,7 @@ static void emit_jobs(struct report *r)
 			csv_str(r->f, j->user);
 			fputc(',', r->f);
 			csv_str(r->f, j->account);
-			fprintf(r->f, ",%.9f,%llu,%llu\n", j->cpu_ns / 1e9,
+			fprintf(r->f, ",%s,%llu,%llu\n", seconds_text(j->cpu_ns, sec),
 				(unsigned long long)j->first_usec,
 				(unsigned long long)j->last_usec);
 		} else {
@@ -518,21 +620,28 @@ static void emit_jobs(struct report *r)
 	}
 }
 
+/* kind: "user" or "account"; the JSON list is named kind + "s" */
 static void emit_sums(struct report *r, const struct sum_row *rows, size_t n, const char *kind)
 {
+	struct json_object *list = NULL;
+	char sec[32];
+
+	if (r->fmt == FMT_JSON)
+		list = jarray(r, r->doc, streq(kind, "user") ? "users" : "accounts");
 	for (size_t i = 0; i < n; i++) {
 		if (r->fmt == FMT_JSON) {
-			fprintf(r->f, "%s{\"%s\":", i ? ",\n" : "\n", kind);
-			json_fputs(r->f, rows[i].key);
+			struct json_object *o = jrow(r, list);
+
+			jstr(r, o, kind, rows[i].key);
 			if (streq(kind, "user"))
-				fprintf(r->f, ",\"uid\":%u", rows[i].uid);
-			fprintf(r->f, ",\"jobs\":%zu,\"cpu_seconds\":%.9f}", rows[i].jobs,
-				rows[i].cpu_ns / 1e9);
+				juint(r, o, "uid", rows[i].uid);
+			juint(r, o, "jobs", rows[i].jobs);
+			jsec(r, o, "cpu_seconds", rows[i].cpu_ns);
 		} else if (r->fmt == FMT_CSV) {
 			fprintf(r->f, "%s,", kind);
 			csv_str(r->f, rows[i].key);
-			fprintf(r->f, ",%u,%zu,%.9f\n", rows[i].uid, rows[i].jobs,
-				rows[i].cpu_ns / 1e9);
+			fprintf(r->f, ",%u,%zu,%s\n", rows[i].uid, rows[i].jobs,
+				seconds_text(rows[i].cpu_ns, sec));
 		} else {
 			fprintf(r->f, "  %-20s %6zu jobs %14.3f CPU seconds\n",
 				rows[i].key[0] ? rows[i].key : "(unknown)", rows[i].jobs,
@@ -543,6 +652,8 @@ static void emit_sums(struct report *r, const struct sum_row *rows, size_t n, co
 
 static int emit_metrics(struct report *r)
 {
+	struct json_object *list = r->fmt == FMT_JSON ? jarray(r, r->doc, "metrics") : NULL;
+	char num[JSON_DOUBLE_MAX];
 	sqlite3_stmt *st;
 	int rc, n = 0;
 
@@ -581,14 +692,15 @@ static int emit_metrics(struct report *r)
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->to_usec);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (r->fmt == FMT_JSON) {
-			fputs(n++ ? ",\n{\"job\":" : "\n{\"job\":", r->f);
-			json_fputs(r->f, col(st, 0));
-			fputs(",\"account\":", r->f);
-			json_fputs(r->f, col(st, 1));
-			fprintf(r->f, ",\"uid\":%lld,\"metric\":",
-				(long long)sqlite3_column_int64(st, 2));
-			json_fputs(r->f, col(st, 3));
-			fprintf(r->f, ",\"value\":%.17g}", sqlite3_column_double(st, 4));
+			struct json_object *o = jrow(r, list);
+
+			jstr(r, o, "job", col(st, 0));
+			jstr(r, o, "account", col(st, 1));
+			jint(r, o, "uid", sqlite3_column_int64(st, 2));
+			jstr(r, o, "metric", col(st, 3));
+			if (o)
+				jcheck(r,
+				       json_add_double(o, "value", sqlite3_column_double(st, 4)));
 		} else if (r->fmt == FMT_CSV) {
 			fputs("metric,", r->f);
 			csv_str(r->f, col(st, 0));
@@ -596,7 +708,7 @@ static int emit_metrics(struct report *r)
 			csv_str(r->f, col(st, 1));
 			fprintf(r->f, ",%lld,", (long long)sqlite3_column_int64(st, 2));
 			csv_str(r->f, col(st, 3));
-			fprintf(r->f, ",%.17g\n", sqlite3_column_double(st, 4));
+			fprintf(r->f, ",%s\n", json_double_text(sqlite3_column_double(st, 4), num));
 		} else {
 			fprintf(r->f, "  %-10s %-12s %-20s %.6g\n", col(st, 0), col(st, 1),
 				col(st, 3), sqlite3_column_double(st, 4));
@@ -608,20 +720,18 @@ static int emit_metrics(struct report *r)
 }
 
 /* The row st is on: a JSON object of its ncols columns named names (integers as numbers, the
- * rest as strings), or a CSV line of them tagged kind. */
+ * rest as strings) appended to list, or a CSV line of them tagged kind. */
 static void emit_record(struct report *r, sqlite3_stmt *st, const char *kind,
-			const char *const *names, int ncols)
+			const char *const *names, int ncols, struct json_object *list)
 {
 	if (r->fmt == FMT_JSON) {
-		fputc('{', r->f);
-		for (int i = 0; i < ncols; i++) {
-			fprintf(r->f, "%s\"%s\":", i ? "," : "", names[i]);
+		struct json_object *o = jrow(r, list);
+
+		for (int i = 0; i < ncols; i++)
 			if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
-				fprintf(r->f, "%lld", (long long)sqlite3_column_int64(st, i));
+				jint(r, o, names[i], sqlite3_column_int64(st, i));
 			else
-				json_fputs(r->f, col(st, i));
-		}
-		fputc('}', r->f);
+				jstr(r, o, names[i], col(st, i));
 		return;
 	}
 	fputs(kind, r->f);
@@ -634,6 +744,7 @@ static void emit_record(struct report *r, sqlite3_stmt *st, const char *kind,
 
 static int emit_violations(struct report *r)
 {
+	struct json_object *list = r->fmt == FMT_JSON ? jarray(r, r->doc, "violations") : NULL;
 	sqlite3_stmt *st;
 	int rc;
 	char t[32];
@@ -656,9 +767,7 @@ static int emit_violations(struct report *r)
 		};
 
 		if (r->fmt != FMT_TABLE) {
-			if (r->fmt == FMT_JSON)
-				fputs(r->n_violations ? ",\n" : "\n", r->f);
-			emit_record(r, st, "violation", names, ARRAY_SIZE(names));
+			emit_record(r, st, "violation", names, ARRAY_SIZE(names), list);
 		} else {
 			fprintf(r->f, "  #%-5s %s %-22s uid %-6s %s: %s\n", col(st, 0),
 				iso(sqlite3_column_int64(st, 1), t), col(st, 2), col(st, 4),
@@ -672,6 +781,7 @@ static int emit_violations(struct report *r)
 
 static int emit_gaps(struct report *r)
 {
+	struct json_object *list = r->fmt == FMT_JSON ? jarray(r, r->doc, "gaps") : NULL;
 	sqlite3_stmt *st;
 	int rc;
 	char a[32], b[32];
@@ -694,9 +804,7 @@ static int emit_gaps(struct report *r)
 
 		r->gap_bound_cpu_ns += sqlite3_column_int64(st, 6);
 		if (r->fmt != FMT_TABLE) {
-			if (r->fmt == FMT_JSON)
-				fputs(r->n_gaps ? ",\n" : "\n", r->f);
-			emit_record(r, st, "gap", names, ARRAY_SIZE(names));
+			emit_record(r, st, "gap", names, ARRAY_SIZE(names), list);
 		} else {
 			fprintf(r->f,
 				"  #%-5s %-15s %s .. %s  bound %.1f CPU s, %s devices (%s): %s\n",
@@ -712,7 +820,7 @@ static int emit_gaps(struct report *r)
 }
 
 static int emit_rows(struct report *r, const char *sql, const char *kind, int ncols,
-		     const char *const *names)
+		     const char *const *names, struct json_object *list)
 {
 	sqlite3_stmt *st;
 	int rc, n = 0;
@@ -723,9 +831,7 @@ static int emit_rows(struct report *r, const char *sql, const char *kind, int nc
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->to_usec);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (r->fmt != FMT_TABLE) {
-			if (r->fmt == FMT_JSON && n)
-				fputc(',', r->f);
-			emit_record(r, st, kind, names, ncols);
+			emit_record(r, st, kind, names, ncols, list);
 		} else {
 			fputs(" ", r->f);
 			for (int i = 0; i < ncols; i++)
@@ -763,6 +869,8 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 {
 	char host[256] = "", mid[128], created[256], from[32], to[32], now[32];
 	uint64_t gen = now_realtime_usec();
+	struct json_object *o = NULL, *list = NULL; /* FMT_JSON: the member being filled */
+	char sec[32], sec2[32];
 	int n, k;
 
 	gethostname(host, sizeof(host) - 1);
@@ -789,22 +897,22 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 
 	switch (r->fmt) {
 	case FMT_JSON:
-		fprintf(r->f,
-			"{\"hpcmeter_report\":1,\n\"generated_usec\":%llu,\"generated\":\"%s\",\n",
-			(unsigned long long)gen, now);
-		fprintf(r->f,
-			"\"period\":{\"from_usec\":%llu,\"to_usec\":%llu,\"from\":\"%s\",\"to\":\"%s\"},\n",
-			(unsigned long long)r->from_usec, (unsigned long long)r->to_usec, from, to);
-		fputs("\"node\":{\"hostname\":", r->f);
-		json_fputs(r->f, host);
-		fputs(",\"machine_id\":", r->f);
-		json_fputs(r->f, mid);
-		fprintf(r->f, ",\"report_key_id\":\"%s\"},\n", r->key_id);
-		fputs("\"meter_versions\":{\"hpcmeterctl\":\"" HPCMETER_VERSION
-		      "\",\"ledger_created_by\":",
-		      r->f);
-		json_fputs(r->f, created);
-		fputs(",\"meter_states\":[", r->f);
+		juint(r, r->doc, "hpcmeter_report", 1);
+		juint(r, r->doc, "generated_usec", gen);
+		jstr(r, r->doc, "generated", now);
+		o = jobject(r, r->doc, "period");
+		juint(r, o, "from_usec", r->from_usec);
+		juint(r, o, "to_usec", r->to_usec);
+		jstr(r, o, "from", from);
+		jstr(r, o, "to", to);
+		o = jobject(r, r->doc, "node");
+		jstr(r, o, "hostname", host);
+		jstr(r, o, "machine_id", mid);
+		jstr(r, o, "report_key_id", r->key_id);
+		o = jobject(r, r->doc, "meter_versions");
+		jstr(r, o, "hpcmeterctl", HPCMETER_VERSION);
+		jstr(r, o, "ledger_created_by", created);
+		list = jarray(r, o, "meter_states");
 		break;
 	case FMT_CSV:
 		fprintf(r->f, "#hpcmeter_report,1\n");
@@ -834,16 +942,17 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 		break;
 	}
 	phase(r, "reading meter states");
-	if (emit_rows(r, METER_STATES_SQL, "meter_state", 4, meter_state_cols) < 0)
+	if (emit_rows(r, METER_STATES_SQL, "meter_state", 4, meter_state_cols, list) < 0)
 		return -EIO;
-	if (r->fmt == FMT_JSON)
-		fputs("]},\n\"license\":{\"id\":", r->f), json_fputs(r->f, r->license_id),
-			fputs(",\"events\":[", r->f);
-	else if (r->fmt == FMT_CSV)
+	if (r->fmt == FMT_JSON) {
+		o = jobject(r, r->doc, "license");
+		jstr(r, o, "id", r->license_id);
+		list = jarray(r, o, "events");
+	} else if (r->fmt == FMT_CSV)
 		fputs("license,id,", r->f), csv_str(r->f, r->license_id), fputc('\n', r->f);
 	else
 		fprintf(r->f, "\nLicence %s, files as loaded:\n", r->license_id);
-	k = read_license(r, license_sha, sha_size);
+	k = read_license(r, list, license_sha, sha_size);
 	if (k < 0)
 		return k;
 	if (k == 0) {
@@ -853,11 +962,11 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 	}
 	switch (r->fmt) {
 	case FMT_JSON:
-		fprintf(r->f,
-			"]},\n\"ledger\":{\"chain_seq\":%llu,\"chain_head\":\"%s\","
-			"\"previous_report_sha256\":\"%s\"},\n",
-			(unsigned long long)r->chain_seq, r->chain_head, r->prev_sha);
-		fputs("\"inventory\":[", r->f);
+		o = jobject(r, r->doc, "ledger");
+		juint(r, o, "chain_seq", r->chain_seq);
+		jstr(r, o, "chain_head", r->chain_head);
+		jstr(r, o, "previous_report_sha256", r->prev_sha);
+		list = jarray(r, r->doc, "inventory");
 		break;
 	case FMT_CSV:
 		fprintf(r->f,
@@ -869,64 +978,54 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 		break;
 	}
 	phase(r, "reading inventory");
-	k = emit_rows(r, INVENTORY_SQL, "inventory", 3, inventory_cols);
+	k = emit_rows(r, INVENTORY_SQL, "inventory", 3, inventory_cols, list);
 	if (k < 0)
 		return k;
 	if (k == 0 && r->fmt == FMT_TABLE)
 		fputs("  (no inventory snapshot recorded)\n", r->f);
-	fputs(r->fmt == FMT_JSON  ? "],\n\"jobs\":[" :
-	      r->fmt == FMT_TABLE ? "\nJobs (CPU seconds):\n" :
-				    "",
-	      r->f);
+	if (r->fmt == FMT_TABLE)
+		fputs("\nJobs (CPU seconds):\n", r->f);
 	emit_jobs(r);
-	fputs(r->fmt == FMT_JSON  ? "],\n\"users\":[" :
-	      r->fmt == FMT_TABLE ? "\nUsers:\n" :
-				    "",
-	      r->f);
+	if (r->fmt == FMT_TABLE)
+		fputs("\nUsers:\n", r->f);
 	emit_sums(r, r->users, r->n_users, "user");
-	fputs(r->fmt == FMT_JSON  ? "],\n\"accounts\":[" :
-	      r->fmt == FMT_TABLE ? "\nAccounts:\n" :
-				    "",
-	      r->f);
+	if (r->fmt == FMT_TABLE)
+		fputs("\nAccounts:\n", r->f);
 	emit_sums(r, r->accounts, r->n_accounts, "account");
-	fputs(r->fmt == FMT_JSON  ? "],\n\"metrics\":[" :
-	      r->fmt == FMT_TABLE ? "\nOther metrics:\n" :
-				    "",
-	      r->f);
+	if (r->fmt == FMT_TABLE)
+		fputs("\nOther metrics:\n", r->f);
 	phase(r, "reading metrics");
 	if (emit_metrics(r) < 0)
 		return -EIO;
-	fputs(r->fmt == FMT_JSON  ? "],\n\"violations\":[" :
-	      r->fmt == FMT_TABLE ? "\nViolations:\n" :
-				    "",
-	      r->f);
+	if (r->fmt == FMT_TABLE)
+		fputs("\nViolations:\n", r->f);
 	phase(r, "reading violations");
 	if (emit_violations(r) < 0)
 		return -EIO;
-	fputs(r->fmt == FMT_JSON  ? "],\n\"gaps\":[" :
-	      r->fmt == FMT_TABLE ? "\nMetering gaps:\n" :
-				    "",
-	      r->f);
+	if (r->fmt == FMT_TABLE)
+		fputs("\nMetering gaps:\n", r->f);
 	phase(r, "reading gaps");
 	if (emit_gaps(r) < 0)
 		return -EIO;
 	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
 	switch (r->fmt) {
 	case FMT_JSON:
-		fprintf(r->f,
-			"],\n\"totals\":{\"cpu_seconds\":%.9f,\"jobs\":%zu,\"users\":%zu,"
-			"\"accounts\":%zu,\"violations\":%llu,\"gaps\":%llu,"
-			"\"gap_bound_cpu_seconds\":%.9f},\n",
-			r->total_cpu_ns / 1e9, r->n_jobs, r->n_users, r->n_accounts,
-			(unsigned long long)r->n_violations, (unsigned long long)r->n_gaps,
-			r->gap_bound_cpu_ns / 1e9);
+		o = jobject(r, r->doc, "totals");
+		jsec(r, o, "cpu_seconds", r->total_cpu_ns);
+		juint(r, o, "jobs", r->n_jobs);
+		juint(r, o, "users", r->n_users);
+		juint(r, o, "accounts", r->n_accounts);
+		juint(r, o, "violations", r->n_violations);
+		juint(r, o, "gaps", r->n_gaps);
+		jsec(r, o, "gap_bound_cpu_seconds", r->gap_bound_cpu_ns);
 		break;
 	case FMT_CSV:
 		fprintf(r->f,
-			"total,cpu_seconds,%.9f\ntotal,jobs,%zu\ntotal,violations,%llu\n"
-			"total,gaps,%llu\ntotal,gap_bound_cpu_seconds,%.9f\n",
-			r->total_cpu_ns / 1e9, r->n_jobs, (unsigned long long)r->n_violations,
-			(unsigned long long)r->n_gaps, r->gap_bound_cpu_ns / 1e9);
+			"total,cpu_seconds,%s\ntotal,jobs,%zu\ntotal,violations,%llu\n"
+			"total,gaps,%llu\ntotal,gap_bound_cpu_seconds,%s\n",
+			seconds_text(r->total_cpu_ns, sec), r->n_jobs,
+			(unsigned long long)r->n_violations, (unsigned long long)r->n_gaps,
+			seconds_text(r->gap_bound_cpu_ns, sec2));
 		break;
 	case FMT_TABLE:
 		fprintf(r->f,
@@ -943,6 +1042,8 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 
 static void report_free(struct report *r)
 {
+	json_object_put(r->doc);
+	r->doc = NULL;
 	for (size_t i = 0; i < r->n_jobs; i++) {
 		free(r->jobs[i].job);
 		free(r->jobs[i].cgroup);
@@ -958,7 +1059,8 @@ static void report_free(struct report *r)
 	free(r->accounts);
 }
 
-int report_render(const struct report_args *a, char **ret, size_t *ret_len, char sha256[65])
+int report_render(const struct report_args *a, char **ret, size_t *ret_len, char sha256[65],
+		  uint8_t signature[SIGN_LEN])
 {
 	struct report r = {
 		.db = a->db,
@@ -970,7 +1072,6 @@ int report_render(const struct report_args *a, char **ret, size_t *ret_len, char
 	};
 	char license_sha[80] = "";
 	_cleanup_free_ char *body = NULL;
-	char *doc = NULL;
 	size_t len = 0;
 	int c;
 
@@ -980,6 +1081,8 @@ int report_render(const struct report_args *a, char **ret, size_t *ret_len, char
 			return -EINVAL;
 		sign_key_id(a->key, r.key_id);
 	}
+	if (r.fmt == FMT_JSON && !(r.doc = json_object_new_object()))
+		return -ENOMEM;
 	if (r.progress)
 		sqlite3_progress_handler(r.db, 1000000, progress_handler, &r);
 	r.f = open_memstream(&body, &len);
@@ -988,6 +1091,11 @@ int report_render(const struct report_args *a, char **ret, size_t *ret_len, char
 		return -ENOMEM;
 	}
 	c = build(&r, license_sha, sizeof(license_sha));
+	if (c >= 0 && r.json_error)
+		c = r.json_error;
+	/* JSON: the object built, one member and one record per line */
+	if (c >= 0 && r.fmt == FMT_JSON)
+		c = json_dump_rows(r.f, r.doc, JSON_PRETTY);
 	if (fclose(r.f) != 0 && c >= 0)
 		c = -ENOMEM;
 	if (r.progress)
@@ -996,29 +1104,15 @@ int report_render(const struct report_args *a, char **ret, size_t *ret_len, char
 	if (c < 0)
 		return c;
 	if (r.fmt != FMT_TABLE) {
-		uint8_t sig[SIGN_LEN], digest[CHAIN_HASH_LEN];
-		char b64[4 * ((SIGN_LEN + 2) / 3) + 1];
-		int n;
+		uint8_t digest[CHAIN_HASH_LEN];
 
-		if (sign_data(a->key, body, len, sig) < 0) {
+		/* the whole file: what an auditor's openssl checks, byte for byte */
+		if (sign_data(a->key, body, len, signature) < 0) {
 			log_error("signing the report failed");
 			return -EIO;
 		}
-		sign_base64(sig, sizeof(sig), b64);
 		chain_sha256(body, len, digest);
 		chain_hex(digest, sizeof(digest), sha256);
-		if (r.fmt == FMT_JSON)
-			n = asprintf(&doc,
-				     "%s\"signature\":{\"algorithm\":\"ed25519\",\"key_id\":\"%s\","
-				     "\"value\":\"%s\"}}\n",
-				     body, r.key_id, b64);
-		else
-			n = asprintf(&doc, "%s#signature,ed25519,%s,%s\n", body, r.key_id, b64);
-		if (n < 0)
-			return -ENOMEM;
-		*ret = doc;
-		*ret_len = n;
-		return 0;
 	}
 	*ret = TAKE_PTR(body);
 	*ret_len = len;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sign.h"
+
 enum format { FMT_JSON, FMT_CSV, FMT_TABLE };
 
 struct report_args {
@@ -20,7 +22,10 @@ struct report_args {
 	void (*progress)(const char *what, uint64_t done, uint64_t total);
 };
 
-/* The report in *ret (malloc'ed, *ret_len bytes). JSON and CSV end with their signature line and
- * sha256 is the hex SHA-256 of the signed bytes (what RecordReport records); "" for a table.
- * Errors are logged; -ENOENT: the licence was never loaded on this node before to_usec. */
-int report_render(const struct report_args *a, char **ret, size_t *ret_len, char sha256[65]);
+/* The report in *ret (malloc'ed, *ret_len bytes). JSON and CSV are signed: signature is the
+ * Ed25519 signature of exactly those bytes (written beside the report as FILE.sig) and sha256
+ * their hex SHA-256 (what RecordReport records and the next report names as
+ * previous_report_sha256); a table is not signed (sha256 "", signature untouched). Errors are
+ * logged; -ENOENT: the licence was never loaded on this node before to_usec. */
+int report_render(const struct report_args *a, char **ret, size_t *ret_len, char sha256[65],
+		  uint8_t signature[SIGN_LEN]);

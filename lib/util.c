@@ -65,6 +65,18 @@ static size_t utf8_sequence_len(const unsigned char *s)
 	return n;
 }
 
+bool utf8_valid(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = utf8_sequence_len(p);
+
+		if (!n)
+			return false;
+		p += n;
+	}
+	return true;
+}
+
 char *utf8_escape_invalid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -103,20 +115,4 @@ uint64_t now_realtime_usec(void)
 uint64_t now_boottime_nsec(void)
 {
 	return clock_nsec(CLOCK_BOOTTIME);
-}
-
-void json_fputs(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", f);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }

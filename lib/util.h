@@ -80,11 +80,9 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * valid sequence becomes "\xNN". Paths and names from the kernel are arbitrary bytes, and one
  * invalid byte must not keep a violation off the bus. NULL when out of memory. */
 char *utf8_escape_invalid(const char *s);
+/* Is s valid UTF-8 throughout (what utf8_escape_invalid() would leave as it is)? */
+bool utf8_valid(const char *s);
 
 /* CLOCK_REALTIME and CLOCK_BOOTTIME in microseconds / nanoseconds. */
 uint64_t now_realtime_usec(void);
 uint64_t now_boottime_nsec(void);
-
-/* s as a JSON string, quoted: '"', '\\' and control characters escaped, other bytes as they are
- * (s is expected to be UTF-8 already). */
-void json_fputs(FILE *f, const char *s);

@@ -15,6 +15,8 @@ build=(
 	libnl-3-dev libnl-genl-3-dev
 	# SHA-256 of the ledger's hash chain, Ed25519 report signatures
 	libssl-dev
+	# JSON: hpcmeterctl's output, signed reports and their verification
+	libjson-c-dev
 	go-md2man
 )
 run=(

@@ -153,10 +153,11 @@ const sd_bus_vtable bus_licenses_vtable[] = {
 	/* Privileged: root only, in sd-bus as in the bus policy. */
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
 	/* Privileged: only root signs reports (the key is 0600). */
-	SD_BUS_METHOD_WITH_ARGS(
-		"GetReport",
-		SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s", format),
-		SD_BUS_RESULT("h", report, "t", size, "s", sha256), bus_method_get_report, 0),
+	SD_BUS_METHOD_WITH_ARGS("GetReport",
+				SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s",
+					    format),
+				SD_BUS_RESULT("h", report, "t", size, "s", sha256, "ay", signature),
+				bus_method_get_report, 0),
 	SD_BUS_METHOD_WITH_ARGS("RecordReport",
 				SD_BUS_ARGS("s", license_id, "t", from_usec, "t", to_usec, "s",
 					    format, "s", sha256),

@@ -38,9 +38,9 @@ struct report_job {
 	struct report_job *next;
 };
 
-/* The child: the report into memfd, then "0 SHA256" or "-ERRNO" on status_fd. Runs
- * report_render() (lib/report.c), hpcmeterctl report's own generator, over a read-only
- * connection of its own. */
+/* The child: the report into memfd, then "0 SHA256 SIGNATURE" (base64; "0" alone for a table)
+ * or "-ERRNO" on status_fd. Runs report_render() (lib/report.c), hpcmeterctl report's own
+ * generator, over a read-only connection of its own. */
 static _Noreturn void report_child(struct bus *b, struct report_job *j, int status_fd)
 {
 	struct report_args a = {
@@ -51,7 +51,8 @@ static _Noreturn void report_child(struct bus *b, struct report_job *j, int stat
 		       streq(j->format, "csv")	? FMT_CSV :
 						  FMT_TABLE,
 	};
-	char path[4200], err[512], sha[65] = "";
+	char path[4200], err[512], sha[65] = "", b64[4 * ((SIGN_LEN + 2) / 3) + 1] = "";
+	uint8_t sig[SIGN_LEN];
 	char *doc = NULL;
 	size_t len = 0, off = 0;
 	int r;
@@ -66,7 +67,7 @@ static _Noreturn void report_child(struct bus *b, struct report_job *j, int stat
 	}
 	r = ledger_query_open_readonly(ledger_path(manager_ledger(b->m)), &a.db);
 	if (r >= 0)
-		r = report_render(&a, &doc, &len, sha);
+		r = report_render(&a, &doc, &len, sha, sig);
 	while (r >= 0 && off < len) {
 		ssize_t n = write(j->memfd, doc + off, len - off);
 
@@ -79,8 +80,11 @@ static _Noreturn void report_child(struct bus *b, struct report_job *j, int stat
 	}
 	if (r < 0)
 		dprintf(status_fd, "%d", r);
-	else
-		dprintf(status_fd, "0 %s", sha);
+	else if (sha[0]) {
+		sign_base64(sig, SIGN_LEN, b64);
+		dprintf(status_fd, "0 %s %s", sha, b64);
+	} else
+		dprintf(status_fd, "0");
 	_exit(r < 0 ? 1 : 0);
 }
 
@@ -119,17 +123,21 @@ static void report_fail(struct report_job *j, const char *name, const char *fmt,
 
 static void report_done(struct report_job *j)
 {
-	int status = 0, err = 0;
+	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	int status = 0, err = 0, n;
 	uint64_t id = 0;
-	char sha[65] = "", msg[600];
+	char sha[65] = "", b64[4 * ((SIGN_LEN + 2) / 3) + 1] = "", msg[600];
+	uint8_t sig[SIGN_LEN];
 	struct stat st;
 	int r;
 
 	waitpid(j->pid, &status, 0);
 	j->pid = 0;
 	j->status[j->status_len] = '\0';
-	if (sscanf(j->status, "%d %64s", &err, sha) < 1 || !WIFEXITED(status) ||
-	    (err == 0 && WEXITSTATUS(status) != 0))
+	n = sscanf(j->status, "%d %64s %88s", &err, sha, b64);
+	if (n < 1 || !WIFEXITED(status) || (err == 0 && WEXITSTATUS(status) != 0) ||
+	    (err == 0 && n == 3 && sign_unbase64(b64, sig, sizeof(sig)) != SIGN_LEN) ||
+	    (err == 0 && n == 2))
 		err = -EIO;
 	if (err == -ENOENT) {
 		snprintf(msg, sizeof(msg),
@@ -160,7 +168,14 @@ static void report_done(struct report_job *j)
 			log_warning("GetReport: the report was not recorded in the ledger: %s",
 				    strerror(-r));
 	}
-	r = sd_bus_reply_method_return(j->call, "hts", j->memfd, (uint64_t)st.st_size, sha);
+	/* and the detached signature of the file's bytes (none for a table) */
+	r = sd_bus_message_new_method_return(j->call, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "hts", j->memfd, (uint64_t)st.st_size, sha);
+	if (r >= 0)
+		r = sd_bus_message_append_array(reply, 'y', sig, sha[0] ? SIGN_LEN : 0);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
 	if (r < 0)
 		log_warning("GetReport: cannot send the reply: %s", strerror(-r));
 	report_job_free(j);

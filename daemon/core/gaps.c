@@ -5,12 +5,14 @@
  * losses, and programs no longer attached. Other meters open and close conditions through
  * manager_gap_open()/manager_gap_close(). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "gpu.h"
+#include "json-doc.h"
 #include "notify.h"
 #include "util.h"
 
@@ -36,6 +38,17 @@ int gaps_new(struct manager *m)
 
 /* How the loaded licences count a gap: "violation" when any says so (measurement.gap_policy),
  * else at the maximum rate. */
+/* A number as the bound has always written it (a fixed precision), null where not finite. */
+static int add_fixed(struct json_object *o, const char *key, const char *fmt, double v)
+{
+	char buf[64];
+
+	if (!isfinite(v))
+		return json_add_null(o, key);
+	snprintf(buf, sizeof(buf), fmt, v);
+	return json_add(o, key, json_new_number_text(v, buf));
+}
+
 static const char *policy_for(struct manager *m, const struct gap *g)
 {
 	for (size_t i = 0; m->licenses && i < m->licenses->n_entries; i++) {
@@ -91,7 +104,7 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 	uint32_t devices = devices_for_bound(m);
 	const struct inventory *inv = manager_gpu_inventory(m);
 	double tpp = inv ? inventory_tpp(inv) : 0, peak = inv ? inventory_peak_ops(inv) : 0;
-	char bound[384];
+	_cleanup_json_ struct json_object *b = json_object_new_object();
 	struct gap g = {
 		.cause = cause,
 		.start_usec = start_usec,
@@ -101,18 +114,20 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 		/* Worst case: every core busy for the whole gap. */
 		.bound_cpu_ns = (uint64_t)m->gaps->ncpus * dur * NSEC_PER_USEC,
 		.bound_devices = devices,
-		.bound = bound,
 	};
 	int r;
 
 	/* Devices × duration, and the peak rates of the node's accelerators (from the models data
 	 * file) multiplied in: the most the gap can hide. */
-	snprintf(bound, sizeof(bound),
-		 "{\"duration_s\":%.6f,\"cpu_seconds\":%.6f,\"cores\":%u,\"devices\":%u,"
-		 "\"device_seconds\":%.6f,\"tpp_seconds\":%.6g,\"ops_upper\":%.6g}",
-		 dur / 1e6, (double)m->gaps->ncpus * dur / 1e6, m->gaps->ncpus, devices,
-		 (double)devices * dur / 1e6, (double)devices * dur / 1e6 * tpp,
-		 (double)devices * dur / 1e6 * peak);
+	if (!b || add_fixed(b, "duration_s", "%.6f", dur / 1e6) < 0 ||
+	    add_fixed(b, "cpu_seconds", "%.6f", (double)m->gaps->ncpus * dur / 1e6) < 0 ||
+	    json_add_uint(b, "cores", m->gaps->ncpus) < 0 ||
+	    json_add_uint(b, "devices", devices) < 0 ||
+	    add_fixed(b, "device_seconds", "%.6f", (double)devices * dur / 1e6) < 0 ||
+	    add_fixed(b, "tpp_seconds", "%.6g", (double)devices * dur / 1e6 * tpp) < 0 ||
+	    add_fixed(b, "ops_upper", "%.6g", (double)devices * dur / 1e6 * peak) < 0 ||
+	    !(g.bound = json_text(b, JSON_SHORT, NULL)))
+		g.bound = "{}"; /* out of memory: the gap is recorded all the same */
 	g.policy = policy_for(m, &g);
 	r = ledger_add_gap(m->ledger, &g);
 	if (r < 0)
