@@ -76,16 +76,28 @@ ALL=(
 ALL+=("tests/module/test-genl-fuzz.sh" "tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")
 
+# One test at a time on this machine: the tests share what a machine has once (the BPF
+# programs see every process, Slurm's ports, /dev/nvidia6x, the wall clock that test-tamper
+# steps), so two suites run side by side (two checkouts, two users) would see each other's
+# processes. Each test takes this lock for its run; another suite waits its turn.
+LOCK=${HPCMETER_TEST_LOCK:-/tmp/hpcmeter-tests.lock}
+exec 9>>"$LOCK"
+
 passed=0 failed=0 skipped=0
 failed_tests=()
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for t in "${ALL[@]}"; do
 	echo "=== $t"
+	if ! flock -n 9; then
+		echo "    # waiting for another suite's test to finish ($LOCK)"
+		flock 9
+	fi
 	start=$(date +%s)
 	# shellcheck disable=SC2086 # a test is a command line
-	timeout --kill-after=10 600 $t >"$out" 2>&1
+	timeout --kill-after=10 600 $t >"$out" 2>&1 9>&-
 	rc=$?
+	flock -u 9
 	sed 's/^/    /' "$out"
 	p=$(grep -c '^ok ' "$out")
 	f=$(grep -c '^not ok ' "$out")
