@@ -375,6 +375,7 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 	$(Q)$(O)/bench/held
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
+	$(Q)bench/hpcc.sh $(O)
 	$(Q)bench/scale.sh $(O)
 	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
 		$(O)/bench/exehash $$d; rc=$$?; rm -rf $$d; exit $$rc

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Install what hpcmeter needs to build, run and test on Debian 12 (as root). Idempotent.
-# usage: scripts/install-deps.sh [--build-only]
+# usage: scripts/install-deps.sh [--build-only | --bench]   (--bench: also what make bench runs)
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -49,8 +49,11 @@ tests=(
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
 )
+# make bench: a real HPC workload with and without the meter (bench/hpcc.sh), the profiler
+bench=(hpcc linux-perf)
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")
+[ "${1:-}" = --bench ] && pkgs+=("${bench[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
