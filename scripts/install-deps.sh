@@ -48,6 +48,8 @@ tests=(
 	munge slurmctld slurmd slurm-client
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
+	# the man pages: mandoc -Tlint and lexgrog (man-db) in tests/package/test-man.sh
+	mandoc
 )
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")
