@@ -253,8 +253,9 @@ check-asan:
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
 
-# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
-# (mmdebstrap, the Debian archive): what CI runs after make check.
+# Build the Debian packages from a copy of the tree, check them with lintian --pedantic and
+# hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive):
+# what CI runs after make check.
 check-packages:
 	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
 

@@ -48,6 +48,8 @@ tests=(
 	munge slurmctld slurmd slurm-client
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
+	# lintian --pedantic on them; hardening-check (devscripts) on their binaries
+	lintian devscripts
 	# the man pages: mandoc -Tlint and lexgrog (man-db) in tests/package/test-man.sh
 	mandoc
 )
