@@ -14,6 +14,17 @@ for b in dpkg-buildpackage mmdebstrap lintian hardening-check; do
 	command -v "$b" >/dev/null || skip_all "needs $b (scripts/install-deps.sh)"
 done
 
+# Every pkg-config module the Makefile links (PKGS) has the -dev package that ships its .pc
+# file in Build-Depends.
+bdeps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$TOP/debian/control" | tr ',' '\n' |
+	sed -e 's/^Build-Depends://' -e 's/[[:space:]]//g' -e 's/(.*//')
+for m in $(sed -n 's/^PKGS := //p' "$TOP/Makefile"); do
+	pc=$(readlink -f "$(pkg-config --variable=pcfiledir "$m")/$m.pc")
+	dev=$(dpkg -S "$pc" 2>/dev/null | cut -d: -f1)
+	check "Build-Depends has ${dev:-the package of $m.pc} (pkg-config $m)" \
+		grep -qx "${dev:-none}" <<<"$bdeps"
+done
+
 # A copy of the tree as git sees it (tracked and new files, nothing ignored): the build
 # cleans and writes in place, and its .debs land in the parent directory.
 mkdir -p "$T/src"
@@ -42,8 +53,8 @@ check "lintian ran (no error of its own)" test ! -s "$T/lintian.err" -o \
 	-z "$(grep -v 'running with root privileges is not recommended' "$T/lintian.err")"
 
 # The binaries as shipped: fortify (-D_FORTIFY_SOURCE from CPPFLAGS), the stack protector, PIE,
-# relro and bind-now. Not control-flow protection: Debian 12's gcc and dpkg-buildflags do not
-# turn on -fcf-protection (Debian 13's do).
+# relro and bind-now. Not control-flow protection: Debian 12's dpkg-buildflags does not turn on
+# -fcf-protection, and its crt files are not marked for it either (Debian 13 does both).
 dpkg-deb -x "${debs[0]}" "$T/x"
 for b in usr/sbin/hpcmeterd usr/bin/hpcmeterctl; do
 	out=$(hardening-check --nocfprotection "$T/x/$b" 2>&1)
