@@ -254,10 +254,10 @@ check-asan:
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
 
 # Build the Debian packages from a copy of the tree, check them with lintian --pedantic and
-# hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive):
-# what CI runs after make check.
+# hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive);
+# build the RPMs with rpmbuild -bb and check them with rpmlint: what CI runs after make check.
 check-packages:
-	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh tests/package/test-rpmbuild.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all
