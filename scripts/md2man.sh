@@ -30,7 +30,7 @@ else
 	date=$(date -u -d "$(sed -n '/^ -- /{s/^ -- .*>  //p;q}' "$top/debian/changelog")" +%Y-%m-%d)
 fi
 
-sed 1d "$in" | "${MD2MAN:-go-md2man}" | awk -v src="$in" -v th=".TH \"$(echo "$name" | tr a-z A-Z)\" \"$sec\" \"$date\" \"hpcmeter $version\" \"hpcmeter Manual\"" '
+sed 1d "$in" | "${MD2MAN:-go-md2man}" | awk -v src="$in" -v th=".TH \"${name^^}\" \"$sec\" \"$date\" \"hpcmeter $version\" \"hpcmeter Manual\"" '
 	# go-md2man starts with .nh; the header follows it
 	NR == 1 && $0 == ".nh" { print; print th; next }
 	NR == 1 { print th }
