@@ -87,15 +87,12 @@ MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license
 all: $(O)/hpcmeterd $(O)/hpcmeterctl $(MAN_PAGES)
 
 # Man pages: the markdown in docs/ is their source (one copy, readable on the web too); the
-# first line "# NAME(SECTION)" becomes the .TH header.
+# first line "# NAME(SECTION)" becomes the .TH header (scripts/md2man.sh).
 MD2MAN ?= go-md2man
-$(O)/man/%: docs/%.md dkms.conf
+$(O)/man/%: docs/%.md scripts/md2man.sh dkms.conf debian/changelog
 	@mkdir -p $(O)/man
 	@echo "  MAN     $@"
-	$(Q)name=$$(sed -n '1s/^# \(.*\)(\([0-9]\))$$/\1/p' $<); sec=$$(sed -n '1s/^# .*(\([0-9]\))$$/\1/p' $<); \
-		test -n "$$name" -a -n "$$sec" || { echo "$<: first line must be '# NAME(SECTION)'" >&2; exit 1; }; \
-		sed 1d $< | $(MD2MAN) | \
-		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
+	$(Q)MD2MAN=$(MD2MAN) scripts/md2man.sh $< $(VERSION) > $@
 
 .PHONY: check-packages all check check-asan fuzz install uninstall run module clean format \
 	format-check deps bench bench-module
@@ -256,10 +253,11 @@ check-asan:
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
 
-# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
-# (mmdebstrap, the Debian archive): what CI runs after make check.
+# Build the Debian packages from a copy of the tree, check them with lintian --pedantic and
+# hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive);
+# build the RPMs with rpmbuild -bb and check them with rpmlint: what CI runs after make check.
 check-packages:
-	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh tests/package/test-rpmbuild.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all

@@ -48,6 +48,11 @@ tests=(
 	munge slurmctld slurmd slurm-client
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
+	# lintian --pedantic on them; hardening-check (devscripts) on their binaries; the RPM
+	# built with rpmbuild (package rpm) and checked with rpmlint
+	lintian devscripts rpmlint rpm2cpio cpio
+	# the man pages: mandoc -Tlint and lexgrog (man-db) in tests/package/test-man.sh
+	mandoc
 )
 # make bench: a real HPC workload with and without the meter (bench/hpcc.sh), the profiler
 bench=(hpcc linux-perf)

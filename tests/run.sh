@@ -71,6 +71,8 @@ ALL=(
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
+	"tests/package/test-rpmbuild.sh"
+	"tests/package/test-man.sh"
 	"tests/slurm/test-slurm.sh"
 )
 ALL+=("tests/module/test-genl-fuzz.sh" "tests/module/run.sh" "tests/module/dkms.sh")
