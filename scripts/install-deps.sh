@@ -17,6 +17,8 @@ build=(
 	libssl-dev
 	# JSON: hpcmeterctl's output, signed reports and their verification
 	libjson-c-dev
+	# mount tables (/proc/self/mountinfo, its escapes decoded)
+	libmount-dev
 	go-md2man
 )
 run=(

@@ -24,6 +24,7 @@ ALL=(
 	"$BUILD/tests/test-core"
 	"$BUILD/tests/test-ledger"
 	"$BUILD/tests/test-workload"
+	"$BUILD/tests/test-mounts"
 	"$BUILD/tests/test-cgroup-v1 $BUILD/tests/burn"
 	"$BUILD/tests/test-inventory data/accelerators.yaml"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
