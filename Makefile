@@ -249,6 +249,7 @@ check-asan:
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
+		tests/dbus/test-metrics.sh \
 		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \

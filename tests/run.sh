@@ -40,6 +40,7 @@ ALL=(
 	"tests/dbus/test-api.sh"
 	"tests/dbus/test-crash.sh"
 	"tests/dbus/test-ledger.sh"
+	"tests/dbus/test-metrics.sh"
 	"tests/dbus/test-full-disk.sh"
 	"tests/dbus/test-baseline.sh"
 	"tests/dbus/test-watchdog.sh"
