@@ -278,7 +278,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(DBUSPOLICYDIR) $(DESTDIR)$(SYSCONFDIR)/hpcmeter/licenses.d \
-		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces \
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
 	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
 	install -d $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm
@@ -293,6 +294,7 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 examples/monitoring/* $(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring/
 	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
 	install -m 0644 data/thresholds.yaml $(DESTDIR)$(DATADIR)/hpcmeter/thresholds.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf

@@ -123,6 +123,14 @@ bad = {k: (fams[k].type, fams[k].unit) if k in fams else None for k in want
 print("# wrong or missing:", bad) if bad else None
 sys.exit(1 if bad else 0)
 EOPY
+# hpcmeterd(8)'s METRICS table lists exactly the families in the file.
+sed -n '/^## METRICS/,/^## /p' "$TOP/docs/hpcmeterd.8.md" |
+	grep -o '^| `hpcmeter_[a-z_]*`' | tr -d '|` ' | sort -u >"$T/documented"
+sed -n 's/^# TYPE \(hpcmeter_[a-z_]*\) .*/\1/p' "$T/job.prom" | sort -u >"$T/exported"
+diff "$T/documented" "$T/exported" >"$T/doc.diff"
+rc=$?
+[ $rc = 0 ] || diag "$(cat "$T/doc.diff")"
+check "hpcmeterd(8), METRICS, documents every family in the file and no other" test $rc = 0
 check "no sample has a label named job (Prometheus would rename it exported_job)" \
 	sh -c "! grep -Eq '[{,]job=' '$T/job.om' '$T/job.prom'"
 check "the file has the job's series too" grep -q "^hpcmeter_cpu_seconds_total{hpc_job=\"$JOB\",user=\"nobody\",uid=\"65534\"} " "$T/job.prom"
