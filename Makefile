@@ -32,7 +32,7 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
@@ -74,6 +74,7 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
+	$(O)/tests/test-mounts \
 	$(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
@@ -235,6 +236,7 @@ check-asan:
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
 		$(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-json $(ASAN_O)/tests/test-workload \
+		$(ASAN_O)/tests/test-mounts \
 		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
 		$(ASAN_O)/tests/test-ledger \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
@@ -244,6 +246,7 @@ check-asan:
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
+		tests/dbus/test-metrics.sh \
 		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
@@ -273,7 +276,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(DBUSPOLICYDIR) $(DESTDIR)$(SYSCONFDIR)/hpcmeter/licenses.d \
-		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces \
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
 	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
 	install -d $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm
@@ -288,6 +292,7 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 examples/monitoring/* $(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring/
 	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
 	install -m 0644 data/thresholds.yaml $(DESTDIR)$(DATADIR)/hpcmeter/thresholds.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf

@@ -21,6 +21,7 @@ void config_defaults(struct config *c)
 		.kmeter_floor_ms = CONFIG_DEFAULT_KMETER_FLOOR_MS,
 		.kmeter_window = CONFIG_DEFAULT_KMETER_WINDOW,
 		.retention_days = CONFIG_DEFAULT_RETENTION_DAYS,
+		.metrics_series_grace_sec = CONFIG_DEFAULT_METRICS_SERIES_GRACE_SEC,
 	};
 	snprintf(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), "%s", CONFIG_DEFAULT_BPF_PIN_DIR);
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
@@ -166,6 +167,11 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			r = val[0] ? set_path(c->metrics_file, sizeof(c->metrics_file), val) :
 				     (c->metrics_file[0] = '\0', 0);
 			why = "expected an absolute path, or nothing";
+		} else if (streq(key, "metrics_series_grace")) {
+			r = parse_u64(val, 0, CONFIG_MAX_METRICS_SERIES_GRACE_SEC, &u);
+			why = "expected whole seconds from 0 to 604800 (default 900)";
+			if (r == 0)
+				c->metrics_series_grace_sec = u;
 		} else if (streq(key, "retention_days")) {
 			r = parse_u64(val, CONFIG_MIN_RETENTION_DAYS, 36500, &u);
 			why = "expected whole days from 1 to 36500 (default 1827, five years)";

@@ -21,6 +21,9 @@
  * 15 CFR 762 ask for five years). */
 #define CONFIG_DEFAULT_RETENTION_DAYS 1827
 #define CONFIG_MIN_RETENTION_DAYS 1
+/* Metrics series of a job and user with no usage for this long are dropped (metrics.c). */
+#define CONFIG_DEFAULT_METRICS_SERIES_GRACE_SEC 900
+#define CONFIG_MAX_METRICS_SERIES_GRACE_SEC (7 * 86400)
 #ifndef CONFIG_DEFAULT_ACCELERATORS_FILE
 #define CONFIG_DEFAULT_ACCELERATORS_FILE "/usr/local/share/hpcmeter/accelerators.yaml"
 #endif
@@ -40,6 +43,7 @@ struct config {
 	unsigned kmeter_window; /* intervals summed before the meters are compared, 1..60 */
 	char bpf_pin_dir[4096]; /* "" = do not pin (counters do not survive a restart) */
 	char metrics_file[4096]; /* "" = none */
+	uint64_t metrics_series_grace_sec; /* usage series idle this long are dropped */
 	uint64_t retention_days;
 	int gpu_mode; /* enum gpu_mode (gpu-mode.h): light (default), detailed, off */
 	char accelerators_file[4096]; /* data file of accelerator models */

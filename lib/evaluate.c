@@ -262,6 +262,7 @@ int64_t eval_period_start(enum license_cap_period period, const char *tz, int64_
 struct cap_ctx {
 	const struct license *l;
 	const struct license_cap *c;
+	const struct eval_input *in;
 	struct eval_result *res;
 	int64_t period_start;
 	char term[80];
@@ -289,6 +290,8 @@ static int cap_subject(const char *subject, double value, void *userdata)
 	unsigned level;
 
 	x->n_subjects++;
+	if (x->in->cap_observer && x->in->cap_observer->subject)
+		x->in->cap_observer->subject(x->in->cap_observer_userdata, x->l, c, subject, value);
 	if (fraction > x->worst || x->n_subjects == 1) {
 		x->worst = fraction;
 		x->worst_value = value;
@@ -344,7 +347,7 @@ static int cap_finding(struct cap_ctx *x, const char *subject, double value, uns
 static int evaluate_cap(const struct license *l, const struct license_cap *c,
 			const struct eval_input *in, struct eval_result *res)
 {
-	struct cap_ctx x = { .l = l, .c = c, .res = res };
+	struct cap_ctx x = { .l = l, .c = c, .in = in, .res = res };
 	int64_t from;
 	size_t before = res->n_findings;
 	int r;
@@ -372,6 +375,9 @@ static int evaluate_cap(const struct license *l, const struct license_cap *c,
 	if (r < 0)
 		return term_add(res, x.term, EVAL_NOT_EVALUATED, "cannot read usage: %s",
 				strerror(-r));
+	if (in->cap_observer && in->cap_observer->evaluated)
+		in->cap_observer->evaluated(in->cap_observer_userdata, l, c, x.n_subjects,
+					    x.n_subjects ? x.worst_value : 0);
 	bool violated = false, approaching = false;
 	for (size_t i = before; i < res->n_findings; i++) {
 		violated |= res->findings[i].level == 0;

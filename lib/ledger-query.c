@@ -2,6 +2,7 @@
 /* Read queries over the ledger's tables for the evaluator (see ledger-query.h). */
 #include "ledger-query.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <search.h>
 #include <stdint.h>
@@ -143,6 +144,24 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		r = sqlite_to_errno(rc);
 	sqlite3_finalize(st);
 	return r;
+}
+
+int usage_subject_uid(const char *subject, uint32_t *ret)
+{
+	/* scan_usage()'s display of LICENSE_SCOPE_USER: the name may hold anything, the uid is
+	 * the last parenthesis. */
+	const char *p = strrchr(subject, '(');
+	unsigned long uid;
+	char *end;
+
+	if (!p || strncmp(p, "(uid ", 5) != 0 || !isdigit((unsigned char)p[5]))
+		return -EINVAL;
+	errno = 0;
+	uid = strtoul(p + 5, &end, 10);
+	if (errno || uid > UINT32_MAX || strcmp(end, ")") != 0)
+		return -EINVAL;
+	*ret = (uint32_t)uid;
+	return 0;
 }
 
 struct direct {

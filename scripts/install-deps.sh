@@ -17,6 +17,8 @@ build=(
 	libssl-dev
 	# JSON: hpcmeterctl's output, signed reports and their verification
 	libjson-c-dev
+	# mount tables (/proc/self/mountinfo, its escapes decoded)
+	libmount-dev
 	go-md2man
 )
 run=(
@@ -46,6 +48,9 @@ tests=(
 	# with `apt-get download` into build/kselftest (not installed)
 	# job attribution against a real Slurm (started by tests/slurm, cgroup/v1)
 	munge slurmctld slurmd slurm-client
+	# the metrics checked by Prometheus' own tools: promtool (check metrics, check rules) and
+	# the Python client's Prometheus and OpenMetrics parsers (tests/dbus/test-metrics.sh)
+	prometheus python3-prometheus-client
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
 	# lintian --pedantic on them; hardening-check (devscripts) on their binaries; the RPM

@@ -174,9 +174,25 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	if (r == 0)
 		r = ledger_note_job(f->m->ledger, job, cg, u->uid, user ? user->display_name : "",
 				    "", f->m->interval->start_usec);
-	manager_metrics_account(f->m, job, user ? user->display_name : "", u->uid, u->cpu_ns);
 	if (r < 0 && f->r == 0)
 		f->r = r;
+}
+
+/* Committed: the interval's usage counts in the metrics (once, not again at a retry). */
+static void metrics_visit(const void *node, VISIT which, void *closure)
+{
+	struct manager *m = closure;
+	const struct usage_acc *u = *(const struct usage_acc *const *)node;
+	const struct user_info *user = NULL;
+	char cgbuf[PATH_MAX + 32], job[32];
+	const char *cg;
+
+	if (which != postorder && which != leaf)
+		return;
+	cg = manager_attribution_path(m, u->cgroup_id, u->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+	slurm_job_from_cgroup(cg, job, sizeof(job));
+	attributor_user(m->attr, u->uid, &user);
+	manager_metrics_account(m, job, user ? user->display_name : "", u->uid, u->cpu_ns, 0);
 }
 
 static void exes_visit(const void *node, VISIT which, void *closure)
@@ -238,6 +254,7 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 			  strerror(-r));
 		return r;
 	}
+	twalk_r(m->interval->usage, metrics_visit, m);
 	tdestroy(m->interval->usage, free);
 	m->interval->usage = NULL;
 	tdestroy(m->interval->exes, exe_free);
@@ -321,6 +338,8 @@ int manager_collect(struct manager *m)
 	now = now_realtime_usec();
 	manager_gaps_interval(m, now);
 	r = flush_interval(m, now);
+	/* Before the evaluation: the cap ratios of what has usage series left. */
+	manager_metrics_age(m);
 	/* After the flush: caps see the interval just closed. */
 	manager_evaluate(m);
 	m->interval->last_collect_usec = now;

@@ -361,7 +361,13 @@ void evaluation_stats(const struct manager *m, uint64_t *evaluated, uint64_t *sk
 static int eval_one(struct manager *m, const struct license *l, const struct eval_input *in,
 		    void *ud)
 {
-	int r = evaluate_license(l, in, ud);
+	struct eval_input observed = *in;
+	int r;
+
+	/* The caps' figures for the metrics, from this evaluation rather than a second query. */
+	observed.cap_observer = &metrics_cap_observer;
+	observed.cap_observer_userdata = m;
+	r = evaluate_license(l, &observed, ud);
 
 	if (r < 0)
 		log_error("evaluating licence %s failed: %s", l->id, strerror(-r));
@@ -378,7 +384,9 @@ int manager_evaluate(struct manager *m)
 	/* Time has passed (validity), users and licences may have changed: execs are evaluated
 	 * afresh from here on. */
 	clean_forget(m->evaluation);
+	manager_metrics_caps_begin(m);
 	r = evaluation_with_inputs(m, eval_one, &res);
+	manager_metrics_caps_end(m);
 	if (r == 0)
 		r = eval_tracker_update(m->evaluation->tracker, &res, &violations_tracker_ops, m);
 	m->evaluation->terms_not_evaluated = 0;

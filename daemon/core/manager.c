@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-id128.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,13 +254,21 @@ fail:
 
 static void read_identity(struct manager *m)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	sd_id128_t boot;
+	int r;
 
 	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
 		strcpy(m->hostname, "unknown");
-	if (!f || !fgets(m->boot_id, sizeof(m->boot_id), f))
+	/* In the dashed UUID form the kernel's boot_id file has, which the ledger's heartbeats and
+	 * gaps have always held: a heartbeat of an earlier version compares equal. */
+	r = sd_id128_get_boot(&boot);
+	if (r < 0) {
+		log_warning("cannot read the boot id: %s (a restart will look like a reboot)",
+			    strerror(-r));
 		m->boot_id[0] = '\0';
-	m->boot_id[strcspn(m->boot_id, "\n")] = '\0';
+		return;
+	}
+	sd_id128_to_uuid_string(boot, m->boot_id);
 }
 
 /* A job that was running when the daemon stopped: keep its announcement. */

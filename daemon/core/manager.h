@@ -294,8 +294,17 @@ void manager_clock_check(struct manager *m);
  * cfg.metrics_file each interval when set ---- */
 int metrics_new(struct manager *m);
 void metrics_free(struct manager *m);
+/* Usage of a job and user committed to the ledger in the interval closing now. */
 void manager_metrics_account(struct manager *m, const char *job, const char *user, uint32_t uid,
-			     uint64_t cpu_ns);
+			     uint64_t cpu_ns, uint64_t gpu_ns);
+/* Each reading, after the usage is accounted: series with no usage for
+ * cfg.metrics_series_grace_sec (whole intervals) are dropped. */
+void manager_metrics_age(struct manager *m);
+/* Around an evaluation run with metrics_cap_observer: the caps' usage ratios it computes
+ * replace the last evaluation's. */
+void manager_metrics_caps_begin(struct manager *m);
+void manager_metrics_caps_end(struct manager *m);
+extern const struct eval_cap_observer metrics_cap_observer;
 int manager_metrics_write(struct manager *m);
 
 /* ---- records.c: licence files loaded, rejected and unloaded (with their SHA-256) into the

@@ -13,7 +13,9 @@ for f in /usr/local/sbin/hpcmeterd /usr/local/bin/hpcmeterctl \
 	/usr/local/share/dbus-1/interfaces/org.hpcmeter1.xml /usr/local/lib/sysusers.d/hpcmeter.conf \
 	/etc/hpcmeter/hpcmeterd.conf /usr/local/share/hpcmeter/examples/licenses/eu-bafa-example.yaml \
 	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md /usr/local/share/hpcmeter/accelerators.yaml \
-	/usr/local/share/hpcmeter/thresholds.yaml; do
+	/usr/local/share/hpcmeter/thresholds.yaml \
+	/usr/local/share/hpcmeter/examples/monitoring/hpcmeter-alerts.yml \
+	/usr/local/share/hpcmeter/examples/monitoring/hpcmeter-dashboard.json; do
 	check "installed $f" test -s "$D$f"
 done
 for m in man8/hpcmeterd.8 man5/hpcmeterd.conf.5 man5/hpcmeter.license.5 man1/hpcmeterctl.1; do

@@ -140,6 +140,20 @@ int main(void)
 	TAP_CHECK(r == -EINVAL && strstr(err, "kmeter"), "kmeter not a boolean refused: %s", err);
 
 	config_defaults(&c);
+	TAP_CHECK(c.metrics_series_grace_sec == 900, "metrics_series_grace defaults to 900 s");
+	r = load("metrics_series_grace = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.metrics_series_grace_sec == 0, "metrics_series_grace = 0 is taken");
+	r = load("metrics_series_grace = 604800\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.metrics_series_grace_sec == 604800,
+		  "metrics_series_grace = 604800 (a week) is taken");
+	r = load("metrics_series_grace = 604801\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: metrics_series_grace") &&
+			  strstr(err, "0 to 604800"),
+		  "metrics_series_grace above a week refused, the range named: %s", err);
+	r = load("metrics_series_grace = 15min\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "metrics_series_grace with a unit refused: %s", err);
+
+	config_defaults(&c);
 	r = config_load(&c, "/nonexistent/hpcmeterd.conf", err, sizeof(err));
 	TAP_CHECK(r == -ENOENT && strstr(err, "/nonexistent/hpcmeterd.conf"),
 		  "missing file is -ENOENT with its name: %s", err);
