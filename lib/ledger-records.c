@@ -466,3 +466,23 @@ int ledger_first_interval_after(struct ledger *l, uint64_t seq, int64_t *ret)
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : db_err(l, "first interval");
 }
+
+int ledger_interval_end_at(struct ledger *l, uint64_t seq, uint64_t *ret)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*ret = 0;
+	if (sqlite3_prepare_v2(ledger_db(l),
+			       "SELECT i.end_usec FROM chain c JOIN intervals i ON c.tbl ="
+			       " 'intervals' AND i.id = c.row WHERE c.seq <= ?"
+			       " ORDER BY c.seq DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(l, "prepare interval end");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(l, "interval end");
+}

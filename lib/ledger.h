@@ -177,6 +177,8 @@ struct chain_entry;
 /* fn over committed chain entries after after_seq, at most limit (chain_read_entries()). */
 int ledger_read_entries(struct ledger *l, uint64_t after_seq, size_t limit,
 			int (*fn)(const struct chain_entry *e, void *userdata), void *userdata);
+/* The end of the last interval whose entry is at or before seq (0: none left). */
+int ledger_interval_end_at(struct ledger *l, uint64_t seq, uint64_t *ret);
 /* The first interval with an entry (its own or a usage row's) after seq: INT64_MAX if none. */
 int ledger_first_interval_after(struct ledger *l, uint64_t seq, int64_t *ret);
 

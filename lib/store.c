@@ -279,6 +279,13 @@ uint64_t store_batch_last(const struct store_batch *b)
 	return b->n ? b->rows[b->n - 1].seq_num : 0;
 }
 
+void store_batch_hash(const struct store_batch *b, uint64_t seq, uint8_t out[CHAIN_HASH_LEN])
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->rows[i].seq_num == seq)
+			memcpy(out, b->rows[i].hash, CHAIN_HASH_LEN);
+}
+
 void store_batch_totals(const struct store_batch *b, uint64_t upto_seq, struct store_totals *t)
 {
 	*t = (struct store_totals){};

@@ -82,6 +82,8 @@ int store_batch_send(PGconn *c, struct store_batch *b);
 /* The reply: the rows inserted now and the node's highest seq in the store after it. */
 int store_batch_reply(const PGresult *res, const struct store_batch *b, uint64_t *ret_inserted,
 		      uint64_t *ret_store_seq);
+/* The hash of the batch's row seq (left unchanged when it has none). */
+void store_batch_hash(const struct store_batch *b, uint64_t seq, uint8_t out[CHAIN_HASH_LEN]);
 /* The totals of the batch's rows up to and including seq. */
 void store_batch_totals(const struct store_batch *b, uint64_t upto_seq, struct store_totals *t);
 

@@ -92,7 +92,8 @@ void interval_count(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id
 		       *a;
 	void *node;
 
-	if (m->cfg.process_records_all || (!execs && !exits && !cpu_ns))
+	if (m->cfg.process_records_all || (!execs && !exits && !cpu_ns) ||
+	    !manager_in_scope(m, cgroup_id))
 		return;
 	node = tfind(&key, &m->interval->exes, exe_cmp);
 	if (node) {
@@ -123,7 +124,8 @@ void interval_account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_
 			 *u;
 	void *node;
 
-	if (!cpu_ns)
+	/* Outside cgroup_root: not this node's to meter (the reading moves on all the same). */
+	if (!cpu_ns || !manager_in_scope(m, cgroup_id))
 		return;
 	interval_count(m, cgroup_id, cgroup_v1_id, uid, p, 0, 0, cpu_ns);
 	node = tfind(&key, &m->interval->usage, usage_cmp);
@@ -327,6 +329,7 @@ int manager_collect(struct manager *m)
 	manager_ledger_state_check(m);
 	manager_metrics_write(m);
 	manager_retention(m, now);
+	ship_kick(m);
 	m->interval->last_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
 	if (m->interval->readings % (3600 / m->cfg.interval_sec + 1) == 0) {

@@ -49,7 +49,7 @@ static void add_proc(struct manager *m, struct proc *pr, const char *cgroup, voi
 	const char *cg = cgroup;
 	struct eval_process *p;
 
-	if (pl->r < 0)
+	if (pl->r < 0 || !manager_in_scope(m, pr->cgroup_id))
 		return;
 	if (pl->n == pl->cap) {
 		size_t cap = pl->cap ? pl->cap * 2 : 256;
@@ -290,7 +290,7 @@ void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 	bool exempt = p->uid < m->cfg.uid_min, found = false;
 	struct evaluation *ev = m->evaluation;
 
-	if (!m->licenses)
+	if (!m->licenses || !manager_in_scope(m, p->cgroup_id))
 		return;
 	if (!filename)
 		filename = p->filename; /* re-evaluated: the name it was run by at its exec */
