@@ -199,13 +199,14 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies, the D-Bus job announcement and the signed reports report verify reads. make check
+# replies, the D-Bus job announcement, the signed reports report verify reads, and the
+# cluster store's records and replies. make check
 # runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
 # FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report
+FUZZ_TARGETS := license config decode netlink bus report store
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
@@ -214,6 +215,8 @@ FUZZ_SRCS_netlink := lib/kmeter-client.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
+FUZZ_SRCS_store := lib/store.c lib/store-record.c lib/sign.c lib/ledger-chain.c lib/stmt-cache.c \
+	lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
 		$(SKELETONS) | $(O)/tests
 	@echo "  FUZZ    $@"
@@ -254,7 +257,8 @@ check-asan:
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
 		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
-		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
+		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh \
+		tests/cluster/test-store.sh
 
 # Build the Debian packages from a copy of the tree and install them into a fresh Debian root
 # (mmdebstrap, the Debian archive): what CI runs after make check.

@@ -264,7 +264,8 @@ int main(int argc, char **argv)
 	if (gpu_mode >= 0)
 		cfg.gpu_mode = gpu_mode;
 	if (cluster_database)
-		snprintf(cfg.cluster_database, sizeof(cfg.cluster_database), "%s", cluster_database);
+		snprintf(cfg.cluster_database, sizeof(cfg.cluster_database), "%s",
+			 cluster_database);
 	if (node_name[0])
 		snprintf(cfg.node_name, sizeof(cfg.node_name), "%s", node_name);
 	if (cgroup_root_set)

@@ -60,9 +60,8 @@ int config_parse_cgroup_root(const char *s, char *buf, size_t size)
 {
 	size_t n = strlen(s);
 
-	if (s[0] != '/' || n >= size || strstr(s, "//") || strstr(s, "/./") ||
-	    strstr(s, "/../") || (n >= 2 && streq(s + n - 2, "/.")) ||
-	    (n >= 3 && streq(s + n - 3, "/..")))
+	if (s[0] != '/' || n >= size || strstr(s, "//") || strstr(s, "/./") || strstr(s, "/../") ||
+	    (n >= 2 && streq(s + n - 2, "/.")) || (n >= 3 && streq(s + n - 3, "/..")))
 		return -EINVAL;
 	strcpy(buf, s);
 	/* "/x/" is "/x"; "/" alone is everything, kept as "". */
@@ -225,7 +224,8 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			if (r == 0)
 				strcpy(c->cluster_database, val);
 		} else if (streq(key, "node_name")) {
-			r = val[0] ? config_parse_node_name(val, c->node_name, sizeof(c->node_name)) :
+			r = val[0] ? config_parse_node_name(val, c->node_name,
+							    sizeof(c->node_name)) :
 				     (c->node_name[0] = '\0', 0);
 			why = "expected letters, digits, '.', '_' or '-' (at most 63), or nothing";
 		} else if (streq(key, "cgroup_root")) {

@@ -372,7 +372,8 @@ int chain_read_entries(sqlite3 *db, uint64_t after_seq, uint64_t max_seq, size_t
 		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CHAIN_HASH_LEN)
 			memcpy(e.hash, sqlite3_column_blob(st, 0), CHAIN_HASH_LEN);
 		else
-			r = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : db_err(db, "read hash");
+			r = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT :
+								    db_err(db, "read hash");
 		sqlite3_finalize(st);
 		st = NULL;
 		if (r < 0)

@@ -201,13 +201,13 @@ int ledger_load_baselines(struct ledger *l,
 
 /* Intervals that a roll-up replaces: ended before the cut, and no other metric refers to them
  * (those stay until usage_metrics and gpu_usage roll up too). */
-#define ROLLUP_SET                                                                 \
+#define ROLLUP_SET                                                               \
 	"SELECT id FROM intervals WHERE end_usec < ?1 AND id < ?3 AND id NOT IN" \
-	" (SELECT interval_id FROM usage_metrics) AND id NOT IN"     \
+	" (SELECT interval_id FROM usage_metrics) AND id NOT IN"                 \
 	" (SELECT interval_id FROM gpu_usage)"
 
-static int rollup_digest(struct ledger *l, uint64_t before_usec, int64_t below_id, uint64_t *entries,
-			 char hex[2 * CHAIN_HASH_LEN + 1])
+static int rollup_digest(struct ledger *l, uint64_t before_usec, int64_t below_id,
+			 uint64_t *entries, char hex[2 * CHAIN_HASH_LEN + 1])
 {
 	sqlite3_stmt *st;
 	uint8_t digest[CHAIN_HASH_LEN];
@@ -360,8 +360,8 @@ int ledger_rollup_below(struct ledger *l, uint64_t before_usec, int64_t below_id
 				  " interval_id IN (" ROLLUP_SET "))))",
 				  "iii", before_usec, seq, (uint64_t)below_id);
 	if (r == 0)
-		r = ledger_insert(l, "DELETE FROM usage WHERE interval_id IN (" ROLLUP_SET ")", "iii",
-				  before_usec, (uint64_t)0, (uint64_t)below_id);
+		r = ledger_insert(l, "DELETE FROM usage WHERE interval_id IN (" ROLLUP_SET ")",
+				  "iii", before_usec, (uint64_t)0, (uint64_t)below_id);
 	if (r == 0)
 		r = ledger_insert(l, "DELETE FROM intervals WHERE id IN (" ROLLUP_SET ")", "iii",
 				  before_usec, (uint64_t)0, (uint64_t)below_id);
@@ -407,10 +407,11 @@ int ledger_read_ship_state(struct ledger *l, struct ship_state *s)
 	int rc, r = -ENOENT;
 
 	memset(s, 0, sizeof(*s));
-	if (sqlite3_prepare_v2(ledger_db(l),
-			       "SELECT store_id, acked_seq, intervals, cpu_ns, gpu_ns FROM ship_state"
-			       " WHERE id = 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		    ledger_db(l),
+		    "SELECT store_id, acked_seq, intervals, cpu_ns, gpu_ns FROM ship_state"
+		    " WHERE id = 1",
+		    -1, &st, NULL) != SQLITE_OK)
 		return db_err(l, "prepare ship state");
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -429,11 +430,12 @@ int ledger_read_ship_state(struct ledger *l, struct ship_state *s)
 
 int ledger_write_ship_state(struct ledger *l, const struct ship_state *s)
 {
-	return ledger_insert(l,
-			     "INSERT OR REPLACE INTO ship_state (id, store_id, acked_seq, intervals,"
-			     " cpu_ns, gpu_ns) VALUES (1, ?, ?, ?, ?, ?)",
-			     "tiiii", s->store_id, s->acked_seq, s->totals_intervals,
-			     s->totals_cpu_ns, s->totals_gpu_ns);
+	return ledger_insert(
+		l,
+		"INSERT OR REPLACE INTO ship_state (id, store_id, acked_seq, intervals,"
+		" cpu_ns, gpu_ns) VALUES (1, ?, ?, ?, ?, ?)",
+		"tiiii", s->store_id, s->acked_seq, s->totals_intervals, s->totals_cpu_ns,
+		s->totals_gpu_ns);
 }
 
 int ledger_read_entries(struct ledger *l, uint64_t after_seq, size_t limit,

@@ -146,7 +146,8 @@ static int load_checkpoints(struct walk *w)
 		    store_bin_u64(res, i, 5, INT64_MAX, &cp->totals.gpu_ns) < 0 ||
 		    store_bin_bytes(res, i, 6, 0, &id, &id_len) < 0 || id_len > 64 ||
 		    store_bin_bytes(res, i, 7, 64, &sig, NULL) < 0) {
-			bad(w->v, "checkpoint", 0, "checkpoint %d of the node cannot be read", i + 1);
+			bad(w->v, "checkpoint", 0, "checkpoint %d of the node cannot be read",
+			    i + 1);
 			break;
 		}
 		memcpy(cp->head_hash, hash, CHAIN_HASH_LEN);
@@ -173,7 +174,8 @@ static void check_checkpoints(struct walk *w)
 			    cp->time_usec);
 		else if (!k)
 			bad(w->v, "checkpoint", cp->head_seq,
-			    "checkpoint at time %" PRIu64 " is signed by key %.16s..., not enrolled",
+			    "checkpoint at time %" PRIu64
+			    " is signed by key %.16s..., not enrolled",
 			    cp->time_usec, cp->key_id);
 		else if (store_checkpoint_verify(cp, k) < 0)
 			bad(w->v, "checkpoint", cp->head_seq,
@@ -273,8 +275,8 @@ static void check_row(struct walk *w, const PGresult *res, int i)
 		return;
 	}
 	if (seq != w->seq + 1) {
-		bad(w->v, "record", w->seq + 1, "record %" PRIu64 " is missing (next is %" PRIu64 ")",
-		    w->seq + 1, seq);
+		bad(w->v, "record", w->seq + 1,
+		    "record %" PRIu64 " is missing (next is %" PRIu64 ")", w->seq + 1, seq);
 		return;
 	}
 	if (memcmp(prev, w->hash, CHAIN_HASH_LEN) != 0) {
@@ -290,9 +292,8 @@ static void check_row(struct walk *w, const PGresult *res, int i)
 			    "record %" PRIu64 ": content does not match the stored hash", seq);
 			return;
 		}
-		if (store_record_decode(body, body_len, &rec) < 0 ||
-		    strlen(rec.table) != tbl_len || memcmp(rec.table, tbl, tbl_len) != 0 ||
-		    (uint64_t)rec.rowid != row_id) {
+		if (store_record_decode(body, body_len, &rec) < 0 || strlen(rec.table) != tbl_len ||
+		    memcmp(rec.table, tbl, tbl_len) != 0 || (uint64_t)rec.rowid != row_id) {
 			bad(w->v, "record", seq,
 			    "record %" PRIu64 ": its table or row differs from its content", seq);
 			return;

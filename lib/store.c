@@ -83,8 +83,8 @@ int store_reply_shape(const PGresult *res, ExecStatusType status, int rows, int 
 {
 	if (!res || PQresultStatus(res) != status)
 		return -EIO;
-	if (status == PGRES_TUPLES_OK && ((rows >= 0 && PQntuples(res) != rows) ||
-					  (cols >= 0 && PQnfields(res) != cols)))
+	if (status == PGRES_TUPLES_OK &&
+	    ((rows >= 0 && PQntuples(res) != rows) || (cols >= 0 && PQnfields(res) != cols)))
 		return -EBADMSG;
 	return 0;
 }
@@ -378,8 +378,8 @@ int store_batch_reply(const PGresult *res, const struct store_batch *b, uint64_t
 
 int store_send_version(PGconn *c)
 {
-	return PQsendQueryParams(c, "SELECT COALESCE(max(version), 0) FROM hpcm.schema_version",
-				 0, NULL, NULL, NULL, NULL, 0) ?
+	return PQsendQueryParams(c, "SELECT COALESCE(max(version), 0) FROM hpcm.schema_version", 0,
+				 NULL, NULL, NULL, NULL, 0) ?
 		       0 :
 		       -EIO;
 }
@@ -496,15 +496,8 @@ int store_checkpoint_verify(const struct store_checkpoint *c, EVP_PKEY *key)
 int store_checkpoint_send(PGconn *c, const struct store_checkpoint *cp)
 {
 	char time_s[24], seq_s[24], iv_s[24], cpu_s[24], gpu_s[24];
-	const char *values[9] = { cp->node,
-				  time_s,
-				  seq_s,
-				  (const char *)cp->head_hash,
-				  iv_s,
-				  cpu_s,
-				  gpu_s,
-				  cp->key_id,
-				  (const char *)cp->signature };
+	const char *values[9] = { cp->node, time_s, seq_s,	(const char *)cp->head_hash, iv_s,
+				  cpu_s,    gpu_s,  cp->key_id, (const char *)cp->signature };
 	int lengths[9] = { [3] = CHAIN_HASH_LEN, [8] = 64 };
 	int formats[9] = { [3] = 1, [8] = 1 };
 

@@ -62,6 +62,7 @@ ALL=(
 	"tests/dbus/test-flood.sh"
 	"tests/dbus/test-storm.sh"
 	"tests/dbus/test-aggregate.sh"
+	"tests/cluster/test-store.sh"
 	"tests/adversarial/test-exec-evasion.sh"
 	"tests/adversarial/test-digest-worker.sh"
 	"tests/adversarial/test-escape.sh"

@@ -105,8 +105,7 @@ static int cluster_init(const struct opts *o)
 }
 
 /* One command of the enrolment, in its transaction. */
-static int exec_params(PGconn *c, const char *sql, int n, const char *const *values,
-		       PGresult **ret)
+static int exec_params(PGconn *c, const char *sql, int n, const char *const *values, PGresult **ret)
 {
 	PGresult *res = PQexecParams(c, sql, n, NULL, values, NULL, NULL, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -214,8 +213,8 @@ static int cluster_enroll(const struct opts *o)
 			r = exec_params(c, "SELECT role FROM hpcm.nodes WHERE name = $1", 1, v_node,
 					&res);
 		if (r == 0 && PQntuples(res) == 1 && !streq(PQgetvalue(res, 0, 0), role)) {
-			log_error("cluster enroll: node %s is enrolled with role %s already", o->node,
-				  PQgetvalue(res, 0, 0));
+			log_error("cluster enroll: node %s is enrolled with role %s already",
+				  o->node, PQgetvalue(res, 0, 0));
 			r = -EEXIST;
 		} else if (r == 0 && PQntuples(res) == 0) {
 			ident = PQescapeIdentifier(c, role, strlen(role));
@@ -231,9 +230,9 @@ static int cluster_enroll(const struct opts *o)
 				r = exec_params(c, sql, 0, NULL, NULL);
 			}
 			if (r == 0)
-				r = exec_params(c,
-						"INSERT INTO hpcm.nodes (name, role) VALUES ($1, $2)",
-						2, v_node_role, NULL);
+				r = exec_params(
+					c, "INSERT INTO hpcm.nodes (name, role) VALUES ($1, $2)", 2,
+					v_node_role, NULL);
 			PQfreemem(ident);
 		}
 		PQclear(res);
@@ -259,8 +258,8 @@ static int cluster_enroll(const struct opts *o)
 
 static int cluster_status(const struct opts *o)
 {
-	static const char *const headers[] = { "NODE",	     "RECORDS", "CHECKPOINT", "COVERS",
-					       "LAG",	     "BEHIND",	"REFUSED",    "LAST REFUSAL" };
+	static const char *const headers[] = { "NODE", "RECORDS", "CHECKPOINT", "COVERS",
+					       "LAG",  "BEHIND",  "REFUSED",	"LAST REFUSAL" };
 	static const bool right[] = { false, true, true, false, true, true, true, false };
 	struct table t = { .n_columns = 8, .headers = headers, .right_align = right };
 	_cleanup_json_ struct json_object *arr = NULL;
@@ -340,11 +339,11 @@ static int cluster_status(const struct opts *o)
 			format_timespan(lagbuf, lag);
 		else
 			snprintf(lagbuf, sizeof(lagbuf), "-");
-		if ((r = table_add(&t, "%s%s", name, streq(enrolled, "t") ? "" : " (not enrolled)")) <
-			    0 ||
+		if ((r = table_add(&t, "%s%s", name,
+				   streq(enrolled, "t") ? "" : " (not enrolled)")) < 0 ||
 		    (r = table_add(&t, "%" PRIu64, seq)) < 0 ||
-		    (r = table_add(&t, "%" PRIu64, head)) < 0 || (r = table_add(&t, "%s", cov)) < 0 ||
-		    (r = table_add(&t, "%s", lagbuf)) < 0 ||
+		    (r = table_add(&t, "%" PRIu64, head)) < 0 ||
+		    (r = table_add(&t, "%s", cov)) < 0 || (r = table_add(&t, "%s", lagbuf)) < 0 ||
 		    (r = table_add(&t, "%" PRIu64, seq > head ? seq - head : 0)) < 0 ||
 		    (r = table_add(&t, "%" PRIu64, refused)) < 0 ||
 		    (r = table_add(&t, "%s", reason)) < 0)
@@ -435,9 +434,8 @@ static int cluster_verify(const struct opts *o)
 			printf("node %s: BROKEN at %s %" PRIu64 ": %s\n", v.node, v.bad_what,
 			       v.bad_seq, v.reason);
 		} else {
-			printf("node %s: %" PRIu64 " records (%" PRIu64
-			       " rolled up), %" PRIu64 " checkpoints verify; head %" PRIu64
-			       " %.16s...\n",
+			printf("node %s: %" PRIu64 " records (%" PRIu64 " rolled up), %" PRIu64
+			       " checkpoints verify; head %" PRIu64 " %.16s...\n",
 			       v.node, v.records, v.rolled_up, v.checkpoints, v.head_seq, hex);
 		}
 	}
@@ -504,8 +502,9 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 	}
 	sub = argv[optind];
 	if (!o.database || !*o.database) {
-		fprintf(stderr, "hpcmeterctl: cluster %s needs --database CONNINFO\n"
-				"Try 'hpcmeterctl cluster --help'.\n",
+		fprintf(stderr,
+			"hpcmeterctl: cluster %s needs --database CONNINFO\n"
+			"Try 'hpcmeterctl cluster --help'.\n",
 			sub);
 		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
@@ -517,8 +516,9 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 		return cluster_status(&o);
 	if (streq(sub, "verify"))
 		return cluster_verify(&o);
-	fprintf(stderr, "hpcmeterctl: cluster: unknown command '%s'\n"
-			"Try 'hpcmeterctl cluster --help'.\n",
+	fprintf(stderr,
+		"hpcmeterctl: cluster: unknown command '%s'\n"
+		"Try 'hpcmeterctl cluster --help'.\n",
 		sub);
 	return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 }

@@ -124,7 +124,7 @@ static void fail(struct ship *s, bool refused, const char *fmt, ...)
 	}
 	arm_timer(s, s->backoff_usec);
 	s->backoff_usec = s->backoff_usec * 2 > BACKOFF_MAX_USEC ? BACKOFF_MAX_USEC :
-								    s->backoff_usec * 2;
+								   s->backoff_usec * 2;
 }
 
 static void set_events(struct ship *s, uint32_t events)
@@ -190,7 +190,8 @@ static void next(struct ship *s)
 		r = ledger_read_entries(l, s->pos.acked_seq, STORE_BATCH_MAX, add_entry, &s->batch);
 		if (r <= 0) {
 			/* A broken local chain cannot be shipped: ledger verify says where. */
-			fail(s, true, "the local ledger cannot be read after record %" PRIu64 ": %s",
+			fail(s, true,
+			     "the local ledger cannot be read after record %" PRIu64 ": %s",
 			     s->pos.acked_seq, r < 0 ? strerror(-r) : "no entry");
 			return;
 		}
@@ -278,7 +279,8 @@ static void adopt_position(struct ship *s, const struct store_hello *h)
 
 	if (S > head) {
 		fail(s, true,
-		     "the store has %" PRIu64 " records of node %s, beyond this ledger's head %" PRIu64
+		     "the store has %" PRIu64
+		     " records of node %s, beyond this ledger's head %" PRIu64
 		     " (another ledger under this name?)",
 		     S, s->node, head);
 		return;
@@ -371,12 +373,13 @@ static void on_reply(struct ship *s, PGresult *res)
 	char reason[384];
 	int version, r;
 
-	if (!res || (PQresultStatus(res) != PGRES_TUPLES_OK &&
-		     PQresultStatus(res) != PGRES_COMMAND_OK)) {
+	if (!res ||
+	    (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)) {
 		/* No such table or schema: nobody ran cluster init on this database. */
 		if (state && (streq(state, "42P01") || streq(state, "3F000")))
-			fail(s, true, "the database has no hpcmeter store: run 'hpcmeterctl cluster"
-				      " init'");
+			fail(s, true,
+			     "the database has no hpcmeter store: run 'hpcmeterctl cluster"
+			     " init'");
 		else
 			fail(s, state && streq(state, "42501"), "the store answered: %s",
 			     store_error_line(s->conn, res));
@@ -652,8 +655,8 @@ int ship_start(struct manager *m)
 					    s)) < 0 ||
 	    (r = sd_event_add_defer(m->event, &s->defer, on_defer, s)) < 0 ||
 	    (r = sd_event_source_set_enabled(s->defer, SD_EVENT_OFF)) < 0 ||
-	    (r = sd_event_add_time_relative(m->event, &s->tick, CLOCK_MONOTONIC, CHECKPOINT_USEC,
-					    0, on_tick, s)) < 0) {
+	    (r = sd_event_add_time_relative(m->event, &s->tick, CLOCK_MONOTONIC, CHECKPOINT_USEC, 0,
+					    on_tick, s)) < 0) {
 		log_error("cluster: cannot set up shipping: %s", strerror(-r));
 		return r;
 	}
@@ -728,8 +731,7 @@ int ship_status(struct manager *m, struct status_list *l)
 	    (r = status_add_num(l, "cluster_records_shipped", 't', s->records)) < 0 ||
 	    (r = status_add_num(l, "cluster_checkpoints", 't', s->checkpoints)) < 0 ||
 	    (r = status_add_num(l, "cluster_last_checkpoint_usec", 't',
-				s->stored_checkpoint_usec)) <
-		    0)
+				s->stored_checkpoint_usec)) < 0)
 		return r;
 	return status_add_num(l, "cluster_ship_cpu_usec", 't', s->cpu_ns / NSEC_PER_USEC);
 }

@@ -39,3 +39,90 @@ psql_as() {
 
 # The conninfo of the store, as ROLE.
 pg_conninfo() { echo "host=$PG_HOST dbname=hpcm user=$1"; }
+
+# ---- node daemons: several hpcmeterd on one machine, each a node of the cluster ----
+# Each has its own private bus, state directory, pinned maps (a directory of its own on the
+# test's bpffs) and cgroup v2 subtree (--cgroup-root): it meters only what runs there.
+
+CG2=$(cgroup2_mount)
+CG_TOP=/hpcm-cluster-$$
+
+# node_key NAME: the node's Ed25519 key in its state directory, made before its first start
+# (the daemon would make one itself), so that it can be enrolled first.
+node_key() {
+	mkdir -p "$T/$1/state"
+	chmod 750 "$T/$1/state"
+	openssl genpkey -algorithm ed25519 -out "$T/$1/state/report-key.pem" 2>/dev/null
+	chmod 600 "$T/$1/state/report-key.pem"
+	openssl pkey -in "$T/$1/state/report-key.pem" -pubout -out "$T/$1/state/report-key.pub.pem"
+}
+
+# node_cgroup NAME: the node's cgroup subtree (made once, removed at the end).
+node_cgroup() {
+	if [ ! -d "$CG2$CG_TOP" ]; then
+		mkdir "$CG2$CG_TOP"
+		on_cleanup cgroups_cleanup
+	fi
+	mkdir -p "$CG2$CG_TOP/$1"
+}
+
+# The processes first (a cgroup with members cannot be removed), then the cgroups.
+cgroups_cleanup() {
+	local p
+	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
+	rmdir "$CG2$CG_TOP"/*/ "$CG2$CG_TOP" 2>/dev/null
+}
+
+# start_node NAME [HPCMETERD ARGS...]: hpcmeterd as node NAME, shipping to the store as role
+# NAME (unless the args say otherwise); its pid in NODE_PID[NAME], its bus in NODE_BUS[NAME].
+declare -A NODE_PID NODE_BUS
+start_node() {
+	local name=$1
+	shift
+	bpffs_init
+	node_cgroup "$name"
+	[ -n "${NODE_BUS[$name]:-}" ] || { start_bus "$name"; NODE_BUS[$name]=$BUS_ADDRESS; }
+	mkdir -p "$T/$name/licenses"
+	DBUS_SYSTEM_BUS_ADDRESS=${NODE_BUS[$name]} "$HPCMETERD" --state-dir "$T/$name/state" \
+		--licenses "$T/$name/licenses" --bpf-pin-dir "${BPF_PIN_DIR:+$BPF_PIN_DIR-$name}" \
+		--gpu-mode off --node-name "$name" --cgroup-root "$CG_TOP/$name" \
+		--cluster-database "$(pg_conninfo "$name")" "$@" >>"$T/$name/hpcmeterd.log" 2>&1 &
+	NODE_PID[$name]=$!
+	_pids+=("${NODE_PID[$name]}")
+	if ! wait_for 30 node_ctl "$name" status >/dev/null 2>&1; then
+		echo "Bail out! node $name did not come up on its bus"
+		sed 's/^/# /' "$T/$name/hpcmeterd.log"
+		exit 1
+	fi
+}
+
+stop_node() {
+	kill -TERM "${NODE_PID[$1]}" 2>/dev/null
+	wait "${NODE_PID[$1]}"
+}
+
+# node_ctl NAME ARGS...: hpcmeterctl against node NAME's daemon.
+node_ctl() {
+	local name=$1
+	shift
+	DBUS_SYSTEM_BUS_ADDRESS=${NODE_BUS[$name]} "$HPCMETERCTL" "$@"
+}
+
+# node_status NAME KEY: one key of the node's status.
+node_status() {
+	node_ctl "$1" status --json | json "d.get('$2', '')"
+}
+
+# run_in NAME CMD...: CMD in node NAME's cgroup, in the background; its pid in RUN_PID.
+run_in() {
+	local name=$1
+	shift
+	sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$CG2$CG_TOP/$name" "$@" &
+	RUN_PID=$!
+	_pids+=("$RUN_PID")
+}
+
+# The node's records in the store, and its chain head in its own ledger.
+store_seq() { psql_as postgres "SELECT COALESCE(max(seq), 0) FROM hpcm.records WHERE node = '$1'"; }
+ledger_head() { ledger_sql "$T/$1/state/ledger.sqlite" "SELECT COALESCE(MAX(seq), 0) FROM chain"; }
