@@ -55,7 +55,6 @@ static const char schema_v1[] =
 	" received_at timestamptz NOT NULL DEFAULT now(),"
 	" CHECK ((body IS NULL) = (rollup IS NOT NULL)),"
 	" PRIMARY KEY (node, seq));"
-	"CREATE INDEX records_tbl ON hpcm.records (tbl, node, seq);"
 	"CREATE TABLE hpcm.checkpoints (node text NOT NULL, time_usec bigint NOT NULL"
 	"  CHECK (time_usec > 0),"
 	" head_seq bigint NOT NULL CHECK (head_seq >= 0),"
@@ -115,18 +114,18 @@ static const char schema_v1[] =
 	" LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$ BEGIN"
 	" INSERT INTO hpcm.refusals (node, role, what, seq, reason)"
 	"  VALUES (n, session_user, w, s, why);"
-	" PERFORM set_config('hpcm.refused', n, true); END $$;"
+	" PERFORM set_config('hpcm.head', '!' || n, true); END $$;"
 	/* A record must continue its node's chain: the next seq, the previous hash the last one
-	 * stored, a hash that is SHA-256(prev || be64(seq) || body), a body that starts with its
-	 * table and row id. A resend of a stored record is skipped without a word. The head is
-	 * kept in a transaction-local setting so that a batch reads the table once. */
+	 * stored, a hash that is SHA-256(prev || be64(seq) || body). A resend of a stored record
+	 * is skipped without a word. The head is kept in a transaction-local setting, so that a
+	 * batch reads the table once (a probe per row would double the cost of an insert); a
+	 * node's batches are serialized by an advisory lock. */
 	"CREATE FUNCTION hpcm.records_check() RETURNS trigger LANGUAGE plpgsql"
 	" SECURITY DEFINER SET search_path = pg_catalog AS $$"
-	" DECLARE head text; last_seq bigint; last_hash bytea; stored bytea; why text;"
-	"  t bytea; BEGIN"
-	"  IF current_setting('hpcm.refused', true) = NEW.node THEN RETURN NULL; END IF;"
+	" DECLARE head text; last_seq bigint; last_hash bytea; stored bytea; why text; BEGIN"
 	"  head := current_setting('hpcm.head', true);"
-	"  IF head IS NOT NULL AND split_part(head, '|', 1) = NEW.node THEN"
+	"  IF head = '!' || NEW.node THEN RETURN NULL; END IF;"
+	"  IF head IS NOT NULL AND starts_with(head, NEW.node || '|') THEN"
 	"   last_seq := split_part(head, '|', 2)::bigint;"
 	"   last_hash := decode(split_part(head, '|', 3), 'hex');"
 	"  ELSE"
@@ -150,15 +149,9 @@ static const char schema_v1[] =
 	"  ELSIF why IS NULL AND NEW.prev <> last_hash THEN"
 	"   why := format('record %s does not continue record %s: previous hash differs"
 	" (a fork)', NEW.seq, last_seq);"
-	"  ELSIF why IS NULL AND NEW.body IS NOT NULL THEN"
-	"   t := convert_to(NEW.tbl, 'UTF8');"
-	"   IF substring(NEW.body FROM 1 FOR 12 + octet_length(t)) <>"
-	"      int4send(octet_length(t)) || t || int8send(NEW.row_id) THEN"
-	"    why := format('record %s: its content is not %s row %s', NEW.seq, NEW.tbl,"
-	"     NEW.row_id);"
-	"   ELSIF sha256(NEW.prev || int8send(NEW.seq) || NEW.body) <> NEW.hash THEN"
-	"    why := format('record %s: its hash does not match its content', NEW.seq);"
-	"   END IF;"
+	"  ELSIF why IS NULL AND NEW.body IS NOT NULL AND"
+	"   sha256(NEW.prev || int8send(NEW.seq) || NEW.body) <> NEW.hash THEN"
+	"   why := format('record %s: its hash does not match its content', NEW.seq);"
 	"  END IF;"
 	"  IF why IS NOT NULL THEN"
 	"   PERFORM hpcm.refuse(NEW.node, 'record', NEW.seq, why); RETURN NULL; END IF;"
@@ -167,6 +160,27 @@ static const char schema_v1[] =
 	"  NEW.received_at := now(); RETURN NEW; END $$;"
 	"CREATE TRIGGER records_check BEFORE INSERT ON hpcm.records"
 	" FOR EACH ROW EXECUTE FUNCTION hpcm.records_check();"
+	/* The head cached in a setting is the node's to set too: after each statement, the rows
+	 * it inserted are checked once more, set-based, to continue the chain stored before. A
+	 * node that forged the setting gets an error, its whole statement undone. */
+	"CREATE FUNCTION hpcm.records_linked() RETURNS trigger LANGUAGE plpgsql"
+	" SECURITY DEFINER SET search_path = pg_catalog AS $$"
+	" DECLARE bad bigint; BEGIN"
+	"  SELECT n.seq INTO bad FROM (SELECT i.node, i.seq, i.prev,"
+	"    lag(i.seq) OVER w AS lseq, lag(i.hash) OVER w AS lhash FROM new_rows i"
+	"    WINDOW w AS (PARTITION BY i.node ORDER BY i.seq)) n"
+	"   LEFT JOIN hpcm.records p ON n.lseq IS NULL AND p.node = n.node AND p.seq = n.seq - 1"
+	"   WHERE (n.lseq IS NOT NULL AND (n.lseq <> n.seq - 1 OR n.lhash <> n.prev))"
+	"    OR (n.lseq IS NULL AND n.seq > 1 AND (p.hash IS NULL OR p.hash <> n.prev))"
+	"    OR (n.lseq IS NULL AND n.seq = 1 AND n.prev <> decode(repeat('00', 32), 'hex'))"
+	"   LIMIT 1;"
+	"  IF bad IS NOT NULL THEN"
+	"   RAISE EXCEPTION 'record % does not continue its node''s chain', bad"
+	"    USING ERRCODE = 'integrity_constraint_violation'; END IF;"
+	"  RETURN NULL; END $$;"
+	"CREATE TRIGGER records_linked AFTER INSERT ON hpcm.records"
+	" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+	" EXECUTE FUNCTION hpcm.records_linked();"
 	/* A checkpoint names a record the store has, with its hash, is signed by a key enrolled
 	 * for its node, and does not go back in the chain. Its Ed25519 signature itself is checked
 	 * by cluster verify and the evaluator (PostgreSQL has no Ed25519). */

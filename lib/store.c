@@ -189,16 +189,14 @@ int store_bin_bytes(const PGresult *res, int row, int col, size_t len, const uin
 /* ---- batches of records ---- */
 
 struct store_row {
-	uint64_t seq_num;
-	char seq[24], rowid[24], rollup[24];
+	uint64_t seq_num, rollup_num;
+	int64_t rowid_num;
 	uint8_t prev[CHAIN_HASH_LEN], hash[CHAIN_HASH_LEN];
 	char *tbl;
 	uint8_t *body;
 	size_t body_len;
 	struct store_totals add;
 };
-
-#define ROW_PARAMS 7
 
 void store_batch_init(struct store_batch *b, const char *node)
 {
@@ -208,13 +206,10 @@ void store_batch_init(struct store_batch *b, const char *node)
 
 static void batch_free_built(struct store_batch *b)
 {
-	free(b->sql);
-	free(b->values);
-	free(b->lengths);
-	free(b->formats);
-	b->sql = NULL;
-	b->values = NULL;
-	b->lengths = b->formats = NULL;
+	for (int i = 0; i < STORE_BATCH_ARRAYS; i++) {
+		free(b->arrays[i].data);
+		b->arrays[i] = (struct store_array){};
+	}
 }
 
 void store_batch_clear(struct store_batch *b)
@@ -246,10 +241,9 @@ int store_batch_add(struct store_batch *b, const struct chain_entry *e)
 			return -ENOMEM;
 	}
 	row = &b->rows[b->n];
-	*row = (struct store_row){ .seq_num = e->seq };
-	snprintf(row->seq, sizeof(row->seq), "%" PRIu64, e->seq);
-	snprintf(row->rowid, sizeof(row->rowid), "%" PRId64, e->rowid);
-	snprintf(row->rollup, sizeof(row->rollup), "%" PRIu64, e->rollup);
+	*row = (struct store_row){ .seq_num = e->seq,
+				   .rollup_num = e->rollup,
+				   .rowid_num = e->rowid };
 	memcpy(row->prev, e->prev, CHAIN_HASH_LEN);
 	memcpy(row->hash, e->hash, CHAIN_HASH_LEN);
 	row->tbl = strdup(e->table);
@@ -296,58 +290,102 @@ void store_batch_totals(const struct store_batch *b, uint64_t upto_seq, struct s
 	}
 }
 
+/* PostgreSQL's binary array format, one dimension: ndim, has-null flag, element type, length,
+ * lower bound, then each element as be32(length) (-1: NULL) and its bytes. */
+static int arr_put(struct store_array *a, const void *p, size_t len)
+{
+	if (a->len + len > a->cap) {
+		size_t cap = a->cap ? a->cap : 4096;
+		char *d;
+
+		while (cap < a->len + len)
+			cap *= 2;
+		d = realloc(a->data, cap);
+		if (!d)
+			return -ENOMEM;
+		a->data = d;
+		a->cap = cap;
+	}
+	memcpy(a->data + a->len, p, len);
+	a->len += len;
+	return 0;
+}
+
+static int arr_be32(struct store_array *a, uint32_t v)
+{
+	uint8_t x[4] = { v >> 24, v >> 16, v >> 8, v };
+
+	return arr_put(a, x, sizeof(x));
+}
+
+static int arr_be64(struct store_array *a, uint64_t v)
+{
+	uint8_t x[8];
+
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		x[i] = v & 0xff;
+	return arr_put(a, x, sizeof(x));
+}
+
+static int arr_start(struct store_array *a, uint32_t oid, size_t n)
+{
+	a->len = 0;
+	/* has-null: 1 (allowed; arrays without one read the same) */
+	if (arr_be32(a, 1) < 0 || arr_be32(a, 1) < 0 || arr_be32(a, oid) < 0 ||
+	    arr_be32(a, n) < 0 || arr_be32(a, 1) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int arr_elem(struct store_array *a, const void *p, size_t len)
+{
+	if (!p)
+		return arr_be32(a, UINT32_MAX); /* -1: NULL */
+	return arr_be32(a, len) < 0 ? -ENOMEM : arr_put(a, p, len);
+}
+
+static int arr_int8(struct store_array *a, bool null, uint64_t v)
+{
+	if (null)
+		return arr_be32(a, UINT32_MAX);
+	return arr_be32(a, 8) < 0 ? -ENOMEM : arr_be64(a, v);
+}
+
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+
+enum { A_SEQ, A_PREV, A_HASH, A_TBL, A_ROW, A_BODY, A_ROLLUP };
+
+/* The rows as arrays, one per column: the statement's text is the same for every batch. */
 static int batch_build(struct store_batch *b)
 {
-	size_t n_params = 1 + ROW_PARAMS * b->n, len = 0, cap;
-	char *sql;
+	static const uint32_t oids[STORE_BATCH_ARRAYS] = { OID_INT8, OID_BYTEA, OID_BYTEA, OID_TEXT,
+							   OID_INT8, OID_BYTEA, OID_INT8 };
+	int r = 0;
 
-	batch_free_built(b);
-	cap = 512 + b->n * 128;
-	sql = malloc(cap);
-	b->values = calloc(n_params, sizeof(*b->values));
-	b->lengths = calloc(n_params, sizeof(*b->lengths));
-	b->formats = calloc(n_params, sizeof(*b->formats));
-	if (!sql || !b->values || !b->lengths || !b->formats) {
-		free(sql);
-		batch_free_built(b);
-		return -ENOMEM;
-	}
-	len += snprintf(sql + len, cap - len,
-			"WITH ins AS (INSERT INTO hpcm.records (node, seq, prev, hash, tbl,"
-			" row_id, body, rollup) VALUES ");
-	b->values[0] = b->node;
-	for (size_t i = 0; i < b->n; i++) {
+	for (int i = 0; r == 0 && i < STORE_BATCH_ARRAYS; i++)
+		r = arr_start(&b->arrays[i], oids[i], b->n);
+	for (size_t i = 0; r == 0 && i < b->n; i++) {
 		struct store_row *row = &b->rows[i];
-		size_t p = 1 + ROW_PARAMS * i;
 
-		len += snprintf(sql + len, cap - len,
-				"%s($1, $%zu::bigint, $%zu::bytea, $%zu::bytea, $%zu::text,"
-				" $%zu::bigint, $%zu::bytea, $%zu::bigint)",
-				i ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7);
-		b->values[p] = row->seq;
-		b->values[p + 1] = (const char *)row->prev;
-		b->lengths[p + 1] = CHAIN_HASH_LEN;
-		b->formats[p + 1] = 1;
-		b->values[p + 2] = (const char *)row->hash;
-		b->lengths[p + 2] = CHAIN_HASH_LEN;
-		b->formats[p + 2] = 1;
-		b->values[p + 3] = row->tbl;
-		b->values[p + 4] = row->rowid;
-		b->values[p + 5] = (const char *)row->body; /* NULL: a rolled-up row */
-		b->lengths[p + 5] = row->body_len;
-		b->formats[p + 5] = 1;
-		b->values[p + 6] = row->body ? NULL : row->rollup;
+		if ((r = arr_int8(&b->arrays[A_SEQ], false, row->seq_num)) < 0 ||
+		    (r = arr_elem(&b->arrays[A_PREV], row->prev, CHAIN_HASH_LEN)) < 0 ||
+		    (r = arr_elem(&b->arrays[A_HASH], row->hash, CHAIN_HASH_LEN)) < 0 ||
+		    (r = arr_elem(&b->arrays[A_TBL], row->tbl, strlen(row->tbl))) < 0 ||
+		    (r = arr_int8(&b->arrays[A_ROW], false, (uint64_t)row->rowid_num)) < 0 ||
+		    (r = arr_elem(&b->arrays[A_BODY], row->body, row->body_len)) < 0)
+			break;
+		/* a rolled-up row (no body) names its roll-up */
+		r = arr_int8(&b->arrays[A_ROLLUP], row->body != NULL, row->rollup_num);
 	}
-	snprintf(sql + len, cap - len,
-		 " ON CONFLICT (node, seq) DO NOTHING RETURNING seq)"
-		 " SELECT (SELECT count(*) FROM ins), GREATEST((SELECT max(seq) FROM ins),"
-		 " (SELECT max(seq) FROM hpcm.records WHERE node = $1), 0)");
-	b->sql = sql;
-	return 0;
+	return r;
 }
 
 int store_batch_send(PGconn *c, struct store_batch *b)
 {
+	const char *values[1 + STORE_BATCH_ARRAYS];
+	int lengths[1 + STORE_BATCH_ARRAYS] = {}, formats[1 + STORE_BATCH_ARRAYS] = {};
 	int r;
 
 	if (b->n == 0)
@@ -355,8 +393,23 @@ int store_batch_send(PGconn *c, struct store_batch *b)
 	r = batch_build(b);
 	if (r < 0)
 		return r;
-	return PQsendQueryParams(c, b->sql, 1 + ROW_PARAMS * b->n, NULL, b->values, b->lengths,
-				 b->formats, 0) ?
+	values[0] = b->node;
+	for (int i = 0; i < STORE_BATCH_ARRAYS; i++) {
+		values[1 + i] = b->arrays[i].data;
+		lengths[1 + i] = b->arrays[i].len;
+		formats[1 + i] = 1;
+	}
+	/* In the batch's order (the store checks each row continues the one before). */
+	return PQsendQueryParams(
+		       c,
+		       "WITH ins AS (INSERT INTO hpcm.records (node, seq, prev, hash, tbl, row_id,"
+		       " body, rollup) SELECT $1, x.s, x.p, x.h, x.t, x.r, x.b, x.u FROM"
+		       " unnest($2::int8[], $3::bytea[], $4::bytea[], $5::text[], $6::int8[],"
+		       " $7::bytea[], $8::int8[]) WITH ORDINALITY AS x(s, p, h, t, r, b, u, o)"
+		       " ORDER BY x.o ON CONFLICT (node, seq) DO NOTHING RETURNING seq)"
+		       " SELECT (SELECT count(*) FROM ins), GREATEST((SELECT max(seq) FROM ins),"
+		       " (SELECT max(seq) FROM hpcm.records WHERE node = $1), 0)",
+		       1 + STORE_BATCH_ARRAYS, NULL, values, lengths, formats, 0) ?
 		       0 :
 		       -EIO;
 }

@@ -61,14 +61,17 @@ int store_totals_sub(struct store_totals *t, const uint8_t *body, size_t len);
 #define STORE_BATCH_MAX 500
 
 struct store_row;
+#define STORE_BATCH_ARRAYS 7
+struct store_array {
+	char *data;
+	size_t len, cap;
+};
 struct store_batch {
 	char node[64];
 	struct store_row *rows;
 	size_t n;
-	/* the built statement */
-	char *sql;
-	const char **values;
-	int *lengths, *formats;
+	/* the parameters: one binary array per column */
+	struct store_array arrays[STORE_BATCH_ARRAYS];
 };
 void store_batch_init(struct store_batch *b, const char *node);
 /* Empty it for the next batch; free: also its memory. */
