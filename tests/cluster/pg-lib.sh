@@ -71,7 +71,13 @@ cgroups_cleanup() {
 	local p
 	for p in "${_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${_pids[@]}"; do wait "$p" 2>/dev/null; done
-	rmdir "$CG2$CG_TOP"/*/ "$CG2$CG_TOP" 2>/dev/null
+	# Deepest first (job cgroups inside the nodes'); a process that has not quite exited
+	# keeps its cgroup a moment longer.
+	_rm_cgroups() {
+		find "$CG2$CG_TOP" -depth -type d -exec rmdir {} \; 2>/dev/null
+		[ ! -d "$CG2$CG_TOP" ]
+	}
+	wait_for 10 _rm_cgroups
 }
 
 # start_node NAME [HPCMETERD ARGS...]: hpcmeterd as node NAME, shipping to the store as role
