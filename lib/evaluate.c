@@ -367,8 +367,13 @@ static int evaluate_cap(const struct license *l, const struct license_cap *c,
 				"node has no source for %s%s",
 				c->metric, license_scope_name(c->scope),
 				license_period_name(c->period), c->limit, unit_of(c->metric),
-				c->scope == LICENSE_SCOPE_ACCOUNT ? "scheduler accounts (" : "",
-				c->scope == LICENSE_SCOPE_ACCOUNT ? "job information)" : c->metric);
+				c->scope == LICENSE_SCOPE_ACCOUNT ? "scheduler accounts (" :
+				c->scope == LICENSE_SCOPE_PROJECT ? "projects (" :
+								    "",
+				c->scope == LICENSE_SCOPE_ACCOUNT ||
+						c->scope == LICENSE_SCOPE_PROJECT ?
+					"job information)" :
+					c->metric);
 	if (r < 0)
 		return term_add(res, x.term, EVAL_NOT_EVALUATED, "cannot read usage: %s",
 				strerror(-r));

@@ -146,7 +146,8 @@ static int node_usage(void *userdata, const char *metric, enum license_cap_scope
 	if (!manager_gpu_counts(m, metric))
 		return -EOPNOTSUPP;
 	/* Accounts come from the batch system's announcements: none on this node, no source. */
-	if (scope == LICENSE_SCOPE_ACCOUNT && !m->jobs_announced)
+	if ((scope == LICENSE_SCOPE_ACCOUNT || scope == LICENSE_SCOPE_PROJECT) &&
+	    !m->jobs_announced)
 		return -EOPNOTSUPP;
 	return usage_cache_query(m->evaluation->usage_cache, metric, scope, from_usec, to_usec, fn,
 				 ud);
