@@ -57,6 +57,9 @@ static void help(void)
 	       "      --node-name NAME    this node's name in the store (default: host name)\n"
 	       "      --cgroup-root PATH  meter only the processes in this cgroup v2 subtree\n"
 	       "                          (a path below the cgroup2 mount, e.g. /batch.slice)\n"
+	       "      --cluster           the cluster's evaluator, on a management node: no\n"
+	       "                          meter; read the store (cluster_database), evaluate\n"
+	       "                          every licence's caps across the nodes it covers\n"
 	       "  -v, --verbose           log every exec and libbpf's messages\n"
 	       "  -h, --help              show this help\n"
 	       "      --version           show the version\n"
@@ -115,6 +118,7 @@ int main(int argc, char **argv)
 		OPT_CLUSTER_DATABASE,
 		OPT_NODE_NAME,
 		OPT_CGROUP_ROOT,
+		OPT_CLUSTER,
 	};
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -132,12 +136,13 @@ int main(int argc, char **argv)
 		{ "cluster-database", required_argument, NULL, OPT_CLUSTER_DATABASE },
 		{ "node-name", required_argument, NULL, OPT_NODE_NAME },
 		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+		{ "cluster", no_argument, NULL, OPT_CLUSTER },
 		{}
 	};
 	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *cgroup_v1 = NULL,
 		   *pin_dir = NULL, *metrics_file = NULL, *cluster_database = NULL;
 	char node_name[64] = "", cgroup_root[4096] = "";
-	bool cgroup_root_set = false;
+	bool cgroup_root_set = false, cluster_mode = false;
 	uint64_t interval = 0;
 	long uid_min = -1;
 	bool verbose = false;
@@ -218,6 +223,9 @@ int main(int argc, char **argv)
 						   "digits, '.', '_' or '-' (at most 63)",
 						   optarg);
 			break;
+		case OPT_CLUSTER:
+			cluster_mode = true;
+			break;
 		case OPT_CGROUP_ROOT:
 			if (config_parse_cgroup_root(optarg, cgroup_root, sizeof(cgroup_root)) < 0)
 				return usage_error("invalid --cgroup-root \"%s\": expected an "
@@ -270,6 +278,7 @@ int main(int argc, char **argv)
 		snprintf(cfg.node_name, sizeof(cfg.node_name), "%s", node_name);
 	if (cgroup_root_set)
 		snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s", cgroup_root);
+	cfg.cluster_mode = cluster_mode;
 	log_set_max_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	libbpf_set_print(libbpf_log);
 

@@ -53,6 +53,8 @@ struct config {
 	/* Meter only processes in this cgroup v2 subtree (a path below the cgroup2 mount, e.g.
 	 * "/batch.slice"); "" = all. */
 	char cgroup_root[4096];
+	/* hpcmeterd --cluster: the cluster's evaluator, no meter (daemon/core/cluster.c). */
+	bool cluster_mode;
 };
 
 void config_defaults(struct config *c);

@@ -13,12 +13,16 @@
 #include <unistd.h>
 #include <systemd/sd-bus.h>
 
+#include "ctl-args.h"
 #include "ctl-exit.h"
 #include "ctl-format.h"
 #include "ctl-help.h"
 #include "ctl-ledger.h"
 #include "ctl-table.h"
 #include "ctl-verbs.h"
+#include "ctl-cluster.h"
+#include "cluster-usage.h"
+#include "config.h"
 #include "json-doc.h"
 #include "sign.h"
 #include "store-verify.h"
@@ -28,9 +32,11 @@ static void help_cluster(void)
 {
 	printf("Usage: hpcmeterctl cluster init --database CONNINFO\n"
 	       "       hpcmeterctl cluster enroll --database CONNINFO --node NAME --key PUBLIC.pem\n"
-	       "                                  [--role ROLE]\n"
+	       "                                  [--role ROLE] [--evaluator]\n"
 	       "       hpcmeterctl cluster status --database CONNINFO [--json]\n"
 	       "       hpcmeterctl cluster verify --database CONNINFO [--node NAME] [--json]\n"
+	       "       hpcmeterctl cluster usage [--state-dir DIR] [--by job|user|account|license|\n"
+	       "                                 project|node] [--from DATE] [--to DATE] [--json]\n"
 	       "\n"
 	       "The cluster's store in PostgreSQL, where every node's hpcmeterd ships its ledger\n"
 	       "records, exactly as chained, and a signed checkpoint every minute.\n"
@@ -46,6 +52,11 @@ static void help_cluster(void)
 	       "  verify  walk every node's chain and checkpoints: each hash recomputed from the\n"
 	       "          record's content, each signature checked with the enrolled key; names\n"
 	       "          the first bad record or checkpoint of each node\n"
+	       "  usage   usage across the cluster, as the evaluator (hpcmeterd --cluster) has\n"
+	       "          read and verified it from the store (its STATE_DIR/cluster.sqlite):\n"
+	       "          CPU, GPU seconds and ops per job, user, account, licence, project or\n"
+	       "          node over [--from, --to), and whether the total is final (every node's\n"
+	       "          checkpoint past --to) or provisional\n"
 	       "\n"
 	       "Options:\n"
 	       "  --database CONNINFO  libpq connection string, e.g. \"host=store.example\n"
@@ -53,7 +64,16 @@ static void help_cluster(void)
 	       "  --node NAME          enroll: the node's name (its node_name); verify: only it\n"
 	       "  --key FILE           enroll: the node's public key (PEM)\n"
 	       "  --role ROLE          enroll: the node's PostgreSQL login role\n"
-	       "  --json[=MODE]        status, verify: JSON (short or pretty)\n"
+	       "  --evaluator          enroll: the cluster's evaluator (hpcmeterd --cluster): its\n"
+	       "                       role also reads every node's rows (hpcm_reader)\n"
+	       "  --state-dir DIR      usage: the evaluator's state directory (default\n"
+	       "                       /var/lib/hpcmeter)\n"
+	       "  --by SCOPE           usage: job, user, account, license (default), project,\n"
+	       "                       node\n"
+	       "  --from DATE, --to DATE\n"
+	       "                       usage: YYYY-MM-DD (UTC; --to: the end of that day),\n"
+	       "                       YYYY-MM-DDTHH:MM:SSZ or @USEC (default: all, up to now)\n"
+	       "  --json[=MODE]        status, verify, usage: JSON (short or pretty)\n"
 	       "\n"
 	       "Examples:\n"
 	       "  hpcmeterctl cluster init --database 'dbname=hpcmeter'\n"
@@ -65,7 +85,8 @@ static void help_cluster(void)
 }
 
 struct opts {
-	const char *database, *node, *key, *role;
+	const char *database, *node, *key, *role, *state_dir, *by, *from, *to;
+	bool evaluator;
 	enum json_mode json;
 };
 
@@ -227,6 +248,11 @@ static int cluster_enroll(const struct opts *o)
 			}
 			if (r == 0) {
 				snprintf(sql, sizeof(sql), "GRANT hpcm_node TO %s", ident);
+				r = exec_params(c, sql, 0, NULL, NULL);
+			}
+			/* The evaluator also reads every node's rows. */
+			if (r == 0 && o->evaluator) {
+				snprintf(sql, sizeof(sql), "GRANT hpcm_reader TO %s", ident);
 				r = exec_params(c, sql, 0, NULL, NULL);
 			}
 			if (r == 0)
@@ -450,6 +476,347 @@ static int cluster_verify(const struct opts *o)
 	return broken ? ctl_fail(CTL_EXIT_FAILURE, -EBADMSG) : 0;
 }
 
+/* YYYY-MM-DD (UTC midnight; as an end, the end of that day), YYYY-MM-DDTHH:MM:SSZ, @USEC. */
+static int parse_when(const char *s, bool end, uint64_t *ret)
+{
+	struct tm tm = { 0 };
+	const char *rest;
+	unsigned long long u;
+	char *e;
+	time_t t;
+
+	if (s[0] == '@') {
+		errno = 0;
+		u = strtoull(s + 1, &e, 10);
+		if (errno || *e || e == s + 1)
+			return -EINVAL;
+		*ret = u;
+		return 0;
+	}
+	rest = strptime(s, "%Y-%m-%d", &tm);
+	if (!rest)
+		return -EINVAL;
+	if (*rest) {
+		rest = strptime(rest, "T%H:%M:%SZ", &tm);
+		if (!rest || *rest)
+			return -EINVAL;
+		end = false;
+	}
+	t = timegm(&tm);
+	if (t < 0)
+		return -EINVAL;
+	*ret = ((uint64_t)t + (end ? 86400 : 0)) * USEC_PER_SEC;
+	return 0;
+}
+
+struct usage_row {
+	char *subject;
+	double v[3];
+};
+
+struct usage_rows {
+	struct usage_row *rows;
+	size_t n;
+	int metric;
+};
+
+static int usage_take(const char *subject, double value, void *ud)
+{
+	struct usage_rows *u = ud;
+	struct usage_row *row = NULL, *a;
+
+	for (size_t i = 0; i < u->n; i++)
+		if (streq(u->rows[i].subject, subject))
+			row = &u->rows[i];
+	if (!row) {
+		a = reallocarray(u->rows, u->n + 1, sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		u->rows = a;
+		row = &a[u->n];
+		*row = (struct usage_row){ .subject = strdup(subject) };
+		if (!row->subject)
+			return -ENOMEM;
+		u->n++;
+	}
+	row->v[u->metric] += value;
+	return 0;
+}
+
+static int cluster_usage_verb(const struct opts *o)
+{
+	static const char *const metrics[] = { "cpu_seconds", "gpu_seconds", "ops_upper" };
+	static const struct {
+		const char *name;
+		enum license_cap_scope scope;
+	} scopes[] = {
+		{ "job", LICENSE_SCOPE_JOB },	      { "user", LICENSE_SCOPE_USER },
+		{ "account", LICENSE_SCOPE_ACCOUNT }, { "license", LICENSE_SCOPE_LICENSE },
+		{ "project", LICENSE_SCOPE_PROJECT }, { "node", CLUSTER_SCOPE_NODE },
+	};
+	static const char *const headers[] = { "SUBJECT", "CPU", "GPU", "OPS (UPPER)" };
+	static const bool right[] = { false, true, true, true };
+	struct table t = { .n_columns = 4, .headers = headers, .right_align = right };
+	const char *by = o->by ? o->by : "license";
+	enum license_cap_scope scope = LICENSE_SCOPE_LICENSE;
+	uint64_t from = 0, to = now_realtime_usec();
+	struct usage_rows u = {};
+	struct cluster_usage *cu;
+	char path[4200], err[512], pending[512];
+	bool found = false, final;
+	int r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(scopes); i++)
+		if (streq(by, scopes[i].name)) {
+			scope = scopes[i].scope;
+			found = true;
+		}
+	if (!found || (o->from && parse_when(o->from, false, &from) < 0) ||
+	    (o->to && parse_when(o->to, true, &to) < 0) || to <= from) {
+		fprintf(stderr, "hpcmeterctl: cluster usage: invalid --by, --from or --to\n"
+				"Try 'hpcmeterctl cluster --help'.\n");
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+	}
+	snprintf(path, sizeof(path), "%s/%s",
+		 o->state_dir ? o->state_dir : CONFIG_DEFAULT_STATE_DIR, CLUSTER_USAGE_FILE);
+	r = cluster_usage_open(path, true, &cu, err, sizeof(err));
+	if (r < 0) {
+		log_error("cluster usage: %s (is hpcmeterd --cluster running with this state"
+			  " directory?)",
+			  err);
+		return ctl_fail(CTL_EXIT_FAILURE, r);
+	}
+	/* from is exclusive in the query (intervals ending after it). */
+	for (int m = 0; r >= 0 && m < 3; m++) {
+		u.metric = m;
+		r = cluster_usage_query(cu, NULL, metrics[m], scope, from ? from - 1 : 0, to,
+					usage_take, &u);
+	}
+	final = r >= 0 && cluster_usage_final(cu, NULL, to, pending, sizeof(pending));
+	cluster_usage_close(cu);
+	if (r >= 0 && o->json) {
+		_cleanup_json_ struct json_object *doc = json_object_new_object();
+		struct json_object *rows = json_object_new_array();
+
+		r = doc && rows ? json_object_object_add(doc, "rows", rows) : -ENOMEM;
+		if (r < 0)
+			json_object_put(rows);
+		if (r >= 0)
+			r = json_add_string(doc, "by", by);
+		if (r >= 0)
+			r = json_add_uint(doc, "from_usec", from);
+		if (r >= 0)
+			r = json_add_uint(doc, "to_usec", to);
+		if (r >= 0)
+			r = json_add_bool(doc, "final", final);
+		if (r >= 0)
+			r = json_add_string(doc, "pending_nodes", final ? "" : pending);
+		for (size_t i = 0; r >= 0 && i < u.n; i++) {
+			struct json_object *j = json_object_new_object();
+
+			r = j ? json_object_array_add(rows, j) : -ENOMEM;
+			if (r >= 0)
+				r = json_add_string(j, "subject", u.rows[i].subject);
+			for (int m = 0; r >= 0 && m < 3; m++)
+				r = json_add_double(j, metrics[m], u.rows[i].v[m]);
+		}
+		if (r >= 0)
+			r = json_dump_rows(stdout, doc, o->json);
+	} else if (r >= 0) {
+		for (size_t i = 0; r >= 0 && i < u.n; i++) {
+			char cpu[FORMAT_TIMESPAN_MAX], gpu[FORMAT_TIMESPAN_MAX];
+
+			format_timespan(cpu, (uint64_t)(u.rows[i].v[0] * USEC_PER_SEC));
+			format_timespan(gpu, (uint64_t)(u.rows[i].v[1] * USEC_PER_SEC));
+			if ((r = table_add(&t, "%s",
+					   u.rows[i].subject[0] ? u.rows[i].subject : "(all)")) <
+				    0 ||
+			    (r = table_add(&t, "%s", cpu)) < 0 ||
+			    (r = table_add(&t, "%s", gpu)) < 0 ||
+			    (r = table_add(&t, "%.4g", u.rows[i].v[2])) < 0)
+				break;
+		}
+		if (r >= 0)
+			r = table_print(&t, true, NULL);
+		if (r >= 0)
+			printf("%s: %s\n", final ? "final" : "provisional",
+			       final ? "every node's checkpoint is past the end" : pending);
+	}
+	table_done(&t);
+	for (size_t i = 0; i < u.n; i++)
+		free(u.rows[i].subject);
+	free(u.rows);
+	return r < 0 ? ctl_fail(CTL_EXIT_FAILURE, r) : 0;
+}
+
+/* ---- report --cluster ---- */
+
+struct report_ctx {
+	struct cluster_usage *cu;
+	char **names;
+	size_t n;
+	struct json_object *nodes;
+	double total[4];
+	uint64_t from, to;
+	/* per covered node, its totals (in names' order) */
+	double (*sums)[4];
+	int r;
+};
+
+static int report_totals(const char *node, const double t[4], void *ud)
+{
+	struct report_ctx *x = ud;
+
+	for (size_t i = 0; i < x->n; i++)
+		if (streq(x->names[i], node))
+			memcpy(x->sums[i], t, sizeof(x->sums[i]));
+	return 0;
+}
+
+static int report_cover(const char *node, void *ud)
+{
+	struct report_ctx *x = ud;
+	char **v = reallocarray(x->names, x->n + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	x->names = v;
+	if (!(v[x->n] = strdup(node)))
+		return -ENOMEM;
+	x->names = v;
+	x->n++;
+	return 0;
+}
+
+static int report_node(const struct cluster_node *n, void *ud)
+{
+	static const char *const metrics[] = { "cpu_seconds", "gpu_seconds", "tpp_seconds",
+					       "ops_upper" };
+	struct report_ctx *x = ud;
+	char hex[2 * CHAIN_HASH_LEN + 1];
+	struct json_object *j;
+	ssize_t idx = -1;
+	int r;
+
+	for (size_t i = 0; i < x->n; i++)
+		if (streq(x->names[i], n->name))
+			idx = (ssize_t)i;
+	if (idx < 0)
+		return 0;
+	j = json_object_new_object();
+	r = j ? json_object_array_add(x->nodes, j) : -ENOMEM;
+	if (r >= 0)
+		r = json_add_string(j, "node", n->name);
+	for (int m = 0; r >= 0 && m < 4; m++) {
+		r = json_add_double(j, metrics[m], x->sums[idx][m]);
+		x->total[m] += x->sums[idx][m];
+	}
+	chain_hex(n->hash, CHAIN_HASH_LEN, hex);
+	if (r >= 0)
+		r = json_add_uint(j, "chain_seq", n->seq);
+	if (r >= 0)
+		r = json_add_string(j, "chain_hash", hex);
+	if (r >= 0)
+		r = json_add_uint(j, "checkpoint_seq", n->checkpoint_seq);
+	if (r >= 0)
+		r = json_add_uint(j, "checkpoint_usec", n->checkpoint_usec);
+	if (r >= 0)
+		r = json_add_string(j, "broken", n->broken);
+	return r < 0 ? r : 0;
+}
+
+int ctl_cluster_report(const char *state_dir, const char *license_id, uint64_t from_usec,
+		       uint64_t to_usec, EVP_PKEY *key, char **ret_doc, size_t *ret_len,
+		       uint8_t sig[SIGN_LEN])
+{
+	static const char *const metrics[] = { "cpu_seconds", "gpu_seconds", "tpp_seconds",
+					       "ops_upper" };
+	_cleanup_json_ struct json_object *doc = json_object_new_object();
+	struct report_ctx x = { .from = from_usec, .to = to_usec };
+	struct json_object *total = json_object_new_object();
+	char path[4200], err[512], pending[512], key_id[65];
+	struct cluster_nodes covered;
+	const char *text;
+	size_t len;
+	bool final;
+	int r;
+
+	x.nodes = json_object_new_array();
+	if (!doc || !total || !x.nodes) {
+		json_object_put(total);
+		json_object_put(x.nodes);
+		return log_oom();
+	}
+	json_object_object_add(doc, "nodes", x.nodes);
+	snprintf(path, sizeof(path), "%s/%s", state_dir, CLUSTER_USAGE_FILE);
+	r = cluster_usage_open(path, true, &x.cu, err, sizeof(err));
+	if (r < 0) {
+		json_object_put(total);
+		log_error("report --cluster: %s (the evaluator's state directory?)", err);
+		return r;
+	}
+	r = cluster_usage_coverage(x.cu, license_id, report_cover, &x);
+	if (r == -ENOENT)
+		log_error("report --cluster: the evaluator has not evaluated licence %s",
+			  license_id);
+	covered = (struct cluster_nodes){ .names = (const char *const *)x.names, .n = x.n };
+	if (r >= 0 && !(x.sums = calloc(x.n + 1, sizeof(*x.sums))))
+		r = -ENOMEM;
+	if (r >= 0)
+		r = cluster_usage_node_totals(x.cu, &covered, from_usec, to_usec, report_totals,
+					      &x);
+	if (r >= 0)
+		r = cluster_usage_nodes(x.cu, report_node, &x);
+	final = r >= 0 && cluster_usage_final(x.cu, &covered, to_usec, pending, sizeof(pending));
+	cluster_usage_close(x.cu);
+	for (int m = 0; r >= 0 && m < 4; m++)
+		r = json_add_double(total, metrics[m], x.total[m]);
+	if (r >= 0)
+		r = json_object_object_add(doc, "total", total);
+	else
+		json_object_put(total);
+	if (r >= 0)
+		r = json_add_string(doc, "report", "hpcmeter cluster report 1");
+	if (r >= 0)
+		r = json_add_string(doc, "license_id", license_id);
+	if (r >= 0)
+		r = json_add_uint(doc, "from_usec", from_usec);
+	if (r >= 0)
+		r = json_add_uint(doc, "to_usec", to_usec);
+	if (r >= 0)
+		r = json_add_uint(doc, "generated_usec", now_realtime_usec());
+	if (r >= 0)
+		r = json_add_bool(doc, "final", final);
+	if (r >= 0)
+		r = json_add_string(doc, "pending_nodes", final ? "" : pending);
+	if (r >= 0 && sign_key_id(key, key_id) < 0)
+		r = -EINVAL;
+	if (r >= 0)
+		r = json_add_string(doc, "evaluator_key_id", key_id);
+	for (size_t i = 0; i < x.n; i++)
+		free(x.names[i]);
+	free(x.names);
+	free(x.sums);
+	if (r < 0)
+		return r;
+	text = json_text(doc, JSON_PRETTY, &len);
+	if (!text)
+		return log_oom();
+	*ret_doc = malloc(len + 1);
+	if (!*ret_doc)
+		return log_oom();
+	memcpy(*ret_doc, text, len);
+	(*ret_doc)[len] = '\n';
+	*ret_len = len + 1;
+	/* The exact bytes written are signed, as for a node's report. */
+	r = sign_data(key, *ret_doc, *ret_len, sig);
+	if (r < 0) {
+		free(*ret_doc);
+		*ret_doc = NULL;
+	}
+	return r;
+}
+
 int verb_cluster(sd_bus *bus, int argc, char **argv)
 {
 	static const struct option options[] = { { "database", required_argument, NULL, 'd' },
@@ -457,6 +824,11 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 						 { "key", required_argument, NULL, 'k' },
 						 { "role", required_argument, NULL, 'r' },
 						 { "json", optional_argument, NULL, 'j' },
+						 { "state-dir", required_argument, NULL, 's' },
+						 { "evaluator", no_argument, NULL, 'e' },
+						 { "by", required_argument, NULL, 'b' },
+						 { "from", required_argument, NULL, 'f' },
+						 { "to", required_argument, NULL, 't' },
 						 { "help", no_argument, NULL, 'h' },
 						 {} };
 	struct opts o = {};
@@ -478,6 +850,21 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 		case 'r':
 			o.role = optarg;
 			break;
+		case 's':
+			o.state_dir = optarg;
+			break;
+		case 'e':
+			o.evaluator = true;
+			break;
+		case 'b':
+			o.by = optarg;
+			break;
+		case 'f':
+			o.from = optarg;
+			break;
+		case 't':
+			o.to = optarg;
+			break;
 		case 'j':
 			if (json_mode_from_arg(optarg, STDOUT_FILENO, &o.json) < 0) {
 				fprintf(stderr,
@@ -497,10 +884,12 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 	}
 	if (optind + 1 != argc) {
 		fprintf(stderr, "hpcmeterctl: cluster: expected one of init, enroll, status,"
-				" verify\nTry 'hpcmeterctl cluster --help'.\n");
+				" verify, usage\nTry 'hpcmeterctl cluster --help'.\n");
 		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	sub = argv[optind];
+	if (streq(sub, "usage"))
+		return cluster_usage_verb(&o);
 	if (!o.database || !*o.database) {
 		fprintf(stderr,
 			"hpcmeterctl: cluster %s needs --database CONNINFO\n"

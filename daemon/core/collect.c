@@ -303,11 +303,32 @@ static void kmeter_visit(const void *node, VISIT which, void *closure)
 		kmeter_add_bpf(closure, u->cgroup_id, u->cpu_ns);
 }
 
+/* hpcmeterd --cluster: no meter; the interval reads the store and evaluates across it. */
+static int cluster_collect(struct manager *m)
+{
+	uint64_t now, t0 = now_boottime_nsec();
+
+	cluster_tick(m);
+	manager_evaluate(m);
+	now = now_realtime_usec();
+	m->interval->readings++;
+	m->interval->last_collect_usec = now;
+	manager_ledger_state_check(m);
+	manager_retention(m, now);
+	ship_kick(m);
+	m->interval->last_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
+	notify_changed(m, MANAGER_CHANGED_LAST_COLLECT);
+	manager_meter_states_check(m);
+	return 0;
+}
+
 int manager_collect(struct manager *m)
 {
 	uint64_t now, t0 = now_boottime_nsec();
 	int r;
 
+	if (m->cfg.cluster_mode)
+		return cluster_collect(m);
 	manager_clock_check(m);
 	update_clock_offset(m);
 	/* Records already in the ring buffer first: exits carry final counters. */

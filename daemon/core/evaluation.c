@@ -379,7 +379,10 @@ int manager_evaluate(struct manager *m)
 	/* Time has passed (validity), users and licences may have changed: execs are evaluated
 	 * afresh from here on. */
 	clean_forget(m->evaluation);
-	r = evaluation_with_inputs(m, eval_one, &res);
+	if (m->cfg.cluster_mode)
+		r = cluster_evaluate(m, NULL, &res);
+	else
+		r = evaluation_with_inputs(m, eval_one, &res);
 	if (r == 0)
 		r = eval_tracker_update(m->evaluation->tracker, &res, &violations_tracker_ops, m);
 	m->evaluation->terms_not_evaluated = 0;
@@ -413,7 +416,11 @@ static int explain_one(struct manager *m, const struct license *l, const struct 
 int manager_explain(struct manager *m, const char *id, struct eval_result *res)
 {
 	struct explain_ctx x = { .id = id, .res = res };
-	int r = evaluation_with_inputs(m, explain_one, &x);
+	int r;
+
+	if (m->cfg.cluster_mode)
+		return cluster_evaluate(m, id, res);
+	r = evaluation_with_inputs(m, explain_one, &x);
 
 	if (r < 0)
 		return r;

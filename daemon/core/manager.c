@@ -352,6 +352,51 @@ static int any_job(const struct job_info *j, void *userdata)
 	return -ECANCELED; /* one is enough */
 }
 
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_post(sd_event_source *s, void *userdata);
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata);
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata);
+
+/* hpcmeterd --cluster: the loop without meters (no BPF, no kernel): the interval reads the
+ * store and evaluates across it (cluster.c); the evaluator's own ledger is shipped like a
+ * node's. */
+static int cluster_mode_start(struct manager *m)
+{
+	sigset_t mask;
+	int r;
+
+	if (!store_node_name_valid(manager_node_name(m))) {
+		log_error("node name \"%s\" is not a valid name in the cluster's store: set "
+			  "node_name",
+			  manager_node_name(m));
+		return -EINVAL;
+	}
+	r = cluster_start(m);
+	if (r < 0)
+		return r;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_term, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_term, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_hup, m)) < 0 ||
+	    (r = sd_event_add_time_relative(m->event, &m->timer_source, CLOCK_MONOTONIC,
+					    m->cfg.interval_sec * USEC_PER_SEC, 0, on_timer, m)) <
+		    0 ||
+	    (r = sd_event_add_post(m->event, &m->post_source, on_post, m)) < 0 ||
+	    (r = sd_event_set_watchdog(m->event, true)) < 0 || (r = ship_start(m)) < 0) {
+		log_error("cannot set up the event loop: %s", strerror(-r));
+		return r;
+	}
+	ledger_add_meter_state(m->ledger, now_realtime_usec(), "bpf-cpu", "off",
+			       "hpcmeterd --cluster: the cluster's evaluator meters nothing");
+	manager_collect(m);
+	manager_meter_states_begin(m);
+	return 0;
+}
+
 /* cgroup_root as given may be the path on the file system: keep it below the cgroup2 mount. */
 static int scope_start(struct manager *m)
 {
@@ -422,6 +467,8 @@ int manager_start(struct manager *m)
 	r = manager_reload(m);
 	if (r < 0)
 		return r;
+	if (m->cfg.cluster_mode)
+		return cluster_mode_start(m);
 
 	r = scope_start(m);
 	if (r < 0)
@@ -556,6 +603,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->commit_source);
 	manager_stall_stop(m);
 	ship_free(m);
+	cluster_free(m);
 	tdestroy(m->scope_cache, free);
 	kmeter_free(m->kmeter);
 	digests_free(m);

@@ -16,6 +16,7 @@
  *   records.c     licence files in force, retention, the ledger's own state
  *   status.c      GetStatus's keys and the meters' states
  *   ship.c        the ledger's records to the cluster's store (cluster_database)
+ *   cluster.c     --cluster: the evaluator of the licences across the store's nodes
  *
  * A part reads another's state through the functions declared here, never its fields. The
  * outside world is told through notify.h. */
@@ -50,6 +51,7 @@ struct metrics;
 struct records;
 struct meter_states;
 struct ship;
+struct cluster;
 
 struct manager {
 	struct config cfg;
@@ -89,6 +91,7 @@ struct manager {
 	struct records *records;
 	struct meter_states *states;
 	struct ship *ship;
+	struct cluster *cluster; /* --cluster only */
 	/* cgroup_root: cgroup v2 ids known to be inside (1) or outside (0) it */
 	void *scope_cache;
 	size_t n_scope_cache;
@@ -330,6 +333,16 @@ void ship_kick(struct manager *m);
 int64_t ship_retention_below(struct manager *m);
 /* The cluster_* keys of GetStatus. */
 int ship_status(struct manager *m, struct status_list *l);
+
+/* ---- cluster.c: hpcmeterd --cluster, the evaluator across the store's nodes ---- */
+int cluster_start(struct manager *m);
+void cluster_free(struct manager *m);
+/* Each interval: read what the nodes shipped since the last tick. */
+void cluster_tick(struct manager *m);
+/* The caps of every licence (or of only_id) across the nodes it covers, and the nodes'
+ * states: findings and terms into res. -ENOENT: no licence only_id. */
+int cluster_evaluate(struct manager *m, const char *only_id, struct eval_result *res);
+int cluster_status(struct manager *m, struct status_list *l);
 
 /* ---- status.c: GetStatus's list, and the meters' states: each change is recorded and told
  * (meter_state), then MANAGER_CHANGED_METER_STATES ---- */
