@@ -72,7 +72,8 @@ int cluster_usage_shares(struct cluster_usage *cu, const struct cluster_nodes *n
 /* Per node: cpu_seconds, gpu_seconds, tpp_seconds, ops_upper over (from, to], in one pass. */
 int cluster_usage_node_totals(struct cluster_usage *cu, const struct cluster_nodes *nodes,
 			      uint64_t from_usec, uint64_t to_usec,
-			      int (*fn)(const char *node, const double totals[4], void *ud), void *ud);
+			      int (*fn)(const char *node, const double totals[4], void *ud),
+			      void *ud);
 
 /* The nodes the evaluator decided a licence covers (replaced each evaluation), and read back:
  * -ENOENT when the licence was never evaluated here. */
