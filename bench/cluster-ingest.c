@@ -366,7 +366,7 @@ int main(int argc, char **argv)
 		if (enroll(c, &nodes[i]) < 0)
 			failed = 1;
 	if (failed)
-		return 1;
+		goto out;
 	printf("  ledgers written through the ledger code: %.1f s\n", gen_s);
 
 	next_node = 0;
@@ -377,7 +377,7 @@ int main(int argc, char **argv)
 		pthread_join(tid[i], NULL);
 	ingest_s = now_s() - t0;
 	if (failed)
-		return 1;
+		goto out;
 	minutes = (uint64_t)n_nodes * days * 1440;
 	cpu_per_node_minute = total_cpu_s / minutes;
 	printf("  ingest: %" PRIu64 " records and %" PRIu64 " signed checkpoints in %.1f s:"
@@ -404,6 +404,7 @@ int main(int argc, char **argv)
 	printf("  cluster verify: %" PRIu64 " records and every checkpoint in %.1f s: %.0f"
 	       " records/s\n",
 	       verified, verify_s, verified / verify_s);
+out:
 	PQfinish(c);
 	for (unsigned i = 0; i < n_nodes; i++)
 		EVP_PKEY_free(nodes[i].key);
