@@ -32,7 +32,7 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount libpq
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
@@ -75,7 +75,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
 	$(O)/tests/test-mounts \
-	$(O)/tests/test-ledger \
+	$(O)/tests/test-ledger $(O)/tests/test-cluster-usage \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
 	$(O)/tests/report-fd \
@@ -197,13 +197,14 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies, the D-Bus job announcement and the signed reports report verify reads. make check
+# replies, the D-Bus job announcement, the signed reports report verify reads, and the
+# cluster store's records and replies. make check
 # runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
 # FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report
+FUZZ_TARGETS := license config decode netlink bus report store
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
@@ -212,6 +213,8 @@ FUZZ_SRCS_netlink := lib/kmeter-client.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
+FUZZ_SRCS_store := lib/store.c lib/store-record.c lib/sign.c lib/ledger-chain.c lib/stmt-cache.c \
+	lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
 		$(SKELETONS) | $(O)/tests
 	@echo "  FUZZ    $@"
@@ -238,7 +241,7 @@ check-asan:
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-json $(ASAN_O)/tests/test-workload \
 		$(ASAN_O)/tests/test-mounts \
 		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
-		$(ASAN_O)/tests/test-ledger \
+		$(ASAN_O)/tests/test-ledger $(ASAN_O)/tests/test-cluster-usage \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
@@ -254,7 +257,8 @@ check-asan:
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
 		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
-		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
+		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh \
+		tests/cluster/test-store.sh tests/cluster/test-evaluate.sh
 
 # Build the Debian packages from a copy of the tree, check them with lintian --pedantic and
 # hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive);

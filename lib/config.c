@@ -44,6 +44,35 @@ int config_parse_cgroup_v1(const char *s, char *buf, size_t size)
 	return -EINVAL;
 }
 
+int config_parse_node_name(const char *s, char *buf, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || n >= size || !isalnum((unsigned char)s[0]))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+			return -EINVAL;
+	strcpy(buf, s);
+	return 0;
+}
+
+int config_parse_cgroup_root(const char *s, char *buf, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (s[0] != '/' || n >= size || strstr(s, "//") || strstr(s, "/./") || strstr(s, "/../") ||
+	    (n >= 2 && streq(s + n - 2, "/.")) || (n >= 3 && streq(s + n - 3, "/..")))
+		return -EINVAL;
+	strcpy(buf, s);
+	/* "/x/" is "/x"; "/" alone is everything, kept as "". */
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	if (streq(buf, "/"))
+		buf[0] = '\0';
+	return 0;
+}
+
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
 	char *end;
@@ -195,6 +224,21 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			why = "expected aggregate or all";
 			if (r == 0)
 				c->process_records_all = streq(val, "all");
+		} else if (streq(key, "cluster_database")) {
+			r = strlen(val) < sizeof(c->cluster_database) ? 0 : -ENAMETOOLONG;
+			why = "expected a libpq connection string of at most 1023 bytes, or nothing";
+			if (r == 0)
+				strcpy(c->cluster_database, val);
+		} else if (streq(key, "node_name")) {
+			r = val[0] ? config_parse_node_name(val, c->node_name,
+							    sizeof(c->node_name)) :
+				     (c->node_name[0] = '\0', 0);
+			why = "expected letters, digits, '.', '_' or '-' (at most 63), or nothing";
+		} else if (streq(key, "cgroup_root")) {
+			r = val[0] ? config_parse_cgroup_root(val, c->cgroup_root,
+							      sizeof(c->cgroup_root)) :
+				     (c->cgroup_root[0] = '\0', 0);
+			why = "expected an absolute cgroup v2 path below the cgroup2 mount, or nothing";
 		} else if (streq(key, "bpf_stats")) {
 			r = parse_bool(val, &c->bpf_stats);
 			why = "expected yes or no";

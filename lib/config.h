@@ -50,6 +50,15 @@ struct config {
 	/* Every process's exec and exit a record of its own (the ledger before version 5), rather
 	 * than counts per interval and executable with single records as evidence (default). */
 	bool process_records_all;
+	/* The cluster's store (libpq conninfo), "" = this node ships nothing (ship.c). */
+	char cluster_database[1024];
+	/* This node's name in the store; "" = the host name. */
+	char node_name[64];
+	/* Meter only processes in this cgroup v2 subtree (a path below the cgroup2 mount, e.g.
+	 * "/batch.slice"); "" = all. */
+	char cgroup_root[4096];
+	/* hpcmeterd --cluster: the cluster's evaluator, no meter (daemon/core/cluster.c). */
+	bool cluster_mode;
 };
 
 void config_defaults(struct config *c);
@@ -60,6 +69,11 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size);
 
 /* Check and copy a cgroup_v1 setting (auto, none, freezer, cpuacct, memory). */
 int config_parse_cgroup_v1(const char *s, char *buf, size_t size);
+
+/* A node name: letters, digits, '.', '_', '-', at most 63, starting with a letter or digit. */
+int config_parse_node_name(const char *s, char *buf, size_t size);
+/* A cgroup v2 path below the mount: absolute, no "." or ".." components; "/" means all. */
+int config_parse_cgroup_root(const char *s, char *buf, size_t size);
 
 /* Parse an interval in whole seconds (1..CONFIG_MAX_INTERVAL_SEC). */
 int config_parse_interval(const char *s, uint64_t *ret);

@@ -120,6 +120,18 @@ const char *eval_state_name(enum eval_state s);
 /* Evaluate every term of l; appends findings and term standings to res. */
 int evaluate_license(const struct license *l, const struct eval_input *in, struct eval_result *res);
 
+/* The terms a cluster's evaluator checks across nodes: validity and caps (the nodes keep
+ * their own terms: principals, executables, hardware, destination). */
+int evaluate_license_caps(const struct license *l, const struct eval_input *in,
+			  struct eval_result *res);
+
+/* A finding of the caller's own (the cluster's evaluator: a node whose chain broke), with the
+ * defaults of any finding (no process, no quantity); NULL when out of memory. And a term's
+ * standing. */
+struct eval_finding *eval_finding_add(struct eval_result *res, const char *kind, const char *term);
+int eval_term_add(struct eval_result *res, const char *term, enum eval_state state,
+		  const char *text);
+
 /* The terms that concern one process (principals, executables, remote access); appends
  * findings only. Cheap: the manager calls it at every exec. */
 int evaluate_process(const struct license *l, const struct eval_process *p,

@@ -19,6 +19,8 @@ build=(
 	libjson-c-dev
 	# mount tables (/proc/self/mountinfo, its escapes decoded)
 	libmount-dev
+	# the cluster's store in PostgreSQL: libpq (hpcmeterd ships to it, hpcmeterctl cluster)
+	libpq-dev
 	go-md2man
 )
 run=(
@@ -35,6 +37,8 @@ tests=(
 	libclang-rt-14-dev
 	# the D-Bus flood test reads the intervals from the ledger
 	sqlite3
+	# the cluster's store: PostgreSQL started by tests/cluster (initdb, pg_ctl, psql)
+	postgresql
 	# gdbus: D-Bus calls with exact types and named errors (tests/dbus/test-api.sh, test-policy.sh)
 	libglib2.0-bin
 	# a state file system that turns read-only: an ext4 image on a loop device (tests/faults)

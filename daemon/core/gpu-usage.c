@@ -201,8 +201,11 @@ static void acc_add(struct manager *m, const struct hpcm_gpu_proc *k, const stru
 			       .cgroup_v1_id = k->cgroup_v1_id,
 			       .uid = k->uid },
 		       *a;
-	void *node = tfind(&key, &m->gpu_usage->acc, acc_cmp);
+	void *node;
 
+	if (!manager_in_scope(m, k->cgroup_id))
+		return; /* outside cgroup_root */
+	node = tfind(&key, &m->gpu_usage->acc, acc_cmp);
 	if (node) {
 		a = *(struct gpu_acc **)node;
 	} else {

@@ -41,6 +41,7 @@ struct metrics {
 	struct cap_samples next;
 	bool evaluating;
 	void *live_jobs, *live_accounts; /* tsearch trees of const char * */
+	void *live_projects; /* tsearch tree of char *, owned */
 	void *live_uids; /* tsearch tree of const uint32_t * */
 };
 
@@ -224,6 +225,15 @@ static void live_visit(const void *node, VISIT which, void *closure)
 	ji = job_table_get(m->jobs, j->job, false);
 	if (ji && ji->account && ji->account[0])
 		tsearch(ji->account, &mt->live_accounts, str_cmp);
+	if (ji) {
+		char project[256];
+		char *dup;
+
+		license_job_project(ji->wckey, ji->comment, project, sizeof(project));
+		if (project[0] && !tfind(project, &mt->live_projects, str_cmp) &&
+		    (dup = strdup(project)) && !tsearch(dup, &mt->live_projects, str_cmp))
+			free(dup);
+	}
 }
 
 static void live_forget(struct metrics *mt)
@@ -231,7 +241,8 @@ static void live_forget(struct metrics *mt)
 	tdestroy(mt->live_jobs, noop_free);
 	tdestroy(mt->live_accounts, noop_free);
 	tdestroy(mt->live_uids, noop_free);
-	mt->live_jobs = mt->live_accounts = mt->live_uids = NULL;
+	tdestroy(mt->live_projects, free);
+	mt->live_jobs = mt->live_accounts = mt->live_uids = mt->live_projects = NULL;
 }
 
 void manager_metrics_caps_begin(struct manager *m)
@@ -268,6 +279,8 @@ static bool subject_live(struct metrics *mt, enum license_cap_scope scope, const
 		return tfind(subject, &mt->live_jobs, str_cmp) != NULL;
 	case LICENSE_SCOPE_ACCOUNT:
 		return tfind(subject, &mt->live_accounts, str_cmp) != NULL;
+	case LICENSE_SCOPE_PROJECT:
+		return tfind(subject, &mt->live_projects, str_cmp) != NULL;
 	case LICENSE_SCOPE_USER:
 		return usage_subject_uid(subject, &uid) == 0 &&
 		       tfind(&uid, &mt->live_uids, uid_cmp) != NULL;

@@ -123,9 +123,9 @@ bad = {k: (fams[k].type, fams[k].unit) if k in fams else None for k in want
 print("# wrong or missing:", bad) if bad else None
 sys.exit(1 if bad else 0)
 EOPY
-# hpcmeterd(8)'s METRICS table lists exactly the families in the file.
+# hpcmeterd(8)'s METRICS list names exactly the families in the file.
 sed -n '/^## METRICS/,/^## /p' "$TOP/docs/hpcmeterd.8.md" |
-	grep -o '^| `hpcmeter_[a-z_]*`' | tr -d '|` ' | sort -u >"$T/documented"
+	grep -o '^- `hpcmeter_[a-z_]*`' | sed 's/^- //; s/`//g' | sort -u >"$T/documented"
 sed -n 's/^# TYPE \(hpcmeter_[a-z_]*\) .*/\1/p' "$T/job.prom" | sort -u >"$T/exported"
 diff "$T/documented" "$T/exported" >"$T/doc.diff"
 rc=$?

@@ -30,9 +30,9 @@ check "the rules alert on a licence ending within 30 days" \
 python3 -m json.tool "$DASH" >/dev/null
 check "the dashboard is valid JSON" test $? = 0
 
-# The families hpcmeterd(8) documents (its METRICS table), as the Prometheus text names them.
+# The families hpcmeterd(8) documents (its METRICS list), as the Prometheus text names them.
 sed -n '/^## METRICS/,/^## /p' "$TOP/docs/hpcmeterd.8.md" |
-	grep -o '^| `hpcmeter_[a-z_]*`' | tr -d '|` ' | sort -u >"$T/documented"
+	grep -o '^- `hpcmeter_[a-z_]*`' | sed 's/^- //; s/`//g' | sort -u >"$T/documented"
 check "hpcmeterd(8) documents the families (found $(wc -l <"$T/documented"))" \
 	test "$(wc -l <"$T/documented")" -ge 10
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util.h"
 #include "gpu-mode.h"
 #include "tap.h"
 
@@ -107,6 +108,28 @@ int main(void)
 			  strstr(err, "t.conf:1: process_records: invalid value \"some\": expected "
 				      "aggregate or all"),
 		  "an unknown process_records is refused: %s", err);
+	/* The cluster's keys (issue 19). */
+	config_defaults(&c);
+	TAP_CHECK(!c.cluster_database[0] && !c.node_name[0] && !c.cgroup_root[0],
+		  "cluster_database, node_name and cgroup_root default to nothing");
+	r = load("cluster_database = host=db dbname=hpcm sslmode=verify-full\n"
+		 "node_name = n001.cluster-a\ncgroup_root = /batch.slice/\n",
+		 &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && streq(c.cluster_database, "host=db dbname=hpcm sslmode=verify-full") &&
+			  streq(c.node_name, "n001.cluster-a") &&
+			  streq(c.cgroup_root, "/batch.slice"),
+		  "cluster_database, node_name, cgroup_root are taken (%s)", err);
+	r = load("node_name = -n1\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: node_name: invalid value \"-n1\""),
+		  "a node name that is not a host name is refused: %s", err);
+	r = load("cgroup_root = batch\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: cgroup_root"),
+		  "a relative cgroup_root is refused: %s", err);
+	r = load("cgroup_root = /a/../b\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "a cgroup_root with .. is refused: %s", err);
+	r = load("cgroup_root = /\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && !c.cgroup_root[0], "cgroup_root = / is every process");
+
 	r = load("gpu_mode = heavy\n", &c, err, sizeof(err));
 	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: gpu_mode: invalid value \"heavy\""),
 		  "unknown gpu_mode refused: %s", err);

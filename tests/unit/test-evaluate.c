@@ -708,6 +708,54 @@ static void test_usage_cache(void)
 	end("usage cache: incremental sums equal a full scan as intervals arrive");
 }
 
+/* scope project: a job's wckey, else "project=NAME" at the start of its comment; the jobs of
+ * one project summed across jobs; usage of jobs without a project counts for none. */
+static void test_project_scope(void)
+{
+	struct job_info j = { .scheduler = (char *)"slurm", .user = (char *)"erin", .uid = 4000 };
+	const int64_t t0 = T_2026_06_15_1200 + 30 * 86400;
+	struct eval_result res;
+	struct license *l;
+	char buf[64];
+
+	begin();
+	license_job_project("llm-7b", "project=other", buf, sizeof(buf));
+	CHECK_STR(buf, "llm-7b");
+	license_job_project("", "project=llm-70b, run 3", buf, sizeof(buf));
+	CHECK_STR(buf, "llm-70b");
+	license_job_project(NULL, "training for project=x", buf, sizeof(buf));
+	CHECK_STR(buf, "");
+	/* jobs 501 and 502 of project llm-a (wckey, comment), 503 of none */
+	snprintf(j.id, sizeof(j.id), "501");
+	j.wckey = (char *)"llm-a";
+	j.comment = (char *)"";
+	j.account = (char *)"a";
+	j.partition = j.gpus = j.nodes = (char *)"";
+	j.start_usec = (uint64_t)(t0 - 100) * USEC;
+	CHECK_INT(ledger_store_job(ledger, &j), 0);
+	snprintf(j.id, sizeof(j.id), "502");
+	j.row = 0;
+	j.wckey = (char *)"";
+	j.comment = (char *)"project=llm-a";
+	CHECK_INT(ledger_store_job(ledger, &j), 0);
+	snprintf(j.id, sizeof(j.id), "503");
+	j.row = 0;
+	j.comment = (char *)"no project here";
+	CHECK_INT(ledger_store_job(ledger, &j), 0);
+	add_usage(t0, t0 + 10, "501", 4000, "erin", UINT64_C(2000000000));
+	add_usage(t0 + 10, t0 + 20, "502", 4000, "erin", UINT64_C(2000000000));
+	add_usage(t0 + 20, t0 + 30, "503", 4000, "erin", UINT64_C(9000000000));
+	l = load(HEADER "  caps: [{ id: p, metric: cpu_seconds, scope: project, period: validity,"
+			" limit: 3.5 }]\n");
+	if (l) {
+		eval_caps(l, t0 + 40, &res);
+		CHECK_STR(kinds(&res, 0), "cap-exceeded|llm-a");
+		eval_result_done(&res);
+		license_free(l);
+	}
+	end("scope project: wckey or comment, summed across the project's jobs");
+}
+
 /* ---- lifecycle ---- */
 
 struct calls {
@@ -903,6 +951,7 @@ int main(void)
 	test_period_timezone();
 	test_period_dst_edges();
 	test_usage_cache();
+	test_project_scope();
 	test_lifecycle();
 	test_registry();
 	sqlite3_close(db);
