@@ -32,30 +32,35 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount libpq
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
 	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
 	-DHPCMETER_THRESHOLDS_FILE='"$(DATADIR)/hpcmeter/thresholds.yaml"' \
-	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon -Imodule/uapi $(PKG_CFLAGS)
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Imodule/uapi $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
 
-DAEMON_OBJS := $(addprefix $(O)/daemon/,hpcmeterd.o manager.o manager-bus.o \
-	ledger.o ledger-records.o ledger-migrate.o config.o manager-gpu.o manager-evaluate.o \
-	evaluate.o ledger-query.o kmeter.o kmeter-client.o gap.o metrics.o records.o \
-	manager-bus-ext.o report.o manager-reconnect.o gap-stall.o jobs-bus.o clockwatch.o \
-	exehash.o)
-COMMON_OBJS := $(addprefix $(O)/daemon/,util.o bpfutil.o meter.o attribute.o license.o \
-	workload.o jobs.o gpu.o inventory.o ledger-chain.o sign.o)
-CTL_OBJS := $(O)/tools/hpcmeterctl.o $(O)/tools/ctl-inventory.o $(O)/tools/ctl-license.o \
-	$(O)/tools/ctl-module.o $(O)/tools/ctl-pager.o $(O)/tools/ctl-ledger.o \
-	$(O)/tools/ctl-report.o $(O)/tools/ctl-format.o $(O)/tools/ctl-exit.o $(O)/tools/ctl-help.o \
-	$(O)/daemon/report.o $(O)/daemon/license.o $(O)/daemon/util.o $(O)/daemon/jobs.o \
-	$(O)/daemon/workload.o $(O)/daemon/evaluate.o $(O)/daemon/ledger-query.o \
-	$(O)/daemon/kmeter-client.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o
+# The layers (docs/architecture.md), one folder each, and what each may include:
+#   daemon/hpcmeterd.c -> daemon/bus/ -> daemon/core/ -> lib/   and   tools/ -> lib/
+# A file that reaches up a layer does not compile.
+INC_lib := -Ilib
+INC_core := -Idaemon/core -Ilib
+INC_bus := -Idaemon/bus -Idaemon/core -Ilib
+INC_daemon := $(INC_bus)
+INC_tools := -Itools -Idaemon/bus -Ilib
+INC_tests := $(INC_bus) -Itools
+INC_bench := $(INC_bus)
+
+LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard lib/*.c))
+CORE_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard daemon/core/*.c))
+BUS_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard daemon/bus/*.c))
+DAEMON_OBJS := $(O)/daemon/hpcmeterd.o $(BUS_OBJS) $(CORE_OBJS)
+CTL_OBJS := $(patsubst %.c,$(O)/%.o,$(wildcard tools/*.c))
+# The libraries as one archive: each program links the members it uses.
+LIBHPCMETER := $(O)/libhpcmeter.a
 
 # Fake accelerator runtimes for the GPU meter's tests (tests/gpu-fake/): the real file and
 # symbol names, frame pointers and no endbr64 so each entry point starts with "push %rbp"
@@ -68,33 +73,34 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-evaluate \
-	$(O)/tests/test-util $(O)/tests/test-workload $(O)/tests/test-inventory $(O)/tests/test-ledger \
+	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
+	$(O)/tests/test-mounts \
+	$(O)/tests/test-ledger $(O)/tests/test-cluster-usage \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
-	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/report-fd \
+	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
+	$(O)/tests/report-fd \
 	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
-	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs
+	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs $(O)/bench/spawn \
+	$(O)/bench/tiny
 
 MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license.5 hpcmeterctl.1)
 
 all: $(O)/hpcmeterd $(O)/hpcmeterctl $(MAN_PAGES)
 
 # Man pages: the markdown in docs/ is their source (one copy, readable on the web too); the
-# first line "# NAME(SECTION)" becomes the .TH header.
+# first line "# NAME(SECTION)" becomes the .TH header (scripts/md2man.sh).
 MD2MAN ?= go-md2man
-$(O)/man/%: docs/%.md dkms.conf
+$(O)/man/%: docs/%.md scripts/md2man.sh dkms.conf debian/changelog
 	@mkdir -p $(O)/man
 	@echo "  MAN     $@"
-	$(Q)name=$$(sed -n '1s/^# \(.*\)(\([0-9]\))$$/\1/p' $<); sec=$$(sed -n '1s/^# .*(\([0-9]\))$$/\1/p' $<); \
-		test -n "$$name" -a -n "$$sec" || { echo "$<: first line must be '# NAME(SECTION)'" >&2; exit 1; }; \
-		sed 1d $< | $(MD2MAN) | \
-		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
+	$(Q)MD2MAN=$(MD2MAN) scripts/md2man.sh $< $(VERSION) > $@
 
 .PHONY: check-packages all check check-asan fuzz install uninstall run module clean format \
 	format-check deps bench bench-module
 .DELETE_ON_ERROR:
 .SECONDARY:
 
-$(O) $(O)/daemon $(O)/tools $(O)/tests:
+$(O) $(O)/tests:
 	$(Q)mkdir -p $@
 
 $(O)/vmlinux.h: | $(O)
@@ -113,68 +119,57 @@ $(O)/tests/noop-iter.bpf.o: tests/adversarial/noop-iter.bpf.c $(O)/vmlinux.h | $
 # A FUSE file whose reads past an offset wait for the test (tests/adversarial/test-digest-worker.sh).
 $(O)/tests/gatefs: tests/adversarial/gatefs.c | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags fuse3) $< -o $@ \
-		$(shell $(PKG_CONFIG) --libs fuse3)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags fuse3) $< -o $@ \
+		$(LDFLAGS) $(shell $(PKG_CONFIG) --libs fuse3)
 
 $(O)/%.skel.h: $(O)/%.bpf.o
 	@echo "  SKEL    $@"
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-# Every C object depends on the skeleton: meter.c includes it, and it is cheap.
-$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/hpcmeter_bpf.h $(O)/sched.skel.h \
-		$(O)/gpu.skel.h | $(O)/daemon
+# One rule per layer for objects, with the include path of its layer. Dependencies on headers
+# come from the compiler (-MMD, the .d files beside the objects); the skeletons are generated
+# before any object is compiled, since lib/meter.c and lib/gpu.c include them.
+SKELETONS := $(O)/sched.skel.h $(O)/gpu.skel.h
+DEPFLAGS = -MMD -MP -MF $(@:.o=.d)
+layer = $(if $(filter lib/%,$<),lib,$(if $(filter daemon/core/%,$<),core,$(if \
+	$(filter daemon/bus/%,$<),bus,$(firstword $(subst /, ,$<)))))
+$(O)/%.o: %.c | $(SKELETONS)
+	@mkdir -p $(@D)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(INC_$(layer)) $(DEPFLAGS) -c $< -o $@
 
-$(O)/tools/%.o: tools/%.c $(wildcard daemon/*.h tools/*.h) | $(O)/tools
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+$(LIBHPCMETER): $(LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(O)/hpcmeterd: $(DAEMON_OBJS) $(COMMON_OBJS)
+$(O)/hpcmeterd: $(DAEMON_OBJS) $(LIBHPCMETER)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(O)/hpcmeterctl: $(CTL_OBJS)
+$(O)/hpcmeterctl: $(CTL_OBJS) $(LIBHPCMETER)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# Tests: one source each, linked with the objects named as their prerequisites.
-$(O)/tests/test-license: $(O)/daemon/license.o
-$(O)/tests/test-evaluate: $(O)/daemon/evaluate.o $(O)/daemon/license.o $(O)/daemon/ledger.o \
-	$(O)/daemon/ledger-records.o $(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o \
-	$(O)/daemon/sign.o $(O)/daemon/ledger-query.o $(O)/daemon/util.o $(O)/daemon/jobs.o
-$(O)/tests/test-config: $(O)/daemon/config.o $(O)/daemon/util.o $(O)/daemon/gpu.o \
-	$(O)/daemon/bpfutil.o
-$(O)/tests/test-util: $(O)/daemon/util.o
+# Tests and benchmarks: one source each, linked with the library archive (and the objects
+# named as their prerequisites).
+TEST_LINK = $(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(INC_tests) -MMD -MP -MF $@.d \
+	$(filter %.c %.o,$^) $(filter %.a,$^) -o $@ $(LDFLAGS) $(LDLIBS)
 $(O)/tests/test-ctl-format: $(O)/tools/ctl-format.o
-$(O)/tests/test-ledger: $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
-	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/util.o $(O)/daemon/jobs.o
-$(O)/tests/test-workload: $(O)/daemon/workload.o
-$(O)/tests/test-inventory: $(O)/daemon/inventory.o $(O)/daemon/util.o
-$(O)/tests/test-decode: $(O)/daemon/meter.o $(O)/daemon/bpfutil.o $(O)/daemon/util.o
-$(O)/tests/test-sched: $(COMMON_OBJS)
+# The core's parts with a stand-in for the notification interface.
+$(O)/tests/test-core: $(CORE_OBJS)
 
-$(O)/tests/%: tests/unit/%.c tests/unit/tap.h | $(O)/tests
+$(O)/tests/%: tests/unit/%.c $(LIBHPCMETER) | $(O)/tests $(SKELETONS)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
-
-$(O)/tests/test-cgroup-v1: $(COMMON_OBJS)
+	$(TEST_LINK)
 
 # The CLI's golden tests seed a ledger through the daemon's own ledger code.
-$(O)/tests/seed-ledger: tests/golden/seed-ledger.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
-		$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/util.o \
-		$(O)/daemon/jobs.o | $(O)/tests
+$(O)/tests/seed-ledger: tests/golden/seed-ledger.c $(LIBHPCMETER) | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
+	$(TEST_LINK)
 
-$(O)/tests/test-%: tests/bpf/test-%.c tests/unit/tap.h | $(O)/tests
+$(O)/tests/test-%: tests/bpf/test-%.c $(LIBHPCMETER) | $(O)/tests $(SKELETONS)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
-
-$(O)/tests/test-gpu: tests/bpf/test-gpu.c tests/unit/tap.h $(O)/daemon/gpu.o $(O)/daemon/util.o \
-		$(O)/daemon/bpfutil.o | $(O)/tests
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
+	$(TEST_LINK)
 
 $(O)/tests/gpu-fake/lib%: tests/gpu-fake/fake-runtime.c tests/gpu-fake/fake-runtime.h
 	@mkdir -p $(@D)
@@ -188,37 +183,43 @@ $(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
 
-$(O)/tests/report-fd: tests/dbus/report-fd.c daemon/hpcmeter-bus.h | $(O)/tests
+$(O)/tests/report-fd: tests/dbus/report-fd.c | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+	$(TEST_LINK)
 
-$(O)/tests/flood: tests/dbus/flood.c daemon/hpcmeter-bus.h | $(O)/tests
+$(O)/tests/flood: tests/dbus/flood.c | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+	$(TEST_LINK)
 
 $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $< -o $@ -lpthread
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) -lpthread
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies and the D-Bus job announcement. make check runs each for 15 seconds (FUZZ_TIME)
-# from its seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
+# replies, the D-Bus job announcement, the signed reports report verify reads, and the
+# cluster store's records and replies. make check
+# runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
+# FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus
+FUZZ_TARGETS := license config decode netlink bus report store
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
-FUZZ_SRCS_license := daemon/license.c daemon/util.c
-FUZZ_SRCS_config := daemon/config.c daemon/util.c daemon/gpu.c daemon/bpfutil.c
-FUZZ_SRCS_decode := daemon/meter.c daemon/util.c daemon/bpfutil.c
-FUZZ_SRCS_netlink := daemon/kmeter-client.c
-FUZZ_SRCS_bus := daemon/jobs-bus.c daemon/jobs.c daemon/util.c
-$(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard daemon/*.c daemon/*.h) \
-		$(O)/sched.skel.h $(O)/gpu.skel.h | $(O)/tests
+FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
+FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
+FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
+FUZZ_SRCS_netlink := lib/kmeter-client.c
+FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
+FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
+	lib/stmt-cache.c lib/util.c
+FUZZ_SRCS_store := lib/store.c lib/store-record.c lib/sign.c lib/ledger-chain.c lib/stmt-cache.c \
+	lib/util.c
+$(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
+		$(SKELETONS) | $(O)/tests
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
-		-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Idaemon -Imodule/uapi \
+		-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf $(INC_bus) -Imodule/uapi \
 		$(PKG_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@ $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
@@ -243,8 +244,10 @@ check-asan:
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
 		$(ASAN_O)/tests/test-config \
-		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-workload $(ASAN_O)/tests/test-kmeter \
-		$(ASAN_O)/tests/test-ledger \
+		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-json $(ASAN_O)/tests/test-workload \
+		$(ASAN_O)/tests/test-mounts \
+		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
+		$(ASAN_O)/tests/test-ledger $(ASAN_O)/tests/test-cluster-usage \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
@@ -252,6 +255,7 @@ check-asan:
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
+		tests/dbus/test-metrics.sh \
 		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
@@ -259,12 +263,14 @@ check-asan:
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
 		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
-		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
+		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh \
+		tests/cluster/test-store.sh tests/cluster/test-evaluate.sh
 
-# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
-# (mmdebstrap, the Debian archive): what CI runs after make check.
+# Build the Debian packages from a copy of the tree, check them with lintian --pedantic and
+# hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive);
+# build the RPMs with rpmbuild -bb and check them with rpmlint: what CI runs after make check.
 check-packages:
-	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh tests/package/test-rpmbuild.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all
@@ -280,7 +286,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(DBUSPOLICYDIR) $(DESTDIR)$(SYSCONFDIR)/hpcmeter/licenses.d \
-		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces \
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
 	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
 	install -d $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm
@@ -295,6 +302,7 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 examples/monitoring/* $(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring/
 	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
 	install -m 0644 data/thresholds.yaml $(DESTDIR)$(DATADIR)/hpcmeter/thresholds.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
@@ -316,11 +324,12 @@ uninstall:
 	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/hpcmeterctl
 	rm -rf $(DESTDIR)$(DATADIR)/hpcmeter $(DESTDIR)$(DOCDIR) $(DESTDIR)$(LIBEXECDIR)/hpcmeter
 
-C_SOURCES = $(shell find bpf daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')
+C_SOURCES = $(shell find bpf lib daemon tools tests bench module -name '*.[ch]' -not -name '*.mod.c')
 
 # The house style (.clang-format: the kernel's, 100 columns; 80 in module/).
 format-check:
 	$(Q)clang-format --dry-run --Werror $(C_SOURCES) && echo "format-check: $(words $(C_SOURCES)) files conform"
+	$(Q)scripts/check-layers.sh
 
 format:
 	$(Q)clang-format -i $(C_SOURCES)
@@ -333,87 +342,38 @@ clean:
 # once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
 # safely), the launch bench the same way, and the fake libcuda.
 GPU_CHECK := $(O)/gpu-check
-GPU_CHECK_SRCS := daemon/gpu.c daemon/inventory.c daemon/util.c
+GPU_CHECK_SRCS := lib/gpu.c lib/gpu-mode.c lib/inventory.c lib/util.c lib/bpfutil.c
 STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
 gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@mkdir -p $(GPU_CHECK)
 	@echo "  LD      $(GPU_CHECK)/gpu-probe-run (static)"
-	$(Q)$(CC) $(CFLAGS) -static tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+	$(Q)$(CC) $(CFLAGS) $(INC_lib) -static tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
 		-o $(GPU_CHECK)/gpu-probe-run $(STATIC_LIBS)
 	@echo "  LD      $(GPU_CHECK)/gpu-probe-run-dyn, gpu-launch (glibc dynamic)"
-	$(Q)$(CC) $(CFLAGS) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
+	$(Q)$(CC) $(CFLAGS) $(INC_lib) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
 		-o $(GPU_CHECK)/gpu-probe-run-dyn -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
-	$(Q)$(CC) $(CFLAGS) bench/gpu-launch.c daemon/gpu.c daemon/util.c \
+	$(Q)$(CC) $(CFLAGS) $(INC_lib) bench/gpu-launch.c lib/gpu.c lib/gpu-mode.c lib/util.c lib/bpfutil.c \
 		-o $(GPU_CHECK)/gpu-launch -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -ldl
 	$(Q)cp $(O)/tests/gpu-fake/libcuda.so.1 $(GPU_CHECK)/
 
 .PHONY: gpu-check
 
 # Benchmarks: figures go to docs/PERFORMANCE.md by hand, with the machine they came from.
-$(O)/bench/ctxswitch: bench/ctxswitch.c bench/table.h $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
-		$(O)/daemon/util.o
+$(O)/bench/%: bench/%.c $(LIBHPCMETER) | $(SKELETONS)
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
-
-$(O)/bench/move: bench/move.c bench/table.h $(O)/daemon/meter.o $(O)/daemon/bpfutil.o $(O)/daemon/util.o \
-		$(O)/daemon/attribute.o
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
-
-$(O)/bench/forkexit: bench/forkexit.c bench/table.h $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
-		$(O)/daemon/util.o
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter-out %.h,$^) -o $@ $(LDLIBS)
-
-$(O)/bench/ledger-report: bench/ledger-report.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
-	$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o $(O)/daemon/util.o \
-	$(O)/daemon/jobs.o
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lm
-
-$(O)/bench/reading: bench/reading.c $(O)/daemon/meter.o $(O)/daemon/bpfutil.o \
-		$(O)/daemon/util.o
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS) -lpthread
-
-$(O)/bench/gpu-launch: bench/gpu-launch.c $(O)/daemon/gpu.o $(O)/daemon/util.o \
-		$(O)/daemon/bpfutil.o \
-		tests/gpu-fake/fake-runtime.h
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
-
-$(O)/bench/held: bench/held.c $(O)/daemon/gpu.o $(O)/daemon/util.o $(O)/daemon/bpfutil.o
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(INC_bench) -MMD -MP -MF $@.d $(filter %.c %.a,$^) -o $@ \
+		$(LDFLAGS) $(LDLIBS) -lpthread
 
 $(O)/bench/spawn: bench/spawn.c
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
 $(O)/bench/tiny: bench/tiny.c
 	@mkdir -p $(O)/bench
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -static $< -o $@
-
-$(O)/bench/cap-query: bench/cap-query.c $(O)/daemon/ledger.o $(O)/daemon/ledger-records.o \
-		$(O)/daemon/ledger-migrate.o $(O)/daemon/ledger-chain.o $(O)/daemon/sign.o \
-		$(O)/daemon/ledger-query.o $(O)/daemon/util.o $(O)/daemon/jobs.o
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
-
-$(O)/bench/exehash: bench/exehash.c $(O)/daemon/exehash.o $(O)/daemon/util.o
-	@mkdir -p $(O)/bench
-	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 BENCH_DIR ?= /var/tmp
 bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
@@ -428,6 +388,7 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 	$(Q)$(O)/bench/held
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
+	$(Q)bench/hpcc.sh $(O)
 	$(Q)bench/scale.sh $(O)
 	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
 		$(O)/bench/exehash $$d; rc=$$?; rm -rf $$d; exit $$rc
@@ -437,3 +398,6 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 # The kernel module's context-switch cost, in Debian's kernel under qemu (TCG): as root.
 bench-module:
 	$(Q)tests/module/run.sh --bench
+
+# Header dependencies written by the compiler (-MMD).
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

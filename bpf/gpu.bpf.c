@@ -88,10 +88,21 @@ const volatile __u32 v1_controller = HPCM_V1_NONE;
 
 static __always_inline struct hpcm_gpu_proc *gproc_add(__u32 tgid, const struct hpcm_gpu_proc *init)
 {
-	if (bpf_map_update_elem(&gpu_procs, &tgid, init, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&gpu_procs, &tgid)) {
-		gstat_inc(HPCM_GSTAT_PROCS_FULL);
-		return NULL;
+	struct hpcm_event_hdr *e;
+
+	if (bpf_map_update_elem(&gpu_procs, &tgid, init, BPF_NOEXIST)) {
+		if (!bpf_map_lookup_elem(&gpu_procs, &tgid))
+			gstat_inc(HPCM_GSTAT_PROCS_FULL);
+		return bpf_map_lookup_elem(&gpu_procs, &tgid);
+	}
+	/* Once per process: user space keeps it as a record of its own while it is alive. */
+	e = bpf_ringbuf_reserve(&gpu_events, sizeof(*e), 0);
+	if (e) {
+		e->type = HPCM_EV_GPU_FIRST;
+		e->tgid = tgid;
+		bpf_ringbuf_submit(e, 0);
+	} else {
+		gstat_inc(HPCM_GSTAT_DROP_FIRST);
 	}
 	return bpf_map_lookup_elem(&gpu_procs, &tgid);
 }

@@ -177,8 +177,9 @@ struct hpcm_tail_event {
 #define HPCM_GPU_MAX_DEVS 64 /* device indexes kept in hpcm_gpu_proc.dev_mask */
 #define HPCM_GPU_MAX_DEV_NODES 512 /* accelerator device numbers known ("accel_devs") */
 
-/* Ring-buffer record of the GPU meter. */
+/* Ring-buffer records of the GPU meter. */
 #define HPCM_EV_GPU_LIB 16
+#define HPCM_EV_GPU_FIRST 17 /* a process's first GPU activity: just the header */
 
 /* hpcm_gpu_proc.kinds: what the process used. */
 enum {
@@ -203,6 +204,7 @@ enum hpcm_gpu_stat {
 	HPCM_GSTAT_LIB_OPEN, /* opens of a runtime library name seen */
 	HPCM_GSTAT_DROP_LIB, /* ring buffer full: library-open record not written */
 	HPCM_GSTAT_DEV_OPEN, /* successful opens of an accelerator device node */
+	HPCM_GSTAT_DROP_FIRST, /* ring buffer full: first-activity record not written */
 	HPCM_GSTAT_MAX,
 };
 

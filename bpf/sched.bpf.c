@@ -49,8 +49,20 @@ struct {
 
 /* Set by user space before load: which v1 hierarchy to follow (enum hpcm_v1_controller). */
 const volatile __u32 v1_controller = HPCM_V1_NONE;
+/* Set by user space before load: wake the reader only once this many bytes wait in "events"
+ * (it drains them on a timer of its own too); 0 wakes it at every record. An exec storm then
+ * costs the reader a few wake-ups per second instead of two per process. */
+const volatile __u64 wakeup_bytes = 0;
 
 #include "task_cgroup.bpf.h"
+
+static __always_inline __u64 submit_flags(void)
+{
+	if (!wakeup_bytes)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
+									       BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -156,7 +168,7 @@ static __always_inline int on_exec(struct task_struct *task, struct linux_binprm
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	read_file_path(e, BPF_CORE_READ(bprm, file));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 	return 0;
 }
 
@@ -215,7 +227,7 @@ static __always_inline int on_exit(struct task_struct *task)
 	e->cpu_ns = x.cpu_ns;
 	e->cgroup_v1_id = x.cgroup_v1_id;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 	return 0;
 }
 
@@ -249,7 +261,7 @@ static __always_inline int on_free(struct task_struct *task)
 			e->cpu_ns = final - x->cpu_ns;
 			e->cgroup_id = x->cgroup_id;
 			e->cgroup_v1_id = x->cgroup_v1_id;
-			bpf_ringbuf_submit(e, 0);
+			bpf_ringbuf_submit(e, submit_flags());
 		} else {
 			stat_inc(HPCM_STAT_DROP_TAIL);
 		}
@@ -319,7 +331,7 @@ static __always_inline int on_move(struct cgroup *dst, struct task_struct *task,
 	/* With the default wakeup: a record left without one would also keep the exec and exit
 	 * records behind it from waking the daemon (the ring buffer wakes its reader only when
 	 * that reader had caught up). */
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, submit_flags());
 	return 0;
 }
 

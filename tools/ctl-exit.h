@@ -18,6 +18,13 @@ enum {
 /* The failure seen last (CTL_EXIT_FAILURE when none was classified); main() exits with it. */
 extern int ctl_exit_status;
 
+/* A failure of the kind status (said on stderr already): remember it and return r, -errno. */
+static inline int ctl_fail(int status, int r)
+{
+	ctl_exit_status = status;
+	return r;
+}
+
 /* Classify a failed call to hpcmeterd (error may be NULL) and remember the class; returns the
  * exit status. */
 int ctl_exit_from_bus_error(const sd_bus_error *error, int r);

@@ -3,6 +3,8 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "ctl-format.h"
 
@@ -112,4 +114,84 @@ const char *format_bytes(char *buf, size_t size, uint64_t bytes)
 			snprintf(buf, size, "%" PRIu64 " %s", whole, units[i]);
 	}
 	return buf;
+}
+
+const char *format_timestamp_local(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec)
+{
+	time_t t = (time_t)(usec / USEC_PER_SEC);
+	struct tm tm;
+	long off;
+	size_t n;
+
+	if (usec == 0)
+		return "never";
+	if (!localtime_r(&t, &tm) ||
+	    (n = strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+		snprintf(buf, FORMAT_TIMESTAMP_MAX, "@%" PRIu64, usec);
+		return buf;
+	}
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf + n, FORMAT_TIMESTAMP_MAX - n, "%c%02ld:%02ld", off < 0 ? '-' : '+',
+		 labs(off) / 60, labs(off) % 60);
+	return buf;
+}
+
+bool format_timestamp_utc(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec)
+{
+	time_t t = (time_t)(usec / USEC_PER_SEC);
+	struct tm tm;
+
+	return gmtime_r(&t, &tm) &&
+	       strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
+}
+
+const char *format_date_utc(char buf[static FORMAT_TIMESTAMP_MAX], int64_t sec)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, FORMAT_TIMESTAMP_MAX, "%Y-%m-%d", &tm) == 0)
+		snprintf(buf, FORMAT_TIMESTAMP_MAX, "@%" PRIi64, sec);
+	return buf;
+}
+
+const char *format_timespan(char buf[static FORMAT_TIMESPAN_MAX], uint64_t usec)
+{
+	return format_span(buf, FORMAT_TIMESPAN_MAX, usec,
+			   usec >= 60 * USEC_PER_SEC ? USEC_PER_SEC : USEC_PER_MSEC);
+}
+
+/* (util.h's now_realtime_usec() would do, but this file links alone into test-ctl-format) */
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+const char *format_timestamp_relative(char buf[static FORMAT_TIMESTAMP_RELATIVE_MAX], uint64_t usec)
+{
+	char ts[FORMAT_TIMESTAMP_MAX], span[FORMAT_TIMESPAN_MAX];
+	uint64_t now = now_usec();
+
+	if (usec == 0)
+		return "never";
+	format_timestamp_local(ts, usec);
+	if (now >= usec)
+		snprintf(buf, FORMAT_TIMESTAMP_RELATIVE_MAX, "%s (%s ago)", ts,
+			 format_timespan(span, now - usec));
+	else
+		snprintf(buf, FORMAT_TIMESTAMP_RELATIVE_MAX, "%s (in %s)", ts,
+			 format_timespan(span, usec - now));
+	return buf;
+}
+
+/* Licence validity is defined in whole UTC days, so it is shown as UTC dates. */
+const char *format_validity_date(char buf[static FORMAT_TIMESTAMP_MAX], uint64_t usec)
+{
+	if (usec == 0)
+		return "-";
+	return format_date_utc(buf, (int64_t)(usec / USEC_PER_SEC));
 }

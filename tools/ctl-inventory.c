@@ -1,123 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* hpcmeterctl inventory: the node's accelerators (GetInventory) with the GPU meter's state
- * (GetStatus: mode, runtime libraries, probes); and the GPU table of hpcmeterctl usage. */
+ * (GetStatus: mode, runtime libraries, probes), then what the kernel module sees; and the GPU
+ * runtime libraries section of hpcmeterctl status. */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-bus.h>
 
+#include "ctl-args.h"
+#include "ctl-bus.h"
 #include "ctl-inventory.h"
-#include "ctl-format.h"
-#include "ctl-exit.h"
+#include "ctl-module.h"
+#include "ctl-table.h"
+#include "ctl-verbs.h"
 #include "hpcmeter-bus.h"
+#include "json-doc.h"
 #include "util.h"
-
-static int call(sd_bus *bus, const char *member, sd_bus_message **reply, const char *types, ...)
-{
-	sd_bus_error error = SD_BUS_ERROR_NULL;
-	va_list ap;
-	int r;
-
-	va_start(ap, types);
-	r = sd_bus_call_methodv(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-				hpcmeter_iface(member), member, &error, reply, types, ap);
-	va_end(ap);
-	if (r < 0) {
-		ctl_exit_from_bus_error(&error, r);
-		fprintf(stderr, "hpcmeterctl: %s failed: %s\n", member,
-			error.message ? error.message : strerror(-r));
-	}
-	sd_bus_error_free(&error);
-	return r;
-}
-
-/* ---- a small JSON writer: the strings come from the daemon, valid UTF-8 ---- */
-
-struct jw {
-	bool pretty, need_comma;
-	int depth;
-};
-
-static void jw_str(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
-}
-
-static void jw_sep(struct jw *w)
-{
-	if (w->need_comma)
-		putchar(',');
-	if (w->pretty && w->depth > 0)
-		printf("\n%*s", 2 * w->depth, "");
-	w->need_comma = true;
-}
-
-static void jw_key(struct jw *w, const char *k)
-{
-	jw_sep(w);
-	jw_str(k);
-	printf(w->pretty ? ": " : ":");
-	w->need_comma = false;
-}
-
-static void jw_open(struct jw *w, char c)
-{
-	if (w->need_comma || (w->pretty && w->depth > 0))
-		jw_sep(w);
-	putchar(c);
-	w->depth++;
-	w->need_comma = false;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	w->depth--;
-	if (w->pretty && w->need_comma)
-		printf("\n%*s", 2 * w->depth, "");
-	putchar(c);
-	w->need_comma = true;
-}
-
-static void jw_kv_s(struct jw *w, const char *k, const char *v)
-{
-	jw_key(w, k);
-	jw_str(v);
-	w->need_comma = true;
-}
-
-static void jw_kv_u(struct jw *w, const char *k, uint64_t v)
-{
-	jw_key(w, k);
-	printf("%" PRIu64, v);
-	w->need_comma = true;
-}
-
-static void jw_kv_i(struct jw *w, const char *k, int64_t v)
-{
-	jw_key(w, k);
-	printf("%" PRIi64, v);
-	w->need_comma = true;
-}
-
-static void jw_kv_d(struct jw *w, const char *k, double v)
-{
-	jw_key(w, k);
-	printf("%.17g", v);
-	w->need_comma = true;
-}
-
-/* ---- inventory ---- */
 
 struct gpu_status {
 	const char *mode, *meter, *launch_counts;
@@ -222,10 +121,93 @@ struct accel_row {
 
 #define ROW_FIELDS "suuussssddi"
 
-static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int json, bool legend)
+/* An array of the strings. */
+static struct json_object *strv_json(const char *const *strv, size_t n)
 {
+	_cleanup_json_ struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_append(a, json_new_string(strv[i])) < 0)
+			return NULL;
+	return TAKE_PTR(a);
+}
+
+static int gpu_status_json(struct json_object *o, const char *version, const char *nvml,
+			   const struct gpu_status *g)
+{
+	int r = json_add_string(o, "data_version", version);
+
+	if (r >= 0)
+		r = json_add_string(o, "nvml", nvml);
+	if (r >= 0)
+		r = json_add_string(o, "gpu_mode", g->mode);
+	if (r >= 0)
+		r = json_add_string(o, "gpu_meter", g->meter);
+	if (r >= 0)
+		r = json_add_string(o, "launch_counts", g->launch_counts);
+	if (r >= 0)
+		r = json_add_uint(o, "probes_attached", g->probes);
+	if (r >= 0)
+		r = json_add_uint(o, "launch_probes", g->launch_probes);
+	if (r >= 0)
+		r = json_add(o, "libraries", strv_json(g->libs, g->n_libs));
+	if (r >= 0)
+		r = json_add(o, "probes", strv_json(g->probe_list, g->n_probes));
+	return r;
+}
+
+/* Appends the accelerator to accels; its object and its peak_dense_tops in *ret, *ret_tops (the
+ * sources follow the peaks in the reply). */
+static int accel_json(struct json_object *accels, const struct accel_row *a,
+		      struct json_object **ret, struct json_object **ret_tops)
+{
+	struct json_object *o = json_object_new_object();
+	int r = json_append(accels, o);
+
+	*ret = o;
+	if (r >= 0)
+		r = json_add_string(o, "bus_id", a->bus_id);
+	if (r >= 0)
+		r = json_add_uint(o, "vendor_id", a->vendor_id);
+	if (r >= 0)
+		r = json_add_uint(o, "device_id", a->device_id);
+	if (r >= 0)
+		r = json_add_uint(o, "class", a->class_code);
+	if (r >= 0)
+		r = json_add_string(o, "vendor", a->vendor);
+	if (r >= 0)
+		r = json_add_string(o, "model", a->model);
+	if (r >= 0)
+		r = json_add_string(o, "uuid", a->uuid);
+	if (r >= 0)
+		r = json_add_string(o, "driver", a->driver);
+	if (r >= 0)
+		r = json_add_double(o, "tpp", a->tpp);
+	if (r >= 0)
+		r = json_add_double(o, "app", a->app);
+	if (r >= 0)
+		r = json_add_int(o, "utilization", a->util);
+	if (r >= 0)
+		r = json_add(o, "peak_dense_tops", *ret_tops = json_object_new_object());
+	return r;
+}
+
+static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum json_mode json,
+			   bool legend)
+{
+	/* the widths the table has always had, one space apart */
+	static const char *const headers[] = { "BUS-ID", "PCI-ID", "MODEL", "UUID",
+					       "DRIVER", "TPP",	   "APP",   "UTIL" };
+	static const bool right[] = { false, false, false, false, false, true, true, true };
+	static const size_t widths[] = { 14, 9, 26, 40, 8, 9, 7, 5 };
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
+						 .headers = headers,
+						 .right_align = right,
+						 .min_width = widths,
+						 .separator = " " };
+	_cleanup_json_ struct json_object *doc = NULL;
+	struct json_object *accels = NULL, *tops = NULL, *accel = NULL;
 	const char *version, *nvml;
-	struct jw w = { .pretty = json == 2 };
 	struct accel_row a;
 	unsigned n = 0;
 	int r;
@@ -237,34 +219,10 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 	if (r < 0)
 		return r;
 	if (json) {
-		jw_open(&w, '{');
-		jw_kv_s(&w, "data_version", version);
-		jw_kv_s(&w, "nvml", nvml);
-		jw_kv_s(&w, "gpu_mode", g->mode);
-		jw_kv_s(&w, "gpu_meter", g->meter);
-		jw_kv_s(&w, "launch_counts", g->launch_counts);
-		jw_kv_u(&w, "probes_attached", g->probes);
-		jw_kv_u(&w, "launch_probes", g->launch_probes);
-		jw_key(&w, "libraries");
-		jw_open(&w, '[');
-		for (size_t i = 0; i < g->n_libs; i++) {
-			jw_sep(&w);
-			jw_str(g->libs[i]);
-		}
-		jw_close(&w, ']');
-		jw_key(&w, "probes");
-		jw_open(&w, '[');
-		for (size_t i = 0; i < g->n_probes; i++) {
-			jw_sep(&w);
-			jw_str(g->probe_list[i]);
-		}
-		jw_close(&w, ']');
-		jw_key(&w, "accelerators");
-		jw_open(&w, '[');
-	} else {
-		if (legend)
-			printf("%-14s %-9s %-26s %-40s %-8s %9s %7s %5s\n", "BUS-ID", "PCI-ID",
-			       "MODEL", "UUID", "DRIVER", "TPP", "APP", "UTIL");
+		doc = json_object_new_object();
+		if (!doc || gpu_status_json(doc, version, nvml, g) < 0 ||
+		    json_add(doc, "accelerators", accels = json_object_new_array()) < 0)
+			return -ENOMEM;
 	}
 	while ((r = sd_bus_message_enter_container(inv, 'r', "suuussssddia{sd}s")) > 0) {
 		r = sd_bus_message_read(inv, ROW_FIELDS, &a.bus_id, &a.vendor_id, &a.device_id,
@@ -272,31 +230,17 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 					&a.tpp, &a.app, &a.util);
 		if (r < 0)
 			return r;
-		if (json) {
-			jw_open(&w, '{');
-			jw_kv_s(&w, "bus_id", a.bus_id);
-			jw_kv_u(&w, "vendor_id", a.vendor_id);
-			jw_kv_u(&w, "device_id", a.device_id);
-			jw_kv_u(&w, "class", a.class_code);
-			jw_kv_s(&w, "vendor", a.vendor);
-			jw_kv_s(&w, "model", a.model);
-			jw_kv_s(&w, "uuid", a.uuid);
-			jw_kv_s(&w, "driver", a.driver);
-			jw_kv_d(&w, "tpp", a.tpp);
-			jw_kv_d(&w, "app", a.app);
-			jw_kv_i(&w, "utilization", a.util);
-			jw_key(&w, "peak_dense_tops");
-			jw_open(&w, '{');
-		}
+		if (json && accel_json(accels, &a, &accel, &tops) < 0)
+			return -ENOMEM;
 		r = sd_bus_message_enter_container(inv, 'a', "{sd}");
 		if (r < 0)
 			return r;
 		const char *prec;
-		double tops;
+		double peak;
 
-		while ((r = sd_bus_message_read(inv, "{sd}", &prec, &tops)) > 0)
-			if (json)
-				jw_kv_d(&w, prec, tops);
+		while ((r = sd_bus_message_read(inv, "{sd}", &prec, &peak)) > 0)
+			if (json && json_add_double(tops, prec, peak) < 0)
+				return -ENOMEM;
 		if (r < 0)
 			return r;
 		r = sd_bus_message_exit_container(inv);
@@ -308,30 +252,27 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 			return r;
 		n++;
 		if (json) {
-			jw_close(&w, '}');
-			jw_kv_s(&w, "sources", a.sources);
-			jw_close(&w, '}');
+			if (json_add_string(accel, "sources", a.sources) < 0)
+				return -ENOMEM;
 			continue;
 		}
-		char pci[16], util[8];
-
-		snprintf(pci, sizeof(pci), "%04x:%04x", a.vendor_id, a.device_id);
-		snprintf(util, sizeof(util), a.util < 0 ? "-" : "%d%%", a.util);
-		printf("%-14s %-9s %-26s %-40s %-8s %9.0f %7.2f %5s\n", a.bus_id, pci,
-		       *a.model ? a.model : "(unknown model)", *a.uuid ? a.uuid : "-",
-		       *a.driver ? a.driver : "-", a.tpp, a.app, util);
+		if (table_add(&t, "%s", a.bus_id) < 0 ||
+		    table_add(&t, "%04x:%04x", a.vendor_id, a.device_id) < 0 ||
+		    table_add(&t, "%s", *a.model ? a.model : "(unknown model)") < 0 ||
+		    table_add(&t, "%s", a.uuid) < 0 || table_add(&t, "%s", a.driver) < 0 ||
+		    table_add(&t, "%.0f", a.tpp) < 0 || table_add(&t, "%.2f", a.app) < 0 ||
+		    (a.util < 0 ? table_add(&t, "-") : table_add(&t, "%d%%", a.util)) < 0)
+			return -ENOMEM;
 	}
 	if (r < 0)
 		return r;
 	r = sd_bus_message_exit_container(inv);
 	if (r < 0)
 		return r;
-	if (json) {
-		jw_close(&w, ']');
-		jw_close(&w, '}');
-		putchar('\n');
-		return 0;
-	}
+	if (json)
+		return json_dump(stdout, doc, json);
+	if (table_print(&t, legend, NULL) < 0)
+		return -ENOMEM;
 	if (legend) {
 		printf("\n%u accelerator(s). Models data %s; NVML %s.\n", n,
 		       *version ? version : "(not loaded)", nvml);
@@ -345,15 +286,15 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, int 
 	return 0;
 }
 
-int ctl_inventory(sd_bus *bus, int json, bool legend)
+static int inventory(sd_bus *bus, enum json_mode json, bool legend)
 {
 	sd_bus_message *inv = NULL, *status = NULL;
 	struct gpu_status g = { 0 };
 	int r;
 
-	r = call(bus, "GetInventory", &inv, "");
+	r = bus_call(bus, "GetInventory", &inv, "");
 	if (r >= 0)
-		r = call(bus, "GetStatus", &status, "");
+		r = bus_call(bus, "GetStatus", &status, "");
 	if (r >= 0) {
 		r = read_gpu_status(status, &g);
 		if (r >= 0)
@@ -369,116 +310,27 @@ int ctl_inventory(sd_bus *bus, int json, bool legend)
 	return r < 0 ? r : 0;
 }
 
-/* ---- usage ---- */
-
-int ctl_gpu_usage_fetch(sd_bus *bus, uint64_t since_usec, sd_bus_message **reply,
-			struct ctl_gpu_row **rows, size_t *n)
+/* The daemon's view, then the kernel module's (tools/ctl-module.c);
+ * "inventory kernel": the module's alone, no daemon needed. */
+int verb_inventory(sd_bus *bus, int argc, char **argv)
 {
-	struct ctl_gpu_row g;
+	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = NULL;
 	int r;
 
-	*rows = NULL;
-	*n = 0;
-	r = call(bus, "GetGpuUsage", reply, "t", since_usec);
+	(void)bus;
+	if (argc == 2) {
+		if (!streq(argv[1], "kernel"))
+			return usage_error("inventory: unknown view '%s' (expected kernel)",
+					   argv[1]);
+		return ctl_module_inventory(arg_json, arg_legend, false);
+	}
+	r = bus_connect(&own);
 	if (r < 0)
 		return r;
-	r = sd_bus_message_enter_container(*reply, 'a', HPCMETER_SIG_GPU_USAGE);
-	if (r < 0)
+	r = inventory(own, arg_json, arg_legend);
+	if (r < 0 || arg_json)
 		return r;
-	while ((r = sd_bus_message_read(*reply, HPCMETER_SIG_GPU_USAGE, &g.cgroup, &g.job, &g.uid,
-					&g.user, &g.gpu_ns, &g.tpp_seconds, &g.ops_upper,
-					&g.ops_lower, &g.launches, &g.threads_launched,
-					&g.graph_launches, &g.bytes_alloc, &g.bytes_h2d,
-					&g.dev_opens, &g.first_usec, &g.last_usec)) > 0) {
-		struct ctl_gpu_row *a = realloc(*rows, (*n + 1) * sizeof(*a));
-
-		if (!a)
-			return -ENOMEM;
-		*rows = a;
-		a[(*n)++] = g;
-	}
-	return r;
-}
-
-#define GPU_COLS 9
-
-/* A cell of the GPU table: control characters (from user-chosen names) shown as '?'. */
-static char *gpu_cell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *gpu_cell(const char *fmt, ...)
-{
-	char *c = NULL;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	r = vasprintf(&c, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		return NULL;
-	for (unsigned char *p = (unsigned char *)c; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return c;
-}
-
-/* Columns sized to their content, two spaces apart, numbers right-aligned (as the other
- * tables of hpcmeterctl). */
-void ctl_gpu_usage_table(const struct ctl_gpu_row *rows, size_t n, bool legend)
-{
-	static const char *const headers[GPU_COLS] = { "CGROUP",   "JOB",	  "USER(UID)",
-						       "GPU-TIME", "TPP-SECONDS", "OPS-UPPER",
-						       "LAUNCHES", "THREADS",	  "ALLOC" };
-	size_t widths[GPU_COLS] = { 0 };
-	char **cells;
-
-	if (n == 0)
-		return;
-	cells = calloc(n * GPU_COLS, sizeof(char *));
-	if (!cells) {
-		fprintf(stderr, "hpcmeterctl: out of memory\n");
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct ctl_gpu_row *g = &rows[i];
-		char span[FORMAT_SPAN_MAX], alloc[FORMAT_BYTES_MAX];
-		char **c = cells + i * GPU_COLS;
-
-		c[0] = gpu_cell("%s", g->cgroup);
-		c[1] = gpu_cell("%s", *g->job ? g->job : "-");
-		c[2] = gpu_cell("%s(%" PRIu32 ")", *g->user ? g->user : "?", g->uid);
-		c[3] = gpu_cell("%s", format_span_ns(span, sizeof(span), g->gpu_ns));
-		c[4] = gpu_cell("%.1f", g->tpp_seconds);
-		c[5] = gpu_cell("%.3g", g->ops_upper);
-		c[6] = gpu_cell("%" PRIu64, g->launches);
-		c[7] = gpu_cell("%" PRIu64, g->threads_launched);
-		c[8] = gpu_cell("%s", format_bytes(alloc, sizeof(alloc), g->bytes_alloc));
-	}
-	for (size_t k = 0; k < GPU_COLS; k++) {
-		widths[k] = legend ? strlen(headers[k]) : 0;
-		for (size_t i = 0; i < n; i++) {
-			const char *c = cells[i * GPU_COLS + k];
-			size_t l = c ? strlen(c) : 1;
-
-			widths[k] = l > widths[k] ? l : widths[k];
-		}
-	}
-	for (size_t i = 0; i <= n; i++) {
-		if (i == 0 && !legend)
-			continue;
-		if (i == 0)
-			putchar('\n');
-		for (size_t k = 0; k < GPU_COLS; k++) {
-			const char *c = i == 0 ? headers[k] : cells[(i - 1) * GPU_COLS + k];
-
-			printf(k < 3 ? "%-*s%s" : "%*s%s", (int)widths[k], c ? c : "?",
-			       k + 1 < GPU_COLS ? "  " : "\n");
-		}
-	}
-	for (size_t i = 0; i < n * GPU_COLS; i++)
-		free(cells[i]);
-	free(cells);
-	if (legend)
-		printf("\n%zu GPU usage records. GPU-TIME is device time since the first GPU "
-		       "use;\nLAUNCHES and THREADS are counted in detailed GPU mode only.\n",
-		       n);
+	if (arg_legend)
+		printf("\nSeen by the hpcmeter kernel module:\n");
+	return ctl_module_inventory(JSON_OFF, arg_legend, true);
 }

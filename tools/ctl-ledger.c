@@ -1,31 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* hpcmeterctl ledger verify | report ... | metrics: verbs that read the ledger itself (offline,
- * no daemon needed) or take options of their own. */
+/* hpcmeterctl ledger verify: walk the ledger's hash chain, read-only and offline (no daemon
+ * needed); and opening the ledger and showing progress, which report does too. */
 #include <errno.h>
-#include <math.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-bus.h>
 #include <unistd.h>
+#include <systemd/sd-bus.h>
 
 #include "config.h"
 #include "ctl-exit.h"
 #include "ctl-help.h"
-#include "ctl-ext.h"
-#include "hpcmeter-bus.h"
+#include "ctl-ledger.h"
+#include "ctl-verbs.h"
+#include "json-doc.h"
 #include "ledger-chain.h"
 #include "ledger.h"
-#include "sign.h"
 #include "util.h"
-
-#define EXIT_USAGE 2
-
-bool ctl_ext_handles(const char *verb)
-{
-	return streq(verb, "ledger") || streq(verb, "report") || streq(verb, "metrics");
-}
 
 int ctl_open_ledger(const char *state_dir, sqlite3 **ret)
 {
@@ -99,7 +90,40 @@ static void help_ledger(void)
 	printf("  (ledger verify: 1 also when the chain is broken.)\n");
 }
 
-static int ledger_verify(int argc, char **argv)
+/* The verdict as one object; pretty is one member per line. */
+static int print_verify_json(const struct chain_verify *v, const char *head_hash,
+			     enum json_mode json)
+{
+	_cleanup_json_ struct json_object *o = json_object_new_object();
+	int r = o ? 0 : -ENOMEM;
+
+	if (r >= 0)
+		r = json_add_bool(o, "verified", !v->broken);
+	if (r >= 0)
+		r = json_add_uint(o, "records", v->entries);
+	if (r >= 0)
+		r = json_add_uint(o, "rolled_up", v->rolled_up);
+	if (r >= 0)
+		r = json_add_uint(o, "head_seq", v->head.seq);
+	if (r >= 0)
+		r = json_add_string(o, "head_hash", head_hash);
+	if (r >= 0 && v->broken) {
+		r = json_add_uint(o, "broken_seq", v->bad_seq);
+		if (r >= 0)
+			r = json_add_string(o, "broken_table", v->bad_table);
+		if (r >= 0)
+			r = json_add_int(o, "broken_row", v->bad_row);
+		if (r >= 0)
+			r = json_add_string(o, "reason", v->reason);
+	}
+	if (r < 0) {
+		log_error("out of memory");
+		return r;
+	}
+	return json_dump_rows(stdout, o, json);
+}
+
+int verb_ledger(sd_bus *bus, int argc, char **argv)
 {
 	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
 						 { "json", optional_argument, NULL, 'j' },
@@ -108,8 +132,7 @@ static int ledger_verify(int argc, char **argv)
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
 	char hex[2 * CHAIN_HASH_LEN + 1];
 	struct chain_verify v;
-	bool json = false, pretty = false;
-	const char *nl;
+	enum json_mode json = JSON_OFF;
 	sqlite3 *db;
 	int c, r;
 
@@ -120,33 +143,30 @@ static int ledger_verify(int argc, char **argv)
 			state_dir = optarg;
 			break;
 		case 'j':
-			if (optarg && !streq(optarg, "short") && !streq(optarg, "pretty") &&
-			    !streq(optarg, "off")) {
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &json) < 0) {
 				fprintf(stderr,
 					"hpcmeterctl: unknown JSON mode '%s' (expected short, "
 					"pretty or off)\nTry 'hpcmeterctl ledger --help'.\n",
 					optarg);
-				return EXIT_USAGE;
+				return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 			}
-			json = !optarg || !streq(optarg, "off");
-			pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
 			break;
 		case 'h':
 			help_ledger();
 			return 0;
 		default:
 			fprintf(stderr, "Try 'hpcmeterctl ledger --help'.\n");
-			return EXIT_USAGE;
+			return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 		}
 	}
 	if (optind >= argc || !streq(argv[optind], "verify") || optind + 1 != argc) {
 		fprintf(stderr, "hpcmeterctl: ledger: expected 'verify'\n"
 				"Try 'hpcmeterctl ledger --help'.\n");
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	r = ctl_open_ledger(state_dir, &db);
 	if (r < 0)
-		return 1;
+		return ctl_fail(CTL_EXIT_FAILURE, r);
 	/* One read transaction: the daemon may append meanwhile; we verify a snapshot. */
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	r = chain_verify(db, &v, verify_progress, NULL);
@@ -155,22 +175,13 @@ static int ledger_verify(int argc, char **argv)
 	sqlite3_close(db);
 	if (r < 0) {
 		log_error("cannot read the ledger in %s: %s", state_dir, strerror(-r));
-		return 1;
+		return ctl_fail(CTL_EXIT_FAILURE, r);
 	}
 	chain_hex(v.head.hash, sizeof(v.head.hash), hex);
-	nl = pretty ? "\n  " : "";
 	if (json) {
-		printf("{%s\"verified\":%s,%s\"records\":%llu,%s\"rolled_up\":%llu,%s\"head_seq\":%llu,"
-		       "%s\"head_hash\":\"%s\"",
-		       nl, v.broken ? "false" : "true", nl, (unsigned long long)v.entries, nl,
-		       (unsigned long long)v.rolled_up, nl, (unsigned long long)v.head.seq, nl,
-		       hex);
-		if (v.broken)
-			printf(",%s\"broken_seq\":%llu,%s\"broken_table\":\"%s\",%s\"broken_row\":%lld,"
-			       "%s\"reason\":\"%s\"",
-			       nl, (unsigned long long)v.bad_seq, nl, v.bad_table, nl,
-			       (long long)v.bad_row, nl, v.reason);
-		printf("%s}\n", pretty ? "\n" : "");
+		r = print_verify_json(&v, hex, json);
+		if (r < 0)
+			return ctl_fail(CTL_EXIT_FAILURE, r);
 	} else if (v.broken) {
 		printf("ledger chain BROKEN at record %llu (%s row %lld): %s\n"
 		       "%llu records before it verify.\n",
@@ -182,289 +193,6 @@ static int ledger_verify(int argc, char **argv)
 		       (unsigned long long)v.entries, (unsigned long long)v.rolled_up,
 		       (unsigned long long)v.head.seq, hex);
 	}
-	return v.broken ? 1 : 0;
-}
-
-static void json_text(const char *p, size_t n)
-{
-	putchar('"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-/* One OpenMetrics sample line, NAME[{L="V",...}] VALUE [TIMESTAMP], as a JSON object
- * {"name":..,"labels":{..},"value":..}. Label values keep their escapes (\" \\ \n) as text
- * would: they are unescaped into the JSON string. Returns false for a line it cannot read. */
-static bool metrics_sample_json(const char *line, bool first, bool pretty)
-{
-	const char *p = line, *name = p, *v;
-	size_t name_len;
-	char *end;
-	double value;
-
-	while (*p && *p != '{' && *p != ' ')
-		p++;
-	name_len = (size_t)(p - name);
-	if (name_len == 0)
-		return false;
-	printf("%s%s{\"name\":", first ? "" : ",", pretty ? "\n  " : "");
-	json_text(name, name_len);
-	fputs(",\"labels\":{", stdout);
-	if (*p == '{') {
-		bool first_label = true;
-
-		p++;
-		while (*p && *p != '}') {
-			const char *k = p;
-
-			while (*p && *p != '=')
-				p++;
-			if (*p != '=' || p[1] != '"')
-				return false;
-			printf("%s", first_label ? "" : ",");
-			json_text(k, (size_t)(p - k));
-			fputs(":\"", stdout);
-			for (p += 2; *p && *p != '"'; p++) {
-				if (*p == '\\' && p[1]) {
-					p++;
-					fputs(*p == 'n' ? "\\n" :
-					      *p == '"' ? "\\\"" :
-							  "\\\\",
-					      stdout);
-				} else if ((unsigned char)*p < 0x20)
-					printf("\\u%04x", (unsigned char)*p);
-				else
-					putchar(*p);
-			}
-			if (*p != '"')
-				return false;
-			putchar('"');
-			p++;
-			if (*p == ',')
-				p++;
-			first_label = false;
-		}
-		if (*p != '}')
-			return false;
-		p++;
-	}
-	fputs("},\"value\":", stdout);
-	while (*p == ' ')
-		p++;
-	v = p;
-	value = strtod(v, &end);
-	if (end == v)
-		return false;
-	if (isfinite(value))
-		printf("%.17g}", value);
-	else
-		fputs("null}", stdout); /* NaN and infinities have no JSON number */
-	return true;
-}
-
-static int public_key(int argc, char **argv)
-{
-	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
-						 { "help", no_argument, NULL, 'h' },
-						 { "json", optional_argument, NULL, 'j' },
-						 {} };
-	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
-	char path[4200], err[512], key_id[65];
-	_cleanup_free_ char *pem = NULL;
-	size_t len = 0;
-	EVP_PKEY *key = NULL;
-	bool json = false, pretty = false;
-	FILE *f;
-	int c;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-		switch (c) {
-		case 'h':
-			printf("Usage: hpcmeterctl report public-key [--state-dir DIR] [--json[=MODE]]\n\n"
-			       "Print the node's public report key (PEM), to give to an auditor with\n"
-			       "the reports (see 'hpcmeterctl report --help'). With --json, an object\n"
-			       "{\"key_id\": SHA-256 of the key as reports name it, \"pem\": the key}.\n");
-			ctl_help_exit_status(stdout);
-			return 0;
-		case 's':
-			state_dir = optarg;
-			break;
-		case 'j':
-			json = !optarg || !streq(optarg, "off");
-			pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
-			break;
-		default:
-			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_PUB_FILE);
-	f = fopen(path, "re");
-	if (!f) {
-		log_error("cannot read the node's public report key %s: %s (hpcmeterd creates it "
-			  "at its first start)",
-			  path, strerror(errno));
-		return 1;
-	}
-	{
-		FILE *m = open_memstream(&pem, &len);
-		char buf[4096];
-		size_t n;
-
-		if (!m) {
-			fclose(f);
-			return 1;
-		}
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-			fwrite(buf, 1, n, m);
-		fclose(f);
-		if (fclose(m) != 0)
-			return 1;
-	}
-	if (!json) {
-		fwrite(pem, 1, len, stdout);
-		return 0;
-	}
-	if (sign_load_public(path, &key, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return 1;
-	}
-	sign_key_id(key, key_id);
-	EVP_PKEY_free(key);
-	printf("{%s\"key_id\":\"%s\",%s\"pem\":", pretty ? "\n  " : "", key_id,
-	       pretty ? "\n  " : "");
-	json_text(pem, len);
-	printf("%s}\n", pretty ? "\n" : "");
-	return 0;
-}
-
-static void help_metrics(void)
-{
-	printf("Usage: hpcmeterctl metrics [--json[=MODE]] [--address=ADDRESS]\n\n"
-	       "Print hpcmeterd's metrics in the OpenMetrics text format (GetMetrics): CPU seconds\n"
-	       "per job and user, violations, gaps, probe drops, meter and ledger state,\n"
-	       "licences. With --json, an array of samples {\"name\", \"labels\": {...}, \"value\"}\n"
-	       "(short: one line; pretty: one sample per line; without MODE, pretty on a\n"
-	       "terminal). --address=ADDRESS: the bus at ADDRESS, not the system bus.\n\n"
-	       "Example:\n"
-	       "  hpcmeterctl metrics --json | jq '.[] | select(.name == \"hpcmeter_violations_total\")'\n");
-	ctl_help_exit_status(stdout);
-}
-
-static int metrics(int argc, char **argv)
-{
-	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	bool json = false, pretty = false, first = true;
-	const char *text, *address = NULL;
-	int r;
-
-	for (int i = 1; i < argc; i++) {
-		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
-			help_metrics();
-			return 0;
-		}
-		if (streq(argv[i], "--json") || streq(argv[i], "--json=pretty") ||
-		    streq(argv[i], "--json=short")) {
-			json = true;
-			pretty = streq(argv[i], "--json") ? isatty(STDOUT_FILENO) :
-							    streq(argv[i], "--json=pretty");
-			continue;
-		}
-		if (streq(argv[i], "--json=off")) {
-			json = false;
-			continue;
-		}
-		if (strncmp(argv[i], "--address=", 10) == 0 && argv[i][10]) {
-			address = argv[i] + 10;
-			continue;
-		}
-		fprintf(stderr,
-			"hpcmeterctl: metrics: unexpected argument '%s'\n"
-			"Try 'hpcmeterctl metrics --help'.\n",
-			argv[i]);
-		return EXIT_USAGE;
-	}
-	if (address) {
-		r = sd_bus_new(&bus);
-		if (r >= 0)
-			r = sd_bus_set_address(bus, address);
-		if (r >= 0)
-			r = sd_bus_set_bus_client(bus, 1);
-		if (r >= 0)
-			r = sd_bus_start(bus);
-	} else
-		r = sd_bus_open_system(&bus);
-	if (r < 0) {
-		log_error("cannot connect to the %s: %s", address ? "bus" : "system bus",
-			  strerror(-r));
-		return ctl_exit_from_connect_error(r);
-	}
-	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
-			       hpcmeter_iface("GetMetrics"), "GetMetrics", &error, &reply, "");
-	if (r < 0) {
-		if (ctl_bus_error_not_running(&error))
-			log_error("cannot reach hpcmeterd (" HPCMETER_BUS_NAME
-				  ") on the system bus: %s",
-				  error.message ? error.message : strerror(-r));
-		else
-			log_error("GetMetrics failed: %s",
-				  error.message ? error.message : strerror(-r));
-		return ctl_exit_from_bus_error(&error, r);
-	}
-	r = sd_bus_message_read(reply, "s", &text);
-	if (r < 0) {
-		log_error("cannot parse the reply of GetMetrics: %s", strerror(-r));
-		return 1;
-	}
-	if (!json) {
-		fputs(text, stdout);
-		return 0;
-	}
-	putchar('[');
-	for (const char *line = text; *line;) {
-		const char *eol = strchrnul(line, '\n');
-		_cleanup_(freep) char *l = strndup(line, (size_t)(eol - line));
-
-		if (!l)
-			return 1;
-		if (*l && *l != '#') {
-			if (!metrics_sample_json(l, first, pretty)) {
-				putchar('\n');
-				log_error("cannot read the metrics line '%s'", l);
-				return 1;
-			}
-			first = false;
-		}
-		line = *eol ? eol + 1 : eol;
-	}
-	printf("%s]\n", pretty && !first ? "\n" : "");
-	return 0;
-}
-
-int ctl_ext_main(int argc, char **argv)
-{
-	if (streq(argv[0], "ledger"))
-		return ledger_verify(argc, argv);
-	if (streq(argv[0], "metrics"))
-		return metrics(argc, argv);
-	/* report verify FILE..., report public-key, report --license ... */
-	if (argc > 1 && streq(argv[1], "verify"))
-		return ctl_report_verify(argc - 1, argv + 1);
-	if (argc > 1 && streq(argv[1], "public-key"))
-		return public_key(argc - 1, argv + 1);
-	return ctl_report(argc, argv);
+	/* a broken chain is the answer, said on standard output; the exit status says it too */
+	return v.broken ? ctl_fail(CTL_EXIT_FAILURE, -EBADMSG) : 0;
 }

@@ -1,26 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* hpcmeterctl license explain and license simulate (see ctl-license.h). */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include "ctl-license.h"
-
+/* hpcmeterctl license check|explain|simulate: a licence file checked offline, a loaded licence's
+ * terms as the daemon evaluates them (ExplainLicense), a draft against the recorded ledger. */
 #include <errno.h>
-#include <math.h>
-#include <pwd.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <systemd/sd-bus.h>
 
+#include "ctl-args.h"
+#include "ctl-bus.h"
 #include "ctl-exit.h"
+#include "ctl-format.h"
+#include "ctl-table.h"
+#include "ctl-verbs.h"
 #include "evaluate.h"
 #include "hpcmeter-bus.h"
+#include "json-doc.h"
 #include "ledger-query.h"
+#include "license.h"
 #include "util.h"
 
-void ctl_license_format(const struct license_error *e, const char *severity, char *buf, size_t size)
+static inline void license_freep(struct license **l)
+{
+	if (*l)
+		license_free(*l);
+}
+
+/* "file:line:col: error: field: message" (or "warning") as compilers print them. */
+static void license_format_error(const struct license_error *e, const char *severity, char *buf,
+				 size_t size)
 {
 	char pos[32] = "";
 
@@ -30,19 +42,29 @@ void ctl_license_format(const struct license_error *e, const char *severity, cha
 		 e->field[0] ? ": " : "", e->message);
 }
 
-/* A JSON string (RFC 8259): quotes, backslashes and control characters escaped. */
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			printf("\\%c", *c);
-		else if (*c < 0x20)
-			printf("\\u%04x", *c);
-		else
-			putchar(*c);
+/* The terms of a licence, TERM STATE TEXT, as explain and simulate have always listed them:
+ * indented, no header, the first two columns at least 34 and 14 wide. */
+static const bool terms_right[] = { false, false, false };
+static const size_t terms_width[] = { 34, 14, 0 };
+#define TERMS_TABLE                                                                   \
+	{                                                                             \
+		.n_columns = 3, .right_align = terms_right, .min_width = terms_width, \
+		.separator = " ", .indent = "  "                                      \
 	}
-	putchar('"');
+
+/* Appends {"term","state","text"} to a. */
+static int term_json(struct json_object *a, const char *term, const char *state, const char *text)
+{
+	struct json_object *o = json_object_new_object();
+	int r = json_append(a, o);
+
+	if (r >= 0)
+		r = json_add_string(o, "term", term);
+	if (r >= 0)
+		r = json_add_string(o, "state", state);
+	if (r >= 0)
+		r = json_add_string(o, "text", text);
+	return r;
 }
 
 /* Is a licence with this id loaded (ListLicenses)? On doubt, yes. */
@@ -64,14 +86,14 @@ static bool license_loaded(sd_bus *bus, const char *id)
 	return r < 0;
 }
 
-int ctl_license_explain(sd_bus *bus, const char *id, int json, bool legend)
+/* legend: the heading line before the terms; pretty JSON is one term per line */
+static int license_explain(sd_bus *bus, const char *id, enum json_mode json, bool legend)
 {
-	const char *nl = json == 2 ? "\n  " : "";
-
 	_cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+	_cleanup_json_ struct json_object *terms = NULL;
+	_cleanup_(table_done) struct table t = TERMS_TABLE;
 	const char *term, *state, *text;
-	bool first = true;
 	int r;
 
 	r = sd_bus_call_method(bus, HPCMETER_BUS_NAME, HPCMETER_OBJECT_PATH,
@@ -89,27 +111,21 @@ int ctl_license_explain(sd_bus *bus, const char *id, int json, bool legend)
 	r = sd_bus_message_enter_container(reply, 'a', HPCMETER_SIG_TERM);
 	if (r < 0)
 		return r;
-	if (json)
-		putchar('[');
-	else if (legend)
+	if (json && !(terms = json_object_new_array()))
+		return -ENOMEM;
+	if (!json && legend)
 		printf("Licence %s, evaluated now by hpcmeterd:\n\n", id);
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_TERM, &term, &state, &text)) > 0) {
 		if (json) {
-			printf("%s%s{\"term\":", first ? "" : ",", nl);
-			json_str(term);
-			printf(",\"state\":");
-			json_str(state);
-			printf(",\"text\":");
-			json_str(text);
-			putchar('}');
-		} else {
-			printf("  %-34s %-14s %s\n", term, state, text);
-		}
-		first = false;
+			if (term_json(terms, term, state, text) < 0)
+				return -ENOMEM;
+		} else if (table_add(&t, "%s", term) < 0 || table_add(&t, "%s", state) < 0 ||
+			   table_add(&t, "%s", text) < 0)
+			return log_oom();
 	}
-	if (json)
-		printf("%s]\n", json == 2 && !first ? "\n" : "");
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return r;
+	return json ? json_dump_rows(stdout, terms, json) : table_print(&t, false, NULL);
 }
 
 /* ---- simulate ---- */
@@ -129,12 +145,12 @@ static int parse_day(const char *s, int64_t *ret)
 struct sim {
 	const struct license *l;
 	struct eval_result res;
-	unsigned execs;
+	uint64_t execs;
 	int r;
 };
 
 static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *exe,
-		    const char *cgroup, void *userdata)
+		    const char *cgroup, uint64_t count, void *userdata)
 {
 	struct sim *s = userdata;
 	struct passwd *pw = getpwuid(uid);
@@ -172,17 +188,21 @@ static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *
 		.exempt = uid < 1000,
 	};
 	(void)time_usec;
-	s->execs++;
+	s->execs += count;
 	s->r = evaluate_process(s->l, &p, &s->res);
 	for (size_t i = 0; i < n_groups; i++)
 		free((char *)groups[i]);
 	return s->r;
 }
 
-int ctl_license_simulate(const char *file, const char *since, const char *state_dir, int json)
+/* Evaluates the draft licence file against state_dir's ledger since the date (YYYY-MM-DD,
+ * UTC), read-only. Returns 0, or 1 when the draft would have been violated, or -errno. */
+static int license_simulate(const char *file, const char *since, const char *state_dir,
+			    enum json_mode json)
 {
-	const char *nl = json == 2 ? "\n  " : "", *nl2 = json == 2 ? "\n    " : "";
-
+	_cleanup_json_ struct json_object *doc = NULL;
+	_cleanup_(table_done) struct table t = TERMS_TABLE;
+	struct json_object *findings = NULL, *terms = NULL;
 	_cleanup_free_ char *path = NULL;
 	struct license_error err = {};
 	struct license *l = NULL;
@@ -200,7 +220,7 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 	}
 	r = license_parse_file(file, &l, &err);
 	if (r < 0) {
-		ctl_license_format(&err, "error", msg, sizeof(msg));
+		license_format_error(&err, "error", msg, sizeof(msg));
 		fprintf(stderr, "%s\n", msg);
 		return r;
 	}
@@ -242,14 +262,18 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 	}
 
 	/* One line per distinct finding. */
-	if (json)
-		printf("{%s\"license\":", nl);
 	if (json) {
-		json_str(l->id);
-		printf(",%s\"execs\":%u,%s\"findings\":[", nl, s.execs, nl);
+		doc = json_object_new_object();
+		if (!doc || json_add_string(doc, "license", l->id) < 0 ||
+		    json_add_uint(doc, "execs", s.execs) < 0 ||
+		    json_add(doc, "findings", findings = json_object_new_array()) < 0 ||
+		    json_add(doc, "terms", terms = json_object_new_array()) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
 	} else {
-		printf("Simulating licence %s (%s) against %s since %s: %u exec(s) recorded.\n\n",
-		       l->id, file, path, since, s.execs);
+		printf("Simulating licence %s (%s) against %s since %s: %llu exec(s) recorded.\n\n",
+		       l->id, file, path, since, (unsigned long long)s.execs);
 	}
 	bool first = true;
 	for (size_t i = 0; i < s.res.n_findings; i++) {
@@ -265,13 +289,21 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 			continue;
 		violated |= f->level == 0;
 		if (json) {
-			printf("%s%s{\"kind\":", first ? "" : ",", nl2);
-			json_str(f->kind);
-			printf(",\"term\":");
-			json_str(f->term);
-			printf(",\"level\":%u,\"pid\":%u,\"detail\":", f->level, f->pid);
-			json_str(f->detail);
-			putchar('}');
+			struct json_object *o = json_object_new_object();
+
+			r = json_append(findings, o);
+			if (r >= 0)
+				r = json_add_string(o, "kind", f->kind);
+			if (r >= 0)
+				r = json_add_string(o, "term", f->term);
+			if (r >= 0)
+				r = json_add_uint(o, "level", f->level);
+			if (r >= 0)
+				r = json_add_uint(o, "pid", f->pid);
+			if (r >= 0)
+				r = json_add_string(o, "detail", f->detail);
+			if (r < 0)
+				goto out;
 		} else if (f->level) {
 			printf("  approaching %u %%  %s: %s\n", f->level, f->term, f->detail);
 		} else {
@@ -282,24 +314,28 @@ int ctl_license_simulate(const char *file, const char *since, const char *state_
 		first = false;
 	}
 	if (json) {
-		printf("%s],%s\"terms\":[", json == 2 && !first ? nl : "", nl);
 		for (size_t i = 0; i < s.res.n_terms; i++) {
-			printf("%s%s{\"term\":", i ? "," : "", nl2);
-			json_str(s.res.terms[i].term);
-			printf(",\"state\":");
-			json_str(eval_state_name(s.res.terms[i].state));
-			printf(",\"text\":");
-			json_str(s.res.terms[i].text);
-			putchar('}');
+			r = term_json(terms, s.res.terms[i].term,
+				      eval_state_name(s.res.terms[i].state), s.res.terms[i].text);
+			if (r < 0)
+				goto out;
 		}
-		printf("%s]%s}\n", json == 2 && s.res.n_terms ? nl : "", json == 2 ? "\n" : "");
+		r = json_dump_rows(stdout, doc, json);
+		if (r < 0)
+			goto out;
 	} else {
 		if (first)
 			printf("  no violation: the recorded usage complies with this draft\n");
 		printf("\nTerms:\n");
-		for (size_t i = 0; i < s.res.n_terms; i++)
-			printf("  %-34s %-14s %s\n", s.res.terms[i].term,
-			       eval_state_name(s.res.terms[i].state), s.res.terms[i].text);
+		for (size_t i = 0; r >= 0 && i < s.res.n_terms; i++)
+			if (table_add(&t, "%s", s.res.terms[i].term) < 0 ||
+			    table_add(&t, "%s", eval_state_name(s.res.terms[i].state)) < 0 ||
+			    table_add(&t, "%s", s.res.terms[i].text) < 0)
+				r = log_oom();
+		if (r >= 0)
+			r = table_print(&t, false, NULL);
+		if (r < 0)
+			goto out;
 	}
 	r = violated ? 1 : 0;
 out:
@@ -307,4 +343,129 @@ out:
 	sqlite3_close(db);
 	license_free(l);
 	return r;
+}
+
+/* ---- check: offline, no bus ---- */
+
+/* One file's result: the licence l, or the error line error. */
+static int license_check_json(struct json_object *a, const char *file, const struct license *l,
+			      const char *error)
+{
+	struct json_object *o = json_object_new_object(), *warnings;
+	char msg[LICENSE_ERROR_MAX + 512];
+	int r = json_append(a, o);
+
+	if (r >= 0)
+		r = json_add_string(o, "file", file);
+	if (r >= 0)
+		r = json_add_bool(o, "ok", l != NULL);
+	if (!l)
+		return r >= 0 ? json_add_string(o, "error", error) : r;
+	if (r >= 0)
+		r = json_add_string(o, "id", l->id);
+	if (r >= 0)
+		r = json_add_string(o, "regime", l->regime ?: "");
+	if (r >= 0)
+		r = json_add_string(o, "authority", l->authority ?: "");
+	/* same units as ListLicenses */
+	if (r >= 0)
+		r = json_add_uint(o, "valid_from_usec",
+				  l->valid_from > 0 ? (uint64_t)l->valid_from * USEC_PER_SEC : 0);
+	if (r >= 0)
+		r = json_add_uint(o, "valid_until_usec",
+				  l->valid_until > 0 ? (uint64_t)l->valid_until * USEC_PER_SEC : 0);
+	if (r >= 0)
+		r = json_add(o, "warnings", warnings = json_object_new_array());
+	for (size_t w = 0; r >= 0 && w < l->n_warnings; w++) {
+		license_format_error(&l->warnings[w], "warning", msg, sizeof(msg));
+		r = json_append(warnings, json_new_string(msg));
+	}
+	return r;
+}
+
+int verb_license(sd_bus *bus, int argc, char **argv)
+{
+	_cleanup_json_ struct json_object *array = NULL;
+	bool failed = false;
+
+	if (streq(argv[1], "explain")) {
+		_cleanup_(sd_bus_flush_close_unrefp) sd_bus *b = NULL;
+		int r;
+
+		if (argc != 3)
+			return usage_error("license explain: expected one licence ID");
+		if (arg_since_set)
+			return usage_error("--since does not apply to 'license explain'");
+		r = bus_connect(&b);
+		return r < 0 ? r : license_explain(b, argv[2], arg_json, arg_legend);
+	}
+	if (streq(argv[1], "simulate")) {
+		int r;
+
+		if (argc != 3)
+			return usage_error("license simulate: expected one FILE");
+		if (!arg_since_set)
+			return usage_error("license simulate: --since DATE is required");
+		struct tm tm = {};
+		const char *end = strptime(arg_since_str, "%Y-%m-%d", &tm);
+
+		if (!end || *end)
+			return usage_error("license simulate: invalid date '%s' for --since "
+					   "(expected YYYY-MM-DD)",
+					   arg_since_str);
+		r = license_simulate(argv[2], arg_since_str, arg_state_dir, arg_json);
+		return r > 0 ? -EPERM : r;
+	}
+	(void)bus;
+
+	if (!streq(argv[1], "check"))
+		return usage_error(
+			"unknown license command '%s' (expected check, explain or simulate)",
+			argv[1]);
+	if (arg_since_set)
+		return usage_error("--since does not apply to 'license check'");
+	if (argc < 3)
+		return usage_error("license check: missing FILE argument");
+
+	if (arg_json && !(array = json_object_new_array()))
+		return log_oom();
+	for (int i = 2; i < argc; i++) {
+		_cleanup_(license_freep) struct license *l = NULL;
+		struct license_error err = {};
+		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX],
+			msg[LICENSE_ERROR_MAX + 512];
+		int r;
+
+		r = license_parse_file(argv[i], &l, &err);
+		if (r < 0) {
+			failed = true;
+			if (!isempty(err.message))
+				license_format_error(&err, "error", msg, sizeof(msg));
+			else
+				snprintf(msg, sizeof(msg), "%s: error: %s", argv[i], strerror(-r));
+			fprintf(stderr, "%s\n", msg);
+			fflush(stderr);
+			if (arg_json && license_check_json(array, argv[i], NULL, msg) < 0)
+				return log_oom();
+			continue;
+		}
+
+		format_date_utc(from, l->valid_from);
+		format_date_utc(until, l->valid_until);
+		for (size_t w = 0; w < l->n_warnings; w++) {
+			license_format_error(&l->warnings[w], "warning", msg, sizeof(msg));
+			fprintf(stderr, "%s\n", msg);
+		}
+		if (arg_json) {
+			if (license_check_json(array, argv[i], l, NULL) < 0)
+				return log_oom();
+		} else {
+			printf("%s: ok (id %s, valid %s..%s)\n", argv[i], l->id, from, until);
+			/* keep the order of results and errors when both go to one terminal */
+			fflush(stdout);
+		}
+	}
+	if (arg_json && json_dump(stdout, array, arg_json) < 0)
+		return -EIO;
+	return failed ? -EINVAL : 0;
 }

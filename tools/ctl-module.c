@@ -3,11 +3,14 @@
  * daemon involved) for the PCI display and processing-accelerator devices it sees. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../daemon/kmeter-client.h"
 #include "ctl-module.h"
+#include "ctl-table.h"
+#include "kmeter-client.h"
+#include "util.h"
 
 struct devs {
 	struct kmeter_dev *d;
@@ -31,64 +34,81 @@ static int take(const struct kmeter_dev *d, void *userdata)
 	return 0;
 }
 
-/* Bus ids come from the kernel; still, never let a byte break the JSON. */
-static void json_str(FILE *f, const char *s)
+/* Ids in hexadecimal, as sysfs shows them. */
+static int hex_json(struct json_object *o, const char *key, const char *fmt, unsigned v)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	char buf[16];
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	snprintf(buf, sizeof(buf), fmt, v);
+	return json_add_string(o, key, buf);
 }
 
-static void print_json(FILE *f, const struct kmeter_info *info, const struct devs *ds, bool pretty)
+static int print_json(const struct kmeter_info *info, const struct devs *ds, enum json_mode mode)
 {
-	const char *nl = pretty ? "\n" : "", *in1 = pretty ? "  " : "", *in2 = pretty ? "    " : "",
-		   *in3 = pretty ? "      " : "", *sp = pretty ? " " : "";
+	_cleanup_json_ struct json_object *o = json_object_new_object();
+	struct json_object *devices = NULL;
+	int r = o ? 0 : -ENOMEM;
 
-	fprintf(f, "{%s%s\"source\":%s\"kernel-module\",%s", nl, in1, sp, nl);
-	fprintf(f, "%s\"module_version\":%s", in1, sp);
-	json_str(f, info->version);
-	fprintf(f, ",%s%s\"devices\":%s[", nl, in1, sp);
+	if (r >= 0)
+		r = json_add_string(o, "source", "kernel-module");
+	if (r >= 0)
+		r = json_add_string(o, "module_version", info->version);
+	if (r >= 0)
+		r = json_add(o, "devices", devices = json_object_new_array());
+	for (size_t i = 0; r >= 0 && i < ds->n; i++) {
+		const struct kmeter_dev *d = &ds->d[i];
+		struct json_object *dev = json_object_new_object();
+
+		r = json_append(devices, dev);
+		if (r >= 0) /* from the kernel; json_add_string() keeps any byte from breaking it */
+			r = json_add_string(dev, "bus_id", d->bus_id);
+		if (r >= 0)
+			r = hex_json(dev, "vendor_id", "%04x", d->vendor);
+		if (r >= 0)
+			r = hex_json(dev, "device_id", "%04x", d->device);
+		if (r >= 0)
+			r = hex_json(dev, "subsystem_vendor_id", "%04x", d->subsys_vendor);
+		if (r >= 0)
+			r = hex_json(dev, "subsystem_device_id", "%04x", d->subsys_device);
+		if (r >= 0)
+			r = hex_json(dev, "class", "%06x", d->class_code);
+		if (r >= 0)
+			r = json_add_int(dev, "numa_node", d->numa_node);
+	}
+	return r < 0 ? r : json_dump(stdout, o, mode);
+}
+
+/* The columns the table has always had, one space apart. */
+static int print_table(const struct devs *ds, bool legend)
+{
+	static const char *const headers[] = { "BUS ID", "ID", "SUBSYS", "CLASS", "NUMA" };
+	static const bool right[] = { false, false, false, false, false };
+	static const size_t widths[] = { 14, 9, 9, 6, 0 };
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
+						 .headers = headers,
+						 .right_align = right,
+						 .min_width = widths,
+						 .separator = " " };
+
 	for (size_t i = 0; i < ds->n; i++) {
 		const struct kmeter_dev *d = &ds->d[i];
 
-		fprintf(f, "%s%s%s{%s%s\"bus_id\":%s", i ? "," : "", nl, in2, nl, in3, sp);
-		json_str(f, d->bus_id);
-		fprintf(f,
-			",%s%s\"vendor_id\":%s\"%04x\",%s%s\"device_id\":%s\"%04x\",%s"
-			"%s\"subsystem_vendor_id\":%s\"%04x\",%s%s\"subsystem_device_id\":%s\"%04x\",%s"
-			"%s\"class\":%s\"%06x\",%s%s\"numa_node\":%s%d%s%s}",
-			nl, in3, sp, d->vendor, nl, in3, sp, d->device, nl, in3, sp,
-			d->subsys_vendor, nl, in3, sp, d->subsys_device, nl, in3, sp, d->class_code,
-			nl, in3, sp, d->numa_node, nl, in2);
+		if (table_add(&t, "%s", d->bus_id) < 0 ||
+		    table_add(&t, "%04x:%04x", d->vendor, d->device) < 0 ||
+		    table_add(&t, "%04x:%04x", d->subsys_vendor, d->subsys_device) < 0 ||
+		    table_add(&t, "%06x", d->class_code) < 0 ||
+		    table_add(&t, "%d", d->numa_node) < 0)
+			return -ENOMEM;
 	}
-	fprintf(f, "%s%s]%s}\n", ds->n ? nl : "", ds->n ? in1 : "", nl);
+	if (table_print(&t, legend, NULL) < 0)
+		return -ENOMEM;
+	if (legend)
+		printf("\n%zu accelerator%s seen by the hpcmeter kernel module.\n", ds->n,
+		       ds->n == 1 ? "" : "s");
+	return 0;
 }
 
-static void print_table(FILE *f, const struct devs *ds, bool legend)
-{
-	if (legend)
-		fprintf(f, "%-14s %-9s %-9s %-6s %s\n", "BUS ID", "ID", "SUBSYS", "CLASS", "NUMA");
-	for (size_t i = 0; i < ds->n; i++) {
-		const struct kmeter_dev *d = &ds->d[i];
-
-		fprintf(f, "%-14s %04x:%04x %04x:%04x %06x %d\n", d->bus_id, d->vendor, d->device,
-			d->subsys_vendor, d->subsys_device, d->class_code, d->numa_node);
-	}
-	if (legend)
-		fprintf(f, "\n%zu accelerator%s seen by the hpcmeter kernel module.\n", ds->n,
-			ds->n == 1 ? "" : "s");
-}
-
-int ctl_module_inventory(FILE *f, int json, bool legend, bool absent_ok)
+int ctl_module_inventory(enum json_mode json, bool legend, bool absent_ok)
 {
 	struct kmeter_client *c = NULL;
 	struct kmeter_info info;
@@ -99,7 +119,7 @@ int ctl_module_inventory(FILE *f, int json, bool legend, bool absent_ok)
 	if (r == 0)
 		r = kmeter_client_resolve(c);
 	if (r == -ENOENT && absent_ok) {
-		fprintf(f, "hpcmeter kernel module not loaded\n");
+		printf("hpcmeter kernel module not loaded\n");
 		r = 0;
 		goto out;
 	}
@@ -118,10 +138,9 @@ int ctl_module_inventory(FILE *f, int json, bool legend, bool absent_ok)
 			c ? kmeter_client_extack(c) : "");
 		goto out;
 	}
-	if (json)
-		print_json(f, &info, &ds, json == 2);
-	else
-		print_table(f, &ds, legend);
+	r = json ? print_json(&info, &ds, json) : print_table(&ds, legend);
+	if (r == -ENOMEM)
+		fprintf(stderr, "hpcmeterctl: out of memory\n");
 out:
 	free(ds.d);
 	kmeter_client_free(c);

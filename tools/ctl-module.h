@@ -3,9 +3,10 @@
 #pragma once
 
 #include <stdbool.h>
-#include <stdio.h>
 
-/* Print the accelerators hpcmeter.ko sees, as a table (legend: header and footer) or as JSON
- * (json: 0 off, 1 short, 2 pretty). A module that is not loaded is -ENOENT with a message on
- * stderr, or with absent_ok a line saying so on f and 0. */
-int ctl_module_inventory(FILE *f, int json, bool legend, bool absent_ok);
+#include "json-doc.h"
+
+/* Print the accelerators hpcmeter.ko sees on standard output, as a table (legend: header and
+ * footer) or as JSON. A module that is not loaded is -ENOENT with a message on stderr, or with
+ * absent_ok a line saying so and 0. */
+int ctl_module_inventory(enum json_mode json, bool legend, bool absent_ok);

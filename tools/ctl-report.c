@@ -1,33 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* hpcmeterctl report: a licence's usage over a period, from the ledger, signed with the node's
- * Ed25519 key (the generator is daemon/report.c, shared with hpcmeterd's GetReport); and report
+ * Ed25519 key (the generator is lib/report.c, shared with hpcmeterd's GetReport); and report
  * verify, which needs only the public key.
  *
- * Signed bytes: a JSON report is written with its members one per line and ends with the line
- * "signature":{...}}; a CSV report ends with the line #signature,ed25519,KEY_ID,BASE64. The
- * signature covers every byte before that last line. */
+ * A report FILE is signed as it is, byte for byte; the signature is FILE.sig, the 64 raw bytes
+ * of Ed25519, so that an auditor can check it without hpcmeter:
+ *   openssl pkeyutl -verify -pubin -inkey node.pub.pem -rawin -in FILE -sigfile FILE.sig
+ * Reports issued before carry their signature inside (report verify still reads them). */
 #include <errno.h>
-#include <stdarg.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-bus.h>
 #include <time.h>
 #include <unistd.h>
+#include <systemd/sd-bus.h>
 
 #include "config.h"
+#include "ctl-args.h"
 #include "ctl-exit.h"
 #include "ctl-help.h"
-#include "ctl-ext.h"
+#include "ctl-ledger.h"
+#include "ctl-verbs.h"
 #include "hpcmeter-bus.h"
+#include "json-doc.h"
 #include "ledger-chain.h"
-#include "ledger.h"
+#include "report-verify.h"
+#include "ctl-cluster.h"
 #include "report.h"
 #include "sign.h"
 #include "util.h"
 
-#define EXIT_USAGE 2
 #define DAY_USEC (86400 * USEC_PER_SEC)
 
 /* YYYY-MM-DD (UTC midnight; as --to, the end of that day), YYYY-MM-DDTHH:MM:SSZ or @USEC. */
@@ -66,8 +70,10 @@ static int parse_date(const char *s, bool end, uint64_t *ret)
 static void help_report(void)
 {
 	printf("Usage: hpcmeterctl report --license ID --from DATE --to DATE\n"
-	       "                          [--format json|csv|table] [--output FILE] [--state-dir DIR]\n"
-	       "       hpcmeterctl report verify [--key PUBLIC.pem | --state-dir DIR] FILE...\n"
+	       "                          [--format json|csv|table] [--output FILE] [--sig FILE]\n"
+	       "                          [--state-dir DIR] [--cluster]\n"
+	       "       hpcmeterctl report verify [--key PUBLIC.pem | --state-dir DIR] [--sig FILE.sig]\n"
+	       "                                 FILE...\n"
 	       "       hpcmeterctl report public-key [--state-dir DIR] [--json[=MODE]]\n"
 	       "\n"
 	       "report: the usage of this node from the ledger over [from, to): per job, user,\n"
@@ -75,13 +81,22 @@ static void help_report(void)
 	       "metering gap with its worst-case bound, the licence files' SHA-256, meter\n"
 	       "states and versions, node identity, inventory snapshots and the ledger's chain\n"
 	       "head. JSON and CSV are signed with the node's Ed25519 key (root: it is 0600 in\n"
-	       "the state directory) and recorded in the ledger through hpcmeterd. Shows\n"
-	       "progress on a terminal.\n"
+	       "the state directory) and recorded in the ledger through hpcmeterd: --output FILE\n"
+	       "writes FILE and FILE.sig, the signature of FILE's bytes (64 raw bytes), which\n"
+	       "stock OpenSSL checks with the public key alone:\n"
+	       "  openssl pkeyutl -verify -pubin -inkey node.pub.pem -rawin -in FILE -sigfile FILE.sig\n"
+	       "Shows progress on a terminal.\n"
 	       "DATE: YYYY-MM-DD (UTC; --to includes that day), YYYY-MM-DDTHH:MM:SSZ, or @USEC.\n"
 	       "\n"
-	       "report verify: check each FILE's signature with the public key alone (offline),\n"
-	       "and, given several in the order they were issued, that each names the one\n"
-	       "before it. Exit 1 when any check fails.\n"
+	       "report --cluster: one report of the licence for the whole cluster, from the\n"
+	       "evaluator's state directory (hpcmeterd --cluster): usage per node it covers and\n"
+	       "in total, each node's chain head and last verified checkpoint, final or\n"
+	       "provisional; JSON, signed with the evaluator's key (FILE.sig, as above).\n"
+	       "\n"
+	       "report verify: check each FILE's signature (FILE.sig, or inside FILE for reports\n"
+	       "issued before signatures were detached) with the public key alone (offline), and,\n"
+	       "given several in the order they were issued, that each names the one before it.\n"
+	       "Exit 1 when any check fails.\n"
 	       "\n"
 	       "report public-key: print the node's public key (PEM) to give to an auditor.\n"
 	       "\n"
@@ -94,9 +109,13 @@ static void help_report(void)
 	       "                     signed, for reading)\n"
 	       "  --json             the same as --format json; for report verify, one object\n"
 	       "                     per file {file, valid, sha256, message} in an array\n"
-	       "  --output FILE      write FILE atomically (default: standard output)\n"
+	       "  --output FILE      write FILE and FILE.sig atomically (default: standard\n"
+	       "                     output, which a signed report needs --sig for)\n"
+	       "  --sig FILE         report: write the signature to FILE (default FILE.sig beside\n"
+	       "                     --output); report verify: the signature of the one FILE\n"
 	       "  --key PUBLIC.pem   report verify: the public key (default: the node's)\n"
 	       "  --state-dir DIR    the daemon's state directory (default %s)\n"
+	       "  --cluster          the cluster's report, from the evaluator's state directory\n"
 	       "\n"
 	       "Example:\n"
 	       "  hpcmeterctl report --license DE-BAFA-2026-1 --from 2026-01-01 --to 2026-03-31 \\\n"
@@ -122,16 +141,16 @@ static void record_report(const struct report_args *r, const char *fmt, const ch
 			    error.message ? error.message : strerror(-rc));
 }
 
-static int write_out(const char *output, const char *data, size_t len)
+/* data in a new temporary file beside path (synced); its name in *ret_tmp. */
+static int write_temp(const char *path, const void *data, size_t len, char **ret_tmp)
 {
 	_cleanup_free_ char *tmp = NULL;
 	FILE *f;
 
-	if (!output) {
-		return fwrite(data, 1, len, stdout) == len ? 0 : -EIO;
-	}
-	if (asprintf(&tmp, "%s.tmp.%d", output, (int)getpid()) < 0)
+	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
+		log_error("out of memory");
 		return -ENOMEM;
+	}
 	f = fopen(tmp, "we");
 	if (!f) {
 		log_error("cannot create %s: %s", tmp, strerror(errno));
@@ -140,39 +159,98 @@ static int write_out(const char *output, const char *data, size_t len)
 	if (fwrite(data, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		fclose(f);
 		unlink(tmp);
-		log_error("cannot write %s", output);
+		log_error("cannot write %s", path);
 		return -EIO;
 	}
 	fclose(f);
-	if (rename(tmp, output) < 0) {
+	*ret_tmp = TAKE_PTR(tmp);
+	return 0;
+}
+
+static int rename_temp(const char *tmp, const char *path)
+{
+	if (rename(tmp, path) < 0) {
+		log_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
 		unlink(tmp);
-		log_error("cannot rename %s to %s: %s", tmp, output, strerror(errno));
 		return -errno;
 	}
 	return 0;
 }
 
-int ctl_report(int argc, char **argv)
+/* The report to output (or standard output) and its signature to sig_path, each atomically:
+ * both are written before either is renamed into place, the signature first. */
+static int write_report(const char *output, const char *doc, size_t len, const char *sig_path,
+			const uint8_t *sig)
+{
+	_cleanup_free_ char *tmp_doc = NULL, *tmp_sig = NULL;
+	int r;
+
+	if (sig_path) {
+		r = write_temp(sig_path, sig, SIGN_LEN, &tmp_sig);
+		if (r < 0)
+			return r;
+	}
+	if (output) {
+		r = write_temp(output, doc, len, &tmp_doc);
+		if (r < 0)
+			goto fail;
+	} else if (fwrite(doc, 1, len, stdout) != len || fflush(stdout) != 0) {
+		log_error("cannot write the report to standard output: %s", strerror(errno));
+		r = -EIO;
+		goto fail;
+	}
+	if (tmp_sig) {
+		r = rename_temp(tmp_sig, sig_path);
+		if (r < 0)
+			goto fail;
+		free(tmp_sig);
+		tmp_sig = NULL;
+	}
+	return tmp_doc ? rename_temp(tmp_doc, output) : 0;
+fail:
+	if (tmp_sig)
+		unlink(tmp_sig);
+	if (tmp_doc)
+		unlink(tmp_doc);
+	return r;
+}
+
+static int report_usage_error(const char *msg)
+{
+	fprintf(stderr, "hpcmeterctl: report: %s\nTry 'hpcmeterctl report --help'.\n", msg);
+	return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+}
+
+static int report(int argc, char **argv)
 {
 	static const struct option options[] = { { "license", required_argument, NULL, 'l' },
 						 { "from", required_argument, NULL, 'f' },
 						 { "to", required_argument, NULL, 't' },
 						 { "format", required_argument, NULL, 'F' },
 						 { "output", required_argument, NULL, 'o' },
+						 { "sig", required_argument, NULL, 'S' },
 						 { "state-dir", required_argument, NULL, 's' },
+						 { "cluster", no_argument, NULL, 'C' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "json", optional_argument, NULL, 'J' },
 						 {} };
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR, *output = NULL, *from = NULL, *to = NULL;
+	const char *sig_path = NULL;
+	_cleanup_free_ char *default_sig = NULL;
 	struct report_args r = { .fmt = FMT_JSON };
 	char path[4200], err[512], sha[65] = "";
+	uint8_t sig[SIGN_LEN];
 	_cleanup_free_ char *doc = NULL;
 	size_t len = 0;
-	int c, ret = 1;
+	bool cluster = false;
+	int c, ret;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
 		switch (c) {
+		case 'C':
+			cluster = true;
+			break;
 		case 'l':
 			r.license_id = optarg;
 			break;
@@ -193,7 +271,7 @@ int ctl_report(int argc, char **argv)
 				fprintf(stderr,
 					"hpcmeterctl: report: unknown --format '%s' (json, csv or table)\n",
 					optarg);
-				return EXIT_USAGE;
+				return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 			}
 			break;
 		case 'J':
@@ -203,6 +281,9 @@ int ctl_report(int argc, char **argv)
 		case 'o':
 			output = optarg;
 			break;
+		case 'S':
+			sig_path = optarg;
+			break;
 		case 's':
 			state_dir = optarg;
 			break;
@@ -211,65 +292,75 @@ int ctl_report(int argc, char **argv)
 			return 0;
 		default:
 			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
-			return EXIT_USAGE;
+			return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "hpcmeterctl: report: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
-	if (!r.license_id || !from || !to) {
-		fprintf(stderr, "hpcmeterctl: report: --license, --from and --to are required\n"
-				"Try 'hpcmeterctl report --help'.\n");
-		return EXIT_USAGE;
-	}
+	if (!r.license_id || !from || !to)
+		return report_usage_error("--license, --from and --to are required");
 	if (parse_date(from, false, &r.from_usec) < 0 || parse_date(to, true, &r.to_usec) < 0 ||
 	    r.to_usec <= r.from_usec) {
 		fprintf(stderr,
 			"hpcmeterctl: report: invalid period '%s' .. '%s' (dates are YYYY-MM-DD, "
 			"YYYY-MM-DDTHH:MM:SSZ or @USEC, from before to)\n",
 			from, to);
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+	}
+	if (cluster && r.fmt != FMT_JSON)
+		return report_usage_error("--cluster: the cluster's report is JSON");
+	if (r.fmt == FMT_TABLE && sig_path)
+		return report_usage_error("--sig: a table is not signed");
+	/* A signature nobody keeps makes a report nobody can check: say where it goes. */
+	if (r.fmt != FMT_TABLE && !sig_path && !output)
+		return report_usage_error("a signed report needs --output FILE (it writes FILE and "
+					  "FILE.sig) or, on standard output, --sig FILE");
+	if (r.fmt != FMT_TABLE && !sig_path) {
+		if (asprintf(&default_sig, "%s.sig", output) < 0)
+			return log_oom();
+		sig_path = default_sig;
 	}
 	if (r.fmt != FMT_TABLE) {
 		snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_KEY_FILE);
-		if (sign_load_private(path, &r.key, err, sizeof(err)) < 0) {
+		ret = sign_load_private(path, &r.key, err, sizeof(err));
+		if (ret < 0) {
 			log_error("cannot sign the report: %s", err);
-			return 1;
+			return ctl_fail(CTL_EXIT_FAILURE, ret);
 		}
 	}
-	if (ctl_open_ledger(state_dir, &r.db) < 0)
+	if (cluster) {
+		ret = ctl_cluster_report(state_dir, r.license_id, r.from_usec, r.to_usec, r.key,
+					 &doc, &len, sig);
+		if (ret == -ENOENT)
+			ctl_fail(CTL_EXIT_UNKNOWN_ID, ret);
+		if (ret >= 0)
+			ret = write_report(output, doc, len, sig_path, sig);
+		goto out;
+	}
+	ret = ctl_open_ledger(state_dir, &r.db);
+	if (ret < 0)
 		goto out;
 	if (ctl_progress_wanted())
 		r.progress = ctl_progress;
-	c = report_render(&r, &doc, &len, sha);
+	ret = report_render(&r, &doc, &len, sha, sig);
 	if (r.progress)
 		ctl_progress_end();
-	if (c < 0) {
-		if (c == -ENOENT)
-			ret = CTL_EXIT_UNKNOWN_ID; /* the licence was never loaded */
+	if (ret == -ENOENT) /* the licence was never loaded */
+		ctl_fail(CTL_EXIT_UNKNOWN_ID, ret);
+	if (ret < 0)
 		goto out;
-	}
-	if (write_out(output, doc, len) == 0) {
-		ret = 0;
-		if (r.fmt != FMT_TABLE)
-			record_report(&r, r.fmt == FMT_JSON ? "json" : "csv", sha);
-	}
+	ret = write_report(output, doc, len, r.fmt != FMT_TABLE ? sig_path : NULL, sig);
+	if (ret >= 0 && r.fmt != FMT_TABLE)
+		record_report(&r, r.fmt == FMT_JSON ? "json" : "csv", sha);
 out:
 	EVP_PKEY_free(r.key);
 	sqlite3_close(r.db);
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 /* ---- verify ---- */
-
-struct parsed {
-	char key_id[65];
-	char sig_b64[128];
-	char prev_sha[65];
-	char sha[65]; /* of the signed bytes */
-	size_t signed_len;
-};
 
 static int read_file(const char *path, char **ret, size_t *len)
 {
@@ -292,68 +383,28 @@ static int read_file(const char *path, char **ret, size_t *len)
 		k = fread(buf + n, 1, cap - n - 1, f);
 		n += k;
 	} while (k > 0);
+	if (ferror(f)) {
+		free(buf);
+		return -EIO;
+	}
 	buf[n] = '\0';
 	*ret = buf;
 	*len = n;
 	return 0;
 }
 
-static int parse_signed(const char *doc, size_t len, struct parsed *p)
-{
-	const char *line = NULL, *s;
-	char expect[512];
-	uint8_t digest[CHAIN_HASH_LEN];
-
-	memset(p, 0, sizeof(*p));
-	if (len > 0 && doc[0] == '{') {
-		for (s = doc; (s = strstr(s, "\n\"signature\":{")); s++)
-			line = s + 1;
-		if (!line ||
-		    sscanf(line,
-			   "\"signature\":{\"algorithm\":\"ed25519\",\"key_id\":\"%64[0-9a-f]\","
-			   "\"value\":\"%100[A-Za-z0-9+/=]\"}}",
-			   p->key_id, p->sig_b64) != 2)
-			return -EBADMSG;
-		snprintf(
-			expect, sizeof(expect),
-			"\"signature\":{\"algorithm\":\"ed25519\",\"key_id\":\"%s\",\"value\":\"%s\"}}\n",
-			p->key_id, p->sig_b64);
-		s = strstr(doc, "\n\"ledger\":{");
-		if (s && (s = strstr(s, "\"previous_report_sha256\":\"")))
-			sscanf(s, "\"previous_report_sha256\":\"%64[0-9a-f]", p->prev_sha);
-	} else if (len > 0 && strncmp(doc, "#hpcmeter_report,", 17) == 0) {
-		for (s = doc; (s = strstr(s, "\n#signature,")); s++)
-			line = s + 1;
-		if (!line || sscanf(line, "#signature,ed25519,%64[0-9a-f],%100[A-Za-z0-9+/=]",
-				    p->key_id, p->sig_b64) != 2)
-			return -EBADMSG;
-		snprintf(expect, sizeof(expect), "#signature,ed25519,%s,%s\n", p->key_id,
-			 p->sig_b64);
-		s = strstr(doc, "\nreport,previous_report_sha256,");
-		if (s)
-			sscanf(s, "\nreport,previous_report_sha256,%64[0-9a-f]", p->prev_sha);
-	} else {
-		return -EBADMSG;
-	}
-	/* Nothing may follow the signature line. */
-	if (!streq(line, expect))
-		return -EBADMSG;
-	p->signed_len = line - doc;
-	chain_sha256(doc, p->signed_len, digest);
-	chain_hex(digest, sizeof(digest), p->sha);
-	return 0;
-}
-
 /* One line per file, or with --json an array of {"file","valid","sha256","message"}. */
 struct verdicts {
-	bool json, pretty;
-	size_t n;
+	enum json_mode json;
+	struct json_object *array;
+	bool oom;
 };
 
 static void verdict(struct verdicts *vd, const char *file, const char *sha, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void verdict(struct verdicts *vd, const char *file, const char *sha, const char *fmt, ...)
 {
+	struct json_object *o;
 	char msg[1024];
 	va_list ap;
 
@@ -364,25 +415,53 @@ static void verdict(struct verdicts *vd, const char *file, const char *sha, cons
 		printf("%s: %s\n", file, msg);
 		return;
 	}
-	printf("%s%s{\"file\":", vd->n ? "," : "[", vd->pretty ? "\n  " : "");
-	json_fputs(stdout, file);
-	printf(",\"valid\":%s,\"sha256\":", sha ? "true" : "false");
-	json_fputs(stdout, sha ? sha : "");
-	fputs(",\"message\":", stdout);
-	json_fputs(stdout, msg);
-	putchar('}');
-	vd->n++;
+	o = json_object_new_object();
+	if (json_append(vd->array, o) < 0 || json_add_string(o, "file", file) < 0 ||
+	    json_add_bool(o, "valid", sha != NULL) < 0 || json_add_string(o, "sha256", sha) < 0 ||
+	    json_add_string(o, "message", msg) < 0)
+		vd->oom = true;
 }
 
-int ctl_report_verify(int argc, char **argv)
+/* The detached signature of file: sig_path, or FILE.sig. Returns 0, or -errno with a verdict
+ * given. */
+static int read_signature(struct verdicts *vd, const char *file, const char *sig_path,
+			  uint8_t sig[SIGN_LEN])
+{
+	_cleanup_free_ char *default_path = NULL, *data = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!sig_path) {
+		if (asprintf(&default_path, "%s.sig", file) < 0)
+			return -ENOMEM;
+		sig_path = default_path;
+	}
+	r = read_file(sig_path, &data, &len);
+	if (r < 0) {
+		verdict(vd, file, NULL, "FAILED: no signature: cannot read %s: %s", sig_path,
+			strerror(-r));
+		return r;
+	}
+	if (len != SIGN_LEN) {
+		verdict(vd, file, NULL,
+			"FAILED: %s is not an Ed25519 signature (%zu bytes, not %d)", sig_path, len,
+			SIGN_LEN);
+		return -EBADMSG;
+	}
+	memcpy(sig, data, SIGN_LEN);
+	return 0;
+}
+
+static int report_verify(int argc, char **argv)
 {
 	static const struct option options[] = { { "key", required_argument, NULL, 'k' },
+						 { "sig", required_argument, NULL, 'S' },
 						 { "state-dir", required_argument, NULL, 's' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "json", optional_argument, NULL, 'j' },
 						 {} };
 	struct verdicts vd = {};
-	const char *key_path = NULL, *state_dir = CONFIG_DEFAULT_STATE_DIR;
+	const char *key_path = NULL, *sig_path = NULL, *state_dir = CONFIG_DEFAULT_STATE_DIR;
 	char path[4200], err[512], key_id[65], prev[65] = "";
 	EVP_PKEY *key = NULL;
 	int c, failed = 0;
@@ -393,38 +472,54 @@ int ctl_report_verify(int argc, char **argv)
 		case 'k':
 			key_path = optarg;
 			break;
+		case 'S':
+			sig_path = optarg;
+			break;
 		case 's':
 			state_dir = optarg;
 			break;
 		case 'j':
-			vd.json = !optarg || !streq(optarg, "off");
-			vd.pretty = optarg ? streq(optarg, "pretty") : isatty(STDOUT_FILENO);
+			/* an unknown MODE is short, as before */
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &vd.json) < 0)
+				vd.json = JSON_SHORT;
 			break;
 		case 'h':
 			help_report();
 			return 0;
 		default:
 			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
-			return EXIT_USAGE;
+			return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "hpcmeterctl: report verify: missing FILE\n");
-		return EXIT_USAGE;
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+	}
+	if (sig_path && argc - optind != 1) {
+		fprintf(stderr,
+			"hpcmeterctl: report verify: --sig names the signature of one FILE\n"
+			"Try 'hpcmeterctl report --help'.\n");
+		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	if (!key_path) {
 		snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_PUB_FILE);
 		key_path = path;
 	}
-	if (sign_load_public(key_path, &key, err, sizeof(err)) < 0) {
+	c = sign_load_public(key_path, &key, err, sizeof(err));
+	if (c < 0) {
 		log_error("%s", err);
-		return 1;
+		return ctl_fail(CTL_EXIT_FAILURE, c);
+	}
+	if (vd.json && !(vd.array = json_object_new_array())) {
+		EVP_PKEY_free(key);
+		return log_oom();
 	}
 	sign_key_id(key, key_id);
 	for (int i = optind; i < argc; i++) {
 		_cleanup_free_ char *doc = NULL;
-		uint8_t sig[SIGN_LEN];
-		struct parsed p;
+		uint8_t sig[SIGN_LEN], digest[CHAIN_HASH_LEN];
+		char sha[65], why[REPORT_PARSE_ERROR_MAX];
+		struct report_parsed p;
 		size_t len = 0;
 		int r = read_file(argv[i], &doc, &len);
 
@@ -433,43 +528,133 @@ int ctl_report_verify(int argc, char **argv)
 			failed++;
 			continue;
 		}
-		if (parse_signed(doc, len, &p) < 0) {
-			verdict(&vd, argv[i], NULL,
-				"FAILED: not a signed hpcmeter report (no valid signature line at "
-				"its end)");
+		if (report_parse(doc, len, &p, why, sizeof(why)) < 0) {
+			verdict(&vd, argv[i], NULL, "FAILED: not a signed hpcmeter report: %s",
+				why);
 			failed++;
 			continue;
 		}
-		if (!streq(p.key_id, key_id)) {
+		if (p.embedded)
+			memcpy(sig, p.signature, SIGN_LEN);
+		else if (read_signature(&vd, argv[i], sig_path, sig) < 0) {
+			failed++;
+			continue;
+		}
+		if (p.key_id[0] && !streq(p.key_id, key_id)) {
 			verdict(&vd, argv[i], NULL, "FAILED: signed by key %s, not by %s (%s)",
 				p.key_id, key_id, key_path);
 			failed++;
 			continue;
 		}
-		if (sign_unbase64(p.sig_b64, sig, sizeof(sig)) != SIGN_LEN ||
-		    sign_verify(key, doc, p.signed_len, sig) < 0) {
+		if (sign_verify(key, doc, p.signed_len, sig) < 0) {
 			verdict(&vd, argv[i], NULL,
 				"FAILED: the signature does not match the content (changed after "
 				"signing)");
 			failed++;
 			continue;
 		}
-		if (i > optind && prev[0] && !streq(p.prev_sha, prev)) {
+		/* what RecordReport recorded: the signed bytes, the whole file when detached */
+		chain_sha256(doc, p.signed_len, digest);
+		chain_hex(digest, sizeof(digest), sha);
+		if (i > optind && prev[0] && !streq(p.previous_sha256, prev)) {
 			verdict(&vd, argv[i], NULL,
 				"FAILED: signature valid, but it does not follow %s (names "
 				"previous report %s, that one is %s)",
-				argv[i - 1], p.prev_sha[0] ? p.prev_sha : "none", prev);
+				argv[i - 1], p.previous_sha256[0] ? p.previous_sha256 : "none",
+				prev);
 			failed++;
 		} else {
-			verdict(&vd, argv[i], p.sha,
+			verdict(&vd, argv[i], sha,
 				"signature valid (Ed25519 key %.16s...), report SHA-256 %s%s%s",
-				key_id, p.sha, i > optind ? ", follows " : "",
+				key_id, sha, i > optind ? ", follows " : "",
 				i > optind ? argv[i - 1] : "");
 		}
-		snprintf(prev, sizeof(prev), "%s", p.sha);
+		snprintf(prev, sizeof(prev), "%s", sha);
 	}
 	EVP_PKEY_free(key);
-	if (vd.json)
-		printf("%s%s]\n", vd.n ? "" : "[", vd.pretty && vd.n ? "\n" : "");
-	return failed ? 1 : 0;
+	if (vd.json) {
+		if (vd.oom)
+			log_error("out of memory");
+		else if (json_dump_rows(stdout, vd.array, vd.json) < 0)
+			vd.oom = true;
+		json_object_put(vd.array);
+	}
+	/* the verdicts are on standard output; the exit status says whether all were good */
+	return vd.oom ? -ENOMEM : failed ? ctl_fail(CTL_EXIT_FAILURE, -EBADMSG) : 0;
+}
+
+/* ---- public-key ---- */
+
+static int public_key(int argc, char **argv)
+{
+	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
+						 { "help", no_argument, NULL, 'h' },
+						 { "json", optional_argument, NULL, 'j' },
+						 {} };
+	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
+	char path[4200], err[512], key_id[65];
+	_cleanup_free_ char *pem = NULL;
+	_cleanup_json_ struct json_object *o = NULL;
+	size_t len = 0;
+	EVP_PKEY *key = NULL;
+	enum json_mode json = JSON_OFF;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			printf("Usage: hpcmeterctl report public-key [--state-dir DIR] [--json[=MODE]]\n\n"
+			       "Print the node's public report key (PEM), to give to an auditor with\n"
+			       "the reports (see 'hpcmeterctl report --help'). With --json, an object\n"
+			       "{\"key_id\": SHA-256 of the key as reports name it, \"pem\": the key}.\n");
+			ctl_help_exit_status(stdout);
+			return 0;
+		case 's':
+			state_dir = optarg;
+			break;
+		case 'j':
+			/* an unknown MODE is short, as before */
+			if (json_mode_from_arg(optarg, STDOUT_FILENO, &json) < 0)
+				json = JSON_SHORT;
+			break;
+		default:
+			fprintf(stderr, "Try 'hpcmeterctl report --help'.\n");
+			return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", state_dir, SIGN_PUB_FILE);
+	c = read_file(path, &pem, &len);
+	if (c < 0) {
+		log_error("cannot read the node's public report key %s: %s (hpcmeterd creates it "
+			  "at its first start)",
+			  path, strerror(-c));
+		return ctl_fail(CTL_EXIT_FAILURE, c);
+	}
+	if (!json) {
+		fwrite(pem, 1, len, stdout);
+		return 0;
+	}
+	c = sign_load_public(path, &key, err, sizeof(err));
+	if (c < 0) {
+		log_error("%s", err);
+		return ctl_fail(CTL_EXIT_FAILURE, c);
+	}
+	sign_key_id(key, key_id);
+	EVP_PKEY_free(key);
+	o = json_object_new_object();
+	if (!o || json_add_string(o, "key_id", key_id) < 0 || json_add_string(o, "pem", pem) < 0)
+		return log_oom();
+	return json_dump_rows(stdout, o, json);
+}
+
+/* report verify FILE..., report public-key, report --license ... */
+int verb_report(sd_bus *bus, int argc, char **argv)
+{
+	(void)bus;
+	if (argc > 1 && streq(argv[1], "verify"))
+		return report_verify(argc - 1, argv + 1);
+	if (argc > 1 && streq(argv[1], "public-key"))
+		return public_key(argc - 1, argv + 1);
+	return report(argc, argv);
 }

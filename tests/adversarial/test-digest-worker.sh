@@ -33,7 +33,10 @@ license:
 EOY
 
 start_bus
-start_daemon --licenses "$T/licenses" --interval 1
+# Every exec and exit a record of its own (process_records = all): the test follows each
+# process's exec and exit through the ledger.
+echo "process_records = all" >"$T/all.conf"
+start_daemon --config "$T/all.conf" --licenses "$T/licenses" --interval 1
 
 # Reads past 4 MiB wait for $T/gate; cleanup opens it first, so that the daemon can stop.
 "$BUILD/tests/gatefs" "$T/big" $((4 << 20)) "$T/gate" "$T/mnt" >>"$T/gatefs.log" 2>&1 &
@@ -138,7 +141,7 @@ check "the daemon is still running" kill -0 "$DAEMON_PID"
 # the queued descriptor is closed. Exit status 0 (with ASan: no leak, no error).
 stop_daemon
 rm -f "$T/gate"
-start_daemon --licenses "$T/licenses" --interval 1
+start_daemon --config "$T/all.conf" --licenses "$T/licenses" --interval 1
 "$T/mnt/prog2" -c 'kill -STOP $$' &
 P4=$!
 on_cleanup "kill -9 $P4 2>/dev/null"

@@ -50,7 +50,7 @@ sh -c "echo \$\$ >'$JOBCG1/cgroup.procs' && exec $NOBODY sh -c '( \"$T/burn\" 40
 check "double fork: the job's shell has exited, the grandchild runs on" wait_for test -e "$T/run/a"
 check "its 0.4 s of CPU are the job's (cgroup job_$JOB1, uid 65534)" \
 	wait_for at_least "job = '$JOB1' AND uid = 65534" 380000000
-ppid=$(q "SELECT ppid FROM process_events WHERE event = 'exec' AND executable LIKE '%/burn' AND cgroup LIKE '%job_$JOB1/%' LIMIT 1")
+ppid=$(q "SELECT ppid FROM process_records WHERE event = 'exec' AND executable LIKE '%/burn' AND cgroup LIKE '%job_$JOB1/%' LIMIT 1")
 diag "burn's parent at exec: pid $ppid (the subshell that exited right after)"
 
 # 2. Leaving the cgroup. An unprivileged process cannot move itself out of its job: the

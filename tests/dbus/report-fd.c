@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* The D-Bus test suite's client of org.hpcmeter1.Licenses.GetReport: calls it on the system bus
- * ($DBUS_SYSTEM_BUS_ADDRESS) and copies the file descriptor it returns to stdout.
- * usage: report-fd LICENSE FROM_USEC TO_USEC FORMAT
- * Prints "size SIZE sha256 SHA" on stderr; on a D-Bus error, "ERROR-NAME: message" and exit 1.
- * Exit 2 when the bytes read are not the size the reply gave, or the file is not sealed. */
+ * ($DBUS_SYSTEM_BUS_ADDRESS), copies the file descriptor it returns to stdout and the signature
+ * to SIGFILE.
+ * usage: report-fd LICENSE FROM_USEC TO_USEC FORMAT [SIGFILE]
+ * Prints "size SIZE sha256 SHA signature BYTES" on stderr; on a D-Bus error, "ERROR-NAME:
+ * message" and exit 1. Exit 2 when the bytes read are not the size the reply gave, or the file
+ * is not sealed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,13 +22,15 @@ int main(int argc, char **argv)
 	sd_bus_message *reply = NULL;
 	sd_bus *bus = NULL;
 	const char *sha;
+	const void *sig = NULL;
+	size_t sig_len = 0;
 	uint64_t size, total = 0;
 	char buf[65536];
 	int fd, r, seals;
 	ssize_t n;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: report-fd LICENSE FROM_USEC TO_USEC FORMAT\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: report-fd LICENSE FROM_USEC TO_USEC FORMAT [SIGFILE]\n");
 		return 64;
 	}
 	r = sd_bus_open_system(&bus);
@@ -44,11 +48,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = sd_bus_message_read(reply, "hts", &fd, &size, &sha);
+	if (r >= 0)
+		r = sd_bus_message_read_array(reply, 'y', &sig, &sig_len);
 	if (r < 0) {
 		fprintf(stderr, "cannot read the reply: %s\n", strerror(-r));
 		return 1;
 	}
-	fprintf(stderr, "size %llu sha256 %s\n", (unsigned long long)size, sha);
+	fprintf(stderr, "size %llu sha256 %s signature %zu\n", (unsigned long long)size, sha,
+		sig_len);
+	if (argc == 6) {
+		FILE *f = fopen(argv[5], "we");
+
+		if (!f || fwrite(sig, 1, sig_len, f) != sig_len || fclose(f) != 0) {
+			fprintf(stderr, "cannot write %s\n", argv[5]);
+			return 1;
+		}
+	}
 	seals = fcntl(fd, F_GET_SEALS);
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		if (fwrite(buf, 1, n, stdout) != (size_t)n)

@@ -7,7 +7,8 @@
 # - GetUsageFiltered filters by job, account (from JobStarted), uid, user, licence and time;
 # - GetReport's sealed file holds what hpcmeterctl report writes for the same period (one
 #   generator): the same bytes but for the generation time and the ledger head it was built
-#   at, both signed, the second naming the first.
+#   at, both signed, the second naming the first; the signature GetReport returns is the
+#   detached Ed25519 signature of the file's bytes, which stock openssl verifies.
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (BPF, setpriv)"
@@ -187,20 +188,25 @@ check "filter from_usec=T to_usec=T+1: what GetUsageBetween(T, T+1) returns" \
 
 # 6. GetReport: the CLI's report, through a sealed memfd.
 mask() { sed -E -e 's/generated [^ ]+ by/generated - by/' -e 's/chain head record .*/chain head record -/' \
-	-e 's/^"generated_usec":.*/"generated_usec":-/' -e 's/^"ledger":\{.*/"ledger":-/' \
-	-e 's/^"signature":.*/"signature":-/' "$1"; }
+	-e 's/^  "generated(_usec)?":.*/  "generated\1":-/' -e 's/^  "ledger":\{.*/  "ledger":-/' "$1"; }
 check "GetReport(table) answers with a sealed file of the size it says" \
 	sh -c "'$BUILD/tests/report-fd' API-1 0 '$T0' table >'$T/bus.txt' 2>'$T/bus.err'"
+check "and no signature: a table is not signed" grep -q ' signature 0$' "$T/bus.err"
 "$HPCMETERCTL" report --license API-1 --from @0 --to "@$T0" --format table --state-dir "$T/state" >"$T/cli.txt"
 check "the table is the one hpcmeterctl report writes (but for generation time and ledger head)" \
 	diff -u <(mask "$T/cli.txt") <(mask "$T/bus.txt")
 check "and has the job's CPU time" grep -q "4244" "$T/bus.txt"
-check "GetReport(json) answers" sh -c "'$BUILD/tests/report-fd' API-1 0 '$T0' json >'$T/bus.json' 2>'$T/bus.err'"
+check "GetReport(json) answers" sh -c "'$BUILD/tests/report-fd' API-1 0 '$T0' json '$T/bus.json.sig' >'$T/bus.json' 2>'$T/bus.err'"
 SHA=$(awk '{ print $4 }' "$T/bus.err")
+check "with the report's SHA-256 and its 64-byte signature" \
+	test "$SHA $(stat -c %s "$T/bus.json.sig")" = "$(sha256sum "$T/bus.json" | cut -d' ' -f1) 64"
+"$HPCMETERCTL" report public-key --state-dir "$T/state" >"$T/pub.pem"
+check "the signature verifies with stock openssl and the public key" \
+	openssl pkeyutl -verify -pubin -inkey "$T/pub.pem" -rawin -in "$T/bus.json" -sigfile "$T/bus.json.sig"
 "$HPCMETERCTL" report --license API-1 --from @0 --to "@$T0" --format json --state-dir "$T/state" -o "$T/cli.json"
 check "the JSON report is the one hpcmeterctl report writes (but for time, ledger head, signature)" \
 	diff -u <(mask "$T/cli.json") <(mask "$T/bus.json")
-check "both verify with the node's public key, and the CLI's names the daemon's before it" \
+check "both verify with the node's public key (FILE.sig beside each), and the CLI's names the daemon's before it" \
 	"$HPCMETERCTL" report verify --state-dir "$T/state" "$T/bus.json" "$T/cli.json"
 check "the daemon recorded its report in the ledger with the SHA-256 it returned" \
 	test "$(q "select format, sha256 from reports where sha256 = '$SHA'")" = "[('json', '$SHA')]"

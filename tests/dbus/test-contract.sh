@@ -62,8 +62,8 @@ else
 	not_ok "the live org.hpcmeter1.{Meter,Licenses,Violations} match daemon/org.hpcmeter1.xml"
 	diag "$(cat "$T/diff.txt")"
 fi
-# The clients' member -> interface map (daemon/hpcmeter-bus.h) agrees with the contract.
-sed -n 's/.*{ "\([A-Za-z]*\)", HPCMETER_\([A-Z]*\)_IFACE }.*/\1 \2/p' "$TOP/daemon/hpcmeter-bus.h" |
+# The clients' member -> interface map (daemon/bus/hpcmeter-bus.h) agrees with the contract.
+sed -n 's/.*{ "\([A-Za-z]*\)", HPCMETER_\([A-Z]*\)_IFACE }.*/\1 \2/p' "$TOP/daemon/bus/hpcmeter-bus.h" |
 	sed -e 's/ METER$/ org.hpcmeter1.Meter/' -e 's/ LICENSES$/ org.hpcmeter1.Licenses/' \
 		-e 's/ VIOLATIONS$/ org.hpcmeter1.Violations/' | sort >"$T/map.txt"
 python3 -c "

@@ -105,7 +105,7 @@ kill "$STORM"
 kill "$BURNER"
 wait_readings 2
 stop_daemon
-diag "$(q "SELECT COUNT(*) || ' chain records, ' || (SELECT COUNT(*) FROM process_events) || ' process events, ' || (SELECT COUNT(*) FROM intervals) || ' intervals' FROM chain")"
+diag "$(q "SELECT COUNT(*) || ' chain records, ' || (SELECT COUNT(*) FROM process_records) || ' process records, ' || (SELECT COUNT(*) FROM intervals) || ' intervals' FROM chain")"
 
 missing=0
 for h in "${heads[@]}"; do

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The ledger end to end: gaps as records and MeteringGap signals (a stop, ring-buffer losses);
 # hpcmeterctl ledger verify on a tampered copy (one byte of a usage row, one deleted row) names
-# the right record; signed reports (JSON, CSV) verify offline with the public key alone, and a
+# the right record; signed reports (JSON, CSV, FILE.sig beside each) verify offline with the
+# public key alone, by hpcmeterctl and by stock openssl, and a
 # changed byte, an appended line or a wrong order fails; metrics over D-Bus and in a file.
 . "$(dirname "$0")/../lib.sh"
 
@@ -62,12 +63,12 @@ check "lost ring-buffer records open a ringbuf-drop gap" \
 # Metrics.
 "$HPCMETERCTL" metrics >"$T/metrics.om"
 check "hpcmeterctl metrics: OpenMetrics with CPU seconds per job and user" \
-	grep -Eq '^hpcmeter_cpu_seconds_total\{job="[^"]*",user="nobody",uid="65534"\} [0-9.]+$' "$T/metrics.om"
+	grep -Eq '^hpcmeter_cpu_seconds_total\{hpc_job="[^"]*",user="nobody",uid="65534"\} [0-9.]+$' "$T/metrics.om"
 check "and gaps, drops, meter and ledger state, ending in # EOF" sh -c "
 	grep -q '^hpcmeter_gaps_total [1-9]' '$T/metrics.om' &&
 	grep -q '^hpcmeter_probe_drops_total{cause=\"exec-record\"} [1-9]' '$T/metrics.om' &&
 	grep -q '^hpcmeter_ledger_degraded 0$' '$T/metrics.om' &&
-	grep -q '^hpcmeter_license_active{license=\"LEDGER-1\"} 1$' '$T/metrics.om' &&
+	grep -q '^hpcmeter_license_active{license_id=\"LEDGER-1\"} 1$' '$T/metrics.om' &&
 	test \"\$(tail -n1 '$T/metrics.om')\" = '# EOF'"
 check "--metrics-file is written each interval in the Prometheus text format" sh -c "
 	grep -q '^# TYPE hpcmeter_violations_total counter' '$T/metrics.prom' &&
@@ -78,7 +79,8 @@ check "no temporary metrics file is left behind" test "$(ls "$T" | grep -c 'metr
 DAY=$(date -u +%Y-%m-%d)
 R=(report --state-dir "$S" --license LEDGER-1 --from "$DAY" --to "$DAY")
 "$HPCMETERCTL" "${R[@]}" --format json --output "$T/r1.json" 2>"$T/r1.err"
-check "report --format json writes a report" test -s "$T/r1.json"
+check "report --format json writes a report and its signature beside it" \
+	test -s "$T/r1.json" -a "$(stat -c %s "$T/r1.json.sig")" = 64
 diag "$(head -c 300 "$T/r1.json")"
 check "the report is valid JSON with per-job, user, account and total usage" \
 	test "$(json "(d['totals']['jobs'] == len(d['jobs']) > 0, abs(sum(j['cpu_seconds'] for j in d['jobs']) - d['totals']['cpu_seconds']) < 1e-6, len(d['users']) > 0, len(d['accounts']) > 0)" <"$T/r1.json")" = "(True, True, True, True)"
@@ -87,16 +89,21 @@ check "it names the licence file by its SHA-256, the gaps and the chain head" \
 	"('$(sha256sum "$T/licenses/test.yaml" | cut -d' ' -f1)', ['daemon-stopped'], 64)"
 check "report verify: the signature is valid with the public key alone" \
 	sh -c "'$HPCMETERCTL' report verify --key '$T/pub.pem' '$T/r1.json' >/dev/null"
+check "and with stock openssl, without hpcmeter" \
+	openssl pkeyutl -verify -pubin -inkey "$T/pub.pem" -rawin -in "$T/r1.json" -sigfile "$T/r1.json.sig"
 sed 's/"cpu_seconds":\([0-9]\)/"cpu_seconds":9\1/' "$T/r1.json" >"$T/r1-changed.json"
+cp "$T/r1.json.sig" "$T/r1-changed.json.sig"
 check "a changed CPU time fails report verify" \
 	sh -c "! '$HPCMETERCTL' report verify --key '$T/pub.pem' '$T/r1-changed.json' >'$T/v.out'"
 diag "$(cat "$T/v.out")"
 { cat "$T/r1.json"; echo '{"extra":1}'; } >"$T/r1-appended.json"
-check "a line appended after the signature fails report verify" \
+cp "$T/r1.json.sig" "$T/r1-appended.json.sig"
+check "a line appended to the report fails report verify" \
 	sh -c "! '$HPCMETERCTL' report verify --key '$T/pub.pem' '$T/r1-appended.json' >/dev/null"
 "$HPCMETERCTL" "${R[@]}" --format csv --output "$T/r2.csv"
 check "a CSV report verifies" sh -c "'$HPCMETERCTL' report verify --key '$T/pub.pem' '$T/r2.csv' >/dev/null"
 sed '0,/^job,/s/^job,/job,x/' "$T/r2.csv" >"$T/r2-changed.csv"
+cp "$T/r2.csv.sig" "$T/r2-changed.csv.sig"
 check "a changed CSV report fails" sh -c "! '$HPCMETERCTL' report verify --key '$T/pub.pem' '$T/r2-changed.csv' >/dev/null"
 "$HPCMETERCTL" report verify --key "$T/pub.pem" "$T/r1.json" "$T/r2.csv" >"$T/v2.out"
 rc=$?
@@ -111,7 +118,8 @@ check "the daemon recorded both reports in the ledger" \
 	test "$(q "$S/ledger.sqlite" "SELECT COUNT(*) FROM reports")" = 2
 "$HPCMETERCTL" "${R[@]}" --format table >"$T/r.txt"
 check "--format table prints a readable report" grep -q "^Total: .* CPU seconds" "$T/r.txt"
-"$HPCMETERCTL" report --state-dir "$S" --license NOPE-1 --from "$DAY" --to "$DAY" >/dev/null 2>"$T/nope.err"
+"$HPCMETERCTL" report --state-dir "$S" --license NOPE-1 --from "$DAY" --to "$DAY" \
+	--output "$T/nope.json" 2>"$T/nope.err"
 check "a licence never loaded is an error" grep -q "NOPE-1 was never loaded" "$T/nope.err"
 
 # Tampering with the ledger.
@@ -129,13 +137,13 @@ rc=$?
 diag "$(cat "$T/t1.out")"
 check "one byte of usage row $row changed: ledger verify fails at its record $seq" \
 	sh -c "test $rc = 1 && grep -q 'BROKEN at record $seq (usage row $row)' '$T/t1.out'"
-row=$(q "$T/t2/ledger.sqlite" "SELECT MAX(id) FROM process_events")
-seq=$(q "$T/t2/ledger.sqlite" "SELECT seq FROM chain WHERE tbl = 'process_events' AND row = $row")
-q "$T/t2/ledger.sqlite" "DELETE FROM process_events WHERE id = $row" >/dev/null
+row=$(q "$T/t2/ledger.sqlite" "SELECT MAX(id) FROM process_evidence")
+seq=$(q "$T/t2/ledger.sqlite" "SELECT seq FROM chain WHERE tbl = 'process_evidence' AND row = $row")
+q "$T/t2/ledger.sqlite" "DELETE FROM process_evidence WHERE id = $row" >/dev/null
 "$HPCMETERCTL" ledger verify --state-dir "$T/t2" --json >"$T/t2.out"
 rc=$?
 check "one row deleted: ledger verify fails at its record $seq" \
-	test "$rc/$(json "(d['verified'], d['broken_seq'], d['broken_table'])" <"$T/t2.out")" = "1/(False, $seq, 'process_events')"
+	test "$rc/$(json "(d['verified'], d['broken_seq'], d['broken_table'])" <"$T/t2.out")" = "1/(False, $seq, 'process_evidence')"
 
 # GPU usage and the scheduler's account reach the report (rows as the GPU meter and the Slurm
 # prolog write them, on a copy).
@@ -148,7 +156,8 @@ q "$T/t3/ledger.sqlite" "INSERT INTO usage VALUES ($iid, '/job_5', 5, '5', 1000,
 q "$T/t3/ledger.sqlite" "INSERT INTO jobs_announced (job, scheduler, user, uid, account, partition,
 	wckey, comment, gpus, nodes, start_usec, end_usec) VALUES ('5', 'slurm', 'alice', 1000,
 	'proj-x', 'gpu', '', '', '', '', 1, 0)" >/dev/null
-"$HPCMETERCTL" report --state-dir "$T/t3" --license LEDGER-1 --from "$DAY" --to "$DAY" >"$T/r3.json" 2>/dev/null
+"$HPCMETERCTL" report --state-dir "$T/t3" --license LEDGER-1 --from "$DAY" --to "$DAY" \
+	--sig "$T/r3.json.sig" >"$T/r3.json" 2>/dev/null
 check "GPU seconds, launches and the job's account are in the report" \
 	test "$(json "([m['value'] for m in d['metrics'] if m['job'] == '5' and m['metric'] in ('gpu_seconds', 'launches')], [j['account'] for j in d['jobs'] if j['job'] == '5'])" <"$T/r3.json")" = "([2, 7], ['proj-x'])"
 tap_done

@@ -22,7 +22,7 @@
 
 #include <systemd/sd-bus.h>
 
-#include "jobs-bus.h"
+#include "job-info.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* libFuzzer target: the daemon's parsing of the module's generic-netlink replies and events
- * (daemon/kmeter-client.c, through libnl's receive loop). The client's transport is replaced
+ * (lib/kmeter-client.c, through libnl's receive loop). The client's transport is replaced
  * (kmeter_client_set_transport): requests go nowhere and every datagram "received" comes from
  * the input, so hostile replies reach the real callbacks: GET_INFO, the usage and inventory
  * dumps, NLMSG_ERROR with extended ACKs, NLMSG_DONE, interrupted dumps and multicast events.

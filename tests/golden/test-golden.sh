@@ -3,8 +3,8 @@
 # (build/tests/seed-ledger, through the daemon's own ledger code), hpcmeterd started on it on
 # a private bus, and the table and JSON output of the main verbs compared byte for byte with
 # tests/golden/*.out. Values that truly vary (the test directory, the version, host and key
-# identity, the chain head after the daemon's own records, the signature) are masked, each by
-# name, in mask() below. UPDATE_GOLDEN=1 rewrites the files instead of comparing.
+# identity, the chain head after the daemon's own records) are masked, each by name, in mask()
+# and mask_report_*() below. UPDATE_GOLDEN=1 rewrites the files instead of comparing.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (hpcmeterd loads BPF)"
 echo "TAP version 13"
@@ -43,7 +43,6 @@ d["meter_versions"]["hpcmeterctl"] = "@VERSION@"
 d["meter_versions"]["ledger_created_by"] = "@VERSION@"
 d["ledger"]["chain_seq"] = d["ledger"]["chain_head"] = "@CHAIN@"
 d["ledger"]["previous_report_sha256"] = "@CHAIN@"
-d.pop("signature")
 print(json.dumps(d, indent=1, sort_keys=True))'
 }
 mask_report_table() {
@@ -71,7 +70,7 @@ golden() {
 		diag "$(cat "$T/$name.err" "$T/$name.diff")"
 	fi
 }
-report_json() { "$HPCMETERCTL" report --state-dir "$T/state" "$@" | mask_report_json; }
+report_json() { "$HPCMETERCTL" report --state-dir "$T/state" --sig "$T/golden.sig" "$@" | mask_report_json; }
 report_table() { "$HPCMETERCTL" report --state-dir "$T/state" "$@" | mask_report_table; }
 status_stable() {
 	# the status keys that do not depend on the time, the host or the kernel
@@ -131,6 +130,14 @@ want_rc=5 golden usage-license-unknown "$HPCMETERCTL" usage --license NO-SUCH-LI
 golden usage-no-legend "$HPCMETERCTL" usage --by user --since-usec $FROM --until-usec $TO --no-legend
 golden report-table report_table --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format table
 golden report.json report_json --license GOLDEN-LIC-1 --from 2025-01-01 --to 2025-01-31 --format json
+# Names are bytes: valid UTF-8 is printed as it is, JSON or not; bytes that are not UTF-8 are
+# escaped as the text \xNN in JSON, never written raw (the file names come from argv).
+cp "$T/licenses/golden.yaml" "$T/g$(printf '\303\266')lden-$(printf '\346\227\245').yaml"
+want_rc=1 golden license-check-utf8.json "$HPCMETERCTL" license check --json=pretty \
+	"$T/g$(printf '\303\266')lden-$(printf '\346\227\245').yaml" "$T/missing-$(printf '\377\300').yaml"
+check "license check --json wrote valid UTF-8 and JSON" python3 -c '
+import json, sys
+json.loads(open(sys.argv[1], encoding="utf-8", errors="strict").read())' "$T/license-check-utf8.json.raw"
 # acknowledge: a seeded violation once (exit 0), twice (1), an unknown one (5)
 golden acknowledge.json "$HPCMETERCTL" acknowledge 1 "golden test: seen" --json
 "$HPCMETERCTL" acknowledge 1 "again" 2>"$T/ack.err"
@@ -165,7 +172,7 @@ done
 check "acknowledge --json=pretty: valid JSON" json_ok pretty acknowledge 2 "golden test: pretty"
 check "report public-key --json names the key that signed the report" \
 	test "$("$HPCMETERCTL" report public-key --state-dir "$T/state" --json | json "d['key_id']")" = \
-	"$(json "d['signature']['key_id']" <"$T/r.json")"
+	"$(json "d['node']['report_key_id']" <"$T/r.json")"
 
 check "the ledger still verifies with the daemon's own records after it" \
 	sh -c "'$HPCMETERCTL' ledger verify --state-dir '$T/state' >/dev/null"

@@ -318,7 +318,7 @@ rm -f /lib/modules/$(uname -r)/extra/hpcmeter.ko
 depmod
 echo "# $(cut -d' ' -f1 /proc/uptime) s: shell checks done"
 
-# hpcmeterd's kernel meter (daemon/kmeter.c, libnl) against the real module.
+# hpcmeterd's kernel meter (daemon/core/kmeter.c, libnl) against the real module.
 daemon_checks() {
 	D=/tmp/daemon
 	mkdir -p $D/state $D/licenses

@@ -110,7 +110,7 @@ exec_cgroup() {
 	python3 - "$T/state/ledger.sqlite" "$job2" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
-rows = db.execute("SELECT cgroup FROM process_events WHERE event='exec' AND executable LIKE '%/true'"
+rows = db.execute("SELECT cgroup FROM process_records WHERE event='exec' AND executable LIKE '%/true'"
                   " AND cgroup LIKE ?", ("%%/job_%s/%%" % sys.argv[2],)).fetchall()
 print(rows[0][0] if rows else "")
 PY
@@ -123,8 +123,8 @@ check "/bin/true, a process of well under a millisecond, is attributed to job $j
 diag "$(python3 - "$T/state/ledger.sqlite" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
-for pid, t0 in db.execute("SELECT pid, time_usec FROM process_events WHERE event='exec' AND executable LIKE '%/true'"):
-    for (t1,) in db.execute("SELECT time_usec FROM process_events WHERE event='exit' AND pid=? AND time_usec>=?", (pid, t0)):
+for pid, t0 in db.execute("SELECT pid, time_usec FROM process_records WHERE event='exec' AND executable LIKE '%/true'"):
+    for (t1,) in db.execute("SELECT time_usec FROM process_records WHERE event='exit' AND pid=? AND time_usec>=?", (pid, t0)):
         print("/bin/true pid %d lived %d us from exec to exit" % (pid, t1 - t0))
         break
 PY

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Unit tests for daemon/license.c: parsing, error positions, directory loading, queries (TAP). */
+/* Unit tests for lib/license*.c: parsing, error positions, directory loading, queries (TAP). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* utf8_escape_invalid(): what reaches the ledger and the bus is valid UTF-8, and valid text is
+/* utf8_escape_invalid() and utf8_valid(): what reaches the ledger and the bus is valid UTF-8, and valid text is
  * left exactly as it was. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,5 +35,11 @@ int main(void)
 	expect("end\xe6\x97", "end\\xe6\\x97", "a sequence cut by the end of the string");
 	expect("\xe6\x97x", "\\xe6\\x97x", "a sequence cut by an ASCII byte");
 	expect("\xff\xff\xff\xff", "\\xff\\xff\\xff\\xff", "worst case: four times as long");
+	TAP_CHECK(utf8_valid("") && utf8_valid("/opt/caf\xc3\xa9/\xf0\x9f\x92\xbb"),
+		  "utf8_valid: ASCII and valid sequences");
+	TAP_CHECK(!utf8_valid("caf\xc3") && !utf8_valid("\xed\xa0\x80") &&
+			  !utf8_valid("a\xff"
+				      "b"),
+		  "utf8_valid: a cut sequence, a surrogate, a stray byte");
 	return tap_done();
 }

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* hpcmeterctl's command line state: the global options as hpcmeterctl.c parsed them, shared by
+ * the verbs, and how a verb reports a usage error. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json-doc.h"
+
+#define PROGRAM "hpcmeterctl"
+
+extern enum json_mode arg_json;
+extern bool arg_legend;
+extern bool arg_no_pager;
+extern const char *arg_address; /* NULL: the system bus */
+extern bool arg_since_set;
+extern uint64_t arg_since; /* --since SEQ */
+extern const char *arg_since_str; /* license simulate: --since DATE */
+extern bool arg_since_bad; /* --since is not a sequence number */
+extern const char *arg_state_dir;
+extern bool arg_since_usec_set;
+extern uint64_t arg_since_usec;
+extern bool arg_until_usec_set; /* usage: intervals that start before this */
+extern uint64_t arg_until_usec;
+extern bool arg_slurm_env;
+extern char **arg_set; /* --set KEY=VALUE, in order */
+extern size_t arg_n_set;
+extern const char *arg_by; /* usage --by */
+/* usage --job, --user, --account, --license: the rows GetUsageFiltered matches */
+extern const char *arg_filter_job, *arg_filter_user, *arg_filter_account, *arg_filter_license;
+
+/* A usage error was printed: main() exits 2. */
+extern bool usage_error_seen;
+
+/* "hpcmeterctl: MESSAGE" and "Try 'hpcmeterctl --help'." on stderr; returns -EINVAL. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "out of memory" on stderr; returns -ENOMEM. */
+int log_oom(void);
+/* A decimal uint64 and nothing else (no sign, no space): -EINVAL, -ERANGE. */
+int parse_uint64(const char *s, uint64_t *ret);
+/* Was any of usage's row filters given? */
+bool usage_filtered(void);
+
+static inline bool isempty(const char *s)
+{
+	return !s || !*s;
+}
