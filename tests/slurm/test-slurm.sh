@@ -102,10 +102,12 @@ check "usage --by license counts the job's time under the node's licence" \
 "$HPCMETERCTL" usage --by license >"$T/by-license.txt"
 check "usage --by license prints a table" grep -q "^SLURM-TEST-1 *active" "$T/by-license.txt"
 
-# 2. A process that execs and exits within a millisecond inside a job step.
+# 2. A process that execs and exits within a millisecond inside a job step. The job lives on
+# until the test has seen the exec: its step's cgroup, which names the job, must still be there
+# when the daemon reads the record (on a busy node that can be after a short job's end).
 job2=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate -o /dev/null \
-	--wrap "/bin/true; sleep 0.2")
-wait_for job_gone "$job2"
+	--wrap "/bin/true; while [ ! -e '$T/gate-b' ]; do sleep 0.1; done")
+on_cleanup "touch '$T/gate-b'"
 exec_cgroup() {
 	python3 - "$T/state/ledger.sqlite" "$job2" <<'PY'
 import sqlite3, sys
@@ -118,6 +120,8 @@ PY
 has_exec() { [ -n "$(exec_cgroup)" ]; }
 wait_for has_exec
 cg=$(exec_cgroup)
+touch "$T/gate-b"
+wait_for job_gone "$job2"
 check "/bin/true, a process of well under a millisecond, is attributed to job $job2 ($cg)" \
 	test -n "$cg"
 diag "$(python3 - "$T/state/ledger.sqlite" <<'PY'
