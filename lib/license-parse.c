@@ -235,7 +235,11 @@ static int parse_remote_access(struct license_error *err, const struct ynode *n,
 		return r;
 	if (!allowed) {
 		if (v[1] || v[2] || v[3])
-			return lic_error_node(err, v[1] ?: v[2] ?: v[3], field,
+			return lic_error_node(err,
+					      v[1]	   ?:
+						      v[2] ?:
+							     v[3],
+					      field,
 					      "computational_access, applications and from need "
 					      "allowed: true");
 		l->remote_access.mode = LICENSE_REMOTE_NONE;

@@ -647,18 +647,19 @@ static void test_remote_from(void)
 	struct license *l;
 
 	begin();
-	l = parse_ok("from.yaml",
-		     "license:\n"
-		     "  id: FROM\n"
-		     "  valid: { from: 2026-01-01, until: 2026-12-31 }\n"
-		     "  principals:\n"
-		     "    remote_access:\n"
-		     "      allowed: true\n"
-		     "      computational_access: limited\n"
-		     "      applications: [\"*/openfoam-*\"]\n"
-		     "      from:\n"
-		     "        - { country: NO, networks: [10.20.0.0/16, 192.0.2.7, \"2001:db8:1::/48\"] }\n"
-		     "        - { country: SE, networks: [198.51.100.128/25] }\n");
+	l = parse_ok(
+		"from.yaml",
+		"license:\n"
+		"  id: FROM\n"
+		"  valid: { from: 2026-01-01, until: 2026-12-31 }\n"
+		"  principals:\n"
+		"    remote_access:\n"
+		"      allowed: true\n"
+		"      computational_access: limited\n"
+		"      applications: [\"*/openfoam-*\"]\n"
+		"      from:\n"
+		"        - { country: NO, networks: [10.20.0.0/16, 192.0.2.7, \"2001:db8:1::/48\"] }\n"
+		"        - { country: SE, networks: [198.51.100.128/25] }\n");
 	if (l) {
 		CHECK_INT(l->remote_access.n_from, 2);
 		if (l->remote_access.n_from == 2) {
