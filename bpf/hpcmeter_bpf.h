@@ -102,6 +102,10 @@ struct hpcm_exec_event {
 	__u64 cgroup_v1_id;
 	__u32 path_len; /* bytes used in path[] */
 	__u32 path_depth;
+	/* The audit session (pam_loginuid sets both at login; HPCM_AUDIT_UNSET when there is
+	 * none, or the kernel has no CONFIG_AUDIT): the key to where the work came from. */
+	__u32 loginuid;
+	__u32 sessionid;
 	char comm[HPCM_COMM_LEN];
 	char filename[HPCM_FILENAME_LEN];
 	/* Components of the executable's path from the file up to the root, each NUL-terminated:
@@ -109,6 +113,9 @@ struct hpcm_exec_event {
 	 * whatever name, symlink or relative path was used to run it. */
 	char path[HPCM_PATH_BUF + HPCM_NAME_LEN];
 };
+
+/* loginuid and sessionid of a task outside any login session ((uid_t)-1, AUDIT_SID_UNSET). */
+#define HPCM_AUDIT_UNSET 0xffffffffu
 
 struct hpcm_exit_event {
 	struct hpcm_event_hdr hdr;
@@ -239,7 +246,7 @@ struct hpcm_gpu_lib_event {
 _Static_assert(sizeof(struct hpcm_proc) == 48, "hpcm_proc layout");
 _Static_assert(sizeof(struct hpcm_task_rec) == 64, "hpcm_task_rec layout");
 _Static_assert(sizeof(struct hpcm_exec_event) ==
-		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
+		       72 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
 _Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
 _Static_assert(sizeof(struct hpcm_move_event) == 72, "hpcm_move_event layout");
