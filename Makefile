@@ -74,7 +74,7 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
-	$(O)/tests/test-ledger \
+	$(O)/tests/test-ledger $(O)/tests/test-origin \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
 	$(O)/tests/report-fd \
@@ -199,19 +199,21 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies, the D-Bus job announcement and the signed reports report verify reads. make check
+# replies, the D-Bus job announcement, the signed reports report verify reads and what the
+# session-origin lookup reads (/proc/net/tcp lines, utmp and logind host fields). make check
 # runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
 # FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report
+FUZZ_TARGETS := license config decode netlink bus report origin
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
+FUZZ_SRCS_origin := lib/session-origin.c lib/util.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
@@ -239,7 +241,7 @@ check-asan:
 		$(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-json $(ASAN_O)/tests/test-workload \
 		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
-		$(ASAN_O)/tests/test-ledger \
+		$(ASAN_O)/tests/test-ledger $(ASAN_O)/tests/test-origin \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \

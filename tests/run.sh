@@ -23,6 +23,7 @@ ALL=(
 	"$BUILD/tests/test-kmeter"
 	"$BUILD/tests/test-core"
 	"$BUILD/tests/test-ledger"
+	"$BUILD/tests/test-origin"
 	"$BUILD/tests/test-workload"
 	"$BUILD/tests/test-cgroup-v1 $BUILD/tests/burn"
 	"$BUILD/tests/test-inventory data/accelerators.yaml"
