@@ -123,8 +123,7 @@ static const char *glob_match(char *const *globs, size_t n, const char *path)
 	return NULL;
 }
 
-/* "HOST (ADDRESS) via VIA": the origin as it is recorded with a violation. */
-static void origin_text(const struct eval_origin *o, char *buf, size_t size)
+void eval_origin_text(const struct eval_origin *o, char *buf, size_t size)
 {
 	bool other = o->address && !streq(o->address, o->host);
 
@@ -164,7 +163,7 @@ static int evaluate_remote(const struct license *l, const struct eval_process *p
 
 	if (!o || ra->mode == LICENSE_REMOTE_UNRESTRICTED)
 		return 0;
-	origin_text(o, from, sizeof(from));
+	eval_origin_text(o, from, sizeof(from));
 	if (ra->mode == LICENSE_REMOTE_NONE) {
 		f = remote_finding(res, l, p, "");
 		if (!f)
@@ -256,6 +255,9 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		snprintf(f->detail, sizeof(f->detail),
 			 "executable %s is not in the licence's allowed executables", p->exe);
 	}
+	/* Remote access concerns every account: a root login over ssh is remote access too. */
+	if (evaluate_remote(l, p, res) < 0)
+		return -ENOMEM;
 	if (p->exempt)
 		return 0;
 	if (p->user && !license_permits_user(l, p->user, p->groups, p->n_groups)) {
@@ -269,7 +271,7 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		snprintf(f->detail, sizeof(f->detail),
 			 "user %s (uid %u) is not a principal of the licence", p->user, p->uid);
 	}
-	return evaluate_remote(l, p, res);
+	return 0;
 }
 
 /* ---- periods ---- */

@@ -28,6 +28,10 @@ struct eval_origin {
 	const char *via; /* how it arrived, for the record: "sshd session 12", "job 42" */
 };
 
+/* "HOST (ADDRESS), VIA" (and "(unresolved)" for a name that did not resolve): an origin as it
+ * is recorded with a violation. */
+void eval_origin_text(const struct eval_origin *o, char *buf, size_t size);
+
 struct eval_process {
 	uint32_t pid, uid;
 	const char *user; /* NULL when unknown */

@@ -290,6 +290,12 @@ static void test_remote_access(void)
 		CHECK_STR(detail(&res), "remote access is not allowed by the licence: user a from "
 					"192.0.2.10, sshd session 7");
 		eval_result_done(&res);
+		/* A system account (root) that logs in remotely is remote access all the same. */
+		p.exempt = true;
+		evaluate_process(l, &p, &res);
+		CHECK_STR(kinds(&res, 0), "remote-access|a");
+		eval_result_done(&res);
+		p.exempt = false;
 		p.origin = NULL;
 		evaluate_process(l, &p, &res);
 		CHECK_STR(kinds(&res, 0), "");
