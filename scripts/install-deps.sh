@@ -46,6 +46,9 @@ tests=(
 	# with `apt-get download` into build/kselftest (not installed)
 	# job attribution against a real Slurm (started by tests/slurm, cgroup/v1)
 	munge slurmctld slurmd slurm-client
+	# remote access: a real sshd in a network namespace of the test's (pam_loginuid sets the
+	# session's loginuid), a client, ip netns (tests/dbus/test-remote-access.sh)
+	openssh-server openssh-client iproute2
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
 )

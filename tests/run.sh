@@ -32,6 +32,7 @@ ALL=(
 	"tests/licenses/test-bad-corpus.sh"
 	"tests/fuzz/run.sh"
 	"tests/dbus/test-violations.sh"
+	"tests/dbus/test-remote-access.sh"
 	"tests/dbus/test-caps.sh"
 	"tests/dbus/test-bad-input.sh"
 	"tests/dbus/test-policy.sh"
