@@ -74,6 +74,7 @@ ALL=(
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
 	"tests/slurm/test-slurm.sh"
+	"tests/slurm/test-slurm-remote.sh"
 )
 ALL+=("tests/module/test-genl-fuzz.sh" "tests/module/run.sh" "tests/module/dkms.sh")
 [ $# -gt 0 ] && ALL=("$@")

@@ -6,8 +6,9 @@
 # remote-access, with the remote host recorded; the same program run locally is none; an
 # allowed program from 203.0.113.5, outside the listed networks, is remote-access; a prohibited
 # program run over ssh carries the remote host in its own violation; a session that started
-# before the daemon is found from its sshd connection. Sessions are in the ledger, chained,
-# with their start and end; `license explain` reports the term as evaluated.
+# before the daemon is found from its sshd connection; a job announced with a submit host name
+# that does not resolve is never allowed. Sessions are in the ledger, chained, with their start
+# and end; `license explain` reports the term as evaluated.
 . "$(dirname "$0")/../lib.sh"
 echo "TAP version 13"
 
@@ -145,7 +146,34 @@ diag "$out"
 check "a prohibited program run over ssh: its violation names the remote host" \
 	grep -q "prohibited-executable.*(remote: from 127.0.0.1, sshd session" <<<"$out"
 
-# 6. The sessions in the ledger: user, remote host and address, service, source, start, end.
+# 6. A job announced with a submit host name that does not resolve (an invalid name): remote
+# access from it is never allowed. Its process runs in a cgroup named as Slurm names a job's.
+JOB=$((770000 + $$ % 10000))
+CG=$(cgroup2_mount)/hpcm-remote-$$/job_$JOB
+mkdir -p "$CG" || { echo "Bail out! cannot create a cgroup"; exit 1; }
+on_cleanup "rmdir '$CG' '$(dirname "$CG")'"
+"$HPCMETERCTL" job start "$JOB" --set user=root --set uid=0 --set submit_host=login-ext.invalid
+job_address() {
+	ledger_sql "$T/state/ledger.sqlite" "SELECT address_state FROM sessions WHERE session =
+		'job:$JOB' ORDER BY id DESC LIMIT 1"
+}
+resolved() { [ -n "$(job_address)" ] && [ "$(job_address)" != pending ]; }
+wait_for 30 resolved
+check "the job's submit host login-ext.invalid is recorded as $(job_address)" \
+	test "$(job_address)" = unresolved
+sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2"' sh "$CG" "$T/bin/openfoam-solver"
+job_violation() {
+	"$HPCMETERCTL" violations --json |
+		json "[v['detail'] for v in d if v['job'] == '$JOB' and v['kind'] == 'remote-access']"
+}
+has_job_violation() { job_violation | grep -q unresolved; }
+wait_for 20 has_job_violation
+diag "$(job_violation)"
+check "the allowed program in that job is remote-access: an unresolved host is never allowed" \
+	grep -q "remote host login-ext.invalid did not resolve: unresolved, not from a network the licence lists (user root from login-ext.invalid (unresolved), job $JOB)" <<<"$(job_violation)"
+"$HPCMETERCTL" job end "$JOB"
+
+# 7. The sessions in the ledger: user, remote host and address, service, source, start, end.
 sessions() {
 	ledger_sql "$T/state/ledger.sqlite" "SELECT user, remote_host, remote_address, service, source,
 		start_usec > 0, MAX(end_usec) > 0 FROM sessions GROUP BY COALESCE(run_id, id) ORDER BY id"
@@ -164,6 +192,8 @@ wait "$early" 2>/dev/null
 all_ended() { [ "$(sessions | grep -c '|0$')" = 0 ]; }
 wait_for 20 all_ended
 check "... and ended when its connection closed" all_ended
+job_ended() { [ -n "$(ledger_sql "$T/state/ledger.sqlite" "SELECT 1 FROM sessions WHERE session = 'job:$JOB' AND end_usec > 0")" ]; }
+check "the job's session ended with the job" job_ended
 check "the sessions are chained" test "$(ledger_sql "$T/state/ledger.sqlite" \
 	"SELECT COUNT(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM chain c WHERE c.tbl = 'sessions' AND c.row = s.id)")" = 0
 
