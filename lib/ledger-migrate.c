@@ -204,12 +204,28 @@ static int step_v5(sqlite3 *db, const char *path, struct chain_head *head)
 	return r;
 }
 
-/* Version 6: sessions, where the work came from: login sessions (the audit session's user, the
+/* Version 6: the position of shipping to the cluster's store (hpcmeterd's cluster_database):
+ * state, not a record, so not chained (ledger_write_ship_state()). */
+static const char schema_v6[] =
+	"CREATE TABLE ship_state (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL,"
+	" acked_seq INTEGER NOT NULL, intervals INTEGER NOT NULL, cpu_ns INTEGER NOT NULL,"
+	" gpu_ns INTEGER NOT NULL);";
+
+static int step_v6(sqlite3 *db, const char *path, struct chain_head *head)
+{
+	int r = exec_sql(db, path, schema_v6);
+
+	if (r == 0)
+		r = chain_adopt_unchained(db, head);
+	return r;
+}
+
+/* Version 7: sessions, where the work came from: login sessions (the audit session's user, the
  * remote host and its address as far as it is known, the service, the source the origin came
  * from) and jobs submitted from another host. Append-only like the job announcements: the first
  * row of a session, then a row per change (the address resolved, the end) naming the first in
  * run_id. */
-static const char schema_v6[] =
+static const char schema_v7[] =
 	"CREATE TABLE sessions (id INTEGER PRIMARY KEY, session TEXT NOT NULL,"
 	" uid INTEGER NOT NULL, user TEXT NOT NULL, remote_host TEXT NOT NULL,"
 	" remote_address TEXT NOT NULL, address_state TEXT NOT NULL, service TEXT NOT NULL,"
@@ -217,9 +233,9 @@ static const char schema_v6[] =
 	" end_usec INTEGER NOT NULL, run_id INTEGER);"
 	"CREATE INDEX sessions_run ON sessions(run_id);";
 
-static int step_v6(sqlite3 *db, const char *path, struct chain_head *head)
+static int step_v7(sqlite3 *db, const char *path, struct chain_head *head)
 {
-	int r = exec_sql(db, path, schema_v6);
+	int r = exec_sql(db, path, schema_v7);
 
 	if (r == 0)
 		r = chain_adopt_unchained(db, head);
@@ -238,8 +254,9 @@ static const struct step {
 	  step_v4 },
 	{ "process events aggregated per interval and executable, single rows as evidence",
 	  step_v5 },
+	{ "the position of shipping to the cluster's store", step_v6 },
 	{ "sessions: login sessions and remote job submissions with their remote hosts, chained",
-	  step_v6 },
+	  step_v7 },
 };
 
 int ledger_schema_version(void)
