@@ -42,7 +42,7 @@ static void help(void)
 	       "                           reads SLURM_JOB_ID, _USER, _UID, _ACCOUNT, _PARTITION,\n"
 	       "                           _COMMENT, _GPUS, _NODELIST and SLURM_JOB_WCKEY; --set\n"
 	       "                           sets a key: user, uid, account, partition, wckey,\n"
-	       "                           comment, gpus, nodes, scheduler\n"
+	       "                           comment, gpus, nodes, submit_host, scheduler\n"
 	       "  inventory [kernel]       Show the accelerators, their TPP/APP, and the GPU\n"
 	       "                           meter's mode, runtime libraries and probes, then what\n"
 	       "                           the hpcmeter kernel module sees; \"kernel\": only that\n"
