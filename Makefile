@@ -176,7 +176,7 @@ $(O)/tests/test-%: tests/bpf/test-%.c $(LIBHPCMETER) | $(O)/tests $(SKELETONS)
 $(O)/tests/gpu-fake/lib%: tests/gpu-fake/fake-runtime.c tests/gpu-fake/fake-runtime.h
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
-	$(Q)$(CLANG) $(FAKE_CFLAGS) -DFAKE_$(call fake_rt,$*) $< -o $@
+	$(Q)$(CLANG) $(FAKE_CFLAGS) -Wl,-soname,$(notdir $@) -DFAKE_$(call fake_rt,$*) $< -o $@
 
 fake_rt = $(if $(findstring cuda,$(1)),CUDA,$(if $(findstring hip,$(1)),HIP,$(if \
 	$(findstring OpenCL,$(1)),OPENCL,ZE)))
@@ -198,19 +198,21 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) -lpthread
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
-# registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies, the D-Bus job announcement and the signed reports report verify reads. make check
+# registry parser, the config parser, ring-buffer record decoding (the CPU meter's and the GPU
+# meter's), the module's netlink replies, the D-Bus job announcement and the signed reports
+# report verify reads. make check
 # runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
 # FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report
+FUZZ_TARGETS := license config decode netlink bus report gpu-record
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
+FUZZ_SRCS_gpu-record := lib/gpu-record.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
@@ -252,6 +254,7 @@ check-asan:
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
 		tests/adversarial/test-digest-worker.sh \
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
+		tests/adversarial/test-gpu-copies.sh \
 		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
@@ -329,7 +332,8 @@ clean:
 # once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
 # safely), the launch bench the same way, and the fake libcuda.
 GPU_CHECK := $(O)/gpu-check
-GPU_CHECK_SRCS := lib/gpu.c lib/gpu-mode.c lib/inventory.c lib/util.c lib/bpfutil.c
+GPU_CHECK_SRCS := lib/gpu.c lib/gpu-elf.c lib/gpu-record.c lib/gpu-mode.c lib/inventory.c \
+	lib/util.c lib/bpfutil.c
 STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
 gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@mkdir -p $(GPU_CHECK)
@@ -339,7 +343,8 @@ gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@echo "  LD      $(GPU_CHECK)/gpu-probe-run-dyn, gpu-launch (glibc dynamic)"
 	$(Q)$(CC) $(CFLAGS) $(INC_lib) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
 		-o $(GPU_CHECK)/gpu-probe-run-dyn -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
-	$(Q)$(CC) $(CFLAGS) $(INC_lib) bench/gpu-launch.c lib/gpu.c lib/gpu-mode.c lib/util.c lib/bpfutil.c \
+	$(Q)$(CC) $(CFLAGS) $(INC_lib) bench/gpu-launch.c lib/gpu.c lib/gpu-elf.c lib/gpu-record.c \
+		lib/gpu-mode.c lib/util.c lib/bpfutil.c \
 		-o $(GPU_CHECK)/gpu-launch -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -ldl
 	$(Q)cp $(O)/tests/gpu-fake/libcuda.so.1 $(GPU_CHECK)/
 
@@ -363,7 +368,7 @@ $(O)/bench/tiny: bench/tiny.c
 	$(Q)$(CC) -O2 -static $< -o $@
 
 BENCH_DIR ?= /var/tmp
-bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
+bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch $(O)/bench/gpu-map \
 		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query \
 		$(O)/bench/ledger-report $(O)/bench/exehash $(O)/bench/held $(O)/bench/move \
 		$(O)/bench/forkexit
@@ -373,6 +378,8 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
 	$(Q)$(O)/bench/held
+	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
+		$(O)/bench/gpu-map $$d; rc=$$?; rm -rf $$d; exit $$rc
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
 	$(Q)bench/scale.sh $(O)

@@ -68,6 +68,7 @@ ALL=(
 	"tests/adversarial/test-move.sh"
 	"tests/adversarial/test-tamper.sh"
 	"tests/adversarial/test-gpu-evasion.sh"
+	"tests/adversarial/test-gpu-copies.sh"
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
