@@ -32,7 +32,7 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c capstone
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
@@ -72,6 +72,7 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 	-fcf-protection=none -Wall -Werror
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
+	$(O)/tests/test-gpu-entry \
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
 	$(O)/tests/test-ledger \
@@ -243,7 +244,8 @@ check-asan:
 		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
 		$(ASAN_O)/tests/test-ledger \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
-		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
+		$(ASAN_O)/tests/test-decode $(ASAN_O)/tests/test-gpu-entry \
+		"$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
 		tests/dbus/test-gpu.sh \
@@ -332,9 +334,10 @@ clean:
 # once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
 # safely), the launch bench the same way, and the fake libcuda.
 GPU_CHECK := $(O)/gpu-check
-GPU_CHECK_SRCS := lib/gpu.c lib/gpu-elf.c lib/gpu-record.c lib/gpu-mode.c lib/inventory.c \
+GPU_CHECK_SRCS := lib/gpu.c lib/gpu-elf.c lib/gpu-entry.c lib/gpu-record.c lib/gpu-mode.c \
+	lib/inventory.c \
 	lib/util.c lib/bpfutil.c
-STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
+STATIC_LIBS := -lbpf -lelf -lz -lyaml -lcapstone -lm
 gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@mkdir -p $(GPU_CHECK)
 	@echo "  LD      $(GPU_CHECK)/gpu-probe-run (static)"
@@ -343,9 +346,9 @@ gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@echo "  LD      $(GPU_CHECK)/gpu-probe-run-dyn, gpu-launch (glibc dynamic)"
 	$(Q)$(CC) $(CFLAGS) $(INC_lib) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
 		-o $(GPU_CHECK)/gpu-probe-run-dyn -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
-	$(Q)$(CC) $(CFLAGS) $(INC_lib) bench/gpu-launch.c lib/gpu.c lib/gpu-elf.c lib/gpu-record.c \
-		lib/gpu-mode.c lib/util.c lib/bpfutil.c \
-		-o $(GPU_CHECK)/gpu-launch -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -ldl
+	$(Q)$(CC) $(CFLAGS) $(INC_lib) bench/gpu-launch.c lib/gpu.c lib/gpu-elf.c lib/gpu-entry.c \
+		lib/gpu-record.c lib/gpu-mode.c lib/util.c lib/bpfutil.c -o $(GPU_CHECK)/gpu-launch \
+		-Wl,-Bstatic -lbpf -lelf -lz -lcapstone -Wl,-Bdynamic -ldl
 	$(Q)cp $(O)/tests/gpu-fake/libcuda.so.1 $(GPU_CHECK)/
 
 .PHONY: gpu-check

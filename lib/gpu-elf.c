@@ -20,6 +20,7 @@ struct gpu_elf {
 	char *soname;
 	struct gpu_elf_func *funcs; /* sorted by name, then address */
 	size_t n_funcs;
+	uint64_t *addrs; /* the functions' addresses, sorted */
 };
 
 #define VERSYM_HIDDEN 0x8000
@@ -32,6 +33,13 @@ static int func_cmp(const void *a, const void *b)
 	if (c)
 		return c;
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static int addr_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* The file offset of address addr: in the executable PT_LOAD segment that maps it. */
@@ -115,6 +123,12 @@ static int read_dynsym(struct gpu_elf *e, Elf_Scn *scn, const GElf_Shdr *sh, Elf
 		e->n_funcs++;
 	}
 	qsort(e->funcs, e->n_funcs, sizeof(*e->funcs), func_cmp);
+	e->addrs = calloc(e->n_funcs ? e->n_funcs : 1, sizeof(*e->addrs));
+	if (!e->addrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n_funcs; i++)
+		e->addrs[i] = e->funcs[i].addr;
+	qsort(e->addrs, e->n_funcs, sizeof(*e->addrs), addr_cmp);
 	return 0;
 }
 
@@ -185,6 +199,7 @@ void gpu_elf_free(struct gpu_elf *e)
 		close(e->fd);
 	free(e->soname);
 	free(e->funcs);
+	free(e->addrs);
 	free(e);
 }
 
@@ -241,6 +256,11 @@ size_t gpu_elf_aliases(const struct gpu_elf *e, const struct gpu_elf_func *func,
 		found++;
 	}
 	return found;
+}
+
+bool gpu_elf_is_entry(const struct gpu_elf *e, uint64_t addr)
+{
+	return e->addrs && bsearch(&addr, e->addrs, e->n_funcs, sizeof(*e->addrs), addr_cmp);
 }
 
 ssize_t gpu_elf_read(const struct gpu_elf *e, uint64_t offset, void *buf, size_t len)

@@ -33,5 +33,7 @@ size_t gpu_elf_funcs(const struct gpu_elf *e, const char *name, struct gpu_elf_f
 /* All names at the same address as func (aliases), in ret (up to n); returns how many. */
 size_t gpu_elf_aliases(const struct gpu_elf *e, const struct gpu_elf_func *func, const char **ret,
 		       size_t n);
+/* Does an exported function start at address addr? */
+bool gpu_elf_is_entry(const struct gpu_elf *e, uint64_t addr);
 /* Up to len bytes of the file at offset; returns the number read or -errno. */
 ssize_t gpu_elf_read(const struct gpu_elf *e, uint64_t offset, void *buf, size_t len);

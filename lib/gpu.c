@@ -20,6 +20,7 @@
 #include "gpu.h"
 #include "bpfutil.h"
 #include "gpu-elf.h"
+#include "gpu-entry.h"
 #include "gpu-record.h"
 #include "gpu.skel.h"
 #include "util.h"
@@ -76,7 +77,10 @@ static const struct probe_def probes[] = {
 	{ "cuModuleLoadFatBinary", GPU_RT_CUDA, P_MODULE, false },
 	{ "cuLibraryLoadData", GPU_RT_CUDA, P_MODULE, false },
 	{ "hipLaunchKernel", GPU_RT_HIP, P_LAUNCH_DIM3, true },
+	{ "hipLaunchKernel_spt", GPU_RT_HIP, P_LAUNCH_DIM3, true },
 	{ "hipExtLaunchKernel", GPU_RT_HIP, P_LAUNCH_DIM3, true },
+	{ "hipLaunchCooperativeKernel", GPU_RT_HIP, P_LAUNCH_DIM3, true },
+	{ "hipLaunchCooperativeKernel_spt", GPU_RT_HIP, P_LAUNCH_DIM3, true },
 	{ "hipModuleLaunchKernel", GPU_RT_HIP, P_LAUNCH_REGS, true },
 	{ "hipGraphLaunch", GPU_RT_HIP, P_GRAPH, false },
 	{ "hipMalloc", GPU_RT_HIP, P_ALLOC2, false },
@@ -88,6 +92,7 @@ static const struct probe_def probes[] = {
 	{ "clCreateContext", GPU_RT_OPENCL, P_CTX, false },
 	{ "clBuildProgram", GPU_RT_OPENCL, P_MODULE, false },
 	{ "zeCommandListAppendLaunchKernel", GPU_RT_ZE, P_LAUNCH_ZE, true },
+	{ "zeCommandListAppendLaunchCooperativeKernel", GPU_RT_ZE, P_LAUNCH_ZE, true },
 	{ "zeKernelSetGroupSize", GPU_RT_ZE, P_ZE_GROUP_SIZE, true },
 	{ "zeMemAllocDevice", GPU_RT_ZE, P_ALLOC3, false },
 	{ "zeContextCreate", GPU_RT_ZE, P_CTX, false },
@@ -114,7 +119,9 @@ static const struct {
 /* One uprobe on a library file: which definition, where. */
 struct lib_probe {
 	uint32_t def; /* index in probes[] */
-	uint64_t offset; /* in the file */
+	uint64_t offset; /* the function's entry in the file */
+	uint32_t skip; /* the probe is this many bytes past it (gpu_entry_place()) */
+	bool emulated; /* on an instruction the kernel emulates */
 	struct bpf_link *link;
 };
 
@@ -137,6 +144,7 @@ struct gpu {
 	struct gpu_bpf *skel;
 	struct ring_buffer *rb;
 	enum gpu_mode mode;
+	bool probes_at_entry; /* gpu_set_probes_at_entry(): the benchmarks' "before" */
 	struct bpf_link *tp_links[11];
 	struct bpf_link *held_iter; /* the reading of open accelerator device files */
 	bool devs_full_warned;
@@ -316,6 +324,70 @@ static bool offset_probed(const struct lib_slot *s, uint64_t offset)
 	return false;
 }
 
+static bool is_entry(void *ctx, uint64_t addr)
+{
+	return gpu_elf_is_entry(ctx, addr);
+}
+
+/* The argument registers each program reads (bpf/gpu.bpf.c): the probe may sit after
+ * instructions that write the others. */
+static unsigned args_read(enum prog_kind k)
+{
+	switch (k) {
+	case P_LAUNCH_REGS: /* grid, block; the 7th argument on the stack */
+		return GPU_ENTRY_ARG(2) | GPU_ENTRY_ARG(3) | GPU_ENTRY_ARG(4) | GPU_ENTRY_ARG(5) |
+		       GPU_ENTRY_ARG(6);
+	case P_LAUNCH_CFG:
+		return GPU_ENTRY_ARG(1);
+	case P_LAUNCH_DIM3:
+		return GPU_ENTRY_ARG(2) | GPU_ENTRY_ARG(3) | GPU_ENTRY_ARG(4) | GPU_ENTRY_ARG(5);
+	case P_LAUNCH_CL:
+		return GPU_ENTRY_ARG(3) | GPU_ENTRY_ARG(5);
+	case P_LAUNCH_ZE:
+		return GPU_ENTRY_ARG(2) | GPU_ENTRY_ARG(3);
+	case P_ZE_GROUP_SIZE:
+		return GPU_ENTRY_ARG(1) | GPU_ENTRY_ARG(2) | GPU_ENTRY_ARG(3) | GPU_ENTRY_ARG(4);
+	case P_ALLOC2:
+		return GPU_ENTRY_ARG(2);
+	case P_ALLOC3:
+	case P_H2D3:
+		return GPU_ENTRY_ARG(3);
+	case P_GRAPH:
+	case P_CTX:
+	case P_MODULE:
+		return 0;
+	}
+	return GPU_ENTRY_ARGS_ALL;
+}
+
+/* Where on f the probe goes: past a single-stepped first instruction where that is safe. */
+static void place(struct gpu *g, const struct gpu_elf *e, const struct gpu_elf_func *f,
+		  unsigned args, struct lib_probe *p)
+{
+	uint8_t code[4096];
+	size_t want = f->size && f->size < sizeof(code) ? f->size : sizeof(code);
+	ssize_t n = gpu_elf_read(e, f->offset, code, want);
+	struct gpu_entry_place pl;
+
+	p->skip = 0;
+	p->emulated = false;
+	if (n <= 0 ||
+	    gpu_entry_place(code, (size_t)n, f->addr, f->size, args, is_entry, (void *)e, &pl) <
+		    0 ||
+	    !pl.emulated)
+		return;
+	if (pl.offset == 0) {
+		p->emulated = true;
+		return;
+	}
+	if (g->probes_at_entry)
+		return; /* at the entry, single-stepped */
+	p->skip = pl.offset;
+	p->emulated = true;
+	log_debug("GPU probe on %s at +%u (%s), past \"%s\", which the kernel single-steps",
+		  f->name, pl.offset, pl.at, pl.first);
+}
+
 /* Attach every entry point of the library's runtime that the file exports, by file offset:
  * each symbol version of a name, and one probe per address (an alias is the same code, and two
  * probes on it would count each call twice). */
@@ -343,9 +415,21 @@ static int attach_lib(struct gpu *g, struct lib_slot *s, const struct gpu_elf *e
 			s->probes = p;
 			p = &s->probes[s->n_probes];
 			*p = (struct lib_probe){ .def = (uint32_t)i, .offset = f[k].offset };
+			place(g, e, &f[k], args_read(probes[i].prog), p);
 			p->link = bpf_program__attach_uprobe_opts(prog_of(g, probes[i].prog), -1,
-								  s->info.attach_path, f[k].offset,
-								  &opts);
+								  s->info.attach_path,
+								  f[k].offset + p->skip, &opts);
+			if (!p->link && p->skip) {
+				/* The kernel refused that instruction: the entry, as always. */
+				log_warning("cannot attach to %s in %s at +%u: %s; at its entry",
+					    probes[i].symbol, s->info.path, p->skip,
+					    strerror(errno));
+				p->skip = 0;
+				p->emulated = false;
+				p->link = bpf_program__attach_uprobe_opts(
+					prog_of(g, probes[i].prog), -1, s->info.attach_path,
+					f[k].offset, &opts);
+			}
 			if (!p->link) {
 				int r = -errno;
 
@@ -357,6 +441,8 @@ static int attach_lib(struct gpu *g, struct lib_slot *s, const struct gpu_elf *e
 			s->n_probes++;
 			s->info.probes++;
 			s->info.launch_probes += probes[i].per_launch;
+			s->info.moved += p->skip > 0;
+			s->info.single_stepped += !p->emulated;
 		}
 	}
 	return 0;
@@ -450,9 +536,9 @@ static int examine(struct gpu *g, uint32_t pid, int fd, const char *path, const 
 	}
 	s->attach_ns = now_boottime_nsec();
 	log_info("GPU runtime %s: %s (SONAME %s, pid %u): %u entry points attached, %u on the "
-		 "launch path",
+		 "launch path, %u past a single-stepped first instruction, %u single-stepped",
 		 gpu_runtime_name(rt), path, s->info.soname[0] ? s->info.soname : "none", pid,
-		 s->info.probes, s->info.launch_probes);
+		 s->info.probes, s->info.launch_probes, s->info.moved, s->info.single_stepped);
 	tell_late(g, s, pid, map_ns);
 	g->libs[g->n_libs++] = TAKE_PTR(s);
 	return 1;
@@ -840,6 +926,27 @@ const struct gpu_lib *gpu_lib_get(const struct gpu *g, size_t i)
 	return i < g->n_libs ? &g->libs[i]->info : NULL;
 }
 
+void gpu_set_probes_at_entry(struct gpu *g, bool at_entry)
+{
+	g->probes_at_entry = at_entry;
+}
+
+int gpu_lib_probe_get(const struct gpu *g, size_t lib, size_t i, struct gpu_lib_probe *ret)
+{
+	const struct lib_probe *p;
+
+	if (lib >= g->n_libs || i >= g->libs[lib]->n_probes)
+		return -ERANGE;
+	p = &g->libs[lib]->probes[i];
+	*ret = (struct gpu_lib_probe){
+		.symbol = probes[p->def].symbol,
+		.entry = p->offset,
+		.skip = p->skip,
+		.emulated = p->emulated,
+	};
+	return 0;
+}
+
 size_t gpu_n_probes(void)
 {
 	return N_PROBES;
@@ -871,6 +978,8 @@ int gpu_probe_get(struct gpu *g, size_t i, struct gpu_probe_info *ret)
 		.runtime = probes[i].runtime,
 		.per_launch = probes[i].per_launch,
 	};
+	if (!g)
+		return 0;
 	for (size_t l = 0; l < g->n_libs; l++)
 		for (size_t p = 0; p < g->libs[l]->n_probes; p++)
 			ret->attached += g->libs[l]->probes[p].def == i;

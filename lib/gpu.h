@@ -42,7 +42,17 @@ struct gpu_lib {
 	uint32_t pid; /* the process it was found in */
 	unsigned probes; /* entry points attached */
 	unsigned launch_probes; /* of which on the per-launch path */
+	unsigned moved; /* of which placed past a first instruction the kernel single-steps */
+	unsigned single_stepped; /* of which on an instruction the kernel single-steps */
 	int error; /* negative errno when attaching failed */
+};
+
+/* One probe on a library file. */
+struct gpu_lib_probe {
+	const char *symbol; /* the probe definition's name (the first of its aliases) */
+	uint64_t entry; /* the function's entry, file offset */
+	uint32_t skip; /* the probe sits this many bytes past it */
+	bool emulated; /* on an instruction the kernel emulates (one trap, not two) */
 };
 
 struct gpu_probe_info {
@@ -109,11 +119,17 @@ void gpu_set_probe_late(struct gpu *g, void (*fn)(const struct gpu_probe_late *p
 			void *userdata);
 
 size_t gpu_n_libs(const struct gpu *g);
+/* Probe i (up to gpu_lib_get()->probes) of library lib. */
+int gpu_lib_probe_get(const struct gpu *g, size_t lib, size_t i, struct gpu_lib_probe *ret);
+/* Put every probe at the function's entry, even where the kernel single-steps the instruction
+ * there (the benchmarks' "before"); by default a probe moves past a single-stepped first
+ * instruction when gpu_entry_place() finds that safe. Before the libraries are attached. */
+void gpu_set_probes_at_entry(struct gpu *g, bool at_entry);
 /* File identities whose verdict is cached; *files_read: ELF files read so far. */
 size_t gpu_n_files_known(const struct gpu *g, uint64_t *files_read);
 const struct gpu_lib *gpu_lib_get(const struct gpu *g, size_t i);
 size_t gpu_n_probes(void);
-/* Definition i with its hits and attach count. */
+/* Definition i with its hits and attach count (g NULL: the definition alone). */
 int gpu_probe_get(struct gpu *g, size_t i, struct gpu_probe_info *ret);
 /* Uprobes attached now, and how many of them are on the per-launch path. */
 unsigned gpu_probes_attached(const struct gpu *g, unsigned *launch_probes);

@@ -17,6 +17,8 @@ build=(
 	libssl-dev
 	# JSON: hpcmeterctl's output, signed reports and their verification
 	libjson-c-dev
+	# x86-64 instruction decoding: where the GPU meter's probes cost least (lib/gpu-entry.c)
+	libcapstone-dev
 	go-md2man
 )
 run=(

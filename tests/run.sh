@@ -17,6 +17,7 @@ ALL=(
 	"$BUILD/tests/test-evaluate"
 	"$BUILD/tests/test-config"
 	"$BUILD/tests/test-decode"
+	"$BUILD/tests/test-gpu-entry"
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-json"
 	"$BUILD/tests/test-ctl-format"

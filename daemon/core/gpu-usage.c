@@ -407,13 +407,15 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 		for (size_t i = 0; i < n_libs; i++) {
 			const struct gpu_lib *l = gpu_lib_get(m->gpu_usage->gpu, i);
 
-			if (asprintf(
-				    &libs[i],
-				    "%s %s (SONAME %s, pid %u, %u probes, %u on the launch path%s%s)",
-				    gpu_runtime_name(l->runtime), l->path,
-				    l->soname[0] ? l->soname : "none", l->pid, l->probes,
-				    l->launch_probes, l->error ? ", error: " : "",
-				    l->error ? strerror(-l->error) : "") < 0)
+			if (asprintf(&libs[i],
+				     "%s %s (SONAME %s, pid %u, %u probes, %u on the launch path, "
+				     "%u moved past a single-stepped first instruction, %u "
+				     "single-stepped%s%s)",
+				     gpu_runtime_name(l->runtime), l->path,
+				     l->soname[0] ? l->soname : "none", l->pid, l->probes,
+				     l->launch_probes, l->moved, l->single_stepped,
+				     l->error ? ", error: " : "",
+				     l->error ? strerror(-l->error) : "") < 0)
 				libs[i] = NULL;
 		}
 		for (size_t i = 0; i < n_probes; i++) {
