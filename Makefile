@@ -78,6 +78,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-ledger \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
+	$(O)/tests/test-gpu-real $(O)/tests/gpu-real-load $(O)/tests/gpu-cl-run \
 	$(O)/tests/report-fd \
 	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
 	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs $(O)/bench/spawn \
@@ -99,7 +100,7 @@ $(O)/man/%: docs/%.md dkms.conf
 		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
 
 .PHONY: check-packages all check check-asan fuzz install uninstall run module clean format \
-	format-check deps bench bench-module
+	format-check deps bench bench-module gpu-real
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -186,6 +187,22 @@ $(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
 
+# The vendors' real runtimes (tests/gpu-real/): a program calling every probed entry point,
+# and a real OpenCL program (Debian's opencl-c-headers; the library is dlopen'd).
+$(O)/tests/gpu-real-load: tests/gpu-real/real-load.c tests/gpu-fake/fake-runtime.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl
+
+$(O)/tests/gpu-cl-run: tests/gpu-real/cl-run.c | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl
+
+# Fetch and unpack them into $(O)/gpu-real (apt-get download, dpkg -x; nothing installed):
+# once, then cached. Exit 77 (no source list: scripts/install-deps.sh not run, or no
+# network) leaves the tests that need them to skip, saying why.
+gpu-real:
+	$(Q)tests/gpu-real/fetch.sh $(O) || [ $$? = 77 ]
+
 $(O)/tests/report-fd: tests/dbus/report-fd.c | $(O)/tests
 	@echo "  CC      $@"
 	$(TEST_LINK)
@@ -228,14 +245,14 @@ fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(O)
 
 # (after FUZZ_BINS: a rule's prerequisites are expanded where the rule is read)
-check: all $(TEST_BINS) $(FUZZ_BINS)
+check: all $(TEST_BINS) $(FUZZ_BINS) gpu-real
 	$(Q)tests/run.sh $(O)
 
 # The same programs built with AddressSanitizer and UBSan (leaks included: a leak makes a
 # program exit non-zero), run through the unit, BPF and D-Bus tests.
 ASAN_O := build-asan
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-check-asan:
+check-asan: gpu-real
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
@@ -248,6 +265,7 @@ check-asan:
 		"$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
+		"$(ASAN_O)/tests/test-gpu-real $(O)/gpu-real $(ASAN_O)/tests/gpu-real-load $(ASAN_O)/tests/gpu-cl-run" \
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \

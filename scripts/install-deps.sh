@@ -50,9 +50,29 @@ tests=(
 	munge slurmctld slurmd slurm-client
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
+	# the vendors' real GPU runtimes are fetched by tests/gpu-real/fetch.sh into build/, not
+	# installed; what they need besides (pocl: LLVM 15, hwloc; HIP: numa, libdrm-amdgpu) and
+	# the OpenCL headers of the test program are
+	libllvm15 libhwloc15 libnuma1 libdrm-amdgpu1 opencl-c-headers
 )
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")
+
+# Debian's non-free component for one download only: NVIDIA's libcuda1, which
+# tests/gpu-real/fetch.sh fetches with `apt-get download` into build/ (never installed). The
+# list is not in sources.list.d, so apt does not use it for anything else; fetch.sh points its
+# own apt state at it.
+gpu_sources=/etc/apt/hpcmeter-gpu-runtimes.list
+if [ "${1:-}" != --build-only ] && [ ! -e "$gpu_sources" ]; then
+	. /etc/os-release
+	mirror=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources \
+		2>/dev/null | head -1)
+	mirror=${mirror:-http://deb.debian.org/debian}
+	key=/usr/share/keyrings/debian-archive-keyring.gpg
+	printf 'deb [signed-by=%s] %s %s main non-free\ndeb [signed-by=%s] %s %s-updates main non-free\n' \
+		"$key" "$mirror" "$VERSION_CODENAME" "$key" "$mirror" "$VERSION_CODENAME" >"$gpu_sources"
+	echo "install-deps.sh: wrote $gpu_sources (main and non-free, for tests/gpu-real/fetch.sh)"
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -29,6 +29,7 @@ ALL=(
 	"$BUILD/tests/test-inventory data/accelerators.yaml"
 	"$BUILD/tests/test-sched $BUILD/tests/burn"
 	"$BUILD/tests/test-gpu $BUILD/tests/gpu-fake $BUILD/tests/gpu-load"
+	"$BUILD/tests/test-gpu-real $BUILD/gpu-real $BUILD/tests/gpu-real-load $BUILD/tests/gpu-cl-run"
 	"tests/licenses/test-bad-corpus.sh"
 	"tests/fuzz/run.sh"
 	"tests/dbus/test-violations.sh"
