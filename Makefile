@@ -389,7 +389,9 @@ $(O)/bench/tiny: bench/tiny.c
 	$(Q)$(CC) -O2 -static $< -o $@
 
 BENCH_DIR ?= /var/tmp
-bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch $(O)/bench/gpu-map \
+GPU_REAL_LIBDIR = $(O)/gpu-real/root/usr/lib/x86_64-linux-gnu
+GPU_REAL_LIBS := nvidia/current/libcuda.so.1 libamdhip64.so.5 libOpenCL.so.1 libze_loader.so.1
+bench: all gpu-real $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch $(O)/bench/gpu-map \
 		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query \
 		$(O)/bench/ledger-report $(O)/bench/exehash $(O)/bench/held $(O)/bench/move \
 		$(O)/bench/forkexit
@@ -398,6 +400,9 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch $(O)/be
 	$(Q)$(O)/bench/forkexit
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
+	$(Q)if [ -e $(O)/gpu-real/stamp ]; then for l in $(GPU_REAL_LIBS); do \
+		LD_LIBRARY_PATH=$(GPU_REAL_LIBDIR) $(O)/bench/gpu-launch $(GPU_REAL_LIBDIR)/$$l 20000 5 \
+		|| exit 1; done; fi
 	$(Q)$(O)/bench/held
 	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
 		$(O)/bench/gpu-map $$d; rc=$$?; rm -rf $$d; exit $$rc
