@@ -217,20 +217,21 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding (the CPU meter's and the GPU
-# meter's), the module's netlink replies, the D-Bus job announcement and the signed reports
-# report verify reads. make check
+# meter's), the ELF files and code the GPU meter reads from what processes map, the module's
+# netlink replies, the D-Bus job announcement and the signed reports report verify reads. make check
 # runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
 # FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report gpu-record
+FUZZ_TARGETS := license config decode netlink bus report gpu-record gpu-elf
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
 FUZZ_SRCS_gpu-record := lib/gpu-record.c
+FUZZ_SRCS_gpu-elf := lib/gpu-elf.c lib/gpu-entry.c lib/util.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c

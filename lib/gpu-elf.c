@@ -9,6 +9,7 @@
 #include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gpu-elf.h"
@@ -16,6 +17,7 @@
 
 struct gpu_elf {
 	int fd;
+	uint64_t file_size;
 	Elf *elf;
 	char *soname;
 	struct gpu_elf_func *funcs; /* sorted by name, then address */
@@ -113,7 +115,10 @@ static int read_dynsym(struct gpu_elf *e, Elf_Scn *scn, const GElf_Shdr *sh, Elf
 		f->name = elf_strptr(e->elf, sh->sh_link, sym.st_name);
 		if (!f->name || !f->name[0])
 			continue;
-		if (addr_to_offset(e->elf, sym.st_value, &f->offset) < 0)
+		/* A segment may claim more than the file holds (a crafted file): a function whose
+		 * code is not in the file is not one a probe can go on. */
+		if (addr_to_offset(e->elf, sym.st_value, &f->offset) < 0 ||
+		    f->offset >= e->file_size)
 			continue;
 		if (versym)
 			gelf_getversym(versym, (int)i, &vs);
@@ -138,6 +143,7 @@ int gpu_elf_open(int fd, struct gpu_elf **ret)
 	Elf_Scn *scn = NULL, *dynsym = NULL;
 	Elf_Data *versym = NULL;
 	GElf_Shdr dynsym_sh = { 0 };
+	struct stat st;
 	int r = 0;
 
 	if (elf_version(EV_CURRENT) == EV_NONE)
@@ -146,10 +152,11 @@ int gpu_elf_open(int fd, struct gpu_elf **ret)
 	if (!e)
 		return -ENOMEM;
 	e->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (e->fd < 0) {
+	if (e->fd < 0 || fstat(e->fd, &st) < 0) {
 		r = -errno;
 		goto fail;
 	}
+	e->file_size = (uint64_t)st.st_size;
 	/* A private read-only mapping of the file, never an executable one: the meter's own
 	 * reads are not mappings it reports to itself. */
 	e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);

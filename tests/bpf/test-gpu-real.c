@@ -287,8 +287,9 @@ static int run_loader(const struct library *l, const char *path, long n, struct 
 	int status;
 
 	/* The shell execs the loader: its pid is the process the meter counts. */
-	snprintf(cmd, sizeof(cmd), "echo $$; LD_LIBRARY_PATH='%s' exec '%s' %s '%s' %ld", libdir,
-		 loader, l->runtime, path, n);
+	if (snprintf(cmd, sizeof(cmd), "echo $$; LD_LIBRARY_PATH='%s' exec '%s' %s '%s' %ld",
+		     libdir, loader, l->runtime, path, n) >= (int)sizeof(cmd))
+		return -ENAMETOOLONG;
 	f = popen(cmd, "r");
 	if (!f)
 		return -errno;
@@ -455,10 +456,13 @@ static void opencl_on_pocl(void)
 		TAP_CHECK(false, "OpenCL on pocl: the meters load and attach to the ICD loader");
 		goto out;
 	}
-	snprintf(cmd, sizeof(cmd),
-		 "echo $$; LD_LIBRARY_PATH='%s' OCL_ICD_VENDORS='%s/vendors' POCL_CACHE_DIR='%s' "
-		 "exec '%s' 25 4096 5",
-		 libdir, dir, tmpdir, clrun);
+	if (snprintf(cmd, sizeof(cmd),
+		     "echo $$; LD_LIBRARY_PATH='%s' OCL_ICD_VENDORS='%s/vendors' POCL_CACHE_DIR='%s' "
+		     "exec '%s' 25 4096 5",
+		     libdir, dir, tmpdir, clrun) >= (int)sizeof(cmd)) {
+		TAP_CHECK(false, "OpenCL on pocl: paths too long");
+		goto out;
+	}
 	f = popen(cmd, "r");
 	if (f && fgets(line, sizeof(line), f))
 		pid = atoi(line);
@@ -530,7 +534,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(libraries); i++) {
 		char path[2 * PATH_MAX];
 
-		snprintf(path, sizeof(path), "%s%s", root, libraries[i].file);
+		if (snprintf(path, sizeof(path), "%s%s", root, libraries[i].file) >=
+		    (int)sizeof(path))
+			return 1;
 		discover(&libraries[i], path);
 		counts(&libraries[i], path);
 	}
