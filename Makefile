@@ -32,7 +32,7 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c capstone
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount libpq capstone
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
@@ -75,7 +75,8 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-gpu-entry \
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
-	$(O)/tests/test-ledger \
+	$(O)/tests/test-mounts \
+	$(O)/tests/test-ledger $(O)/tests/test-cluster-usage \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
 	$(O)/tests/test-gpu-real $(O)/tests/gpu-real-load $(O)/tests/gpu-cl-run \
@@ -89,15 +90,12 @@ MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license
 all: $(O)/hpcmeterd $(O)/hpcmeterctl $(MAN_PAGES)
 
 # Man pages: the markdown in docs/ is their source (one copy, readable on the web too); the
-# first line "# NAME(SECTION)" becomes the .TH header.
+# first line "# NAME(SECTION)" becomes the .TH header (scripts/md2man.sh).
 MD2MAN ?= go-md2man
-$(O)/man/%: docs/%.md dkms.conf
+$(O)/man/%: docs/%.md scripts/md2man.sh dkms.conf debian/changelog
 	@mkdir -p $(O)/man
 	@echo "  MAN     $@"
-	$(Q)name=$$(sed -n '1s/^# \(.*\)(\([0-9]\))$$/\1/p' $<); sec=$$(sed -n '1s/^# .*(\([0-9]\))$$/\1/p' $<); \
-		test -n "$$name" -a -n "$$sec" || { echo "$<: first line must be '# NAME(SECTION)'" >&2; exit 1; }; \
-		sed 1d $< | $(MD2MAN) | \
-		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
+	$(Q)MD2MAN=$(MD2MAN) scripts/md2man.sh $< $(VERSION) > $@
 
 .PHONY: check-packages all check check-asan fuzz install uninstall run module clean format \
 	format-check deps bench bench-module gpu-real
@@ -218,13 +216,14 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding (the CPU meter's and the GPU
 # meter's), the ELF files and code the GPU meter reads from what processes map, the module's
-# netlink replies, the D-Bus job announcement and the signed reports report verify reads. make check
+# netlink replies, the D-Bus job announcement, the signed reports report verify reads, and the
+# cluster store's records and replies. make check
 # runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
 # FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report gpu-record gpu-elf
+FUZZ_TARGETS := license config decode netlink bus report store gpu-record gpu-elf
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
@@ -235,6 +234,8 @@ FUZZ_SRCS_gpu-elf := lib/gpu-elf.c lib/gpu-entry.c lib/util.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
+FUZZ_SRCS_store := lib/store.c lib/store-record.c lib/sign.c lib/ledger-chain.c lib/stmt-cache.c \
+	lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
 		$(SKELETONS) | $(O)/tests
 	@echo "  FUZZ    $@"
@@ -259,8 +260,9 @@ check-asan: gpu-real
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
 		$(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-json $(ASAN_O)/tests/test-workload \
+		$(ASAN_O)/tests/test-mounts \
 		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
-		$(ASAN_O)/tests/test-ledger \
+		$(ASAN_O)/tests/test-ledger $(ASAN_O)/tests/test-cluster-usage \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode $(ASAN_O)/tests/test-gpu-entry \
 		"$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
@@ -270,6 +272,7 @@ check-asan: gpu-real
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
+		tests/dbus/test-metrics.sh \
 		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
@@ -278,12 +281,14 @@ check-asan: gpu-real
 		tests/adversarial/test-gpu-copies.sh \
 		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
-		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
+		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh \
+		tests/cluster/test-store.sh tests/cluster/test-evaluate.sh
 
-# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
-# (mmdebstrap, the Debian archive): what CI runs after make check.
+# Build the Debian packages from a copy of the tree, check them with lintian --pedantic and
+# hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive);
+# build the RPMs with rpmbuild -bb and check them with rpmlint: what CI runs after make check.
 check-packages:
-	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh tests/package/test-rpmbuild.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all
@@ -299,7 +304,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(DBUSPOLICYDIR) $(DESTDIR)$(SYSCONFDIR)/hpcmeter/licenses.d \
-		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces \
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
 	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
 	install -d $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm
@@ -314,6 +320,7 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 examples/monitoring/* $(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring/
 	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
 	install -m 0644 data/thresholds.yaml $(DESTDIR)$(DATADIR)/hpcmeter/thresholds.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
@@ -409,6 +416,7 @@ bench: all gpu-real $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launc
 		$(O)/bench/gpu-map $$d; rc=$$?; rm -rf $$d; exit $$rc
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
+	$(Q)bench/hpcc.sh $(O)
 	$(Q)bench/scale.sh $(O)
 	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
 		$(O)/bench/exehash $$d; rc=$$?; rm -rf $$d; exit $$rc
