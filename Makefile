@@ -196,10 +196,16 @@ $(O)/tests/gpu-cl-run: tests/gpu-real/cl-run.c | $(O)/tests
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl
 
 # Fetch and unpack them into $(O)/gpu-real (apt-get download, dpkg -x; nothing installed):
-# once, then cached. Exit 77 (no source list: scripts/install-deps.sh not run, or no
-# network) leaves the tests that need them to skip, saying why.
+# once, then cached. A fetch that fails fails make check and make check-asan, so that CI never
+# runs without the real libraries' tests; GPU_REAL=skip leaves the fetch out where Debian's
+# archive cannot be reached, and test-gpu-real then says SKIP.
+GPU_REAL ?= fetch
 gpu-real:
-	$(Q)tests/gpu-real/fetch.sh $(O) || [ $$? = 77 ]
+ifeq ($(GPU_REAL),skip)
+	@echo "gpu-real: not fetched (GPU_REAL=skip): test-gpu-real will skip" >&2
+else
+	$(Q)tests/gpu-real/fetch.sh $(O)
+endif
 
 $(O)/tests/report-fd: tests/dbus/report-fd.c | $(O)/tests
 	@echo "  CC      $@"

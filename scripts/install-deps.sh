@@ -65,9 +65,10 @@ tests=(
 	# the man pages: mandoc -Tlint and lexgrog (man-db) in tests/package/test-man.sh
 	mandoc
 	# the vendors' real GPU runtimes are fetched by tests/gpu-real/fetch.sh into build/, not
-	# installed; what they need besides (pocl: LLVM 15, hwloc; HIP: numa, libdrm-amdgpu) and
-	# the OpenCL headers of the test program are
-	libllvm15 libhwloc15 libnuma1 libdrm-amdgpu1 opencl-c-headers
+	# installed; what they need besides (pocl: LLVM 15, hwloc, and ld with libc's and libm's
+	# development links to link each kernel it compiles; HIP: numa, libdrm-amdgpu) and the
+	# OpenCL headers of the test program are (checked in a fresh Debian 12 root)
+	libllvm15 libhwloc15 binutils libc6-dev libnuma1 libdrm-amdgpu1 opencl-c-headers
 )
 # make bench: a real HPC workload with and without the meter (bench/hpcc.sh), the profiler
 bench=(hpcc linux-perf)
@@ -81,9 +82,20 @@ pkgs=("${build[@]}" "${run[@]}")
 # own apt state at it.
 gpu_sources=/etc/apt/hpcmeter-gpu-runtimes.list
 if [ "${1:-}" != --build-only ] && [ ! -e "$gpu_sources" ]; then
+	# shellcheck source=/dev/null
 	. /etc/os-release
-	mirror=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources \
-		2>/dev/null | head -1)
+	# The machine's Debian mirror: deb822 (debian.sources: Debian 12's containers and cloud
+	# images) or one-line (sources.list: Debian 12's installer); else deb.debian.org. A file
+	# that is not there is no error (set -e, pipefail).
+	mirror=
+	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+		mirror=$(sed -n 's|^URIs: *\(https\?://[^ ]*/debian\)/\?$|\1|p' \
+			/etc/apt/sources.list.d/debian.sources | head -1)
+	fi
+	if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
+		mirror=$(sed -n 's|^deb \(\[[^]]*\] *\)\?\(https\?://[^ ]*/debian\)/\? .*|\2|p' \
+			/etc/apt/sources.list | head -1)
+	fi
 	mirror=${mirror:-http://deb.debian.org/debian}
 	key=/usr/share/keyrings/debian-archive-keyring.gpg
 	printf 'deb [signed-by=%s] %s %s main non-free\ndeb [signed-by=%s] %s %s-updates main non-free\n' \
