@@ -277,7 +277,6 @@ int gpu_usage_new(struct manager *m);
 int manager_gpu_start(struct manager *m);
 void manager_gpu_free(struct manager *m);
 /* A process exec'd: look at its mappings at the next collection. */
-void manager_gpu_exec(struct manager *m, uint32_t tgid);
 /* Read the counters into the interval in progress. */
 void manager_gpu_collect(struct manager *m);
 /* Write the interval's GPU usage under interval_id; manager_gpu_flushed() once committed. */
@@ -309,6 +308,11 @@ int manager_gap_open(struct manager *m, const char *cause, const char *detail);
 int manager_gap_close(struct manager *m, const char *cause);
 int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
 		       const char *detail);
+/* A gap in which kernel launches may have escaped the probes (a runtime's probes attached after
+ * a process mapped it): its bound also says how many, at most GPU_LAUNCH_RATE_MAX per second
+ * per accelerator of the node. */
+int manager_gap_record_launches(struct manager *m, const char *cause, uint64_t start_usec,
+				uint64_t end_usec, const char *detail);
 /* At start: the gap since the last heartbeat (crash, stop or reboot). */
 void manager_gaps_start(struct manager *m);
 /* Each interval: losses, detached probes, open conditions; and the heartbeat. */

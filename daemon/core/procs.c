@@ -339,7 +339,6 @@ void procs_on_exec(const struct meter_exec *e, void *userdata)
 	interval_count(m, e->cgroup_id, e->cgroup_v1_id, e->uid, p, 1, 0, 0);
 	if (!p->evidence && first_in_job(m, p))
 		procs_keep_evidence(m, p, "first-in-job");
-	manager_gpu_exec(m, e->tgid);
 }
 
 void procs_on_exit(const struct meter_exit *e, void *userdata)
