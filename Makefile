@@ -78,7 +78,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
 	$(O)/tests/report-fd \
-	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
+	$(O)/tests/test-ctl-format $(O)/tests/test-time-parse $(O)/tests/seed-ledger \
 	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs $(O)/bench/spawn \
 	$(O)/bench/tiny
 
@@ -199,19 +199,20 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies, the D-Bus job announcement and the signed reports report verify reads. make check
-# runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
-# FUZZ_TIME seconds each.
+# replies, the D-Bus job announcement, the signed reports report verify reads and the times
+# operators give hpcmeterctl (--since, --until). make check runs each for 15 seconds
+# (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report
+FUZZ_TARGETS := license config decode netlink bus report time
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
+FUZZ_SRCS_time := lib/time-parse.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
@@ -253,7 +254,8 @@ check-asan:
 		tests/adversarial/test-digest-worker.sh \
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
 		tests/module/run.sh \
-		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
+		$(ASAN_O)/tests/test-ctl-format $(ASAN_O)/tests/test-time-parse \
+		tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
 
 # Build the Debian packages from a copy of the tree and install them into a fresh Debian root

@@ -20,6 +20,7 @@ ALL=(
 	"$BUILD/tests/test-util"
 	"$BUILD/tests/test-json"
 	"$BUILD/tests/test-ctl-format"
+	"$BUILD/tests/test-time-parse"
 	"$BUILD/tests/test-kmeter"
 	"$BUILD/tests/test-core"
 	"$BUILD/tests/test-ledger"
