@@ -28,8 +28,12 @@ _hpcmeterctl()
 	--by)
 		COMPREPLY=($(compgen -W 'job user account license' -- "$cur"))
 		return ;;
-	--address | --since | --since-usec | --until-usec | --set | --state-dir | --job | --user | \
-		--account | --license)
+	--since | --until)
+		# times as journalctl reads them (hpcmeterctl(1), TIMES); dates are typed
+		COMPREPLY=($(compgen -W 'now today yesterday' -- "$cur"))
+		return ;;
+	--address | --after-seq | --since-usec | --until-usec | --set | --state-dir | --job | \
+		--user | --account | --license)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
@@ -42,8 +46,8 @@ _hpcmeterctl()
 	local i cmd= sub=
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		--address | --since | --since-usec | --until-usec | --set | --by | --state-dir | --job | \
-			--user | --account | --license) ((i++)) ;;
+		--address | --since | --until | --after-seq | --since-usec | --until-usec | --set | --by | \
+			--state-dir | --job | --user | --account | --license) ((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi ;;

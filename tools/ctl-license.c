@@ -130,18 +130,6 @@ static int license_explain(sd_bus *bus, const char *id, enum json_mode json, boo
 
 /* ---- simulate ---- */
 
-static int parse_day(const char *s, int64_t *ret)
-{
-	struct tm tm = {};
-	char *end;
-
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (!end || *end)
-		return -EINVAL;
-	*ret = (int64_t)timegm(&tm);
-	return 0;
-}
-
 struct sim {
 	const struct license *l;
 	struct eval_result res;
@@ -195,10 +183,11 @@ static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *
 	return s->r;
 }
 
-/* Evaluates the draft licence file against state_dir's ledger since the date (YYYY-MM-DD,
- * UTC), read-only. Returns 0, or 1 when the draft would have been violated, or -errno. */
-static int license_simulate(const char *file, const char *since, const char *state_dir,
-			    enum json_mode json)
+/* Evaluates the draft licence file against state_dir's ledger from since_usec on (since: as
+ * the operator wrote it), read-only. Returns 0, or 1 when the draft would have been violated,
+ * or -errno. */
+static int license_simulate(const char *file, const char *since, uint64_t since_usec,
+			    const char *state_dir, enum json_mode json)
 {
 	_cleanup_json_ struct json_object *doc = NULL;
 	_cleanup_(table_done) struct table t = TERMS_TABLE;
@@ -208,16 +197,11 @@ static int license_simulate(const char *file, const char *since, const char *sta
 	struct license *l = NULL;
 	struct sim s = {};
 	sqlite3 *db = NULL;
-	int64_t since_sec;
+	int64_t since_sec = (int64_t)(since_usec / USEC_PER_SEC);
 	char msg[LICENSE_ERROR_MAX + 512];
 	bool violated = false;
 	int r;
 
-	if (parse_day(since, &since_sec) < 0) {
-		fprintf(stderr, "hpcmeterctl: license simulate: invalid date '%s' (YYYY-MM-DD)\n",
-			since);
-		return -EINVAL;
-	}
 	r = license_parse_file(file, &l, &err);
 	if (r < 0) {
 		license_format_error(&err, "error", msg, sizeof(msg));
@@ -239,7 +223,7 @@ static int license_simulate(const char *file, const char *since, const char *sta
 	/* Process terms over every recorded exec since the date; node, hardware and caps as
 	 * they stand now, with usage counted from the date on. */
 	s.l = l;
-	r = ledger_query_execs(db, (uint64_t)since_sec * USEC_PER_SEC, sim_exec, &s);
+	r = ledger_query_execs(db, since_usec, sim_exec, &s);
 	if (r >= 0) {
 		struct eval_input in = {
 			.now = (int64_t)time(NULL),
@@ -272,8 +256,11 @@ static int license_simulate(const char *file, const char *since, const char *sta
 			goto out;
 		}
 	} else {
+		char ts[FORMAT_TIMESTAMP_MAX];
+
 		printf("Simulating licence %s (%s) against %s since %s: %llu exec(s) recorded.\n\n",
-		       l->id, file, path, since, (unsigned long long)s.execs);
+		       l->id, file, path, since ?: format_timestamp_local(ts, since_usec),
+		       (unsigned long long)s.execs);
 	}
 	bool first = true;
 	for (size_t i = 0; i < s.res.n_findings; i++) {
@@ -405,15 +392,9 @@ int verb_license(sd_bus *bus, int argc, char **argv)
 		if (argc != 3)
 			return usage_error("license simulate: expected one FILE");
 		if (!arg_since_set)
-			return usage_error("license simulate: --since DATE is required");
-		struct tm tm = {};
-		const char *end = strptime(arg_since_str, "%Y-%m-%d", &tm);
-
-		if (!end || *end)
-			return usage_error("license simulate: invalid date '%s' for --since "
-					   "(expected YYYY-MM-DD)",
-					   arg_since_str);
-		r = license_simulate(argv[2], arg_since_str, arg_state_dir, arg_json);
+			return usage_error("license simulate: --since TIME is required");
+		r = license_simulate(argv[2], arg_since_str, arg_since_usec, arg_state_dir,
+				     arg_json);
 		return r > 0 ? -EPERM : r;
 	}
 	(void)bus;

@@ -183,9 +183,9 @@ static int usage_call_filtered(sd_bus *bus, sd_bus_message **reply)
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(keys); i++)
 		if (keys[i].value)
 			r = sd_bus_message_append(m, "{sv}", keys[i].key, "s", keys[i].value);
-	if (r >= 0 && arg_since_usec_set)
+	if (r >= 0 && arg_since_set)
 		r = sd_bus_message_append(m, "{sv}", "from_usec", "t", arg_since_usec);
-	if (r >= 0 && arg_until_usec_set)
+	if (r >= 0 && arg_until_set)
 		r = sd_bus_message_append(m, "{sv}", "to_usec", "t", arg_until_usec);
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
@@ -221,7 +221,7 @@ int verb_usage(sd_bus *bus, int argc, char **argv)
 
 	if (usage_filtered())
 		r = usage_call_filtered(bus, &reply);
-	else if (arg_until_usec_set)
+	else if (arg_until_set)
 		r = bus_call(bus, "GetUsageBetween", &reply, "tt", arg_since_usec, arg_until_usec);
 	else
 		r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
@@ -544,7 +544,7 @@ static int usage_by_license(sd_bus *bus)
 		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 		uint64_t from = l.valid_from_usec > arg_since_usec ? l.valid_from_usec :
 								     arg_since_usec;
-		uint64_t to = arg_until_usec_set && arg_until_usec < l.valid_until_usec ?
+		uint64_t to = arg_until_set && arg_until_usec < l.valid_until_usec ?
 				      arg_until_usec :
 				      l.valid_until_usec;
 		uint64_t cpu_ns = 0, first = UINT64_MAX, last = 0;

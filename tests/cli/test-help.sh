@@ -41,6 +41,7 @@ for v in status violations usage jobs licenses; do
 		case $o in --address | --no-pager | --json | --no-legend) continue ;; esac
 		val=1
 		[ "$o" = --by ] && val=job
+		[ "$o" = --since ] || [ "$o" = --until ] && val=now
 		"$HPCMETERCTL" "$v" "$o=$val" --address="unix:path=$T/none" >/dev/null 2>&1
 		check "$v accepts $o (not a usage error)" test $? != 2
 	done

@@ -127,8 +127,8 @@ check "the ledger keeps the violations after a stop" \
 # 6. A restart continues the sequence: monitors can back-fill from the last seq they saw.
 start_daemon --licenses "$T/licenses" --interval 1
 setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
-has_seq5() { "$HPCMETERCTL" violations --json --since 4 | json "[v['seq'] for v in d]" | grep -q '^\[5\]$'; }
-check "after a restart the next violation is #5 and --since 4 returns only it" wait_for 10 has_seq5
+has_seq5() { "$HPCMETERCTL" violations --json --after-seq 4 | json "[v['seq'] for v in d]" | grep -q '^\[5\]$'; }
+check "after a restart the next violation is #5 and --after-seq 4 returns only it" wait_for 10 has_seq5
 check "the monitor kept receiving across the daemon restart (#5)" wait_for 10 grep -q '"seq":5,' "$T/monitor.out"
 
 # 7. A name that is not valid UTF-8 cannot keep a violation off the bus: the bytes are escaped.
@@ -138,6 +138,6 @@ cp /bin/true "$BADNAME"
 check "a prohibited program with an invalid UTF-8 name reaches the monitor, escaped" \
 	wait_for 10 grep -qF 'hpcm-prohibited-\\xff\\xfebad' "$T/monitor.out"
 check "and violations lists it as #6" \
-	test "$("$HPCMETERCTL" violations --json --since 5 | json "[(v['seq'], v['executable'].endswith(r'hpcm-prohibited-\xff\xfebad')) for v in d]")" = "[(6, True)]"
+	test "$("$HPCMETERCTL" violations --json --after-seq 5 | json "[(v['seq'], v['executable'].endswith(r'hpcm-prohibited-\xff\xfebad')) for v in d]")" = "[(6, True)]"
 
 tap_done

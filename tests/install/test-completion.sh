@@ -39,6 +39,12 @@ check "ledger completes verify" test "$(complete_words hpcmeterctl ledger "")" =
 check "inventory completes kernel" test "$(complete_words hpcmeterctl inventory "")" = kernel
 check "--until-usec takes a value: nothing is offered" \
 	test -z "$(complete_words hpcmeterctl usage --until-usec "")"
+check "--since offers now, today and yesterday" \
+	test "$(complete_words hpcmeterctl violations --since "" | tr '\n' ' ')" = "now today yesterday "
+check "--after-seq takes a value: nothing is offered" \
+	test -z "$(complete_words hpcmeterctl violations --after-seq "")"
+check "after --since and its time, the command still completes" \
+	test "$(complete_words hpcmeterctl --since yesterday vio)" = violations
 check "after an option and its argument, the command still completes" \
 	test "$(complete_words hpcmeterctl --address unix:path=/x sta)" = status
 tap_done
