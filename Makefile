@@ -35,10 +35,15 @@ CFLAGS ?= -O2 -g
 PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# hpcmeterctl's tables (libsmartcols, util-linux): linked into hpcmeterctl alone
+CTL_PKGS := smartcols
+CTL_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CTL_PKGS) 2>/dev/null)
+CTL_LIBS := $(shell $(PKG_CONFIG) --libs $(CTL_PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
 	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
 	-DHPCMETER_THRESHOLDS_FILE='"$(DATADIR)/hpcmeter/thresholds.yaml"' \
-	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Imodule/uapi $(PKG_CFLAGS)
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Imodule/uapi $(PKG_CFLAGS) \
+	$(CTL_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
@@ -150,7 +155,7 @@ $(O)/hpcmeterd: $(DAEMON_OBJS) $(LIBHPCMETER)
 
 $(O)/hpcmeterctl: $(CTL_OBJS) $(LIBHPCMETER)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(CTL_LIBS) $(LDLIBS)
 
 # Tests and benchmarks: one source each, linked with the library archive (and the objects
 # named as their prerequisites).

@@ -28,12 +28,17 @@ _hpcmeterctl()
 	--by)
 		COMPREPLY=($(compgen -W 'job user account license' -- "$cur"))
 		return ;;
+	-o | --output)
+		# report's -o is the file it writes
+		if [[ ${words[1]-} == report ]]; then _filedir; else
+			COMPREPLY=($(compgen -W 'table json csv' -- "$cur")); fi
+		return ;;
 	--since | --until)
 		# times as journalctl reads them (hpcmeterctl(1), TIMES); dates are typed
 		COMPREPLY=($(compgen -W 'now today yesterday' -- "$cur"))
 		return ;;
 	--address | --after-seq | --since-usec | --until-usec | --set | --state-dir | --job | \
-		--user | --account | --license)
+		--user | --account | --license | --columns)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
@@ -47,7 +52,8 @@ _hpcmeterctl()
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
 		--address | --since | --until | --after-seq | --since-usec | --until-usec | --set | --by | \
-			--state-dir | --job | --user | --account | --license) ((i++)) ;;
+			--state-dir | --job | --user | --account | --license | --columns | -o | --output)
+			((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi ;;

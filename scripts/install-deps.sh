@@ -17,6 +17,8 @@ build=(
 	libssl-dev
 	# JSON: hpcmeterctl's output, signed reports and their verification
 	libjson-c-dev
+	# hpcmeterctl's tables (widths in display cells)
+	libsmartcols-dev
 	go-md2man
 )
 run=(

@@ -12,6 +12,8 @@
 #include "util.h"
 
 enum json_mode arg_json = JSON_OFF;
+bool arg_csv = false;
+const char *arg_columns = NULL;
 bool arg_legend = true;
 bool arg_no_pager = false;
 const char *arg_address = NULL;

@@ -12,6 +12,8 @@
 #define PROGRAM "hpcmeterctl"
 
 extern enum json_mode arg_json;
+extern bool arg_csv; /* -o csv: tables as CSV */
+extern const char *arg_columns; /* --columns NAME,...: NULL for all */
 extern bool arg_legend;
 extern bool arg_no_pager;
 extern const char *arg_address; /* NULL: the system bus */

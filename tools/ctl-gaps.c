@@ -32,6 +32,9 @@ int verb_gaps(sd_bus *bus, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	r = table_check_columns_of("gaps", &t);
+	if (r < 0)
+		return r;
 	r = bus_call(bus, "ListGaps", &reply, "t", arg_after_seq);
 	if (r < 0)
 		return r;

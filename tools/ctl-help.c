@@ -13,7 +13,12 @@
 	"  --address=ADDRESS   the bus at ADDRESS, not the system bus\n"                        \
 	"  --no-pager          never through a pager (long output on a terminal goes through\n" \
 	"                      $HPCMETER_PAGER, $PAGER or less)\n"
-#define TABLE_OPT "  --no-legend         no header line and no legend under tables\n"
+#define TABLE_OPT                                                                             \
+	"  -o, --output=FORMAT table (the default), json (as --json) or csv (RFC 4180: the\n" \
+	"                      table's cells, a header row unless --no-legend)\n"             \
+	"  --columns=NAME,...  only these columns, in this order: the names of the header\n"  \
+	"                      (any case; USER(UID) also as user)\n"                          \
+	"  --no-legend         no header line and no legend under tables\n"
 #define TIME_NOTE                                                                               \
 	"TIME: YYYY-MM-DD, \"YYYY-MM-DD HH:MM[:SS]\", ISO 8601 with a zone\n"                   \
 	"(2026-12-05T10:00:00+01:00), now, today, yesterday, -1h, -7d, -30min, \"1h ago\" or\n" \
@@ -126,6 +131,8 @@ static const struct {
 	  "  --since=TIME        simulate: from TIME on (2026-01-01: local midnight)\n"
 	  "  --state-dir=DIR     simulate: hpcmeterd's state directory (default\n"
 	  "                      /var/lib/hpcmeter)\n" JSON_OPT
+	  "  -o, --output=FORMAT explain: table, json or csv (columns TERM STATE TEXT)\n"
+	  "  --columns=NAME,...  explain: only these columns, in this order\n"
 	  "  --address=ADDRESS   explain: the bus at ADDRESS, not the system bus\n"
 	  "\n" TIME_NOTE "\n"
 	  "Example:\n"

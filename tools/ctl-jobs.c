@@ -85,6 +85,9 @@ int verb_jobs(sd_bus *bus, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	r = table_check_columns_of("jobs", &t);
+	if (r < 0)
+		return r;
 	r = bus_call(bus, "ListJobs", &reply, "t", arg_since_usec);
 	if (r < 0)
 		return r;

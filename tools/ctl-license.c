@@ -43,13 +43,15 @@ static void license_format_error(const struct license_error *e, const char *seve
 }
 
 /* The terms of a licence, TERM STATE TEXT, as explain and simulate have always listed them:
- * indented, no header, the first two columns at least 34 and 14 wide. */
+ * indented, no header (the names are for --columns and CSV), the first two columns at least
+ * 34 and 14 wide. */
+static const char *const terms_headers[] = { "TERM", "STATE", "TEXT" };
 static const bool terms_right[] = { false, false, false };
 static const size_t terms_width[] = { 34, 14, 0 };
 #define TERMS_TABLE                                                                   \
 	{                                                                             \
-		.n_columns = 3, .right_align = terms_right, .min_width = terms_width, \
-		.separator = " ", .indent = "  "                                      \
+		.n_columns = 3, .headers = terms_headers, .right_align = terms_right, \
+		.min_width = terms_width, .separator = " ", .indent = "  "            \
 	}
 
 /* Appends {"term","state","text"} to a. */
@@ -113,7 +115,7 @@ static int license_explain(sd_bus *bus, const char *id, enum json_mode json, boo
 		return r;
 	if (json && !(terms = json_object_new_array()))
 		return -ENOMEM;
-	if (!json && legend)
+	if (!json && legend && !arg_csv)
 		printf("Licence %s, evaluated now by hpcmeterd:\n\n", id);
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_TERM, &term, &state, &text)) > 0) {
 		if (json) {
@@ -383,6 +385,11 @@ int verb_license(sd_bus *bus, int argc, char **argv)
 			return usage_error("license explain: expected one licence ID");
 		if (arg_since_set)
 			return usage_error("--since does not apply to 'license explain'");
+		const struct table terms = TERMS_TABLE;
+
+		r = table_check_columns_of("license explain", &terms);
+		if (r < 0)
+			return r;
 		r = bus_connect(&b);
 		return r < 0 ? r : license_explain(b, argv[2], arg_json, arg_legend);
 	}
@@ -391,6 +398,10 @@ int verb_license(sd_bus *bus, int argc, char **argv)
 
 		if (argc != 3)
 			return usage_error("license simulate: expected one FILE");
+		if (arg_csv || arg_columns)
+			return usage_error(
+				"license simulate: %s applies to tables (license explain)",
+				arg_csv ? "-o csv" : "--columns");
 		if (!arg_since_set)
 			return usage_error("license simulate: --since TIME is required");
 		r = license_simulate(argv[2], arg_since_str, arg_since_usec, arg_state_dir,
@@ -405,6 +416,9 @@ int verb_license(sd_bus *bus, int argc, char **argv)
 			argv[1]);
 	if (arg_since_set)
 		return usage_error("--since does not apply to 'license check'");
+	if (arg_csv || arg_columns)
+		return usage_error("license check: %s applies to tables (license explain)",
+				   arg_csv ? "-o csv" : "--columns");
 	if (argc < 3)
 		return usage_error("license check: missing FILE argument");
 

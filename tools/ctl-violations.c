@@ -83,6 +83,9 @@ int verb_violations(sd_bus *bus, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
+	r = table_check_columns_of("violations", &t);
+	if (r < 0)
+		return r;
 	r = bus_call(bus, "ListViolations", &reply, "t", arg_after_seq);
 	if (r < 0)
 		return r;

@@ -3,6 +3,7 @@
  * main(), the global options and the one table of verbs; each verb is in ctl-VERB.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,11 @@ static void help(void)
 	       "     --json[=MODE]         Print JSON (every command): short (one document per line)\n"
 	       "                           or pretty; without MODE, pretty on a terminal, short\n"
 	       "                           otherwise; off: tables again\n"
+	       "  -o --output=FORMAT       table (the default), json (as --json) or csv: the\n"
+	       "                           tables of violations, gaps, jobs, usage, licenses,\n"
+	       "                           inventory and license explain as CSV (RFC 4180)\n"
+	       "     --columns=NAME,...    Only these columns of tables and CSV, in this order\n"
+	       "                           (the header names, in any case; see COMMAND --help)\n"
 	       "     --no-legend           Do not print the header and the legend of tables\n"
 	       "     --no-pager            Do not pipe the output into a pager (on a terminal,\n"
 	       "                           long output goes through $HPCMETER_PAGER, $PAGER or less)\n"
@@ -141,6 +147,7 @@ enum verb_flags {
 	VERB_PAGER = 1 << 6, /* output may be long: through the pager on a terminal */
 	/* comes first on the command line and reads its own options (no global ones) */
 	VERB_OWN_OPTIONS = 1 << 7,
+	VERB_TABLE = 1 << 8, /* prints tables: takes -o csv and --columns */
 };
 
 static const struct verb {
@@ -150,17 +157,20 @@ static const struct verb {
 	int (*dispatch)(sd_bus *bus, int argc, char **argv);
 } verbs[] = {
 	{ "status", 1, 1, VERB_BUS | VERB_PAGER, verb_status },
-	{ "violations", 1, 1, VERB_BUS | VERB_SEQ | VERB_SINCE | VERB_UNTIL | VERB_PAGER,
+	{ "violations", 1, 1,
+	  VERB_BUS | VERB_SEQ | VERB_SINCE | VERB_UNTIL | VERB_PAGER | VERB_TABLE,
 	  verb_violations },
-	{ "usage", 1, 1, VERB_BUS | VERB_SINCE | VERB_UNTIL | VERB_BY | VERB_PAGER, verb_usage },
-	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE | VERB_UNTIL | VERB_PAGER, verb_jobs },
+	{ "usage", 1, 1, VERB_BUS | VERB_SINCE | VERB_UNTIL | VERB_BY | VERB_PAGER | VERB_TABLE,
+	  verb_usage },
+	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE | VERB_UNTIL | VERB_PAGER | VERB_TABLE, verb_jobs },
 	{ "job", 2, 3, VERB_JOB, verb_job },
-	{ "licenses", 1, 1, VERB_BUS | VERB_PAGER, verb_licenses },
-	{ "inventory", 1, 2, VERB_PAGER, verb_inventory },
-	{ "license", 2, -1, VERB_SINCE, verb_license },
+	{ "licenses", 1, 1, VERB_BUS | VERB_PAGER | VERB_TABLE, verb_licenses },
+	{ "inventory", 1, 2, VERB_PAGER | VERB_TABLE, verb_inventory },
+	{ "license", 2, -1, VERB_SINCE | VERB_TABLE, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
 	{ "monitor", 1, 1, VERB_BUS | VERB_SEQ | VERB_SINCE, verb_monitor },
-	{ "gaps", 1, 1, VERB_BUS | VERB_SEQ | VERB_SINCE | VERB_UNTIL | VERB_PAGER, verb_gaps },
+	{ "gaps", 1, 1, VERB_BUS | VERB_SEQ | VERB_SINCE | VERB_UNTIL | VERB_PAGER | VERB_TABLE,
+	  verb_gaps },
 	{ "acknowledge", 3, 3, VERB_BUS, verb_acknowledge },
 	{ "metrics", 1, -1, VERB_OWN_OPTIONS, verb_metrics },
 	{ "ledger", 1, -1, VERB_OWN_OPTIONS, verb_ledger },
@@ -195,6 +205,7 @@ enum {
 	ARG_SLURM_ENV,
 	ARG_SET,
 	ARG_STATE_DIR,
+	ARG_COLUMNS,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
@@ -204,6 +215,8 @@ static int parse_argv(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
 		{ "json", optional_argument, NULL, ARG_JSON },
+		{ "output", required_argument, NULL, 'o' },
+		{ "columns", required_argument, NULL, ARG_COLUMNS },
 		{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
 		{ "no-pager", no_argument, NULL, ARG_NO_PAGER },
 		{ "address", required_argument, NULL, ARG_ADDRESS },
@@ -228,7 +241,7 @@ static int parse_argv(int argc, char **argv)
 
 	/* options may come before or after the command: getopt permutes */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
 			want_help = true;
@@ -242,6 +255,27 @@ static int parse_argv(int argc, char **argv)
 				return usage_error(
 					"unknown JSON mode '%s' (expected short, pretty or off)",
 					optarg);
+			arg_csv = false;
+			break;
+		case 'o':
+			/* as systemd's -o json; --json=MODE says how */
+			arg_csv = streq(optarg, "csv");
+			if (streq(optarg, "json"))
+				json_mode_from_arg(NULL, STDOUT_FILENO, &arg_json);
+			else if (streq(optarg, "table") || arg_csv)
+				arg_json = JSON_OFF;
+			else
+				return usage_error(
+					"unknown output format '%s' (expected table, json or "
+					"csv)",
+					optarg);
+			break;
+		case ARG_COLUMNS:
+			if (isempty(optarg) || optarg[strspn(optarg, ",")] == '\0' ||
+			    strstr(optarg, ",,") || optarg[strlen(optarg) - 1] == ',')
+				return usage_error(
+					"--columns needs column names, separated by commas");
+			arg_columns = optarg;
 			break;
 		case ARG_NO_PAGER:
 			arg_no_pager = true;
@@ -408,6 +442,11 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("--by does not apply to '%s'", verb->name);
 	if ((arg_slurm_env || arg_n_set) && !(verb->flags & VERB_JOB))
 		return usage_error("--slurm-env and --set apply to 'job' only");
+	if ((arg_csv || arg_columns) && !(verb->flags & VERB_TABLE))
+		return usage_error("%s does not apply to '%s' (it prints no table)",
+				   arg_csv ? "-o csv" : "--columns", verb->name);
+	if (arg_columns && arg_json)
+		return usage_error("--columns chooses the columns of tables and CSV, not of JSON");
 
 	if (verb->flags & VERB_BUS) {
 		r = bus_connect(&bus);
@@ -422,7 +461,14 @@ static int dispatch_verb(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const struct verb *own = argc > 1 ? verb_find(argv[1]) : NULL;
+	const char *ctype = setlocale(LC_CTYPE, "");
 	int r;
+
+	/* Names are UTF-8 (the ledger's and the bus's contract): in the C locale, read them as
+	 * C.UTF-8, as Python does (PEP 538), so that tables count their display cells (in "C" a
+	 * byte above 0x7f is no character at all). Only LC_CTYPE: numbers keep their C format. */
+	if (!ctype || streq(ctype, "C") || streq(ctype, "POSIX"))
+		setlocale(LC_CTYPE, "C.UTF-8");
 
 	/* ledger, report and metrics take options of their own: they come first. */
 	if (own && own->flags & VERB_OWN_OPTIONS)

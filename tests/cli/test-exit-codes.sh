@@ -48,6 +48,12 @@ expect 2 2 "--until-usec before --since-usec (deprecated)" ctl usage --since-use
 expect 2 2 "an option that does not apply" ctl licenses --since 3
 expect 2 2 "--until does not apply to monitor" ctl monitor --until now
 expect 2 2 "--after-seq does not apply to usage" ctl usage --after-seq 3
+expect 2 2 "an unknown output format" ctl violations -o yaml
+expect 2 2 "-o csv for a command without a table" ctl status -o csv
+expect 2 2 "-o csv for license check" ctl license check x.yaml --output=csv
+expect 2 2 "--columns without names" ctl violations --columns=,
+expect 2 2 "--columns with JSON" ctl violations --json --columns=seq
+expect 2 2 "--columns for a command without a table" ctl reload --columns=seq
 expect 2 2 "job with a malformed id" ctl job start 12x
 expect 2 2 "unknown --json mode" ctl status --json=yaml
 expect 2 2 "metrics with an argument" ctl metrics extra

@@ -175,6 +175,39 @@ check "acknowledging violation 1 again: exit 1, AlreadyAcknowledged" \
 check "acknowledging violation 99 (unknown): exit 5" test $? = 5 -a "$(grep -c . "$T/ack.err")" = 1
 check "acknowledge 0 is a bad argument: exit 2" sh -c "'$HPCMETERCTL' acknowledge 0 x 2>/dev/null; test \$? = 2"
 
+# Output formats: -o csv (RFC 4180: the table's cells, a header row unless --no-legend; usage's
+# two tables one after the other), -o json as --json, --columns choosing and ordering columns.
+golden violations-csv "$HPCMETERCTL" violations -o csv
+golden violations-columns-csv "$HPCMETERCTL" violations --output=csv --columns=SEQ,executable,kind --no-legend
+golden usage-csv "$HPCMETERCTL" usage --since $FROM --until $TO -o csv
+golden license-explain-csv "$HPCMETERCTL" license explain GOLDEN-LIC-1 -o csv
+golden jobs-columns "$HPCMETERCTL" jobs --columns=job,END,user,account
+golden usage-by-job-columns "$HPCMETERCTL" usage --by job --since $FROM --until $TO --columns=cpu-time,job
+check "violations -o json is violations --json" \
+	test "$("$HPCMETERCTL" violations -o json)" = "$("$HPCMETERCTL" violations --json)"
+check "-o table after --json: a table again" \
+	cmp -s "$GOLDEN/violations.out" <("$HPCMETERCTL" violations --json -o table)
+"$HPCMETERCTL" violations --columns=seq,bogus >/dev/null 2>"$T/col.err"
+col_rc=$?
+check "an unknown column is a usage error (exit 2) naming the valid ones" test "$col_rc" = 2
+check "  hpcmeterctl: violations: unknown column \"bogus\" in --columns (valid: SEQ, ...)" grep -qx \
+	'hpcmeterctl: violations: unknown column "bogus" in --columns (valid: SEQ, TIME, KIND, LICENSE, UID, USER, PID, EXECUTABLE, JOB)' \
+	"$T/col.err"
+# Names that are not ASCII keep the columns aligned: widths are display cells ("ö" is one,
+# "田" two), also in the C locale of this test (hpcmeterctl reads names as UTF-8 there).
+"$HPCMETERCTL" job start 4713 --set user=jörg-müller --set uid=1003 --set account=physik-ä \
+	--set partition=gpu
+"$HPCMETERCTL" job start 4714 --set user=田中 --set uid=1004 --set account=物理 --set partition=cpu
+golden jobs-utf8 "$HPCMETERCTL" jobs --columns=job,user,account,partition
+golden jobs-utf8-utf8-locale env LC_ALL=C.UTF-8 "$HPCMETERCTL" jobs --columns=job,user,account,partition
+check "in jobs-utf8, every PARTITION starts in the same display column" python3 -c '
+import sys, unicodedata
+w = lambda s: sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+cols = {w(l[:l.index(p)]) for l in open(sys.argv[1], encoding="utf-8") for p in ("gpu", "cpu", "PARTITION") if p in l}
+sys.exit(0 if len(cols) == 1 else 1)' "$GOLDEN/jobs-utf8.out"
+"$HPCMETERCTL" job end 4713
+"$HPCMETERCTL" job end 4714
+
 # Every command prints valid JSON with --json (short: one document on one line; pretty too).
 "$HPCMETERCTL" report --state-dir "$T/state" --license GOLDEN-LIC-1 --from 2025-01-01 \
 	--to 2025-01-31 --output "$T/r.json" 2>/dev/null

@@ -43,6 +43,11 @@ check "--since offers now, today and yesterday" \
 	test "$(complete_words hpcmeterctl violations --since "" | tr '\n' ' ')" = "now today yesterday "
 check "--after-seq takes a value: nothing is offered" \
 	test -z "$(complete_words hpcmeterctl violations --after-seq "")"
+check "-o takes table, json or csv" \
+	test "$(complete_words hpcmeterctl violations -o "" | tr '\n' ' ')" = "csv json table "
+check "--output too" test "$(complete_words hpcmeterctl --output c)" = csv
+check "after -o and its format, the command still completes" \
+	test "$(complete_words hpcmeterctl -o csv vio)" = violations
 check "after --since and its time, the command still completes" \
 	test "$(complete_words hpcmeterctl --since yesterday vio)" = violations
 check "after an option and its argument, the command still completes" \
