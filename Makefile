@@ -32,7 +32,7 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount libpq
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # hpcmeterctl's tables (libsmartcols, util-linux): linked into hpcmeterctl alone
@@ -79,7 +79,8 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
-	$(O)/tests/test-ledger \
+	$(O)/tests/test-mounts \
+	$(O)/tests/test-ledger $(O)/tests/test-cluster-usage \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
 	$(O)/tests/report-fd \
@@ -92,15 +93,12 @@ MAN_PAGES := $(addprefix $(O)/man/,hpcmeterd.8 hpcmeterd.conf.5 hpcmeter.license
 all: $(O)/hpcmeterd $(O)/hpcmeterctl $(MAN_PAGES)
 
 # Man pages: the markdown in docs/ is their source (one copy, readable on the web too); the
-# first line "# NAME(SECTION)" becomes the .TH header.
+# first line "# NAME(SECTION)" becomes the .TH header (scripts/md2man.sh).
 MD2MAN ?= go-md2man
-$(O)/man/%: docs/%.md dkms.conf
+$(O)/man/%: docs/%.md scripts/md2man.sh dkms.conf debian/changelog
 	@mkdir -p $(O)/man
 	@echo "  MAN     $@"
-	$(Q)name=$$(sed -n '1s/^# \(.*\)(\([0-9]\))$$/\1/p' $<); sec=$$(sed -n '1s/^# .*(\([0-9]\))$$/\1/p' $<); \
-		test -n "$$name" -a -n "$$sec" || { echo "$<: first line must be '# NAME(SECTION)'" >&2; exit 1; }; \
-		sed 1d $< | $(MD2MAN) | \
-		sed "s/^\.nh$$/.nh\n.TH \"$$(echo $$name | tr a-z A-Z)\" \"$$sec\" \"\" \"hpcmeter $(VERSION)\" \"hpcmeter Manual\"/" > $@
+	$(Q)MD2MAN=$(MD2MAN) scripts/md2man.sh $< $(VERSION) > $@
 
 .PHONY: check-packages all check check-asan fuzz install uninstall run module clean format \
 	format-check deps bench bench-module
@@ -204,13 +202,14 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
 # registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies, the D-Bus job announcement, the signed reports report verify reads and the times
-# operators give hpcmeterctl (--since, --until). make check runs each for 15 seconds
-# (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
+# replies, the D-Bus job announcement, the signed reports report verify reads, the cluster
+# store's records and replies, and the times operators give hpcmeterctl (--since, --until).
+# make check runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh);
+# make fuzz for FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report time
+FUZZ_TARGETS := license config decode netlink bus report store time
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
@@ -220,6 +219,8 @@ FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 FUZZ_SRCS_time := lib/time-parse.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
+FUZZ_SRCS_store := lib/store.c lib/store-record.c lib/sign.c lib/ledger-chain.c lib/stmt-cache.c \
+	lib/util.c
 $(FUZZ_BINS): $(O)/tests/fuzz-%: tests/fuzz/fuzz-%.c $(wildcard lib/*.[ch] daemon/bus/*.[ch]) \
 		$(SKELETONS) | $(O)/tests
 	@echo "  FUZZ    $@"
@@ -244,8 +245,9 @@ check-asan:
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
 		$(ASAN_O)/tests/test-config \
 		$(ASAN_O)/tests/test-util $(ASAN_O)/tests/test-json $(ASAN_O)/tests/test-workload \
+		$(ASAN_O)/tests/test-mounts \
 		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
-		$(ASAN_O)/tests/test-ledger \
+		$(ASAN_O)/tests/test-ledger $(ASAN_O)/tests/test-cluster-usage \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
 		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
@@ -253,6 +255,7 @@ check-asan:
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
+		tests/dbus/test-metrics.sh \
 		tests/dbus/test-api.sh \
 		tests/dbus/test-full-disk.sh tests/faults/test-bus-restart.sh tests/faults/test-stall.sh \
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
@@ -261,12 +264,14 @@ check-asan:
 		tests/module/run.sh \
 		$(ASAN_O)/tests/test-ctl-format $(ASAN_O)/tests/test-time-parse \
 		tests/golden/test-golden.sh \
-		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh
+		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh \
+		tests/cluster/test-store.sh tests/cluster/test-evaluate.sh
 
-# Build the Debian packages from a copy of the tree and install them into a fresh Debian root
-# (mmdebstrap, the Debian archive): what CI runs after make check.
+# Build the Debian packages from a copy of the tree, check them with lintian --pedantic and
+# hardening-check, and install them into a fresh Debian root (mmdebstrap, the Debian archive);
+# build the RPMs with rpmbuild -bb and check them with rpmlint: what CI runs after make check.
 check-packages:
-	$(Q)tests/run.sh $(O) tests/package/test-deb.sh
+	$(Q)tests/run.sh $(O) tests/package/test-deb.sh tests/package/test-rpmbuild.sh
 
 # The main job: meter this machine against examples/licenses, printing violations live.
 run: all
@@ -282,7 +287,8 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(DBUSPOLICYDIR) $(DESTDIR)$(SYSCONFDIR)/hpcmeter/licenses.d \
-		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses $(DESTDIR)$(DATADIR)/dbus-1/interfaces \
+		$(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring
 	install -m 0755 $(O)/hpcmeterd $(DESTDIR)$(SBINDIR)/hpcmeterd
 	install -m 0755 $(O)/hpcmeterctl $(DESTDIR)$(BINDIR)/hpcmeterctl
 	install -d $(DESTDIR)$(LIBEXECDIR)/hpcmeter/slurm
@@ -297,6 +303,7 @@ install: all
 	test -e $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf || \
 		install -m 0644 examples/hpcmeterd.conf $(DESTDIR)$(SYSCONFDIR)/hpcmeter/hpcmeterd.conf
 	install -m 0644 examples/licenses/*.yaml $(DESTDIR)$(DATADIR)/hpcmeter/examples/licenses/
+	install -m 0644 examples/monitoring/* $(DESTDIR)$(DATADIR)/hpcmeter/examples/monitoring/
 	install -m 0644 data/accelerators.yaml $(DESTDIR)$(DATADIR)/hpcmeter/accelerators.yaml
 	install -m 0644 data/thresholds.yaml $(DESTDIR)$(DATADIR)/hpcmeter/thresholds.yaml
 	install -m 0644 daemon/hpcmeter.sysusers $(DESTDIR)$(SYSUSERSDIR)/hpcmeter.conf
@@ -382,6 +389,7 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 	$(Q)$(O)/bench/held
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
+	$(Q)bench/hpcc.sh $(O)
 	$(Q)bench/scale.sh $(O)
 	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
 		$(O)/bench/exehash $$d; rc=$$?; rm -rf $$d; exit $$rc

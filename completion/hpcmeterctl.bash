@@ -74,6 +74,14 @@ _hpcmeterctl()
 		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'verify public-key' -- "$cur")) || _filedir ;;
 	ledger)
 		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'verify' -- "$cur")) ;;
+	cluster)
+		if [[ $prev == --key ]]; then
+			_filedir pem
+		elif [[ $cur == -* ]]; then
+			COMPREPLY=($(compgen -W '--database --node --key --role --json --help' -- "$cur"))
+		elif [[ -z $sub ]]; then
+			COMPREPLY=($(compgen -W 'init enroll status verify' -- "$cur"))
+		fi ;;
 	inventory)
 		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'kernel' -- "$cur")) ;;
 	esac

@@ -50,6 +50,16 @@ static void help(void)
 	       "                          daemon continues from them (default %s; \"\" = off)\n"
 	       "      --metrics-file FILE write metrics (Prometheus text format) to FILE after\n"
 	       "                          each interval, atomically (node_exporter textfile)\n"
+	       "      --cluster-database CONNINFO\n"
+	       "                          ship every ledger record, and a signed checkpoint\n"
+	       "                          each minute, to the cluster's store in PostgreSQL\n"
+	       "                          (a libpq connection string; see hpcmeterctl cluster)\n"
+	       "      --node-name NAME    this node's name in the store (default: host name)\n"
+	       "      --cgroup-root PATH  meter only the processes in this cgroup v2 subtree\n"
+	       "                          (a path below the cgroup2 mount, e.g. /batch.slice)\n"
+	       "      --cluster           the cluster's evaluator, on a management node: no\n"
+	       "                          meter; read the store (cluster_database), evaluate\n"
+	       "                          every licence's caps across the nodes it covers\n"
 	       "  -v, --verbose           log every exec and libbpf's messages\n"
 	       "  -h, --help              show this help\n"
 	       "      --version           show the version\n"
@@ -100,7 +110,16 @@ static int usage_error(const char *fmt, const char *arg)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_VERSION = 0x100, OPT_CGROUP_V1, OPT_PIN_DIR, OPT_METRICS_FILE };
+	enum {
+		OPT_VERSION = 0x100,
+		OPT_CGROUP_V1,
+		OPT_PIN_DIR,
+		OPT_METRICS_FILE,
+		OPT_CLUSTER_DATABASE,
+		OPT_NODE_NAME,
+		OPT_CGROUP_ROOT,
+		OPT_CLUSTER,
+	};
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "licenses", required_argument, NULL, 'l' },
@@ -114,10 +133,16 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "bpf-pin-dir", required_argument, NULL, OPT_PIN_DIR },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
+		{ "cluster-database", required_argument, NULL, OPT_CLUSTER_DATABASE },
+		{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+		{ "cluster", no_argument, NULL, OPT_CLUSTER },
 		{}
 	};
 	const char *config_path = NULL, *licenses = NULL, *state_dir = NULL, *cgroup_v1 = NULL,
-		   *pin_dir = NULL, *metrics_file = NULL;
+		   *pin_dir = NULL, *metrics_file = NULL, *cluster_database = NULL;
+	char node_name[64] = "", cgroup_root[4096] = "";
+	bool cgroup_root_set = false, cluster_mode = false;
 	uint64_t interval = 0;
 	long uid_min = -1;
 	bool verbose = false;
@@ -187,6 +212,27 @@ int main(int argc, char **argv)
 		case OPT_METRICS_FILE:
 			metrics_file = optarg;
 			break;
+		case OPT_CLUSTER_DATABASE:
+			if (strlen(optarg) >= sizeof(cfg.cluster_database))
+				return usage_error("--cluster-database is too long (%s)", optarg);
+			cluster_database = optarg;
+			break;
+		case OPT_NODE_NAME:
+			if (config_parse_node_name(optarg, node_name, sizeof(node_name)) < 0)
+				return usage_error("invalid --node-name \"%s\": expected letters, "
+						   "digits, '.', '_' or '-' (at most 63)",
+						   optarg);
+			break;
+		case OPT_CLUSTER:
+			cluster_mode = true;
+			break;
+		case OPT_CGROUP_ROOT:
+			if (config_parse_cgroup_root(optarg, cgroup_root, sizeof(cgroup_root)) < 0)
+				return usage_error("invalid --cgroup-root \"%s\": expected an "
+						   "absolute cgroup v2 path",
+						   optarg);
+			cgroup_root_set = true;
+			break;
 		case OPT_VERSION:
 			printf("hpcmeterd %s\n", HPCMETER_VERSION);
 			return 0;
@@ -225,6 +271,14 @@ int main(int argc, char **argv)
 		cfg.verbose = true;
 	if (gpu_mode >= 0)
 		cfg.gpu_mode = gpu_mode;
+	if (cluster_database)
+		snprintf(cfg.cluster_database, sizeof(cfg.cluster_database), "%s",
+			 cluster_database);
+	if (node_name[0])
+		snprintf(cfg.node_name, sizeof(cfg.node_name), "%s", node_name);
+	if (cgroup_root_set)
+		snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s", cgroup_root);
+	cfg.cluster_mode = cluster_mode;
 	log_set_max_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	libbpf_set_print(libbpf_log);
 

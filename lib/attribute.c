@@ -11,9 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <libmount/libmount.h>
 
 #include "attribute.h"
 #include "util.h"
+
+static inline void mnt_unref_tablep(struct libmnt_table **tb)
+{
+	mnt_unref_table(*tb);
+}
+
+static inline void mnt_free_iterp(struct libmnt_iter **it)
+{
+	mnt_free_iter(*it);
+}
 
 #ifndef FILEID_KERNFS
 #define FILEID_KERNFS 0xfe
@@ -42,32 +53,6 @@ struct attributor {
 	void *users; /* tsearch tree of struct user_info */
 };
 
-int cgroup2_mount_find(char *buf, size_t size)
-{
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-
-	if (!f)
-		return -errno;
-	/* "36 25 0:31 / /sys/fs/cgroup/unified rw,... shared:9 - cgroup2 cgroup2 rw,..." */
-	while (getline(&line, &cap, f) > 0) {
-		char mnt[PATH_MAX], root[PATH_MAX];
-		const char *sep = strstr(line, " - ");
-		char fstype[64];
-
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || !streq(fstype, "cgroup2"))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || !streq(root, "/"))
-			continue;
-		if (strlen(mnt) >= size)
-			return -ENAMETOOLONG;
-		strcpy(buf, mnt);
-		return 0;
-	}
-	return -ENOENT;
-}
-
 static const char *const v1_names[] = {
 	[HPCM_V1_FREEZER] = "freezer",
 	[HPCM_V1_CPUACCT] = "cpuacct",
@@ -93,38 +78,50 @@ int cgroup_v1_controller_from_string(const char *s, enum hpcm_v1_controller *ret
 	return -EINVAL;
 }
 
-int cgroup_v1_mount_find(enum hpcm_v1_controller c, char *buf, size_t size)
+/* The mount table through libmount, which decodes the octal escapes the kernel writes for
+ * spaces, tabs, newlines and backslashes in mount points ("\040"). */
+int cgroup_mount_find_in(const char *mountinfo, enum hpcm_v1_controller c, char *buf, size_t size)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	_cleanup_free_ char *line = NULL;
-	const char *want = cgroup_v1_controller_name(c);
-	size_t cap = 0;
+	_cleanup_(mnt_unref_tablep) struct libmnt_table *tb = mnt_new_table();
+	_cleanup_(mnt_free_iterp) struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	const char *want = c == HPCM_V1_NONE ? NULL : cgroup_v1_controller_name(c);
+	struct libmnt_fs *fs;
+	int r;
 
-	if (!f)
-		return -errno;
-	if (c == HPCM_V1_NONE)
+	if (!tb || !it)
+		return -ENOMEM;
+	if (want && streq(want, "none"))
 		return -EINVAL;
-	/* "31 25 0:27 / /sys/fs/cgroup/freezer rw,... shared:12 - cgroup cgroup rw,freezer" */
-	while (getline(&line, &cap, f) > 0) {
-		char mnt[PATH_MAX], root[PATH_MAX], fstype[64], opts[1024];
-		const char *sep = strstr(line, " - ");
-		char *tok, *save = NULL;
+	r = mnt_table_parse_file(tb, mountinfo ? mountinfo : "/proc/self/mountinfo");
+	if (r < 0)
+		return r;
+	while (mnt_table_next_fs(tb, it, &fs) == 0) {
+		const char *target = mnt_fs_get_target(fs), *root = mnt_fs_get_root(fs);
 
-		if (!sep || sscanf(sep, " - %63s %*s %1023s", fstype, opts) != 2 ||
-		    !streq(fstype, "cgroup"))
+		if (!mnt_fs_match_fstype(fs, want ? "cgroup" : "cgroup2"))
 			continue;
-		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || !streq(root, "/"))
+		/* A bind mount of a subdirectory is not where the hierarchy's paths start. */
+		if (!target || !root || !streq(root, "/"))
 			continue;
-		for (tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			if (!streq(tok, want))
-				continue;
-			if (strlen(mnt) >= size)
-				return -ENAMETOOLONG;
-			strcpy(buf, mnt);
-			return 0;
-		}
+		/* A v1 hierarchy names its controllers among the super block's options. */
+		if (want && mnt_fs_get_option(fs, want, NULL, NULL) != 0)
+			continue;
+		if (strlen(target) >= size)
+			return -ENAMETOOLONG;
+		strcpy(buf, target);
+		return 0;
 	}
 	return -ENOENT;
+}
+
+int cgroup2_mount_find(char *buf, size_t size)
+{
+	return cgroup_mount_find_in(NULL, HPCM_V1_NONE, buf, size);
+}
+
+int cgroup_v1_mount_find(enum hpcm_v1_controller c, char *buf, size_t size)
+{
+	return c == HPCM_V1_NONE ? -EINVAL : cgroup_mount_find_in(NULL, c, buf, size);
 }
 
 static void root_open(struct cg_root *root)

@@ -42,6 +42,11 @@ const char *cgroup_v1_controller_name(enum hpcm_v1_controller c);
 int cgroup_v1_controller_from_string(const char *s, enum hpcm_v1_controller *ret);
 /* Where the v1 hierarchy of controller c is mounted. */
 int cgroup_v1_mount_find(enum hpcm_v1_controller c, char *buf, size_t size);
+/* Where the cgroup2 hierarchy (c HPCM_V1_NONE) or controller c's v1 hierarchy is mounted, the
+ * whole hierarchy (root "/"), in a table of /proc/PID/mountinfo's format (mountinfo NULL:
+ * this process's), read by libmount: escapes such as "\040" are decoded. 0, -ENOENT when
+ * none, -ENAMETOOLONG, or the parser's -errno. */
+int cgroup_mount_find_in(const char *mountinfo, enum hpcm_v1_controller c, char *buf, size_t size);
 
 /* Start a new generation of the cgroup path cache, dropping the paths not looked up during
  * the one before. Call it at a fixed pace (the manager: once an hour). */

@@ -21,6 +21,7 @@ void config_defaults(struct config *c)
 		.kmeter_floor_ms = CONFIG_DEFAULT_KMETER_FLOOR_MS,
 		.kmeter_window = CONFIG_DEFAULT_KMETER_WINDOW,
 		.retention_days = CONFIG_DEFAULT_RETENTION_DAYS,
+		.metrics_series_grace_sec = CONFIG_DEFAULT_METRICS_SERIES_GRACE_SEC,
 	};
 	snprintf(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), "%s", CONFIG_DEFAULT_BPF_PIN_DIR);
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
@@ -41,6 +42,35 @@ int config_parse_cgroup_v1(const char *s, char *buf, size_t size)
 			return 0;
 		}
 	return -EINVAL;
+}
+
+int config_parse_node_name(const char *s, char *buf, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || n >= size || !isalnum((unsigned char)s[0]))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+			return -EINVAL;
+	strcpy(buf, s);
+	return 0;
+}
+
+int config_parse_cgroup_root(const char *s, char *buf, size_t size)
+{
+	size_t n = strlen(s);
+
+	if (s[0] != '/' || n >= size || strstr(s, "//") || strstr(s, "/./") || strstr(s, "/../") ||
+	    (n >= 2 && streq(s + n - 2, "/.")) || (n >= 3 && streq(s + n - 3, "/..")))
+		return -EINVAL;
+	strcpy(buf, s);
+	/* "/x/" is "/x"; "/" alone is everything, kept as "". */
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = '\0';
+	if (streq(buf, "/"))
+		buf[0] = '\0';
+	return 0;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -166,6 +196,11 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			r = val[0] ? set_path(c->metrics_file, sizeof(c->metrics_file), val) :
 				     (c->metrics_file[0] = '\0', 0);
 			why = "expected an absolute path, or nothing";
+		} else if (streq(key, "metrics_series_grace")) {
+			r = parse_u64(val, 0, CONFIG_MAX_METRICS_SERIES_GRACE_SEC, &u);
+			why = "expected whole seconds from 0 to 604800 (default 900)";
+			if (r == 0)
+				c->metrics_series_grace_sec = u;
 		} else if (streq(key, "retention_days")) {
 			r = parse_u64(val, CONFIG_MIN_RETENTION_DAYS, 36500, &u);
 			why = "expected whole days from 1 to 36500 (default 1827, five years)";
@@ -189,6 +224,21 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 			why = "expected aggregate or all";
 			if (r == 0)
 				c->process_records_all = streq(val, "all");
+		} else if (streq(key, "cluster_database")) {
+			r = strlen(val) < sizeof(c->cluster_database) ? 0 : -ENAMETOOLONG;
+			why = "expected a libpq connection string of at most 1023 bytes, or nothing";
+			if (r == 0)
+				strcpy(c->cluster_database, val);
+		} else if (streq(key, "node_name")) {
+			r = val[0] ? config_parse_node_name(val, c->node_name,
+							    sizeof(c->node_name)) :
+				     (c->node_name[0] = '\0', 0);
+			why = "expected letters, digits, '.', '_' or '-' (at most 63), or nothing";
+		} else if (streq(key, "cgroup_root")) {
+			r = val[0] ? config_parse_cgroup_root(val, c->cgroup_root,
+							      sizeof(c->cgroup_root)) :
+				     (c->cgroup_root[0] = '\0', 0);
+			why = "expected an absolute cgroup v2 path below the cgroup2 mount, or nothing";
 		} else if (streq(key, "bpf_stats")) {
 			r = parse_bool(val, &c->bpf_stats);
 			why = "expected yes or no";

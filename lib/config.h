@@ -21,6 +21,9 @@
  * 15 CFR 762 ask for five years). */
 #define CONFIG_DEFAULT_RETENTION_DAYS 1827
 #define CONFIG_MIN_RETENTION_DAYS 1
+/* Metrics series of a job and user with no usage for this long are dropped (metrics.c). */
+#define CONFIG_DEFAULT_METRICS_SERIES_GRACE_SEC 900
+#define CONFIG_MAX_METRICS_SERIES_GRACE_SEC (7 * 86400)
 #ifndef CONFIG_DEFAULT_ACCELERATORS_FILE
 #define CONFIG_DEFAULT_ACCELERATORS_FILE "/usr/local/share/hpcmeter/accelerators.yaml"
 #endif
@@ -40,12 +43,22 @@ struct config {
 	unsigned kmeter_window; /* intervals summed before the meters are compared, 1..60 */
 	char bpf_pin_dir[4096]; /* "" = do not pin (counters do not survive a restart) */
 	char metrics_file[4096]; /* "" = none */
+	uint64_t metrics_series_grace_sec; /* usage series idle this long are dropped */
 	uint64_t retention_days;
 	int gpu_mode; /* enum gpu_mode (gpu-mode.h): light (default), detailed, off */
 	char accelerators_file[4096]; /* data file of accelerator models */
 	/* Every process's exec and exit a record of its own (the ledger before version 5), rather
 	 * than counts per interval and executable with single records as evidence (default). */
 	bool process_records_all;
+	/* The cluster's store (libpq conninfo), "" = this node ships nothing (ship.c). */
+	char cluster_database[1024];
+	/* This node's name in the store; "" = the host name. */
+	char node_name[64];
+	/* Meter only processes in this cgroup v2 subtree (a path below the cgroup2 mount, e.g.
+	 * "/batch.slice"); "" = all. */
+	char cgroup_root[4096];
+	/* hpcmeterd --cluster: the cluster's evaluator, no meter (daemon/core/cluster.c). */
+	bool cluster_mode;
 };
 
 void config_defaults(struct config *c);
@@ -56,6 +69,11 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size);
 
 /* Check and copy a cgroup_v1 setting (auto, none, freezer, cpuacct, memory). */
 int config_parse_cgroup_v1(const char *s, char *buf, size_t size);
+
+/* A node name: letters, digits, '.', '_', '-', at most 63, starting with a letter or digit. */
+int config_parse_node_name(const char *s, char *buf, size_t size);
+/* A cgroup v2 path below the mount: absolute, no "." or ".." components; "/" means all. */
+int config_parse_cgroup_root(const char *s, char *buf, size_t size);
 
 /* Parse an interval in whole seconds (1..CONFIG_MAX_INTERVAL_SEC). */
 int config_parse_interval(const char *s, uint64_t *ret);

@@ -65,6 +65,33 @@ static struct eval_finding *finding_new(struct eval_result *res, const char *kin
 	return f;
 }
 
+struct eval_finding *eval_finding_add(struct eval_result *res, const char *kind, const char *term)
+{
+	return finding_new(res, kind, term);
+}
+
+int eval_term_add(struct eval_result *res, const char *term, enum eval_state state,
+		  const char *text)
+{
+	struct eval_term *t;
+
+	if (res->n_terms == res->terms_allocated) {
+		size_t n = res->terms_allocated ? res->terms_allocated * 2 : 16;
+
+		t = reallocarray(res->terms, n, sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		res->terms = t;
+		res->terms_allocated = n;
+	}
+	t = &res->terms[res->n_terms++];
+	memset(t, 0, sizeof(*t));
+	copy(t->term, sizeof(t->term), term);
+	t->state = state;
+	copy(t->text, sizeof(t->text), text);
+	return 0;
+}
+
 static int term_add(struct eval_result *res, const char *term, enum eval_state state,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static int term_add(struct eval_result *res, const char *term, enum eval_state state,
@@ -262,6 +289,7 @@ int64_t eval_period_start(enum license_cap_period period, const char *tz, int64_
 struct cap_ctx {
 	const struct license *l;
 	const struct license_cap *c;
+	const struct eval_input *in;
 	struct eval_result *res;
 	int64_t period_start;
 	char term[80];
@@ -289,6 +317,8 @@ static int cap_subject(const char *subject, double value, void *userdata)
 	unsigned level;
 
 	x->n_subjects++;
+	if (x->in->cap_observer && x->in->cap_observer->subject)
+		x->in->cap_observer->subject(x->in->cap_observer_userdata, x->l, c, subject, value);
 	if (fraction > x->worst || x->n_subjects == 1) {
 		x->worst = fraction;
 		x->worst_value = value;
@@ -344,7 +374,7 @@ static int cap_finding(struct cap_ctx *x, const char *subject, double value, uns
 static int evaluate_cap(const struct license *l, const struct license_cap *c,
 			const struct eval_input *in, struct eval_result *res)
 {
-	struct cap_ctx x = { .l = l, .c = c, .res = res };
+	struct cap_ctx x = { .l = l, .c = c, .in = in, .res = res };
 	int64_t from;
 	size_t before = res->n_findings;
 	int r;
@@ -367,11 +397,19 @@ static int evaluate_cap(const struct license *l, const struct license_cap *c,
 				"node has no source for %s%s",
 				c->metric, license_scope_name(c->scope),
 				license_period_name(c->period), c->limit, unit_of(c->metric),
-				c->scope == LICENSE_SCOPE_ACCOUNT ? "scheduler accounts (" : "",
-				c->scope == LICENSE_SCOPE_ACCOUNT ? "job information)" : c->metric);
+				c->scope == LICENSE_SCOPE_ACCOUNT ? "scheduler accounts (" :
+				c->scope == LICENSE_SCOPE_PROJECT ? "projects (" :
+								    "",
+				c->scope == LICENSE_SCOPE_ACCOUNT ||
+						c->scope == LICENSE_SCOPE_PROJECT ?
+					"job information)" :
+					c->metric);
 	if (r < 0)
 		return term_add(res, x.term, EVAL_NOT_EVALUATED, "cannot read usage: %s",
 				strerror(-r));
+	if (in->cap_observer && in->cap_observer->evaluated)
+		in->cap_observer->evaluated(in->cap_observer_userdata, l, c, x.n_subjects,
+					    x.n_subjects ? x.worst_value : 0);
 	bool violated = false, approaching = false;
 	for (size_t i = before; i < res->n_findings; i++) {
 		violated |= res->findings[i].level == 0;
@@ -773,6 +811,16 @@ int evaluate_license(const struct license *l, const struct eval_input *in, struc
 			return r;
 	}
 	return 0;
+}
+
+int evaluate_license_caps(const struct license *l, const struct eval_input *in,
+			  struct eval_result *res)
+{
+	int r = evaluate_validity(l, in, res);
+
+	for (size_t i = 0; r >= 0 && i < l->n_caps; i++)
+		r = evaluate_cap(l, &l->caps[i], in, res);
+	return r < 0 ? r : 0;
 }
 
 /* ---- the lifecycle ---- */

@@ -50,6 +50,17 @@ typedef int (*eval_usage_fn)(void *userdata, const char *metric, enum license_ca
 			     uint64_t from_usec, uint64_t to_usec,
 			     int (*fn)(const char *subject, double value, void *ud), void *ud);
 
+/* Told each cap's figures as an evaluation computes them (metrics: usage ratios): every
+ * subject's usage in the cap's metric and period, then, once the cap was evaluated, how many
+ * subjects it had and the highest value among them (0 with none). A cap that could not be
+ * evaluated is not told. */
+struct eval_cap_observer {
+	void (*subject)(void *userdata, const struct license *l, const struct license_cap *c,
+			const char *subject, double value);
+	void (*evaluated)(void *userdata, const struct license *l, const struct license_cap *c,
+			  unsigned n_subjects, double highest);
+};
+
 struct eval_input {
 	int64_t now; /* unix seconds */
 	const char *hostname;
@@ -64,6 +75,8 @@ struct eval_input {
 	size_t n_accels;
 	eval_usage_fn usage; /* NULL: caps cannot be evaluated */
 	void *usage_userdata;
+	const struct eval_cap_observer *cap_observer; /* NULL: nobody */
+	void *cap_observer_userdata;
 };
 
 #define EVAL_TEXT_MAX 512
@@ -106,6 +119,18 @@ const char *eval_state_name(enum eval_state s);
 
 /* Evaluate every term of l; appends findings and term standings to res. */
 int evaluate_license(const struct license *l, const struct eval_input *in, struct eval_result *res);
+
+/* The terms a cluster's evaluator checks across nodes: validity and caps (the nodes keep
+ * their own terms: principals, executables, hardware, destination). */
+int evaluate_license_caps(const struct license *l, const struct eval_input *in,
+			  struct eval_result *res);
+
+/* A finding of the caller's own (the cluster's evaluator: a node whose chain broke), with the
+ * defaults of any finding (no process, no quantity); NULL when out of memory. And a term's
+ * standing. */
+struct eval_finding *eval_finding_add(struct eval_result *res, const char *kind, const char *term);
+int eval_term_add(struct eval_result *res, const char *term, enum eval_state state,
+		  const char *text);
 
 /* The terms that concern one process (principals, executables, remote access); appends
  * findings only. Cheap: the manager calls it at every exec. */

@@ -105,72 +105,125 @@ int chain_unhex(const char *in, uint8_t *out, size_t len)
 	return in[2 * len] ? -EINVAL : 0;
 }
 
-static void put_be64(EVP_MD_CTX *c, uint64_t v)
+/* The canonical content of a record, as it is hashed and shipped: appended to a growable
+ * buffer. */
+static int buf_put(struct chain_body *b, const void *p, size_t len)
 {
-	uint8_t b[8];
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *d;
+
+		while (cap < b->len + len)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, len);
+	b->len += len;
+	return 0;
+}
+
+static int buf_be64(struct chain_body *b, uint64_t v)
+{
+	uint8_t x[8];
 
 	for (int i = 7; i >= 0; i--, v >>= 8)
-		b[i] = v & 0xff;
-	EVP_DigestUpdate(c, b, sizeof(b));
+		x[i] = v & 0xff;
+	return buf_put(b, x, sizeof(x));
 }
 
-static void put_be32(EVP_MD_CTX *c, uint32_t v)
+static int buf_be32(struct chain_body *b, uint32_t v)
 {
-	uint8_t b[4] = { v >> 24, v >> 16, v >> 8, v };
+	uint8_t x[4] = { v >> 24, v >> 16, v >> 8, v };
 
-	EVP_DigestUpdate(c, b, sizeof(b));
+	return buf_put(b, x, sizeof(x));
 }
 
-static void put_str(EVP_MD_CTX *c, const void *s, size_t len)
+static int buf_str(struct chain_body *b, const void *s, size_t len)
 {
-	put_be32(c, len);
-	EVP_DigestUpdate(c, s, len);
+	int r = buf_be32(b, len);
+
+	return r < 0 ? r : buf_put(b, s, len);
+}
+
+void chain_body_free(struct chain_body *b)
+{
+	free(b->data);
+	*b = (struct chain_body){};
+}
+
+/* str(table) || be64(rowid) || be32(ncols) || value(col_1) || ... of the row st has just
+ * stepped onto, into b (emptied first). */
+static int encode_row(const char *table, int64_t rowid, sqlite3_stmt *st, struct chain_body *b)
+{
+	int ncols = sqlite3_column_count(st), r;
+
+	b->len = 0;
+	r = buf_str(b, table, strlen(table));
+	if (r == 0)
+		r = buf_be64(b, (uint64_t)rowid);
+	if (r == 0)
+		r = buf_be32(b, ncols);
+	for (int i = 0; r == 0 && i < ncols; i++) {
+		uint8_t type = sqlite3_column_type(st, i);
+		double d;
+		uint64_t bits;
+
+		r = buf_put(b, &type, 1);
+		if (r < 0)
+			break;
+		switch (type) {
+		case SQLITE_INTEGER:
+			r = buf_be64(b, (uint64_t)sqlite3_column_int64(st, i));
+			break;
+		case SQLITE_FLOAT:
+			d = sqlite3_column_double(st, i);
+			memcpy(&bits, &d, sizeof(bits));
+			r = buf_be64(b, bits);
+			break;
+		case SQLITE_TEXT:
+			r = buf_str(b, sqlite3_column_text(st, i), sqlite3_column_bytes(st, i));
+			break;
+		case SQLITE_BLOB:
+			r = buf_str(b, sqlite3_column_blob(st, i), sqlite3_column_bytes(st, i));
+			break;
+		default: /* NULL */
+			break;
+		}
+	}
+	return r;
+}
+
+void chain_entry_hash(const uint8_t prev[CHAIN_HASH_LEN], uint64_t seq, const void *body,
+		      size_t len, uint8_t out[CHAIN_HASH_LEN])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int n = CHAIN_HASH_LEN;
+	uint8_t be[8];
+
+	for (int i = 7; i >= 0; i--, seq >>= 8)
+		be[i] = seq & 0xff;
+	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(c, prev, CHAIN_HASH_LEN) || !EVP_DigestUpdate(c, be, sizeof(be)) ||
+	    !EVP_DigestUpdate(c, body, len) || !EVP_DigestFinal_ex(c, out, &n))
+		memset(out, 0, CHAIN_HASH_LEN); /* matches no stored hash: the entry reads as bad */
+	EVP_MD_CTX_free(c);
 }
 
 /* Hash entry (seq, table, rowid) whose row st has just stepped onto. */
 static int hash_entry(const uint8_t prev[CHAIN_HASH_LEN], uint64_t seq, const char *table,
 		      int64_t rowid, sqlite3_stmt *st, uint8_t out[CHAIN_HASH_LEN])
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ncols = sqlite3_column_count(st);
-	unsigned int n = CHAIN_HASH_LEN;
+	struct chain_body b = {};
+	int r = encode_row(table, rowid, st, &b);
 
-	if (!c)
-		return -ENOMEM;
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, prev, CHAIN_HASH_LEN);
-	put_be64(c, seq);
-	put_str(c, table, strlen(table));
-	put_be64(c, (uint64_t)rowid);
-	put_be32(c, ncols);
-	for (int i = 0; i < ncols; i++) {
-		uint8_t type = sqlite3_column_type(st, i);
-		double d;
-		uint64_t bits;
-
-		EVP_DigestUpdate(c, &type, 1);
-		switch (type) {
-		case SQLITE_INTEGER:
-			put_be64(c, (uint64_t)sqlite3_column_int64(st, i));
-			break;
-		case SQLITE_FLOAT:
-			d = sqlite3_column_double(st, i);
-			memcpy(&bits, &d, sizeof(bits));
-			put_be64(c, bits);
-			break;
-		case SQLITE_TEXT:
-			put_str(c, sqlite3_column_text(st, i), sqlite3_column_bytes(st, i));
-			break;
-		case SQLITE_BLOB:
-			put_str(c, sqlite3_column_blob(st, i), sqlite3_column_bytes(st, i));
-			break;
-		default: /* NULL */
-			break;
-		}
-	}
-	EVP_DigestFinal_ex(c, out, &n);
-	EVP_MD_CTX_free(c);
-	return 0;
+	if (r == 0)
+		chain_entry_hash(prev, seq, b.data, b.len, out);
+	chain_body_free(&b);
+	return r;
 }
 
 static int db_err(sqlite3 *db, const char *what)
@@ -299,6 +352,93 @@ int chain_adopt_unchained(sqlite3 *db, struct chain_head *head)
 			return db_err(db, "adopt");
 	}
 	return 0;
+}
+
+int chain_read_entries(sqlite3 *db, uint64_t after_seq, uint64_t max_seq, size_t limit,
+		       int (*fn)(const struct chain_entry *e, void *userdata), void *userdata)
+{
+	sqlite3_stmt *rows[ARRAY_SIZE(chain_tables)] = {};
+	struct chain_body b = {};
+	struct chain_entry e = {};
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0, n = 0;
+
+	if (after_seq > 0) {
+		if (sqlite3_prepare_v2(db, "SELECT hash FROM chain WHERE seq = ?", -1, &st, NULL) !=
+		    SQLITE_OK)
+			return db_err(db, "prepare previous hash");
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CHAIN_HASH_LEN)
+			memcpy(e.hash, sqlite3_column_blob(st, 0), CHAIN_HASH_LEN);
+		else
+			r = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT :
+								    db_err(db, "read hash");
+		sqlite3_finalize(st);
+		st = NULL;
+		if (r < 0)
+			return r;
+	}
+	if (sqlite3_prepare_v2(db,
+			       "SELECT seq, tbl, row, hash, rollup FROM chain WHERE seq > ?"
+			       " AND seq <= ? ORDER BY seq LIMIT ?",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(db, "prepare entries");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+	sqlite3_bind_int64(st, 2, max_seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)max_seq);
+	sqlite3_bind_int64(st, 3, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *table = (const char *)sqlite3_column_text(st, 1);
+		const struct chain_table *t = table ? find_table(table) : NULL;
+		sqlite3_stmt *row = NULL;
+
+		memcpy(e.prev, e.hash, CHAIN_HASH_LEN);
+		e.seq = sqlite3_column_int64(st, 0);
+		e.table = table ? table : "";
+		e.rowid = sqlite3_column_int64(st, 2);
+		if (sqlite3_column_bytes(st, 3) != CHAIN_HASH_LEN ||
+		    e.seq != after_seq + (uint64_t)n + 1) {
+			r = -EBADMSG; /* a broken local chain: ledger verify says where */
+			break;
+		}
+		memcpy(e.hash, sqlite3_column_blob(st, 3), CHAIN_HASH_LEN);
+		e.rollup = sqlite3_column_int64(st, 4);
+		e.body = NULL;
+		e.body_len = 0;
+		if (t && !e.rollup) {
+			size_t i = t - chain_tables;
+
+			if (!rows[i] && prepare_row(db, t, &rows[i]) < 0) {
+				r = -EIO;
+				break;
+			}
+			row = rows[i];
+			sqlite3_reset(row);
+			sqlite3_bind_int64(row, 1, e.rowid);
+			rc = sqlite3_step(row);
+			if (rc == SQLITE_ROW) {
+				r = encode_row(e.table, e.rowid, row, &b);
+				if (r < 0)
+					break;
+				e.body = b.data;
+				e.body_len = b.len;
+			} else if (rc != SQLITE_DONE) {
+				r = db_err(db, "read row");
+				break;
+			}
+		}
+		n++;
+		r = fn(&e, userdata);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_err(db, "read entries");
+	sqlite3_finalize(st);
+	for (size_t i = 0; i < ARRAY_SIZE(chain_tables); i++)
+		sqlite3_finalize(rows[i]);
+	chain_body_free(&b);
+	return r < 0 ? r : n;
 }
 
 /* Digests of the roll-ups met in the walk, until their own entry comes. */

@@ -18,6 +18,37 @@ struct chain_head {
 	uint8_t hash[CHAIN_HASH_LEN]; /* all zero for the empty chain */
 };
 
+/* The canonical content of a record: what its chain entry hashes after the previous hash and
+ * the sequence number (str(table) || be64(rowid) || be32(ncols) || values), and what a node
+ * ships to the cluster's store. */
+struct chain_body {
+	uint8_t *data;
+	size_t len, cap;
+};
+void chain_body_free(struct chain_body *b);
+
+/* hash(seq) = SHA-256(prev || be64(seq) || body). */
+void chain_entry_hash(const uint8_t prev[CHAIN_HASH_LEN], uint64_t seq, const void *body,
+		      size_t len, uint8_t out[CHAIN_HASH_LEN]);
+
+/* One chain entry as it is shipped: body is NULL when the retention roll-up replaced the row
+ * (rollup then names the roll-up record's seq). Valid during the callback only. */
+struct chain_entry {
+	uint64_t seq;
+	const char *table;
+	int64_t rowid;
+	uint8_t prev[CHAIN_HASH_LEN];
+	uint8_t hash[CHAIN_HASH_LEN];
+	uint64_t rollup; /* 0: none */
+	const uint8_t *body;
+	size_t body_len;
+};
+
+/* fn over the entries after after_seq up to and including max_seq, at most limit of them, in
+ * order. Returns the number visited, or -errno (fn's negative return stops the walk). */
+int chain_read_entries(sqlite3 *db, uint64_t after_seq, uint64_t max_seq, size_t limit,
+		       int (*fn)(const struct chain_entry *e, void *userdata), void *userdata);
+
 /* Is this table's content chained? */
 bool chain_table_known(const char *table);
 

@@ -204,6 +204,22 @@ static int step_v5(sqlite3 *db, const char *path, struct chain_head *head)
 	return r;
 }
 
+/* Version 6: the position of shipping to the cluster's store (hpcmeterd's cluster_database):
+ * state, not a record, so not chained (ledger_write_ship_state()). */
+static const char schema_v6[] =
+	"CREATE TABLE ship_state (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT NOT NULL,"
+	" acked_seq INTEGER NOT NULL, intervals INTEGER NOT NULL, cpu_ns INTEGER NOT NULL,"
+	" gpu_ns INTEGER NOT NULL);";
+
+static int step_v6(sqlite3 *db, const char *path, struct chain_head *head)
+{
+	int r = exec_sql(db, path, schema_v6);
+
+	if (r == 0)
+		r = chain_adopt_unchained(db, head);
+	return r;
+}
+
 static const struct step {
 	const char *what;
 	int (*run)(sqlite3 *db, const char *path, struct chain_head *head);
@@ -216,6 +232,7 @@ static const struct step {
 	  step_v4 },
 	{ "process events aggregated per interval and executable, single rows as evidence",
 	  step_v5 },
+	{ "the position of shipping to the cluster's store", step_v6 },
 };
 
 int ledger_schema_version(void)

@@ -2,6 +2,7 @@
 /* Read queries over the ledger's tables for the evaluator (see ledger-query.h). */
 #include "ledger-query.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <search.h>
 #include <stdint.h>
@@ -81,7 +82,7 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		      void *ud)
 {
 	const char *key, *display, *where;
-	char sql[1280];
+	char sql[2560];
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
@@ -110,6 +111,20 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 			" LIMIT 1)";
 		where = " AND u.job <> ''";
 		break;
+	case LICENSE_SCOPE_PROJECT:
+		/* The project the job declared (license_job_project(): its wckey, else the
+		 * comment's "project=NAME"), from the latest run announced before the interval
+		 * ended; usage outside a declared project counts for none. */
+		key = display =
+			"(SELECT CASE WHEN a.wckey <> '' THEN a.wckey WHEN a.comment LIKE"
+			" 'project=%' THEN substr(a.comment, 9, CASE WHEN instr(replace(replace("
+			"substr(a.comment, 9), char(9), ' '), ',', ' '), ' ') > 0 THEN instr("
+			"replace(replace(substr(a.comment, 9), char(9), ' '), ',', ' '), ' ') - 1"
+			" ELSE length(a.comment) END) ELSE '' END FROM jobs_announced a WHERE a.job ="
+			" u.job AND a.start_usec <="
+			" i.end_usec ORDER BY a.start_usec DESC, a.id DESC LIMIT 1)";
+		where = " AND u.job <> ''";
+		break;
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -132,8 +147,9 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		const unsigned char *k = sqlite3_column_text(st, 0),
 				    *d = sqlite3_column_text(st, 1);
 
-		if (scope == LICENSE_SCOPE_ACCOUNT && (!k || !*k))
-			continue; /* a job the batch system did not announce: no account */
+		if ((scope == LICENSE_SCOPE_ACCOUNT || scope == LICENSE_SCOPE_PROJECT) &&
+		    (!k || !*k))
+			continue; /* a job the batch system did not announce: no account, project */
 		r = fn(k ? (const char *)k : "", d ? (const char *)d : "",
 		       sqlite3_column_double(st, 2) * src->scale, ud);
 		if (r < 0)
@@ -143,6 +159,24 @@ static int scan_usage(sqlite3 *db, const struct metric_source *src, enum license
 		r = sqlite_to_errno(rc);
 	sqlite3_finalize(st);
 	return r;
+}
+
+int usage_subject_uid(const char *subject, uint32_t *ret)
+{
+	/* scan_usage()'s display of LICENSE_SCOPE_USER: the name may hold anything, the uid is
+	 * the last parenthesis. */
+	const char *p = strrchr(subject, '(');
+	unsigned long uid;
+	char *end;
+
+	if (!p || strncmp(p, "(uid ", 5) != 0 || !isdigit((unsigned char)p[5]))
+		return -EINVAL;
+	errno = 0;
+	uid = strtoul(p + 5, &end, 10);
+	if (errno || uid > UINT32_MAX || strcmp(end, ")") != 0)
+		return -EINVAL;
+	*ret = (uint32_t)uid;
+	return 0;
 }
 
 struct direct {
@@ -398,7 +432,8 @@ int usage_cache_query(void *userdata, const char *metric, enum license_cap_scope
 	if (!src)
 		return -EOPNOTSUPP;
 	if (scope != LICENSE_SCOPE_JOB && scope != LICENSE_SCOPE_USER &&
-	    scope != LICENSE_SCOPE_LICENSE && scope != LICENSE_SCOPE_ACCOUNT)
+	    scope != LICENSE_SCOPE_LICENSE && scope != LICENSE_SCOPE_ACCOUNT &&
+	    scope != LICENSE_SCOPE_PROJECT)
 		return -EOPNOTSUPP;
 	/* Forget the sums of periods nobody asked about for an hour. */
 	for (pe = &c->entries; (e = *pe);) {

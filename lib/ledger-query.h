@@ -17,6 +17,10 @@ int ledger_query_usage(void *db, const char *metric, enum license_cap_scope scop
 		       uint64_t from_usec, uint64_t to_usec,
 		       int (*fn)(const char *subject, double value, void *ud), void *ud);
 
+/* The uid of a per-user subject as the usage queries name it ("alice (uid 1000)"): 0, or
+ * -EINVAL when subject is not of that form. */
+int usage_subject_uid(const char *subject, uint32_t *ret);
+
 /* The same sums, kept between calls: each call reads only the intervals added since the last
  * one with the same metric, scope and start (the evaluator asks every interval). Sums of a
  * period nobody asked about for an hour are forgotten. userdata of usage_cache_query is the

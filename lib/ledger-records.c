@@ -201,13 +201,13 @@ int ledger_load_baselines(struct ledger *l,
 
 /* Intervals that a roll-up replaces: ended before the cut, and no other metric refers to them
  * (those stay until usage_metrics and gpu_usage roll up too). */
-#define ROLLUP_SET                                                   \
-	"SELECT id FROM intervals WHERE end_usec < ?1 AND id NOT IN" \
-	" (SELECT interval_id FROM usage_metrics) AND id NOT IN"     \
+#define ROLLUP_SET                                                               \
+	"SELECT id FROM intervals WHERE end_usec < ?1 AND id < ?3 AND id NOT IN" \
+	" (SELECT interval_id FROM usage_metrics) AND id NOT IN"                 \
 	" (SELECT interval_id FROM gpu_usage)"
 
-static int rollup_digest(struct ledger *l, uint64_t before_usec, uint64_t *entries,
-			 char hex[2 * CHAIN_HASH_LEN + 1])
+static int rollup_digest(struct ledger *l, uint64_t before_usec, int64_t below_id,
+			 uint64_t *entries, char hex[2 * CHAIN_HASH_LEN + 1])
 {
 	sqlite3_stmt *st;
 	uint8_t digest[CHAIN_HASH_LEN];
@@ -223,6 +223,7 @@ static int rollup_digest(struct ledger *l, uint64_t before_usec, uint64_t *entri
 		    -1, &st, NULL) != SQLITE_OK)
 		return db_err(l, "prepare roll-up");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)before_usec);
+	sqlite3_bind_int64(st, 3, below_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n + CHAIN_HASH_LEN > cap) {
 			unsigned char *b;
@@ -262,6 +263,12 @@ struct daily {
 
 int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_intervals)
 {
+	return ledger_rollup_below(l, before_usec, INT64_MAX, ret_intervals);
+}
+
+int ledger_rollup_below(struct ledger *l, uint64_t before_usec, int64_t below_id,
+			uint64_t *ret_intervals)
+{
 	sqlite3 *db = ledger_db(l);
 	char hex[2 * CHAIN_HASH_LEN + 1];
 	uint64_t entries = 0, rollup_id = 0, n_intervals = 0, seq;
@@ -275,7 +282,7 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 	r = ledger_commit(l);
 	if (r < 0 || ledger_degraded(l, NULL, NULL))
 		return r < 0 ? r : -ENOSPC;
-	r = rollup_digest(l, before_usec, &entries, hex);
+	r = rollup_digest(l, before_usec, below_id, &entries, hex);
 	if (r < 0 || entries == 0)
 		return r;
 	if (sqlite3_prepare_v2(db,
@@ -287,6 +294,7 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_err(l, "prepare daily");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)before_usec);
+	sqlite3_bind_int64(st, 3, below_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
 			struct daily *x = realloc(d, (cap = cap ? 2 * cap : 64) * sizeof(*x));
@@ -324,6 +332,7 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 		sqlite3_finalize(q);
 		if (sqlite3_prepare_v2(db, ROLLUP_SET, -1, &q, NULL) == SQLITE_OK) {
 			sqlite3_bind_int64(q, 1, (sqlite3_int64)before_usec);
+			sqlite3_bind_int64(q, 3, below_id);
 			while (sqlite3_step(q) == SQLITE_ROW)
 				n_intervals++;
 			sqlite3_finalize(q);
@@ -349,13 +358,13 @@ int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_interval
 				  " ((tbl = 'intervals' AND row IN (" ROLLUP_SET ")) OR"
 				  " (tbl = 'usage' AND row IN (SELECT rowid FROM usage WHERE"
 				  " interval_id IN (" ROLLUP_SET "))))",
-				  "ii", before_usec, seq);
+				  "iii", before_usec, seq, (uint64_t)below_id);
 	if (r == 0)
-		r = ledger_insert(l, "DELETE FROM usage WHERE interval_id IN (" ROLLUP_SET ")", "i",
-				  before_usec);
+		r = ledger_insert(l, "DELETE FROM usage WHERE interval_id IN (" ROLLUP_SET ")",
+				  "iii", before_usec, (uint64_t)0, (uint64_t)below_id);
 	if (r == 0)
-		r = ledger_insert(l, "DELETE FROM intervals WHERE id IN (" ROLLUP_SET ")", "i",
-				  before_usec);
+		r = ledger_insert(l, "DELETE FROM intervals WHERE id IN (" ROLLUP_SET ")", "iii",
+				  before_usec, (uint64_t)0, (uint64_t)below_id);
 	if (r == 0)
 		r = ledger_commit(l);
 	for (size_t i = 0; i < n; i++) {
@@ -388,4 +397,94 @@ int ledger_add_report(struct ledger *l, uint64_t time_usec, const char *license_
 	if (r == 0)
 		*ret_id = sqlite3_last_insert_rowid(ledger_db(l));
 	return r;
+}
+
+/* ---- shipping to the cluster's store: its position, state and not a record ---- */
+
+int ledger_read_ship_state(struct ledger *l, struct ship_state *s)
+{
+	sqlite3_stmt *st;
+	int rc, r = -ENOENT;
+
+	memset(s, 0, sizeof(*s));
+	if (sqlite3_prepare_v2(
+		    ledger_db(l),
+		    "SELECT store_id, acked_seq, intervals, cpu_ns, gpu_ns FROM ship_state"
+		    " WHERE id = 1",
+		    -1, &st, NULL) != SQLITE_OK)
+		return db_err(l, "prepare ship state");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(s->store_id, sizeof(s->store_id), "%s", col_text(st, 0));
+		s->acked_seq = sqlite3_column_int64(st, 1);
+		s->totals_intervals = sqlite3_column_int64(st, 2);
+		s->totals_cpu_ns = sqlite3_column_int64(st, 3);
+		s->totals_gpu_ns = sqlite3_column_int64(st, 4);
+		r = 0;
+	} else if (rc != SQLITE_DONE) {
+		r = db_err(l, "read ship state");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int ledger_write_ship_state(struct ledger *l, const struct ship_state *s)
+{
+	return ledger_insert(
+		l,
+		"INSERT OR REPLACE INTO ship_state (id, store_id, acked_seq, intervals,"
+		" cpu_ns, gpu_ns) VALUES (1, ?, ?, ?, ?, ?)",
+		"tiiii", s->store_id, s->acked_seq, s->totals_intervals, s->totals_cpu_ns,
+		s->totals_gpu_ns);
+}
+
+int ledger_read_entries(struct ledger *l, uint64_t after_seq, size_t limit,
+			int (*fn)(const struct chain_entry *e, void *userdata), void *userdata)
+{
+	/* Committed entries only: what a rollback could still take back is not shipped. */
+	return chain_read_entries(ledger_db(l), after_seq, ledger_chain_head(l)->seq, limit, fn,
+				  userdata);
+}
+
+int ledger_first_interval_after(struct ledger *l, uint64_t seq, int64_t *ret)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* An interval's usage rows come after it in the chain: the first entry after seq that
+	 * is an interval or a usage row names the first interval not wholly acknowledged. */
+	if (sqlite3_prepare_v2(ledger_db(l),
+			       "SELECT COALESCE(MIN(CASE c.tbl WHEN 'intervals' THEN c.row"
+			       " ELSE u.interval_id END), 9223372036854775807) FROM chain c"
+			       " LEFT JOIN usage u ON c.tbl = 'usage' AND u.rowid = c.row"
+			       " WHERE c.seq > ? AND c.tbl IN ('intervals', 'usage')"
+			       " AND c.rollup IS NULL",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(l, "prepare first interval");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : db_err(l, "first interval");
+}
+
+int ledger_interval_end_at(struct ledger *l, uint64_t seq, uint64_t *ret)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*ret = 0;
+	if (sqlite3_prepare_v2(ledger_db(l),
+			       "SELECT i.end_usec FROM chain c JOIN intervals i ON c.tbl ="
+			       " 'intervals' AND i.id = c.row WHERE c.seq <= ?"
+			       " ORDER BY c.seq DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_err(l, "prepare interval end");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(l, "interval end");
 }

@@ -373,6 +373,10 @@ static bool state_of(const struct op *op, const char **kind)
 		*kind = "heartbeat";
 		return true;
 	}
+	if (strstr(op->sql, "INTO ship_state ")) {
+		*kind = "ship_state";
+		return true;
+	}
 	return false;
 }
 

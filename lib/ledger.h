@@ -156,6 +156,32 @@ int ledger_load_baselines(struct ledger *l,
  * totals in one roll-up record. Sets *ret_intervals to the number replaced. Commits. */
 int ledger_rollup(struct ledger *l, uint64_t before_usec, uint64_t *ret_intervals);
 
+/* The same, but only intervals with an id below below_id (those after it are not yet in the
+ * cluster's store). */
+int ledger_rollup_below(struct ledger *l, uint64_t before_usec, int64_t below_id,
+			uint64_t *ret_intervals);
+
+/* ---- shipping to the cluster's store (daemon/core/ship.c) ----
+ * The position is state, not a record (like the counter baselines): what the store has
+ * acknowledged, and the running totals up to it. Chaining it would make each acknowledgement
+ * a record to ship and acknowledge in turn. */
+struct ship_state {
+	char store_id[64]; /* the store it refers to (hpcm.store.id) */
+	uint64_t acked_seq;
+	uint64_t totals_intervals, totals_cpu_ns, totals_gpu_ns;
+};
+/* -ENOENT when the node has never shipped. */
+int ledger_read_ship_state(struct ledger *l, struct ship_state *s);
+int ledger_write_ship_state(struct ledger *l, const struct ship_state *s);
+struct chain_entry;
+/* fn over committed chain entries after after_seq, at most limit (chain_read_entries()). */
+int ledger_read_entries(struct ledger *l, uint64_t after_seq, size_t limit,
+			int (*fn)(const struct chain_entry *e, void *userdata), void *userdata);
+/* The end of the last interval whose entry is at or before seq (0: none left). */
+int ledger_interval_end_at(struct ledger *l, uint64_t seq, uint64_t *ret);
+/* The first interval with an entry (its own or a usage row's) after seq: INT64_MAX if none. */
+int ledger_first_interval_after(struct ledger *l, uint64_t seq, int64_t *ret);
+
 /* A report issued (by hpcmeterctl, through the daemon: one writer). Commits. */
 int ledger_add_report(struct ledger *l, uint64_t time_usec, const char *license_id,
 		      uint64_t from_usec, uint64_t to_usec, const char *format, const char *sha256,

@@ -30,10 +30,9 @@ const struct license_metric *license_metric_find(const char *name)
 }
 
 static const char *const scope_names[] = {
-	[LICENSE_SCOPE_JOB] = "job",
-	[LICENSE_SCOPE_USER] = "user",
-	[LICENSE_SCOPE_ACCOUNT] = "account",
-	[LICENSE_SCOPE_LICENSE] = "license",
+	[LICENSE_SCOPE_JOB] = "job",	     [LICENSE_SCOPE_USER] = "user",
+	[LICENSE_SCOPE_ACCOUNT] = "account", [LICENSE_SCOPE_LICENSE] = "license",
+	[LICENSE_SCOPE_PROJECT] = "project",
 };
 static const char *const period_names[] = {
 	[LICENSE_PERIOD_RUN] = "run",
@@ -43,6 +42,27 @@ static const char *const period_names[] = {
 	[LICENSE_PERIOD_VALIDITY] = "validity",
 };
 static const char *const decl_source_names[] = { "account", "wckey", "comment" };
+
+void license_job_project(const char *wckey, const char *comment, char *buf, size_t size)
+{
+	size_t n;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	if (wckey && wckey[0]) {
+		snprintf(buf, size, "%s", wckey);
+		return;
+	}
+	if (!comment || strncmp(comment, "project=", 8) != 0)
+		return;
+	comment += 8;
+	n = strcspn(comment, " \t,");
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, comment, n);
+	buf[n] = '\0';
+}
 
 const char *license_scope_name(enum license_cap_scope s)
 {

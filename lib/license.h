@@ -86,7 +86,14 @@ enum license_cap_scope {
 	LICENSE_SCOPE_USER,
 	LICENSE_SCOPE_ACCOUNT,
 	LICENSE_SCOPE_LICENSE,
+	/* A training project spanning jobs: a job's Slurm wckey, else "project=NAME" at the start
+	 * of its comment (license_job_project()). */
+	LICENSE_SCOPE_PROJECT,
 };
+
+/* The project a job declares: its wckey when set, else NAME of a comment that starts with
+ * "project=NAME" (up to a blank or a comma); "" when none. */
+void license_job_project(const char *wckey, const char *comment, char *buf, size_t size);
 
 enum license_cap_period {
 	LICENSE_PERIOD_RUN,

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attribute.h"
 #include "csv.h"
 #include "json-doc.h"
 #include "ledger-chain.h"
@@ -598,6 +599,144 @@ static void emit_jobs(struct report *r)
 	}
 }
 
+/* What ran in each job: execs per executable (and SHA-256 where the daemon took it), with the
+ * CPU time its processes used where the ledger counts it (schema 5 on: process_counts; the
+ * single exec records of earlier ledgers give the count only). */
+struct exe_row {
+	char job[32];
+	char *exe, *sha;
+	uint64_t execs, cpu_ns;
+	bool cpu_known;
+};
+
+static int exe_cmp(const void *x, const void *y)
+{
+	const struct exe_row *a = x, *b = y;
+	int c = strcmp(a->job, b->job);
+
+	if (c)
+		return c;
+	c = strcmp(a->exe, b->exe);
+	return c ? c : strcmp(a->sha, b->sha);
+}
+
+#define EXECUTABLES_SQL                                                                \
+	"SELECT 1, c.job, c.executable, c.exe_sha256, SUM(c.execs), SUM(c.cpu_ns)"     \
+	" FROM process_counts c JOIN intervals i ON i.id = c.interval_id"              \
+	" WHERE i.end_usec > ?1 AND i.start_usec < ?2"                                 \
+	" GROUP BY c.job, c.executable, c.exe_sha256"                                  \
+	" HAVING SUM(c.execs) > 0 OR SUM(c.cpu_ns) > 0"                                \
+	" UNION ALL SELECT 0, cgroup, executable, '', COUNT(*), 0 FROM process_events" \
+	" WHERE event = 'exec' AND time_usec >= ?1 AND time_usec < ?2 GROUP BY cgroup, executable"
+/* A ledger before schema 5 has no process_counts. */
+#define EXECUTABLES_OLD_SQL                                                 \
+	"SELECT 0, cgroup, executable, '', COUNT(*), 0 FROM process_events" \
+	" WHERE event = 'exec' AND time_usec >= ?1 AND time_usec < ?2 GROUP BY cgroup, executable"
+
+static int emit_executables(struct report *r)
+{
+	struct json_object *list = r->fmt == FMT_JSON ? jarray(r, r->doc, "executables") : NULL;
+	struct exe_row *rows = NULL;
+	size_t n = 0, cap = 0, out = 0;
+	sqlite3_stmt *st;
+	char sec[32];
+	int rc, ret = 0;
+
+	rc = sqlite3_prepare_v2(r->db, EXECUTABLES_SQL, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		rc = sqlite3_prepare_v2(r->db, EXECUTABLES_OLD_SQL, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_error(r, "executables");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->from_usec);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->to_usec);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct exe_row *e;
+
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			e = reallocarray(rows, cap, sizeof(*rows));
+			if (!e) {
+				ret = -ENOMEM;
+				break;
+			}
+			rows = e;
+		}
+		e = &rows[n];
+		*e = (struct exe_row){
+			.execs = sqlite3_column_int64(st, 4),
+			.cpu_ns = sqlite3_column_int64(st, 5),
+			.cpu_known = sqlite3_column_int(st, 0) == 1,
+		};
+		if (e->cpu_known)
+			snprintf(e->job, sizeof(e->job), "%s", col(st, 1));
+		else /* the single records name the cgroup: its Slurm job */
+			slurm_job_from_cgroup(col(st, 1), e->job, sizeof(e->job));
+		e->exe = strdup(col(st, 2));
+		e->sha = strdup(col(st, 3));
+		if (!e->exe || !e->sha) {
+			free(e->exe);
+			free(e->sha);
+			ret = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = db_error(r, "executables");
+	if (n)
+		qsort(rows, n, sizeof(*rows), exe_cmp);
+	/* One row per (job, executable, digest): both sources, and cgroups of one job, merged. */
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		if (out && exe_cmp(&rows[out - 1], &rows[i]) == 0) {
+			rows[out - 1].execs += rows[i].execs;
+			rows[out - 1].cpu_ns += rows[i].cpu_ns;
+			rows[out - 1].cpu_known |= rows[i].cpu_known;
+			free(rows[i].exe);
+			free(rows[i].sha);
+			continue;
+		}
+		rows[out++] = rows[i];
+	}
+	if (ret < 0)
+		out = n;
+	for (size_t i = 0; ret == 0 && i < out; i++) {
+		const struct exe_row *e = &rows[i];
+
+		if (r->fmt == FMT_JSON) {
+			struct json_object *o = jrow(r, list);
+
+			jstr(r, o, "job", e->job);
+			jstr(r, o, "executable", e->exe);
+			jstr(r, o, "exe_sha256", e->sha);
+			juint(r, o, "execs", e->execs);
+			if (e->cpu_known)
+				jsec(r, o, "cpu_seconds", e->cpu_ns);
+			else
+				jcheck(r, json_add_null(o, "cpu_seconds"));
+		} else if (r->fmt == FMT_CSV) {
+			fputs("executable,", r->f);
+			csv_field(r->f, e->job);
+			fputc(',', r->f);
+			csv_field(r->f, e->exe);
+			fprintf(r->f, ",%s,%llu,%s\n", e->sha, (unsigned long long)e->execs,
+				e->cpu_known ? seconds_text(e->cpu_ns, sec) : "");
+		} else {
+			fprintf(r->f, "  %-10s %8llu execs  %s%s%s\n", e->job[0] ? e->job : "-",
+				(unsigned long long)e->execs, e->exe, e->sha[0] ? "  sha256:" : "",
+				e->sha);
+		}
+	}
+	for (size_t i = 0; i < out; i++) {
+		free(rows[i].exe);
+		free(rows[i].sha);
+	}
+	free(rows);
+	if (ret == 0 && out == 0 && r->fmt == FMT_TABLE)
+		fputs("  (no exec recorded)\n", r->f);
+	return ret;
+}
+
 /* kind: "user" or "account"; the JSON list is named kind + "s" */
 static void emit_sums(struct report *r, const struct sum_row *rows, size_t n, const char *kind)
 {
@@ -964,6 +1103,12 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 	if (r->fmt == FMT_TABLE)
 		fputs("\nJobs (CPU seconds):\n", r->f);
 	emit_jobs(r);
+	if (r->fmt == FMT_TABLE)
+		fputs("\nExecutables run, per job:\n", r->f);
+	phase(r, "reading executables");
+	k = emit_executables(r);
+	if (k < 0)
+		return k;
 	if (r->fmt == FMT_TABLE)
 		fputs("\nUsers:\n", r->f);
 	emit_sums(r, r->users, r->n_users, "user");

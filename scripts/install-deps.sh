@@ -1,6 +1,6 @@
 #!/bin/bash
 # Install what hpcmeter needs to build, run and test on Debian 12 (as root). Idempotent.
-# usage: scripts/install-deps.sh [--build-only]
+# usage: scripts/install-deps.sh [--build-only | --bench]   (--bench: also what make bench runs)
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -19,6 +19,10 @@ build=(
 	libjson-c-dev
 	# hpcmeterctl's tables (widths in display cells)
 	libsmartcols-dev
+	# mount tables (/proc/self/mountinfo, its escapes decoded)
+	libmount-dev
+	# the cluster's store in PostgreSQL: libpq (hpcmeterd ships to it, hpcmeterctl cluster)
+	libpq-dev
 	go-md2man
 )
 run=(
@@ -35,6 +39,8 @@ tests=(
 	libclang-rt-14-dev
 	# the D-Bus flood test reads the intervals from the ledger
 	sqlite3
+	# the cluster's store: PostgreSQL started by tests/cluster (initdb, pg_ctl, psql)
+	postgresql
 	# gdbus: D-Bus calls with exact types and named errors (tests/dbus/test-api.sh, test-policy.sh)
 	libglib2.0-bin
 	# a state file system that turns read-only: an ext4 image on a loop device (tests/faults)
@@ -48,11 +54,22 @@ tests=(
 	# with `apt-get download` into build/kselftest (not installed)
 	# job attribution against a real Slurm (started by tests/slurm, cgroup/v1)
 	munge slurmctld slurmd slurm-client
+	# the metrics checked by Prometheus' own tools: promtool (check metrics, check rules) and
+	# the Python client's Prometheus and OpenMetrics parsers (tests/dbus/test-metrics.sh)
+	prometheus python3-prometheus-client
 	# packages: the Debian ones built and installed into a fresh root, the RPM spec checked
 	dpkg-dev debhelper dh-dkms mmdebstrap rpm
+	# lintian --pedantic on them; hardening-check (devscripts) on their binaries; the RPM
+	# built with rpmbuild (package rpm) and checked with rpmlint
+	lintian devscripts rpmlint rpm2cpio cpio
+	# the man pages: mandoc -Tlint and lexgrog (man-db) in tests/package/test-man.sh
+	mandoc
 )
+# make bench: a real HPC workload with and without the meter (bench/hpcc.sh), the profiler
+bench=(hpcc linux-perf)
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")
+[ "${1:-}" = --bench ] && pkgs+=("${bench[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -58,15 +58,22 @@ cleanup() {
 trap cleanup EXIT
 
 # Start a private bus shaped like the system bus, with the shipped policy file included.
+# start_bus NAME: one more private bus of that name, for a test with several daemons (the name
+# org.hpcmeter1 is owned once per bus): its address in BUS_ADDRESS, DBUS_SYSTEM_BUS_ADDRESS
+# left as it is.
 start_bus() {
-	sed -e "s|@SOCK@|$T/system_bus_socket|" -e "s|@POLICY@|$TOP/daemon/org.hpcmeter1.conf|" \
-		"$TOP/tests/dbus/bus.conf.in" >"$T/bus.conf"
-	_bus_run
-	export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/system_bus_socket"
+	local name=${1:-system} conf=$T/bus.conf
+	[ $# -gt 0 ] && conf=$T/$name-bus.conf
+	sed -e "s|@SOCK@|$T/${name}_bus_socket|" -e "s|@POLICY@|$TOP/daemon/org.hpcmeter1.conf|" \
+		"$TOP/tests/dbus/bus.conf.in" >"$conf"
+	_bus_run "$name" "$conf"
+	BUS_ADDRESS="unix:path=$T/${name}_bus_socket"
+	[ $# -gt 0 ] || export DBUS_SYSTEM_BUS_ADDRESS=$BUS_ADDRESS
 }
 _bus_run() {
-	rm -f "$T/bus.addr" "$T/system_bus_socket"
-	dbus-daemon --config-file="$T/bus.conf" --nofork --nopidfile --print-address=3 \
+	local name=${1:-system} conf=${2:-$T/bus.conf}
+	rm -f "$T/bus.addr" "$T/${name}_bus_socket"
+	dbus-daemon --config-file="$conf" --nofork --nopidfile --print-address=3 \
 		3>"$T/bus.addr" 2>>"$T/bus.log" &
 	BUS_PID=$!
 	_pids+=("$BUS_PID")

@@ -89,9 +89,10 @@ static int metrics_sample_json(struct json_object *samples, const char *line)
 static void help_metrics(void)
 {
 	printf("Usage: hpcmeterctl metrics [--json[=MODE]] [--address=ADDRESS]\n\n"
-	       "Print hpcmeterd's metrics in the OpenMetrics text format (GetMetrics): CPU seconds\n"
-	       "per job and user, violations, gaps, probe drops, meter and ledger state,\n"
-	       "licences. With --json, an array of samples {\"name\", \"labels\": {...}, \"value\"}\n"
+	       "Print hpcmeterd's metrics in the OpenMetrics text format (GetMetrics): the build,\n"
+	       "CPU and GPU seconds per job (label hpc_job) and user, violations, gaps, probe\n"
+	       "drops, meter and ledger state, licences' validity, caps' usage ratios. With\n"
+	       "--json, an array of samples {\"name\", \"labels\": {...}, \"value\"}\n"
 	       "(short: one line; pretty: one sample per line; without MODE, pretty on a\n"
 	       "terminal). --address=ADDRESS: the bus at ADDRESS, not the system bus.\n\n"
 	       "Example:\n"

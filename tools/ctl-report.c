@@ -27,6 +27,7 @@
 #include "json-doc.h"
 #include "ledger-chain.h"
 #include "report-verify.h"
+#include "ctl-cluster.h"
 #include "report.h"
 #include "sign.h"
 #include "time-parse.h"
@@ -36,7 +37,7 @@ static void help_report(void)
 {
 	printf("Usage: hpcmeterctl report --license ID --since TIME --until TIME\n"
 	       "                          [--format json|csv|table] [--output FILE] [--sig FILE]\n"
-	       "                          [--state-dir DIR]\n"
+	       "                          [--state-dir DIR] [--cluster]\n"
 	       "       hpcmeterctl report verify [--key PUBLIC.pem | --state-dir DIR] [--sig FILE.sig]\n"
 	       "                                 FILE...\n"
 	       "       hpcmeterctl report public-key [--state-dir DIR] [--json[=MODE]]\n"
@@ -55,6 +56,11 @@ static void help_report(void)
 	       "zone, now, today, yesterday, -1h/-7d/-30min, @EPOCH), but without a zone it is\n"
 	       "UTC: a report's period does not depend on the TZ of whoever asks. A day as\n"
 	       "--until (YYYY-MM-DD, today, yesterday) includes that whole day.\n"
+	       "\n"
+	       "report --cluster: one report of the licence for the whole cluster, from the\n"
+	       "evaluator's state directory (hpcmeterd --cluster): usage per node it covers and\n"
+	       "in total, each node's chain head and last verified checkpoint, final or\n"
+	       "provisional; JSON, signed with the evaluator's key (FILE.sig, as above).\n"
 	       "\n"
 	       "report verify: check each FILE's signature (FILE.sig, or inside FILE for reports\n"
 	       "issued before signatures were detached) with the public key alone (offline), and,\n"
@@ -79,6 +85,7 @@ static void help_report(void)
 	       "                     --output); report verify: the signature of the one FILE\n"
 	       "  --key PUBLIC.pem   report verify: the public key (default: the node's)\n"
 	       "  --state-dir DIR    the daemon's state directory (default %s)\n"
+	       "  --cluster          the cluster's report, from the evaluator's state directory\n"
 	       "\n"
 	       "Example:\n"
 	       "  hpcmeterctl report --license DE-BAFA-2026-1 --since 2026-01-01 --until 2026-03-31 \\\n"
@@ -196,6 +203,7 @@ static int report(int argc, char **argv)
 						 { "output", required_argument, NULL, 'o' },
 						 { "sig", required_argument, NULL, 'S' },
 						 { "state-dir", required_argument, NULL, 's' },
+						 { "cluster", no_argument, NULL, 'C' },
 						 { "help", no_argument, NULL, 'h' },
 						 { "json", optional_argument, NULL, 'J' },
 						 {} };
@@ -208,11 +216,15 @@ static int report(int argc, char **argv)
 	uint8_t sig[SIGN_LEN];
 	_cleanup_free_ char *doc = NULL;
 	size_t len = 0;
+	bool cluster = false;
 	int c, ret;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
 		switch (c) {
+		case 'C':
+			cluster = true;
+			break;
 		case 'l':
 			r.license_id = optarg;
 			break;
@@ -277,6 +289,8 @@ static int report(int argc, char **argv)
 			 from, to);
 		return report_usage_error(err);
 	}
+	if (cluster && r.fmt != FMT_JSON)
+		return report_usage_error("--cluster: the cluster's report is JSON");
 	if (r.fmt == FMT_TABLE && sig_path)
 		return report_usage_error("--sig: a table is not signed");
 	/* A signature nobody keeps makes a report nobody can check: say where it goes. */
@@ -295,6 +309,15 @@ static int report(int argc, char **argv)
 			log_error("cannot sign the report: %s", err);
 			return ctl_fail(CTL_EXIT_FAILURE, ret);
 		}
+	}
+	if (cluster) {
+		ret = ctl_cluster_report(state_dir, r.license_id, r.from_usec, r.to_usec, r.key,
+					 &doc, &len, sig);
+		if (ret == -ENOENT)
+			ctl_fail(CTL_EXIT_UNKNOWN_ID, ret);
+		if (ret >= 0)
+			ret = write_report(output, doc, len, sig_path, sig);
+		goto out;
 	}
 	ret = ctl_open_ledger(state_dir, &r.db);
 	if (ret < 0)

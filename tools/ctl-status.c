@@ -80,6 +80,11 @@ static const struct {
 	{ "chain_seq", "Ledger records", FIELD_PLAIN },
 	{ "last_gap_id", "Metering gaps", FIELD_PLAIN },
 	{ "gaps_open", "Gaps open now", FIELD_PLAIN },
+	{ "cgroup_root", "Metered cgroups", FIELD_PLAIN },
+	{ "cluster", "Cluster store", FIELD_PLAIN },
+	{ "cluster_node", "Cluster node name", FIELD_PLAIN },
+	{ "cluster_acked_seq", "Records in the store", FIELD_PLAIN },
+	{ "cluster_last_checkpoint_usec", "Last checkpoint", FIELD_TIMESTAMP },
 };
 
 #define N_STATUS_LABELS (sizeof(status_labels) / sizeof(status_labels[0]))

@@ -23,3 +23,4 @@ int verb_acknowledge(sd_bus *bus, int argc, char **argv);
 int verb_metrics(sd_bus *bus, int argc, char **argv);
 int verb_ledger(sd_bus *bus, int argc, char **argv);
 int verb_report(sd_bus *bus, int argc, char **argv);
+int verb_cluster(sd_bus *bus, int argc, char **argv);

@@ -72,6 +72,11 @@ static void help(void)
 	       "                           A signed usage report for a licence, from the ledger\n"
 	       "  report verify FILE...    Check reports' signatures offline (public key only)\n"
 	       "  report public-key        Print the node's public report key\n"
+	       "  cluster init|enroll|status|verify --database CONNINFO\n"
+	       "                           The cluster's store in PostgreSQL: create or migrate\n"
+	       "                           its schema, enrol a node and its key, show each\n"
+	       "                           node's records and checkpoints, verify every chain\n"
+	       "                           and signature (see 'hpcmeterctl cluster --help')\n"
 	       "                           (ledger, report: --state-dir DIR, default /var/lib/hpcmeter;\n"
 	       "                           see 'hpcmeterctl report --help')\n"
 	       "  help                     Show this help ('COMMAND --help': one command's)\n"
@@ -175,6 +180,7 @@ static const struct verb {
 	{ "metrics", 1, -1, VERB_OWN_OPTIONS, verb_metrics },
 	{ "ledger", 1, -1, VERB_OWN_OPTIONS, verb_ledger },
 	{ "report", 1, -1, VERB_OWN_OPTIONS, verb_report },
+	{ "cluster", 1, -1, VERB_OWN_OPTIONS, verb_cluster },
 	{ "help", 1, 1, 0, verb_help },
 };
 

@@ -92,7 +92,8 @@ void interval_count(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id
 		       *a;
 	void *node;
 
-	if (m->cfg.process_records_all || (!execs && !exits && !cpu_ns))
+	if (m->cfg.process_records_all || (!execs && !exits && !cpu_ns) ||
+	    !manager_in_scope(m, cgroup_id))
 		return;
 	node = tfind(&key, &m->interval->exes, exe_cmp);
 	if (node) {
@@ -123,7 +124,8 @@ void interval_account(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_
 			 *u;
 	void *node;
 
-	if (!cpu_ns)
+	/* Outside cgroup_root: not this node's to meter (the reading moves on all the same). */
+	if (!cpu_ns || !manager_in_scope(m, cgroup_id))
 		return;
 	interval_count(m, cgroup_id, cgroup_v1_id, uid, p, 0, 0, cpu_ns);
 	node = tfind(&key, &m->interval->usage, usage_cmp);
@@ -174,9 +176,25 @@ static void flush_visit(const void *node, VISIT which, void *closure)
 	if (r == 0)
 		r = ledger_note_job(f->m->ledger, job, cg, u->uid, user ? user->display_name : "",
 				    "", f->m->interval->start_usec);
-	manager_metrics_account(f->m, job, user ? user->display_name : "", u->uid, u->cpu_ns);
 	if (r < 0 && f->r == 0)
 		f->r = r;
+}
+
+/* Committed: the interval's usage counts in the metrics (once, not again at a retry). */
+static void metrics_visit(const void *node, VISIT which, void *closure)
+{
+	struct manager *m = closure;
+	const struct usage_acc *u = *(const struct usage_acc *const *)node;
+	const struct user_info *user = NULL;
+	char cgbuf[PATH_MAX + 32], job[32];
+	const char *cg;
+
+	if (which != postorder && which != leaf)
+		return;
+	cg = manager_attribution_path(m, u->cgroup_id, u->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+	slurm_job_from_cgroup(cg, job, sizeof(job));
+	attributor_user(m->attr, u->uid, &user);
+	manager_metrics_account(m, job, user ? user->display_name : "", u->uid, u->cpu_ns, 0);
 }
 
 static void exes_visit(const void *node, VISIT which, void *closure)
@@ -238,6 +256,7 @@ static int flush_interval(struct manager *m, uint64_t end_usec)
 			  strerror(-r));
 		return r;
 	}
+	twalk_r(m->interval->usage, metrics_visit, m);
 	tdestroy(m->interval->usage, free);
 	m->interval->usage = NULL;
 	tdestroy(m->interval->exes, exe_free);
@@ -301,11 +320,32 @@ static void kmeter_visit(const void *node, VISIT which, void *closure)
 		kmeter_add_bpf(closure, u->cgroup_id, u->cpu_ns);
 }
 
+/* hpcmeterd --cluster: no meter; the interval reads the store and evaluates across it. */
+static int cluster_collect(struct manager *m)
+{
+	uint64_t now, t0 = now_boottime_nsec();
+
+	cluster_tick(m);
+	manager_evaluate(m);
+	now = now_realtime_usec();
+	m->interval->readings++;
+	m->interval->last_collect_usec = now;
+	manager_ledger_state_check(m);
+	manager_retention(m, now);
+	ship_kick(m);
+	m->interval->last_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
+	notify_changed(m, MANAGER_CHANGED_LAST_COLLECT);
+	manager_meter_states_check(m);
+	return 0;
+}
+
 int manager_collect(struct manager *m)
 {
 	uint64_t now, t0 = now_boottime_nsec();
 	int r;
 
+	if (m->cfg.cluster_mode)
+		return cluster_collect(m);
 	manager_clock_check(m);
 	update_clock_offset(m);
 	/* Records already in the ring buffer first: exits carry final counters. */
@@ -321,12 +361,15 @@ int manager_collect(struct manager *m)
 	now = now_realtime_usec();
 	manager_gaps_interval(m, now);
 	r = flush_interval(m, now);
+	/* Before the evaluation: the cap ratios of what has usage series left. */
+	manager_metrics_age(m);
 	/* After the flush: caps see the interval just closed. */
 	manager_evaluate(m);
 	m->interval->last_collect_usec = now;
 	manager_ledger_state_check(m);
 	manager_metrics_write(m);
 	manager_retention(m, now);
+	ship_kick(m);
 	m->interval->last_duration_usec = (now_boottime_nsec() - t0) / NSEC_PER_USEC;
 	/* Once an hour, forget the paths of cgroups nobody used since the last time. */
 	if (m->interval->readings % (3600 / m->cfg.interval_sec + 1) == 0) {

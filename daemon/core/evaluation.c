@@ -49,7 +49,7 @@ static void add_proc(struct manager *m, struct proc *pr, const char *cgroup, voi
 	const char *cg = cgroup;
 	struct eval_process *p;
 
-	if (pl->r < 0)
+	if (pl->r < 0 || !manager_in_scope(m, pr->cgroup_id))
 		return;
 	if (pl->n == pl->cap) {
 		size_t cap = pl->cap ? pl->cap * 2 : 256;
@@ -146,7 +146,8 @@ static int node_usage(void *userdata, const char *metric, enum license_cap_scope
 	if (!manager_gpu_counts(m, metric))
 		return -EOPNOTSUPP;
 	/* Accounts come from the batch system's announcements: none on this node, no source. */
-	if (scope == LICENSE_SCOPE_ACCOUNT && !m->jobs_announced)
+	if ((scope == LICENSE_SCOPE_ACCOUNT || scope == LICENSE_SCOPE_PROJECT) &&
+	    !m->jobs_announced)
 		return -EOPNOTSUPP;
 	return usage_cache_query(m->evaluation->usage_cache, metric, scope, from_usec, to_usec, fn,
 				 ud);
@@ -290,7 +291,7 @@ void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 	bool exempt = p->uid < m->cfg.uid_min, found = false;
 	struct evaluation *ev = m->evaluation;
 
-	if (!m->licenses)
+	if (!m->licenses || !manager_in_scope(m, p->cgroup_id))
 		return;
 	if (!filename)
 		filename = p->filename; /* re-evaluated: the name it was run by at its exec */
@@ -361,7 +362,13 @@ void evaluation_stats(const struct manager *m, uint64_t *evaluated, uint64_t *sk
 static int eval_one(struct manager *m, const struct license *l, const struct eval_input *in,
 		    void *ud)
 {
-	int r = evaluate_license(l, in, ud);
+	struct eval_input observed = *in;
+	int r;
+
+	/* The caps' figures for the metrics, from this evaluation rather than a second query. */
+	observed.cap_observer = &metrics_cap_observer;
+	observed.cap_observer_userdata = m;
+	r = evaluate_license(l, &observed, ud);
 
 	if (r < 0)
 		log_error("evaluating licence %s failed: %s", l->id, strerror(-r));
@@ -378,7 +385,12 @@ int manager_evaluate(struct manager *m)
 	/* Time has passed (validity), users and licences may have changed: execs are evaluated
 	 * afresh from here on. */
 	clean_forget(m->evaluation);
-	r = evaluation_with_inputs(m, eval_one, &res);
+	manager_metrics_caps_begin(m);
+	if (m->cfg.cluster_mode)
+		r = cluster_evaluate(m, NULL, &res);
+	else
+		r = evaluation_with_inputs(m, eval_one, &res);
+	manager_metrics_caps_end(m);
 	if (r == 0)
 		r = eval_tracker_update(m->evaluation->tracker, &res, &violations_tracker_ops, m);
 	m->evaluation->terms_not_evaluated = 0;
@@ -412,7 +424,11 @@ static int explain_one(struct manager *m, const struct license *l, const struct 
 int manager_explain(struct manager *m, const char *id, struct eval_result *res)
 {
 	struct explain_ctx x = { .id = id, .res = res };
-	int r = evaluation_with_inputs(m, explain_one, &x);
+	int r;
+
+	if (m->cfg.cluster_mode)
+		return cluster_evaluate(m, id, res);
+	r = evaluation_with_inputs(m, explain_one, &x);
 
 	if (r < 0)
 		return r;

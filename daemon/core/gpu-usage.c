@@ -201,8 +201,11 @@ static void acc_add(struct manager *m, const struct hpcm_gpu_proc *k, const stru
 			       .cgroup_v1_id = k->cgroup_v1_id,
 			       .uid = k->uid },
 		       *a;
-	void *node = tfind(&key, &m->gpu_usage->acc, acc_cmp);
+	void *node;
 
+	if (!manager_in_scope(m, k->cgroup_id))
+		return; /* outside cgroup_root */
+	node = tfind(&key, &m->gpu_usage->acc, acc_cmp);
 	if (node) {
 		a = *(struct gpu_acc **)node;
 	} else {
@@ -367,8 +370,26 @@ int manager_gpu_flush(struct manager *m, int64_t interval_id)
 	return f.r;
 }
 
+/* Committed: the interval's GPU time counts in the metrics. */
+static void metrics_visit(const void *node, VISIT which, void *closure)
+{
+	struct manager *m = closure;
+	const struct gpu_acc *a = *(const struct gpu_acc *const *)node;
+	const struct user_info *user = NULL;
+	char cgbuf[PATH_MAX + 32], job[32];
+	const char *cg;
+
+	if (which != postorder && which != leaf)
+		return;
+	cg = manager_attribution_path(m, a->cgroup_id, a->cgroup_v1_id, cgbuf, sizeof(cgbuf));
+	slurm_job_from_cgroup(cg, job, sizeof(job));
+	attributor_user(m->attr, a->uid, &user);
+	manager_metrics_account(m, job, user ? user->display_name : "", a->uid, 0, a->gpu_ns);
+}
+
 void manager_gpu_flushed(struct manager *m)
 {
+	twalk_r(m->gpu_usage->acc, metrics_visit, m);
 	tdestroy(m->gpu_usage->acc, free);
 	m->gpu_usage->acc = NULL;
 }

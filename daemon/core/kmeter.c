@@ -353,9 +353,13 @@ static int take_usage(const struct kmeter_usage *u, void *userdata)
 {
 	struct compare *cmp = userdata;
 	struct kmeter *k = cmp->k;
-	struct cg *c = cg_get(k, u->cgroup_id);
+	struct cg *c;
 	uint64_t delta;
 
+	/* Outside cgroup_root the BPF meter counts nothing: no comparison. */
+	if (!manager_in_scope(k->m, u->cgroup_id))
+		return 0;
+	c = cg_get(k, u->cgroup_id);
 	if (!c)
 		return -ENOMEM;
 	/* A counter that went back restarted: its entry was reclaimed and made again. A cgroup

@@ -5,13 +5,16 @@
  * are listed in manager.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <search.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-id128.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 
 #include "notify.h"
 #include "sign.h"
+#include "store.h"
 #include "util.h"
 
 static const char *cgroup_name(struct manager *m, uint64_t id, char *buf, size_t size)
@@ -49,6 +53,61 @@ const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint
 		}
 	}
 	return cgroup_name(m, cgroup_id, buf, size);
+}
+
+const char *manager_node_name(const struct manager *m)
+{
+	return m->cfg.node_name[0] ? m->cfg.node_name : m->hostname;
+}
+
+struct scope_entry {
+	uint64_t id;
+	bool inside;
+};
+
+static int scope_cmp(const void *a, const void *b)
+{
+	const struct scope_entry *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Entries kept per cgroup id; past this many the cache starts afresh. */
+#define SCOPE_CACHE_MAX 65536
+
+bool manager_in_scope(struct manager *m, uint64_t cgroup_id)
+{
+	const char *root = m->cfg.cgroup_root, *path;
+	struct scope_entry key = { .id = cgroup_id }, *e;
+	size_t n = strlen(root);
+	void *node;
+
+	if (!root[0])
+		return true;
+	node = tfind(&key, &m->scope_cache, scope_cmp);
+	if (node)
+		return (*(struct scope_entry **)node)->inside;
+	/* A cgroup gone before its path was read cannot be placed: outside, not cached. */
+	if (!cgroup_id || attributor_cgroup_path(m->attr, cgroup_id, &path) < 0)
+		return false;
+	if (m->n_scope_cache >= SCOPE_CACHE_MAX) {
+		tdestroy(m->scope_cache, free);
+		m->scope_cache = NULL;
+		m->n_scope_cache = 0;
+	}
+	e = malloc(sizeof(*e));
+	if (!e)
+		return false;
+	e->id = cgroup_id;
+	e->inside = strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/');
+	if (!tsearch(e, &m->scope_cache, scope_cmp)) {
+		bool inside = e->inside;
+
+		free(e);
+		return inside;
+	}
+	m->n_scope_cache++;
+	return e->inside;
 }
 
 unsigned manager_license_errors(const struct manager *m)
@@ -168,6 +227,7 @@ static int on_commit_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 	if (r < 0)
 		log_error("ledger commit failed: %s", strerror(-r));
+	ship_kick(m);
 	return 0;
 }
 
@@ -242,7 +302,8 @@ int manager_new(const struct config *cfg, struct manager **ret)
 	/* The parts; evaluation, stall watch, GPU meter and kernel meter come at the start. */
 	if ((r = procs_new(m)) < 0 || (r = digests_new(m)) < 0 || (r = interval_new(m)) < 0 ||
 	    (r = violations_new(m)) < 0 || (r = gpu_usage_new(m)) < 0 || (r = gaps_new(m)) < 0 ||
-	    (r = metrics_new(m)) < 0 || (r = records_new(m)) < 0 || (r = meter_states_new(m)) < 0)
+	    (r = metrics_new(m)) < 0 || (r = records_new(m)) < 0 || (r = meter_states_new(m)) < 0 ||
+	    (r = ship_new(m)) < 0)
 		goto fail;
 	*ret = m;
 	return 0;
@@ -253,13 +314,21 @@ fail:
 
 static void read_identity(struct manager *m)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	sd_id128_t boot;
+	int r;
 
 	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
 		strcpy(m->hostname, "unknown");
-	if (!f || !fgets(m->boot_id, sizeof(m->boot_id), f))
+	/* In the dashed UUID form the kernel's boot_id file has, which the ledger's heartbeats and
+	 * gaps have always held: a heartbeat of an earlier version compares equal. */
+	r = sd_id128_get_boot(&boot);
+	if (r < 0) {
+		log_warning("cannot read the boot id: %s (a restart will look like a reboot)",
+			    strerror(-r));
 		m->boot_id[0] = '\0';
-	m->boot_id[strcspn(m->boot_id, "\n")] = '\0';
+		return;
+	}
+	sd_id128_to_uuid_string(boot, m->boot_id);
 }
 
 /* A job that was running when the daemon stopped: keep its announcement. */
@@ -290,6 +359,80 @@ static int load_job(const struct job_info *from, void *userdata)
 static int any_job(const struct job_info *j, void *userdata)
 {
 	return -ECANCELED; /* one is enough */
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_post(sd_event_source *s, void *userdata);
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata);
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata);
+
+/* hpcmeterd --cluster: the loop without meters (no BPF, no kernel): the interval reads the
+ * store and evaluates across it (cluster.c); the evaluator's own ledger is shipped like a
+ * node's. */
+static int cluster_mode_start(struct manager *m)
+{
+	sigset_t mask;
+	int r;
+
+	if (!store_node_name_valid(manager_node_name(m))) {
+		log_error("node name \"%s\" is not a valid name in the cluster's store: set "
+			  "node_name",
+			  manager_node_name(m));
+		return -EINVAL;
+	}
+	r = cluster_start(m);
+	if (r < 0)
+		return r;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_term, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGINT, on_term, m)) < 0 ||
+	    (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_hup, m)) < 0 ||
+	    (r = sd_event_add_time_relative(m->event, &m->timer_source, CLOCK_MONOTONIC,
+					    m->cfg.interval_sec * USEC_PER_SEC, 0, on_timer, m)) <
+		    0 ||
+	    (r = sd_event_add_post(m->event, &m->post_source, on_post, m)) < 0 ||
+	    (r = sd_event_set_watchdog(m->event, true)) < 0 || (r = ship_start(m)) < 0) {
+		log_error("cannot set up the event loop: %s", strerror(-r));
+		return r;
+	}
+	ledger_add_meter_state(m->ledger, now_realtime_usec(), "bpf-cpu", "off",
+			       "hpcmeterd --cluster: the cluster's evaluator meters nothing");
+	manager_collect(m);
+	manager_meter_states_begin(m);
+	return 0;
+}
+
+/* cgroup_root as given may be the path on the file system: keep it below the cgroup2 mount. */
+static int scope_start(struct manager *m)
+{
+	const char *mnt = attributor_cgroup_mount(m->attr);
+	char *root = m->cfg.cgroup_root, dir[sizeof(m->cfg.cgroup_root) + 256];
+	size_t n = strlen(mnt);
+	struct stat st;
+
+	if (!root[0])
+		return 0;
+	if (!mnt[0]) {
+		log_error("cgroup_root = %s: no cgroup2 file system is mounted", root);
+		return -ENOENT;
+	}
+	if (n > 1 && strncmp(root, mnt, n) == 0 && (root[n] == '/' || !root[n]))
+		memmove(root, root + n, strlen(root + n) + 1);
+	if (!root[0] || streq(root, "/")) {
+		root[0] = '\0';
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s%s", mnt, root);
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		log_warning("cgroup_root = %s: %s does not exist (yet): nothing is metered until it"
+			    " does",
+			    root, dir);
+	log_info("metering only the processes in the cgroup v2 subtree %s", root);
+	return 0;
 }
 
 int manager_start(struct manager *m)
@@ -333,7 +476,12 @@ int manager_start(struct manager *m)
 	r = manager_reload(m);
 	if (r < 0)
 		return r;
+	if (m->cfg.cluster_mode)
+		return cluster_mode_start(m);
 
+	r = scope_start(m);
+	if (r < 0)
+		return r;
 	r = attributor_follow_v1(m->attr, m->cfg.cgroup_v1, &m->v1_controller);
 	if (r < 0) {
 		log_error("cgroup_v1 = %s: %s", m->cfg.cgroup_v1,
@@ -376,6 +524,12 @@ int manager_start(struct manager *m)
 	r = manager_gpu_start(m);
 	if (r < 0)
 		return r;
+	if (m->cfg.cluster_database[0] && !store_node_name_valid(manager_node_name(m))) {
+		log_error("node name \"%s\" is not a valid name in the cluster's store (letters,"
+			  " digits, '.', '_', '-'): set node_name",
+			  manager_node_name(m));
+		return -EINVAL;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -410,6 +564,9 @@ int manager_start(struct manager *m)
 	if (r > 0)
 		log_info("systemd watchdog enabled");
 	r = manager_stall_start(m);
+	if (r < 0)
+		goto fail_loop;
+	r = ship_start(m);
 	if (r < 0)
 		goto fail_loop;
 
@@ -454,6 +611,9 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->commit_source);
 	manager_stall_stop(m);
+	ship_free(m);
+	cluster_free(m);
+	tdestroy(m->scope_cache, free);
 	kmeter_free(m->kmeter);
 	digests_free(m);
 	meter_free(m->meter);

@@ -15,6 +15,8 @@
  *   metrics.c     OpenMetrics and the Prometheus text file
  *   records.c     licence files in force, retention, the ledger's own state
  *   status.c      GetStatus's keys and the meters' states
+ *   ship.c        the ledger's records to the cluster's store (cluster_database)
+ *   cluster.c     --cluster: the evaluator of the licences across the store's nodes
  *
  * A part reads another's state through the functions declared here, never its fields. The
  * outside world is told through notify.h. */
@@ -48,6 +50,8 @@ struct stall;
 struct metrics;
 struct records;
 struct meter_states;
+struct ship;
+struct cluster;
 
 struct manager {
 	struct config cfg;
@@ -86,6 +90,11 @@ struct manager {
 	struct metrics *metrics;
 	struct records *records;
 	struct meter_states *states;
+	struct ship *ship;
+	struct cluster *cluster; /* --cluster only */
+	/* cgroup_root: cgroup v2 ids known to be inside (1) or outside (0) it */
+	void *scope_cache;
+	size_t n_scope_cache;
 };
 
 /* ---- manager.c ---- */
@@ -93,6 +102,12 @@ struct manager {
  * path ("freezer:/slurm_n1/uid_1000/job_42/step_0") when it is a Slurm job, else cgroup v2's. */
 const char *manager_attribution_path(struct manager *m, uint64_t cgroup_id, uint64_t cgroup_v1_id,
 				     char *buf, size_t size);
+
+/* This node's name in the cluster: node_name, else the host name. */
+const char *manager_node_name(const struct manager *m);
+/* Is cgroup v2 id inside cgroup_root (always, when none is set)? Outside it nothing is metered
+ * or evaluated. Cached per id. */
+bool manager_in_scope(struct manager *m, uint64_t cgroup_id);
 
 /* ---- procs.c: the process table ---- */
 struct proc {
@@ -294,8 +309,17 @@ void manager_clock_check(struct manager *m);
  * cfg.metrics_file each interval when set ---- */
 int metrics_new(struct manager *m);
 void metrics_free(struct manager *m);
+/* Usage of a job and user committed to the ledger in the interval closing now. */
 void manager_metrics_account(struct manager *m, const char *job, const char *user, uint32_t uid,
-			     uint64_t cpu_ns);
+			     uint64_t cpu_ns, uint64_t gpu_ns);
+/* Each reading, after the usage is accounted: series with no usage for
+ * cfg.metrics_series_grace_sec (whole intervals) are dropped. */
+void manager_metrics_age(struct manager *m);
+/* Around an evaluation run with metrics_cap_observer: the caps' usage ratios it computes
+ * replace the last evaluation's. */
+void manager_metrics_caps_begin(struct manager *m);
+void manager_metrics_caps_end(struct manager *m);
+extern const struct eval_cap_observer metrics_cap_observer;
 int manager_metrics_write(struct manager *m);
 
 /* ---- records.c: licence files loaded, rejected and unloaded (with their SHA-256) into the
@@ -306,6 +330,28 @@ void records_free(struct manager *m);
 void manager_record_licenses(struct manager *m, const struct license_set *new_set);
 void manager_retention(struct manager *m, uint64_t now_usec);
 void manager_ledger_state_check(struct manager *m);
+
+/* ---- ship.c: the ledger's records to the cluster's store, through libpq's non-blocking calls
+ * in the loop; the ledger is the outbox ---- */
+int ship_new(struct manager *m);
+int ship_start(struct manager *m);
+void ship_free(struct manager *m);
+/* Records were committed: send them (when connected and idle). */
+void ship_kick(struct manager *m);
+/* Retention rolls up only intervals below this id (INT64_MAX: no store). */
+int64_t ship_retention_below(struct manager *m);
+/* The cluster_* keys of GetStatus. */
+int ship_status(struct manager *m, struct status_list *l);
+
+/* ---- cluster.c: hpcmeterd --cluster, the evaluator across the store's nodes ---- */
+int cluster_start(struct manager *m);
+void cluster_free(struct manager *m);
+/* Each interval: read what the nodes shipped since the last tick. */
+void cluster_tick(struct manager *m);
+/* The caps of every licence (or of only_id) across the nodes it covers, and the nodes'
+ * states: findings and terms into res. -ENOENT: no licence only_id. */
+int cluster_evaluate(struct manager *m, const char *only_id, struct eval_result *res);
+int cluster_status(struct manager *m, struct status_list *l);
 
 /* ---- status.c: GetStatus's list, and the meters' states: each change is recorded and told
  * (meter_state), then MANAGER_CHANGED_METER_STATES ---- */

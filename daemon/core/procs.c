@@ -242,7 +242,7 @@ void procs_keep_evidence(struct manager *m, struct proc *p, const char *reason)
 	const char *cg;
 
 	/* With process_records = all, process_events has every process already. */
-	if (p->evidence || m->cfg.process_records_all)
+	if (p->evidence || m->cfg.process_records_all || !manager_in_scope(m, p->cgroup_id))
 		return;
 	p->evidence = reason;
 	cg = manager_attribution_path(m, p->cgroup_id, p->cgroup_v1_id, cgbuf, sizeof(cgbuf));
@@ -300,7 +300,7 @@ void procs_on_exec(const struct meter_exec *e, void *userdata)
 	digests_forget(p); /* another program in the same process (exec without fork) */
 	p->exec_usec = interval_boot_to_real_usec(m, e->ts_ns);
 	p->evidence = NULL; /* a new program: its own record, if any */
-	if (m->cfg.process_records_all) {
+	if (m->cfg.process_records_all && manager_in_scope(m, e->cgroup_id)) {
 		_cleanup_free_ char *exe = utf8_escape_invalid(p->exe ? p->exe : "");
 
 		ledger_add_exec(m->ledger, p->exec_usec, e->tgid, e->ppid, e->uid, exe ? exe : "",
@@ -336,7 +336,7 @@ void procs_on_exit(const struct meter_exit *e, void *userdata)
 	if (e->cpu_ns > seen)
 		interval_account(m, e->cgroup_id, e->cgroup_v1_id, e->uid, same, e->cpu_ns - seen);
 	interval_count(m, e->cgroup_id, e->cgroup_v1_id, e->uid, same, 0, 1, 0);
-	if (m->cfg.process_records_all)
+	if (m->cfg.process_records_all && manager_in_scope(m, e->cgroup_id))
 		ledger_add_exit(m->ledger, time_usec, e->tgid, e->exit_code, e->cpu_ns);
 	else if (same && same->evidence)
 		ledger_add_evidence_exit(m->ledger, time_usec, same->evidence, e->tgid,

@@ -151,7 +151,8 @@ void manager_retention(struct manager *m, uint64_t now_usec)
 		return;
 	/* Whole days only: a day is rolled up once, when all of it is past retention. */
 	cut = (now_usec - m->cfg.retention_days * day) / day * day;
-	r = ledger_rollup(m->ledger, cut, &n);
+	/* Nothing the cluster's store has not acknowledged: the ledger is its outbox. */
+	r = ledger_rollup_below(m->ledger, cut, ship_retention_below(m), &n);
 	if (r < 0)
 		log_warning("retention roll-up failed: %s (tried again tomorrow)", strerror(-r));
 	else if (n)

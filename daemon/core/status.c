@@ -211,7 +211,10 @@ int manager_status(struct manager *m, struct status_list *ret)
 	    (r = status_add_num(&l, "last_collect_duration_usec", 't',
 				interval_last_duration_usec(m))) < 0 ||
 	    (r = self_cost(m, &l)) < 0 || (r = manager_gpu_status(m, &l)) < 0 ||
-	    (r = ledger_status(m, &l)) < 0) {
+	    (r = ledger_status(m, &l)) < 0 || (r = ship_status(m, &l)) < 0 ||
+	    (r = cluster_status(m, &l)) < 0 ||
+	    (r = status_add_str(&l, "cgroup_root",
+				m->cfg.cgroup_root[0] ? m->cfg.cgroup_root : "/")) < 0) {
 		status_list_done(&l);
 		return r;
 	}

@@ -63,12 +63,12 @@ check "lost ring-buffer records open a ringbuf-drop gap" \
 # Metrics.
 "$HPCMETERCTL" metrics >"$T/metrics.om"
 check "hpcmeterctl metrics: OpenMetrics with CPU seconds per job and user" \
-	grep -Eq '^hpcmeter_cpu_seconds_total\{job="[^"]*",user="nobody",uid="65534"\} [0-9.]+$' "$T/metrics.om"
+	grep -Eq '^hpcmeter_cpu_seconds_total\{hpc_job="[^"]*",user="nobody",uid="65534"\} [0-9.]+$' "$T/metrics.om"
 check "and gaps, drops, meter and ledger state, ending in # EOF" sh -c "
 	grep -q '^hpcmeter_gaps_total [1-9]' '$T/metrics.om' &&
 	grep -q '^hpcmeter_probe_drops_total{cause=\"exec-record\"} [1-9]' '$T/metrics.om' &&
 	grep -q '^hpcmeter_ledger_degraded 0$' '$T/metrics.om' &&
-	grep -q '^hpcmeter_license_active{license=\"LEDGER-1\"} 1$' '$T/metrics.om' &&
+	grep -q '^hpcmeter_license_active{license_id=\"LEDGER-1\"} 1$' '$T/metrics.om' &&
 	test \"\$(tail -n1 '$T/metrics.om')\" = '# EOF'"
 check "--metrics-file is written each interval in the Prometheus text format" sh -c "
 	grep -q '^# TYPE hpcmeter_violations_total counter' '$T/metrics.prom' &&

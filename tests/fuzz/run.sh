@@ -11,7 +11,7 @@ echo "TAP version 13"
 
 cd "$TOP" || exit 1
 targets=("${@:2}")
-[ ${#targets[@]} -gt 0 ] || targets=(license config decode netlink bus report time)
+[ ${#targets[@]} -gt 0 ] || targets=(license config decode netlink bus report store time)
 time=${FUZZ_TIME:-15}
 built=0
 for t in "${targets[@]}"; do

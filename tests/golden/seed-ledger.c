@@ -109,6 +109,40 @@ int main(int argc, char **argv)
 			.dev_opens = 2,
 		};
 		TRY("gpu usage", ledger_add_gpu_usage(l, iv, &g));
+		/* job 101's processes as schema 5 counts them: the python workers, and the
+		 * launcher in the first interval */
+		struct process_count pc = {
+			.cgroup = "/golden.slice/job_101/step_0",
+			.job = "101",
+			.uid = 1000,
+			.user = "alice",
+			.executable = "/usr/bin/python3.11",
+			.exe_sha256 =
+				"5d6e7f80a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c",
+			.execs = 4,
+			.exits = i == 11 ? 4 : 0,
+			.cpu_ns = 2400 * NS_PER_SEC,
+		};
+		if (i == 0)
+			TRY("process count", ledger_add_process_count(l, iv, &pc));
+		else {
+			pc.execs = 0;
+			TRY("process count", ledger_add_process_count(l, iv, &pc));
+		}
+		if (i == 0) {
+			struct process_count launcher = {
+				.cgroup = "/golden.slice/job_101/step_0",
+				.job = "101",
+				.uid = 1000,
+				.user = "alice",
+				.executable = "/usr/bin/srun",
+				.exe_sha256 = "",
+				.execs = 1,
+				.exits = 1,
+				.cpu_ns = NS_PER_SEC / 2,
+			};
+			TRY("process count", ledger_add_process_count(l, iv, &launcher));
+		}
 		if (i >= 6) /* job 102 from 09:00: one core, 600 s per interval */
 			TRY("usage", ledger_add_usage(l, iv, "/golden.slice/job_102/step_0", 102,
 						      "102", 1001, "bob", 600 * NS_PER_SEC));

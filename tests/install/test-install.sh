@@ -1,6 +1,7 @@
 #!/bin/bash
 # make install into a DESTDIR puts every piece at its FHS place; the installed unit passes
-# systemd-analyze verify with no output at all; the installed bus policy is well-formed.
+# systemd-analyze verify with no output at all (its Documentation= pages found among those
+# installed); the installed bus policy is well-formed.
 . "$(dirname "$0")/../lib.sh"
 echo "TAP version 13"
 
@@ -12,7 +13,9 @@ for f in /usr/local/sbin/hpcmeterd /usr/local/bin/hpcmeterctl \
 	/usr/local/share/dbus-1/interfaces/org.hpcmeter1.xml /usr/local/lib/sysusers.d/hpcmeter.conf \
 	/etc/hpcmeter/hpcmeterd.conf /usr/local/share/hpcmeter/examples/licenses/eu-bafa-example.yaml \
 	/usr/local/share/doc/hpcmeter/hpcmeterd.8.md /usr/local/share/hpcmeter/accelerators.yaml \
-	/usr/local/share/hpcmeter/thresholds.yaml; do
+	/usr/local/share/hpcmeter/thresholds.yaml \
+	/usr/local/share/hpcmeter/examples/monitoring/hpcmeter-alerts.yml \
+	/usr/local/share/hpcmeter/examples/monitoring/hpcmeter-dashboard.json; do
 	check "installed $f" test -s "$D$f"
 done
 for m in man8/hpcmeterd.8 man5/hpcmeterd.conf.5 man5/hpcmeter.license.5 man1/hpcmeterctl.1; do
@@ -31,6 +34,9 @@ for s in prolog epilog; do
 done
 check "the unit runs the installed binary" grep -qx "ExecStart=/usr/local/sbin/hpcmeterd" \
 	"$D/usr/local/lib/systemd/system/hpcmeterd.service"
+check "the unit names its man pages (Documentation=)" grep -qx \
+	"Documentation=man:hpcmeterd(8) man:hpcmeterd.conf(5) man:hpcmeter.license(5)" \
+	"$D/usr/local/lib/systemd/system/hpcmeterd.service"
 
 make -s -C "$TOP" install DESTDIR="$D/usr-prefix" PREFIX=/usr >/dev/null 2>&1
 check "PREFIX=/usr puts the bus policy in /usr/share/dbus-1/system.d" \
@@ -45,7 +51,8 @@ if command -v systemd-analyze >/dev/null; then
 	# verify needs ExecStart= to exist on this machine: point it at the built binary.
 	sed "s|^ExecStart=.*|ExecStart=$HPCMETERD|" "$D/usr/local/lib/systemd/system/hpcmeterd.service" \
 		>"$T/hpcmeterd.service"
-	out=$(cd "$T" && systemd-analyze verify "$T/hpcmeterd.service" 2>&1)
+	# verify runs "man" for each Documentation= page: they must be the pages just installed.
+	out=$(cd "$T" && MANPATH=$D/usr/local/share/man systemd-analyze verify "$T/hpcmeterd.service" 2>&1)
 	check "systemd-analyze verify hpcmeterd.service prints nothing" test -z "$out"
 	[ -z "$out" ] || diag "$out"
 	score=$(systemd-analyze security --offline=yes "$T/hpcmeterd.service" 2>/dev/null |

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util.h"
 #include "gpu-mode.h"
 #include "tap.h"
 
@@ -107,6 +108,28 @@ int main(void)
 			  strstr(err, "t.conf:1: process_records: invalid value \"some\": expected "
 				      "aggregate or all"),
 		  "an unknown process_records is refused: %s", err);
+	/* The cluster's keys (issue 19). */
+	config_defaults(&c);
+	TAP_CHECK(!c.cluster_database[0] && !c.node_name[0] && !c.cgroup_root[0],
+		  "cluster_database, node_name and cgroup_root default to nothing");
+	r = load("cluster_database = host=db dbname=hpcm sslmode=verify-full\n"
+		 "node_name = n001.cluster-a\ncgroup_root = /batch.slice/\n",
+		 &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && streq(c.cluster_database, "host=db dbname=hpcm sslmode=verify-full") &&
+			  streq(c.node_name, "n001.cluster-a") &&
+			  streq(c.cgroup_root, "/batch.slice"),
+		  "cluster_database, node_name, cgroup_root are taken (%s)", err);
+	r = load("node_name = -n1\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: node_name: invalid value \"-n1\""),
+		  "a node name that is not a host name is refused: %s", err);
+	r = load("cgroup_root = batch\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: cgroup_root"),
+		  "a relative cgroup_root is refused: %s", err);
+	r = load("cgroup_root = /a/../b\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "a cgroup_root with .. is refused: %s", err);
+	r = load("cgroup_root = /\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && !c.cgroup_root[0], "cgroup_root = / is every process");
+
 	r = load("gpu_mode = heavy\n", &c, err, sizeof(err));
 	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: gpu_mode: invalid value \"heavy\""),
 		  "unknown gpu_mode refused: %s", err);
@@ -138,6 +161,20 @@ int main(void)
 		  "kmeter_floor_ms with a unit refused: %s", err);
 	r = load("kmeter = sometimes\n", &c, err, sizeof(err));
 	TAP_CHECK(r == -EINVAL && strstr(err, "kmeter"), "kmeter not a boolean refused: %s", err);
+
+	config_defaults(&c);
+	TAP_CHECK(c.metrics_series_grace_sec == 900, "metrics_series_grace defaults to 900 s");
+	r = load("metrics_series_grace = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.metrics_series_grace_sec == 0, "metrics_series_grace = 0 is taken");
+	r = load("metrics_series_grace = 604800\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.metrics_series_grace_sec == 604800,
+		  "metrics_series_grace = 604800 (a week) is taken");
+	r = load("metrics_series_grace = 604801\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "t.conf:1: metrics_series_grace") &&
+			  strstr(err, "0 to 604800"),
+		  "metrics_series_grace above a week refused, the range named: %s", err);
+	r = load("metrics_series_grace = 15min\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL, "metrics_series_grace with a unit refused: %s", err);
 
 	config_defaults(&c);
 	r = config_load(&c, "/nonexistent/hpcmeterd.conf", err, sizeof(err));

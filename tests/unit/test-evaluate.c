@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,13 +440,46 @@ static void add_usage(int64_t start, int64_t end_sec, const char *job, uint32_t 
 		bail_out("ledger");
 }
 
+/* What a cap observer was told, as "cap:subject=value" and "cap:N subjects, highest H". */
+static char observed[2048];
+
+static void observe(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void observe(const char *fmt, ...)
+{
+	size_t n = strlen(observed);
+	va_list ap;
+
+	if (n)
+		n += snprintf(observed + n, sizeof(observed) - n, "; ");
+	va_start(ap, fmt);
+	vsnprintf(observed + n, sizeof(observed) - n, fmt, ap);
+	va_end(ap);
+}
+
+static void observe_subject(void *ud, const struct license *l, const struct license_cap *c,
+			    const char *subject, double value)
+{
+	observe("%s:%s=%.12g", c->id, subject, value);
+}
+
+static void observe_evaluated(void *ud, const struct license *l, const struct license_cap *c,
+			      unsigned n_subjects, double highest)
+{
+	observe("%s:%u subjects, highest %.12g", c->id, n_subjects, highest);
+}
+
+static const struct eval_cap_observer observer = { observe_subject, observe_evaluated };
+
 static void eval_caps(const struct license *l, int64_t now, struct eval_result *res)
 {
-	struct eval_input in = {
-		.now = now, .hostname = "n", .usage = ledger_query_usage, .usage_userdata = db
-	};
+	struct eval_input in = { .now = now,
+				 .hostname = "n",
+				 .usage = ledger_query_usage,
+				 .usage_userdata = db,
+				 .cap_observer = &observer };
 
 	memset(res, 0, sizeof(*res));
+	observed[0] = '\0';
 	CHECK_INT(evaluate_license(l, &in, res), 0);
 }
 
@@ -506,6 +540,21 @@ static void test_caps(void)
 	CHECK(term(&res, "caps.acct") && term(&res, "caps.acct")->state == EVAL_APPROACHING);
 	/* The ledger has the GPU meter's table (empty so far): the GPU cap is evaluated. */
 	CHECK(term(&res, "caps.gpu") && term(&res, "caps.gpu")->state == EVAL_OK);
+	/* The uid in a per-user subject, for the daemon's metrics. */
+	uint32_t uid = 0;
+	CHECK(usage_subject_uid("alice (uid 1000)", &uid) == 0 && uid == 1000);
+	CHECK(usage_subject_uid("odd (uid 5) name (uid 7)", &uid) == 0 && uid == 7);
+	CHECK(usage_subject_uid("alice", &uid) == -EINVAL);
+	CHECK(usage_subject_uid("alice (uid 10x)", &uid) == -EINVAL);
+	CHECK(usage_subject_uid("alice (uid 99999999999)", &uid) == -EINVAL);
+	/* An observer (the daemon's metrics) is told every subject's figure, below 80 % too,
+	 * and each cap's count and highest value. */
+	CHECK_STR(observed, "u:alice (uid 1000)=100; u:bob (uid 1001)=100.000000001; "
+			    "u:2 subjects, highest 100.000000001; j:7=100; j:8=60; "
+			    "j:2 subjects, highest 100; all:=200.000000001; "
+			    "all:1 subjects, highest 200.000000001; acct:chemistry=60; "
+			    "acct:physics=100; acct:2 subjects, highest 100; "
+			    "gpu:0 subjects, highest 0");
 	for (size_t i = 0; i < res.n_findings; i++)
 		if (res.findings[i].level == 0) {
 			CHECK(fabs(res.findings[i].measured - 100.000000001) < 1e-6);
@@ -657,6 +706,54 @@ static void test_usage_cache(void)
 		  0);
 	usage_cache_free(cache);
 	end("usage cache: incremental sums equal a full scan as intervals arrive");
+}
+
+/* scope project: a job's wckey, else "project=NAME" at the start of its comment; the jobs of
+ * one project summed across jobs; usage of jobs without a project counts for none. */
+static void test_project_scope(void)
+{
+	struct job_info j = { .scheduler = (char *)"slurm", .user = (char *)"erin", .uid = 4000 };
+	const int64_t t0 = T_2026_06_15_1200 + 30 * 86400;
+	struct eval_result res;
+	struct license *l;
+	char buf[64];
+
+	begin();
+	license_job_project("llm-7b", "project=other", buf, sizeof(buf));
+	CHECK_STR(buf, "llm-7b");
+	license_job_project("", "project=llm-70b, run 3", buf, sizeof(buf));
+	CHECK_STR(buf, "llm-70b");
+	license_job_project(NULL, "training for project=x", buf, sizeof(buf));
+	CHECK_STR(buf, "");
+	/* jobs 501 and 502 of project llm-a (wckey, comment), 503 of none */
+	snprintf(j.id, sizeof(j.id), "501");
+	j.wckey = (char *)"llm-a";
+	j.comment = (char *)"";
+	j.account = (char *)"a";
+	j.partition = j.gpus = j.nodes = (char *)"";
+	j.start_usec = (uint64_t)(t0 - 100) * USEC;
+	CHECK_INT(ledger_store_job(ledger, &j), 0);
+	snprintf(j.id, sizeof(j.id), "502");
+	j.row = 0;
+	j.wckey = (char *)"";
+	j.comment = (char *)"project=llm-a";
+	CHECK_INT(ledger_store_job(ledger, &j), 0);
+	snprintf(j.id, sizeof(j.id), "503");
+	j.row = 0;
+	j.comment = (char *)"no project here";
+	CHECK_INT(ledger_store_job(ledger, &j), 0);
+	add_usage(t0, t0 + 10, "501", 4000, "erin", UINT64_C(2000000000));
+	add_usage(t0 + 10, t0 + 20, "502", 4000, "erin", UINT64_C(2000000000));
+	add_usage(t0 + 20, t0 + 30, "503", 4000, "erin", UINT64_C(9000000000));
+	l = load(HEADER "  caps: [{ id: p, metric: cpu_seconds, scope: project, period: validity,"
+			" limit: 3.5 }]\n");
+	if (l) {
+		eval_caps(l, t0 + 40, &res);
+		CHECK_STR(kinds(&res, 0), "cap-exceeded|llm-a");
+		eval_result_done(&res);
+		license_free(l);
+	}
+	end("scope project: wckey or comment, summed across the project's jobs");
 }
 
 /* ---- lifecycle ---- */
@@ -854,6 +951,7 @@ int main(void)
 	test_period_timezone();
 	test_period_dst_edges();
 	test_usage_cache();
+	test_project_scope();
 	test_lifecycle();
 	test_registry();
 	sqlite3_close(db);
