@@ -53,6 +53,7 @@ ALL=(
 	"tests/golden/test-golden.sh"
 	"tests/cli/test-exit-codes.sh"
 	"tests/cli/test-help.sh"
+	"tests/cli/test-cluster-tables.sh"
 	"tests/examples/test-monitoring.sh"
 	"tests/cli/test-report-verify.sh"
 	"tests/dbus/test-gap-policy.sh"

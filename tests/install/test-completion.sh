@@ -50,6 +50,16 @@ check "after -o and its format, the command still completes" \
 	test "$(complete_words hpcmeterctl -o csv vio)" = violations
 check "after --since and its time, the command still completes" \
 	test "$(complete_words hpcmeterctl --since yesterday vio)" = violations
+check "cluster completes usage among its subcommands" \
+	sh -c "echo '$(complete_words hpcmeterctl cluster "")' | grep -qx usage"
+check "cluster usage --since offers now, today and yesterday" \
+	test "$(complete_words hpcmeterctl cluster usage --since "" | tr '\n' ' ')" = "now today yesterday "
+check "cluster usage --by offers project and node too" \
+	sh -c "echo '$(complete_words hpcmeterctl cluster usage --by "")' | grep -qx node"
+check "cluster usage -o takes table, json or csv" \
+	test "$(complete_words hpcmeterctl cluster usage -o "" | tr '\n' ' ')" = "csv json table "
+check "cluster usage --co completes to --columns" \
+	test "$(complete_words hpcmeterctl cluster usage --co)" = --columns
 check "after an option and its argument, the command still completes" \
 	test "$(complete_words hpcmeterctl --address unix:path=/x sta)" = status
 tap_done
