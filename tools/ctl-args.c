@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl-args.h"
 #include "json-doc.h"
@@ -88,6 +89,19 @@ int parse_time_arg(const char *option, const char *value, unsigned flags, uint64
 		snprintf(err, err_size, "%s \"%s\": not a time; expected " TIME_PARSE_FORMS, option,
 			 value);
 	return r < 0 ? -EINVAL : 0;
+}
+
+int parse_output_no_table(const char *verb, const char *value, enum json_mode *json)
+{
+	if (streq(value, "json"))
+		return json_mode_from_arg(NULL, STDOUT_FILENO, json);
+	if (streq(value, "table")) {
+		*json = JSON_OFF;
+		return 0;
+	}
+	if (streq(value, "csv"))
+		return usage_error("%s: -o csv does not apply (it prints no table)", verb);
+	return usage_error("unknown output format '%s' (expected table, json or csv)", value);
 }
 
 bool time_in_range(uint64_t usec)

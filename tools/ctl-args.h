@@ -46,6 +46,10 @@ int parse_uint64(const char *s, uint64_t *ret);
  * -EINVAL with the one-line reason in err: the option, the value and the forms accepted. */
 int parse_time_arg(const char *option, const char *value, unsigned flags, uint64_t *ret_usec,
 		   char *err, size_t err_size);
+/* -o FORMAT (--output) of a command that prints no table (metrics, ledger verify): json is
+ * --json (*json set as --json without MODE sets it), table its usual text (JSON off); csv or
+ * anything else a usage error naming verb. 0 or -EINVAL. */
+int parse_output_no_table(const char *verb, const char *value, enum json_mode *json);
 /* Is a time in [--since, --until)? (Either may be unset.) */
 bool time_in_range(uint64_t usec);
 /* Was any of usage's row filters given? */

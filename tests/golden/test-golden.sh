@@ -205,6 +205,10 @@ import sys, unicodedata
 w = lambda s: sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
 cols = {w(l[:l.index(p)]) for l in open(sys.argv[1], encoding="utf-8") for p in ("gpu", "cpu", "PARTITION") if p in l}
 sys.exit(0 if len(cols) == 1 else 1)' "$GOLDEN/jobs-utf8.out"
+# CSV quoting (RFC 4180) of names with a quote and a comma, beside names that are not ASCII
+"$HPCMETERCTL" job start 4715 --set 'user=o"neil, jr' --set uid=1005 --set 'account=a,b'
+golden jobs-csv-quoting "$HPCMETERCTL" jobs -o csv --columns=job,user,account
+"$HPCMETERCTL" job end 4715
 "$HPCMETERCTL" job end 4713
 "$HPCMETERCTL" job end 4714
 
@@ -231,6 +235,12 @@ for cmd in "status" "violations" "usage" "usage --by job" "jobs" "licenses" "inv
 	check "${cmd/$T/@TMP@} --json=pretty: valid JSON" json_ok pretty $cmd
 done
 check "acknowledge --json=pretty: valid JSON" json_ok pretty acknowledge 2 "golden test: pretty"
+# -o json is --json for the commands with options of their own too
+check "ledger verify -o json is ledger verify --json" \
+	test "$("$HPCMETERCTL" ledger verify --state-dir "$T/state" -o json)" = \
+	"$("$HPCMETERCTL" ledger verify --state-dir "$T/state" --json)"
+check "metrics -o json: valid JSON, one document" sh -c \
+	"'$HPCMETERCTL' metrics -o json | python3 -c 'import json,sys; json.load(sys.stdin)'"
 check "report public-key --json names the key that signed the report" \
 	test "$("$HPCMETERCTL" report public-key --state-dir "$T/state" --json | json "d['key_id']")" = \
 	"$(json "d['node']['report_key_id']" <"$T/r.json")"
