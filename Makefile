@@ -35,10 +35,15 @@ CFLAGS ?= -O2 -g
 PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount libpq capstone
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# hpcmeterctl's tables (libsmartcols, util-linux): linked into hpcmeterctl alone
+CTL_PKGS := smartcols
+CTL_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CTL_PKGS) 2>/dev/null)
+CTL_LIBS := $(shell $(PKG_CONFIG) --libs $(CTL_PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
 	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
 	-DHPCMETER_THRESHOLDS_FILE='"$(DATADIR)/hpcmeter/thresholds.yaml"' \
-	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Imodule/uapi $(PKG_CFLAGS)
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Imodule/uapi $(PKG_CFLAGS) \
+	$(CTL_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
@@ -81,7 +86,7 @@ TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-deco
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
 	$(O)/tests/test-gpu-real $(O)/tests/gpu-real-load $(O)/tests/gpu-cl-run \
 	$(O)/tests/report-fd \
-	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
+	$(O)/tests/test-ctl-format $(O)/tests/test-time-parse $(O)/tests/seed-ledger \
 	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs $(O)/bench/spawn \
 	$(O)/bench/tiny
 
@@ -150,7 +155,7 @@ $(O)/hpcmeterd: $(DAEMON_OBJS) $(LIBHPCMETER)
 
 $(O)/hpcmeterctl: $(CTL_OBJS) $(LIBHPCMETER)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(CTL_LIBS) $(LDLIBS)
 
 # Tests and benchmarks: one source each, linked with the library archive (and the objects
 # named as their prerequisites).
@@ -223,14 +228,14 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 # registry parser, the config parser, ring-buffer record decoding (the CPU meter's and the GPU
 # meter's), the ELF files and code the GPU meter reads from what processes map, the module's
 # netlink replies, the D-Bus job announcement, the signed reports report verify reads, the
-# cluster store's records and replies, and what the session-origin lookup reads (/proc/net/tcp
-# lines, utmp and logind host fields). make check
-# runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
-# FUZZ_TIME seconds each.
+# cluster store's records and replies, what the session-origin lookup reads (/proc/net/tcp
+# lines, utmp and logind host fields), and the times operators give hpcmeterctl (--since,
+# --until). make check runs each for 15 seconds (FUZZ_TIME) from its seed corpus
+# (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report store origin gpu-record gpu-elf
+FUZZ_TARGETS := license config decode netlink bus report store origin gpu-record gpu-elf time
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
@@ -240,6 +245,7 @@ FUZZ_SRCS_gpu-record := lib/gpu-record.c
 FUZZ_SRCS_gpu-elf := lib/gpu-elf.c lib/gpu-entry.c lib/util.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
 FUZZ_SRCS_origin := lib/session-origin.c lib/util.c
+FUZZ_SRCS_time := lib/time-parse.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
 FUZZ_SRCS_store := lib/store.c lib/store-record.c lib/sign.c lib/ledger-chain.c lib/stmt-cache.c \
@@ -290,7 +296,8 @@ check-asan: gpu-real
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
 		tests/adversarial/test-gpu-copies.sh \
 		tests/module/run.sh \
-		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
+		$(ASAN_O)/tests/test-ctl-format $(ASAN_O)/tests/test-time-parse \
+		tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh \
 		tests/cluster/test-store.sh tests/cluster/test-evaluate.sh
 

@@ -19,6 +19,8 @@ build=(
 	libjson-c-dev
 	# x86-64 instruction decoding: where the GPU meter's probes cost least (lib/gpu-entry.c)
 	libcapstone-dev
+	# hpcmeterctl's tables (widths in display cells)
+	libsmartcols-dev
 	# mount tables (/proc/self/mountinfo, its escapes decoded)
 	libmount-dev
 	# the cluster's store in PostgreSQL: libpq (hpcmeterd ships to it, hpcmeterctl cluster)

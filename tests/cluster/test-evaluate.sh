@@ -124,12 +124,12 @@ check "... and verify with the evaluator's key" test $? = 0
 diag "$(cat "$T/verify.out")"
 
 # ---- provisional, then final ----
-now=$(($(date +%s) * 1000000))
-"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --to "@$now" --json=short >"$T/u.json"
+now=$(date +%s)
+"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --until "@$now" --json=short >"$T/u.json"
 check "a total up to now is provisional first" test "$(json "d['final']" <"$T/u.json")" = False
 diag "$(cat "$T/u.json")"
 final() {
-	"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --to "@$now" --json=short |
+	"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --until "@$now" --json=short |
 		json "d['final']" | grep -q True
 }
 check "... then final, once both nodes' checkpoints passed its end" wait_for 180 final
@@ -168,7 +168,7 @@ caught_up() { # the evaluator has read what the nodes had written when the store
 }
 check "store up again: the evaluator reads on" wait_for 120 caught_up
 # (to the end of the century: this machine's clock may be stepped by other suites meanwhile)
-"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --to 2099-12-31 --json=short >"$T/u.json"
+"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --until 2099-12-31 --json=short >"$T/u.json"
 for n in n1 n2; do
 	ev=$(json "[r['cpu_seconds'] for r in d['rows'] if r['subject'] == '$n'][0]" <"$T/u.json")
 	h=$(ledger_sql "$T/ev/state/cluster.sqlite" "SELECT seq FROM nodes WHERE name = '$n'")

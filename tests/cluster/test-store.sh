@@ -173,6 +173,9 @@ check "the store recorded n3's refusal" \
 check "n3 has no record in the store" test "$(store_seq n3)" = 0
 "$HPCMETERCTL" cluster status --database "$DB" >"$T/cstatus.out"
 check "cluster status lists n3 as not enrolled, with its refusal" grep -q "n3 (not enrolled).*enrolled as node n1" "$T/cstatus.out"
+check "cluster status -o csv --columns: n3's row, its refusals counted" sh -c \
+	"'$HPCMETERCTL' cluster status --database '$DB' -o csv --columns=node,refused --no-legend |
+		grep -q '^n3 (not enrolled),[1-9]'"
 diag "$(cat "$T/cstatus.out")"
 stop_node n3
 

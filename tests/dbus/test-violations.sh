@@ -127,9 +127,18 @@ check "the ledger keeps the violations after a stop" \
 # 6. A restart continues the sequence: monitors can back-fill from the last seq they saw.
 start_daemon --licenses "$T/licenses" --interval 1
 setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
-has_seq5() { "$HPCMETERCTL" violations --json --since 4 | json "[v['seq'] for v in d]" | grep -q '^\[5\]$'; }
-check "after a restart the next violation is #5 and --since 4 returns only it" wait_for 10 has_seq5
+has_seq5() { "$HPCMETERCTL" violations --json --after-seq 4 | json "[v['seq'] for v in d]" | grep -q '^\[5\]$'; }
+check "after a restart the next violation is #5 and --after-seq 4 returns only it" wait_for 10 has_seq5
 check "the monitor kept receiving across the daemon restart (#5)" wait_for 10 grep -q '"seq":5,' "$T/monitor.out"
+# A monitor asked for the violations since a time back-fills those raised from then on only.
+t5=$("$HPCMETERCTL" violations --json --after-seq 4 | json "d[0]['time_usec']")
+"$HPCMETERCTL" monitor --json --since "@${t5%??????}.${t5: -6}" >"$T/monitor-since.out" 2>/dev/null &
+MON_SINCE=$!
+check "monitor --since TIME back-fills the violation raised at TIME (#5)" \
+	wait_for 10 grep -q '"seq":5,' "$T/monitor-since.out"
+check "  and none raised before it (#1 to #4)" sh -c "! grep -q '\"seq\":[1-4],' '$T/monitor-since.out'"
+kill "$MON_SINCE"
+wait "$MON_SINCE" 2>/dev/null
 
 # 7. A name that is not valid UTF-8 cannot keep a violation off the bus: the bytes are escaped.
 BADNAME=$T/bin/hpcm-prohibited-$'\xff\xfe'bad
@@ -138,6 +147,8 @@ cp /bin/true "$BADNAME"
 check "a prohibited program with an invalid UTF-8 name reaches the monitor, escaped" \
 	wait_for 10 grep -qF 'hpcm-prohibited-\\xff\\xfebad' "$T/monitor.out"
 check "and violations lists it as #6" \
-	test "$("$HPCMETERCTL" violations --json --since 5 | json "[(v['seq'], v['executable'].endswith(r'hpcm-prohibited-\xff\xfebad')) for v in d]")" = "[(6, True)]"
+	test "$("$HPCMETERCTL" violations --json --after-seq 5 | json "[(v['seq'], v['executable'].endswith(r'hpcm-prohibited-\xff\xfebad')) for v in d]")" = "[(6, True)]"
+check "the table shows those bytes as the text \\xff\\xfe, never raw" \
+	sh -c "'$HPCMETERCTL' violations --after-seq 5 | grep -qF 'hpcm-prohibited-\\xff\\xfebad'"
 
 tap_done

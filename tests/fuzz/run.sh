@@ -12,7 +12,7 @@ echo "TAP version 13"
 cd "$TOP" || exit 1
 targets=("${@:2}")
 [ ${#targets[@]} -gt 0 ] ||
-	targets=(license config decode netlink bus report store origin gpu-record gpu-elf)
+	targets=(license config decode netlink bus report store origin gpu-record gpu-elf time)
 time=${FUZZ_TIME:-15}
 built=0
 for t in "${targets[@]}"; do
