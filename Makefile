@@ -264,6 +264,12 @@ fuzz: $(FUZZ_BINS)
 check: all $(TEST_BINS) $(FUZZ_BINS) gpu-real
 	$(Q)tests/run.sh $(O)
 
+# The same suite with every core kept busy (stress-ng --cpu, or busy loops without it): a
+# compute node's normal state. Not in CI; see docs/RELIABILITY.md, Suite reliability.
+check-stress: all $(TEST_BINS) $(FUZZ_BINS)
+	$(Q)tests/stress.sh $(O)
+.PHONY: check-stress
+
 # The same programs built with AddressSanitizer and UBSan (leaks included: a leak makes a
 # program exit non-zero), run through the unit, BPF and D-Bus tests.
 ASAN_O := build-asan

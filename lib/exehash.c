@@ -447,6 +447,28 @@ int exehash_complete(struct exehash *h,
 	return count;
 }
 
+/* Whether the process sees the files as this one does (the same mount namespace): its path
+ * then names, here, the file it ran. */
+static bool same_mount_ns(uint32_t tgid)
+{
+	char name[64];
+	struct stat self, other;
+
+	snprintf(name, sizeof(name), "/proc/%u/ns/mnt", tgid);
+	return stat("/proc/self/ns/mnt", &self) == 0 && stat(name, &other) == 0 &&
+	       self.st_ino == other.st_ino && self.st_dev == other.st_dev;
+}
+
+/* The file the process runs now is not the one its exec record names: it has exec'd another
+ * program since (the record is read later than it was written). */
+static bool runs_another(int fd, uint32_t tgid, const char *path)
+{
+	struct stat now, then;
+
+	return path && path[0] == '/' && fstat(fd, &now) == 0 && stat(path, &then) == 0 &&
+	       (now.st_ino != then.st_ino || now.st_dev != then.st_dev) && same_mount_ns(tgid);
+}
+
 static int open_target(uint32_t tgid, const char *path, const char *script)
 {
 	char name[PATH_MAX + 64];
@@ -461,6 +483,13 @@ static int open_target(uint32_t tgid, const char *path, const char *script)
 	} else {
 		snprintf(name, sizeof(name), "/proc/%u/exe", tgid);
 		fd = open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		/* Its digest would be the later program's, given to this exec: the path then,
+		 * which here names the file it ran (a process in another mount namespace keeps
+		 * /proc's, the only way to its file). */
+		if (fd >= 0 && runs_another(fd, tgid, path)) {
+			close(fd);
+			fd = -1;
+		}
 		if (fd < 0 && path && path[0] == '/')
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	}

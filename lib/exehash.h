@@ -22,7 +22,8 @@ void exehash_free(struct exehash *h);
 
 /* The lowercase hex SHA-256 of what process tgid runs: its executable through /proc/TGID/exe
  * (which also reaches a memfd or a deleted file while the process lives), else the file at
- * path (the path the kernel resolved at exec; the process may be gone already). With
+ * path (the path the kernel resolved at exec; the process may be gone already, or run another
+ * program since: in the daemon's mount namespace the file at path is then hashed). With
  * script set: the file it was run by (a script, whose executable is the interpreter), at
  * script when absolute, else relative to the process's working directory. Returns 0 and fills
  * ret (EXEHASH_HEX_LEN + 1 bytes), or -errno. */

@@ -32,15 +32,36 @@ tap_done() {
 }
 skip_all() { echo "1..0 # SKIP $*"; exit 77; }
 
-# wait_for SECONDS COMMAND...: poll every 0.1 s until COMMAND succeeds.
+# How long a test waits, at most, for what it awaits (a file, a ledger row, a signal, a process
+# state). Generous on purpose: on a 2-core VM whose cores are kept busy, in an ASan build, the
+# daemon's start or one of its readings can take many seconds; a wait returns as soon as its
+# condition holds, so the bound costs nothing when things work. HPCMETER_TEST_WAIT overrides.
+WAIT_SECONDS=${HPCMETER_TEST_WAIT:-120}
+
+# wait_for [SECONDS] COMMAND...: poll every 0.1 s until COMMAND succeeds, for at most SECONDS
+# (WAIT_SECONDS when not given). When the time is up it says what it waited for (a TAP
+# comment) and fails.
 wait_for() {
-	local deadline=$(($(date +%s) + $1))
-	shift
+	local bound=$WAIT_SECONDS deadline
+	case $1 in [0-9]*) bound=$1 && shift ;; esac
+	deadline=$(($(date +%s) + bound))
 	until "$@"; do
-		[ "$(date +%s)" -ge "$deadline" ] && return 1
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			echo "# timed out after $bound s waiting for: $*"
+			return 1
+		fi
 		sleep 0.1
 	done
 }
+
+# wait_file FILE: until FILE exists (a marker a workload writes, tests/bpf/burn.c --park).
+wait_file() { wait_for test -e "$1"; }
+# is_stopped PID: the process is stopped (SIGSTOP has taken effect, not only been sent).
+is_stopped() { grep -q '^State:.*(stopped)' "/proc/$1/status" 2>/dev/null; }
+# wait_exec PID EXE: until process PID runs EXE (its exec is done: a process started in the
+# background may still be its wrapper, setpriv or sh, for a while).
+runs_exe() { [ "$(readlink -f "/proc/$1/exe" 2>/dev/null)" = "$(readlink -f "$2")" ]; }
+wait_exec() { wait_for runs_exe "$1" "$2"; }
 
 T=$(mktemp -d /tmp/hpcmeter-test.XXXXXX)
 chmod 755 "$T" # unprivileged test processes run programs from here
@@ -77,7 +98,7 @@ _bus_run() {
 		3>"$T/bus.addr" 2>>"$T/bus.log" &
 	BUS_PID=$!
 	_pids+=("$BUS_PID")
-	wait_for 10 test -s "$T/bus.addr" || { echo "Bail out! dbus-daemon did not start"; cat "$T/bus.log"; exit 1; }
+	wait_for test -s "$T/bus.addr" || { echo "Bail out! dbus-daemon did not start"; cat "$T/bus.log"; exit 1; }
 }
 
 # restart_bus: stop the private dbus-daemon and start a new one on the same socket address
@@ -143,11 +164,26 @@ start_daemon() {
 	"$HPCMETERD" --state-dir "$T/state" --bpf-pin-dir "$BPF_PIN_DIR" "$@" >>"$T/hpcmeterd.log" 2>&1 &
 	DAEMON_PID=$!
 	_pids+=("$DAEMON_PID")
-	if ! wait_for 20 "$HPCMETERCTL" status >/dev/null 2>&1; then
+	if ! wait_for daemon_answers; then
 		echo "Bail out! hpcmeterd did not come up on the bus"
 		sed 's/^/# /' "$T/hpcmeterd.log"
 		exit 1
 	fi
+}
+daemon_answers() { "$HPCMETERCTL" status >/dev/null 2>&1; }
+
+# daemon_readings: how many readings the daemon has made. It answers between two readings,
+# never during one, so each reading counted is complete: collected, written, evaluated.
+daemon_readings() { "$HPCMETERCTL" status --json 2>/dev/null | json "d['collections']" 2>/dev/null; }
+daemon_readings_reach() { [ "$(daemon_readings)" -ge "$1" ] 2>/dev/null; }
+# wait_readings [N]: until the daemon has made N (default 1) whole readings that began after
+# this call: what a process did before it (an exec, its exit, its CPU time) is in the usage
+# and the ledger, and the licence terms were evaluated on it.
+wait_readings() {
+	local n0
+	n0=$(daemon_readings)
+	[ -n "$n0" ] || { echo "# the daemon does not answer: cannot count its readings"; return 1; }
+	wait_for daemon_readings_reach $((n0 + ${1:-1}))
 }
 
 # wait_subscribed PID: until the bus client with that pid has installed a match rule (so a
@@ -162,8 +198,38 @@ wait_subscribed() {
 				org.freedesktop.DBus.Debug.Stats GetConnectionStats s "$name" 2>/dev/null |
 			grep -Eq '"MatchRules" u [1-9]'
 	}
-	wait_for 10 _subscribed "$1"
+	wait_for _subscribed "$1"
 }
+
+# start_notify_listener: a NOTIFY_SOCKET at $T/notify, as systemd would offer, whose
+# messages go to $T/notify.log, one a line after the (monotonic) time they came.
+start_notify_listener() {
+	python3 - "$T/notify" "$T/notify.log" <<'EOPY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        data = s.recv(4096).decode(errors="replace")
+        for line in data.splitlines():
+            log.write("%.3f %s\n" % (time.monotonic(), line))
+EOPY
+	_pids+=($!)
+	wait_for test -S "$T/notify"
+}
+# notify_sync: until the listener has logged every message sent to it before this call: one
+# of our own, sent now, queues behind them and is logged after them.
+notify_sync() {
+	_notify_marks=$((${_notify_marks:-0} + 1))
+	python3 -c 'import socket, sys
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), sys.argv[1])' \
+		"$T/notify" "HPCMETER_TEST_MARK=$_notify_marks"
+	wait_for grep -q " HPCMETER_TEST_MARK=$_notify_marks\$" "$T/notify.log"
+}
+
+# wait_monitoring FILE: until the dbus-monitor writing FILE has become a monitor (the bus
+# takes its unique name away then: NameLost), so that it cannot miss a signal sent from now on.
+wait_monitoring() { wait_for grep -q 'member=NameLost' "$1"; }
 
 stop_daemon() {
 	kill -TERM "$DAEMON_PID" 2>/dev/null
@@ -175,3 +241,10 @@ json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # A cgroup v2 directory for this test (hybrid hosts mount cgroup2 at /sys/fs/cgroup/unified).
 cgroup2_mount() { awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo; }
+# cgroup2_cpu_ns DIR: the kernel's own count of the CPU time run in that cgroup v2 directory
+# (cpu.stat, there without the cpu controller), in ns. A workload started as
+# sh -c "echo \$\$ >DIR/cgroup.procs && exec PROGRAM" runs its shell's start outside DIR, so
+# this is the figure to hold the meter to, not what the program burned by its own clock.
+cgroup2_cpu_ns() { awk '$1 == "usage_usec" { print $2 * 1000 }' "$1/cpu.stat"; }
+# within A B PCT: A is within PCT % of B.
+within() { awk -v a="$1" -v b="$2" -v p="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d * 100 <= b * p) }'; }

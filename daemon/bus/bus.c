@@ -78,7 +78,8 @@ static int on_defer(sd_event_source *s, void *userdata)
 	return 0;
 }
 
-/* ActiveViolations, once the loop is idle. */
+/* ActiveViolations after a clear, once the loop is idle: the clears of one sweep give one
+ * signal. */
 static void active_violations_changed(struct bus *b)
 {
 	if (!b->bus)
@@ -113,7 +114,12 @@ static int on_violation_raised(void *userdata, const struct violation *v)
 			       v->time_usec, v->kind, v->license_id, v->pid, v->uid, v->user,
 			       v->executable, v->cgroup, v->job, v->detail);
 	bus_properties_changed(b, "LastViolationSeq");
-	active_violations_changed(b);
+	/* ActiveViolations now, with the count that holds this violation: deferred, it could be
+	 * cleared in the same pass of the loop (a process that exec'd and exited between two
+	 * readings) and its change coalesced away. Any change still pending is in this one. */
+	b->pending_active = false;
+	sd_bus_emit_properties_changed(b->bus, HPCMETER_OBJECT_PATH, HPCMETER_VIOLATIONS_IFACE,
+				       "ActiveViolations", NULL);
 	return emitted(r, "ViolationRaised", v->seq);
 }
 

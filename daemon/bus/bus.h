@@ -22,8 +22,8 @@ struct bus {
 	sd_bus *lost;
 	sd_event_source *reconnect_source;
 	uint64_t backoff_usec;
-	/* ActiveViolations is read from the ledger: its change is signalled once the loop is
-	 * idle, after the rows are written; several changes give one signal. */
+	/* ActiveViolations is read from the ledger: a raise signals it at once (the rows are
+	 * written), clears once the loop is idle; several clears give one signal. */
 	sd_event_source *defer;
 	bool pending_active;
 	/* GetReport's children (report-fd.c). */

@@ -165,9 +165,10 @@ void violations_raise_process(struct manager *m, const char *kind, const struct 
 	/* The process is the violation's evidence: a record of its own, exec and exit. */
 	if (p)
 		procs_keep_evidence(m, p, "violation");
-	notify_violation_raised(m, &v);
-	/* Open until no process meets the condition any more (manager-evaluate.c). */
+	/* Open until no process meets the condition any more (manager-evaluate.c); in the
+	 * ledger's lifecycle before the bus is told, so that the count it announces holds it. */
 	process_violation_raised(m, key, v.seq, user);
+	notify_violation_raised(m, &v);
 }
 
 static void forget_raised(struct manager *m, const char *key)

@@ -76,29 +76,29 @@ bounded() { [ "$(cg_cpu "/hpcm-adv-exec-$$/$1")" -ge "$2" ]; }
 # 1. The program itself: the path glob.
 "$T/bin/hpcm-evil" 50
 check "the prohibited program by its own name is caught (glob)" \
-	wait_for 10 caught "$KPREFIX$T/bin/hpcm-evil" glob
+	wait_for caught "$KPREFIX$T/bin/hpcm-evil" glob
 
 # 2. Renamed: the glob no longer matches, the content does.
 mv "$T/bin/hpcm-evil" "$T/bin/solver"
 "$T/bin/solver" 50
-check "renamed, it is caught by its SHA-256" wait_for 10 caught "$KPREFIX$T/bin/solver" sha256
+check "renamed, it is caught by its SHA-256" wait_for caught "$KPREFIX$T/bin/solver" sha256
 
 # 3. Copied elsewhere under another name; run from the copy after the original is gone.
 cp "$T/bin/solver" "$T/elsewhere/a.out"
 "$T/elsewhere/a.out" 50
-check "a copy is caught by its SHA-256" wait_for 10 caught "$KPREFIX$T/elsewhere/a.out" sha256
+check "a copy is caught by its SHA-256" wait_for caught "$KPREFIX$T/elsewhere/a.out" sha256
 
 # 4. A hard link: the kernel's path is the link's own name, the content is the same.
 ln "$T/bin/solver" "$T/elsewhere/hardlink"
 "$T/elsewhere/hardlink" 50
-check "a hard link is caught by its SHA-256" wait_for 10 caught "$KPREFIX$T/elsewhere/hardlink" sha256
+check "a hard link is caught by its SHA-256" wait_for caught "$KPREFIX$T/elsewhere/hardlink" sha256
 
 # 5. A symlink named like a harmless tool: the executable is the real file.
 cp "$T/bin/solver" "$T/bin/hpcm-evil-linked"
 ln -s "$T/bin/hpcm-evil-linked" "$T/elsewhere/python-helper"
 "$T/elsewhere/python-helper" 50
 check "through a symlink, the real path is what is recorded and caught" \
-	wait_for 10 caught "$KPREFIX$T/bin/hpcm-evil-linked" glob
+	wait_for caught "$KPREFIX$T/bin/hpcm-evil-linked" glob
 check "  and the name it was run by is in the violation" \
 	sh -c "'$HPCMETERCTL' violations --json | grep -q 'run as $T/elsewhere/python-helper'"
 
@@ -108,13 +108,13 @@ printf '#!/bin/sh\n"%s" 50\nexit 0\n' "$T/elsewhere/worker" >"$T/elsewhere/run.s
 chmod 755 "$T/elsewhere/run.sh"
 "$T/elsewhere/run.sh"
 check "run by a shell wrapper, the child is caught by its SHA-256" \
-	wait_for 10 caught "$KPREFIX$T/elsewhere/worker" sha256
+	wait_for caught "$KPREFIX$T/elsewhere/worker" sha256
 
 # ... and one that replaces itself with it (exec without a fork: the same process).
 cp "$T/bin/solver" "$T/elsewhere/execd"
 sh -c "exec '$T/elsewhere/execd' 50"
 check "a wrapper that execs it in its own process: caught by its SHA-256" \
-	wait_for 10 caught "$KPREFIX$T/elsewhere/execd" sha256
+	wait_for caught "$KPREFIX$T/elsewhere/execd" sha256
 
 # 7. memfd_create + fexecve: no file name at all.
 python3 - "$T/bin/solver" <<'EOPY'
@@ -134,7 +134,7 @@ sys.exit(0 if any(v["kind"] == "prohibited-executable" and "memfd:innocent" in v
                   and "prohibited SHA-256" in v["detail"] for v in json.load(sys.stdin)) else 1)'
 }
 check "run from a memfd with fexecve, it is caught by its SHA-256 (executable /memfd:...)" \
-	wait_for 10 memfd_caught
+	wait_for memfd_caught
 
 # 8. A prohibited script run by its name: the executable is the interpreter, the name it was
 # run by matches the glob.
@@ -148,26 +148,30 @@ sys.exit(0 if any(v["kind"] == "prohibited-executable" and "python3" in v["execu
                   for v in json.load(sys.stdin)) else 1)' "$1" "$2"
 }
 check "a prohibited script run by its name is caught (interpreter, run as the script)" \
-	wait_for 10 py_caught "$T/bin/hpcm-evil.py" "matches prohibited pattern"
+	wait_for py_caught "$T/bin/hpcm-evil.py" "matches prohibited pattern"
 
 # 9. The script renamed: its own content is prohibited.
 cp "$T/bin/hpcm-evil.py" "$T/elsewhere/analysis.py"
 "$T/elsewhere/analysis.py"
 check "the script renamed is caught by the SHA-256 of the script" \
-	wait_for 10 py_caught "$T/elsewhere/analysis.py" "the script it runs has the prohibited SHA-256"
+	wait_for py_caught "$T/elsewhere/analysis.py" "the script it runs has the prohibited SHA-256"
 
 # 10. ... and run by a relative name from its directory.
 cp "$T/bin/hpcm-evil.py" "$T/elsewhere/rel.py"
 (cd "$T/elsewhere" && ./rel.py)
 check "run by a relative name, the script is found in its working directory and caught" \
-	wait_for 10 py_caught "./rel.py" "the script it runs has the prohibited SHA-256"
+	wait_for py_caught "./rel.py" "the script it runs has the prohibited SHA-256"
 
 # 11. The copy run through the dynamic loader: the kernel executes ld.so, which maps the
 # program; no exec of it. The daemon looks at what a loader process maps at each reading: the
-# program, held across a reading (1.5 s of CPU), is caught by its digest.
+# program, held across a reading (it burns 0.5 s, then waits until the test has seen it caught,
+# then burns 1 s more), is caught by its digest.
 LDSO=$(readelf -l /bin/true | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
 ldso_exe=$(readlink -f "$LDSO")
-in_cgroup ldso "$LDSO" "$T/elsewhere/a.out" 1500
+in_cgroup ldso "$LDSO" "$T/elsewhere/a.out" --park "$T/ldso-parked" "$T/ldso-go" 500 1000 &
+LDSO_PID=$!
+_pids+=("$LDSO_PID")
+wait_file "$T/ldso-parked"
 ldso_caught() {
 	"$HPCMETERCTL" violations --json | python3 -c '
 import json, sys
@@ -177,14 +181,16 @@ sys.exit(0 if any(v["kind"] == "prohibited-executable" and v["executable"] == ex
                   for v in json.load(sys.stdin)) else 1)' "$KPREFIX$ldso_exe" "$T/elsewhere/a.out"
 }
 check "through the dynamic loader: the program it maps is caught by its SHA-256" \
-	wait_for 10 ldso_caught
-check "  and its CPU time is metered to its cgroup" wait_for 10 bounded ldso 1400000000
+	wait_for ldso_caught
+touch "$T/ldso-go"
+wait "$LDSO_PID"
+check "  and its CPU time is metered to its cgroup" wait_for bounded ldso 1400000000
 
 # 12. Bounded: the script as the interpreter's argument. The exec record has the interpreter
 # and the name it was run by (python3), not its argv.
 in_cgroup pyarg python3 "$T/elsewhere/analysis.py"
 check "a script passed to the interpreter: its CPU time is still metered to its cgroup" \
-	wait_for 10 bounded pyarg 250000000
+	wait_for bounded pyarg 250000000
 
 "$HPCMETERCTL" violations --json >"$T/violations.json"
 diag "$(json "'\n'.join('%s %s: %s' % (v['seq'], v['executable'], v['detail']) for v in d)" <"$T/violations.json")"

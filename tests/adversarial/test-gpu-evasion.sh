@@ -59,30 +59,49 @@ i=0
 while [ $i -lt 20000 ]; do i=$((i + 1)); done
 sleep "$2"
 EOSH
+# hold-until.sh PATH GATE: the same, kept open until GATE exists.
+cat >"$T/hold-until.sh" <<'EOSH'
+exec 3<"$1" || exit 1
+i=0
+while [ $i -lt 20000 ]; do i=$((i + 1)); done
+while [ ! -e "$2" ]; do sleep 0.1; done
+EOSH
 
 # 1. A statically linked program (no libcuda, nothing for a uprobe) holding the device for
 # 0.5 s.
 in_cgroup static "$STATIC" sh "$T/hold.sh" "$DEV" 0.5
-check "static program, no runtime: its device open is counted" wait_for 10 equals static gpu_dev_opens 1
-check "  and it is charged GPU-seconds" wait_for 10 positive static gpu_seconds
-check "  and CPU time, to its cgroup and uid" wait_for 10 positive static cpu_ns
+check "static program, no runtime: its device open is counted" wait_for equals static gpu_dev_opens 1
+check "  and it is charged GPU-seconds" wait_for positive static gpu_seconds
+check "  and CPU time, to its cgroup and uid" wait_for positive static cpu_ns
 gpu_rows=$("$HPCMETERCTL" usage --json | json "[(u['uid'], u['gpu_dev_opens']) for u in d if u['cgroup'].endswith('hpcm-adv-gpu-$$/static') and u.get('gpu_dev_opens')]")
 check "  under uid 65534" test "$gpu_rows" = "[(65534, 1)]"
 
 # 2. The same device by a path the open filter does not know: relative, through a symlink,
 # bind-mounted at another path in a new mount namespace (a container's view). Each holds it
-# for 1.5 s, across a reading: the reading of open device files finds it by its device
-# numbers. Not an open the filter saw (no device open counted), but GPU-seconds.
+# across readings, until the test has seen it charged: the reading of open device files finds
+# it by its device numbers. Not an open the filter saw (no device open counted), but
+# GPU-seconds.
 ln -s "$DEV" "$T/gpu-link"
 : >"$T/gpu-bind"
-(cd /dev && in_cgroup relative "$STATIC" sh "$T/hold.sh" "${DEV#/dev/}" 1.5)
-in_cgroup symlink "$STATIC" sh "$T/hold.sh" "$T/gpu-link" 1.5
+GATE=$T/held-long-enough
+holders=()
+(cd /dev && in_cgroup relative "$STATIC" sh "$T/hold-until.sh" "${DEV#/dev/}" "$GATE") &
+holders+=($!)
+in_cgroup symlink "$STATIC" sh "$T/hold-until.sh" "$T/gpu-link" "$GATE" &
+holders+=($!)
 mkdir -p "$CG/container"
 sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec unshare -m sh -c "mount --make-rprivate / && mount --bind \"\$1\" \"\$2\" && shift 2 && exec \"\$@\"" sh "$@"' \
-	sh "$CG/container" "$DEV" "$T/gpu-bind" $NOBODY "$STATIC" sh "$T/hold.sh" "$T/gpu-bind" 1.5
+	sh "$CG/container" "$DEV" "$T/gpu-bind" $NOBODY "$STATIC" sh "$T/hold-until.sh" "$T/gpu-bind" "$GATE" &
+holders+=($!)
+_pids+=("${holders[@]}")
 for c in relative symlink container; do
-	check "opened $c: GPU-seconds are charged to its cgroup" wait_for 10 positive $c gpu_seconds
-	check "  and its CPU time" wait_for 10 positive $c cpu_ns
+	check "opened $c: GPU-seconds are charged to its cgroup while it holds the device" \
+		wait_for positive $c gpu_seconds
+done
+touch "$GATE"
+wait "${holders[@]}"
+for c in relative symlink container; do
+	check "opened $c: its CPU time is charged to its cgroup" wait_for positive $c cpu_ns
 done
 held_rows=$("$HPCMETERCTL" usage --json | json "sorted((u['cgroup'].rsplit('/', 1)[1], u['uid'], u['gpu_dev_opens']) for u in d if 'hpcm-adv-gpu-$$/' in u['cgroup'] and u.get('gpu_seconds'))")
 check "  under uid 65534; only the /dev path open was counted as an open" \

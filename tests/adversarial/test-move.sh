@@ -23,23 +23,21 @@ q() { ledger_sql "$LEDGER" "$1"; }
 cpu() { q "SELECT COALESCE(SUM(cpu_ns), 0) FROM usage WHERE cgroup LIKE '%/hpcm-adv-move-$$/$1'"; }
 # A process's on-CPU time so far (the scheduler's, in ns): the first field of schedstat.
 runtime() { cut -d' ' -f1 "/proc/$1/schedstat"; }
-# within A B PCT: A is within PCT % of B.
-within() { awk -v a="$1" -v b="$2" -v p="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d * 100 <= b * p) }'; }
 
 start_bus
 start_daemon --licenses "$T/licenses" --interval 3600
 
 # 1. Root moves a running process out of its cgroup (a compromised prolog, an administrator):
-# burn runs 0.6 s in a, is moved to b, and runs 0.6 s more.
-sh -c "echo \$\$ >'$TOPCG/a/cgroup.procs' && exec '$T/burn' 1200" &
+# burn runs 0.6 s in a, parks there until the test has moved it to b, and runs 0.6 s more.
+sh -c "echo \$\$ >'$TOPCG/a/cgroup.procs' && exec '$T/burn' --park '$T/run/parked' '$T/run/go' 600 600" &
 BURN=$!
 _pids+=("$BURN")
-past() { [ "$(runtime "$BURN")" -ge 600000000 ]; }
-wait_for 30 past
+wait_file "$T/run/parked"
 echo "$BURN" >"$TOPCG/b/cgroup.procs"
 in_a=$(runtime "$BURN")
 check "root moved the running burn from a to b after $in_a ns of its CPU" \
 	grep -q "hpcm-adv-move-$$/b" "/proc/$BURN/cgroup"
+touch "$T/run/go"
 wait "$BURN"
 check "burn ran to its end in b" test $? = 0
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attribute.h"
@@ -67,18 +68,48 @@ static void on_exit_rec(const struct meter_exit *e, void *ud)
 
 static const struct meter_callbacks cbs = { .exec = on_exec, .exit = on_exit_rec };
 
+/* burn's marker and gate files (tests/bpf/burn.c --park). */
+static char rundir[] = "/tmp/hpcmeter-test-cgroup-v1.XXXXXX";
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* Consume the ring buffer until pid's exit record has come, or timeout_ms have passed. */
 static void drain(struct meter *m, pid_t pid, int timeout_ms)
 {
 	struct pollfd p = { .fd = meter_ring_fd(m), .events = POLLIN };
+	uint64_t deadline = now_ms() + timeout_ms;
 
-	for (int w = 0; w < timeout_ms; w += 50) {
+	do {
 		typeof(seen[0]) *s = find(pid);
 
 		poll(&p, 1, 50);
 		meter_consume(m);
 		if (s && s->exits)
 			return;
+	} while (now_ms() < deadline);
+}
+
+/* Consume the ring buffer until path exists (a marker burn --park writes). */
+static bool wait_file(struct meter *m, const char *path)
+{
+	struct pollfd p = { .fd = meter_ring_fd(m), .events = POLLIN };
+	uint64_t deadline = now_ms() + TAP_WAIT_MS;
+
+	while (access(path, F_OK) < 0) {
+		if (now_ms() >= deadline) {
+			printf("# timed out after %d s waiting for %s\n", TAP_WAIT_MS / 1000, path);
+			return false;
+		}
+		poll(&p, 1, 10);
+		meter_consume(m);
 	}
+	return true;
 }
 
 static int move_to(const char *cg, pid_t pid)
@@ -135,6 +166,10 @@ int main(int argc, char **argv)
 		printf("1..0 # SKIP no cgroup v1 freezer hierarchy (a pure cgroup v2 host)\n");
 		return 0;
 	}
+	if (!mkdtemp(rundir)) {
+		printf("Bail out! cannot create %s: %m\n", rundir);
+		return 1;
+	}
 	snprintf(a, sizeof(a), "%s/hpcmeter-test-v1-%d-a", mnt, getpid());
 	snprintf(b, sizeof(b), "%s/hpcmeter-test-v1-%d-b", mnt, getpid());
 	if (mkdir(a, 0755) < 0 || mkdir(b, 0755) < 0 || stat(a, &sa) < 0 || stat(b, &sb) < 0) {
@@ -166,7 +201,11 @@ int main(int argc, char **argv)
 		       (unsigned long long)sa.st_ino, (unsigned long long)sb.st_ino);
 
 		/* Moved into a between fork and exec (as slurmstepd does), moved to b while
-		 * it runs. */
+		 * it runs: burn parks after 300 ms in a until the test has moved it. */
+		char marker[PATH_MAX + 80], gate[PATH_MAX + 80];
+
+		snprintf(marker, sizeof(marker), "%s/parked-%d", rundir, mode);
+		snprintf(gate, sizeof(gate), "%s/go-%d", rundir, mode);
 		if (pipe(go) < 0)
 			abort();
 		pid_t pid = fork();
@@ -174,7 +213,7 @@ int main(int argc, char **argv)
 			close(go[1]);
 			if (read(go[0], &c, 1) != 1)
 				_exit(126);
-			execl(argv[1], argv[1], "600", "1", (char *)NULL);
+			execl(argv[1], argv[1], "--park", marker, gate, "300", "300", (char *)NULL);
 			_exit(127);
 		}
 		close(go[0]);
@@ -184,12 +223,12 @@ int main(int argc, char **argv)
 		if (write(go[1], &c, 1) != 1)
 			abort();
 		close(go[1]);
-		usleep(200 * 1000);
-		meter_consume(m);
+		wait_file(m, marker);
 		TAP_CHECK(move_to(b, pid) == 0, "moved to b while it runs");
-		drain(m, pid, 10000);
+		close(open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+		drain(m, pid, TAP_WAIT_MS);
 		waitpid(pid, NULL, 0);
-		drain(m, pid, 1000);
+		drain(m, pid, TAP_WAIT_MS);
 		TAP_CHECK(find(pid)->execs == 1 && find(pid)->exec_v1 == (uint64_t)sa.st_ino,
 			  "exec record carries cgroup a (%llu)",
 			  (unsigned long long)find(pid)->exec_v1);
@@ -207,17 +246,21 @@ int main(int argc, char **argv)
 		}
 		watch(pid);
 		waitpid(pid, NULL, 0);
-		drain(m, pid, 5000);
+		drain(m, pid, TAP_WAIT_MS);
 		TAP_CHECK(find(pid)->exits == 1 && find(pid)->exit_v1 == (uint64_t)sa.st_ino &&
 				  find(pid)->exec_v1 == (uint64_t)sa.st_ino,
 			  "a short-lived process in a is attributed to a (exec %llu, exit %llu)",
 			  (unsigned long long)find(pid)->exec_v1,
 			  (unsigned long long)find(pid)->exit_v1);
 
-		/* The process older than the meter: its entry is made at its first switch. */
+		/* The process older than the meter: its entry is made at its first switch (it
+		 * wakes every 50 ms). */
 		struct map_find f = { .pid = early };
-		usleep(100 * 1000);
-		meter_foreach_proc(m, map_find, &f);
+
+		for (uint64_t deadline = now_ms() + TAP_WAIT_MS; !f.found && now_ms() < deadline;) {
+			usleep(50 * 1000);
+			meter_foreach_proc(m, map_find, &f);
+		}
 		TAP_CHECK(f.found && f.v1 == (uint64_t)sa.st_ino,
 			  "a process running before the meter is found in a (%llu)",
 			  (unsigned long long)f.v1);
@@ -247,5 +290,14 @@ int main(int argc, char **argv)
 	attributor_free(at);
 	rmdir(a);
 	rmdir(b);
+	for (int mode = METER_ATTACH_AUTO; mode <= METER_ATTACH_RAW_TP; mode++) {
+		char path[PATH_MAX + 80];
+
+		snprintf(path, sizeof(path), "%s/parked-%d", rundir, mode);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/go-%d", rundir, mode);
+		unlink(path);
+	}
+	rmdir(rundir);
 	return tap_done();
 }

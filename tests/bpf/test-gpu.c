@@ -147,7 +147,7 @@ static bool wait_libs(struct gpu *g, const char *const *paths, size_t n)
 {
 	struct pollfd p = { .fd = gpu_ring_fd(g), .events = POLLIN };
 
-	for (int waited = 0; waited < 10000; waited += 50) {
+	for (int waited = 0; waited < TAP_WAIT_MS; waited += 50) {
 		size_t known = 0;
 
 		gpu_consume(g);
@@ -411,7 +411,7 @@ static void test_container(void)
 	/* Found by the library-open record, or by the maps scan. */
 	bool found = false;
 
-	for (int i = 0; i < 200 && !found; i++) {
+	for (int i = 0; i < TAP_WAIT_MS / 50 && !found; i++) {
 		gpu_consume(g);
 		gpu_scan_pid(g, (uint32_t)run.pid);
 		for (size_t l = 0; l < gpu_n_libs(g); l++)

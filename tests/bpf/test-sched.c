@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +83,20 @@ static void on_tail_rec(const struct meter_tail *e, void *ud)
 	}
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
 static int drain_until_exit(struct meter *m, struct seen *s, int timeout_ms)
 {
 	struct pollfd p = { .fd = meter_ring_fd(m), .events = POLLIN };
+	uint64_t deadline = now_ms() + timeout_ms;
 
-	for (int waited = 0; s->exits == 0 && waited < timeout_ms; waited += 100) {
+	while (s->exits == 0 && now_ms() < deadline) {
 		poll(&p, 1, 100);
 		if (meter_consume(m) < 0)
 			return -1;
@@ -94,15 +104,16 @@ static int drain_until_exit(struct meter *m, struct seen *s, int timeout_ms)
 	return s->exits ? 0 : -ETIMEDOUT;
 }
 
-/* Consume the ring buffer for ms milliseconds. */
+/* Consume the ring buffer for ms milliseconds (of the clock: records may wake it sooner). */
 static void drain_for(struct meter *m, int ms)
 {
 	struct pollfd p = { .fd = meter_ring_fd(m), .events = POLLIN };
+	uint64_t deadline = now_ms() + ms;
 
-	for (int waited = 0; waited < ms; waited += 10) {
+	do {
 		poll(&p, 1, 10);
 		meter_consume(m);
-	}
+	} while (now_ms() < deadline);
 }
 
 struct find {
@@ -122,11 +133,55 @@ static int find_proc(uint32_t tgid, const struct hpcm_proc *p, void *ud)
 	return 0;
 }
 
-/* Run burn (ms of CPU in each of threads) as uid in cgroup cg and check what the meter saw. */
+/* A directory for burn's marker and gate files, writable by the unprivileged case too. */
+static char rundir[] = "/tmp/hpcmeter-test-sched.XXXXXX";
+
+/* Wait for a file that a child creates, consuming the ring buffer meanwhile (as the daemon
+ * does: it sees every exec of the node, and other tests may be spawning processes). */
+static bool wait_file(struct meter *m, const char *path)
+{
+	uint64_t deadline = now_ms() + TAP_WAIT_MS;
+
+	while (now_ms() < deadline) {
+		if (access(path, F_OK) == 0)
+			return true;
+		drain_for(m, 10);
+	}
+	printf("# timed out after %d s waiting for %s\n", TAP_WAIT_MS / 1000, path);
+	return false;
+}
+
+/* Another process's CPU time so far (all its threads), by its CPU clock; 0 if unknown. */
+static uint64_t process_cpu_ns(pid_t pid)
+{
+	struct timespec ts;
+	clockid_t cid;
+
+	if (clock_getcpuclockid(pid, &cid) != 0 || clock_gettime(cid, &ts) < 0)
+		return 0;
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static uint64_t read_ns(const char *path)
+{
+	unsigned long long ns = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f && fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	if (f)
+		fclose(f);
+	return ns;
+}
+
+/* Run burn (ms of CPU in each of threads) as uid in cgroup cg and check what the meter saw.
+ * burn parks half way (--park) until the test has taken a reading, so that the reading is
+ * known to fall while it runs, at a known CPU total. */
 static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t cg_id, int ms,
 		     int threads, uid_t uid)
 {
-	char arg_ms[16], arg_t[16], procs[PATH_MAX + 128], pidbuf[32];
+	char arg_before[16], arg_after[16], arg_t[16], procs[PATH_MAX + 128], pidbuf[32];
+	char marker[sizeof(rundir) + 32], gate[sizeof(rundir) + 32];
 	struct seen s = { 0 };
 	struct rusage ru;
 	int go[2], report[2], status, fd;
@@ -136,8 +191,11 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	char resolved[2 * PATH_MAX];
 	pid_t pid;
 
-	snprintf(arg_ms, sizeof(arg_ms), "%d", ms);
+	snprintf(arg_before, sizeof(arg_before), "%d", ms / 2);
+	snprintf(arg_after, sizeof(arg_after), "%d", ms - ms / 2);
 	snprintf(arg_t, sizeof(arg_t), "%d", threads);
+	snprintf(marker, sizeof(marker), "%s/parked-%d-%u", rundir, ms, (unsigned)uid);
+	snprintf(gate, sizeof(gate), "%s/go-%d-%u", rundir, ms, (unsigned)uid);
 	if (pipe(go) < 0 || pipe(report) < 0)
 		abort();
 	pid = fork();
@@ -172,7 +230,8 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 			_exit(126);
 		if (uid && (setgid(65534) < 0 || setuid(uid) < 0))
 			_exit(125);
-		execl(burn, burn, arg_ms, arg_t, (char *)NULL);
+		execl(burn, burn, "--park", marker, gate, arg_before, arg_after, arg_t,
+		      (char *)NULL);
 		fprintf(stderr, "# exec %s: %m\n", burn);
 		_exit(127);
 	}
@@ -196,12 +255,21 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 		abort();
 	close(go[1]);
 
-	/* Take a reading while it runs: the counter must be live, not only at exit. The ring
-	 * buffer is drained meanwhile, as the daemon does: it sees every exec of the node, and
-	 * other tests may be spawning processes. */
+	/* Take a reading while it runs (parked half way): the counter must be live, not only at
+	 * exit, and hold what the process has burned so far: what its CPU clock says just before
+	 * and just after the reading. */
 	struct find f = { .pid = pid };
-	drain_for(m, ms / 2);
-	meter_foreach_proc(m, find_proc, &f);
+	uint64_t parked_ns = 0, clock_before = 0, clock_after = 0;
+
+	if (wait_file(m, marker)) {
+		parked_ns = read_ns(marker);
+		clock_before = process_cpu_ns(pid);
+		meter_foreach_proc(m, find_proc, &f);
+		clock_after = process_cpu_ns(pid);
+	}
+	fd = open(gate, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
 
 	pid_t w;
 	while ((w = wait4(pid, &status, WNOHANG, &ru)) == 0)
@@ -212,17 +280,34 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 		  "burn %d ms x %d threads (uid %u) exited 0 (status %#x)", ms, threads,
 		  (unsigned)uid, status);
 
-	TAP_CHECK(drain_until_exit(m, &s, 5000) == 0, "exit record seen for pid %d", pid);
+	TAP_CHECK(drain_until_exit(m, &s, TAP_WAIT_MS) == 0, "exit record seen for pid %d", pid);
 	TAP_CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
-	TAP_CHECK(f.found && f.cpu_ns > 0, "a reading mid-run held a live counter (%.3f s)",
-		  f.cpu_ns / 1e9);
+	/* A thread that is on a CPU when the clock is read (looking for its gate) has its time
+	 * since the scheduler last folded it into se.sum_exec_runtime counted by the clock but not
+	 * yet by the reading: at most a tick per thread (10 ms allows HZ=100). */
+	uint64_t unfolded_ns = (uint64_t)threads * 10000 * NSEC_PER_USEC;
+
+	TAP_CHECK(f.found && parked_ns > 0 && clock_before >= parked_ns &&
+			  f.cpu_ns + unfolded_ns >= clock_before && f.cpu_ns <= clock_after,
+		  "a reading mid-run held a live counter (%.4f s; the process clock said %.4f s "
+		  "before it, %.4f s after, %.4f s when the process parked)",
+		  f.cpu_ns / 1e9, clock_before / 1e9, clock_after / 1e9, parked_ns / 1e9);
 
 	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
 			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
-	double ratio = ru_ns ? (double)s.exit.cpu_ns / ru_ns : 0;
+	/* What it ran after its exit record (tearing its memory down: tens of ms under ASan)
+	 * comes in a tail record after its parent reaped it, when it is HPCM_TAIL_MIN_NS or
+	 * more: rusage says whether there is one to wait for. */
+	for (uint64_t deadline = now_ms() + TAP_WAIT_MS;
+	     s.exits && !s.tails && ru_ns > s.exit.cpu_ns + 10 * HPCM_TAIL_MIN_NS &&
+	     now_ms() < deadline;)
+		drain_for(m, 20);
+	uint64_t meter_ns = s.exit.cpu_ns + (s.tails ? s.tail.cpu_ns : 0);
+	double ratio = ru_ns ? (double)meter_ns / ru_ns : 0;
 	TAP_CHECK(ratio > 0.95 && ratio < 1.05,
-		  "meter %.4f s vs rusage %.4f s (ratio %.4f, within 5%%)", s.exit.cpu_ns / 1e9,
-		  ru_ns / 1e9, ratio);
+		  "meter %.4f s (exit record) + %.4f s (tail) vs rusage %.4f s (ratio %.4f, within "
+		  "5%%)",
+		  s.exit.cpu_ns / 1e9, s.tails ? s.tail.cpu_ns / 1e9 : 0, ru_ns / 1e9, ratio);
 	TAP_CHECK(ru_ns >= (uint64_t)ms * threads * 1000000ULL * 95 / 100,
 		  "the workload really burned its CPU (%.3f s)", ru_ns / 1e9);
 	TAP_CHECK(s.exec.cgroup_id == cg_id, "exec record cgroup id %llu == cgroup inode %llu",
@@ -250,6 +335,8 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 		  "%u %u, a session of its own: %s)",
 		  s.exec.loginuid, s.exec.sessionid, session[0], session[1],
 		  session[2] ? "yes" : "no");
+	unlink(marker);
+	unlink(gate);
 	TAP_CHECK(s.exit.start_ns == s.exec.start_ns && s.exit.start_ns > 0,
 		  "exit and exec records carry the same start time");
 	cur = NULL;
@@ -286,7 +373,7 @@ static void check_detach(struct meter *m)
 	if (fd >= 0)
 		close(fd);
 	/* The kernel may free a link a moment after its last reference goes (RCU). */
-	for (int i = 0; fd >= 0 && i < 40; i++) {
+	for (int i = 0; fd >= 0 && i < TAP_WAIT_MS / 50; i++) {
 		missing = 99;
 		if (meter_check_attached(m, &missing) < 0 || missing == 1)
 			break;
@@ -385,7 +472,8 @@ static void run_tail_case(struct meter *m, bool leader_first)
 		  "%s: the child ran to its end (status %d)",
 		  leader_first ? "leader first" : "pipes held at exit", status);
 	/* The tail comes at the leader's release, after an RCU grace period. */
-	for (int i = 0; i < 250 && (!s.exits || !s.tails); i++)
+	for (uint64_t deadline = now_ms() + TAP_WAIT_MS;
+	     (!s.exits || !s.tails) && now_ms() < deadline;)
 		drain_for(m, 20);
 	uint64_t ru_ns = ((uint64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * NSEC_PER_SEC +
 			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
@@ -479,7 +567,7 @@ static void run_move_case(struct meter *m, const char *mnt, const char *a, uint6
 		abort();
 	while (waitpid(pid, &status, WNOHANG) == 0)
 		drain_for(m, 20);
-	TAP_CHECK(drain_until_exit(m, &s, 5000) == 0 && WIFEXITED(status) &&
+	TAP_CHECK(drain_until_exit(m, &s, TAP_WAIT_MS) == 0 && WIFEXITED(status) &&
 			  WEXITSTATUS(status) == 0,
 		  "the child ran to its end (status %d)", status);
 	TAP_CHECK(s.moves == 2, "two move records for pid %d (got %d)", pid, s.moves);
@@ -535,6 +623,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_max_level(LOG_LVL_WARNING);
+	/* burn writes its marker there also when it runs as nobody */
+	if (!mkdtemp(rundir) || chmod(rundir, 0777) < 0) {
+		printf("Bail out! cannot create %s: %m\n", rundir);
+		return 1;
+	}
 	r = cgroup2_mount_find(mnt, sizeof(mnt));
 	if (r < 0) {
 		printf("Bail out! no cgroup2 mount: %s\n", strerror(-r));
@@ -616,5 +709,6 @@ int main(int argc, char **argv)
 	TAP_CHECK(attributor_cgroup_path(a, st.st_ino, &path) == -ESTALE,
 		  "a removed cgroup no longer resolves (-ESTALE)");
 	attributor_free(a);
+	rmdir(rundir);
 	return tap_done();
 }

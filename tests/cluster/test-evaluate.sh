@@ -59,7 +59,7 @@ DBUS_SYSTEM_BUS_ADDRESS=$BUS_ADDRESS "$HPCMETERD" --cluster --state-dir "$T/ev/s
 	--cluster-database "$(pg_conninfo ev)" >>"$T/ev/hpcmeterd.log" 2>&1 &
 NODE_PID[ev]=$!
 _pids+=("${NODE_PID[ev]}")
-check "hpcmeterd --cluster comes up on its bus" wait_for 30 node_ctl ev status
+check "hpcmeterd --cluster comes up on its bus" wait_for node_ctl ev status
 check "the evaluator meters nothing (no BPF program attached)" test -z "$(node_status ev attach_mode)"
 diag "evaluator: $(node_status ev cluster_evaluator)"
 
@@ -94,23 +94,23 @@ detail() { node_ctl ev violations --json=short | python3 -c "
 import json, sys
 for v in json.load(sys.stdin):
     if v['license_id'] == '$1' and v['kind'] == '$2': print(v['detail'])"; }
-check "together over the cap: the evaluator raises L-TOTAL" wait_for 90 violation L-TOTAL cap-exceeded
+check "together over the cap: the evaluator raises L-TOTAL" wait_for violation L-TOTAL cap-exceeded
 d=$(detail L-TOTAL cap-exceeded)
 diag "$d"
 check "... naming both nodes and their shares" grep -q "nodes: n1 [0-9.]*, n2 [0-9.]*" <<<"$d"
 check "each node alone stays under it (no violation on n1)" \
 	test "$(node_ctl n1 violations --json=short | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 0
-check "a job on two nodes over its per-job cap: L-JOB for job 77" wait_for 60 violation L-JOB cap-exceeded
+check "a job on two nodes over its per-job cap: L-JOB for job 77" wait_for violation L-JOB cap-exceeded
 d=$(detail L-JOB cap-exceeded)
 diag "$d"
 check "... for job 77 across n1 and n2" grep -q "job 77.*nodes: n1 .*, n2 " <<<"$d"
-check "a project of two jobs over its cap: L-PROJ for llm-a" wait_for 60 violation L-PROJ cap-exceeded
+check "a project of two jobs over its cap: L-PROJ for llm-a" wait_for violation L-PROJ cap-exceeded
 d=$(detail L-PROJ cap-exceeded)
 diag "$d"
 check "... project llm-a across n1 and n2" grep -q "project llm-a.*nodes: n1 .*, n2 " <<<"$d"
 no_subset() { ! violation L-SUBSET cap-exceeded; }
 check "a licence bound to n1 alone counts n1 only: L-SUBSET stays under" no_subset
-check "a licence naming a node that is not enrolled: a violation" wait_for 30 violation L-UNKNOWN cluster-unknown-node
+check "a licence naming a node that is not enrolled: a violation" wait_for violation L-UNKNOWN cluster-unknown-node
 diag "$(detail L-UNKNOWN cluster-unknown-node)"
 node_ctl ev license explain L-TOTAL >"$T/explain.out" 2>&1
 diag "$(cat "$T/explain.out")"
@@ -118,7 +118,7 @@ check "explain says the result across 2 nodes and that it is certain" grep -q "a
 
 # The evaluator's violations are chained in its ledger and reach the store as its records.
 in_store() { [ "$(psql_as postgres "SELECT count(*) FROM hpcm.records WHERE node = 'ev' AND tbl = 'violations'")" -ge 4 ]; }
-check "the evaluator's violations reach the store, chained" wait_for 60 in_store
+check "the evaluator's violations reach the store, chained" wait_for in_store
 "$HPCMETERCTL" cluster verify --database "$DB" --node ev >"$T/verify.out"
 check "... and verify with the evaluator's key" test $? = 0
 diag "$(cat "$T/verify.out")"
@@ -155,7 +155,7 @@ check "report --cluster of a licence the evaluator does not have: exit 5" test $
 
 # ---- the store down, then up: nothing counted twice ----
 pg_stop
-check "store down: the evaluator says it cannot read it" wait_for 30 sh -c \
+check "store down: the evaluator says it cannot read it" wait_for sh -c \
 	"DBUS_SYSTEM_BUS_ADDRESS='${NODE_BUS[ev]}' '$HPCMETERCTL' status --json | grep -q '\"cluster_evaluator\":\"cannot connect'"
 burn_in n1/job_77 500
 declare -A target
@@ -192,7 +192,7 @@ psql_as n1 "INSERT INTO hpcm.checkpoints (node, time_usec, head_seq, head_hash, 
 	gpu_ns, key_id, signature) VALUES ('n1', $ahead, $cseq, decode('$chash', 'hex'), $civ, $ccpu,
 	$cgpu, '$ckey', decode('$(od -An -tx1 -v "$T/ahead.sig" | tr -d ' \n')', 'hex'))" >/dev/null
 skewed() { violation L-TOTAL cluster-clock-skew; }
-check "a node whose clock is ahead of the store's: a violation" wait_for 60 skewed
+check "a node whose clock is ahead of the store's: a violation" wait_for skewed
 diag "$(detail L-TOTAL cluster-clock-skew)"
 
 # ---- a node whose key changed ----

@@ -55,10 +55,10 @@ run() {
 		\"$T/bin/hpcm-agg-bad\"'"
 	# Everything the workload did is in: its violation is signalled (an exec and a commit)
 	# and a reading after its last process (the intervals of its CPU time).
-	wait_for 60 sh -c "'$HPCMETERCTL' violations --json | grep -q hpcm-agg-bad"
+	wait_for sh -c "'$HPCMETERCTL' violations --json | grep -q hpcm-agg-bad"
 	local c0
 	c0=$("$HPCMETERCTL" status --json | json "d['collections']")
-	wait_for 60 sh -c "[ \$('$HPCMETERCTL' status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"collections\"])') -ge $((c0 + 2)) ]"
+	wait_for sh -c "[ \$('$HPCMETERCTL' status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"collections\"])') -ge $((c0 + 2)) ]"
 	stop_daemon
 	rm -rf "$T/$mode"
 	mv "$T/state" "$T/$mode"

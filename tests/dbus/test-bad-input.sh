@@ -102,7 +102,7 @@ check "the daemon logged each rejected file" \
 # 3. The good licence is enforced all the same.
 setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
 got_good() { "$HPCMETERCTL" violations --json | json "[v['license_id'] for v in d if v['uid']==65534]" | grep -q "GOOD-1"; }
-check "a violation is raised for the good licence" wait_for 10 got_good
+check "a violation is raised for the good licence" wait_for got_good
 
 # 4. Fixing a file and reloading takes it in.
 sed -i 's/userz:/users:/' "$L/typo.yaml"
@@ -111,7 +111,7 @@ check "after reload: 2 licence errors, 2 active" \
 	test "$("$HPCMETERCTL" status --json | json "(d['license_errors'], d['licenses_active'])")" = "(2, 2)"
 setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true
 got_typo() { "$HPCMETERCTL" violations --json | json "[v['license_id'] for v in d if v['uid']==65534]" | grep -q "TYPO-1"; }
-check "the reloaded licence is enforced (a violation for TYPO-1)" wait_for 10 got_typo
+check "the reloaded licence is enforced (a violation for TYPO-1)" wait_for got_typo
 check "the daemon is still running" kill -0 "$DAEMON_PID"
 check "hpcmeterd exits 0 on SIGTERM" stop_daemon
 

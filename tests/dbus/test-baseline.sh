@@ -1,7 +1,8 @@
 #!/bin/bash
-# Usage before the meter is not charged, usage after is: a process that burns CPU across the
-# daemon's start is charged only what it burns from the start on (the scheduler's counter at
-# the first reading is its baseline), and a process that starts later is charged in full.
+# Usage before the meter is not charged, usage after is: a process that burns CPU before the
+# daemon's start and after it is charged only what it burns from the start on (the scheduler's
+# counter at the first reading is its baseline), and a process that starts later is charged in
+# full.
 . "$(dirname "$0")/../lib.sh"
 echo "TAP version 13"
 
@@ -18,18 +19,22 @@ printf '#!/bin/sh\necho $$ > "%s/cgroup.procs" && exec "$@"\n' "$(cgroup2_mount)
 chmod 755 "$T/in-cg"
 cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; } # utime+stime, ticks of 10 ms
 
-"$T/in-cg" setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/burn" 2000 &
+# The early process burns 0.6 s, waits (asleep) while the daemon starts, then burns 1.4 s more.
+mkdir -m 777 "$T/run"
+"$T/in-cg" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	"$T/burn" --park "$T/run/parked" "$T/run/go" 600 1400 &
 early=$!
 _pids+=("$early")
-wait_for 10 sh -c "[ \$(awk '{print \$14+\$15}' /proc/$early/stat) -ge 60 ]" # 0.6 s burned
+wait_file "$T/run/parked"
 before=$(cpu_s "$early")
 start_daemon --licenses "$T/licenses" --interval 1
 after=$(cpu_s "$early")
 diag "the early process had burned $before s before the daemon started, $after s once it was up"
+touch "$T/run/go"
 wait "$early"
 # a process that starts once the daemon runs: charged in full
 "$T/in-cg" setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/burn" 700 1
-sleep 2.5 # two readings
+wait_readings # all of both is in the usage once a reading after their ends is made
 charged() {
 	"$HPCMETERCTL" usage --json | json "sum(u['cpu_ns'] for u in d if u['uid'] == 65534 and u['cgroup'] == '$CG') / 1e9"
 }

@@ -34,17 +34,18 @@ kill9() {
 	kill -9 "$DAEMON_PID"
 	wait "$DAEMON_PID" 2>/dev/null
 }
-# burner SECONDS: a process in our cgroup that burns SECONDS of CPU, says so, then sleeps.
+# burner SECONDS: a process in our cgroup that burns SECONDS of CPU, says so, then sleeps
+# until it is killed.
 burner() {
 	rm -f "$T/burned"
 	sh -c "echo \$\$ > '$CGMNT/$CG/cgroup.procs' && exec python3 -c '
-import time, os
+import signal, time
 while time.process_time() < $1: pass
 open(\"$T/burned\", \"w\").close()
-time.sleep(120)'" &
+while True: signal.pause()'" &
 	BURNER=$!
 	_pids+=("$BURNER")
-	wait_for 30 test -e "$T/burned"
+	wait_file "$T/burned" || { echo "Bail out! the burner did not burn $1 s"; exit 1; }
 }
 cg_cpu() { q "SELECT COALESCE(SUM(cpu_ns), 0) FROM usage WHERE cgroup LIKE '%$CG%'"; }
 
@@ -91,6 +92,8 @@ burner 0.1
 heads=()
 kills=()
 for i in $(seq 20); do
+	# The kill comes at a random moment of the writing (the fault, not a wait: nothing is
+	# asserted about what the daemon did by then).
 	sleep "0.$((RANDOM % 6 + 3))"
 	# The head of the chain as committed right now, then the kill.
 	heads+=("$(q "SELECT seq || ':' || hex(hash) FROM chain ORDER BY seq DESC LIMIT 1")")
@@ -100,7 +103,7 @@ for i in $(seq 20); do
 done
 kill "$STORM"
 kill "$BURNER"
-sleep 2
+wait_readings 2
 stop_daemon
 diag "$(q "SELECT COUNT(*) || ' chain records, ' || (SELECT COUNT(*) FROM process_records) || ' process records, ' || (SELECT COUNT(*) FROM intervals) || ' intervals' FROM chain")"
 

@@ -51,7 +51,7 @@ spacing() {
 
 # 1. Before: the daemon's own rhythm.
 b0=$(now_usec)
-wait_for 60 intervals_after "$b0" 6
+wait_for intervals_after "$b0" 6
 b1=$(now_usec)
 diag "before the flood: $(spacing "$b0" "$b1")"
 
@@ -112,7 +112,7 @@ check "100 nested variants are refused before the daemon (bus or sd-bus: $(cat "
 # 5. Metering went on: the daemon is up, every interval starts where the one before ended,
 # and no gap was recorded.
 e0=$(now_usec)
-wait_for 10 intervals_after "$e0" 1
+wait_for intervals_after "$e0" 1
 check "the daemon is still running and answering" sh -c "\"$HPCMETERCTL\" status >/dev/null"
 holes=$(sql "SELECT count(*) FROM intervals a JOIN intervals b ON b.id = (SELECT min(id) FROM intervals WHERE id > a.id) WHERE b.start_usec != a.end_usec")
 check "every interval starts where the previous one ended ($holes holes)" test "$holes" = 0

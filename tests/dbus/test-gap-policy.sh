@@ -22,15 +22,15 @@ license:
 EOY
 start_bus
 start_daemon --licenses "$T/licenses" --interval 1
-sleep 1.5
+wait_readings
 stop_daemon
-sleep 1 # the daemon is down: a gap
+sleep 1 # the fault: the daemon is down for a second, a gap
 start_daemon --licenses "$T/licenses" --interval 1
 gap_violations() {
 	"$HPCMETERCTL" violations --json | json "[(v['license_id'], v['kind']) for v in d if v['kind'] == 'metering-gap']"
 }
 has_gap_violation() { gap_violations | grep -q GAP-STRICT-1; }
-wait_for 10 has_gap_violation
+wait_for has_gap_violation
 check "the gap of the restart is a violation of the licence whose gap policy says so" \
 	test "$(gap_violations)" = "[('GAP-STRICT-1', 'metering-gap')]"
 "$HPCMETERCTL" violations --json | json "[v['detail'] for v in d if v['kind'] == 'metering-gap'][0]" >"$T/detail"

@@ -47,13 +47,13 @@ LD_LIBRARY_PATH=$T/lib "$LOAD" -C libcuda.so.1 -H libamdhip64.so -O libOpenCL.so
 LOAD_PID=$!
 _pids+=("$LOAD_PID")
 exec 7>"$T/in" 8<"$T/out"
-read -r -t 10 line <&8
+read -r -t "$WAIT_SECONDS" line <&8
 check "the load program is ready" test "$line" = ready
 attached() {
 	"$HPCMETERCTL" inventory --json >"$T/inv.json" &&
 		[ "$(json "sum(1 for l in d['libraries'] if '$T/lib/' in l)" <"$T/inv.json")" = 4 ]
 }
-check "the daemon attached to the four runtime libraries the program opened" wait_for 10 attached
+check "the daemon attached to the four runtime libraries the program opened" wait_for attached
 check "inventory lists probes on the launch path" \
 	test "$(json "d['launch_probes']" <"$T/inv.json")" -gt 0
 "$HPCMETERCTL" status >"$T/status.txt"
@@ -73,7 +73,7 @@ exec 8<&-
 # 2 workers (main + 1 thread) x 100 iterations + the child's 3, 6 launches each.
 sum() { "$HPCMETERCTL" usage --json | json "sum(u.get('$1', 0) for u in d)"; }
 counted() { [ "$(sum launches)" = $(((2 * 100 + 3) * 6)) ]; }
-check "usage has the exact launch count (1218)" wait_for 10 counted
+check "usage has the exact launch count (1218)" wait_for counted
 check "threads launched: $(((2 * 100 + 3) * 4904))" test "$(sum threads_launched)" = $(((2 * 100 + 3) * 4904))
 check "bytes host-to-device: $(((2 * 100 + 3) * 4096))" test "$(sum bytes_h2d)" = $(((2 * 100 + 3) * 4096))
 check "bytes allocated: $((3 * 1124352))" test "$(sum bytes_alloc)" = $((3 * 1124352))
@@ -96,7 +96,7 @@ LD_LIBRARY_PATH=$T/lib "$LOAD" -C libcuda.so.1 -n 1 -t 0 -c 0 -w <"$T/in" >"$T/o
 LOAD_PID=$!
 _pids+=("$LOAD_PID")
 exec 7>"$T/in" 8<"$T/out"
-read -r -t 10 line <&8
+read -r -t "$WAIT_SECONDS" line <&8
 start_daemon --licenses "$T/licenses" --interval 1
 "$HPCMETERCTL" inventory --json >"$T/inv.json"
 check "light mode: the running process's libcuda is found" \
@@ -132,9 +132,11 @@ stop_daemon
 start_daemon --licenses "$T/licenses" --interval 1 --gpu-mode detailed
 check "detailed mode: no uncounted term" \
 	test "$("$HPCMETERCTL" status --json | json "d['gpu_terms_uncounted']")" = 0
-sleep 1.5
-"$HPCMETERCTL" license explain LAUNCH-CAP-1 >"$T/explain.txt" 2>&1
-check "detailed mode: the launch cap is evaluated" grep -q "caps.launch-day *ok" "$T/explain.txt"
+evaluated() {
+	"$HPCMETERCTL" license explain LAUNCH-CAP-1 >"$T/explain.txt" 2>&1 &&
+		grep -q "caps.launch-day *ok" "$T/explain.txt"
+}
+check "detailed mode: the launch cap is evaluated" wait_for evaluated
 diag "$(grep launch-day "$T/explain.txt")"
 stop_daemon
 tap_done

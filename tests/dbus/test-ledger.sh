@@ -35,18 +35,18 @@ check "the report key is created at first start, private key 0600" \
 	test "$(stat -c %a "$S/report-key.pem")" = 600
 check "the public key is exportable" sh -c "'$HPCMETERCTL' report public-key --state-dir '$S' >'$T/pub.pem' && grep -q 'BEGIN PUBLIC KEY' '$T/pub.pem'"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$BUILD/tests/burn" 300
-sleep 1.5
+wait_readings # its usage is in the ledger
 
 # A clean stop and a start: a daemon-stopped gap, signalled.
 dbus-monitor --address "$DBUS_SYSTEM_BUS_ADDRESS" \
 	"type='signal',interface='org.hpcmeter1.Meter',member='MeteringGap'" >"$T/monitor.out" 2>&1 &
 MON=$!
 _pids+=("$MON")
-wait_subscribed "$MON"
+wait_monitoring "$T/monitor.out"
 stop_daemon
 start_daemon --licenses "$T/licenses" --interval 1 --metrics-file "$T/metrics.prom"
 check "the restart sends a MeteringGap signal for the time the daemon was stopped" \
-	wait_for 10 grep -q '"daemon-stopped"' "$T/monitor.out"
+	wait_for grep -q '"daemon-stopped"' "$T/monitor.out"
 busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" --json=short call org.hpcmeter1 /org/hpcmeter1 \
 	org.hpcmeter1.Meter ListGaps t 0 >"$T/gaps.json"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$BUILD/tests/burn" 100
@@ -58,7 +58,7 @@ kill -STOP "$DAEMON_PID"
 for _ in $(seq 1500); do /bin/true; done
 kill -CONT "$DAEMON_PID"
 check "lost ring-buffer records open a ringbuf-drop gap" \
-	wait_for 10 grep -q '"ringbuf-drop"' "$T/monitor.out"
+	wait_for grep -q '"ringbuf-drop"' "$T/monitor.out"
 
 # Metrics.
 "$HPCMETERCTL" metrics >"$T/metrics.om"

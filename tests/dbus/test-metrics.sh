@@ -87,7 +87,7 @@ job_metered() {
 		"$PY" -c "import sys; sys.exit(0 if $(sample "$T/m.om" hpcmeter_cpu_seconds_total "${JOBL[@]}" || echo 0) >= 0.55 else 1)"
 }
 check "the job's CPU seconds (>= 0.55 s) and GPU seconds appear under hpc_job=$JOB" \
-	wait_for 20 job_metered
+	wait_for job_metered
 cp "$T/m.om" "$T/job.om"
 cp "$T/metrics.prom" "$T/job.prom"
 diag "$(grep -E "hpc_job=\"$JOB\"|^hpcmeter_build|^hpcmeter_license" "$T/job.om")"
@@ -160,9 +160,9 @@ ratio_is() { # ratio_is CAP SCOPE PERIOD SUBJECT SQL-SUM LIMIT: the metric equal
 	[ -n "$got" ] && "$PY" -c "import sys; sys.exit(0 if abs($got - $want / 1e9 / $6) < 1e-9 else 1)"
 }
 check "the job's cap ratio is its CPU seconds in the ledger / $LIMIT_JOB" \
-	wait_for 10 ratio_is cpu-job job run "$JOB" "SUM(CASE WHEN job = '$JOB' THEN cpu_ns END)" "$LIMIT_JOB"
+	wait_for ratio_is cpu-job job run "$JOB" "SUM(CASE WHEN job = '$JOB' THEN cpu_ns END)" "$LIMIT_JOB"
 check "the user's cap ratio is uid 65534's CPU seconds in the ledger / $LIMIT_USER" \
-	wait_for 10 ratio_is cpu-user user validity "nobody (uid 65534)" \
+	wait_for ratio_is cpu-user user validity "nobody (uid 65534)" \
 	"SUM(CASE WHEN uid = 65534 THEN cpu_ns END)" "$LIMIT_USER"
 highest=$(sample "$T/m.om" hpcmeter_license_cap_highest_usage_ratio "${CAPL[@]}" cap=cpu-job scope=job period=run)
 jobratio=$(sample "$T/m.om" hpcmeter_license_cap_usage_ratio "${CAPL[@]}" cap=cpu-job scope=job period=run subject="$JOB")
@@ -178,11 +178,11 @@ echo go >"$T/go"
 wait "$JOB_PID"
 check "the job ran (device held, CPU burned) in job $JOB" test $? = 0
 job_gone() { om && ! grep -q "hpc_job=\"$JOB\"" "$T/m.om"; }
-check "the ended job's CPU and GPU series are dropped after metrics_series_grace" wait_for 20 job_gone
+check "the ended job's CPU and GPU series are dropped after metrics_series_grace" wait_for job_gone
 check "and its cap ratio series" sh -c "! grep -q 'subject=\"$JOB\"' '$T/m.om'"
 check "the cap's highest ratio is still there" \
 	test -n "$(sample "$T/m.om" hpcmeter_license_cap_highest_usage_ratio "${CAPL[@]}" cap=cpu-job scope=job period=run)"
-check "and the file drops them too" wait_for 10 sh -c "! grep -q 'hpc_job=\"$JOB\"' '$T/metrics.prom'"
+check "and the file drops them too" wait_for sh -c "! grep -q 'hpc_job=\"$JOB\"' '$T/metrics.prom'"
 check "what still runs keeps its series (root outside jobs)" \
 	grep -q '^hpcmeter_cpu_seconds_total{hpc_job="",user="root",uid="0"} ' "$T/m.om"
 check "the text after the drop still passes promtool" sh -c "promtool check metrics <'$T/metrics.prom'"

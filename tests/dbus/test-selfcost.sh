@@ -13,7 +13,7 @@ st() { "$HPCMETERCTL" status --json | json "d.get('$1')"; }
 check "status says BPF statistics are on" test "$(st bpf_stats)" = on
 runs0=$(st bpf_run_count)
 for _ in $(seq 50); do /bin/true; done
-sleep 1.5
+wait_readings
 runs1=$(st bpf_run_count)
 ns1=$(st bpf_run_time_ns)
 diag "BPF program runs $runs0 -> $runs1, run time $ns1 ns"

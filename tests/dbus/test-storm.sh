@@ -50,10 +50,10 @@ storm_counted() {
 	[ "$(q "SELECT COALESCE(SUM(execs), 0) FROM process_counts
 		WHERE executable = '$KPREFIX$T/bin/tiny'")" -gt 0 ]
 }
-check "the daemon counts the storm while it runs" wait_for 60 storm_counted
+check "the daemon counts the storm while it runs" wait_for storm_counted
 sh -c "echo \$\$ >'$JOBCG/cgroup.procs' && exec '$T/bin/hpcm-storm-bad'"
 check "the prohibited program run during the storm is signalled" \
-	wait_for 60 grep -q 'hpcm-storm-bad' "$T/monitor.out"
+	wait_for grep -q 'hpcm-storm-bad' "$T/monitor.out"
 kill -TERM "$STORM"
 wait "$STORM"
 check "the storm ran until it was stopped" test $? = 0
@@ -66,7 +66,7 @@ counted() {
 		WHERE executable = '$KPREFIX$T/bin/tiny' AND job = '$JOB'")" = "$n $n" ]
 }
 check "all $n execs and exits of the storm are counted in job $JOB (process_counts)" \
-	wait_for 60 counted
+	wait_for counted
 diag "$(q "SELECT COUNT(*) || ' rows of process_counts for ' || SUM(execs) || ' execs' FROM process_counts WHERE executable = '$KPREFIX$T/bin/tiny'")"
 check "no record was lost (ringbuf_drops 0)" \
 	test "$("$HPCMETERCTL" status --json | json "d['ringbuf_drops']")" = 0

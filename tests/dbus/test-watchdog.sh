@@ -8,45 +8,38 @@ echo "TAP version 13"
 
 start_bus
 mkdir -p "$T/licenses"
-python3 - "$T/notify" "$T/notify.log" <<'PY' &
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        data = s.recv(4096).decode(errors="replace")
-        for line in data.splitlines():
-            log.write("%.3f %s\n" % (time.monotonic(), line))
-PY
-_pids+=($!)
-wait_for 5 test -S "$T/notify"
+start_notify_listener
 NOTIFY_SOCKET=$T/notify WATCHDOG_USEC=1000000 start_daemon --licenses "$T/licenses" --interval 5
 
-wait_for 5 grep -q " READY=1" "$T/notify.log"
+wait_for grep -q " READY=1" "$T/notify.log"
 check "READY=1 is sent" grep -q " READY=1" "$T/notify.log"
 count() { grep -c " WATCHDOG=1" "$T/notify.log"; }
 pinged() { [ "$(count)" -ge "$1" ]; }
-wait_for 5 pinged 3
+wait_for pinged 3
 n=$(count)
 check "WATCHDOG=1 is sent at half the 1 s period ($n pings)" pinged 3
 
 kill -STOP "$DAEMON_PID"
-sleep 0.3 # a ping in flight when the process stopped may still land
+wait_for is_stopped "$DAEMON_PID"
+notify_sync # every ping sent before the stop is counted
 before=$(count)
-sleep 2
+sleep 2 # stopped for two watchdog periods: a loop that ran would ping four times
+notify_sync
 after=$(count)
 kill -CONT "$DAEMON_PID"
 check "no WATCHDOG=1 while the daemon is stopped ($before -> $after)" test "$before" = "$after"
-wait_for 5 pinged $((after + 2))
+wait_for pinged $((after + 2))
 check "pings resume when it runs again" pinged $((after + 2))
 
 stop_daemon
 check "STOPPING=1 is sent at a stop" grep -q " STOPPING=1" "$T/notify.log"
 
-# Without WATCHDOG_USEC there are no pings (no systemd watchdog asked for one).
+# Without WATCHDOG_USEC there are no pings (no systemd watchdog asked for one), however long
+# the loop runs: two readings of one second.
 : >"$T/notify.log"
-NOTIFY_SOCKET=$T/notify start_daemon --licenses "$T/licenses" --interval 5
-wait_for 5 grep -q " READY=1" "$T/notify.log"
-sleep 1.5
+NOTIFY_SOCKET=$T/notify start_daemon --licenses "$T/licenses" --interval 1
+wait_for grep -q " READY=1" "$T/notify.log"
+wait_readings 2
+notify_sync
 check "no WATCHDOG_USEC, no pings" test "$(count)" = 0
 tap_done

@@ -52,12 +52,12 @@ start_bus
 HPCMETERD=$T/hpcmeterd-in-memcg
 start_daemon --licenses "$T/licenses" --interval 1
 check "the daemon runs in its memory cgroup" grep -qx "$DAEMON_PID" "$MEMCG/cgroup.procs"
-sleep 1.5
+wait_readings # an interval is committed
 # An exec storm: the daemon allocates for each new process.
 (while :; do /bin/true; done) &
 STORM=$!
 _pids+=("$STORM")
-sleep 1
+wait_readings # with the storm's records
 # The head of the chain and the number of records, as committed now (one snapshot).
 snap=$(q "SELECT seq || ':' || hex(hash) || ':' || (SELECT COUNT(*) FROM chain) FROM chain ORDER BY seq DESC LIMIT 1")
 head=${snap%:*}
@@ -65,13 +65,21 @@ n0=${snap##*:}
 kills0=$(oom_kills)
 diag "the daemon's cgroup uses $(usage) bytes"
 # Lower the limit step by step to what it uses: the kernel reclaims what it can, then kills.
-for _ in $(seq 200); do
-	kill -0 "$DAEMON_PID" 2>/dev/null || break
+# (Killed, the daemon is gone or a zombie until the wait below: kill -0 may still succeed.)
+lowered() {
+	[ -e "/proc/$DAEMON_PID" ] || return 0
+	grep -q '^State:.*zombie' "/proc/$DAEMON_PID/status" 2>/dev/null && return 0
 	set_limit $(($(usage) / 4096 * 4096 - 65536)) 2>/dev/null
-	sleep 0.05
-done
-wait "$DAEMON_PID" 2>/dev/null
-status=$?
+	return 1
+}
+if wait_for lowered; then
+	wait "$DAEMON_PID" 2>/dev/null
+	status=$?
+else
+	kill -9 "$DAEMON_PID"
+	wait "$DAEMON_PID" 2>/dev/null
+	status="alive after $WAIT_SECONDS s"
+fi
 dead_at=$(now_usec)
 kill "$STORM"
 wait "$STORM" 2>/dev/null
@@ -83,7 +91,7 @@ set_limit max 2>/dev/null || set_limit -1
 # Restarted, as Restart=on-failure would.
 HPCMETERD=$BUILD/hpcmeterd
 start_daemon --licenses "$T/licenses" --interval 1
-sleep 1.5
+wait_readings
 stop_daemon
 check_committed_kept "$T/state" "$head" "$n0" "before the kill"
 check "a daemon-down gap covers the time it was away" \

@@ -30,7 +30,7 @@ writable() { [ "$(state)" = ok ]; }
 
 start_bus
 start_daemon --licenses "$T/licenses" --interval 1
-sleep 1.5
+wait_readings # an interval is committed
 check "the ledger starts writable" test "$(state)" = ok
 n_before=$(q "SELECT COUNT(*) FROM chain")
 
@@ -44,7 +44,7 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
 	exec 7>"$T/cli.in"
 	printf '.bail on\n.timeout 20000\nBEGIN EXCLUSIVE;\nSELECT '"'"'lock-held'"'"';\n' >&7
 	# (not "locked": SQLite's "database is locked" has that word)
-	wait_for 30 sh -c "grep -qx lock-held '$T/cli.out' || ! kill -0 $CLI 2>/dev/null"
+	wait_for sh -c "grep -qx lock-held '$T/cli.out' || ! kill -0 $CLI 2>/dev/null"
 	grep -qx lock-held "$T/cli.out" && break
 	diag "attempt $attempt: $(cat "$T/cli.out")"
 	exec 7>&-
@@ -57,11 +57,11 @@ STORM=$!
 _pids+=("$STORM")
 "$T/bin/hpcm-while-locked"
 check "while locked the daemon says the ledger is degraded" \
-	wait_for 30 sh -c "'$HPCMETERCTL' status --json | grep -q '\"ledger_state\":\"degraded: Device or resource busy'"
+	wait_for sh -c "'$HPCMETERCTL' status --json | grep -q '\"ledger_state\":\"degraded: Device or resource busy'"
 diag "ledger_state: $(state)"
 check "and the metrics" sh -c "'$HPCMETERCTL' metrics | grep -q '^hpcmeter_ledger_degraded 1$'"
 c0=$(collections)
-check "it keeps metering while locked: collections go on" wait_for 30 collections_above $((c0 + 2))
+check "it keeps metering while locked: collections go on" wait_for collections_above $((c0 + 2))
 check "the daemon is running" kill -0 "$DAEMON_PID"
 kill "$STORM"
 wait "$STORM" 2>/dev/null
@@ -69,8 +69,8 @@ wait "$STORM" 2>/dev/null
 printf 'COMMIT;\n' >&7
 exec 7>&-
 wait "$CLI"
-check "when the lock is released the ledger is writable again" wait_for 30 writable
-sleep 1.5
+check "when the lock is released the ledger is writable again" wait_for writable
+wait_readings
 stop_daemon
 diag "$(grep -E 'ledger' "$T/hpcmeterd.log" | sort | uniq -c | head)"
 check "the records kept in memory were written: more than before the lock" \

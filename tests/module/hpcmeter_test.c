@@ -918,6 +918,35 @@ static int count_id(const struct usages *us, uint64_t id)
 
 static const char *const reclaim_param = "/sys/module/hpcmeter/parameters/reclaim_after_s";
 
+/* Whether none of the cgroups ids[0], ids[step], ... below n has a usage entry any more. */
+static bool all_reclaimed(struct nl *nl, const uint64_t *ids, int n, int step)
+{
+	struct usage u;
+	struct reply rep;
+
+	for (int i = 0; i < n; i += step) {
+		memset(&rep, 0, sizeof(rep));
+		if (usage_get(nl, ids[i], &u, &rep) < 0 || rep.error != -ENOENT)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Wait until those removed cgroups' entries are reclaimed: the module's
+ * reclaim runs from a timer, later than reclaim_after_s when qemu runs
+ * without KVM on a busy host. Polls every 100 ms, for at most timeout_s.
+ */
+static bool wait_reclaimed(struct nl *nl, const uint64_t *ids, int n, int step, int timeout_s)
+{
+	for (int i = 0; i < timeout_s * 10; i++) {
+		if (all_reclaimed(nl, ids, n, step))
+			return true;
+		usleep(100 * 1000);
+	}
+	return all_reclaimed(nl, ids, n, step);
+}
+
 /*
  * A usage dump read part by part while cgroups come and go: new ones are
  * added, old ones removed and their slots reclaimed, and newer ones take
@@ -960,7 +989,9 @@ TEST_F_TIMEOUT(hpcmeter, dump_resumes_without_loss_or_repeat, 120)
 	ASSERT_EQ(0, populate("dump", N1, N2, ids + N1, paths + N1));
 	for (int i = 0; i < N1; i += 2)
 		ASSERT_EQ(0, rmdir(paths[i]));
-	sleep(3); /* reclaim_after_s=1: the removed ones' slots are freed */
+	/* reclaim_after_s=1: the removed ones' slots are freed */
+	ASSERT_TRUE(wait_reclaimed(&self->nl, ids, N1, 2, 60))
+	TH_LOG("the removed cgroups not reclaimed after 60 s");
 	ASSERT_EQ(0, populate("dump", N1 + N2, N3, ids + N1 + N2, paths + N1 + N2));
 	do {
 		ret = nl_recv_once(&small, 4096, on_usage, &during, &rep);
@@ -1023,7 +1054,7 @@ TEST_F_TIMEOUT(hpcmeter, removed_cgroups_are_reclaimed, 60)
 	ASSERT_EQ(0, write_file(reclaim_param, "1"));
 	for (int i = 0; i < N - 1; i++)
 		ASSERT_EQ(0, rmdir(paths[i]));
-	sleep(3);
+	wait_reclaimed(&self->nl, ids, N - 1, 1, 40); /* each is checked below */
 	for (int i = 0; i < N - 1; i++) {
 		memset(&rep, 0, sizeof(rep));
 		EXPECT_EQ(0, usage_get(&self->nl, ids[i], &u, &rep));

@@ -39,7 +39,7 @@ slurm_up() {
 		--log-file="$SLURM_DIR/munge/munged.log" --seed-file="$SLURM_DIR/munge/seed" \
 		>"$SLURM_DIR/log/munged.out" 2>&1 </dev/null &
 	_slurm_pids+=($!)
-	wait_for 10 sh -c "munge -S '$SLURM_DIR/munge/munge.socket' -n </dev/null 2>/dev/null | \
+	wait_for sh -c "munge -S '$SLURM_DIR/munge/munge.socket' -n </dev/null 2>/dev/null | \
 		unmunge -S '$SLURM_DIR/munge/munge.socket' >/dev/null 2>&1" ||
 		{ echo "Bail out! munged did not start"; cat "$SLURM_DIR/log/munged.out"; return 1; }
 
@@ -90,11 +90,11 @@ CONF
 
 	setsid slurmctld -D -i -f "$SLURM_CONF" >"$SLURM_DIR/log/slurmctld.out" 2>&1 </dev/null &
 	_slurm_pids+=($!)
-	wait_for 20 sh -c 'scontrol ping 2>/dev/null | grep -q UP' ||
+	wait_for sh -c 'scontrol ping 2>/dev/null | grep -q UP' ||
 		{ echo "Bail out! slurmctld did not start"; tail -20 "$SLURM_DIR/log/slurmctld.log"; return 1; }
 	setsid slurmd -D -N "$SLURM_NODE" -f "$SLURM_CONF" >"$SLURM_DIR/log/slurmd.out" 2>&1 </dev/null &
 	_slurm_pids+=($!)
-	wait_for 30 sh -c 'sinfo -h -o %T 2>/dev/null | grep -qx idle' ||
+	wait_for sh -c 'sinfo -h -o %T 2>/dev/null | grep -qx idle' ||
 		{ echo "Bail out! slurmd did not register"; tail -20 "$SLURM_DIR/log/slurmd.log"; return 1; }
 	on_cleanup slurm_down
 }
@@ -102,7 +102,7 @@ CONF
 slurm_down() {
 	local p
 	squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null
-	wait_for 10 sh -c '[ -z "$(squeue -h 2>/dev/null)" ]'
+	wait_for sh -c '[ -z "$(squeue -h 2>/dev/null)" ]'
 	for p in "${_slurm_pids[@]}"; do
 		# munged runs as the child of runuser: stop the whole session started by setsid.
 		kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null
