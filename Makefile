@@ -230,7 +230,7 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 # netlink replies, the D-Bus job announcement, the signed reports report verify reads, the
 # cluster store's records and replies, what the session-origin lookup reads (/proc/net/tcp
 # lines, utmp and logind host fields), and the times operators give hpcmeterctl (--since,
-# --until). make check runs each for 15 seconds (FUZZ_TIME) from its seed corpus
+# --until). make check runs each for 8 seconds (FUZZ_TIME) from its seed corpus
 # (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all

@@ -84,7 +84,6 @@ ALL=(
 	"tests/install/test-install.sh"
 	"tests/install/test-completion.sh"
 	"tests/package/test-rpmspec.sh"
-	"tests/package/test-rpmbuild.sh"
 	"tests/package/test-man.sh"
 	"tests/slurm/test-slurm.sh"
 	"tests/slurm/test-slurm-remote.sh"
