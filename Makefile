@@ -32,13 +32,18 @@ O := build
 Q := $(if $(V),,@)
 
 CFLAGS ?= -O2 -g
-PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount libpq
+PKGS := libbpf libsystemd yaml-0.1 sqlite3 libnl-genl-3.0 libcrypto json-c mount libpq capstone
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# hpcmeterctl's tables (libsmartcols, util-linux): linked into hpcmeterctl alone
+CTL_PKGS := smartcols
+CTL_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(CTL_PKGS) 2>/dev/null)
+CTL_LIBS := $(shell $(PKG_CONFIG) --libs $(CTL_PKGS) 2>/dev/null)
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -DHPCMETER_VERSION='"$(VERSION)"' \
 	-DCONFIG_DEFAULT_ACCELERATORS_FILE='"$(DATADIR)/hpcmeter/accelerators.yaml"' \
 	-DHPCMETER_THRESHOLDS_FILE='"$(DATADIR)/hpcmeter/thresholds.yaml"' \
-	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Imodule/uapi $(PKG_CFLAGS)
+	-Wall -Wextra -Werror -Wno-unused-parameter -I$(O) -Ibpf -Imodule/uapi $(PKG_CFLAGS) \
+	$(CTL_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lelf -lz -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(O) -Ibpf
@@ -72,14 +77,16 @@ FAKE_CFLAGS := -O2 -g -fPIC -shared -fno-omit-frame-pointer -mno-omit-leaf-frame
 	-fcf-protection=none -Wall -Werror
 
 TEST_BINS := $(O)/tests/test-license $(O)/tests/test-config $(O)/tests/test-decode \
+	$(O)/tests/test-gpu-entry \
 	$(O)/tests/test-evaluate \
 	$(O)/tests/test-util $(O)/tests/test-json $(O)/tests/test-workload $(O)/tests/test-inventory \
 	$(O)/tests/test-mounts \
-	$(O)/tests/test-ledger $(O)/tests/test-cluster-usage \
+	$(O)/tests/test-ledger $(O)/tests/test-cluster-usage $(O)/tests/test-origin \
 	$(O)/tests/test-sched $(O)/tests/test-cgroup-v1 $(O)/tests/burn \
 	$(O)/tests/test-gpu $(GPU_FAKE) $(O)/tests/test-kmeter $(O)/tests/test-core \
+	$(O)/tests/test-gpu-real $(O)/tests/gpu-real-load $(O)/tests/gpu-cl-run \
 	$(O)/tests/report-fd \
-	$(O)/tests/test-ctl-format $(O)/tests/seed-ledger \
+	$(O)/tests/test-ctl-format $(O)/tests/test-time-parse $(O)/tests/seed-ledger \
 	$(O)/tests/flood $(O)/tests/noop-iter.bpf.o $(O)/tests/gatefs $(O)/bench/spawn \
 	$(O)/bench/tiny
 
@@ -96,7 +103,7 @@ $(O)/man/%: docs/%.md scripts/md2man.sh dkms.conf debian/changelog
 	$(Q)MD2MAN=$(MD2MAN) scripts/md2man.sh $< $(VERSION) > $@
 
 .PHONY: check-packages all check check-asan fuzz install uninstall run module clean format \
-	format-check deps bench bench-module
+	format-check deps bench bench-module gpu-real
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -148,7 +155,7 @@ $(O)/hpcmeterd: $(DAEMON_OBJS) $(LIBHPCMETER)
 
 $(O)/hpcmeterctl: $(CTL_OBJS) $(LIBHPCMETER)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(CTL_LIBS) $(LDLIBS)
 
 # Tests and benchmarks: one source each, linked with the library archive (and the objects
 # named as their prerequisites).
@@ -174,7 +181,7 @@ $(O)/tests/test-%: tests/bpf/test-%.c $(LIBHPCMETER) | $(O)/tests $(SKELETONS)
 $(O)/tests/gpu-fake/lib%: tests/gpu-fake/fake-runtime.c tests/gpu-fake/fake-runtime.h
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
-	$(Q)$(CLANG) $(FAKE_CFLAGS) -DFAKE_$(call fake_rt,$*) $< -o $@
+	$(Q)$(CLANG) $(FAKE_CFLAGS) -Wl,-soname,$(notdir $@) -DFAKE_$(call fake_rt,$*) $< -o $@
 
 fake_rt = $(if $(findstring cuda,$(1)),CUDA,$(if $(findstring hip,$(1)),HIP,$(if \
 	$(findstring OpenCL,$(1)),OPENCL,ZE)))
@@ -182,6 +189,28 @@ fake_rt = $(if $(findstring cuda,$(1)),CUDA,$(if $(findstring hip,$(1)),HIP,$(if
 $(O)/tests/gpu-load: tests/gpu-fake/gpu-load.c tests/gpu-fake/fake-runtime.h | $(O)/tests
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl -lpthread
+
+# The vendors' real runtimes (tests/gpu-real/): a program calling every probed entry point,
+# and a real OpenCL program (Debian's opencl-c-headers; the library is dlopen'd).
+$(O)/tests/gpu-real-load: tests/gpu-real/real-load.c tests/gpu-fake/fake-runtime.h | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl
+
+$(O)/tests/gpu-cl-run: tests/gpu-real/cl-run.c | $(O)/tests
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter $< -o $@ -ldl
+
+# Fetch and unpack them into $(O)/gpu-real (apt-get download, dpkg -x; nothing installed):
+# once, then cached. A fetch that fails fails make check and make check-asan, so that CI never
+# runs without the real libraries' tests; GPU_REAL=skip leaves the fetch out where Debian's
+# archive cannot be reached, and test-gpu-real then says SKIP.
+GPU_REAL ?= fetch
+gpu-real:
+ifeq ($(GPU_REAL),skip)
+	@echo "gpu-real: not fetched (GPU_REAL=skip): test-gpu-real will skip" >&2
+else
+	$(Q)tests/gpu-real/fetch.sh $(O)
+endif
 
 $(O)/tests/report-fd: tests/dbus/report-fd.c | $(O)/tests
 	@echo "  CC      $@"
@@ -196,21 +225,27 @@ $(O)/tests/burn: tests/bpf/burn.c | $(O)/tests
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< -o $@ $(LDFLAGS) -lpthread
 
 # libFuzzer targets (clang; libclang-rt-14-dev), one per external input: the licence and
-# registry parser, the config parser, ring-buffer record decoding, the module's netlink
-# replies, the D-Bus job announcement, the signed reports report verify reads, and the
-# cluster store's records and replies. make check
-# runs each for 15 seconds (FUZZ_TIME) from its seed corpus (tests/fuzz/run.sh); make fuzz for
-# FUZZ_TIME seconds each.
+# registry parser, the config parser, ring-buffer record decoding (the CPU meter's and the GPU
+# meter's), the ELF files and code the GPU meter reads from what processes map, the module's
+# netlink replies, the D-Bus job announcement, the signed reports report verify reads, the
+# cluster store's records and replies, what the session-origin lookup reads (/proc/net/tcp
+# lines, utmp and logind host fields), and the times operators give hpcmeterctl (--since,
+# --until). make check runs each for 8 seconds (FUZZ_TIME) from its seed corpus
+# (tests/fuzz/run.sh); make fuzz for FUZZ_TIME seconds each.
 FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 FUZZ_TIME ?= 600
-FUZZ_TARGETS := license config decode netlink bus report store
+FUZZ_TARGETS := license config decode netlink bus report store origin gpu-record gpu-elf time
 FUZZ_BINS := $(addprefix $(O)/tests/fuzz-,$(FUZZ_TARGETS))
 FUZZ_SRCS_license := $(wildcard lib/license*.c) lib/util.c
 FUZZ_SRCS_config := lib/config.c lib/util.c lib/gpu-mode.c
 FUZZ_SRCS_decode := lib/meter.c lib/util.c lib/bpfutil.c
 FUZZ_SRCS_netlink := lib/kmeter-client.c
+FUZZ_SRCS_gpu-record := lib/gpu-record.c
+FUZZ_SRCS_gpu-elf := lib/gpu-elf.c lib/gpu-entry.c lib/util.c
 FUZZ_SRCS_bus := daemon/bus/job-info.c lib/jobs.c lib/util.c
+FUZZ_SRCS_origin := lib/session-origin.c lib/util.c
+FUZZ_SRCS_time := lib/time-parse.c
 FUZZ_SRCS_report := lib/report-verify.c lib/json-doc.c lib/sign.c lib/ledger-chain.c \
 	lib/stmt-cache.c lib/util.c
 FUZZ_SRCS_store := lib/store.c lib/store-record.c lib/sign.c lib/ledger-chain.c lib/stmt-cache.c \
@@ -226,7 +261,7 @@ fuzz: $(FUZZ_BINS)
 	$(Q)FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(O)
 
 # (after FUZZ_BINS: a rule's prerequisites are expanded where the rule is read)
-check: all $(TEST_BINS) $(FUZZ_BINS)
+check: all $(TEST_BINS) $(FUZZ_BINS) gpu-real
 	$(Q)tests/run.sh $(O)
 
 # The same suite with every core kept busy (stress-ng --cpu, or busy loops without it): a
@@ -239,7 +274,7 @@ check-stress: all $(TEST_BINS) $(FUZZ_BINS)
 # program exit non-zero), run through the unit, BPF and D-Bus tests.
 ASAN_O := build-asan
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-check-asan:
+check-asan: gpu-real
 	$(Q)$(MAKE) -s O=$(ASAN_O) CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" \
 		all $(patsubst $(O)/%,$(ASAN_O)/%,$(TEST_BINS))
 	$(Q)tests/run.sh $(ASAN_O) $(ASAN_O)/tests/test-license $(ASAN_O)/tests/test-evaluate \
@@ -248,12 +283,16 @@ check-asan:
 		$(ASAN_O)/tests/test-mounts \
 		$(ASAN_O)/tests/test-kmeter $(ASAN_O)/tests/test-core \
 		$(ASAN_O)/tests/test-ledger $(ASAN_O)/tests/test-cluster-usage \
+		$(ASAN_O)/tests/test-origin \
 		"$(ASAN_O)/tests/test-inventory data/accelerators.yaml" \
-		$(ASAN_O)/tests/test-decode "$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
+		$(ASAN_O)/tests/test-decode $(ASAN_O)/tests/test-gpu-entry \
+		"$(ASAN_O)/tests/test-sched $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-cgroup-v1 $(ASAN_O)/tests/burn" \
 		"$(ASAN_O)/tests/test-gpu $(ASAN_O)/tests/gpu-fake $(ASAN_O)/tests/gpu-load" \
+		"$(ASAN_O)/tests/test-gpu-real $(O)/gpu-real $(ASAN_O)/tests/gpu-real-load $(ASAN_O)/tests/gpu-cl-run" \
 		tests/dbus/test-gpu.sh \
 		tests/dbus/test-violations.sh tests/dbus/test-bad-input.sh tests/dbus/test-policy.sh \
+		tests/dbus/test-remote-access.sh \
 		tests/dbus/test-losses.sh tests/dbus/test-caps.sh tests/dbus/test-ledger.sh \
 		tests/dbus/test-metrics.sh \
 		tests/dbus/test-api.sh \
@@ -261,8 +300,10 @@ check-asan:
 		tests/faults/test-license-swap.sh tests/adversarial/test-exec-evasion.sh \
 		tests/adversarial/test-digest-worker.sh \
 		tests/adversarial/test-tamper.sh tests/adversarial/test-gpu-evasion.sh \
+		tests/adversarial/test-gpu-copies.sh \
 		tests/module/run.sh \
-		$(ASAN_O)/tests/test-ctl-format tests/golden/test-golden.sh \
+		$(ASAN_O)/tests/test-ctl-format $(ASAN_O)/tests/test-time-parse \
+		tests/golden/test-golden.sh \
 		tests/dbus/test-monitor-bus-restart.sh tests/cli/test-exit-codes.sh \
 		tests/cluster/test-store.sh tests/cluster/test-evaluate.sh
 
@@ -342,8 +383,10 @@ clean:
 # once more with only glibc dynamic (NVML is loaded with dlopen, which a static binary cannot do
 # safely), the launch bench the same way, and the fake libcuda.
 GPU_CHECK := $(O)/gpu-check
-GPU_CHECK_SRCS := lib/gpu.c lib/gpu-mode.c lib/inventory.c lib/util.c lib/bpfutil.c
-STATIC_LIBS := -lbpf -lelf -lz -lyaml -lm
+GPU_CHECK_SRCS := lib/gpu.c lib/gpu-elf.c lib/gpu-entry.c lib/gpu-record.c lib/gpu-mode.c \
+	lib/inventory.c \
+	lib/util.c lib/bpfutil.c
+STATIC_LIBS := -lbpf -lelf -lz -lyaml -lcapstone -lm
 gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@mkdir -p $(GPU_CHECK)
 	@echo "  LD      $(GPU_CHECK)/gpu-probe-run (static)"
@@ -352,8 +395,9 @@ gpu-check: $(O)/gpu.skel.h $(O)/tests/gpu-fake/libcuda.so.1
 	@echo "  LD      $(GPU_CHECK)/gpu-probe-run-dyn, gpu-launch (glibc dynamic)"
 	$(Q)$(CC) $(CFLAGS) $(INC_lib) tests/gpu/gpu-probe-run.c $(GPU_CHECK_SRCS) \
 		-o $(GPU_CHECK)/gpu-probe-run-dyn -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -ldl
-	$(Q)$(CC) $(CFLAGS) $(INC_lib) bench/gpu-launch.c lib/gpu.c lib/gpu-mode.c lib/util.c lib/bpfutil.c \
-		-o $(GPU_CHECK)/gpu-launch -Wl,-Bstatic -lbpf -lelf -lz -Wl,-Bdynamic -ldl
+	$(Q)$(CC) $(CFLAGS) $(INC_lib) bench/gpu-launch.c lib/gpu.c lib/gpu-elf.c lib/gpu-entry.c \
+		lib/gpu-record.c lib/gpu-mode.c lib/util.c lib/bpfutil.c -o $(GPU_CHECK)/gpu-launch \
+		-Wl,-Bstatic -lbpf -lelf -lz -lcapstone -Wl,-Bdynamic -ldl
 	$(Q)cp $(O)/tests/gpu-fake/libcuda.so.1 $(GPU_CHECK)/
 
 .PHONY: gpu-check
@@ -376,7 +420,9 @@ $(O)/bench/tiny: bench/tiny.c
 	$(Q)$(CC) -O2 -static $< -o $@
 
 BENCH_DIR ?= /var/tmp
-bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
+GPU_REAL_LIBDIR = $(O)/gpu-real/root/usr/lib/x86_64-linux-gnu
+GPU_REAL_LIBS := nvidia/current/libcuda.so.1 libamdhip64.so.5 libOpenCL.so.1 libze_loader.so.1
+bench: all gpu-real $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch $(O)/bench/gpu-map \
 		$(O)/tests/gpu-fake/libcuda.so.1 $(O)/bench/spawn $(O)/bench/tiny $(O)/bench/cap-query \
 		$(O)/bench/ledger-report $(O)/bench/exehash $(O)/bench/held $(O)/bench/move \
 		$(O)/bench/forkexit
@@ -385,7 +431,12 @@ bench: all $(O)/bench/ctxswitch $(O)/bench/reading $(O)/bench/gpu-launch \
 	$(Q)$(O)/bench/forkexit
 	$(Q)$(O)/bench/reading
 	$(Q)$(O)/bench/gpu-launch $(O)/tests/gpu-fake/libcuda.so.1
+	$(Q)if [ -e $(O)/gpu-real/stamp ]; then for l in $(GPU_REAL_LIBS); do \
+		LD_LIBRARY_PATH=$(GPU_REAL_LIBDIR) $(O)/bench/gpu-launch $(GPU_REAL_LIBDIR)/$$l 20000 5 \
+		|| exit 1; done; fi
 	$(Q)$(O)/bench/held
+	$(Q)d=$$(mktemp -d $(BENCH_DIR)/hpcmeter-bench.XXXXXX) && \
+		$(O)/bench/gpu-map $$d; rc=$$?; rm -rf $$d; exit $$rc
 	$(Q)$(O)/bench/cap-query
 	$(Q)bench/execstorm.sh $(O)
 	$(Q)bench/hpcc.sh $(O)

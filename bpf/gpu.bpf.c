@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* GPU meter: uprobes on the driver entry points of the accelerator runtimes (CUDA driver, HIP,
  * OpenCL, Level Zero) and the opens of accelerator device nodes, counted per process in kernel
- * maps. No ring-buffer record per call: the only records are opens of a runtime library, so
- * that user space can attach to a copy it has not seen. User space chooses the entry points:
- * in light mode none on the per-launch path. */
+ * maps. No ring-buffer record per call: the only records are opens of a runtime library by
+ * name, a process's first GPU activity, and the first executable mapping of each file identity,
+ * so that user space can find a runtime by its content, whatever the file is called, and attach
+ * to a copy it has not seen. User space chooses the entry points: in light mode none on the
+ * per-launch path. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -61,6 +63,32 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 16);
 } gpu_events SEC(".maps");
+
+/* File identities whose executable mapping went to user space: one record per identity (until
+ * it is evicted, then one more; user space caches its verdict per identity). User space deletes
+ * an identity it could not read, so that the next mapping reports it again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, HPCM_GPU_MAX_FILES);
+	__type(key, struct hpcm_file_id);
+	__type(value, __u8);
+} gpu_files_seen SEC(".maps");
+
+/* A new file identity being mapped executable, from sys_enter to sys_exit (thread -> what
+ * the exit needs): the identity, the address to look up (0: mmap's return value), flags. */
+struct map_pending_val {
+	struct hpcm_file_id id;
+	__u64 addr;
+	__u32 flags;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct map_pending_val);
+} map_pending SEC(".maps");
 
 /* The device numbers (kernel encoding, major << 20 | minor) of the accelerator nodes under
  * /dev, each with its kind and index as classify_dev() encodes them; filled by user space. */
@@ -571,6 +599,193 @@ SEC("tp/syscalls/sys_exit_open")
 int gpu_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	return on_open_exit(ctx->ret);
+}
+
+/* ---- executable mappings of files: runtimes found by content ---- */
+
+#define PROT_EXEC 0x4
+#define MAP_ANONYMOUS 0x20
+#define VM_EXEC 0x00000004
+
+/* The inode's modification time has moved between kernels: i_mtime (to 6.6), __i_mtime (6.7
+ * to 6.10), i_mtime_sec and i_mtime_nsec (6.11 on). */
+struct inode___i_mtime {
+	struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___ii_mtime {
+	struct timespec64 __i_mtime;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct inode *file_id(struct file *file, struct hpcm_file_id *id)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+	id->inode = (__u64)inode;
+	id->ino = BPF_CORE_READ(inode, i_ino);
+	if (bpf_core_field_exists(inode->i_mtime_sec)) {
+		id->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
+		id->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+	} else if (bpf_core_field_exists(((struct inode___ii_mtime *)inode)->__i_mtime)) {
+		struct inode___ii_mtime *i = (void *)inode;
+
+		id->mtime_sec = BPF_CORE_READ(i, __i_mtime.tv_sec);
+		id->mtime_nsec = BPF_CORE_READ(i, __i_mtime.tv_nsec);
+	} else {
+		struct inode___i_mtime *i = (void *)inode;
+
+		id->mtime_sec = BPF_CORE_READ(i, i_mtime.tv_sec);
+		id->mtime_nsec = BPF_CORE_READ(i, i_mtime.tv_nsec);
+	}
+	return inode;
+}
+
+struct vma_found {
+	struct hpcm_file_id id;
+	__u64 start, end;
+	__u32 dev;
+	bool file, exec;
+};
+
+static long vma_file(struct task_struct *task, struct vm_area_struct *vma, struct vma_found *f)
+{
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	struct inode *inode;
+
+	if (!file)
+		return 0;
+	inode = file_id(file, &f->id);
+	f->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	f->start = BPF_CORE_READ(vma, vm_start);
+	f->end = BPF_CORE_READ(vma, vm_end);
+	f->exec = BPF_CORE_READ(vma, vm_flags) & VM_EXEC;
+	f->file = true;
+	return 0;
+}
+
+/* A file identity on its way to being mapped executable: if it was not reported before, keep
+ * it for the syscall's exit. Most executable mappings are of files seen before (every library
+ * of every exec): for them this lookup is all the hook costs. */
+static __always_inline void map_candidate(const struct hpcm_file_id *id, __u64 addr, __u32 flags)
+{
+	struct map_pending_val v = { .id = *id, .addr = addr, .flags = flags };
+	__u64 tid;
+
+	if (bpf_map_lookup_elem(&gpu_files_seen, id))
+		return;
+	tid = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&map_pending, &tid, &v, BPF_ANY);
+}
+
+/* mmap(addr, len, prot, flags, fd, off): an executable mapping of a file, the file taken from
+ * the descriptor table. */
+SEC("tp/syscalls/sys_enter_mmap")
+int gpu_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	struct task_struct *task;
+	struct fdtable *fdt;
+	struct file *file = NULL;
+	struct hpcm_file_id id = {};
+	long fd = (long)ctx->args[4];
+
+	if (!(ctx->args[2] & PROT_EXEC) || (ctx->args[3] & MAP_ANONYMOUS) || fd < 0)
+		return 0;
+	/* Direct loads through the task's BTF pointer: cheaper than a helper call each. */
+	task = bpf_get_current_task_btf();
+	fdt = task->files->fdt;
+	if (fd >= fdt->max_fds)
+		return 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) < 0 || !file)
+		return 0;
+	file_id(file, &id);
+	map_candidate(&id, 0, 0);
+	return 0;
+}
+
+/* mprotect(start, len, prot) and pkey_mprotect(start, len, prot, pkey): a file's mapping made
+ * executable after it was mapped (a loader of its own that maps a file read-only first). */
+static __always_inline int on_mprotect_enter(__u64 start, __u64 prot)
+{
+	struct vma_found f = {};
+
+	if (!(prot & PROT_EXEC) || !start)
+		return 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), start, vma_file, &f, 0) < 0 || !f.file)
+		return 0;
+	map_candidate(&f.id, start, HPCM_GPU_MAP_MPROTECT);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_mprotect")
+int gpu_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_mprotect_enter(ctx->args[0], ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_enter_pkey_mprotect")
+int gpu_enter_pkey_mprotect(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_mprotect_enter(ctx->args[0], ctx->args[2]);
+}
+
+/* The syscall's exit for a new identity: the mapping as it is now (the address mmap returned,
+ * or mprotect's start), one record, and the identity marked as reported. */
+static __always_inline int on_map_exit(long ret)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct map_pending_val *pv = bpf_map_lookup_elem(&map_pending, &tid), v;
+	struct hpcm_gpu_map_event *e;
+	struct vma_found f = {};
+	__u8 one = 1;
+
+	if (!pv)
+		return 0;
+	v = *pv;
+	bpf_map_delete_elem(&map_pending, &tid);
+	if (ret < 0 && ret > -4096)
+		return 0;
+	if (bpf_find_vma(bpf_get_current_task_btf(), v.addr ? v.addr : (__u64)ret, vma_file, &f,
+			 0) < 0 ||
+	    !f.file || !f.exec)
+		return 0;
+	e = bpf_ringbuf_reserve(&gpu_events, sizeof(*e), 0);
+	if (!e) {
+		/* Not marked as seen: the next mapping of the file tries again. */
+		gstat_inc(HPCM_GSTAT_DROP_MAP);
+		return 0;
+	}
+	gstat_inc(HPCM_GSTAT_MAP_NEW);
+	/* The identity the entry saw is the key (through the descriptor: an overlayfs file);
+	 * user space reads the mapped file itself through /proc/PID/map_files. */
+	bpf_map_update_elem(&gpu_files_seen, &v.id, &one, BPF_ANY);
+	e->hdr.type = HPCM_EV_GPU_MAP;
+	e->hdr.tgid = tid >> 32;
+	e->id = v.id;
+	e->dev = f.dev;
+	e->flags = v.flags;
+	e->vm_start = f.start;
+	e->vm_end = f.end;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_mmap")
+int gpu_exit_mmap(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_map_exit(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_mprotect")
+int gpu_exit_mprotect(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_map_exit(ctx->ret);
+}
+
+SEC("tp/syscalls/sys_exit_pkey_mprotect")
+int gpu_exit_pkey_mprotect(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_map_exit(ctx->ret);
 }
 
 /* The end of a process's GPU lifetime: user space reads the final counters and reaps. */

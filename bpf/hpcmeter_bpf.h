@@ -102,6 +102,10 @@ struct hpcm_exec_event {
 	__u64 cgroup_v1_id;
 	__u32 path_len; /* bytes used in path[] */
 	__u32 path_depth;
+	/* The audit session (pam_loginuid sets both at login; HPCM_AUDIT_UNSET when there is
+	 * none, or the kernel has no CONFIG_AUDIT): the key to where the work came from. */
+	__u32 loginuid;
+	__u32 sessionid;
 	char comm[HPCM_COMM_LEN];
 	char filename[HPCM_FILENAME_LEN];
 	/* Components of the executable's path from the file up to the root, each NUL-terminated:
@@ -109,6 +113,9 @@ struct hpcm_exec_event {
 	 * whatever name, symlink or relative path was used to run it. */
 	char path[HPCM_PATH_BUF + HPCM_NAME_LEN];
 };
+
+/* loginuid and sessionid of a task outside any login session ((uid_t)-1, AUDIT_SID_UNSET). */
+#define HPCM_AUDIT_UNSET 0xffffffffu
 
 struct hpcm_exit_event {
 	struct hpcm_event_hdr hdr;
@@ -180,6 +187,8 @@ struct hpcm_tail_event {
 /* Ring-buffer records of the GPU meter. */
 #define HPCM_EV_GPU_LIB 16
 #define HPCM_EV_GPU_FIRST 17 /* a process's first GPU activity: just the header */
+#define HPCM_EV_GPU_MAP 18 /* a file mapped executable, the first time its identity is seen */
+#define HPCM_GPU_MAX_FILES 16384 /* file identities whose executable mapping was reported */
 
 /* hpcm_gpu_proc.kinds: what the process used. */
 enum {
@@ -205,6 +214,8 @@ enum hpcm_gpu_stat {
 	HPCM_GSTAT_DROP_LIB, /* ring buffer full: library-open record not written */
 	HPCM_GSTAT_DEV_OPEN, /* successful opens of an accelerator device node */
 	HPCM_GSTAT_DROP_FIRST, /* ring buffer full: first-activity record not written */
+	HPCM_GSTAT_MAP_NEW, /* executable mappings of a file identity not reported before */
+	HPCM_GSTAT_DROP_MAP, /* ring buffer full: mapping record not written */
 	HPCM_GSTAT_MAX,
 };
 
@@ -235,11 +246,41 @@ struct hpcm_gpu_lib_event {
 	char path[HPCM_GPU_PATH_LEN]; /* as passed to open(), maybe relative to the cwd */
 };
 
+/* A file's identity as the mapping hook keys it in "gpu_files_seen": its inode (the kernel's
+ * address of it, which the hook reaches without following the superblock), inode number and
+ * modification time (a file rewritten in place is new). User space gets the device with it. */
+struct hpcm_file_id {
+	__u64 inode;
+	__u64 ino;
+	__s64 mtime_sec;
+	__u32 mtime_nsec;
+	__u32 pad;
+};
+
+/* hpcm_gpu_map_event.flags */
+enum {
+	HPCM_GPU_MAP_MPROTECT = 1 << 0, /* made executable by mprotect(2), not mapped so */
+};
+
+/* A process mapped a file executable, the first time the meter saw that file identity (until
+ * the identity falls out of the LRU map "gpu_files_seen"): user space reads the file through
+ * /proc/PID/map_files/START-END (whatever its name, mount namespace, or if it was deleted or
+ * is a memfd) and attaches to it if it is an accelerator runtime. */
+struct hpcm_gpu_map_event {
+	struct hpcm_event_hdr hdr; /* type HPCM_EV_GPU_MAP */
+	struct hpcm_file_id id;
+	__u32 dev; /* the kernel's encoding, major << 20 | minor */
+	__u32 flags;
+	__u64 vm_start; /* the mapping, as the process has it */
+	__u64 vm_end;
+	__u64 ts_ns; /* CLOCK_BOOTTIME of the mapping */
+};
+
 #ifndef __VMLINUX_H__
 _Static_assert(sizeof(struct hpcm_proc) == 48, "hpcm_proc layout");
 _Static_assert(sizeof(struct hpcm_task_rec) == 64, "hpcm_task_rec layout");
 _Static_assert(sizeof(struct hpcm_exec_event) ==
-		       64 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
+		       72 + HPCM_COMM_LEN + HPCM_FILENAME_LEN + HPCM_PATH_BUF + HPCM_NAME_LEN,
 	       "hpcm_exec_event layout");
 _Static_assert(sizeof(struct hpcm_exit_event) == 64 + HPCM_COMM_LEN, "hpcm_exit_event layout");
 _Static_assert(sizeof(struct hpcm_move_event) == 72, "hpcm_move_event layout");
@@ -248,6 +289,8 @@ _Static_assert(sizeof(struct hpcm_tail_event) == 48, "hpcm_tail_event layout");
 _Static_assert(sizeof(struct hpcm_gpu_proc) == 128, "hpcm_gpu_proc layout");
 _Static_assert(sizeof(struct hpcm_gpu_lib_event) == 8 + HPCM_GPU_PATH_LEN,
 	       "hpcm_gpu_lib_event layout");
+_Static_assert(sizeof(struct hpcm_file_id) == 32, "hpcm_file_id layout");
+_Static_assert(sizeof(struct hpcm_gpu_map_event) == 72, "hpcm_gpu_map_event layout");
 #endif
 
 #endif

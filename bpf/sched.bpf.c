@@ -54,6 +54,11 @@ const volatile __u32 v1_controller = HPCM_V1_NONE;
  * costs the reader a few wake-ups per second instead of two per process. */
 const volatile __u64 wakeup_bytes = 0;
 
+/* The newest audit session an exec record was written for: the first record of a newer one
+ * (kernel session ids only grow) wakes the reader at once, so that the session's origin is
+ * looked up while its login process (sshd) still lives. */
+__u32 newest_session = 0;
+
 #include "task_cgroup.bpf.h"
 
 static __always_inline __u64 submit_flags(void)
@@ -141,6 +146,18 @@ static __always_inline void read_file_path(struct hpcm_exec_event *e, struct fil
 	}
 }
 
+/* The task's audit session: loginuid and sessionid exist only with CONFIG_AUDIT. */
+static __always_inline void task_session(struct task_struct *task, __u32 *loginuid,
+					 __u32 *sessionid)
+{
+	*loginuid = HPCM_AUDIT_UNSET;
+	*sessionid = HPCM_AUDIT_UNSET;
+	if (bpf_core_field_exists(task->loginuid)) {
+		*loginuid = BPF_CORE_READ(task, loginuid.val);
+		*sessionid = BPF_CORE_READ(task, sessionid);
+	}
+}
+
 static __always_inline int on_exec(struct task_struct *task, struct linux_binprm *bprm)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
@@ -168,6 +185,12 @@ static __always_inline int on_exec(struct task_struct *task, struct linux_binprm
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
 	read_file_path(e, BPF_CORE_READ(bprm, file));
+	task_session(task, &e->loginuid, &e->sessionid);
+	if (e->sessionid != HPCM_AUDIT_UNSET && e->sessionid > newest_session) {
+		newest_session = e->sessionid;
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+		return 0;
+	}
 	bpf_ringbuf_submit(e, submit_flags());
 	return 0;
 }

@@ -26,10 +26,23 @@ _hpcmeterctl()
 		COMPREPLY=($(compgen -W 'short pretty off' -- "$cur"))
 		return ;;
 	--by)
-		COMPREPLY=($(compgen -W 'job user account license' -- "$cur"))
+		# cluster usage also sums per project and node
+		if [[ ${words[1]-} == cluster ]]; then
+			COMPREPLY=($(compgen -W 'job user account license project node' -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W 'job user account license' -- "$cur")); fi
 		return ;;
-	--address | --since | --since-usec | --until-usec | --set | --state-dir | --job | --user | \
-		--account | --license)
+	-o | --output)
+		# report's -o is the file it writes
+		if [[ ${words[1]-} == report ]]; then _filedir; else
+			COMPREPLY=($(compgen -W 'table json csv' -- "$cur")); fi
+		return ;;
+	--since | --until | --from | --to)
+		# times as journalctl reads them (hpcmeterctl(1), TIMES); dates are typed
+		COMPREPLY=($(compgen -W 'now today yesterday' -- "$cur"))
+		return ;;
+	--address | --after-seq | --since-usec | --until-usec | --set | --state-dir | --job | \
+		--user | --account | --license | --columns | --database | --node | --role)
 		return ;;
 	esac
 	if [[ $cur == -* ]]; then
@@ -42,8 +55,10 @@ _hpcmeterctl()
 	local i cmd= sub=
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		--address | --since | --since-usec | --until-usec | --set | --by | --state-dir | --job | \
-			--user | --account | --license) ((i++)) ;;
+		--address | --since | --until | --after-seq | --since-usec | --until-usec | --set | --by | \
+			--state-dir | --job | --user | --account | --license | --columns | -o | --output | \
+			--from | --to | --database | --node | --key | --role)
+			((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $cmd ]]; then cmd=${words[i]}; elif [[ -z $sub ]]; then sub=${words[i]}; fi ;;
@@ -68,9 +83,11 @@ _hpcmeterctl()
 		if [[ $prev == --key ]]; then
 			_filedir pem
 		elif [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W '--database --node --key --role --json --help' -- "$cur"))
+			COMPREPLY=($(compgen -W '--database --node --key --role --evaluator --state-dir
+				--by --since --until --from --to --json --output --columns --no-legend
+				--help' -- "$cur"))
 		elif [[ -z $sub ]]; then
-			COMPREPLY=($(compgen -W 'init enroll status verify' -- "$cur"))
+			COMPREPLY=($(compgen -W 'init enroll status verify usage' -- "$cur"))
 		fi ;;
 	inventory)
 		[[ -z $sub ]] && COMPREPLY=($(compgen -W 'kernel' -- "$cur")) ;;

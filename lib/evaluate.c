@@ -150,6 +150,90 @@ static const char *glob_match(char *const *globs, size_t n, const char *path)
 	return NULL;
 }
 
+void eval_origin_text(const struct eval_origin *o, char *buf, size_t size)
+{
+	bool other = o->address && !streq(o->address, o->host);
+
+	snprintf(buf, size, "%s%s%s%s%s", o->host, other ? " (" : "", other ? o->address : "",
+		 other ? ")" : "",
+		 o->address_state == EVAL_ADDRESS_UNRESOLVED ? " (unresolved)" :
+		 o->address_state == EVAL_ADDRESS_PENDING    ? " (being resolved)" :
+							       "");
+	if (o->via && o->via[0])
+		snprintf(buf + strlen(buf), size - strlen(buf), ", %s", o->via);
+}
+
+static struct eval_finding *remote_finding(struct eval_result *res, const struct license *l,
+					   const struct eval_process *p, const char *what)
+{
+	struct eval_finding *f = finding_new(res, "remote-access", "principals.remote_access");
+
+	if (!f)
+		return NULL;
+	finding_process(f, l, p, NULL);
+	/* One violation per user, executable and remote host (and what was wrong with it). */
+	snprintf(f->key, sizeof(f->key), "remote-access|%s|%u|%s|%s%s", l->id, p->uid,
+		 p->exe ? p->exe : "", what, p->origin->host);
+	return f;
+}
+
+/* principals.remote_access for a process whose work came from another host. */
+static int evaluate_remote(const struct license *l, const struct eval_process *p,
+			   struct eval_result *res)
+{
+	const struct license_remote_access *ra = &l->remote_access;
+	const char *run_as = p->filename && p->filename[0] == '/' ? p->filename : NULL;
+	const struct eval_origin *o = p->origin;
+	const char *user = p->user ? p->user : "?";
+	struct eval_finding *f;
+	char from[EVAL_TEXT_MAX / 2];
+
+	if (!o || ra->mode == LICENSE_REMOTE_UNRESTRICTED)
+		return 0;
+	eval_origin_text(o, from, sizeof(from));
+	if (ra->mode == LICENSE_REMOTE_NONE) {
+		f = remote_finding(res, l, p, "");
+		if (!f)
+			return -ENOMEM;
+		snprintf(f->detail, sizeof(f->detail),
+			 "remote access is not allowed by the licence: user %s from %s", user,
+			 from);
+		return 0;
+	}
+	/* The name it was run by counts as for allowed_executables: a script's executable is
+	 * its interpreter. */
+	if (ra->mode == LICENSE_REMOTE_LIMITED &&
+	    !glob_match(ra->applications, ra->n_applications, p->exe) &&
+	    !glob_match(ra->applications, ra->n_applications, run_as)) {
+		f = remote_finding(res, l, p, "");
+		if (!f)
+			return -ENOMEM;
+		snprintf(f->detail, sizeof(f->detail),
+			 "remote access is limited to the listed applications; %s is not one "
+			 "(user %s from %s)",
+			 p->exe ? p->exe : "?", user, from);
+	}
+	if (!ra->n_from || o->address_state == EVAL_ADDRESS_PENDING)
+		return 0; /* a name being resolved: evaluated again once it is */
+	if (o->address_state == EVAL_ADDRESS_KNOWN &&
+	    license_remote_from_match(l, o->address, NULL))
+		return 0;
+	f = remote_finding(res, l, p, "from ");
+	if (!f)
+		return -ENOMEM;
+	if (o->address_state == EVAL_ADDRESS_UNRESOLVED)
+		snprintf(f->detail, sizeof(f->detail),
+			 "remote host %s did not resolve: unresolved, not from a network the "
+			 "licence lists (user %s from %s)",
+			 o->host, user, from);
+	else
+		snprintf(f->detail, sizeof(f->detail),
+			 "remote access from %s is not from a network the licence lists (user %s "
+			 "from %s)",
+			 o->address, user, from);
+	return 0;
+}
+
 int evaluate_process(const struct license *l, const struct eval_process *p, struct eval_result *res)
 {
 	const char *glob = NULL, *via = NULL,
@@ -198,6 +282,9 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 		snprintf(f->detail, sizeof(f->detail),
 			 "executable %s is not in the licence's allowed executables", p->exe);
 	}
+	/* Remote access concerns every account: a root login over ssh is remote access too. */
+	if (evaluate_remote(l, p, res) < 0)
+		return -ENOMEM;
 	if (p->exempt)
 		return 0;
 	if (p->user && !license_permits_user(l, p->user, p->groups, p->n_groups)) {
@@ -210,25 +297,6 @@ int evaluate_process(const struct license *l, const struct eval_process *p, stru
 			 p->exe ? p->exe : "");
 		snprintf(f->detail, sizeof(f->detail),
 			 "user %s (uid %u) is not a principal of the licence", p->user, p->uid);
-	}
-	if (p->remote && l->remote_access.mode == LICENSE_REMOTE_NONE) {
-		f = finding_new(res, "remote-access", "principals.remote_access");
-		if (!f)
-			return -ENOMEM;
-		finding_process(f, l, p, NULL);
-		snprintf(f->detail, sizeof(f->detail),
-			 "remote access is not allowed by the licence (user %s)",
-			 p->user ? p->user : "?");
-	} else if (p->remote && l->remote_access.mode == LICENSE_REMOTE_LIMITED &&
-		   !glob_match(l->remote_access.applications, l->remote_access.n_applications,
-			       p->exe)) {
-		f = finding_new(res, "remote-access", "principals.remote_access");
-		if (!f)
-			return -ENOMEM;
-		finding_process(f, l, p, NULL);
-		snprintf(f->detail, sizeof(f->detail),
-			 "remote access is limited to the listed applications; %s is not one",
-			 p->exe ? p->exe : "?");
 	}
 	return 0;
 }
@@ -710,10 +778,21 @@ static int evaluate_jobs(const struct license *l, const struct eval_input *in,
 	/* Every job the scheduler announced as running here, whether or not its processes
 	 * have started yet (a prolog announces a job before its first step). */
 	for (size_t i = 0; i < in->n_jobs; i++) {
+		const struct eval_origin *o = in->jobs[i].origin;
+		size_t first = res->n_findings;
+
 		n_jobs++;
 		r = evaluate_job(l, &in->jobs[i], res, &bad);
 		if (r < 0)
 			return r;
+		/* Where the job came from is recorded with each of its violations. */
+		for (size_t k = first; o && k < res->n_findings; k++) {
+			struct eval_finding *f = &res->findings[k];
+			size_t n = strlen(f->detail);
+
+			snprintf(f->detail + n, sizeof(f->detail) - n, " (submitted from %s)",
+				 o->host);
+		}
 	}
 	/* Then each job seen only through its processes' cgroups, once. */
 	for (size_t i = 0; i < in->n_procs; i++) {
@@ -734,6 +813,50 @@ static int evaluate_jobs(const struct license *l, const struct eval_input *in,
 			unknown ? " (some without scheduler information)" : "");
 }
 
+/* ---- principals.remote_access: its standing now ---- */
+
+static int evaluate_remote_term(const struct license *l, const struct eval_input *in,
+				struct eval_result *res)
+{
+	const struct license_remote_access *ra = &l->remote_access;
+	unsigned remote = 0, bad = 0;
+	char what[256];
+	size_t len;
+
+	if (ra->mode == LICENSE_REMOTE_UNRESTRICTED)
+		return 0;
+	if (ra->mode == LICENSE_REMOTE_LIMITED)
+		len = snprintf(what, sizeof(what), "limited to %zu listed application(s)",
+			       ra->n_applications);
+	else
+		len = snprintf(what, sizeof(what), "%s",
+			       ra->mode == LICENSE_REMOTE_NONE ? "not allowed" : "allowed, full");
+	for (size_t i = 0; i < ra->n_from && len < sizeof(what); i++)
+		len += snprintf(what + len, sizeof(what) - len, "%s%s",
+				i ? ", " : ", from networks in ", ra->from[i].country);
+	if (in->sessions_unknown)
+		return term_add(res, "principals.remote_access", EVAL_NOT_EVALUATED,
+				"remote access %s: cannot be evaluated on this node: %s", what,
+				in->sessions_unknown);
+	for (size_t i = 0; i < in->n_procs; i++) {
+		struct eval_result one = {};
+		int r;
+
+		if (!in->procs[i].origin)
+			continue;
+		remote++;
+		r = evaluate_remote(l, &in->procs[i], &one);
+		bad += one.n_findings > 0;
+		eval_result_done(&one);
+		if (r < 0)
+			return r;
+	}
+	return term_add(res, "principals.remote_access", bad ? EVAL_VIOLATED : EVAL_OK,
+			"remote access %s: checked at every exec in login sessions with a remote "
+			"host and in jobs submitted from another host; now %u remote process(es)%s",
+			what, remote, bad ? ", some of them in violation" : "");
+}
+
 /* ---- one licence ---- */
 
 static int describe_static_terms(const struct license *l, struct eval_result *res)
@@ -745,14 +868,6 @@ static int describe_static_terms(const struct license *l, struct eval_result *re
 			     "only users %zu listed, members of %zu group(s) and %zu scheduler "
 			     "account(s) may use the node; checked at every exec",
 			     l->n_users, l->n_groups, l->n_accounts);
-	if (r == 0 && l->remote_access.mode != LICENSE_REMOTE_UNRESTRICTED)
-		r = term_add(res, "principals.remote_access", EVAL_NOT_EVALUATED,
-			     "remote access %s: cannot be evaluated yet, remote sessions are not "
-			     "identified on this node",
-			     l->remote_access.mode == LICENSE_REMOTE_NONE ? "not allowed" :
-			     l->remote_access.mode == LICENSE_REMOTE_FULL ? "allowed, full" :
-									    "limited to listed "
-									    "applications");
 	if (r == 0 && l->n_prohibited_executables)
 		r = term_add(res, "end_use.prohibited_executables", EVAL_OK,
 			     "%zu prohibited executable pattern(s), checked at every exec",
@@ -794,6 +909,9 @@ int evaluate_license(const struct license *l, const struct eval_input *in, struc
 	if (r < 0)
 		return r;
 	r = describe_static_terms(l, res);
+	if (r < 0)
+		return r;
+	r = evaluate_remote_term(l, in, res);
 	if (r < 0)
 		return r;
 	r = evaluate_destination(l, in, res);

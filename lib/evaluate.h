@@ -12,6 +12,26 @@
 
 #include "license.h"
 
+/* A remote host's address as far as it is known. */
+enum eval_address_state {
+	EVAL_ADDRESS_KNOWN,
+	EVAL_ADDRESS_PENDING, /* a host name being resolved: remote_access.from waits for it */
+	EVAL_ADDRESS_UNRESOLVED, /* a host name that did not resolve: never an allowed network */
+};
+
+/* Where the work of a process came from when that is another host: a login session with a
+ * remote host (sshd), or a batch job submitted from another host. */
+struct eval_origin {
+	const char *host; /* as its source names it: an address, or a host name */
+	const char *address; /* the host's address; NULL unless EVAL_ADDRESS_KNOWN */
+	enum eval_address_state address_state;
+	const char *via; /* how it arrived, for the record: "sshd session 12", "job 42" */
+};
+
+/* "HOST (ADDRESS), VIA" (and "(unresolved)" for a name that did not resolve): an origin as it
+ * is recorded with a violation. */
+void eval_origin_text(const struct eval_origin *o, char *buf, size_t size);
+
 struct eval_process {
 	uint32_t pid, uid;
 	const char *user; /* NULL when unknown */
@@ -27,13 +47,15 @@ struct eval_process {
 	const char *run_path;
 	const char *job; /* "" when not in a job */
 	bool exempt; /* a system account (uid < uid_min): principal terms do not apply */
-	bool remote; /* known to run in a remote session */
+	/* NULL: not remote access (a local session, no session, or an origin not found). */
+	const struct eval_origin *origin;
 };
 
 /* What the scheduler says about a job (filled by the scheduler integration). */
 struct eval_job {
 	const char *job;
 	const char *account, *wckey, *comment; /* NULL when the scheduler did not say */
+	const struct eval_origin *origin; /* submitted from another host; NULL: not, or unknown */
 };
 
 struct eval_accelerator {
@@ -73,6 +95,9 @@ struct eval_input {
 	bool inventory_known;
 	const struct eval_accelerator *accels;
 	size_t n_accels;
+	/* NULL when remote sessions are identified on this node, else why not (principals.
+	 * remote_access is then not evaluated). */
+	const char *sessions_unknown;
 	eval_usage_fn usage; /* NULL: caps cannot be evaluated */
 	void *usage_userdata;
 	const struct eval_cap_observer *cap_observer; /* NULL: nobody */

@@ -9,9 +9,9 @@
 #include "util.h"
 
 const struct job_key job_keys[] = {
-	{ "scheduler", 's' }, { "user", 's' },	    { "uid", 'u' },
-	{ "account", 's' },   { "partition", 's' }, { "wckey", 's' },
-	{ "comment", 's' },   { "gpus", 's' },	    { "nodes", 's' },
+	{ "scheduler", 's' }, { "user", 's' },	      { "uid", 'u' },	  { "account", 's' },
+	{ "partition", 's' }, { "wckey", 's' },	      { "comment", 's' }, { "gpus", 's' },
+	{ "nodes", 's' },     { "submit_host", 's' },
 };
 const size_t n_job_keys = ARRAY_SIZE(job_keys);
 
@@ -36,6 +36,16 @@ static bool gpu_list_valid(const char *s)
 	return true;
 }
 
+/* A host name (letters, digits, dots, dashes, underscores) or an IPv4 or IPv6 address, as
+ * Slurm's controller names the host a job came from. */
+static bool host_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 253 && s[0] != '-' && s[0] != '.' &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:") == n;
+}
+
 static char **field(struct job_info *j, const char *key)
 {
 	if (streq(key, "scheduler"))
@@ -54,6 +64,8 @@ static char **field(struct job_info *j, const char *key)
 		return &j->gpus;
 	if (streq(key, "nodes"))
 		return &j->nodes;
+	if (streq(key, "submit_host"))
+		return &j->submit_host;
 	return NULL;
 }
 
@@ -91,6 +103,10 @@ int job_info_set(struct job_info *j, const char *key, const char *s, uint32_t u,
 		*why = "expected GPU indices such as 0,1 or 0-3";
 		return -EINVAL;
 	}
+	if (f == &j->submit_host && !host_valid(s)) {
+		*why = "expected a host name or an address";
+		return -EINVAL;
+	}
 	copy = strdup(s);
 	if (!copy)
 		return -ENOMEM;
@@ -109,6 +125,7 @@ void job_info_clear(struct job_info *j)
 	free(j->comment);
 	free(j->gpus);
 	free(j->nodes);
+	free(j->submit_host);
 	*j = (struct job_info){ .uid = UINT32_MAX };
 }
 

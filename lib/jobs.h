@@ -20,6 +20,9 @@ struct job_info {
 	char *account, *partition, *wckey, *comment;
 	char *gpus; /* the scheduler's GPU indices as given ("0,1"; Slurm's SLURM_JOB_GPUS) */
 	char *nodes; /* node list as given ("n[001-004]") */
+	/* The host the job was submitted from (Slurm's AllocNode, as the prolog reads it from
+	 * the controller): a host name or an address. */
+	char *submit_host;
 	uint64_t start_usec, end_usec; /* end 0 while it runs */
 };
 
@@ -36,7 +39,7 @@ bool job_id_valid(const char *id);
 
 /* Set field key of j to a string value (or a uid for "uid", already parsed by the caller).
  * Returns -EINVAL with a reason in *why for an unknown key, a value too long, a control
- * character, or a malformed GPU list. */
+ * character, a malformed GPU list, or a submit host that is not a host name or address. */
 int job_info_set(struct job_info *j, const char *key, const char *s, uint32_t u, const char **why);
 
 /* The string field named key (NULL when unset or not a string field). */

@@ -60,6 +60,8 @@ static const struct chain_table {
 	{ "process_evidence",
 	  "id, time_usec, event, reason, pid, ppid, uid, executable, exe_sha256, "
 	  "cgroup, job, exit_code, cpu_ns" },
+	{ "sessions", "id, session, uid, user, remote_host, remote_address, address_state, "
+		      "service, source, job, start_usec, end_usec, run_id" },
 };
 
 static const struct chain_table *find_table(const char *name)

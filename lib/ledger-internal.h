@@ -18,3 +18,5 @@ int ledger_insertv(struct ledger *l, const char *sql, const char *types, va_list
 
 /* The last gap id given out (ledger-records.c assigns them). */
 uint64_t *ledger_gap_id_ptr(struct ledger *l);
+/* The last sessions row id given out (ledger-sessions.c assigns them). */
+uint64_t *ledger_session_id_ptr(struct ledger *l);

@@ -220,6 +220,28 @@ static int step_v6(sqlite3 *db, const char *path, struct chain_head *head)
 	return r;
 }
 
+/* Version 7: sessions, where the work came from: login sessions (the audit session's user, the
+ * remote host and its address as far as it is known, the service, the source the origin came
+ * from) and jobs submitted from another host. Append-only like the job announcements: the first
+ * row of a session, then a row per change (the address resolved, the end) naming the first in
+ * run_id. */
+static const char schema_v7[] =
+	"CREATE TABLE sessions (id INTEGER PRIMARY KEY, session TEXT NOT NULL,"
+	" uid INTEGER NOT NULL, user TEXT NOT NULL, remote_host TEXT NOT NULL,"
+	" remote_address TEXT NOT NULL, address_state TEXT NOT NULL, service TEXT NOT NULL,"
+	" source TEXT NOT NULL, job TEXT NOT NULL, start_usec INTEGER NOT NULL,"
+	" end_usec INTEGER NOT NULL, run_id INTEGER);"
+	"CREATE INDEX sessions_run ON sessions(run_id);";
+
+static int step_v7(sqlite3 *db, const char *path, struct chain_head *head)
+{
+	int r = exec_sql(db, path, schema_v7);
+
+	if (r == 0)
+		r = chain_adopt_unchained(db, head);
+	return r;
+}
+
 static const struct step {
 	const char *what;
 	int (*run)(sqlite3 *db, const char *path, struct chain_head *head);
@@ -233,6 +255,8 @@ static const struct step {
 	{ "process events aggregated per interval and executable, single rows as evidence",
 	  step_v5 },
 	{ "the position of shipping to the cluster's store", step_v6 },
+	{ "sessions: login sessions and remote job submissions with their remote hosts, chained",
+	  step_v7 },
 };
 
 int ledger_schema_version(void)

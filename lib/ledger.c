@@ -47,6 +47,7 @@ struct ledger {
 	uint64_t last_gap_id;
 	uint64_t last_threshold_seq;
 	uint64_t last_job_row;
+	uint64_t last_session_row;
 	int64_t last_interval_id;
 	struct chain_head chain, chain_committed;
 	struct stmt_cache stmts; /* the inserts and the chain's statements, prepared once */
@@ -241,6 +242,11 @@ uint64_t *ledger_gap_id_ptr(struct ledger *l)
 	return &l->last_gap_id;
 }
 
+uint64_t *ledger_session_id_ptr(struct ledger *l)
+{
+	return &l->last_session_row;
+}
+
 uint64_t ledger_last_gap_id(const struct ledger *l)
 {
 	return l->last_gap_id;
@@ -311,6 +317,8 @@ int ledger_open(const char *dir, struct ledger **ret, char *err, size_t err_size
 	if (r == 0)
 		r = query_u64(l, "SELECT COALESCE(MAX(id), 0) FROM jobs_announced",
 			      &l->last_job_row);
+	if (r == 0)
+		r = query_u64(l, "SELECT COALESCE(MAX(id), 0) FROM sessions", &l->last_session_row);
 	if (r == 0)
 		r = chain_load_head(l->db, &l->chain);
 	l->chain_committed = l->chain;

@@ -193,6 +193,29 @@ int ledger_store_job(struct ledger *l, struct job_info *j);
 int ledger_list_jobs(struct ledger *l, uint64_t since_usec,
 		     int (*fn)(const struct job_info *j, void *userdata), void *userdata);
 
+/* ---- sessions: where the work came from (ledger-sessions.c) ---- */
+struct session_record {
+	int64_t row; /* the session's first row (its run id); 0 before it is stored */
+	const char *session; /* "audit:BOOT_ID:SESSIONID" or "job:ID" */
+	uint32_t uid; /* the login uid, or the job's uid */
+	const char *user;
+	const char *remote_host; /* as its source names it; "" for a local session */
+	const char *remote_address; /* "" while not known */
+	const char *address_state; /* "known", "pending", "unresolved"; "" for a local one */
+	const char *service; /* "sshd", "login", "slurm", ... */
+	const char *source; /* where the origin came from: logind, socket, utmp, none, gone, slurm */
+	const char *job; /* the job it is (job:ID) or was adopted into; "" for none */
+	uint64_t start_usec, end_usec; /* end 0 while it lasts */
+};
+/* Record a session: the first row of its run (s->row == 0: set to the new row's id), or a
+ * change of it (its address resolved, its end) as a new row naming the run. Not committed:
+ * the loop's commit takes it. */
+int ledger_store_session(struct ledger *l, struct session_record *s);
+/* The sessions whose last row has no end (open when the daemon stopped). */
+int ledger_list_open_sessions(struct ledger *l,
+			      int (*fn)(const struct session_record *s, void *userdata),
+			      void *userdata);
+
 /* ---- GPU usage per interval (issue 3). ---- */
 struct gpu_usage_row {
 	const char *cgroup;

@@ -132,6 +132,85 @@ static int parse_parties(struct license_error *err, const struct ynode *n, const
 
 /* ---- principals.remote_access ---- */
 
+static int parse_networks(struct license_error *err, const struct ynode *n, const char *field,
+			  struct license_remote_from *f)
+{
+	char item[FIELD_SIZE];
+	int r;
+
+	r = lic_expect_type(err, n, field, YNODE_SEQUENCE);
+	if (r < 0)
+		return r;
+	if (n->n_items == 0)
+		return lic_error_node(err, n, field, "at least one network is needed");
+	/* Filled in place: on failure license_free() releases what is there. */
+	f->networks = calloc(n->n_items, sizeof(*f->networks));
+	if (!f->networks)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n_items; i++) {
+		struct license_network *net = &f->networks[i];
+		const char *s, *why;
+
+		lic_field_index(item, field, i);
+		r = lic_get_string(err, n->items[i], item, &s);
+		if (r < 0)
+			return r;
+		if (license_network_parse(s, net, &why) < 0)
+			return lic_error_node(err, n->items[i], item,
+					      "invalid network \"%." ECHO_MAX "s\": %s", s, why);
+		net->text = strdup(s);
+		if (!net->text)
+			return -ENOMEM;
+		f->n_networks = i + 1;
+	}
+	return 0;
+}
+
+/* from: [{ country: NO, networks: [CIDR, ...] }, ...] */
+static int parse_remote_from(struct license_error *err, const struct ynode *n, const char *field,
+			     struct license *l)
+{
+	static const struct key_spec specs[] = { { "country", true }, { "networks", true } };
+	char item[FIELD_SIZE], sub[FIELD_SIZE];
+	int r;
+
+	r = lic_expect_type(err, n, field, YNODE_SEQUENCE);
+	if (r < 0)
+		return r;
+	/* An empty list would read as "from nowhere": say allowed: false instead. */
+	if (n->n_items == 0)
+		return lic_error_node(err, n, field,
+				      "at least one entry is needed (for no remote access at "
+				      "all, write allowed: false)");
+	l->remote_access.from = calloc(n->n_items, sizeof(*l->remote_access.from));
+	if (!l->remote_access.from)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n_items; i++) {
+		struct license_remote_from *f = &l->remote_access.from[i];
+		const struct ynode *v[ARRAY_SIZE(specs)];
+		const char *country;
+
+		l->remote_access.n_from = i + 1;
+		lic_field_index(item, field, i);
+		r = lic_check_mapping(err, n->items[i], item, specs, ARRAY_SIZE(specs), v);
+		if (r < 0)
+			return r;
+		lic_field_join(sub, item, "country");
+		r = lic_get_string(err, v[0], sub, &country);
+		if (r < 0)
+			return r;
+		r = lic_check_country(err, v[0], sub, country);
+		if (r < 0)
+			return r;
+		memcpy(f->country, country, 3);
+		lic_field_join(sub, item, "networks");
+		r = parse_networks(err, v[1], sub, f);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int parse_remote_access(struct license_error *err, const struct ynode *n, const char *field,
 			       struct license *l)
 {
@@ -139,6 +218,7 @@ static int parse_remote_access(struct license_error *err, const struct ynode *n,
 		{ "allowed", true },
 		{ "computational_access", false },
 		{ "applications", false },
+		{ "from", false },
 	};
 	static const char *const modes[] = { "full", "limited" };
 	const struct ynode *v[ARRAY_SIZE(specs)];
@@ -154,9 +234,13 @@ static int parse_remote_access(struct license_error *err, const struct ynode *n,
 	if (r < 0)
 		return r;
 	if (!allowed) {
-		if (v[1] || v[2])
-			return lic_error_node(err, v[1] ?: v[2], field,
-					      "computational_access and applications need "
+		if (v[1] || v[2] || v[3])
+			return lic_error_node(err,
+					      v[1]	   ?:
+						      v[2] ?:
+							     v[3],
+					      field,
+					      "computational_access, applications and from need "
 					      "allowed: true");
 		l->remote_access.mode = LICENSE_REMOTE_NONE;
 		return 0;
@@ -170,6 +254,12 @@ static int parse_remote_access(struct license_error *err, const struct ynode *n,
 	r = lic_get_enum(err, v[1], sub, modes, ARRAY_SIZE(modes), "computational access", &mode);
 	if (r < 0)
 		return r;
+	if (v[3]) {
+		lic_field_join(sub, field, "from");
+		r = parse_remote_from(err, v[3], sub, l);
+		if (r < 0)
+			return r;
+	}
 	lic_field_join(sub, field, "applications");
 	if (mode == 0) {
 		if (v[2])

@@ -3,6 +3,7 @@
  * the questions the evaluator asks. */
 #include "license-internal.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "util.h"
@@ -105,6 +107,14 @@ void license_free(struct license *l)
 	free(l->parties.end_users);
 	strv_free(l->accounts, l->n_accounts);
 	strv_free(l->remote_access.applications, l->remote_access.n_applications);
+	for (size_t i = 0; i < l->remote_access.n_from; i++) {
+		struct license_remote_from *f = &l->remote_access.from[i];
+
+		for (size_t k = 0; k < f->n_networks; k++)
+			free(f->networks[k].text);
+		free(f->networks);
+	}
+	free(l->remote_access.from);
 	strv_free(l->prohibited_end_uses, l->n_prohibited_end_uses);
 	for (size_t i = 0; i < l->n_declarations; i++) {
 		free(l->declarations[i].match);
@@ -386,4 +396,110 @@ bool license_prohibits_sha256(const struct license *l, const char *sha256_hex)
 		if (streq(l->prohibited_sha256[i], sha256_hex))
 			return true;
 	return false;
+}
+
+int license_address_parse(const char *s, int *ret_family, uint8_t ret_addr[16])
+{
+	static const uint8_t v4_mapped[12] = { [10] = 0xff, [11] = 0xff };
+	uint8_t a[16] = { 0 };
+
+	if (!s)
+		return -EINVAL;
+	if (inet_pton(AF_INET, s, a) == 1) {
+		*ret_family = AF_INET;
+	} else if (inet_pton(AF_INET6, s, a) == 1) {
+		*ret_family = AF_INET6;
+		/* What a dual-stack socket reports for an IPv4 peer. */
+		if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0) {
+			memmove(a, a + 12, 4);
+			memset(a + 4, 0, 12);
+			*ret_family = AF_INET;
+		}
+	} else {
+		return -EINVAL;
+	}
+	memcpy(ret_addr, a, 16);
+	return 0;
+}
+
+int license_network_parse(const char *s, struct license_network *ret, const char **why)
+{
+	struct license_network n = { 0 };
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t len = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned max;
+
+	*why = "expected an address with a prefix length, such as 192.0.2.0/24 or 2001:db8::/32";
+	if (len == 0 || len >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	/* Written as the licence means it: an IPv4-mapped IPv6 network is refused, not mapped. */
+	if (inet_pton(AF_INET, addr, n.addr) == 1)
+		n.family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, n.addr) == 1)
+		n.family = AF_INET6;
+	else
+		return -EINVAL;
+	max = n.family == AF_INET ? 32 : 128;
+	n.prefix = max;
+	if (slash) {
+		const char *p = slash + 1;
+		unsigned v = 0;
+
+		if (!*p || strlen(p) > 3 || strspn(p, "0123456789") != strlen(p) ||
+		    (p[0] == '0' && p[1]))
+			return -EINVAL;
+		for (; *p; p++)
+			v = v * 10 + (unsigned)(*p - '0');
+		if (v > max) {
+			*why = n.family == AF_INET ? "prefix length longer than 32 for IPv4" :
+						     "prefix length longer than 128 for IPv6";
+			return -EINVAL;
+		}
+		n.prefix = v;
+	}
+	/* 10.0.0.1/8 is most likely a typo for 10.0.0.0/8 or 10.0.0.1/32: refused either way. */
+	for (unsigned bit = n.prefix; bit < max; bit++)
+		if (n.addr[bit / 8] & (0x80 >> (bit % 8))) {
+			*why = "address bits set beyond the prefix length (write the network "
+			       "address, or /32 or /128 for one host)";
+			return -EINVAL;
+		}
+	*ret = n;
+	return 0;
+}
+
+bool license_network_contains(const struct license_network *n, int family, const uint8_t *addr)
+{
+	unsigned full = n->prefix / 8, rest = n->prefix % 8;
+
+	if (n->family != family)
+		return false;
+	if (memcmp(n->addr, addr, full) != 0)
+		return false;
+	return !rest || ((n->addr[full] ^ addr[full]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+const struct license_remote_from *license_remote_from_match(const struct license *l,
+							    const char *address,
+							    const struct license_network **ret_net)
+{
+	uint8_t a[16];
+	int family;
+
+	if (license_address_parse(address, &family, a) < 0)
+		return NULL;
+	for (size_t i = 0; i < l->remote_access.n_from; i++) {
+		const struct license_remote_from *f = &l->remote_access.from[i];
+
+		for (size_t k = 0; k < f->n_networks; k++)
+			if (license_network_contains(&f->networks[k], family, a)) {
+				if (ret_net)
+					*ret_net = &f->networks[k];
+				return f;
+			}
+	}
+	return NULL;
 }

@@ -38,10 +38,28 @@ enum license_remote_access_mode {
 	LICENSE_REMOTE_LIMITED, /* only the applications listed */
 };
 
+/* A network of remote_access.from, as an address and a prefix length. */
+struct license_network {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; the first 4 bytes for AF_INET */
+	unsigned prefix;
+	char *text; /* as the licence writes it */
+};
+
+/* One entry of remote_access.from: the networks remote access may come from in a country. */
+struct license_remote_from {
+	char country[3]; /* ISO 3166-1 alpha-2 */
+	struct license_network *networks;
+	size_t n_networks;
+};
+
 struct license_remote_access {
 	enum license_remote_access_mode mode;
 	char **applications; /* executable globs, for LICENSE_REMOTE_LIMITED */
 	size_t n_applications;
+	/* Where remote access may come from (allowed: true only); none: from anywhere. */
+	struct license_remote_from *from;
+	size_t n_from;
 };
 
 /* Where the end-use code of a job is read from. */
@@ -283,6 +301,21 @@ bool license_id_valid(const char *s);
 const char *license_prohibits_executable(const struct license *l, const char *exe_path);
 /* Is a file with this SHA-256 (hex) prohibited by end_use.prohibited_executable_sha256? */
 bool license_prohibits_sha256(const struct license *l, const char *sha256_hex);
+
+/* An IP address as text into its family (AF_INET, AF_INET6) and bytes; an IPv4-mapped IPv6
+ * address (::ffff:192.0.2.1) is IPv4. Returns 0 or -EINVAL. */
+int license_address_parse(const char *s, int *ret_family, uint8_t ret_addr[16]);
+/* A network of remote_access.from: "ADDRESS/PREFIX" or an address alone (one host). Returns
+ * -EINVAL with the reason in *why (no host bits may be set: 10.0.0.1/8 is refused), 0 and
+ * ret (text not set) otherwise. */
+int license_network_parse(const char *s, struct license_network *ret, const char **why);
+/* Is the address (family, bytes) in the network? */
+bool license_network_contains(const struct license_network *n, int family, const uint8_t *addr);
+/* The remote_access.from entry whose networks hold the address (text), and in *ret_net the
+ * network; NULL when none does or address is not an address. */
+const struct license_remote_from *license_remote_from_match(const struct license *l,
+							    const char *address,
+							    const struct license_network **ret_net);
 
 /* "file:line:column: field: message" (parts omitted when unknown) into buf. */
 void license_error_format(const struct license_error *e, char *buf, size_t size);

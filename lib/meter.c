@@ -106,6 +106,8 @@ int meter_decode(const void *data, size_t size, struct meter_exec *exec, struct 
 			.cgroup_id = e->cgroup_id,
 			.start_ns = e->start_ns,
 			.cgroup_v1_id = e->cgroup_v1_id,
+			.loginuid = e->loginuid,
+			.sessionid = e->sessionid,
 		};
 		copy_str(exec->comm, e->comm, sizeof(exec->comm));
 		copy_str(exec->filename, e->filename, sizeof(exec->filename));

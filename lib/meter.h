@@ -17,6 +17,7 @@ struct meter_exec {
 	uint32_t tgid, ppid, uid, gid, flags;
 	uint64_t ts_ns, cgroup_id, start_ns;
 	uint64_t cgroup_v1_id; /* in the followed v1 hierarchy, 0 when none */
+	uint32_t loginuid, sessionid; /* the audit session, HPCM_AUDIT_UNSET when none */
 	char comm[HPCM_COMM_LEN];
 	char filename[HPCM_FILENAME_LEN];
 	char path[PATH_MAX]; /* absolute path of the executed file, "" if it could not be resolved */

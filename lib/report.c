@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "attribute.h"
+#include "csv.h"
 #include "json-doc.h"
 #include "ledger-chain.h"
 #include "ledger.h"
@@ -81,29 +82,6 @@ static void phase(struct report *r, const char *what)
 }
 
 /* ---- output helpers ---- */
-
-/* A CSV field; bytes that are not UTF-8 (the ledger keeps what the kernel said) become the text
- * \xNN, as in JSON, so a signed report is valid UTF-8 throughout. */
-static void csv_str(FILE *f, const char *s)
-{
-	_cleanup_free_ char *escaped = NULL;
-
-	if (!utf8_valid(s)) {
-		escaped = utf8_escape_invalid(s);
-		s = escaped ?: "?";
-	}
-	if (!strpbrk(s, ",\"\n\r#")) {
-		fputs(s, f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
 
 /* Nanoseconds as seconds with all nine decimals, exactly (never through a double). */
 static const char *seconds_text(uint64_t ns, char buf[32])
@@ -553,7 +531,7 @@ static int read_license(struct report *r, struct json_object *events, char *firs
 		} else if (r->fmt == FMT_CSV) {
 			fprintf(r->f, "license_event,%lld,%s,",
 				(long long)sqlite3_column_int64(st, 0), col(st, 1));
-			csv_str(r->f, col(st, 2));
+			csv_field(r->f, col(st, 2));
 			fprintf(r->f, ",%s\n", col(st, 3));
 		} else {
 			fprintf(r->f, "  %s  %-9s %s  %s\n", iso(sqlite3_column_int64(st, 0), t),
@@ -602,13 +580,13 @@ static void emit_jobs(struct report *r)
 			juint(r, o, "last_usec", j->last_usec);
 		} else if (r->fmt == FMT_CSV) {
 			fputs("job,", r->f);
-			csv_str(r->f, j->job);
+			csv_field(r->f, j->job);
 			fputc(',', r->f);
-			csv_str(r->f, j->cgroup);
+			csv_field(r->f, j->cgroup);
 			fprintf(r->f, ",%u,", j->uid);
-			csv_str(r->f, j->user);
+			csv_field(r->f, j->user);
 			fputc(',', r->f);
-			csv_str(r->f, j->account);
+			csv_field(r->f, j->account);
 			fprintf(r->f, ",%s,%llu,%llu\n", seconds_text(j->cpu_ns, sec),
 				(unsigned long long)j->first_usec,
 				(unsigned long long)j->last_usec);
@@ -738,9 +716,9 @@ static int emit_executables(struct report *r)
 				jcheck(r, json_add_null(o, "cpu_seconds"));
 		} else if (r->fmt == FMT_CSV) {
 			fputs("executable,", r->f);
-			csv_str(r->f, e->job);
+			csv_field(r->f, e->job);
 			fputc(',', r->f);
-			csv_str(r->f, e->exe);
+			csv_field(r->f, e->exe);
 			fprintf(r->f, ",%s,%llu,%s\n", e->sha, (unsigned long long)e->execs,
 				e->cpu_known ? seconds_text(e->cpu_ns, sec) : "");
 		} else {
@@ -778,7 +756,7 @@ static void emit_sums(struct report *r, const struct sum_row *rows, size_t n, co
 			jsec(r, o, "cpu_seconds", rows[i].cpu_ns);
 		} else if (r->fmt == FMT_CSV) {
 			fprintf(r->f, "%s,", kind);
-			csv_str(r->f, rows[i].key);
+			csv_field(r->f, rows[i].key);
 			fprintf(r->f, ",%u,%zu,%s\n", rows[i].uid, rows[i].jobs,
 				seconds_text(rows[i].cpu_ns, sec));
 		} else {
@@ -842,11 +820,11 @@ static int emit_metrics(struct report *r)
 				       json_add_double(o, "value", sqlite3_column_double(st, 4)));
 		} else if (r->fmt == FMT_CSV) {
 			fputs("metric,", r->f);
-			csv_str(r->f, col(st, 0));
+			csv_field(r->f, col(st, 0));
 			fputc(',', r->f);
-			csv_str(r->f, col(st, 1));
+			csv_field(r->f, col(st, 1));
 			fprintf(r->f, ",%lld,", (long long)sqlite3_column_int64(st, 2));
-			csv_str(r->f, col(st, 3));
+			csv_field(r->f, col(st, 3));
 			fprintf(r->f, ",%s\n", json_double_text(sqlite3_column_double(st, 4), num));
 		} else {
 			fprintf(r->f, "  %-10s %-12s %-20s %.6g\n", col(st, 0), col(st, 1),
@@ -876,7 +854,7 @@ static void emit_record(struct report *r, sqlite3_stmt *st, const char *kind,
 	fputs(kind, r->f);
 	for (int i = 0; i < ncols; i++) {
 		fputc(',', r->f);
-		csv_str(r->f, col(st, i));
+		csv_field(r->f, col(st, i));
 	}
 	fputc('\n', r->f);
 }
@@ -1060,14 +1038,14 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 			(unsigned long long)gen, (unsigned long long)r->from_usec,
 			(unsigned long long)r->to_usec);
 		fputs("report,hostname,", r->f);
-		csv_str(r->f, host);
+		csv_field(r->f, host);
 		fputs("\nreport,machine_id,", r->f);
-		csv_str(r->f, mid);
+		csv_field(r->f, mid);
 		fprintf(r->f,
 			"\nreport,report_key_id,%s\nreport,hpcmeterctl," HPCMETER_VERSION "\n",
 			r->key_id);
 		fputs("report,ledger_created_by,", r->f);
-		csv_str(r->f, created);
+		csv_field(r->f, created);
 		fputc('\n', r->f);
 		break;
 	case FMT_TABLE:
@@ -1088,7 +1066,7 @@ static int build(struct report *r, char *license_sha, size_t sha_size)
 		jstr(r, o, "id", r->license_id);
 		list = jarray(r, o, "events");
 	} else if (r->fmt == FMT_CSV)
-		fputs("license,id,", r->f), csv_str(r->f, r->license_id), fputc('\n', r->f);
+		fputs("license,id,", r->f), csv_field(r->f, r->license_id), fputc('\n', r->f);
 	else
 		fprintf(r->f, "\nLicence %s, files as loaded:\n", r->license_id);
 	k = read_license(r, list, license_sha, sha_size);

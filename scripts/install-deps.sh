@@ -17,6 +17,10 @@ build=(
 	libssl-dev
 	# JSON: hpcmeterctl's output, signed reports and their verification
 	libjson-c-dev
+	# x86-64 instruction decoding: where the GPU meter's probes cost least (lib/gpu-entry.c)
+	libcapstone-dev
+	# hpcmeterctl's tables (widths in display cells)
+	libsmartcols-dev
 	# mount tables (/proc/self/mountinfo, its escapes decoded)
 	libmount-dev
 	# the cluster's store in PostgreSQL: libpq (hpcmeterd ships to it, hpcmeterctl cluster)
@@ -52,6 +56,9 @@ tests=(
 	# with `apt-get download` into build/kselftest (not installed)
 	# job attribution against a real Slurm (started by tests/slurm, cgroup/v1)
 	munge slurmctld slurmd slurm-client
+	# remote access: a real sshd in a network namespace of the test's (pam_loginuid sets the
+	# session's loginuid), a client, ip netns (tests/dbus/test-remote-access.sh)
+	openssh-server openssh-client iproute2
 	# the metrics checked by Prometheus' own tools: promtool (check metrics, check rules) and
 	# the Python client's Prometheus and OpenMetrics parsers (tests/dbus/test-metrics.sh)
 	prometheus python3-prometheus-client
@@ -62,12 +69,44 @@ tests=(
 	lintian devscripts rpmlint rpm2cpio cpio
 	# the man pages: mandoc -Tlint and lexgrog (man-db) in tests/package/test-man.sh
 	mandoc
+	# the vendors' real GPU runtimes are fetched by tests/gpu-real/fetch.sh into build/, not
+	# installed; what they need besides (pocl: LLVM 15, hwloc, and ld with libc's and libm's
+	# development links to link each kernel it compiles; HIP: numa, libdrm-amdgpu) and the
+	# OpenCL headers of the test program are (checked in a fresh Debian 12 root)
+	libllvm15 libhwloc15 binutils libc6-dev libnuma1 libdrm-amdgpu1 opencl-c-headers
 )
 # make bench: a real HPC workload with and without the meter (bench/hpcc.sh), the profiler
 bench=(hpcc linux-perf)
 pkgs=("${build[@]}" "${run[@]}")
 [ "${1:-}" = --build-only ] || pkgs+=("${tests[@]}")
 [ "${1:-}" = --bench ] && pkgs+=("${bench[@]}")
+
+# Debian's non-free component for one download only: NVIDIA's libcuda1, which
+# tests/gpu-real/fetch.sh fetches with `apt-get download` into build/ (never installed). The
+# list is not in sources.list.d, so apt does not use it for anything else; fetch.sh points its
+# own apt state at it.
+gpu_sources=/etc/apt/hpcmeter-gpu-runtimes.list
+if [ "${1:-}" != --build-only ] && [ ! -e "$gpu_sources" ]; then
+	# shellcheck source=/dev/null
+	. /etc/os-release
+	# The machine's Debian mirror: deb822 (debian.sources: Debian 12's containers and cloud
+	# images) or one-line (sources.list: Debian 12's installer); else deb.debian.org. A file
+	# that is not there is no error (set -e, pipefail).
+	mirror=
+	if [ -r /etc/apt/sources.list.d/debian.sources ]; then
+		mirror=$(sed -n 's|^URIs: *\(https\?://[^ ]*/debian\)/\?$|\1|p' \
+			/etc/apt/sources.list.d/debian.sources | head -1)
+	fi
+	if [ -z "$mirror" ] && [ -r /etc/apt/sources.list ]; then
+		mirror=$(sed -n 's|^deb \(\[[^]]*\] *\)\?\(https\?://[^ ]*/debian\)/\? .*|\2|p' \
+			/etc/apt/sources.list | head -1)
+	fi
+	mirror=${mirror:-http://deb.debian.org/debian}
+	key=/usr/share/keyrings/debian-archive-keyring.gpg
+	printf 'deb [signed-by=%s] %s %s main non-free\ndeb [signed-by=%s] %s %s-updates main non-free\n' \
+		"$key" "$mirror" "$VERSION_CODENAME" "$key" "$mirror" "$VERSION_CODENAME" >"$gpu_sources"
+	echo "install-deps.sh: wrote $gpu_sources (main and non-free, for tests/gpu-real/fetch.sh)"
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

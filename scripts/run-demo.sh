@@ -66,7 +66,7 @@ echo "Watching for violations (Ctrl-C to stop). To see one, run a program as a u
 echo "example licences do not permit:  setpriv --reuid=nobody --regid=nogroup --clear-groups /bin/true"
 echo "Then: $BUILD/hpcmeterctl violations | usage | status"
 echo
-"$BUILD/hpcmeterctl" monitor --since 0 &
+"$BUILD/hpcmeterctl" monitor --after-seq 0 &
 pids+=($!)
 wait "$daemon"
 echo "hpcmeterd exited by itself; the end of its log:"

@@ -4,24 +4,26 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "ctl-args.h"
 #include "json-doc.h"
+#include "time-parse.h"
 #include "util.h"
 
 enum json_mode arg_json = JSON_OFF;
+bool arg_csv = false;
+const char *arg_columns = NULL;
 bool arg_legend = true;
 bool arg_no_pager = false;
 const char *arg_address = NULL;
-bool arg_since_set = false;
-uint64_t arg_since = 0;
-const char *arg_since_str = NULL;
-bool arg_since_bad = false;
+bool arg_after_seq_set = false;
+uint64_t arg_after_seq = 0;
+const char *arg_since_str = NULL, *arg_until_str = NULL;
+bool arg_since_set = false, arg_until_set = false;
+uint64_t arg_since_usec = 0, arg_until_usec = 0;
 const char *arg_state_dir = "/var/lib/hpcmeter";
-bool arg_since_usec_set = false;
-uint64_t arg_since_usec = 0;
-bool arg_until_usec_set = false;
-uint64_t arg_until_usec = 0;
 bool arg_slurm_env = false;
 char **arg_set = NULL;
 size_t arg_n_set = 0;
@@ -70,4 +72,40 @@ int parse_uint64(const char *s, uint64_t *ret)
 bool usage_filtered(void)
 {
 	return arg_filter_job || arg_filter_user || arg_filter_account || arg_filter_license;
+}
+
+int parse_time_arg(const char *option, const char *value, unsigned flags, uint64_t *ret_usec,
+		   char *err, size_t err_size)
+{
+	int r = time_parse(value, now_realtime_usec(), flags, ret_usec);
+
+	if (r == -ERANGE)
+		/* @USEC was the report's form before: say what @ means now */
+		snprintf(err, err_size, "%s \"%s\": out of range (1970 to 9999)%s", option, value,
+			 value[0] == '@' && strlen(value) > 13 ?
+				 "; @EPOCH is in seconds (@SECONDS.USEC for microseconds)" :
+				 "");
+	else if (r < 0)
+		snprintf(err, err_size, "%s \"%s\": not a time; expected " TIME_PARSE_FORMS, option,
+			 value);
+	return r < 0 ? -EINVAL : 0;
+}
+
+int parse_output_no_table(const char *verb, const char *value, enum json_mode *json)
+{
+	if (streq(value, "json"))
+		return json_mode_from_arg(NULL, STDOUT_FILENO, json);
+	if (streq(value, "table")) {
+		*json = JSON_OFF;
+		return 0;
+	}
+	if (streq(value, "csv"))
+		return usage_error("%s: -o csv does not apply (it prints no table)", verb);
+	return usage_error("unknown output format '%s' (expected table, json or csv)", value);
+}
+
+bool time_in_range(uint64_t usec)
+{
+	return (!arg_since_set || usec >= arg_since_usec) &&
+	       (!arg_until_set || usec < arg_until_usec);
 }

@@ -2,10 +2,12 @@
 /* hpcmeterctl cluster init|enroll|status|verify: the cluster's store in PostgreSQL, directly
  * through libpq (no daemon needed): create or migrate its schema, enrol a node and its key,
  * show what each node shipped, and walk every chain and signature (lib/store*.c). */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <openssl/pem.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include "config.h"
 #include "json-doc.h"
 #include "sign.h"
+#include "time-parse.h"
 #include "store-verify.h"
 #include "util.h"
 
@@ -33,10 +36,13 @@ static void help_cluster(void)
 	printf("Usage: hpcmeterctl cluster init --database CONNINFO\n"
 	       "       hpcmeterctl cluster enroll --database CONNINFO --node NAME --key PUBLIC.pem\n"
 	       "                                  [--role ROLE] [--evaluator]\n"
-	       "       hpcmeterctl cluster status --database CONNINFO [--json]\n"
+	       "       hpcmeterctl cluster status --database CONNINFO [-o table|json|csv]\n"
+	       "                                  [--columns NAME,...] [--no-legend] [--json]\n"
 	       "       hpcmeterctl cluster verify --database CONNINFO [--node NAME] [--json]\n"
 	       "       hpcmeterctl cluster usage [--state-dir DIR] [--by job|user|account|license|\n"
-	       "                                 project|node] [--from DATE] [--to DATE] [--json]\n"
+	       "                                 project|node] [--since TIME] [--until TIME]\n"
+	       "                                 [-o table|json|csv] [--columns NAME,...]\n"
+	       "                                 [--no-legend] [--json]\n"
 	       "\n"
 	       "The cluster's store in PostgreSQL, where every node's hpcmeterd ships its ledger\n"
 	       "records, exactly as chained, and a signed checkpoint every minute.\n"
@@ -55,8 +61,8 @@ static void help_cluster(void)
 	       "  usage   usage across the cluster, as the evaluator (hpcmeterd --cluster) has\n"
 	       "          read and verified it from the store (its STATE_DIR/cluster.sqlite):\n"
 	       "          CPU, GPU seconds and ops per job, user, account, licence, project or\n"
-	       "          node over [--from, --to), and whether the total is final (every node's\n"
-	       "          checkpoint past --to) or provisional\n"
+	       "          node over [--since, --until), and whether the total is final (every\n"
+	       "          node's checkpoint past --until) or provisional\n"
 	       "\n"
 	       "Options:\n"
 	       "  --database CONNINFO  libpq connection string, e.g. \"host=store.example\n"
@@ -70,22 +76,37 @@ static void help_cluster(void)
 	       "                       /var/lib/hpcmeter)\n"
 	       "  --by SCOPE           usage: job, user, account, license (default), project,\n"
 	       "                       node\n"
-	       "  --from DATE, --to DATE\n"
-	       "                       usage: YYYY-MM-DD (UTC; --to: the end of that day),\n"
-	       "                       YYYY-MM-DDTHH:MM:SSZ or @USEC (default: all, up to now)\n"
+	       "  --since TIME, --until TIME\n"
+	       "                       usage: the period (default: all, up to now); --from and\n"
+	       "                       --to say the same. TIME as everywhere in hpcmeterctl\n"
+	       "                       (YYYY-MM-DD, \"YYYY-MM-DD HH:MM[:SS]\", ISO 8601 with a\n"
+	       "                       zone, now, today, yesterday, -1h/-7d/-30min, @EPOCH); as\n"
+	       "                       for report, without a zone in UTC, and a day as --until\n"
+	       "                       includes that whole day\n"
 	       "  --json[=MODE]        status, verify, usage: JSON (short or pretty)\n"
+	       "  -o, --output FORMAT  status, usage: table (the default), json (as --json) or\n"
+	       "                       csv (RFC 4180; the rows only: whether usage's total is\n"
+	       "                       final is in the table and in JSON)\n"
+	       "  --columns NAME,...   status, usage: only these columns, in this order (the\n"
+	       "                       header names, in any case: node, records, checkpoint,\n"
+	       "                       covers, lag, behind, refused, last-refusal; subject, cpu,\n"
+	       "                       gpu, ops)\n"
+	       "  --no-legend          status, usage: no header row (and no \"N nodes listed.\")\n"
 	       "\n"
 	       "Examples:\n"
 	       "  hpcmeterctl cluster init --database 'dbname=hpcmeter'\n"
 	       "  hpcmeterctl cluster enroll --database 'dbname=hpcmeter' --node n001 \\\n"
 	       "      --key n001.pub.pem\n"
-	       "  hpcmeterctl cluster verify --database 'dbname=hpcmeter' || echo TAMPERED\n");
+	       "  hpcmeterctl cluster verify --database 'dbname=hpcmeter' || echo TAMPERED\n"
+	       "  hpcmeterctl cluster usage --by user --since 2026-01-01 --until 2026-03-31\n");
 	ctl_help_exit_status(stdout);
 	printf("  (cluster verify: 1 also when a record or checkpoint does not verify.)\n");
 }
 
 struct opts {
-	const char *database, *node, *key, *role, *state_dir, *by, *from, *to;
+	const char *database, *node, *key, *role, *state_dir, *by;
+	/* --since/--until (or --from/--to) as given, and the option that gave each */
+	const char *since, *until, *since_opt, *until_opt;
 	bool evaluator;
 	enum json_mode json;
 };
@@ -292,8 +313,11 @@ static int cluster_status(const struct opts *o)
 	uint64_t now = now_realtime_usec();
 	PGresult *res;
 	PGconn *c;
-	int r = connect_store(o, &c);
+	int r = table_check_columns_of("cluster status", &t);
 
+	if (r < 0)
+		return ctl_fail(CTL_EXIT_USAGE, r);
+	r = connect_store(o, &c);
 	if (r < 0)
 		return ctl_fail(CTL_EXIT_FAILURE, r);
 	/* Enrolled nodes, and names that only have refusals (a node that is not enrolled). */
@@ -378,7 +402,8 @@ static int cluster_status(const struct opts *o)
 	PQclear(res);
 	PQfinish(c);
 	if (r >= 0)
-		r = o->json ? json_dump_rows(stdout, arr, o->json) : table_print(&t, true, "nodes");
+		r = o->json ? json_dump_rows(stdout, arr, o->json) :
+			      table_print(&t, arg_legend, "nodes");
 	table_done(&t);
 	return r < 0 ? ctl_fail(CTL_EXIT_FAILURE, r) : 0;
 }
@@ -476,37 +501,18 @@ static int cluster_verify(const struct opts *o)
 	return broken ? ctl_fail(CTL_EXIT_FAILURE, -EBADMSG) : 0;
 }
 
-/* YYYY-MM-DD (UTC midnight; as an end, the end of that day), YYYY-MM-DDTHH:MM:SSZ, @USEC. */
-static int parse_when(const char *s, bool end, uint64_t *ret)
+/* "hpcmeterctl: MESSAGE" and the hint, exit 2. */
+static int cluster_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cluster_usage_error(const char *fmt, ...)
 {
-	struct tm tm = { 0 };
-	const char *rest;
-	unsigned long long u;
-	char *e;
-	time_t t;
+	va_list ap;
 
-	if (s[0] == '@') {
-		errno = 0;
-		u = strtoull(s + 1, &e, 10);
-		if (errno || *e || e == s + 1)
-			return -EINVAL;
-		*ret = u;
-		return 0;
-	}
-	rest = strptime(s, "%Y-%m-%d", &tm);
-	if (!rest)
-		return -EINVAL;
-	if (*rest) {
-		rest = strptime(rest, "T%H:%M:%SZ", &tm);
-		if (!rest || *rest)
-			return -EINVAL;
-		end = false;
-	}
-	t = timegm(&tm);
-	if (t < 0)
-		return -EINVAL;
-	*ret = ((uint64_t)t + (end ? 86400 : 0)) * USEC_PER_SEC;
-	return 0;
+	fputs("hpcmeterctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'hpcmeterctl cluster --help'.\n", stderr);
+	return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 }
 
 struct usage_row {
@@ -554,10 +560,12 @@ static int cluster_usage_verb(const struct opts *o)
 		{ "account", LICENSE_SCOPE_ACCOUNT }, { "license", LICENSE_SCOPE_LICENSE },
 		{ "project", LICENSE_SCOPE_PROJECT }, { "node", CLUSTER_SCOPE_NODE },
 	};
-	static const char *const headers[] = { "SUBJECT", "CPU", "GPU", "OPS (UPPER)" };
 	static const bool right[] = { false, true, true, true };
-	struct table t = { .n_columns = 4, .headers = headers, .right_align = right };
 	const char *by = o->by ? o->by : "license";
+	/* the first column is named after what it sums by, as usage --by's tables */
+	char subject[16];
+	const char *const headers[] = { subject, "CPU", "GPU", "OPS(UPPER)" };
+	struct table t = { .n_columns = 4, .headers = headers, .right_align = right };
 	enum license_cap_scope scope = LICENSE_SCOPE_LICENSE;
 	uint64_t from = 0, to = now_realtime_usec();
 	struct usage_rows u = {};
@@ -571,12 +579,27 @@ static int cluster_usage_verb(const struct opts *o)
 			scope = scopes[i].scope;
 			found = true;
 		}
-	if (!found || (o->from && parse_when(o->from, false, &from) < 0) ||
-	    (o->to && parse_when(o->to, true, &to) < 0) || to <= from) {
-		fprintf(stderr, "hpcmeterctl: cluster usage: invalid --by, --from or --to\n"
-				"Try 'hpcmeterctl cluster --help'.\n");
-		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
-	}
+	snprintf(subject, sizeof(subject), "%s", by);
+	for (char *p = subject; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	if (!found)
+		return cluster_usage_error("cluster usage: invalid --by '%s' (expected job, user, "
+					   "account, license, project or node)",
+					   by);
+	/* UTC without a zone, as report: a licence's days are UTC days */
+	if (o->since &&
+	    parse_time_arg(o->since_opt, o->since, TIME_PARSE_UTC, &from, err, sizeof(err)) < 0)
+		return cluster_usage_error("cluster usage: %s", err);
+	if (o->until &&
+	    parse_time_arg(o->until_opt, o->until, TIME_PARSE_UTC | TIME_PARSE_END_OF_DAY, &to, err,
+			   sizeof(err)) < 0)
+		return cluster_usage_error("cluster usage: %s", err);
+	if (to <= from)
+		return cluster_usage_error("cluster usage: %s must be after %s", o->until_opt,
+					   o->since_opt);
+	r = table_check_columns_of("cluster usage", &t);
+	if (r < 0)
+		return ctl_fail(CTL_EXIT_USAGE, r);
 	snprintf(path, sizeof(path), "%s/%s",
 		 o->state_dir ? o->state_dir : CONFIG_DEFAULT_STATE_DIR, CLUSTER_USAGE_FILE);
 	r = cluster_usage_open(path, true, &cu, err, sizeof(err));
@@ -637,8 +660,9 @@ static int cluster_usage_verb(const struct opts *o)
 				break;
 		}
 		if (r >= 0)
-			r = table_print(&t, true, NULL);
-		if (r >= 0)
+			r = table_print(&t, arg_legend, NULL);
+		/* CSV holds the rows only (whether final: the table and JSON) */
+		if (r >= 0 && !arg_csv)
 			printf("%s: %s\n", final ? "final" : "provisional",
 			       final ? "every node's checkpoint is past the end" : pending);
 	}
@@ -827,16 +851,22 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 						 { "state-dir", required_argument, NULL, 's' },
 						 { "evaluator", no_argument, NULL, 'e' },
 						 { "by", required_argument, NULL, 'b' },
-						 { "from", required_argument, NULL, 'f' },
-						 { "to", required_argument, NULL, 't' },
+						 { "since", required_argument, NULL, 'f' },
+						 { "until", required_argument, NULL, 't' },
+						 /* as report's --from, --to */
+						 { "from", required_argument, NULL, 'F' },
+						 { "to", required_argument, NULL, 'T' },
+						 { "output", required_argument, NULL, 'o' },
+						 { "columns", required_argument, NULL, 'c' },
+						 { "no-legend", no_argument, NULL, 'L' },
 						 { "help", no_argument, NULL, 'h' },
 						 {} };
-	struct opts o = {};
+	struct opts o = { .since_opt = "--since", .until_opt = "--until" };
 	const char *sub;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
 		switch (c) {
 		case 'd':
 			o.database = optarg;
@@ -860,10 +890,36 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 			o.by = optarg;
 			break;
 		case 'f':
-			o.from = optarg;
+		case 'F':
+			o.since = optarg;
+			o.since_opt = c == 'F' ? "--from" : "--since";
 			break;
 		case 't':
-			o.to = optarg;
+		case 'T':
+			o.until = optarg;
+			o.until_opt = c == 'T' ? "--to" : "--until";
+			break;
+		case 'o':
+			/* as everywhere in hpcmeterctl: -o json is --json */
+			arg_csv = streq(optarg, "csv");
+			if (streq(optarg, "json"))
+				json_mode_from_arg(NULL, STDOUT_FILENO, &o.json);
+			else if (streq(optarg, "table") || arg_csv)
+				o.json = JSON_OFF;
+			else
+				return cluster_usage_error("unknown output format '%s' (expected "
+							   "table, json or csv)",
+							   optarg);
+			break;
+		case 'c':
+			if (isempty(optarg) || optarg[strspn(optarg, ",")] == '\0' ||
+			    strstr(optarg, ",,") || optarg[strlen(optarg) - 1] == ',')
+				return cluster_usage_error(
+					"--columns needs column names, separated by commas");
+			arg_columns = optarg;
+			break;
+		case 'L':
+			arg_legend = false;
 			break;
 		case 'j':
 			if (json_mode_from_arg(optarg, STDOUT_FILENO, &o.json) < 0) {
@@ -873,6 +929,7 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 					optarg);
 				return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 			}
+			arg_csv = false;
 			break;
 		case 'h':
 			help_cluster();
@@ -888,6 +945,20 @@ int verb_cluster(sd_bus *bus, int argc, char **argv)
 		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	sub = argv[optind];
+	if ((o.since || o.until) && !streq(sub, "usage"))
+		return cluster_usage_error("cluster %s: %s applies to 'cluster usage' only", sub,
+					   o.since ? o.since_opt : o.until_opt);
+	if ((arg_csv || arg_columns || !arg_legend) && !streq(sub, "usage") &&
+	    !streq(sub, "status"))
+		return cluster_usage_error("cluster %s: %s applies to 'cluster status' and "
+					   "'cluster usage' (it prints no table)",
+					   sub,
+					   arg_csv     ? "-o csv" :
+					   arg_columns ? "--columns" :
+							 "--no-legend");
+	if (arg_columns && o.json)
+		return cluster_usage_error(
+			"--columns chooses the columns of tables and CSV, not of JSON");
 	if (streq(sub, "usage"))
 		return cluster_usage_verb(&o);
 	if (!o.database || !*o.database) {

@@ -32,7 +32,10 @@ int verb_gaps(sd_bus *bus, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	r = bus_call(bus, "ListGaps", &reply, "t", arg_since);
+	r = table_check_columns_of("gaps", &t);
+	if (r < 0)
+		return r;
+	r = bus_call(bus, "ListGaps", &reply, "t", arg_after_seq);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_GAP);
@@ -45,6 +48,10 @@ int verb_gaps(sd_bus *bus, int argc, char **argv)
 					&policy)) > 0) {
 		char ts[FORMAT_TIMESTAMP_MAX], span[FORMAT_SPAN_MAX], cpu[FORMAT_SPAN_MAX];
 
+		/* a span: those that overlap [--since, --until) (an open gap lasts until now) */
+		if ((arg_since_set && end && end <= arg_since_usec) ||
+		    (arg_until_set && start >= arg_until_usec))
+			continue;
 		if (arg_json) {
 			struct json_object *o = json_object_new_object();
 

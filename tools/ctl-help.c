@@ -13,7 +13,16 @@
 	"  --address=ADDRESS   the bus at ADDRESS, not the system bus\n"                        \
 	"  --no-pager          never through a pager (long output on a terminal goes through\n" \
 	"                      $HPCMETER_PAGER, $PAGER or less)\n"
-#define TABLE_OPT "  --no-legend         no header line and no legend under tables\n"
+#define TABLE_OPT                                                                             \
+	"  -o, --output=FORMAT table (the default), json (as --json) or csv (RFC 4180: the\n" \
+	"                      table's cells, a header row unless --no-legend)\n"             \
+	"  --columns=NAME,...  only these columns, in this order: the names of the header\n"  \
+	"                      (any case; USER(UID) also as user)\n"                          \
+	"  --no-legend         no header line and no legend under tables\n"
+#define TIME_NOTE                                                                               \
+	"TIME: YYYY-MM-DD, \"YYYY-MM-DD HH:MM[:SS]\", ISO 8601 with a zone\n"                   \
+	"(2026-12-05T10:00:00+01:00), now, today, yesterday, -1h, -7d, -30min, \"1h ago\" or\n" \
+	"@EPOCH (seconds); local time ($TZ) unless it names a zone.\n"
 
 static const struct {
 	const char *verb, *text;
@@ -28,19 +37,23 @@ static const struct {
 	  "Example:\n"
 	  "  hpcmeterctl status --json | jq .violations\n" },
 	{ "violations",
-	  "Usage: hpcmeterctl violations [--since SEQ] [--json[=MODE]] [--no-legend]\n"
+	  "Usage: hpcmeterctl violations [--since TIME] [--until TIME] [--after-seq SEQ]\n"
+	  "                              [--json[=MODE]] [--no-legend]\n"
 	  "\n"
-	  "List the recorded licence violations with a sequence number above SEQ, oldest\n"
-	  "first: SEQ TIME KIND LICENSE UID USER PID EXECUTABLE JOB.\n"
+	  "List the recorded licence violations, oldest first: SEQ TIME KIND LICENSE UID\n"
+	  "USER PID EXECUTABLE JOB.\n"
 	  "\n"
 	  "Options:\n"
-	  "  --since=SEQ         only violations with a sequence number above SEQ (default 0)\n" JSON_OPT
-		  TABLE_OPT ADDRESS_OPT "\n"
+	  "  --since=TIME        only violations raised at or after TIME\n"
+	  "  --until=TIME        only violations raised before TIME\n"
+	  "  --after-seq=SEQ     only violations with a sequence number above SEQ (default 0;\n"
+	  "                      \"--since SEQ\", a bare number, still means this)\n" JSON_OPT
+		  TABLE_OPT ADDRESS_OPT "\n" TIME_NOTE "\n"
 	  "Example:\n"
-	  "  hpcmeterctl violations --since 40 --json | jq '.[].executable'\n" },
+	  "  hpcmeterctl violations --since yesterday --json | jq '.[].executable'\n" },
 	{ "usage",
-	  "Usage: hpcmeterctl usage [--by job|user|account|license] [--since-usec USEC]\n"
-	  "                         [--until-usec USEC] [--job ID] [--user NAME]\n"
+	  "Usage: hpcmeterctl usage [--by job|user|account|license] [--since TIME]\n"
+	  "                         [--until TIME] [--job ID] [--user NAME]\n"
 	  "                         [--account NAME] [--license ID] [--json[=MODE]] [--no-legend]\n"
 	  "\n"
 	  "On-CPU (and GPU) usage per cgroup, job and user, or summed with --by: per job,\n"
@@ -50,27 +63,28 @@ static const struct {
 	  "\n"
 	  "Options:\n"
 	  "  --by=KEY            totals per job, user, account or license\n"
-	  "  --since-usec=USEC   only intervals that end after USEC (CLOCK_REALTIME us)\n"
-	  "  --until-usec=USEC   only intervals that start before USEC (CPU usage; GPU\n"
-	  "                      metrics are summed from --since-usec on)\n"
+	  "  --since=TIME        only intervals that end after TIME\n"
+	  "  --until=TIME        only intervals that start before TIME (CPU usage; GPU\n"
+	  "                      metrics are summed from --since on)\n"
 	  "  --job=ID            only the usage of job ID\n"
 	  "  --user=NAME         only the usage of user NAME\n"
 	  "  --account=NAME      only the jobs announced with account NAME\n"
 	  "  --license=ID        only the validity of the loaded licence ID (exit 5 when it is\n"
 	  "                      not loaded)\n"
 	  "                      (filters: GetUsageFiltered, CPU usage only; they combine)\n" JSON_OPT
-		  TABLE_OPT ADDRESS_OPT "\n"
+		  TABLE_OPT ADDRESS_OPT "\n" TIME_NOTE "\n"
 	  "Example:\n"
-	  "  hpcmeterctl usage --by account --since-usec $(date -d 'last month' +%s000000)\n" },
+	  "  hpcmeterctl usage --by account --since -30d\n" },
 	{ "jobs",
-	  "Usage: hpcmeterctl jobs [--since-usec USEC] [--json[=MODE]] [--no-legend]\n"
+	  "Usage: hpcmeterctl jobs [--since TIME] [--until TIME] [--json[=MODE]] [--no-legend]\n"
 	  "\n"
 	  "List the jobs the batch system announced: those running, and those that ended\n"
-	  "after USEC (default 0: all): JOB USER(UID) ACCOUNT PARTITION END-USE GPUS START END.\n"
+	  "after TIME (default: all): JOB USER(UID) ACCOUNT PARTITION END-USE GPUS START END.\n"
 	  "\n"
 	  "Options:\n"
-	  "  --since-usec=USEC   jobs running or ended after USEC\n" JSON_OPT TABLE_OPT ADDRESS_OPT
-	  "\n"
+	  "  --since=TIME        jobs running or ended after TIME\n"
+	  "  --until=TIME        jobs that started before TIME\n" JSON_OPT TABLE_OPT ADDRESS_OPT
+	  "\n" TIME_NOTE "\n"
 	  "Example:\n"
 	  "  hpcmeterctl jobs --no-legend\n" },
 	{ "job",
@@ -85,7 +99,8 @@ static const struct {
 	  "                      _UID, _ACCOUNT, _PARTITION, _WCKEY (or SLURM_WCKEY), _COMMENT,\n"
 	  "                      _GPUS, _NODELIST (or SLURM_NODELIST)\n"
 	  "  --set=KEY=VALUE     set one key (repeatable, after --slurm-env): scheduler, user,\n"
-	  "                      uid, account, partition, wckey, comment, gpus, nodes\n"
+	  "                      uid, account, partition, wckey, comment, gpus, nodes,\n"
+	  "                      submit_host\n"
 	  "  --json[=MODE]       print {\"job\": JOBID, \"announced\": \"start\"|\"end\"}\n"
 	  "  --address=ADDRESS   the bus at ADDRESS, not the system bus\n"
 	  "\n"
@@ -104,7 +119,7 @@ static const struct {
 	{ "license",
 	  "Usage: hpcmeterctl license check FILE... [--json[=MODE]]\n"
 	  "       hpcmeterctl license explain ID [--json[=MODE]]\n"
-	  "       hpcmeterctl license simulate FILE --since DATE [--state-dir DIR] [--json[=MODE]]\n"
+	  "       hpcmeterctl license simulate FILE --since TIME [--state-dir DIR] [--json[=MODE]]\n"
 	  "\n"
 	  "check: validate licence files offline (no daemon); errors on standard error as\n"
 	  "FILE:LINE:COL: error: FIELD: MESSAGE; exit 1 when a file is bad.\n"
@@ -114,11 +129,13 @@ static const struct {
 	  "offline); exit 1 when it would have been violated.\n"
 	  "\n"
 	  "Options:\n"
-	  "  --since=DATE        simulate: from DATE (YYYY-MM-DD, UTC) on\n"
+	  "  --since=TIME        simulate: from TIME on (2026-01-01: local midnight)\n"
 	  "  --state-dir=DIR     simulate: hpcmeterd's state directory (default\n"
 	  "                      /var/lib/hpcmeter)\n" JSON_OPT
+	  "  -o, --output=FORMAT explain: table, json or csv (columns TERM STATE TEXT)\n"
+	  "  --columns=NAME,...  explain: only these columns, in this order\n"
 	  "  --address=ADDRESS   explain: the bus at ADDRESS, not the system bus\n"
-	  "\n"
+	  "\n" TIME_NOTE "\n"
 	  "Example:\n"
 	  "  hpcmeterctl license check /etc/hpcmeter/licenses.d/*.yaml\n" },
 	{ "inventory",
@@ -143,31 +160,38 @@ static const struct {
 	  "Example:\n"
 	  "  hpcmeterctl reload && hpcmeterctl licenses\n" },
 	{ "monitor",
-	  "Usage: hpcmeterctl monitor [--since SEQ] [--json[=MODE]]\n"
+	  "Usage: hpcmeterctl monitor [--since TIME] [--after-seq SEQ] [--json[=MODE]]\n"
 	  "\n"
 	  "Print violations as hpcmeterd raises them, one per line (flushed), until SIGINT\n"
-	  "or SIGTERM (exit 0). With --since, first those recorded above SEQ. Outlives\n"
+	  "or SIGTERM (exit 0). With --after-seq, first those recorded above SEQ; with\n"
+	  "--since, first those raised from TIME on (and none before it). Outlives\n"
 	  "restarts of hpcmeterd and of the dbus-daemon: it reconnects (with back-off from\n"
 	  "100 ms to 5 s), subscribes again and back-fills by sequence number from the\n"
 	  "last violation it printed; every violation is printed once.\n"
 	  "\n"
 	  "Options:\n"
-	  "  --since=SEQ         back-fill the violations above SEQ first\n" JSON_OPT
+	  "  --after-seq=SEQ     back-fill the violations above SEQ first (\"--since SEQ\", a\n"
+	  "                      bare number, still means this)\n"
+	  "  --since=TIME        back-fill the violations raised from TIME on first\n" JSON_OPT
 	  "  --address=ADDRESS   the bus at ADDRESS, not the system bus\n"
-	  "\n"
+	  "\n" TIME_NOTE "\n"
 	  "Example:\n"
-	  "  hpcmeterctl monitor --json --since \"$(cat last-seq)\" | while read -r v; do ...; done\n" },
+	  "  hpcmeterctl monitor --json --after-seq \"$(cat last-seq)\" | while read -r v; do ...; done\n" },
 	{ "gaps",
-	  "Usage: hpcmeterctl gaps [--since ID] [--json[=MODE]] [--no-legend]\n"
+	  "Usage: hpcmeterctl gaps [--since TIME] [--until TIME] [--after-seq ID]\n"
+	  "                        [--json[=MODE]] [--no-legend]\n"
 	  "\n"
-	  "List the metering gaps hpcmeterd recorded (ListGaps) with an id above ID: spans in\n"
-	  "which metering was incomplete (daemon down, reboot, ring-buffer losses, a probe\n"
-	  "or the kernel module gone), each with its worst-case bound and how licences count\n"
-	  "it: ID CAUSE START DURATION CPU-BOUND GPUS POLICY (\"open\" while it lasts).\n"
+	  "List the metering gaps hpcmeterd recorded (ListGaps): spans in which metering was\n"
+	  "incomplete (daemon down, reboot, ring-buffer losses, a probe or the kernel module\n"
+	  "gone), each with its worst-case bound and how licences count it: ID CAUSE START\n"
+	  "DURATION CPU-BOUND GPUS POLICY (\"open\" while it lasts).\n"
 	  "\n"
 	  "Options:\n"
-	  "  --since=ID          only gaps with an id above ID (default 0: all)\n" JSON_OPT
-		  TABLE_OPT ADDRESS_OPT "\n"
+	  "  --since=TIME        only gaps that end after TIME (or are still open)\n"
+	  "  --until=TIME        only gaps that start before TIME\n"
+	  "  --after-seq=ID      only gaps with an id above ID (default 0: all; \"--since ID\",\n"
+	  "                      a bare number, still means this)\n" JSON_OPT TABLE_OPT ADDRESS_OPT
+	  "\n" TIME_NOTE "\n"
 	  "Example:\n"
 	  "  hpcmeterctl gaps --json | jq '[.[] | .bound_cpu_ns] | add'\n" },
 	{ "acknowledge",

@@ -192,12 +192,13 @@ static int accel_json(struct json_object *accels, const struct accel_row *a,
 	return r;
 }
 
+static const char *const headers[] = { "BUS-ID", "PCI-ID", "MODEL", "UUID",
+				       "DRIVER", "TPP",	   "APP",   "UTIL" };
+
 static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum json_mode json,
 			   bool legend)
 {
 	/* the widths the table has always had, one space apart */
-	static const char *const headers[] = { "BUS-ID", "PCI-ID", "MODEL", "UUID",
-					       "DRIVER", "TPP",	   "APP",   "UTIL" };
 	static const bool right[] = { false, false, false, false, false, true, true, true };
 	static const size_t widths[] = { 14, 9, 26, 40, 8, 9, 7, 5 };
 	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
@@ -273,7 +274,7 @@ static int print_inventory(sd_bus_message *inv, const struct gpu_status *g, enum
 		return json_dump(stdout, doc, json);
 	if (table_print(&t, legend, NULL) < 0)
 		return -ENOMEM;
-	if (legend) {
+	if (legend && !arg_csv) {
 		printf("\n%u accelerator(s). Models data %s; NVML %s.\n", n,
 		       *version ? version : "(not loaded)", nvml);
 		printf("GPU meter: %s, %s mode, %u probes (%u on the launch path); launches %s.\n",
@@ -314,6 +315,9 @@ static int inventory(sd_bus *bus, enum json_mode json, bool legend)
  * "inventory kernel": the module's alone, no daemon needed. */
 int verb_inventory(sd_bus *bus, int argc, char **argv)
 {
+	static const struct table accelerators = { .n_columns = ARRAY_SIZE(headers),
+						   .headers = headers };
+	const struct table *both[] = { &accelerators, &ctl_module_columns };
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *own = NULL;
 	int r;
 
@@ -322,15 +326,19 @@ int verb_inventory(sd_bus *bus, int argc, char **argv)
 		if (!streq(argv[1], "kernel"))
 			return usage_error("inventory: unknown view '%s' (expected kernel)",
 					   argv[1]);
-		return ctl_module_inventory(arg_json, arg_legend, false);
+		r = table_check_columns_of("inventory kernel", &ctl_module_columns);
+		return r < 0 ? r : ctl_module_inventory(arg_json, arg_legend, false);
 	}
+	r = table_check_columns("inventory", both, ARRAY_SIZE(both));
+	if (r < 0)
+		return r;
 	r = bus_connect(&own);
 	if (r < 0)
 		return r;
 	r = inventory(own, arg_json, arg_legend);
 	if (r < 0 || arg_json)
 		return r;
-	if (arg_legend)
+	if (arg_legend && !arg_csv)
 		printf("\nSeen by the hpcmeter kernel module:\n");
 	return ctl_module_inventory(JSON_OFF, arg_legend, true);
 }

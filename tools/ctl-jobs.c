@@ -85,6 +85,9 @@ int verb_jobs(sd_bus *bus, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	r = table_check_columns_of("jobs", &t);
+	if (r < 0)
+		return r;
 	r = bus_call(bus, "ListJobs", &reply, "t", arg_since_usec);
 	if (r < 0)
 		return r;
@@ -96,6 +99,9 @@ int verb_jobs(sd_bus *bus, int argc, char **argv)
 	while ((r = read_job_row(reply, &jr)) > 0) {
 		char start[FORMAT_TIMESTAMP_MAX], end[FORMAT_TIMESTAMP_MAX], enduse[2 * 1100];
 
+		/* ListJobs already left out those that ended before --since */
+		if (arg_until_set && jr.start_usec >= arg_until_usec)
+			continue;
 		if (arg_json) {
 			if (job_row_json(array, &jr) < 0)
 				return log_oom();

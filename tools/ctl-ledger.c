@@ -9,6 +9,7 @@
 #include <systemd/sd-bus.h>
 
 #include "config.h"
+#include "ctl-args.h"
 #include "ctl-exit.h"
 #include "ctl-help.h"
 #include "ctl-ledger.h"
@@ -72,7 +73,7 @@ static void verify_progress(uint64_t done, uint64_t total, void *userdata)
 
 static void help_ledger(void)
 {
-	printf("Usage: hpcmeterctl ledger verify [--state-dir DIR] [--json]\n"
+	printf("Usage: hpcmeterctl ledger verify [--state-dir DIR] [--json | -o json]\n"
 	       "\n"
 	       "Walk the ledger's hash chain from its first record to its last, recomputing each\n"
 	       "record's SHA-256 from its content and the previous record's hash, and name the\n"
@@ -82,6 +83,7 @@ static void help_ledger(void)
 	       "  --state-dir DIR  the daemon's state directory (default %s)\n"
 	       "  --json[=MODE]    print the result as one JSON object: short (one line) or\n"
 	       "                   pretty; without MODE, pretty on a terminal\n"
+	       "  -o, --output json  the same as --json (table: the line of text)\n"
 	       "\n"
 	       "Example:\n"
 	       "  hpcmeterctl ledger verify --json | jq .verified\n",
@@ -127,6 +129,7 @@ int verb_ledger(sd_bus *bus, int argc, char **argv)
 {
 	static const struct option options[] = { { "state-dir", required_argument, NULL, 's' },
 						 { "json", optional_argument, NULL, 'j' },
+						 { "output", required_argument, NULL, 'o' },
 						 { "help", no_argument, NULL, 'h' },
 						 {} };
 	const char *state_dir = CONFIG_DEFAULT_STATE_DIR;
@@ -137,10 +140,15 @@ int verb_ledger(sd_bus *bus, int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
 		switch (c) {
 		case 's':
 			state_dir = optarg;
+			break;
+		case 'o':
+			/* -o json is --json, as everywhere */
+			if (parse_output_no_table("ledger verify", optarg, &json) < 0)
+				return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 			break;
 		case 'j':
 			if (json_mode_from_arg(optarg, STDOUT_FILENO, &json) < 0) {

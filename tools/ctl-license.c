@@ -43,13 +43,15 @@ static void license_format_error(const struct license_error *e, const char *seve
 }
 
 /* The terms of a licence, TERM STATE TEXT, as explain and simulate have always listed them:
- * indented, no header, the first two columns at least 34 and 14 wide. */
+ * indented, no header (the names are for --columns and CSV), the first two columns at least
+ * 34 and 14 wide. */
+static const char *const terms_headers[] = { "TERM", "STATE", "TEXT" };
 static const bool terms_right[] = { false, false, false };
 static const size_t terms_width[] = { 34, 14, 0 };
 #define TERMS_TABLE                                                                   \
 	{                                                                             \
-		.n_columns = 3, .right_align = terms_right, .min_width = terms_width, \
-		.separator = " ", .indent = "  "                                      \
+		.n_columns = 3, .headers = terms_headers, .right_align = terms_right, \
+		.min_width = terms_width, .separator = " ", .indent = "  "            \
 	}
 
 /* Appends {"term","state","text"} to a. */
@@ -113,7 +115,7 @@ static int license_explain(sd_bus *bus, const char *id, enum json_mode json, boo
 		return r;
 	if (json && !(terms = json_object_new_array()))
 		return -ENOMEM;
-	if (!json && legend)
+	if (!json && legend && !arg_csv)
 		printf("Licence %s, evaluated now by hpcmeterd:\n\n", id);
 	while ((r = sd_bus_message_read(reply, HPCMETER_SIG_TERM, &term, &state, &text)) > 0) {
 		if (json) {
@@ -129,18 +131,6 @@ static int license_explain(sd_bus *bus, const char *id, enum json_mode json, boo
 }
 
 /* ---- simulate ---- */
-
-static int parse_day(const char *s, int64_t *ret)
-{
-	struct tm tm = {};
-	char *end;
-
-	end = strptime(s, "%Y-%m-%d", &tm);
-	if (!end || *end)
-		return -EINVAL;
-	*ret = (int64_t)timegm(&tm);
-	return 0;
-}
 
 struct sim {
 	const struct license *l;
@@ -195,10 +185,11 @@ static int sim_exec(uint64_t time_usec, uint32_t pid, uint32_t uid, const char *
 	return s->r;
 }
 
-/* Evaluates the draft licence file against state_dir's ledger since the date (YYYY-MM-DD,
- * UTC), read-only. Returns 0, or 1 when the draft would have been violated, or -errno. */
-static int license_simulate(const char *file, const char *since, const char *state_dir,
-			    enum json_mode json)
+/* Evaluates the draft licence file against state_dir's ledger from since_usec on (since: as
+ * the operator wrote it), read-only. Returns 0, or 1 when the draft would have been violated,
+ * or -errno. */
+static int license_simulate(const char *file, const char *since, uint64_t since_usec,
+			    const char *state_dir, enum json_mode json)
 {
 	_cleanup_json_ struct json_object *doc = NULL;
 	_cleanup_(table_done) struct table t = TERMS_TABLE;
@@ -208,16 +199,11 @@ static int license_simulate(const char *file, const char *since, const char *sta
 	struct license *l = NULL;
 	struct sim s = {};
 	sqlite3 *db = NULL;
-	int64_t since_sec;
+	int64_t since_sec = (int64_t)(since_usec / USEC_PER_SEC);
 	char msg[LICENSE_ERROR_MAX + 512];
 	bool violated = false;
 	int r;
 
-	if (parse_day(since, &since_sec) < 0) {
-		fprintf(stderr, "hpcmeterctl: license simulate: invalid date '%s' (YYYY-MM-DD)\n",
-			since);
-		return -EINVAL;
-	}
 	r = license_parse_file(file, &l, &err);
 	if (r < 0) {
 		license_format_error(&err, "error", msg, sizeof(msg));
@@ -239,7 +225,7 @@ static int license_simulate(const char *file, const char *since, const char *sta
 	/* Process terms over every recorded exec since the date; node, hardware and caps as
 	 * they stand now, with usage counted from the date on. */
 	s.l = l;
-	r = ledger_query_execs(db, (uint64_t)since_sec * USEC_PER_SEC, sim_exec, &s);
+	r = ledger_query_execs(db, since_usec, sim_exec, &s);
 	if (r >= 0) {
 		struct eval_input in = {
 			.now = (int64_t)time(NULL),
@@ -272,8 +258,11 @@ static int license_simulate(const char *file, const char *since, const char *sta
 			goto out;
 		}
 	} else {
+		char ts[FORMAT_TIMESTAMP_MAX];
+
 		printf("Simulating licence %s (%s) against %s since %s: %llu exec(s) recorded.\n\n",
-		       l->id, file, path, since, (unsigned long long)s.execs);
+		       l->id, file, path, since ?: format_timestamp_local(ts, since_usec),
+		       (unsigned long long)s.execs);
 	}
 	bool first = true;
 	for (size_t i = 0; i < s.res.n_findings; i++) {
@@ -396,6 +385,11 @@ int verb_license(sd_bus *bus, int argc, char **argv)
 			return usage_error("license explain: expected one licence ID");
 		if (arg_since_set)
 			return usage_error("--since does not apply to 'license explain'");
+		const struct table terms = TERMS_TABLE;
+
+		r = table_check_columns_of("license explain", &terms);
+		if (r < 0)
+			return r;
 		r = bus_connect(&b);
 		return r < 0 ? r : license_explain(b, argv[2], arg_json, arg_legend);
 	}
@@ -404,16 +398,14 @@ int verb_license(sd_bus *bus, int argc, char **argv)
 
 		if (argc != 3)
 			return usage_error("license simulate: expected one FILE");
+		if (arg_csv || arg_columns)
+			return usage_error(
+				"license simulate: %s applies to tables (license explain)",
+				arg_csv ? "-o csv" : "--columns");
 		if (!arg_since_set)
-			return usage_error("license simulate: --since DATE is required");
-		struct tm tm = {};
-		const char *end = strptime(arg_since_str, "%Y-%m-%d", &tm);
-
-		if (!end || *end)
-			return usage_error("license simulate: invalid date '%s' for --since "
-					   "(expected YYYY-MM-DD)",
-					   arg_since_str);
-		r = license_simulate(argv[2], arg_since_str, arg_state_dir, arg_json);
+			return usage_error("license simulate: --since TIME is required");
+		r = license_simulate(argv[2], arg_since_str, arg_since_usec, arg_state_dir,
+				     arg_json);
 		return r > 0 ? -EPERM : r;
 	}
 	(void)bus;
@@ -424,6 +416,9 @@ int verb_license(sd_bus *bus, int argc, char **argv)
 			argv[1]);
 	if (arg_since_set)
 		return usage_error("--since does not apply to 'license check'");
+	if (arg_csv || arg_columns)
+		return usage_error("license check: %s applies to tables (license explain)",
+				   arg_csv ? "-o csv" : "--columns");
 	if (argc < 3)
 		return usage_error("license check: missing FILE argument");
 

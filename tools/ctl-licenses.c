@@ -87,6 +87,9 @@ int verb_licenses(sd_bus *bus, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
+	r = table_check_columns_of("licenses", &t);
+	if (r < 0)
+		return r;
 	r = get_licenses(bus, &reply);
 	if (r < 0)
 		return r;
@@ -123,7 +126,7 @@ int verb_licenses(sd_bus *bus, int argc, char **argv)
 	r = table_print(&t, arg_legend, "licence files");
 	if (r < 0)
 		log_error("out of memory");
-	if (r >= 0 && next_expiry && arg_legend) {
+	if (r >= 0 && next_expiry && arg_legend && !arg_csv) {
 		char until[FORMAT_TIMESTAMP_MAX];
 		int64_t days = ((int64_t)next_expiry - (int64_t)now_realtime_usec()) /
 			       (int64_t)(86400 * USEC_PER_SEC);

@@ -88,13 +88,14 @@ static int metrics_sample_json(struct json_object *samples, const char *line)
 
 static void help_metrics(void)
 {
-	printf("Usage: hpcmeterctl metrics [--json[=MODE]] [--address=ADDRESS]\n\n"
+	printf("Usage: hpcmeterctl metrics [--json[=MODE] | -o json] [--address=ADDRESS]\n\n"
 	       "Print hpcmeterd's metrics in the OpenMetrics text format (GetMetrics): the build,\n"
 	       "CPU and GPU seconds per job (label hpc_job) and user, violations, gaps, probe\n"
 	       "drops, meter and ledger state, licences' validity, caps' usage ratios. With\n"
 	       "--json, an array of samples {\"name\", \"labels\": {...}, \"value\"}\n"
 	       "(short: one line; pretty: one sample per line; without MODE, pretty on a\n"
-	       "terminal). --address=ADDRESS: the bus at ADDRESS, not the system bus.\n\n"
+	       "terminal; -o json says the same as --json). --address=ADDRESS: the bus at\n"
+	       "ADDRESS, not the system bus.\n\n"
 	       "Example:\n"
 	       "  hpcmeterctl metrics --json | jq '.[] | select(.name == \"hpcmeter_violations_total\")'\n");
 	ctl_help_exit_status(stdout);
@@ -119,6 +120,23 @@ int verb_metrics(sd_bus *bus, int argc, char **argv)
 			if (json_mode_from_arg(argv[i][6] ? argv[i] + 7 : NULL, STDOUT_FILENO,
 					       &json) == 0)
 				continue;
+		}
+		/* -o json as everywhere: -o FORMAT, -oFORMAT, --output FORMAT, --output=FORMAT */
+		if (streq(argv[i], "-o") || streq(argv[i], "--output") ||
+		    (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) ||
+		    strncmp(argv[i], "--output=", 9) == 0) {
+			const char *v = argv[i][1] == 'o' ? argv[i] + 2 : strchr(argv[i], '=');
+
+			if (v && *v == '=')
+				v++;
+			if (!v || !*v)
+				v = i + 1 < argc ? argv[++i] : NULL;
+			if (!v)
+				return ctl_fail(CTL_EXIT_USAGE,
+						usage_error("metrics: -o needs table or json"));
+			if (parse_output_no_table("metrics", v, &json) < 0)
+				return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+			continue;
 		}
 		if (strncmp(argv[i], "--address=", 10) == 0 && argv[i][10]) {
 			arg_address = argv[i] + 10;

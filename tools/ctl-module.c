@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl-args.h"
 #include "ctl-module.h"
 #include "ctl-table.h"
 #include "kmeter-client.h"
@@ -78,10 +79,12 @@ static int print_json(const struct kmeter_info *info, const struct devs *ds, enu
 	return r < 0 ? r : json_dump(stdout, o, mode);
 }
 
+static const char *const headers[] = { "BUS ID", "ID", "SUBSYS", "CLASS", "NUMA" };
+const struct table ctl_module_columns = { .n_columns = ARRAY_SIZE(headers), .headers = headers };
+
 /* The columns the table has always had, one space apart. */
 static int print_table(const struct devs *ds, bool legend)
 {
-	static const char *const headers[] = { "BUS ID", "ID", "SUBSYS", "CLASS", "NUMA" };
 	static const bool right[] = { false, false, false, false, false };
 	static const size_t widths[] = { 14, 9, 9, 6, 0 };
 	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
@@ -102,7 +105,7 @@ static int print_table(const struct devs *ds, bool legend)
 	}
 	if (table_print(&t, legend, NULL) < 0)
 		return -ENOMEM;
-	if (legend)
+	if (legend && !arg_csv)
 		printf("\n%zu accelerator%s seen by the hpcmeter kernel module.\n", ds->n,
 		       ds->n == 1 ? "" : "s");
 	return 0;
@@ -119,7 +122,9 @@ int ctl_module_inventory(enum json_mode json, bool legend, bool absent_ok)
 	if (r == 0)
 		r = kmeter_client_resolve(c);
 	if (r == -ENOENT && absent_ok) {
-		printf("hpcmeter kernel module not loaded\n");
+		/* CSV: the tables there are, and no word between them */
+		if (!arg_csv)
+			printf("hpcmeter kernel module not loaded\n");
 		r = 0;
 		goto out;
 	}

@@ -39,9 +39,10 @@ struct monitor {
 
 static int monitor_print(struct monitor *mon, const struct violation *v);
 
-/* Print the violations recorded after the floor: at start with --since, and whenever hpcmeterd
- * (re)appears on the bus, for what it recorded while no signal could reach us (a daemon
- * that starts raises the violations of processes already running before it is on the bus). */
+/* Print the violations recorded after the floor: at start with --since or --after-seq, and
+ * whenever hpcmeterd (re)appears on the bus, for what it recorded while no signal could reach
+ * us (a daemon that starts raises the violations of processes already running before it is on
+ * the bus). */
 static int monitor_backfill(struct monitor *mon)
 {
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -93,6 +94,8 @@ static int monitor_print(struct monitor *mon, const struct violation *v)
 		return 0; /* already printed by the back-fill */
 	mon->have_floor = true;
 	mon->floor = v->seq;
+	if (!time_in_range(v->time_usec))
+		return 0; /* before --since: back-filled, not asked for */
 
 	if (arg_json) {
 		_cleanup_json_ struct json_object *o = violation_json(v);
@@ -289,8 +292,8 @@ int verb_monitor(sd_bus *bus, int argc, char **argv)
 {
 	_cleanup_(sd_event_unrefp) sd_event *event = NULL;
 	struct monitor mon = { .bus = sd_bus_ref(bus),
-			       .have_floor = arg_since_set,
-			       .floor = arg_since,
+			       .have_floor = arg_after_seq_set || arg_since_set,
+			       .floor = arg_after_seq,
 			       .backfill = true };
 	sigset_t mask;
 	int r;
@@ -327,7 +330,7 @@ int verb_monitor(sd_bus *bus, int argc, char **argv)
 	if (r < 0)
 		goto finish;
 
-	if (arg_since_set) {
+	if (mon.have_floor) {
 		r = monitor_backfill(&mon);
 		if (r < 0)
 			goto finish;

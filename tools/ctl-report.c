@@ -30,46 +30,12 @@
 #include "ctl-cluster.h"
 #include "report.h"
 #include "sign.h"
+#include "time-parse.h"
 #include "util.h"
-
-#define DAY_USEC (86400 * USEC_PER_SEC)
-
-/* YYYY-MM-DD (UTC midnight; as --to, the end of that day), YYYY-MM-DDTHH:MM:SSZ or @USEC. */
-static int parse_date(const char *s, bool end, uint64_t *ret)
-{
-	struct tm tm = { 0 };
-	const char *rest;
-	unsigned long long u;
-	time_t t;
-	char *e;
-
-	if (s[0] == '@') {
-		errno = 0;
-		u = strtoull(s + 1, &e, 10);
-		if (errno || *e || e == s + 1)
-			return -EINVAL;
-		*ret = u;
-		return 0;
-	}
-	rest = strptime(s, "%Y-%m-%d", &tm);
-	if (!rest)
-		return -EINVAL;
-	if (*rest) {
-		rest = strptime(rest, "T%H:%M:%SZ", &tm);
-		if (!rest || *rest)
-			return -EINVAL;
-		end = false;
-	}
-	t = timegm(&tm);
-	if (t < 0)
-		return -EINVAL;
-	*ret = (uint64_t)t * USEC_PER_SEC + (end ? DAY_USEC : 0);
-	return 0;
-}
 
 static void help_report(void)
 {
-	printf("Usage: hpcmeterctl report --license ID --from DATE --to DATE\n"
+	printf("Usage: hpcmeterctl report --license ID --since TIME --until TIME\n"
 	       "                          [--format json|csv|table] [--output FILE] [--sig FILE]\n"
 	       "                          [--state-dir DIR] [--cluster]\n"
 	       "       hpcmeterctl report verify [--key PUBLIC.pem | --state-dir DIR] [--sig FILE.sig]\n"
@@ -86,7 +52,10 @@ static void help_report(void)
 	       "stock OpenSSL checks with the public key alone:\n"
 	       "  openssl pkeyutl -verify -pubin -inkey node.pub.pem -rawin -in FILE -sigfile FILE.sig\n"
 	       "Shows progress on a terminal.\n"
-	       "DATE: YYYY-MM-DD (UTC; --to includes that day), YYYY-MM-DDTHH:MM:SSZ, or @USEC.\n"
+	       "TIME: as for every command (YYYY-MM-DD, \"YYYY-MM-DD HH:MM[:SS]\", ISO 8601 with a\n"
+	       "zone, now, today, yesterday, -1h/-7d/-30min, @EPOCH), but without a zone it is\n"
+	       "UTC: a report's period does not depend on the TZ of whoever asks. A day as\n"
+	       "--until (YYYY-MM-DD, today, yesterday) includes that whole day.\n"
 	       "\n"
 	       "report --cluster: one report of the licence for the whole cluster, from the\n"
 	       "evaluator's state directory (hpcmeterd --cluster): usage per node it covers and\n"
@@ -103,8 +72,9 @@ static void help_report(void)
 	       "Options:\n"
 	       "  --license ID       the licence reported on (it must have been loaded on this\n"
 	       "                     node before --to; exit 5 otherwise)\n"
-	       "  --from DATE        start of the period (inclusive)\n"
-	       "  --to DATE          end of the period (a plain date includes that whole day)\n"
+	       "  --since TIME       start of the period (inclusive); --from says the same\n"
+	       "  --until TIME       end of the period (a day includes that whole day); --to\n"
+	       "                     says the same\n"
 	       "  --format FORMAT    json (the default; signed), csv (signed) or table (not\n"
 	       "                     signed, for reading)\n"
 	       "  --json             the same as --format json; for report verify, one object\n"
@@ -118,7 +88,7 @@ static void help_report(void)
 	       "  --cluster          the cluster's report, from the evaluator's state directory\n"
 	       "\n"
 	       "Example:\n"
-	       "  hpcmeterctl report --license DE-BAFA-2026-1 --from 2026-01-01 --to 2026-03-31 \\\n"
+	       "  hpcmeterctl report --license DE-BAFA-2026-1 --since 2026-01-01 --until 2026-03-31 \\\n"
 	       "      --output q1.json && hpcmeterctl report verify q1.json\n",
 	       CONFIG_DEFAULT_STATE_DIR);
 	ctl_help_exit_status(stdout);
@@ -224,8 +194,11 @@ static int report_usage_error(const char *msg)
 static int report(int argc, char **argv)
 {
 	static const struct option options[] = { { "license", required_argument, NULL, 'l' },
-						 { "from", required_argument, NULL, 'f' },
-						 { "to", required_argument, NULL, 't' },
+						 { "since", required_argument, NULL, 'f' },
+						 { "until", required_argument, NULL, 't' },
+						 /* the names the period had first */
+						 { "from", required_argument, NULL, 'A' },
+						 { "to", required_argument, NULL, 'B' },
 						 { "format", required_argument, NULL, 'F' },
 						 { "output", required_argument, NULL, 'o' },
 						 { "sig", required_argument, NULL, 'S' },
@@ -238,6 +211,7 @@ static int report(int argc, char **argv)
 	const char *sig_path = NULL;
 	_cleanup_free_ char *default_sig = NULL;
 	struct report_args r = { .fmt = FMT_JSON };
+	const char *from_opt = "--since", *to_opt = "--until";
 	char path[4200], err[512], sha[65] = "";
 	uint8_t sig[SIGN_LEN];
 	_cleanup_free_ char *doc = NULL;
@@ -255,10 +229,14 @@ static int report(int argc, char **argv)
 			r.license_id = optarg;
 			break;
 		case 'f':
+		case 'A':
 			from = optarg;
+			from_opt = c == 'A' ? "--from" : "--since";
 			break;
 		case 't':
+		case 'B':
 			to = optarg;
+			to_opt = c == 'B' ? "--to" : "--until";
 			break;
 		case 'F':
 			if (streq(optarg, "json"))
@@ -300,14 +278,16 @@ static int report(int argc, char **argv)
 		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
 	}
 	if (!r.license_id || !from || !to)
-		return report_usage_error("--license, --from and --to are required");
-	if (parse_date(from, false, &r.from_usec) < 0 || parse_date(to, true, &r.to_usec) < 0 ||
-	    r.to_usec <= r.from_usec) {
-		fprintf(stderr,
-			"hpcmeterctl: report: invalid period '%s' .. '%s' (dates are YYYY-MM-DD, "
-			"YYYY-MM-DDTHH:MM:SSZ or @USEC, from before to)\n",
-			from, to);
-		return ctl_fail(CTL_EXIT_USAGE, -EINVAL);
+		return report_usage_error("--license, --since and --until are required");
+	/* UTC days: the same period under any TZ, as licence validity is in UTC days */
+	if (parse_time_arg(from_opt, from, TIME_PARSE_UTC, &r.from_usec, err, sizeof(err)) < 0 ||
+	    parse_time_arg(to_opt, to, TIME_PARSE_UTC | TIME_PARSE_END_OF_DAY, &r.to_usec, err,
+			   sizeof(err)) < 0)
+		return report_usage_error(err);
+	if (r.to_usec <= r.from_usec) {
+		snprintf(err, sizeof(err), "%s must be after %s ('%s' .. '%s')", to_opt, from_opt,
+			 from, to);
+		return report_usage_error(err);
 	}
 	if (cluster && r.fmt != FMT_JSON)
 		return report_usage_error("--cluster: the cluster's report is JSON");

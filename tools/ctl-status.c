@@ -308,6 +308,15 @@ static void print_status_line(int width, const char *label, const struct status_
 
 static int print_status_human(const struct status_field *fields, size_t n, sd_bus_message *licenses)
 {
+	/* as status has always listed them: ID and STATE at least 24 and 14 wide, the validity
+	 * two spaces before the file */
+	static const char *const headers[] = { "ID", "STATE", "VALIDITY", "FILE" };
+	static const size_t widths[] = { 24, 14, 23, 0 };
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
+						 .headers = headers,
+						 .min_width = widths,
+						 .separator = " ",
+						 .indent = "  " };
 	const struct status_field *violations, *not_evaluated;
 	struct license_row l;
 	unsigned rejected = 0, listed = 0;
@@ -344,31 +353,28 @@ static int print_status_human(const struct status_field *fields, size_t n, sd_bu
 	printf("\nLicences:\n");
 	while ((r = read_license_row(licenses, &l)) > 0) {
 		char from[FORMAT_TIMESTAMP_MAX], until[FORMAT_TIMESTAMP_MAX];
-		_cleanup_(freep) char *id = sanitize(l.id), *state = sanitize(l.state),
-				      *file = sanitize(l.file);
 
-		if (!id || !state || !file) {
-			log_error("out of memory");
-			return -ENOMEM;
-		}
 		listed++;
-		if (l.valid_from_usec || l.valid_until_usec)
-			printf("  %-24s %-14s %s..%s  %s\n", id, state,
-			       format_validity_date(from, l.valid_from_usec),
-			       format_validity_date(until, l.valid_until_usec), file);
-		else
-			printf("  %-24s %-14s %s\n", id, state, file);
+		if (table_add(&t, "%s", l.id) < 0 || table_add(&t, "%s", l.state) < 0 ||
+		    ((l.valid_from_usec || l.valid_until_usec) ?
+			     table_add(&t, "%s..%s", format_validity_date(from, l.valid_from_usec),
+				       format_validity_date(until, l.valid_until_usec)) :
+			     table_add(&t, "-")) < 0 ||
+		    table_add(&t, "%s", l.file) < 0)
+			return log_oom();
 		if (license_row_rejected(&l)) {
-			_cleanup_(freep) char *error = sanitize(l.error);
-
 			rejected++;
-			printf("      error: %s\n", error ?: "-");
+			if (table_add_note(&t, "    error: %s", isempty(l.error) ? "-" : l.error) <
+			    0)
+				return log_oom();
 		}
 	}
 	if (r < 0)
 		return log_parse_error("ListLicenses", r);
 	if (listed == 0)
 		printf("  (no licence files loaded)\n");
+	else if (table_print(&t, false, NULL) < 0)
+		return log_oom();
 
 	if (rejected > 0)
 		printf("\nWarning: %u licence file(s) rejected.\n", rejected);

@@ -71,14 +71,50 @@ static int gpu_usage_fetch(sd_bus *bus, uint64_t since_usec, sd_bus_message **re
 }
 
 /* The second table of usage: GPU time and counts per (cgroup, job, user); nothing without rows. */
+static const char *const gpu_headers[] = { "CGROUP",   "JOB",	      "USER(UID)",
+					   "GPU-TIME", "TPP-SECONDS", "OPS-UPPER",
+					   "LAUNCHES", "THREADS",     "ALLOC" };
+static const char *const cpu_headers[] = {
+	"CGROUP", "JOB", "USER(UID)", "CPU-TIME", "FIRST", "LAST"
+};
+static const char *const by_job_headers[] = { "JOB",	  "USER(UID)", "ACCOUNT", "CPU-TIME",
+					      "GPU-TIME", "FIRST",     "LAST" };
+static const char *const by_user_headers[] = { "USER(UID)", "CPU-TIME", "GPU-TIME", "FIRST",
+					       "LAST" };
+static const char *const by_account_headers[] = { "ACCOUNT", "CPU-TIME", "GPU-TIME", "FIRST",
+						  "LAST" };
+static const char *const by_license_headers[] = { "LICENSE", "STATE", "CPU-TIME", "FIRST", "LAST" };
+
+/* --columns names columns of the tables this usage prints */
+static int usage_check_columns(void)
+{
+	static const struct table cpu = { .n_columns = ARRAY_SIZE(cpu_headers),
+					  .headers = cpu_headers };
+	static const struct table gpu = { .n_columns = ARRAY_SIZE(gpu_headers),
+					  .headers = gpu_headers };
+	static const struct table job = { .n_columns = ARRAY_SIZE(by_job_headers),
+					  .headers = by_job_headers };
+	static const struct table user = { .n_columns = ARRAY_SIZE(by_user_headers),
+					   .headers = by_user_headers };
+	static const struct table account = { .n_columns = ARRAY_SIZE(by_account_headers),
+					      .headers = by_account_headers };
+	static const struct table license = { .n_columns = ARRAY_SIZE(by_license_headers),
+					      .headers = by_license_headers };
+	const struct table *plain[] = { &cpu, &gpu };
+
+	if (!arg_by)
+		return table_check_columns("usage", plain, 2);
+	return table_check_columns_of("usage", streq(arg_by, "job")	? &job :
+					       streq(arg_by, "user")	? &user :
+					       streq(arg_by, "account") ? &account :
+									  &license);
+}
+
 static int gpu_usage_table(const struct gpu_row *rows, size_t n)
 {
-	static const char *const headers[] = { "CGROUP",   "JOB",	  "USER(UID)",
-					       "GPU-TIME", "TPP-SECONDS", "OPS-UPPER",
-					       "LAUNCHES", "THREADS",	  "ALLOC" };
 	static const bool right[] = { false, false, false, true, true, true, true, true, true };
-	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(headers),
-						 .headers = headers,
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(gpu_headers),
+						 .headers = gpu_headers,
 						 .right_align = right };
 	int r;
 
@@ -99,12 +135,12 @@ static int gpu_usage_table(const struct gpu_row *rows, size_t n)
 		    table_add(&t, "%s", format_bytes(alloc, sizeof(alloc), g->bytes_alloc)) < 0)
 			return log_oom();
 	}
-	if (arg_legend)
+	if (arg_legend && !arg_csv)
 		putchar('\n');
 	r = table_print(&t, arg_legend, NULL);
 	if (r < 0)
 		return log_oom();
-	if (arg_legend)
+	if (arg_legend && !arg_csv)
 		printf("\n%zu GPU usage records. GPU-TIME is device time since the first GPU "
 		       "use;\nLAUNCHES and THREADS are counted in detailed GPU mode only.\n",
 		       n);
@@ -183,9 +219,9 @@ static int usage_call_filtered(sd_bus *bus, sd_bus_message **reply)
 	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(keys); i++)
 		if (keys[i].value)
 			r = sd_bus_message_append(m, "{sv}", keys[i].key, "s", keys[i].value);
-	if (r >= 0 && arg_since_usec_set)
+	if (r >= 0 && arg_since_set)
 		r = sd_bus_message_append(m, "{sv}", "from_usec", "t", arg_since_usec);
-	if (r >= 0 && arg_until_usec_set)
+	if (r >= 0 && arg_until_set)
 		r = sd_bus_message_append(m, "{sv}", "to_usec", "t", arg_until_usec);
 	if (r >= 0)
 		r = sd_bus_message_close_container(m);
@@ -201,12 +237,10 @@ static int usage_call_filtered(sd_bus *bus, sd_bus_message **reply)
 
 int verb_usage(sd_bus *bus, int argc, char **argv)
 {
-	static const char *const headers[] = { "CGROUP",   "JOB",   "USER(UID)",
-					       "CPU-TIME", "FIRST", "LAST" };
 	static const bool right[] = { false, false, false, true, false, false };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-	_cleanup_(table_done) struct table t = { .n_columns = 6,
-						 .headers = headers,
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(cpu_headers),
+						 .headers = cpu_headers,
 						 .right_align = right };
 	struct usage_row u;
 	_cleanup_json_ struct json_object *array = NULL;
@@ -219,9 +253,12 @@ int verb_usage(sd_bus *bus, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
+	r = usage_check_columns();
+	if (r < 0)
+		return r;
 	if (usage_filtered())
 		r = usage_call_filtered(bus, &reply);
-	else if (arg_until_usec_set)
+	else if (arg_until_set)
 		r = bus_call(bus, "GetUsageBetween", &reply, "tt", arg_since_usec, arg_until_usec);
 	else
 		r = bus_call(bus, "GetUsage", &reply, "t", arg_since_usec);
@@ -455,16 +492,14 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct gpu_row *gp
 	qsort(v, n, sizeof(*v), total_cmp);
 
 	/* grouped by the first column */
-	static const char *const by_job[] = { "JOB",	  "USER(UID)", "ACCOUNT", "CPU-TIME",
-					      "GPU-TIME", "FIRST",     "LAST" };
-	static const char *const by_other[] = { "KEY", "CPU-TIME", "GPU-TIME", "FIRST", "LAST" };
 	static const bool right_job[] = { true, false, false, true, true, false, false };
 	static const bool right_other[] = { false, true, true, false, false };
 	bool job = streq(arg_by, "job");
-	const char *other_headers[5] = { streq(arg_by, "user") ? "USER(UID)" : "ACCOUNT",
-					 by_other[1], by_other[2], by_other[3], by_other[4] };
 	_cleanup_(table_done) struct table t = { .n_columns = job ? 7 : 5,
-						 .headers = job ? by_job : other_headers,
+						 .headers = job ? by_job_headers :
+							    streq(arg_by, "user") ?
+								  by_user_headers :
+								  by_account_headers,
 						 .right_align = job ? right_job : right_other };
 
 	if (arg_json && !(array = json_object_new_array()))
@@ -525,11 +560,10 @@ static int usage_by(sd_bus *bus, sd_bus_message *reply, const struct gpu_row *gp
  * licence covers the whole node; --since-usec narrows the start). */
 static int usage_by_license(sd_bus *bus)
 {
-	static const char *const headers[] = { "LICENSE", "STATE", "CPU-TIME", "FIRST", "LAST" };
 	static const bool right[] = { false, false, true, false, false };
 	_cleanup_(sd_bus_message_unrefp) sd_bus_message *licenses = NULL;
-	_cleanup_(table_done) struct table t = { .n_columns = 5,
-						 .headers = headers,
+	_cleanup_(table_done) struct table t = { .n_columns = ARRAY_SIZE(by_license_headers),
+						 .headers = by_license_headers,
 						 .right_align = right };
 	_cleanup_json_ struct json_object *array = NULL;
 	struct license_row l;
@@ -544,7 +578,7 @@ static int usage_by_license(sd_bus *bus)
 		_cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
 		uint64_t from = l.valid_from_usec > arg_since_usec ? l.valid_from_usec :
 								     arg_since_usec;
-		uint64_t to = arg_until_usec_set && arg_until_usec < l.valid_until_usec ?
+		uint64_t to = arg_until_set && arg_until_usec < l.valid_until_usec ?
 				      arg_until_usec :
 				      l.valid_until_usec;
 		uint64_t cpu_ns = 0, first = UINT64_MAX, last = 0;

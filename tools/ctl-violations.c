@@ -83,7 +83,10 @@ int verb_violations(sd_bus *bus, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 
-	r = bus_call(bus, "ListViolations", &reply, "t", arg_since);
+	r = table_check_columns_of("violations", &t);
+	if (r < 0)
+		return r;
+	r = bus_call(bus, "ListViolations", &reply, "t", arg_after_seq);
 	if (r < 0)
 		return r;
 	r = sd_bus_message_enter_container(reply, SD_BUS_TYPE_ARRAY, HPCMETER_SIG_VIOLATION);
@@ -95,6 +98,8 @@ int verb_violations(sd_bus *bus, int argc, char **argv)
 	while ((r = read_violation(reply, HPCMETER_SIG_VIOLATION, &v)) > 0) {
 		char ts[FORMAT_TIMESTAMP_MAX], uid[16] = "-", pid[16] = "-";
 
+		if (!time_in_range(v.time_usec))
+			continue;
 		if (arg_json) {
 			if (json_append(array, violation_json(&v)) < 0)
 				return log_oom();

@@ -3,6 +3,7 @@
  * main(), the global options and the one table of verbs; each verb is in ctl-VERB.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,22 +28,24 @@ static void help(void)
 	       "\n"
 	       "Commands:\n"
 	       "  status                   Show the daemon's and the meters' state and the licences\n"
-	       "  violations [--since SEQ] List recorded licence violations (sequence number > SEQ)\n"
-	       "  usage [--since-usec USEC] [--until-usec USEC]\n"
+	       "  violations [--since TIME] [--until TIME] [--after-seq SEQ]\n"
+	       "                           List recorded licence violations\n"
+	       "  usage [--since TIME] [--until TIME]\n"
 	       "                           Show on-CPU and GPU usage per cgroup, job and user\n"
 	       "  usage --by job|user|account|license\n"
 	       "                           Totals per job, user or account (accounts come from\n"
 	       "                           the jobs announced by the batch system), or per\n"
 	       "                           licence over its validity\n"
-	       "  jobs [--since-usec USEC] List jobs announced by the batch system: running, or\n"
-	       "                           ended after USEC\n"
+	       "  jobs [--since TIME] [--until TIME]\n"
+	       "                           List jobs announced by the batch system: running, or\n"
+	       "                           ended after TIME\n"
 	       "  job start|end [JOBID] [--slurm-env] [--set KEY=VALUE]...\n"
 	       "                           Announce a job's start or end on this node (root only;\n"
 	       "                           what the Slurm prolog and epilog run). --slurm-env\n"
 	       "                           reads SLURM_JOB_ID, _USER, _UID, _ACCOUNT, _PARTITION,\n"
 	       "                           _COMMENT, _GPUS, _NODELIST and SLURM_JOB_WCKEY; --set\n"
 	       "                           sets a key: user, uid, account, partition, wckey,\n"
-	       "                           comment, gpus, nodes, scheduler\n"
+	       "                           comment, gpus, nodes, submit_host, scheduler\n"
 	       "  inventory [kernel]       Show the accelerators, their TPP/APP, and the GPU\n"
 	       "                           meter's mode, runtime libraries and probes, then what\n"
 	       "                           the hpcmeter kernel module sees; \"kernel\": only that\n"
@@ -51,28 +54,34 @@ static void help(void)
 	       "                           errors as FILE:LINE:COL: error: FIELD: MESSAGE\n"
 	       "  license explain ID       Each term of a loaded licence in plain words, and its\n"
 	       "                           standing now\n"
-	       "  license simulate FILE --since DATE\n"
+	       "  license simulate FILE --since TIME\n"
 	       "                           Evaluate a draft licence against the recorded ledger\n"
 	       "                           (read-only, offline; exit 1 if it would be violated)\n"
 	       "  reload                   Make hpcmeterd re-read its licence directory (root only)\n"
-	       "  monitor [--since SEQ]    Print violations as they are raised, until interrupted\n"
-	       "  gaps [--since ID]        List metering gaps (id > ID) with their worst-case bound\n"
+	       "  monitor [--since TIME] [--after-seq SEQ]\n"
+	       "                           Print violations as they are raised, until interrupted\n"
+	       "  gaps [--since TIME] [--until TIME] [--after-seq ID]\n"
+	       "                           List metering gaps with their worst-case bound\n"
 	       "  acknowledge SEQ NOTE     Record that violation SEQ was seen, with a note, in the\n"
 	       "                           ledger (root only)\n"
 	       "  metrics                  Print hpcmeterd's metrics (OpenMetrics text format;\n"
 	       "                           --json: an array of samples)\n"
 	       "  ledger verify            Walk the ledger's hash chain; name the first broken record\n"
-	       "  report --license ID --from DATE --to DATE [--format json|csv|table] [--output FILE]\n"
+	       "  report --license ID --since TIME --until TIME [--format json|csv|table]\n"
+	       "         [--output FILE]\n"
 	       "                           A signed usage report for a licence, from the ledger\n"
 	       "  report verify FILE...    Check reports' signatures offline (public key only)\n"
 	       "  report public-key        Print the node's public report key\n"
+	       "                           (ledger, report: --state-dir DIR, default /var/lib/hpcmeter;\n"
+	       "                           see 'hpcmeterctl report --help')\n"
 	       "  cluster init|enroll|status|verify --database CONNINFO\n"
 	       "                           The cluster's store in PostgreSQL: create or migrate\n"
 	       "                           its schema, enrol a node and its key, show each\n"
 	       "                           node's records and checkpoints, verify every chain\n"
 	       "                           and signature (see 'hpcmeterctl cluster --help')\n"
-	       "                           (ledger, report: --state-dir DIR, default /var/lib/hpcmeter;\n"
-	       "                           see 'hpcmeterctl report --help')\n"
+	       "  cluster usage [--by SCOPE] [--since TIME] [--until TIME]\n"
+	       "                           Usage across the cluster, as hpcmeterd --cluster\n"
+	       "                           evaluated it, and whether it is final\n"
 	       "  help                     Show this help ('COMMAND --help': one command's)\n"
 	       "\n"
 	       "Options:\n"
@@ -81,18 +90,25 @@ static void help(void)
 	       "     --json[=MODE]         Print JSON (every command): short (one document per line)\n"
 	       "                           or pretty; without MODE, pretty on a terminal, short\n"
 	       "                           otherwise; off: tables again\n"
+	       "  -o --output=FORMAT       table (the default), json (as --json) or csv: the\n"
+	       "                           tables of violations, gaps, jobs, usage, licenses,\n"
+	       "                           inventory, license explain, cluster status and\n"
+	       "                           cluster usage as CSV (RFC 4180)\n"
+	       "     --columns=NAME,...    Only these columns of tables and CSV, in this order\n"
+	       "                           (the header names, in any case; see COMMAND --help)\n"
 	       "     --no-legend           Do not print the header and the legend of tables\n"
 	       "     --no-pager            Do not pipe the output into a pager (on a terminal,\n"
 	       "                           long output goes through $HPCMETER_PAGER, $PAGER or less)\n"
 	       "     --address=ADDRESS     Connect to the bus at ADDRESS, not to the system bus\n"
-	       "     --since=SEQ           violations, monitor: start after sequence number SEQ;\n"
-	       "                           gaps: after gap id SEQ\n"
-	       "     --since=DATE          license simulate: usage from DATE (YYYY-MM-DD, UTC)\n"
+	       "     --since=TIME          violations, gaps, monitor, usage, jobs, license simulate:\n"
+	       "                           from TIME on (usage: intervals that end after it; jobs:\n"
+	       "                           running or ended after it; gaps: ending after it)\n"
+	       "     --until=TIME          violations, gaps, usage, jobs: before TIME (usage: the\n"
+	       "                           intervals, jobs and gaps that start before it)\n"
+	       "     --after-seq=SEQ       violations, monitor: after sequence number SEQ; gaps:\n"
+	       "                           after gap id SEQ\n"
 	       "     --state-dir=DIR       license simulate: hpcmeterd's state directory\n"
 	       "                           (default /var/lib/hpcmeter)\n"
-	       "     --since-usec=USEC     usage: only intervals ending after USEC (CLOCK_REALTIME us);\n"
-	       "                           jobs: jobs running or ended after USEC\n"
-	       "     --until-usec=USEC     usage: only intervals that start before USEC\n"
 	       "     --job=ID, --user=NAME, --account=NAME, --license=ID\n"
 	       "                           usage: only the rows of that job, user, account (of\n"
 	       "                           the announced jobs) or licence's validity (CPU only)\n"
@@ -101,11 +117,18 @@ static void help(void)
 	       "     --slurm-env           job: take the job from Slurm's prolog/epilog environment\n"
 	       "     --set=KEY=VALUE       job: set one key of the announcement (repeatable)\n"
 	       "\n"
+	       "TIME is YYYY-MM-DD, \"YYYY-MM-DD HH:MM[:SS]\", ISO 8601 with a zone\n"
+	       "(2026-12-05T10:00:00+01:00, ...Z), now, today, yesterday, relative -1h, -7d,\n"
+	       "-30min or \"1h ago\", or @EPOCH (seconds, optional fraction). Without a zone it is\n"
+	       "local time ($TZ; TZ=UTC for UTC), except for report and cluster usage, whose\n"
+	       "days are UTC.\n"
+	       "\n"
 	       "Environment:\n"
 	       "  DBUS_SYSTEM_BUS_ADDRESS  Address of the system bus\n"
 	       "                           (default unix:path=/run/dbus/system_bus_socket)\n"
 	       "  HPCMETER_PAGER, PAGER    Pager on a terminal (empty or cat: none)\n"
 	       "  NO_COLOR                 No colour in tables (colour only on a terminal anyway)\n"
+	       "  TZ                       Time zone of TIME without a zone, and of times shown\n"
 	       "\n"
 	       "Tables show durations in human units (\"1h 2min 3.5s\") and sizes in IEC units\n"
 	       "(\"1.5 GiB\"); JSON carries the raw numbers (nanoseconds, bytes, microseconds).\n",
@@ -126,13 +149,15 @@ static int verb_help(sd_bus *bus, int argc, char **argv)
 
 enum verb_flags {
 	VERB_BUS = 1 << 0, /* needs a bus connection */
-	VERB_SINCE = 1 << 1, /* takes --since */
-	VERB_SINCE_USEC = 1 << 2, /* takes --since-usec */
-	VERB_BY = 1 << 3, /* takes --by */
-	VERB_JOB = 1 << 4, /* takes --slurm-env and --set */
-	VERB_PAGER = 1 << 5, /* output may be long: through the pager on a terminal */
+	VERB_SEQ = 1 << 1, /* takes --after-seq (and, as before, --since SEQ) */
+	VERB_SINCE = 1 << 2, /* takes --since TIME */
+	VERB_UNTIL = 1 << 3, /* takes --until TIME */
+	VERB_BY = 1 << 4, /* takes --by */
+	VERB_JOB = 1 << 5, /* takes --slurm-env and --set */
+	VERB_PAGER = 1 << 6, /* output may be long: through the pager on a terminal */
 	/* comes first on the command line and reads its own options (no global ones) */
-	VERB_OWN_OPTIONS = 1 << 6,
+	VERB_OWN_OPTIONS = 1 << 7,
+	VERB_TABLE = 1 << 8, /* prints tables: takes -o csv and --columns */
 };
 
 static const struct verb {
@@ -142,16 +167,20 @@ static const struct verb {
 	int (*dispatch)(sd_bus *bus, int argc, char **argv);
 } verbs[] = {
 	{ "status", 1, 1, VERB_BUS | VERB_PAGER, verb_status },
-	{ "violations", 1, 1, VERB_BUS | VERB_SINCE | VERB_PAGER, verb_violations },
-	{ "usage", 1, 1, VERB_BUS | VERB_SINCE_USEC | VERB_BY | VERB_PAGER, verb_usage },
-	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE_USEC | VERB_PAGER, verb_jobs },
+	{ "violations", 1, 1,
+	  VERB_BUS | VERB_SEQ | VERB_SINCE | VERB_UNTIL | VERB_PAGER | VERB_TABLE,
+	  verb_violations },
+	{ "usage", 1, 1, VERB_BUS | VERB_SINCE | VERB_UNTIL | VERB_BY | VERB_PAGER | VERB_TABLE,
+	  verb_usage },
+	{ "jobs", 1, 1, VERB_BUS | VERB_SINCE | VERB_UNTIL | VERB_PAGER | VERB_TABLE, verb_jobs },
 	{ "job", 2, 3, VERB_JOB, verb_job },
-	{ "licenses", 1, 1, VERB_BUS | VERB_PAGER, verb_licenses },
-	{ "inventory", 1, 2, VERB_PAGER, verb_inventory },
-	{ "license", 2, -1, 0, verb_license },
+	{ "licenses", 1, 1, VERB_BUS | VERB_PAGER | VERB_TABLE, verb_licenses },
+	{ "inventory", 1, 2, VERB_PAGER | VERB_TABLE, verb_inventory },
+	{ "license", 2, -1, VERB_SINCE | VERB_TABLE, verb_license },
 	{ "reload", 1, 1, VERB_BUS, verb_reload },
-	{ "monitor", 1, 1, VERB_BUS | VERB_SINCE, verb_monitor },
-	{ "gaps", 1, 1, VERB_BUS | VERB_SINCE | VERB_PAGER, verb_gaps },
+	{ "monitor", 1, 1, VERB_BUS | VERB_SEQ | VERB_SINCE, verb_monitor },
+	{ "gaps", 1, 1, VERB_BUS | VERB_SEQ | VERB_SINCE | VERB_UNTIL | VERB_PAGER | VERB_TABLE,
+	  verb_gaps },
 	{ "acknowledge", 3, 3, VERB_BUS, verb_acknowledge },
 	{ "metrics", 1, -1, VERB_OWN_OPTIONS, verb_metrics },
 	{ "ledger", 1, -1, VERB_OWN_OPTIONS, verb_ledger },
@@ -175,6 +204,8 @@ enum {
 	ARG_NO_PAGER,
 	ARG_ADDRESS,
 	ARG_SINCE,
+	ARG_UNTIL,
+	ARG_AFTER_SEQ,
 	ARG_SINCE_USEC,
 	ARG_UNTIL_USEC,
 	ARG_FILTER_JOB,
@@ -185,6 +216,7 @@ enum {
 	ARG_SLURM_ENV,
 	ARG_SET,
 	ARG_STATE_DIR,
+	ARG_COLUMNS,
 };
 
 /* Returns 1 to go on, 0 to exit successfully, negative on a usage error. */
@@ -194,10 +226,15 @@ static int parse_argv(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
 		{ "json", optional_argument, NULL, ARG_JSON },
+		{ "output", required_argument, NULL, 'o' },
+		{ "columns", required_argument, NULL, ARG_COLUMNS },
 		{ "no-legend", no_argument, NULL, ARG_NO_LEGEND },
 		{ "no-pager", no_argument, NULL, ARG_NO_PAGER },
 		{ "address", required_argument, NULL, ARG_ADDRESS },
 		{ "since", required_argument, NULL, ARG_SINCE },
+		{ "until", required_argument, NULL, ARG_UNTIL },
+		{ "after-seq", required_argument, NULL, ARG_AFTER_SEQ },
+		/* deprecated: --since @SECONDS.USEC says the same */
 		{ "since-usec", required_argument, NULL, ARG_SINCE_USEC },
 		{ "until-usec", required_argument, NULL, ARG_UNTIL_USEC },
 		{ "job", required_argument, NULL, ARG_FILTER_JOB },
@@ -215,7 +252,7 @@ static int parse_argv(int argc, char **argv)
 
 	/* options may come before or after the command: getopt permutes */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, "ho:", options, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
 			want_help = true;
@@ -229,6 +266,27 @@ static int parse_argv(int argc, char **argv)
 				return usage_error(
 					"unknown JSON mode '%s' (expected short, pretty or off)",
 					optarg);
+			arg_csv = false;
+			break;
+		case 'o':
+			/* as systemd's -o json; --json=MODE says how */
+			arg_csv = streq(optarg, "csv");
+			if (streq(optarg, "json"))
+				json_mode_from_arg(NULL, STDOUT_FILENO, &arg_json);
+			else if (streq(optarg, "table") || arg_csv)
+				arg_json = JSON_OFF;
+			else
+				return usage_error(
+					"unknown output format '%s' (expected table, json or "
+					"csv)",
+					optarg);
+			break;
+		case ARG_COLUMNS:
+			if (isempty(optarg) || optarg[strspn(optarg, ",")] == '\0' ||
+			    strstr(optarg, ",,") || optarg[strlen(optarg) - 1] == ',')
+				return usage_error(
+					"--columns needs column names, separated by commas");
+			arg_columns = optarg;
 			break;
 		case ARG_NO_PAGER:
 			arg_no_pager = true;
@@ -242,10 +300,19 @@ static int parse_argv(int argc, char **argv)
 			arg_address = optarg;
 			break;
 		case ARG_SINCE:
-			/* A sequence number, or a date for license simulate: judged by the verb. */
-			arg_since_bad = parse_uint64(optarg, &arg_since) < 0;
+			/* read by dispatch_verb(), which knows the command */
 			arg_since_str = optarg;
 			arg_since_set = true;
+			break;
+		case ARG_UNTIL:
+			arg_until_str = optarg;
+			arg_until_set = true;
+			break;
+		case ARG_AFTER_SEQ:
+			if (parse_uint64(optarg, &arg_after_seq) < 0)
+				return usage_error("invalid sequence number for --after-seq: '%s'",
+						   optarg);
+			arg_after_seq_set = true;
 			break;
 		case ARG_STATE_DIR:
 			if (isempty(optarg))
@@ -257,7 +324,8 @@ static int parse_argv(int argc, char **argv)
 				return usage_error(
 					"invalid time for --since-usec: '%s' (microseconds since the epoch)",
 					optarg);
-			arg_since_usec_set = true;
+			arg_since_str = NULL;
+			arg_since_set = true;
 			break;
 		case ARG_FILTER_JOB:
 		case ARG_FILTER_USER:
@@ -275,7 +343,8 @@ static int parse_argv(int argc, char **argv)
 				return usage_error(
 					"invalid time for --until-usec: '%s' (microseconds since the epoch)",
 					optarg);
-			arg_until_usec_set = true;
+			arg_until_str = NULL;
+			arg_until_set = true;
 			break;
 		case ARG_BY:
 			if (!streq(optarg, "job") && !streq(optarg, "user") &&
@@ -320,6 +389,40 @@ static int parse_argv(int argc, char **argv)
 	return 1;
 }
 
+/* --since, --until and --after-seq for verb: do they apply, and what times do they say. */
+static int dispatch_times(const struct verb *verb)
+{
+	char err[512];
+
+	if (arg_after_seq_set && !(verb->flags & VERB_SEQ))
+		return usage_error("--after-seq does not apply to '%s'", verb->name);
+	if (arg_since_set && !(verb->flags & VERB_SINCE))
+		return usage_error("--since does not apply to '%s'", verb->name);
+	if (arg_until_set && !(verb->flags & VERB_UNTIL))
+		return usage_error("--until does not apply to '%s'", verb->name);
+	/* "--since 40" meant a sequence number before --since took a time; a bare number is not
+	 * a time, so it still means what it did */
+	if (arg_since_str && (verb->flags & VERB_SEQ) && !arg_after_seq_set &&
+	    parse_uint64(arg_since_str, &arg_after_seq) == 0) {
+		log_warning(
+			"--since %s is read as --after-seq %s (a sequence number); --since takes "
+			"a time",
+			arg_since_str, arg_since_str);
+		arg_after_seq_set = true;
+		arg_since_set = false;
+		arg_since_str = NULL;
+	}
+	if (arg_since_str &&
+	    parse_time_arg("--since", arg_since_str, 0, &arg_since_usec, err, sizeof(err)) < 0)
+		return usage_error("%s: %s", verb->name, err);
+	if (arg_until_str &&
+	    parse_time_arg("--until", arg_until_str, 0, &arg_until_usec, err, sizeof(err)) < 0)
+		return usage_error("%s: %s", verb->name, err);
+	if (arg_since_set && arg_until_set && arg_until_usec <= arg_since_usec)
+		return usage_error("%s: --until must be after --since", verb->name);
+	return 0;
+}
+
 static int dispatch_verb(int argc, char **argv)
 {
 	_cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -339,16 +442,9 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("%s: missing argument", verb->name);
 	if (verb->max_args >= 0 && argc > verb->max_args)
 		return usage_error("%s: too many arguments", verb->name);
-	if (arg_since_set && !(verb->flags & VERB_SINCE) && !streq(verb->name, "license"))
-		return usage_error("--since does not apply to '%s'", verb->name);
-	if (arg_since_set && arg_since_bad && (verb->flags & VERB_SINCE))
-		return usage_error("invalid sequence number for --since: '%s'", arg_since_str);
-	if (arg_since_usec_set && !(verb->flags & VERB_SINCE_USEC))
-		return usage_error("--since-usec does not apply to '%s'", verb->name);
-	if (arg_until_usec_set && !(verb->flags & VERB_BY))
-		return usage_error("--until-usec does not apply to '%s'", verb->name);
-	if (arg_until_usec_set && arg_until_usec <= arg_since_usec)
-		return usage_error("--until-usec must be after --since-usec");
+	r = dispatch_times(verb);
+	if (r < 0)
+		return r;
 	if (usage_filtered() && !(verb->flags & VERB_BY))
 		return usage_error("--job, --user, --account and --license apply to 'usage' only");
 	if (usage_filtered() && arg_by && streq(arg_by, "license"))
@@ -357,6 +453,11 @@ static int dispatch_verb(int argc, char **argv)
 		return usage_error("--by does not apply to '%s'", verb->name);
 	if ((arg_slurm_env || arg_n_set) && !(verb->flags & VERB_JOB))
 		return usage_error("--slurm-env and --set apply to 'job' only");
+	if ((arg_csv || arg_columns) && !(verb->flags & VERB_TABLE))
+		return usage_error("%s does not apply to '%s' (it prints no table)",
+				   arg_csv ? "-o csv" : "--columns", verb->name);
+	if (arg_columns && arg_json)
+		return usage_error("--columns chooses the columns of tables and CSV, not of JSON");
 
 	if (verb->flags & VERB_BUS) {
 		r = bus_connect(&bus);
@@ -371,7 +472,14 @@ static int dispatch_verb(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const struct verb *own = argc > 1 ? verb_find(argv[1]) : NULL;
+	const char *ctype = setlocale(LC_CTYPE, "");
 	int r;
+
+	/* Names are UTF-8 (the ledger's and the bus's contract): in the C locale, read them as
+	 * C.UTF-8, as Python does (PEP 538), so that tables count their display cells (in "C" a
+	 * byte above 0x7f is no character at all). Only LC_CTYPE: numbers keep their C format. */
+	if (!ctype || streq(ctype, "C") || streq(ctype, "POSIX"))
+		setlocale(LC_CTYPE, "C.UTF-8");
 
 	/* ledger, report and metrics take options of their own: they come first. */
 	if (own && own->flags & VERB_OWN_OPTIONS)

@@ -18,7 +18,7 @@ int job_info_read_bus(sd_bus_message *msg, const struct job_info *base, struct j
 	*j = *base;
 	/* Deep copy of the strings, so that a rejected call leaves base untouched. */
 	j->scheduler = j->user = j->account = j->partition = j->wckey = j->comment = j->gpus =
-		j->nodes = NULL;
+		j->nodes = j->submit_host = NULL;
 	for (size_t i = 0; i < n_job_keys; i++) {
 		const char *v = job_info_get(base, job_keys[i].name);
 

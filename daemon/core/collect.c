@@ -353,6 +353,7 @@ int manager_collect(struct manager *m)
 	m->interval->readings++;
 	procs_read(m);
 	manager_gpu_collect(m);
+	sessions_interval(m);
 	report_losses(m);
 	if (m->kmeter) {
 		twalk_r(m->interval->usage, kmeter_visit, m->kmeter);

@@ -14,15 +14,18 @@
 #include "util.h"
 
 /* What a process was evaluated on at its exec, when no licence found anything: the next exec
- * of the same program by the same uid needs no evaluation (the common case of a busy node:
- * the same few programs over and over). Forgotten at each interval and at each reload, so that
- * a change of time (validity), of a user's groups or of the licences counts within one. */
+ * of the same program by the same uid from the same place needs no evaluation (the common case
+ * of a busy node: the same few programs over and over). Forgotten at each interval and at each
+ * reload, so that a change of time (validity), of a user's groups or of the licences counts
+ * within one. */
 struct clean_key {
 	uint32_t uid;
 	char *exe, *filename, *exe_sha256, *run_sha256, *run_path; /* "" for NULL */
+	char *remote; /* where the work came from: "HOST|ADDRESS|STATE", "" when local */
 };
 
 #define CLEAN_MAX 4096
+#define ORIGIN_KEY_MAX 320 /* "HOST|ADDRESS|STATE" */
 
 struct evaluation {
 	void *clean; /* tsearch tree of struct clean_key */
@@ -67,6 +70,7 @@ static void add_proc(struct manager *m, struct proc *pr, const char *cgroup, voi
 	}
 	attributor_user(m->attr, pr->uid, &u);
 	slurm_job_from_cgroup(cg, pl->jobs[pl->n], sizeof(pl->jobs[pl->n]));
+	const struct eval_origin *origin = sessions_origin(m, pr, pl->jobs[pl->n]);
 	p = &pl->items[pl->n++];
 	*p = (struct eval_process){
 		.pid = pr->tgid,
@@ -80,6 +84,7 @@ static void add_proc(struct manager *m, struct proc *pr, const char *cgroup, voi
 		.run_sha256 = pr->run_sha256,
 		.run_path = pr->run_path,
 		.exempt = pr->uid < m->cfg.uid_min || !u,
+		.origin = origin,
 	};
 }
 
@@ -94,6 +99,7 @@ static void read_machine_id(char *buf, size_t size)
 
 /* The jobs the batch system announced as running here, for the evaluator. */
 struct job_list {
+	struct manager *m;
 	struct eval_job *items;
 	size_t n, cap;
 };
@@ -118,6 +124,7 @@ static void add_job(struct job_info *j, void *userdata)
 		.account = j->account && j->account[0] ? j->account : NULL,
 		.wckey = j->wckey && j->wckey[0] ? j->wckey : NULL,
 		.comment = j->comment && j->comment[0] ? j->comment : NULL,
+		.origin = sessions_job_origin(jl->m, j->id),
 	};
 }
 
@@ -159,7 +166,7 @@ int evaluation_with_inputs(struct manager *m,
 			   void *ud)
 {
 	struct proc_list pl = { .m = m };
-	struct job_list jl = {};
+	struct job_list jl = { .m = m };
 	struct inventory *inv = NULL;
 	_cleanup_free_ struct eval_accelerator *accels = NULL;
 	char machine_id[64], (*devnames)[16] = NULL;
@@ -207,6 +214,7 @@ int evaluation_with_inputs(struct manager *m,
 		.jobs = jl.items,
 		.n_jobs = jl.n,
 		.inventory_known = inv_r == 0,
+		.sessions_unknown = sessions_unknown(m),
 		.accels = accels,
 		.n_accels = n_accels,
 		.usage = m->evaluation->usage_cache ? node_usage : NULL,
@@ -238,7 +246,7 @@ static int clean_cmp(const void *a, const void *b)
 		return x->uid < y->uid ? -1 : 1;
 	if ((c = strcmp(x->exe, y->exe)) || (c = strcmp(x->filename, y->filename)) ||
 	    (c = strcmp(x->exe_sha256, y->exe_sha256)) ||
-	    (c = strcmp(x->run_sha256, y->run_sha256)))
+	    (c = strcmp(x->run_sha256, y->run_sha256)) || (c = strcmp(x->remote, y->remote)))
 		return c;
 	return strcmp(x->run_path, y->run_path);
 }
@@ -252,6 +260,7 @@ static void clean_free(void *p)
 	free(k->exe_sha256);
 	free(k->run_sha256);
 	free(k->run_path);
+	free(k->remote);
 	free(k);
 }
 
@@ -277,8 +286,9 @@ static void clean_remember(struct evaluation *ev, const struct clean_key *key)
 	k->exe_sha256 = strdup(key->exe_sha256);
 	k->run_sha256 = strdup(key->run_sha256);
 	k->run_path = strdup(key->run_path);
+	k->remote = strdup(key->remote);
 	if (!k->exe || !k->filename || !k->exe_sha256 || !k->run_sha256 || !k->run_path ||
-	    !tsearch(k, &ev->clean, clean_cmp)) {
+	    !k->remote || !tsearch(k, &ev->clean, clean_cmp)) {
 		clean_free(k);
 		return;
 	}
@@ -298,6 +308,13 @@ void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 	digests_hash(m, p, filename);
 	/* Digests still pending: evaluated again when they are back (not remembered as clean). */
 	bool settled = !p->digests_pending && ev;
+	/* Where the work came from is part of what was evaluated: a program that is clean run
+	 * locally may be remote access from elsewhere. */
+	const struct eval_origin *origin = sessions_origin(m, p, NULL);
+	char remote[ORIGIN_KEY_MAX] = "";
+	if (origin)
+		snprintf(remote, sizeof(remote), "%s|%s|%d", origin->host,
+			 origin->address ? origin->address : "", (int)origin->address_state);
 	struct clean_key key = {
 		.uid = p->uid,
 		.exe = p->exe ? p->exe : "",
@@ -305,6 +322,7 @@ void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 		.exe_sha256 = p->exe_sha256 ? p->exe_sha256 : "",
 		.run_sha256 = p->run_sha256 ? p->run_sha256 : "",
 		.run_path = p->run_path ? p->run_path : "",
+		.remote = remote,
 	};
 	if (settled && tfind(&key, &ev->clean, clean_cmp)) {
 		ev->skipped++;
@@ -312,7 +330,9 @@ void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 	}
 	if (ev)
 		ev->evaluated++;
-	if (!exempt && attributor_user(m->attr, p->uid, &u) < 0)
+	/* The name is looked up for remote processes of system accounts too: their remote access
+	 * is evaluated, and recorded with the user. */
+	if ((!exempt || origin) && attributor_user(m->attr, p->uid, &u) < 0)
 		exempt = true; /* unknown user: principal terms cannot be checked */
 	for (size_t i = 0; i < m->licenses->n_entries; i++) {
 		const struct license_entry *e = &m->licenses->entries[i];
@@ -329,6 +349,7 @@ void evaluation_proc(struct manager *m, struct proc *p, const char *filename)
 			.run_sha256 = p->run_sha256,
 			.run_path = p->run_path,
 			.exempt = exempt,
+			.origin = origin,
 		};
 
 		if (!license_usable(e))

@@ -97,8 +97,9 @@ static uint32_t devices_for_bound(struct manager *m)
 	return inv ? (uint32_t)inv->n_devices : 0;
 }
 
-int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
-		       const char *detail)
+/* launches_upper < 0: the gap says nothing of its own about kernel launches. */
+static int gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
+		      const char *detail, double launches_upper)
 {
 	uint64_t dur = end_usec > start_usec ? end_usec - start_usec : 0;
 	uint32_t devices = devices_for_bound(m);
@@ -126,6 +127,9 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 	    add_fixed(b, "device_seconds", "%.6f", (double)devices * dur / 1e6) < 0 ||
 	    add_fixed(b, "tpp_seconds", "%.6g", (double)devices * dur / 1e6 * tpp) < 0 ||
 	    add_fixed(b, "ops_upper", "%.6g", (double)devices * dur / 1e6 * peak) < 0 ||
+	    (launches_upper >= 0 &&
+	     (add_fixed(b, "launches_upper", "%.0f", launches_upper) < 0 ||
+	      add_fixed(b, "launch_rate_max", "%.0f", GPU_LAUNCH_RATE_MAX) < 0)) ||
 	    !(g.bound = json_text(b, JSON_SHORT, NULL)))
 		g.bound = "{}"; /* out of memory: the gap is recorded all the same */
 	g.policy = policy_for(m, &g);
@@ -142,6 +146,25 @@ int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec
 	if (streq(g.policy, "violation"))
 		gap_violations(m, &g);
 	return r;
+}
+
+int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
+		       const char *detail)
+{
+	return gap_record(m, cause, start_usec, end_usec, detail, -1);
+}
+
+int manager_gap_record_launches(struct manager *m, const char *cause, uint64_t start_usec,
+				uint64_t end_usec, const char *detail)
+{
+	uint64_t dur = end_usec > start_usec ? end_usec - start_usec : 0;
+	uint32_t devices = devices_for_bound(m);
+
+	/* At most GPU_LAUNCH_RATE_MAX launches per second per device (one device where the
+	 * inventory has none: the calls are still made), rounded up: never 0 for a gap that is
+	 * not empty. */
+	return gap_record(m, cause, start_usec, end_usec, detail,
+			  ceil((double)dur / 1e6 * GPU_LAUNCH_RATE_MAX * (devices ? devices : 1)));
 }
 
 static struct gap_cond *cond_find(struct manager *m, const char *cause)

@@ -23,8 +23,6 @@ struct gpu_usage {
 	struct inventory *inventory;
 	void *seen; /* tsearch tree of struct gpu_seen, by tgid */
 	void *acc; /* tsearch tree of struct gpu_acc for the interval in progress */
-	uint32_t *pending; /* exec'd processes whose maps to scan */
-	size_t pending_n, pending_cap;
 };
 
 int gpu_usage_new(struct manager *m)
@@ -111,6 +109,31 @@ static void on_first_use(uint32_t tgid, void *userdata)
 	procs_keep_evidence_pid(userdata, tgid, "accelerator");
 }
 
+/* A runtime's probes were attached after a process had mapped it: the window is a gap, with a
+ * bound on the launches it could hold (gaps.c). */
+static void on_probe_late(const struct gpu_probe_late *pl, void *userdata)
+{
+	struct manager *m = userdata;
+	uint64_t now_usec = now_realtime_usec(), now_ns = now_boottime_nsec();
+	uint64_t start, end;
+	char detail[PATH_MAX + 160];
+
+	/* CLOCK_BOOTTIME to the wall clock, as the ledger keeps it. */
+	start = now_usec - (now_ns > pl->map_ns ? now_ns - pl->map_ns : 0) / NSEC_PER_USEC;
+	end = now_usec - (now_ns > pl->attach_ns ? now_ns - pl->attach_ns : 0) / NSEC_PER_USEC;
+	if (pl->unread)
+		snprintf(detail, sizeof(detail),
+			 "pid %u, an accelerator user, mapped a file executable that was gone "
+			 "before it could be read (it may have been a runtime): %.3f ms unprobed",
+			 pl->pid, (double)(pl->attach_ns - pl->map_ns) / 1e6);
+	else
+		snprintf(detail, sizeof(detail),
+			 "%s runtime %s mapped by pid %u %.3f ms before its probes were attached",
+			 gpu_runtime_name(pl->runtime), pl->path, pl->pid,
+			 (double)(pl->attach_ns - pl->map_ns) / 1e6);
+	manager_gap_record_launches(m, "probe-late", start, end > start ? end : start + 1, detail);
+}
+
 int manager_gpu_start(struct manager *m)
 {
 	char err[1024];
@@ -149,6 +172,7 @@ int manager_gpu_start(struct manager *m)
 		return 0;
 	}
 	gpu_set_first_use(m->gpu_usage->gpu, on_first_use, m);
+	gpu_set_probe_late(m->gpu_usage->gpu, on_probe_late, m);
 	r = gpu_scan_all(m->gpu_usage->gpu);
 	if (r < 0)
 		log_warning("cannot scan processes for GPU runtimes: %s", strerror(-r));
@@ -171,28 +195,6 @@ int manager_gpu_start(struct manager *m)
 		 "launch path",
 		 gpu_mode_name(m->cfg.gpu_mode), gpu_n_libs(m->gpu_usage->gpu), all, launch);
 	return 0;
-}
-
-void manager_gpu_exec(struct manager *m, uint32_t tgid)
-{
-	uint32_t *p;
-
-	if (!m->gpu_usage->gpu)
-		return;
-	/* At exec the dynamic loader has not mapped anything yet: look at the process's maps at
-	 * the next collection. (Opens of a runtime library reach us at once anyway.) */
-	if (m->gpu_usage->pending_n == m->gpu_usage->pending_cap) {
-		size_t cap = m->gpu_usage->pending_cap ? m->gpu_usage->pending_cap * 2 : 64;
-
-		if (cap > 65536)
-			return;
-		p = realloc(m->gpu_usage->pending, cap * sizeof(*p));
-		if (!p)
-			return;
-		m->gpu_usage->pending = p;
-		m->gpu_usage->pending_cap = cap;
-	}
-	m->gpu_usage->pending[m->gpu_usage->pending_n++] = tgid;
 }
 
 static void acc_add(struct manager *m, const struct hpcm_gpu_proc *k, const struct gpu_acc *d)
@@ -298,9 +300,9 @@ void manager_gpu_collect(struct manager *m)
 	if (!m->gpu_usage->gpu)
 		return;
 	gpu_consume(m->gpu_usage->gpu);
-	for (size_t i = 0; i < m->gpu_usage->pending_n; i++)
-		gpu_scan_pid(m->gpu_usage->gpu, m->gpu_usage->pending[i]);
-	m->gpu_usage->pending_n = 0;
+	/* Libraries are found at their executable mapping (a record per new file); only after
+	 * such records were lost does the daemon look at every process's mappings again. */
+	gpu_rescan_after_losses(m->gpu_usage->gpu);
 	/* Holders of a device opened by another name than its /dev path: a walk of every open
 	 * file on the node, so only where there are accelerator nodes to hold. */
 	if (gpu_scan_devices(m->gpu_usage->gpu) > 0)
@@ -406,6 +408,8 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 {
 	struct gpu_stats st = { 0 };
 	unsigned launch = 0, all = 0;
+	uint64_t files_read = 0;
+	size_t files_known = 0;
 	size_t n_libs = m->gpu_usage->gpu ? gpu_n_libs(m->gpu_usage->gpu) : 0,
 	       n_probes = gpu_n_probes(), np = 0;
 	char **libs = calloc(n_libs + 1, sizeof(char *));
@@ -420,13 +424,18 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 	if (m->gpu_usage->gpu) {
 		all = gpu_probes_attached(m->gpu_usage->gpu, &launch);
 		gpu_read_stats(m->gpu_usage->gpu, &st);
+		files_known = gpu_n_files_known(m->gpu_usage->gpu, &files_read);
 		for (size_t i = 0; i < n_libs; i++) {
 			const struct gpu_lib *l = gpu_lib_get(m->gpu_usage->gpu, i);
 
 			if (asprintf(&libs[i],
-				     "%s %s (pid %u, %u probes, %u on the launch path%s%s)",
-				     gpu_runtime_name(l->runtime), l->path, l->pid, l->probes,
-				     l->launch_probes, l->error ? ", error: " : "",
+				     "%s %s (SONAME %s, pid %u, %u probes, %u on the launch path, "
+				     "%u moved past a single-stepped first instruction, %u "
+				     "single-stepped%s%s)",
+				     gpu_runtime_name(l->runtime), l->path,
+				     l->soname[0] ? l->soname : "none", l->pid, l->probes,
+				     l->launch_probes, l->moved, l->single_stepped,
+				     l->error ? ", error: " : "",
 				     l->error ? strerror(-l->error) : "") < 0)
 				libs[i] = NULL;
 		}
@@ -470,6 +479,11 @@ int manager_gpu_status(struct manager *m, struct status_list *l)
 		    0 ||
 	    (r = status_add_num(l, "gpu_first_records_lost", 't',
 				st.counter[HPCM_GSTAT_DROP_FIRST])) < 0 ||
+	    (r = status_add_num(l, "gpu_map_records", 't', st.counter[HPCM_GSTAT_MAP_NEW])) < 0 ||
+	    (r = status_add_num(l, "gpu_map_records_lost", 't', st.counter[HPCM_GSTAT_DROP_MAP])) <
+		    0 ||
+	    (r = status_add_num(l, "gpu_files_known", 't', (uint64_t)files_known)) < 0 ||
+	    (r = status_add_num(l, "gpu_files_read", 't', files_read)) < 0 ||
 	    (r = status_add_num(l, "accelerators", 'u',
 				m->gpu_usage->inventory ?
 					(uint32_t)m->gpu_usage->inventory->n_devices :
@@ -499,7 +513,6 @@ void manager_gpu_free(struct manager *m)
 	accel_db_free(g->accel_db);
 	tdestroy(g->seen, free);
 	tdestroy(g->acc, free);
-	free(g->pending);
 	free(g);
 	m->gpu_usage = NULL;
 }

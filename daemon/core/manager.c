@@ -204,6 +204,8 @@ static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static int on_drain(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	on_ring(NULL, -1, 0, userdata);
+	/* Host names of sessions resolved meanwhile (in the resolver's thread). */
+	sessions_poll(userdata);
 	sd_event_source_set_time(s, usec + RING_DRAIN_USEC);
 	sd_event_source_set_enabled(s, SD_EVENT_ON);
 	return 0;
@@ -301,9 +303,9 @@ int manager_new(const struct config *cfg, struct manager **ret)
 		goto fail;
 	/* The parts; evaluation, stall watch, GPU meter and kernel meter come at the start. */
 	if ((r = procs_new(m)) < 0 || (r = digests_new(m)) < 0 || (r = interval_new(m)) < 0 ||
-	    (r = violations_new(m)) < 0 || (r = gpu_usage_new(m)) < 0 || (r = gaps_new(m)) < 0 ||
-	    (r = metrics_new(m)) < 0 || (r = records_new(m)) < 0 || (r = meter_states_new(m)) < 0 ||
-	    (r = ship_new(m)) < 0)
+	    (r = violations_new(m)) < 0 || (r = sessions_new(m)) < 0 ||
+	    (r = gpu_usage_new(m)) < 0 || (r = gaps_new(m)) < 0 || (r = metrics_new(m)) < 0 ||
+	    (r = records_new(m)) < 0 || (r = meter_states_new(m)) < 0 || (r = ship_new(m)) < 0)
 		goto fail;
 	*ret = m;
 	return 0;
@@ -469,6 +471,7 @@ int manager_start(struct manager *m)
 		log_info("%zu job(s) running according to the ledger", job_table_size(m->jobs));
 	/* Any announcement in the ledger's history: the batch system's prolog is installed. */
 	m->jobs_announced = ledger_list_jobs(m->ledger, 0, any_job, NULL) == -ECANCELED;
+	sessions_start(m);
 	r = evaluation_start(m);
 	if (r < 0)
 		return r;
@@ -628,6 +631,7 @@ void manager_free(struct manager *m)
 	procs_free(m);
 	interval_free(m);
 	violations_free(m);
+	sessions_free(m);
 	gaps_free(m);
 	metrics_free(m);
 	records_free(m);

@@ -8,6 +8,8 @@
  *   collect.c     the interval: usage per (cgroup, uid), its flush to the ledger, the reading
  *   evaluation.c  the licence evaluator's inputs, every interval and at each exec
  *   violations.c  violations raised, open and cleared; threshold events
+ *   sessions.c    where the work came from: login sessions and their remote hosts, jobs
+ *                 submitted from another host
  *   gpu-usage.c   the GPU meter and the inventory, GPU usage per interval
  *   gaps.c        metering gaps (with stall.c, the loop's own stall watch)
  *   clockwatch.c  the wall clock against CLOCK_BOOTTIME
@@ -44,6 +46,7 @@ struct digests;
 struct interval;
 struct evaluation;
 struct violations;
+struct sessions;
 struct gpu_usage;
 struct gaps;
 struct stall;
@@ -83,6 +86,7 @@ struct manager {
 	struct interval *interval;
 	struct evaluation *evaluation;
 	struct violations *violations;
+	struct sessions *sessions;
 	struct gpu_usage *gpu_usage;
 	struct gaps *gaps;
 	struct stall *stall;
@@ -134,6 +138,9 @@ struct proc {
 	uint8_t digests_pending;
 	bool detached;
 	uint64_t exec_usec; /* when it exec'd (wall clock), 0 when found without its exec */
+	/* Its audit session (sessions.c): from the exec record, or /proc when found without one;
+	 * HPCM_AUDIT_UNSET when none. */
+	uint32_t loginuid, sessionid;
 	/* Why it is kept as a record of its own ("violation", "first-in-job", "accelerator"),
 	 * NULL when it is only counted (process_counts). */
 	const char *evidence;
@@ -241,6 +248,28 @@ int violations_sweep(struct manager *m);
 /* What the evaluator's lifecycle does: raise, clear, approach (the tracker's ops). */
 extern const struct eval_tracker_ops violations_tracker_ops;
 
+/* ---- sessions.c: where the work came from ---- */
+int sessions_new(struct manager *m);
+void sessions_free(struct manager *m);
+/* At the start, with the ledger and the jobs loaded: the sessions the ledger has open (a
+ * restart continues them; a running job's submit host comes back). */
+void sessions_start(struct manager *m);
+/* Where p's work came from, for the evaluator: its login session's remote host, else its job's
+ * submit host; NULL when neither is another host. The first process of a session looks the
+ * session up (once). job: p's Slurm job ("" none), or NULL to find it from its cgroup. */
+const struct eval_origin *sessions_origin(struct manager *m, struct proc *p, const char *job);
+/* A job's submit host when it is another host; NULL otherwise. */
+const struct eval_origin *sessions_job_origin(struct manager *m, const char *job);
+/* A job announced (start) or ended: its submit host. */
+void sessions_job(struct manager *m, const struct job_info *j, bool start);
+/* Host names resolved since: their sessions' processes evaluated again. */
+void sessions_poll(struct manager *m);
+/* Each reading: sessions no process is left in (and whose login process ended) end. */
+void sessions_interval(struct manager *m);
+/* NULL when login sessions are identified on this node, else why not. */
+const char *sessions_unknown(const struct manager *m);
+void sessions_stats(const struct manager *m, uint64_t *looked_up, uint64_t *remote, uint64_t *gone);
+
 /* ---- gpu-usage.c: the GPU meter and the inventory ---- */
 int gpu_usage_new(struct manager *m);
 /* Load the inventory and, unless gpu_mode is off, the GPU meter. A GPU meter that cannot load
@@ -248,7 +277,6 @@ int gpu_usage_new(struct manager *m);
 int manager_gpu_start(struct manager *m);
 void manager_gpu_free(struct manager *m);
 /* A process exec'd: look at its mappings at the next collection. */
-void manager_gpu_exec(struct manager *m, uint32_t tgid);
 /* Read the counters into the interval in progress. */
 void manager_gpu_collect(struct manager *m);
 /* Write the interval's GPU usage under interval_id; manager_gpu_flushed() once committed. */
@@ -280,6 +308,11 @@ int manager_gap_open(struct manager *m, const char *cause, const char *detail);
 int manager_gap_close(struct manager *m, const char *cause);
 int manager_gap_record(struct manager *m, const char *cause, uint64_t start_usec, uint64_t end_usec,
 		       const char *detail);
+/* A gap in which kernel launches may have escaped the probes (a runtime's probes attached after
+ * a process mapped it): its bound also says how many, at most GPU_LAUNCH_RATE_MAX per second
+ * per accelerator of the node. */
+int manager_gap_record_launches(struct manager *m, const char *cause, uint64_t start_usec,
+				uint64_t end_usec, const char *detail);
 /* At start: the gap since the last heartbeat (crash, stop or reboot). */
 void manager_gaps_start(struct manager *m);
 /* Each interval: losses, detached probes, open conditions; and the heartbeat. */

@@ -94,6 +94,7 @@ static struct proc *proc_get(struct manager *m, uint32_t tgid, uint64_t start_ns
 		return NULL;
 	p->tgid = tgid;
 	p->start_ns = start_ns;
+	p->loginuid = p->sessionid = HPCM_AUDIT_UNSET;
 	if (!tsearch(p, &m->procs->tree, proc_cmp)) {
 		free(p);
 		return NULL;
@@ -165,6 +166,26 @@ static void baseline_save_visit(const void *node, VISIT which, void *closure)
 		ledger_add_baseline(m->ledger, p->tgid, p->start_ns, p->cpu_seen);
 }
 
+static uint32_t read_audit_u32(uint32_t tgid, const char *name)
+{
+	char path[64], buf[16];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", tgid, name);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		return HPCM_AUDIT_UNSET;
+	return (uint32_t)strtoul(buf, NULL, 10);
+}
+
+/* The audit session of a process found without its exec record (it ran before the meter, or
+ * forked without exec). */
+static void read_session(struct proc *p)
+{
+	p->loginuid = read_audit_u32(p->tgid, "loginuid");
+	p->sessionid = read_audit_u32(p->tgid, "sessionid");
+}
+
 static char *read_exe(uint32_t tgid)
 {
 	char link[64], buf[PATH_MAX];
@@ -191,6 +212,8 @@ static struct proc *proc_renew(struct manager *m, struct proc *p)
 	n->start_ns = p->start_ns;
 	n->cpu_seen = p->cpu_seen;
 	n->seen_in = p->seen_in;
+	n->loginuid = p->loginuid;
+	n->sessionid = p->sessionid;
 	proc_remove(m, p);
 	if (!tsearch(n, &m->procs->tree, proc_cmp)) {
 		free(n);
@@ -291,6 +314,8 @@ void procs_on_exec(const struct meter_exec *e, void *userdata)
 	p->uid = e->uid;
 	p->cgroup_id = e->cgroup_id;
 	p->cgroup_v1_id = e->cgroup_v1_id;
+	p->loginuid = e->loginuid;
+	p->sessionid = e->sessionid;
 	free(p->exe);
 	/* The path walked in the kernel is the real file; the name passed to execve() is only a
 	 * fallback (deep or unresolvable paths). */
@@ -314,7 +339,6 @@ void procs_on_exec(const struct meter_exec *e, void *userdata)
 	interval_count(m, e->cgroup_id, e->cgroup_v1_id, e->uid, p, 1, 0, 0);
 	if (!p->evidence && first_in_job(m, p))
 		procs_keep_evidence(m, p, "first-in-job");
-	manager_gpu_exec(m, e->tgid);
 }
 
 void procs_on_exit(const struct meter_exit *e, void *userdata)
@@ -371,6 +395,7 @@ void procs_on_move(const struct meter_move *e, void *userdata)
 			return;
 		p->uid = e->uid;
 		p->exe = read_exe(e->tgid);
+		read_session(p);
 		evaluation_proc(m, p, NULL);
 	} else {
 		/* Its first reading decides what of its time before this meter is charged. */
@@ -434,6 +459,7 @@ static int collect_one(uint32_t tgid, const struct hpcm_proc *k, void *userdata)
 		/* Started before the meter, or its exec record was lost: look at it now. */
 		p->uid = k->uid;
 		p->exe = read_exe(tgid);
+		read_session(p);
 		evaluation_proc(m, p, NULL);
 	} else if (p->uid != k->uid) {
 		p->uid = k->uid; /* setuid() after exec: the new owner is checked too */
@@ -589,6 +615,7 @@ void procs_seed(struct manager *m)
 			}
 			fclose(f);
 		}
+		read_session(p);
 		evaluation_proc(m, p, NULL);
 	}
 	closedir(d);

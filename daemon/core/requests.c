@@ -107,6 +107,7 @@ int manager_job_announce(struct manager *m, const char *id, bool start, struct j
 	} else {
 		log_info("job %s ended", j->id);
 	}
+	sessions_job(m, j, start);
 	/* Checked at once: a job's violations are raised at its start, cleared at its end. */
 	manager_evaluate(m);
 	return r;

@@ -123,6 +123,17 @@ void violations_raise_process(struct manager *m, const char *kind, const struct 
 	}
 	slurm_job_from_cgroup(cgroup, job, sizeof(job));
 
+	/* Where the work came from is recorded with every violation of a process in a remote
+	 * session or a job submitted from another host (remote-access says it already). */
+	const struct eval_origin *origin = p ? sessions_origin(m, p, NULL) : NULL;
+	_cleanup_free_ char *with_origin = NULL;
+	if (origin && !streq(kind, "remote-access")) {
+		char from[EVAL_TEXT_MAX / 2];
+
+		eval_origin_text(origin, from, sizeof(from));
+		if (asprintf(&with_origin, "%s (remote: from %s)", detail, from) >= 0)
+			detail = with_origin;
+	}
 	/* Paths and names are bytes; the ledger and the bus get valid UTF-8. */
 	_cleanup_free_ char *user = strdup(u ? u->display_name : "");
 	_cleanup_free_ char *exe = utf8_escape_invalid(p && p->exe ? p->exe : "");

@@ -430,6 +430,128 @@ out:
 	gpu_free(g);
 }
 
+static void on_late(const struct gpu_probe_late *pl, void *userdata)
+{
+	struct gpu_probe_late *seen = userdata;
+
+	*seen = *pl;
+}
+
+/* Read lines from fd until one starts with want (gpu-load's "ready", "loaded"). */
+static bool read_until(int fd, const char *want)
+{
+	char line[128];
+	size_t n = 0;
+
+	while (n < sizeof(line) - 1 && read(fd, line + n, 1) == 1) {
+		if (line[n] == '\n') {
+			line[n] = '\0';
+			if (strncmp(line, want, strlen(want)) == 0)
+				return true;
+			n = 0;
+			continue;
+		}
+		n++;
+	}
+	return false;
+}
+
+static const struct gpu_lib *lib_attached_as(struct gpu *g, const char *needle)
+{
+	for (size_t i = 0; i < gpu_n_libs(g); i++)
+		if (strstr(gpu_lib_get(g, i)->path, needle) && gpu_lib_get(g, i)->probes > 0)
+			return gpu_lib_get(g, i);
+	return NULL;
+}
+
+/* A copy of libcuda under another name, dlopen'd late (after the meter runs, from a process
+ * that started long before): found by its content at its executable mapping, through
+ * /proc/PID/map_files, also when deleted before the meter looked, or loaded from a memfd.
+ * opts: gpu-load's options for the copy (-m memfd, -u unlink). The meter reads the ring buffer
+ * only once the copy is loaded (and, with -u, deleted): the file is gone by then. */
+static void test_copy(const char *what, const char *opt, const char *shown)
+{
+	char dir[600], copy[700], from[PATH_MAX];
+	struct gpu_probe_late late = { 0 };
+	const struct gpu_lib *l = NULL;
+	struct gpu *g = NULL;
+	struct hpcm_gpu_proc p;
+	struct run run;
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/copy-%s", tmpdir, what);
+	snprintf(copy, sizeof(copy), "%s/libfoo.so", dir);
+	snprintf(from, sizeof(from), "%s/libcuda.so.1", fakedir);
+	if (mkdir(dir, 0755) < 0 || copy_file(from, copy) < 0 ||
+	    gpu_open(GPU_MODE_DETAILED, &g) < 0) {
+		TAP_CHECK(false, "%s: set up", what);
+		gpu_free(g);
+		return;
+	}
+	gpu_set_probe_late(g, on_late, &late);
+	char *args[] = { (char *)loader, "-C", copy, "-n", "40",	"-t", "1",
+			 "-c",		 "3",  "-w", "-l", (char *)opt, NULL };
+
+	if (!opt[0])
+		args[11] = NULL;
+	r = start(&run, args);
+	TAP_CHECK(r == 0, "%s: a program that started before runs", what);
+	if (r < 0)
+		goto out;
+	/* Started: now the late dlopen. */
+	r = write(run.in, "go\n", 3) == 3 && read_until(run.out, "loaded") ? 0 : -EIO;
+	TAP_CHECK(r == 0 && (!strstr(opt, "u") || access(copy, F_OK) < 0),
+		  "%s: it loaded the copy late%s", what,
+		  strstr(opt, "u") ? " and deleted it before the meter looked" : "");
+	for (int i = 0; i < 200 && !(l = lib_attached_as(g, shown)); i++) {
+		gpu_consume(g);
+		if (!(l = lib_attached_as(g, shown)))
+			usleep(20000);
+	}
+	TAP_CHECK(l && l->runtime == GPU_RT_CUDA && streq(l->soname, "libcuda.so.1") &&
+			  l->launch_probes > 0 && strncmp(l->attach_path, "/proc/", 6) == 0,
+		  "%s: recognised by its content as CUDA (SONAME %s) at %s, through %s", what,
+		  l ? l->soname : "?", l ? l->path : "?", l ? l->attach_path : "?");
+	TAP_CHECK(late.map_ns > 0 && late.attach_ns > late.map_ns && late.pid == (uint32_t)run.pid,
+		  "%s: the window from its mapping to the probes is told (%.3f ms, pid %u)", what,
+		  (double)(late.attach_ns - late.map_ns) / 1e6, late.pid);
+	r = finish(&run);
+	TAP_CHECK(r == 0 && gpu_lookup_proc(g, run.pid, &p) == 0, "%s: its user is metered", what);
+	if (r == 0) {
+		EQ("  launches (2 workers x 40 x 2)", p.launches, 2 * 40 * 2);
+		EQ("  threads", p.threads, 2 * 40 * (2304 + 1024));
+		EQ("  allocations", p.allocs, 2);
+	}
+	if (r == 0 && gpu_lookup_proc(g, run.child, &p) == 0)
+		EQ("  forked child's launches (3 x 2)", p.launches, 3 * 2);
+out:
+	gpu_free(g);
+}
+
+/* The verdict on a file is its content's: a file named libcuda.so.1 that exports nothing of the
+ * driver is not a runtime; the same bytes read again through another path are not read twice. */
+static void test_not_runtime(void)
+{
+	char path[700];
+	struct gpu *g = NULL;
+	uint64_t read_before, read_after;
+
+	snprintf(path, sizeof(path), "%s/lib/libcuda.so.7", tmpdir);
+	if (copy_file("/lib/x86_64-linux-gnu/libm.so.6", path) < 0 ||
+	    gpu_open(GPU_MODE_DETAILED, &g) < 0) {
+		TAP_CHECK(false, "not a runtime: set up");
+		gpu_free(g);
+		return;
+	}
+	TAP_CHECK(gpu_consider_path(g, (uint32_t)getpid(), path) == 0 && !lib_known(g, path),
+		  "libm renamed libcuda.so.7 is not taken for CUDA");
+	gpu_n_files_known(g, &read_before);
+	gpu_consider_path(g, (uint32_t)getpid(), path);
+	gpu_n_files_known(g, &read_after);
+	EQ("and its verdict is cached: ELF files read again", read_after - read_before, 0);
+	gpu_free(g);
+}
+
 int main(int argc, char **argv)
 {
 	const char *names[] = { "libcuda.so.1", "libamdhip64.so", "libOpenCL.so.1",
@@ -492,5 +614,9 @@ int main(int argc, char **argv)
 	test_light();
 	test_odd_path();
 	test_container();
+	test_copy("renamed", "", "/copy-renamed/libfoo.so");
+	test_copy("deleted", "-u", "/copy-deleted/libfoo.so (deleted)");
+	test_copy("memfd", "-m", "/memfd:gpu-runtime (deleted)");
+	test_not_runtime();
 	return tap_done();
 }

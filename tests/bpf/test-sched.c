@@ -184,7 +184,10 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	char marker[sizeof(rundir) + 32], gate[sizeof(rundir) + 32];
 	struct seen s = { 0 };
 	struct rusage ru;
-	int go[2], status, fd;
+	int go[2], report[2], status, fd;
+	/* The child's audit session as it reports it: loginuid, sessionid, and whether it
+	 * started one of its own (as pam_loginuid does at a login). */
+	uint32_t session[3] = { 0 };
 	char resolved[2 * PATH_MAX];
 	pid_t pid;
 
@@ -193,22 +196,50 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	snprintf(arg_t, sizeof(arg_t), "%d", threads);
 	snprintf(marker, sizeof(marker), "%s/parked-%d-%u", rundir, ms, (unsigned)uid);
 	snprintf(gate, sizeof(gate), "%s/go-%d-%u", rundir, ms, (unsigned)uid);
-	if (pipe(go) < 0)
+	if (pipe(go) < 0 || pipe(report) < 0)
 		abort();
 	pid = fork();
 	if (pid == 0) {
-		char c;
+		uint32_t mine[3] = { HPCM_AUDIT_UNSET, HPCM_AUDIT_UNSET, 0 };
+		char c, buf[32];
+		FILE *f;
 
 		close(go[1]);
+		close(report[0]);
+		/* A new audit session for this child, as a login gets (root may set an unset
+		 * loginuid once unless loginuid_immutable). */
+		f = fopen("/proc/self/loginuid", "we");
+		if (f) {
+			mine[2] = fprintf(f, "%u", 4000 + (unsigned)uid % 1000) > 0;
+			mine[2] = fclose(f) == 0 && mine[2];
+		}
+		if ((f = fopen("/proc/self/loginuid", "re"))) {
+			if (fgets(buf, sizeof(buf), f))
+				mine[0] = strtoul(buf, NULL, 10);
+			fclose(f);
+		}
+		if ((f = fopen("/proc/self/sessionid", "re"))) {
+			if (fgets(buf, sizeof(buf), f))
+				mine[1] = strtoul(buf, NULL, 10);
+			fclose(f);
+		}
+		if (write(report[1], mine, sizeof(mine)) != sizeof(mine))
+			_exit(124);
+		close(report[1]);
 		if (read(go[0], &c, 1) != 1)
 			_exit(126);
 		if (uid && (setgid(65534) < 0 || setuid(uid) < 0))
 			_exit(125);
 		execl(burn, burn, "--park", marker, gate, arg_before, arg_after, arg_t,
 		      (char *)NULL);
+		fprintf(stderr, "# exec %s: %m\n", burn);
 		_exit(127);
 	}
 	close(go[0]);
+	close(report[1]);
+	if (read(report[0], session, sizeof(session)) != sizeof(session))
+		abort();
+	close(report[0]);
 	s.pid = pid;
 	cur = &s;
 
@@ -246,7 +277,8 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	if (w != pid)
 		abort();
 	TAP_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "burn %d ms x %d threads (uid %u) exited 0", ms, threads, (unsigned)uid);
+		  "burn %d ms x %d threads (uid %u) exited 0 (status %#x)", ms, threads,
+		  (unsigned)uid, status);
 
 	TAP_CHECK(drain_until_exit(m, &s, TAP_WAIT_MS) == 0, "exit record seen for pid %d", pid);
 	TAP_CHECK(s.execs == 1, "exactly one exec record for pid %d (got %d)", pid, s.execs);
@@ -296,6 +328,13 @@ static void run_case(struct meter *m, const char *burn, const char *cg, uint64_t
 	TAP_CHECK(streq(s.exec.path, resolved), "exec path \"%s\" == \"%s\"", s.exec.path,
 		  resolved);
 	TAP_CHECK(s.exec.ppid == (uint32_t)getpid(), "exec ppid %u is the test", s.exec.ppid);
+	TAP_CHECK(s.exec.loginuid == session[0] && s.exec.sessionid == session[1] &&
+			  (!session[2] || (session[0] == 4000 + (unsigned)uid % 1000 &&
+					   session[1] != HPCM_AUDIT_UNSET)),
+		  "exec record carries the audit session: loginuid %u sessionid %u (the child's "
+		  "%u %u, a session of its own: %s)",
+		  s.exec.loginuid, s.exec.sessionid, session[0], session[1],
+		  session[2] ? "yes" : "no");
 	unlink(marker);
 	unlink(gate);
 	TAP_CHECK(s.exit.start_ns == s.exec.start_ns && s.exit.start_ns > 0,

@@ -27,9 +27,33 @@ ctl() { "$HPCMETERCTL" "$@"; }
 expect 2 2 "unknown command" ctl frobnicate
 expect 2 2 "unknown option" ctl status --frobnicate
 expect 2 2 "malformed --since" ctl violations --since=-1
+expect 2 2 "--since that is not a time" ctl usage --since tomorrowish
+check "  the line names the command, the option, the value and the forms" grep -qx \
+	'hpcmeterctl: usage: --since "tomorrowish": not a time; expected YYYY-MM-DD, "YYYY-MM-DD HH:MM\[:SS\]", ISO 8601 (2026-12-05T10:00:00+01:00), now, today, yesterday, -1h/-7d/-30min or @EPOCH' \
+	"$T/err"
+expect 2 2 "--until that is not a time" ctl jobs --until "2025-02-30"
+expect 2 2 "a bare number is not a time where no sequence number is taken" ctl usage --since 40
+expect 2 2 "--since out of range" ctl violations --since 1969-12-31
+expect 2 2 "license simulate --since that is not a time" ctl license simulate x.yaml --since 2025
+expect 2 2 "report --from that is not a time" ctl report --license X --from soon --to today
+check "  the line names report's option" grep -q 'report: --from "soon": not a time' "$T/err"
+expect 2 2 "report: @EPOCH is seconds, not microseconds" ctl report --license X \
+	--since @0 --until @1735689600000000
+check "  the line says so" grep -q "@EPOCH is in seconds" "$T/err"
+expect 2 2 "report: --until before --since" ctl report --license X --since 2025-02-01 --until 2025-01-01
+expect 2 2 "malformed --after-seq" ctl violations --after-seq=yesterday
 expect 2 2 "--by with a bad key" ctl usage --by host
-expect 2 2 "--until-usec before --since-usec" ctl usage --since-usec 10 --until-usec 5
+expect 2 2 "--until before --since" ctl usage --since @10 --until @5
+expect 2 2 "--until-usec before --since-usec (deprecated)" ctl usage --since-usec 10 --until-usec 5
 expect 2 2 "an option that does not apply" ctl licenses --since 3
+expect 2 2 "--until does not apply to monitor" ctl monitor --until now
+expect 2 2 "--after-seq does not apply to usage" ctl usage --after-seq 3
+expect 2 2 "an unknown output format" ctl violations -o yaml
+expect 2 2 "-o csv for a command without a table" ctl status -o csv
+expect 2 2 "-o csv for license check" ctl license check x.yaml --output=csv
+expect 2 2 "--columns without names" ctl violations --columns=,
+expect 2 2 "--columns with JSON" ctl violations --json --columns=seq
+expect 2 2 "--columns for a command without a table" ctl reload --columns=seq
 expect 2 2 "job with a malformed id" ctl job start 12x
 expect 2 2 "unknown --json mode" ctl status --json=yaml
 expect 2 2 "metrics with an argument" ctl metrics extra

@@ -38,9 +38,10 @@ done
 # each command's options are real: the command accepts them (usage errors exit 2)
 for v in status violations usage jobs licenses; do
 	for o in $("$HPCMETERCTL" "$v" --help | sed -n '/^Options:/,/^$/p' | grep -o -- '^  --[a-z-]*'); do
-		case $o in --address | --no-pager | --json | --no-legend) continue ;; esac
+		case $o in --address | --no-pager | --json | --no-legend | --output | --columns) continue ;; esac
 		val=1
 		[ "$o" = --by ] && val=job
+		[ "$o" = --since ] || [ "$o" = --until ] && val=now
 		"$HPCMETERCTL" "$v" "$o=$val" --address="unix:path=$T/none" >/dev/null 2>&1
 		check "$v accepts $o (not a usage error)" test $? != 2
 	done

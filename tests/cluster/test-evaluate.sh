@@ -74,7 +74,10 @@ burn_in n1/job_77 1500 &
 p1=$!
 burn_in n2/job_77 1500 &
 p2=$!
-burn_in n1/job_81 1500 &
+# Job 81's program in an audit session of its own (pam_loginuid's): n1 ships a session record
+# (table sessions), which the evaluator reads past.
+sh -c 'echo 0 >/proc/self/loginuid && echo $$ >"$1/cgroup.procs" && exec "$2" "$3"' _ \
+	"$CG2$CG_TOP/n1/job_81" "$BURN" 1500 &
 p3=$!
 burn_in n2/job_82 1500 &
 p4=$!
@@ -121,12 +124,12 @@ check "... and verify with the evaluator's key" test $? = 0
 diag "$(cat "$T/verify.out")"
 
 # ---- provisional, then final ----
-now=$(($(date +%s) * 1000000))
-"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --to "@$now" --json=short >"$T/u.json"
+now=$(date +%s)
+"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --until "@$now" --json=short >"$T/u.json"
 check "a total up to now is provisional first" test "$(json "d['final']" <"$T/u.json")" = False
 diag "$(cat "$T/u.json")"
 final() {
-	"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --to "@$now" --json=short |
+	"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --until "@$now" --json=short |
 		json "d['final']" | grep -q True
 }
 check "... then final, once both nodes' checkpoints passed its end" wait_for 180 final
@@ -165,7 +168,7 @@ caught_up() { # the evaluator has read what the nodes had written when the store
 }
 check "store up again: the evaluator reads on" wait_for 120 caught_up
 # (to the end of the century: this machine's clock may be stepped by other suites meanwhile)
-"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --to 2099-12-31 --json=short >"$T/u.json"
+"$HPCMETERCTL" cluster usage --state-dir "$T/ev/state" --by node --until 2099-12-31 --json=short >"$T/u.json"
 for n in n1 n2; do
 	ev=$(json "[r['cpu_seconds'] for r in d['rows'] if r['subject'] == '$n'][0]" <"$T/u.json")
 	h=$(ledger_sql "$T/ev/state/cluster.sqlite" "SELECT seq FROM nodes WHERE name = '$n'")
@@ -173,6 +176,9 @@ for n in n1 n2; do
 	check "$n: the evaluator's CPU total equals the node's ledger ($ev s, $led s)" \
 		python3 -c "import sys; sys.exit(abs($ev - $led) > 1e-6)"
 done
+s=$(psql_as postgres "SELECT COALESCE(max(seq), 0) FROM hpcm.records WHERE node = 'n1' AND tbl = 'sessions'")
+check "n1's login session is in the store ($s), and the evaluator read past it" test "$s" -gt 0 -a \
+	"$(ledger_sql "$T/ev/state/cluster.sqlite" "SELECT seq FROM nodes WHERE name = 'n1'")" -ge "$s"
 
 # ---- a node's clock ahead: a checkpoint of n1's, signed with its key, ten minutes ahead ----
 IFS='|' read -r cts cseq chash civ ccpu cgpu ckey <<<"$(psql_as postgres "SELECT time_usec, head_seq,

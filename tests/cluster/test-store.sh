@@ -49,11 +49,16 @@ run_in n1 "$BURN" 60000
 BURN1=$RUN_PID
 run_in n2 "$BURN" 60000
 BURN2=$RUN_PID
-run_in n1 sh -c 'while :; do /bin/true; sleep 0.05; done'
+# n1's programs run in an audit session of their own (as pam_loginuid would set it): a
+# session is a chained record (table sessions) and ships like every other.
+run_in n1 sh -c 'echo 0 >/proc/self/loginuid && while :; do /bin/true; sleep 0.05; done'
 LOOP1=$RUN_PID
 has_usage() { [ "$(psql_as postgres "SELECT count(*) FROM hpcm.records WHERE node = '$1' AND tbl = 'usage'")" -ge 3 ]; }
 check "n1's usage reaches the store" wait_for 60 has_usage n1
 check "n2's usage reaches the store" wait_for 60 has_usage n2
+store_sessions() { psql_as postgres "SELECT count(*) FROM hpcm.records WHERE node = '$1' AND tbl = 'sessions' AND position(convert_to('audit:', 'UTF8') IN body) > 0"; }
+has_session() { [ "$(store_sessions n1)" -ge "${1:-1}" ]; }
+check "n1's login session (table sessions) reaches the store" wait_for 60 has_session
 check "each node meters only its own cgroup subtree" test "$(psql_as postgres \
 	"SELECT count(*) FROM hpcm.records WHERE tbl = 'usage' AND ((node = 'n1' AND position(convert_to('$CG_TOP/n2', 'UTF8') IN body) > 0) OR (node = 'n2' AND position(convert_to('$CG_TOP/n1', 'UTF8') IN body) > 0))")" = 0
 
@@ -109,6 +114,7 @@ start_node n1 --interval 1
 resumed() { [ "$(store_seq n1)" -ge "$h1" ]; }
 check "n1 restarted: the records written at its stop arrive" wait_for 60 resumed
 check "n1 restarted: it did not start over" grep -q "continuing there\|records to send" "$T/n1/hpcmeterd.log"
+check "n1's session ended: its end reaches the store too" wait_for 60 has_session 2
 
 # ---- every record arrived, the totals are exact ----
 kill "$BURN1" "$BURN2" 2>/dev/null
@@ -167,6 +173,9 @@ check "the store recorded n3's refusal" \
 check "n3 has no record in the store" test "$(store_seq n3)" = 0
 "$HPCMETERCTL" cluster status --database "$DB" >"$T/cstatus.out"
 check "cluster status lists n3 as not enrolled, with its refusal" grep -q "n3 (not enrolled).*enrolled as node n1" "$T/cstatus.out"
+check "cluster status -o csv --columns: n3's row, its refusals counted" sh -c \
+	"'$HPCMETERCTL' cluster status --database '$DB' -o csv --columns=node,refused --no-legend |
+		grep -q '^n3 (not enrolled),[1-9]'"
 diag "$(cat "$T/cstatus.out")"
 stop_node n3
 

@@ -175,6 +175,7 @@ check "filter uid=65534 and job=4244: nothing" test "$(U 2 uid u 65534 job s 424
 ROOT_UIDS=$("${B[@]}" call --json=short org.hpcmeter1 /org/hpcmeter1 org.hpcmeter1.Meter GetUsageFiltered a{sv} 1 user s root | json "sorted(set(r[2] for r in d['data'][0]))")
 check "filter user=root: every row is uid 0" test "$ROOT_UIDS" = "[0]"
 T0=$(prop Meter LastCollectUSec)
+T0_AT="@${T0%??????}.${T0: -6}" # @SECONDS.USEC: the same microsecond
 later() { [ "$(prop Meter LastCollectUSec)" -gt "$((T0 + 1500000))" ]; }
 wait_for later
 JB=$("${B[@]}" call --json=short org.hpcmeter1 /org/hpcmeter1 org.hpcmeter1.Meter GetUsageBetween tt 0 "$T0")
@@ -192,7 +193,7 @@ mask() { sed -E -e 's/generated [^ ]+ by/generated - by/' -e 's/chain head recor
 check "GetReport(table) answers with a sealed file of the size it says" \
 	sh -c "'$BUILD/tests/report-fd' API-1 0 '$T0' table >'$T/bus.txt' 2>'$T/bus.err'"
 check "and no signature: a table is not signed" grep -q ' signature 0$' "$T/bus.err"
-"$HPCMETERCTL" report --license API-1 --from @0 --to "@$T0" --format table --state-dir "$T/state" >"$T/cli.txt"
+"$HPCMETERCTL" report --license API-1 --from @0 --to "$T0_AT" --format table --state-dir "$T/state" >"$T/cli.txt"
 check "the table is the one hpcmeterctl report writes (but for generation time and ledger head)" \
 	diff -u <(mask "$T/cli.txt") <(mask "$T/bus.txt")
 check "and has the job's CPU time" grep -q "4244" "$T/bus.txt"
@@ -203,7 +204,7 @@ check "with the report's SHA-256 and its 64-byte signature" \
 "$HPCMETERCTL" report public-key --state-dir "$T/state" >"$T/pub.pem"
 check "the signature verifies with stock openssl and the public key" \
 	openssl pkeyutl -verify -pubin -inkey "$T/pub.pem" -rawin -in "$T/bus.json" -sigfile "$T/bus.json.sig"
-"$HPCMETERCTL" report --license API-1 --from @0 --to "@$T0" --format json --state-dir "$T/state" -o "$T/cli.json"
+"$HPCMETERCTL" report --license API-1 --from @0 --to "$T0_AT" --format json --state-dir "$T/state" -o "$T/cli.json"
 check "the JSON report is the one hpcmeterctl report writes (but for time, ledger head, signature)" \
 	diff -u <(mask "$T/cli.json") <(mask "$T/bus.json")
 check "both verify with the node's public key (FILE.sig beside each), and the CLI's names the daemon's before it" \

@@ -57,7 +57,8 @@ check "the daemon attached to the four runtime libraries the program opened" wai
 check "inventory lists probes on the launch path" \
 	test "$(json "d['launch_probes']" <"$T/inv.json")" -gt 0
 "$HPCMETERCTL" status >"$T/status.txt"
-check "status lists the attached libraries" grep -q "^  cuda $T/lib/libcuda.so.1 (pid" "$T/status.txt"
+check "status lists the attached libraries, with their SONAME" \
+	grep -q "^  cuda $T/lib/libcuda.so.1 (SONAME libcuda.so.1, pid" "$T/status.txt"
 check "status hides no list as an opaque value" sh -c "! grep -q 'value of type' '$T/status.txt'"
 "$HPCMETERCTL" status --json >"$T/status.json"
 check "status --json has the GPU keys" \

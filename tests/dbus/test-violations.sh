@@ -153,10 +153,10 @@ last=${kept#* }
 start_daemon --licenses "$T/licenses" --interval 1
 cp /bin/true "$T/bin/nobody-true"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/bin/nobody-true"
-# since_last: the seq of this test's violation listed since #$last, when the list goes on
+# since_last: the seq of this test's violation listed after #$last, when the list goes on
 # from #$last without a hole.
 since_last() {
-	"$HPCMETERCTL" violations --json --since "$last" | python3 -c '
+	"$HPCMETERCTL" violations --json --after-seq "$last" | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 mine = [v["seq"] for v in d if v["executable"] == sys.argv[2] and v["uid"] == 65534]
@@ -167,6 +167,18 @@ restarted() { [ -n "$(since_last)" ]; }
 check "after a restart the sequence goes on from #$last, with this test's next violation" wait_for restarted
 seq=$(since_last)
 check "the monitor kept receiving across the daemon restart (#$seq)" wait_for grep -q "\"seq\":$seq," "$T/monitor.out"
+# A monitor asked for the violations since a time back-fills those raised from then on only.
+tseq=$("$HPCMETERCTL" violations --json --after-seq "$((seq - 1))" | json "d[0]['time_usec']")
+"$HPCMETERCTL" monitor --json --since "@${tseq%??????}.${tseq: -6}" >"$T/monitor-since.out" 2>/dev/null &
+MON_SINCE=$!
+check "monitor --since TIME back-fills the violation raised at TIME (#$seq)" \
+	wait_for grep -q "\"seq\":$seq," "$T/monitor-since.out"
+before_seq() { python3 -c '
+import json, sys
+sys.exit(1 if any(json.loads(l).get("seq", 1 << 62) < int(sys.argv[2]) for l in open(sys.argv[1]) if l.strip()) else 0)' "$T/monitor-since.out" "$seq"; }
+check "  and none raised before it" before_seq
+kill "$MON_SINCE"
+wait "$MON_SINCE" 2>/dev/null
 
 # 7. A name that is not valid UTF-8 cannot keep a violation off the bus: the bytes are escaped.
 BADNAME=$T/bin/hpcm-prohibited-$'\xff\xfe'bad
@@ -175,6 +187,8 @@ cp /bin/true "$BADNAME"
 check "a prohibited program with an invalid UTF-8 name reaches the monitor, escaped" \
 	wait_for grep -qF 'hpcm-prohibited-\\xff\\xfebad' "$T/monitor.out"
 check "and violations lists it, after #$seq" \
-	test "$("$HPCMETERCTL" violations --json --since "$seq" | json "len([v for v in d if v['executable'].endswith(r'hpcm-prohibited-\xff\xfebad')])")" = 1
+	test "$("$HPCMETERCTL" violations --json --after-seq "$seq" | json "len([v for v in d if v['executable'].endswith(r'hpcm-prohibited-\xff\xfebad')])")" = 1
+check "the table shows those bytes as the text \\xff\\xfe, never raw" \
+	sh -c "'$HPCMETERCTL' violations --after-seq $seq | grep -qF 'hpcm-prohibited-\\xff\\xfebad'"
 
 tap_done

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every libFuzzer target for a bounded time each (FUZZ_TIME seconds, default 15: the make check
+# Every libFuzzer target for a bounded time each (FUZZ_TIME seconds, default 8: the make check
 # budget; make fuzz runs longer), starting from its seed corpus (tests/fuzz/corpus/TARGET, with
 # the regression inputs of every crash found, plus for the licence parser the examples, the
 # bad-licence corpus and the threshold registry) and its dictionary where it has one. New
@@ -11,8 +11,9 @@ echo "TAP version 13"
 
 cd "$TOP" || exit 1
 targets=("${@:2}")
-[ ${#targets[@]} -gt 0 ] || targets=(license config decode netlink bus report store)
-time=${FUZZ_TIME:-15}
+[ ${#targets[@]} -gt 0 ] ||
+	targets=(license config decode netlink bus report store origin gpu-record gpu-elf time)
+time=${FUZZ_TIME:-8}
 built=0
 for t in "${targets[@]}"; do
 	fuzz=$BUILD/tests/fuzz-$t

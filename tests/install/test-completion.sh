@@ -39,6 +39,27 @@ check "ledger completes verify" test "$(complete_words hpcmeterctl ledger "")" =
 check "inventory completes kernel" test "$(complete_words hpcmeterctl inventory "")" = kernel
 check "--until-usec takes a value: nothing is offered" \
 	test -z "$(complete_words hpcmeterctl usage --until-usec "")"
+check "--since offers now, today and yesterday" \
+	test "$(complete_words hpcmeterctl violations --since "" | tr '\n' ' ')" = "now today yesterday "
+check "--after-seq takes a value: nothing is offered" \
+	test -z "$(complete_words hpcmeterctl violations --after-seq "")"
+check "-o takes table, json or csv" \
+	test "$(complete_words hpcmeterctl violations -o "" | tr '\n' ' ')" = "csv json table "
+check "--output too" test "$(complete_words hpcmeterctl --output c)" = csv
+check "after -o and its format, the command still completes" \
+	test "$(complete_words hpcmeterctl -o csv vio)" = violations
+check "after --since and its time, the command still completes" \
+	test "$(complete_words hpcmeterctl --since yesterday vio)" = violations
+check "cluster completes usage among its subcommands" \
+	sh -c "echo '$(complete_words hpcmeterctl cluster "")' | grep -qx usage"
+check "cluster usage --since offers now, today and yesterday" \
+	test "$(complete_words hpcmeterctl cluster usage --since "" | tr '\n' ' ')" = "now today yesterday "
+check "cluster usage --by offers project and node too" \
+	sh -c "echo '$(complete_words hpcmeterctl cluster usage --by "")' | grep -qx node"
+check "cluster usage -o takes table, json or csv" \
+	test "$(complete_words hpcmeterctl cluster usage -o "" | tr '\n' ' ')" = "csv json table "
+check "cluster usage --co completes to --columns" \
+	test "$(complete_words hpcmeterctl cluster usage --co)" = --columns
 check "after an option and its argument, the command still completes" \
 	test "$(complete_words hpcmeterctl --address unix:path=/x sta)" = status
 tap_done

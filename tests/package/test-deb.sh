@@ -14,11 +14,11 @@ for b in dpkg-buildpackage mmdebstrap lintian hardening-check; do
 	command -v "$b" >/dev/null || skip_all "needs $b (scripts/install-deps.sh)"
 done
 
-# Every pkg-config module the Makefile links (PKGS) has the -dev package that ships its .pc
-# file in Build-Depends.
+# Every pkg-config module the Makefile links (PKGS, CTL_PKGS) has the -dev package that ships
+# its .pc file in Build-Depends.
 bdeps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$TOP/debian/control" | tr ',' '\n' |
 	sed -e 's/^Build-Depends://' -e 's/[[:space:]]//g' -e 's/(.*//')
-for m in $(sed -n 's/^PKGS := //p' "$TOP/Makefile"); do
+for m in $(sed -n 's/^\(CTL_\)\?PKGS := //p' "$TOP/Makefile"); do
 	pc=$(readlink -f "$(pkg-config --variable=pcfiledir "$m")/$m.pc")
 	dev=$(dpkg -S "$pc" 2>/dev/null | cut -d: -f1)
 	check "Build-Depends has ${dev:-the package of $m.pc} (pkg-config $m)" \

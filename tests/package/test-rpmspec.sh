@@ -16,8 +16,8 @@ check "rpmspec -P parses the spec" test $? = 0 -a ! -s "$T/spec.err"
 version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$TOP/dkms.conf")
 check "the spec's version is dkms.conf's ($version)" grep -qx "Version: *$version" "$T/spec"
 
-# every pkg-config module the Makefile links (PKGS) as a BuildRequires
-for m in $(sed -n 's/^PKGS := //p' "$TOP/Makefile"); do
+# every pkg-config module the Makefile links (PKGS, CTL_PKGS) as a BuildRequires
+for m in $(sed -n 's/^\(CTL_\)\?PKGS := //p' "$TOP/Makefile"); do
 	check "BuildRequires: pkgconfig($m)" grep -qx "BuildRequires: *pkgconfig($m)" "$SPEC"
 done
 

@@ -34,7 +34,7 @@ slurm_up() {
 	chown munge:munge "$SLURM_DIR/munge/munge.key"
 	chmod 400 "$SLURM_DIR/munge/munge.key"
 	# munged refuses a socket directory it does not trust; $T is root's 0755 directory.
-	setsid runuser -u munge -- munged -F --force --key-file="$SLURM_DIR/munge/munge.key" \
+	setsid runuser -u munge -- munged -F --force ${SLURM_MUNGED_OPTS:-} --key-file="$SLURM_DIR/munge/munge.key" \
 		--socket="$SLURM_DIR/munge/munge.socket" --pid-file="$SLURM_DIR/munge/munged.pid" \
 		--log-file="$SLURM_DIR/munge/munged.log" --seed-file="$SLURM_DIR/munge/seed" \
 		>"$SLURM_DIR/log/munged.out" 2>&1 </dev/null &

@@ -59,7 +59,7 @@ check "sbatch as nobody gives a job id ($job)" test -n "$job"
 wait_for job_gone "$job"
 check "the job ran to its end" job_gone "$job"
 
-jobs_json() { "$HPCMETERCTL" jobs --since-usec 0 --json; }
+jobs_json() { "$HPCMETERCTL" jobs --since @0 --json; }
 ended() { jobs_json | json "[j for j in d if j['job']=='$1' and j['end_usec']>0]" | grep -q job; }
 wait_for ended "$job"
 jobs_json >"$T/jobs.json"

@@ -42,6 +42,8 @@ int main(void)
 	e.hdr.tgid = 42;
 	e.uid = 1000;
 	e.cgroup_id = 77;
+	e.loginuid = 1001;
+	e.sessionid = 12;
 	strcpy(e.comm, "true");
 	strcpy(e.filename, "/bin/true");
 	put_path(&e, comps, 3);
@@ -52,6 +54,9 @@ int main(void)
 	TAP_CHECK(out.tgid == 42 && out.uid == 1000 && out.cgroup_id == 77 &&
 			  strcmp(out.filename, "/bin/true") == 0,
 		  "fields are copied");
+	TAP_CHECK(out.loginuid == 1001 && out.sessionid == 12,
+		  "the audit session (loginuid %u, sessionid %u) is copied", out.loginuid,
+		  out.sessionid);
 
 	TAP_CHECK(meter_decode(&e, sizeof(e) - 1, &out, &xo, &mo, &to) == -EBADMSG,
 		  "a short exec record is refused");

@@ -238,8 +238,18 @@ static void test_process_digests(void)
 	end("process terms: prohibited SHA-256 of the executable and of a script");
 }
 
+/* The detail of the one finding of res ("" when not exactly one). */
+static const char *detail(const struct eval_result *res)
+{
+	return res->n_findings == 1 ? res->findings[0].detail : "";
+}
+
 static void test_remote_access(void)
 {
+	struct eval_origin ssh = { .host = "192.0.2.10",
+				   .address = "192.0.2.10",
+				   .address_state = EVAL_ADDRESS_KNOWN,
+				   .via = "sshd session 7" };
 	struct eval_process p = { .pid = 1, .uid = 1000, .user = "a", .exe = "/opt/of/simpleFoam" };
 	struct eval_result res = {};
 	struct license *l;
@@ -248,29 +258,142 @@ static void test_remote_access(void)
 	l = load(HEADER "  principals:\n"
 			"    users: [a]\n"
 			"    remote_access: { allowed: true, computational_access: limited,"
-			" applications: [\"*/simpleFoam\"] }\n");
+			" applications: [\"*/simpleFoam\", \"*/run-*.sh\"] }\n");
 	if (l) {
 		evaluate_process(l, &p, &res);
 		CHECK_STR(kinds(&res, 0), ""); /* local */
 		eval_result_done(&res);
-		p.remote = true;
+		p.origin = &ssh;
 		evaluate_process(l, &p, &res);
 		CHECK_STR(kinds(&res, 0), ""); /* a listed application */
 		eval_result_done(&res);
 		p.exe = "/usr/bin/python3";
 		evaluate_process(l, &p, &res);
 		CHECK_STR(kinds(&res, 0), "remote-access|a");
+		CHECK_STR(detail(&res), "remote access is limited to the listed applications; "
+					"/usr/bin/python3 is not one (user a from 192.0.2.10, "
+					"sshd session 7)");
 		eval_result_done(&res);
+		/* A script run by a listed name: its executable is the interpreter. */
+		p.exe = "/usr/bin/bash";
+		p.filename = "/opt/of/run-case.sh";
+		evaluate_process(l, &p, &res);
+		CHECK_STR(kinds(&res, 0), "");
+		eval_result_done(&res);
+		p.filename = NULL;
 		license_free(l);
 	}
+	p.exe = "/usr/bin/python3";
 	l = load(HEADER "  principals: { users: [a], remote_access: { allowed: false } }\n");
 	if (l) {
 		evaluate_process(l, &p, &res);
 		CHECK_STR(kinds(&res, 0), "remote-access|a");
+		CHECK_STR(detail(&res), "remote access is not allowed by the licence: user a from "
+					"192.0.2.10, sshd session 7");
+		eval_result_done(&res);
+		/* A system account (root) that logs in remotely is remote access all the same. */
+		p.exempt = true;
+		evaluate_process(l, &p, &res);
+		CHECK_STR(kinds(&res, 0), "remote-access|a");
+		eval_result_done(&res);
+		p.exempt = false;
+		p.origin = NULL;
+		evaluate_process(l, &p, &res);
+		CHECK_STR(kinds(&res, 0), "");
 		eval_result_done(&res);
 		license_free(l);
 	}
-	end("remote access: none, and limited to listed applications");
+	end("remote access: none, and limited to listed applications (or the script run by one)");
+}
+
+static void test_remote_from(void)
+{
+	struct eval_origin o = { .host = "login.example.no", .via = "sshd session 3" };
+	struct eval_process p = {
+		.pid = 1, .uid = 1000, .user = "a", .exe = "/opt/of/simpleFoam", .origin = &o
+	};
+	struct eval_result res = {};
+	struct license *l;
+
+	begin();
+	l = load(HEADER "  principals:\n"
+			"    users: [a]\n"
+			"    remote_access:\n"
+			"      allowed: true\n"
+			"      computational_access: limited\n"
+			"      applications: [\"*/simpleFoam\"]\n"
+			"      from:\n"
+			"        - { country: NO, networks: [10.20.0.0/16, \"2001:db8::/32\"] }\n");
+	if (!l) {
+		end("remote access: from networks");
+		return;
+	}
+	o.address = "10.20.3.4";
+	o.address_state = EVAL_ADDRESS_KNOWN;
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "");
+	eval_result_done(&res);
+	o.address = "2001:db8::99";
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "");
+	eval_result_done(&res);
+	o.address = "10.21.0.1";
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "remote-access|a");
+	CHECK_STR(detail(&res), "remote access from 10.21.0.1 is not from a network the licence "
+				"lists (user a from login.example.no (10.21.0.1), sshd session 3)");
+	eval_result_done(&res);
+	/* A name being resolved is not judged yet; one that did not resolve is never allowed. */
+	o.address = NULL;
+	o.address_state = EVAL_ADDRESS_PENDING;
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "");
+	eval_result_done(&res);
+	o.address_state = EVAL_ADDRESS_UNRESOLVED;
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "remote-access|a");
+	CHECK_STR(detail(&res), "remote host login.example.no did not resolve: unresolved, not "
+				"from a network the licence lists (user a from login.example.no "
+				"(unresolved), sshd session 3)");
+	eval_result_done(&res);
+	/* Both wrong: an unlisted program from an unlisted network, two violations. */
+	p.exe = "/usr/bin/python3";
+	o.address = "198.51.100.1";
+	o.address_state = EVAL_ADDRESS_KNOWN;
+	evaluate_process(l, &p, &res);
+	CHECK_STR(kinds(&res, 0), "remote-access|a, remote-access|a");
+	CHECK(res.n_findings == 2 && strcmp(res.findings[0].key, res.findings[1].key) != 0);
+	CHECK(res.n_findings == 2 && strstr(res.findings[0].key, "login.example.no"));
+	eval_result_done(&res);
+
+	/* The term's standing: the processes of now, and "not evaluated" where sessions are not
+	 * identified. */
+	struct eval_process procs[] = { p, { .pid = 2, .uid = 1000, .user = "a", .exe = "/x" } };
+	struct eval_input in = {
+		.now = T_2026_06_15_1200, .hostname = "n", .procs = procs, .n_procs = 2
+	};
+	evaluate_license(l, &in, &res);
+	CHECK(term(&res, "principals.remote_access") &&
+	      term(&res, "principals.remote_access")->state == EVAL_VIOLATED);
+	CHECK(term(&res, "principals.remote_access") &&
+	      strstr(term(&res, "principals.remote_access")->text,
+		     "limited to 1 listed application(s), from networks in NO") &&
+	      strstr(term(&res, "principals.remote_access")->text, "now 1 remote process(es)"));
+	eval_result_done(&res);
+	o.address = "10.20.0.1";
+	procs[0].exe = "/opt/of/simpleFoam";
+	evaluate_license(l, &in, &res);
+	CHECK(term(&res, "principals.remote_access") &&
+	      term(&res, "principals.remote_access")->state == EVAL_OK);
+	eval_result_done(&res);
+	in.sessions_unknown = "the kernel has no audit sessions";
+	evaluate_license(l, &in, &res);
+	CHECK(term(&res, "principals.remote_access") &&
+	      term(&res, "principals.remote_access")->state == EVAL_NOT_EVALUATED);
+	eval_result_done(&res);
+	license_free(l);
+	end("remote access: from networks (IPv4, IPv6, unresolved, pending) and the term's "
+	    "standing");
 }
 
 /* ---- validity ---- */
@@ -382,11 +505,13 @@ static void test_jobs(void)
 		{ .pid = 4, .uid = 1000, .user = "a", .exe = "/x", .job = "103" },
 		{ .pid = 5, .uid = 1000, .user = "a", .exe = "/x", .job = "104" },
 	};
+	struct eval_origin login = { .host = "login-7.example.org",
+				     .address_state = EVAL_ADDRESS_PENDING };
 	struct eval_job jobs[] = {
-		{ "101", "cfd-1", NULL, NULL }, /* fine */
-		{ "102", "other", NULL, NULL }, /* not a permitted account */
-		{ "103", "cfd-2", NULL, "train llm" }, /* declares a prohibited use */
-		{ "104", "cfd-3", "x", NULL },
+		{ "101", "cfd-1", NULL, NULL, NULL }, /* fine */
+		{ "102", "other", NULL, NULL, &login }, /* not a permitted account */
+		{ "103", "cfd-2", NULL, "train llm", NULL }, /* declares a prohibited use */
+		{ "104", "cfd-3", "x", NULL, NULL },
 	};
 	struct eval_input in = {
 		.now = T_2026_06_15_1200, .hostname = "n", .procs = procs, .n_procs = 5
@@ -419,6 +544,8 @@ static void test_jobs(void)
 	CHECK_STR(kinds(&res, 0),
 		  "unpermitted-account|102, undeclared-end-use|102, prohibited-end-use|103, "
 		  "undeclared-end-use|104");
+	CHECK(res.n_findings > 0 &&
+	      strstr(res.findings[0].detail, " (submitted from login-7.example.org)"));
 	eval_result_done(&res);
 	license_free(l);
 	end("jobs: accounts and declared end use, and 'not evaluated' without job information");
@@ -944,6 +1071,7 @@ int main(void)
 	test_process_terms();
 	test_process_digests();
 	test_remote_access();
+	test_remote_from();
 	test_validity();
 	test_node();
 	test_jobs();

@@ -63,12 +63,20 @@ static const char *const fixture_sql[] = {
 	      " 'batch', '', '', '', 'n1', 1700000000500000, 1700000019500000);",
 	[4] = "INSERT INTO violation_acks (seq, time_usec, uid, note)"
 	      " VALUES (1, 1700000010000000, 0, 'seen by the operator');",
-	[5] = "INSERT INTO meter_states (time_usec, meter, state, detail)"
+	[5] = "INSERT INTO process_counts (interval_id, cgroup, job, uid, user, executable,"
+	      " exe_sha256, execs, exits, cpu_ns) VALUES (2, '/job_7', '7', 1000, 'alice',"
+	      " '/bin/sim', '', 4, 4, 1000);"
+	      "INSERT INTO process_evidence (time_usec, event, reason, pid, ppid, uid,"
+	      " executable, exe_sha256, cgroup, job) VALUES (1700000011000000, 'exec',"
+	      " 'violation', 44, 1, 1000, '/bin/x', '', '/job_7', '7');"
+	      "INSERT INTO meter_states (time_usec, meter, state, detail)"
 	      " VALUES (1700000030000000, 'bpf-cpu', 'attached', 'v5');",
+	/* The shipping position is state, not chained. */
+	[6] = "INSERT INTO ship_state VALUES (1, 's-6', 9, 2, 12000000000, 0);",
 };
 
 /* Chained records in the fixture at each version (all of its rows, chained by migration). */
-static const int fixture_records[] = { 0, 8, 10, 14, 15, 16 };
+static const int fixture_records[] = { 0, 8, 10, 14, 15, 18, 18 };
 
 static int count(sqlite3 *db, const char *sql)
 {
@@ -155,6 +163,66 @@ static void verify(sqlite3 *db, struct chain_verify *v)
 	}
 }
 
+struct sessions_seen {
+	int n;
+	int64_t row;
+	char address[64], host[64];
+};
+
+static int seen_session(const struct session_record *s, void *userdata)
+{
+	struct sessions_seen *seen = userdata;
+
+	seen->n++;
+	seen->row = s->row;
+	snprintf(seen->address, sizeof(seen->address), "%s", s->remote_address);
+	snprintf(seen->host, sizeof(seen->host), "%s", s->remote_host);
+	return 0;
+}
+
+/* A session's run: its start with a host name, its address once resolved, its end. */
+static void check_sessions(struct ledger *l, int from)
+{
+	struct session_record s = { .session = "audit:b1:7",
+				    .uid = 1000,
+				    .user = "alice",
+				    .remote_host = "login.example.org",
+				    .address_state = "pending",
+				    .service = "sshd",
+				    .source = "utmp",
+				    .start_usec = 1700000023000000 };
+	struct sessions_seen seen = { 0 };
+	int64_t first;
+	int r;
+
+	r = ledger_store_session(l, &s);
+	first = s.row;
+	s.remote_address = "192.0.2.9";
+	s.address_state = "known";
+	if (r == 0)
+		r = ledger_store_session(l, &s);
+	if (r == 0)
+		r = ledger_commit(l);
+	if (r == 0)
+		r = ledger_list_open_sessions(l, seen_session, &seen);
+	TAP_CHECK(r == 0 && first > 0 && s.row == first && seen.n == 1 && seen.row == first &&
+			  strcmp(seen.address, "192.0.2.9") == 0 &&
+			  strcmp(seen.host, "login.example.org") == 0,
+		  "after v%d: a session stored, then its address: open, as its last row says",
+		  from);
+	s.end_usec = 1700000024000000;
+	seen.n = 0;
+	r = ledger_store_session(l, &s);
+	if (r == 0)
+		r = ledger_commit(l);
+	if (r == 0)
+		r = ledger_list_open_sessions(l, seen_session, &seen);
+	TAP_CHECK(r == 0 && seen.n == 0 &&
+			  count(ledger_db(l), "SELECT COUNT(*) FROM sessions WHERE run_id = (SELECT"
+					      " MIN(id) FROM sessions)") == 2,
+		  "after v%d: its end is a third row of the same run; no session open", from);
+}
+
 static void test_migrations(void)
 {
 	for (int from = 0; from < ledger_schema_version(); from++) {
@@ -203,14 +271,26 @@ static void test_migrations(void)
 			TAP_CHECK(count(db, "SELECT COUNT(*) FROM processes WHERE exit_usec > 0") ==
 					  1,
 				  "v%d process events readable as processes", from);
-			TAP_CHECK(count(db, "SELECT COUNT(*) FROM process_records") == 2 &&
-					  count(db, "SELECT COUNT(*) FROM process_counts") == 0,
-				  "v%d process events are single records, not counts", from);
+			TAP_CHECK(count(db, "SELECT COUNT(*) FROM process_records") ==
+						  2 + (from >= 5) &&
+					  count(db, "SELECT COUNT(*) FROM process_counts") ==
+						  (from >= 5),
+				  "v%d process events are single records, not counts; v5's counts "
+				  "and evidence kept",
+				  from);
 		}
 		TAP_CHECK(from < (int)ARRAY_SIZE(fixture_records) &&
 				  count(db, "SELECT COUNT(*) FROM chain") == fixture_records[from],
 			  "every row the v%d ledger had is in the chain (%d)", from,
 			  count(db, "SELECT COUNT(*) FROM chain"));
+		if (from >= 6) {
+			struct ship_state st;
+
+			TAP_CHECK(ledger_read_ship_state(l, &st) == 0 &&
+					  streq(st.store_id, "s-6") && st.acked_seq == 9 &&
+					  st.totals_cpu_ns == 12000000000ULL,
+				  "v%d's shipping position kept", from);
+		}
 		if (from >= 2)
 			TAP_CHECK(count(db, "SELECT COUNT(*) FROM gaps") == 1 &&
 					  count(db, "SELECT COUNT(*) FROM licenses") == 1,
@@ -278,6 +358,7 @@ static void test_migrations(void)
 			from);
 		TAP_CHECK(r == 0 && id == (from >= 1 ? 3 : 1),
 			  "new interval after v%d gets id %lld", from, (long long)id);
+		check_sessions(l, from);
 		verify(db, &v);
 		TAP_CHECK(!v.broken &&
 				  v.entries == (uint64_t)count(db, "SELECT COUNT(*) FROM chain"),

@@ -638,6 +638,66 @@ static void test_valid_at(void)
 	end("validity: first and last second inside, one second either side outside");
 }
 
+static void test_remote_from(void)
+{
+	const struct license_network *net = NULL;
+	const struct license_remote_from *f;
+	struct license_network n;
+	const char *why;
+	struct license *l;
+
+	begin();
+	l = parse_ok(
+		"from.yaml",
+		"license:\n"
+		"  id: FROM\n"
+		"  valid: { from: 2026-01-01, until: 2026-12-31 }\n"
+		"  principals:\n"
+		"    remote_access:\n"
+		"      allowed: true\n"
+		"      computational_access: limited\n"
+		"      applications: [\"*/openfoam-*\"]\n"
+		"      from:\n"
+		"        - { country: NO, networks: [10.20.0.0/16, 192.0.2.7, \"2001:db8:1::/48\"] }\n"
+		"        - { country: SE, networks: [198.51.100.128/25] }\n");
+	if (l) {
+		CHECK_INT(l->remote_access.n_from, 2);
+		if (l->remote_access.n_from == 2) {
+			CHECK_STR(l->remote_access.from[0].country, "NO");
+			CHECK_INT(l->remote_access.from[0].n_networks, 3);
+			CHECK_STR(l->remote_access.from[1].networks[0].text, "198.51.100.128/25");
+		}
+		f = license_remote_from_match(l, "10.20.255.1", &net);
+		CHECK(f && !strcmp(f->country, "NO") && net && !strcmp(net->text, "10.20.0.0/16"));
+		CHECK(!license_remote_from_match(l, "10.21.0.1", NULL));
+		/* A bare address is that one host. */
+		CHECK(license_remote_from_match(l, "192.0.2.7", NULL));
+		CHECK(!license_remote_from_match(l, "192.0.2.8", NULL));
+		/* The prefix boundary of a /25, and IPv4 as a dual-stack socket reports it. */
+		f = license_remote_from_match(l, "198.51.100.128", NULL);
+		CHECK(f && !strcmp(f->country, "SE"));
+		CHECK(!license_remote_from_match(l, "198.51.100.127", NULL));
+		CHECK(license_remote_from_match(l, "::ffff:198.51.100.200", NULL));
+		CHECK(license_remote_from_match(l, "2001:db8:1:ffff::1", NULL));
+		CHECK(!license_remote_from_match(l, "2001:db8:2::1", NULL));
+		/* Not an address (a host name that was never resolved): never in a network. */
+		CHECK(!license_remote_from_match(l, "oslo.example.no", NULL));
+		CHECK(!license_remote_from_match(l, "", NULL));
+	}
+	license_free(l);
+	CHECK_INT(license_network_parse("0.0.0.0/0", &n, &why), 0);
+	CHECK_INT(n.prefix, 0);
+	CHECK_INT(license_network_parse("::/0", &n, &why), 0);
+	CHECK_INT(license_network_parse("10.0.0.0/08", &n, &why), -EINVAL);
+	CHECK_INT(license_network_parse("10.0.0.0/", &n, &why), -EINVAL);
+	CHECK_INT(license_network_parse("10.0.0.0/-1", &n, &why), -EINVAL);
+	CHECK_INT(license_network_parse("/8", &n, &why), -EINVAL);
+	CHECK_INT(license_network_parse("2001:db8::1/127", &n, &why), -EINVAL);
+	CHECK_INT(license_network_parse("2001:db8::/127", &n, &why), 0);
+	CHECK_INT(n.prefix, 127);
+	end("remote_access.from: networks per country, IPv4 and IPv6, prefix boundaries");
+}
+
 /* The EU example's dates are part of its contract: it must be in force on the day it was
  * written (2026-11-26) and until the end of 2027. */
 static void check_eu_example(const struct license *l)
@@ -758,6 +818,7 @@ int main(void)
 	test_permits_user();
 	test_prohibits_executable();
 	test_valid_at();
+	test_remote_from();
 	test_examples();
 
 	if (nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
