@@ -100,13 +100,13 @@ check "renamed: the program starts with nothing loaded" \
 say
 check "renamed: it dlopens libfoo.so late" hear loaded
 check "renamed: the daemon recognises it as CUDA by its content (inventory)" \
-	wait_for 10 listed "$T/renamed/libfoo.so"
+	wait_for listed "$T/renamed/libfoo.so"
 say
 check "renamed: the program ran" end_load
-check "renamed: its launches are counted exactly ($((2 * N)))" wait_for 10 equals renamed launches $((2 * N))
+check "renamed: its launches are counted exactly ($((2 * N)))" wait_for equals renamed launches $((2 * N))
 check "  threads launched: $((N * 3328))" equals renamed threads_launched $((N * 3328))
 check "  a probe-late gap names the copy, with a launch bound above 0" \
-	wait_for 10 gap_bounded "$T/renamed/libfoo.so"
+	wait_for gap_bounded "$T/renamed/libfoo.so"
 
 # In a mount namespace of its own, on a tmpfs only it sees (a container image's copy).
 mkdir -p "$T/ctr"
@@ -118,10 +118,10 @@ check "container: the daemon's namespace has no such file" test ! -e "$T/ctr/lib
 say
 hear loaded
 check "container: its copy is recognised and attached (through /proc/PID/map_files)" \
-	wait_for 10 listed "$T/ctr/libfoo.so"
+	wait_for listed "$T/ctr/libfoo.so"
 say
 end_load
-check "container: its launches are counted exactly" wait_for 10 equals container launches $((2 * N))
+check "container: its launches are counted exactly" wait_for equals container launches $((2 * N))
 
 # Deleted once mapped, before the daemon could look: the daemon is stopped meanwhile.
 mkdir -p "$T/del"
@@ -133,19 +133,19 @@ hear loaded
 check "deleted: the copy was deleted before the daemon ran again" test ! -e "$T/del/libfoo.so"
 kill -CONT "$DAEMON_PID"
 check "deleted: it is recognised all the same, shown as deleted" \
-	wait_for 10 listed "$T/del/libfoo.so (deleted)"
+	wait_for listed "$T/del/libfoo.so (deleted)"
 say
 end_load
-check "deleted: its launches are counted exactly" wait_for 10 equals deleted launches $((2 * N))
+check "deleted: its launches are counted exactly" wait_for equals deleted launches $((2 * N))
 
 # From a memfd.
 start_load memfd "$LOAD" -C "$FAKE" -n $N -t 0 -c 0 -w -l -m
 say
 hear loaded
-check "memfd: the copy in a memfd is recognised" wait_for 10 listed "/memfd:gpu-runtime"
+check "memfd: the copy in a memfd is recognised" wait_for listed "/memfd:gpu-runtime"
 say
 end_load
-check "memfd: its launches are counted exactly" wait_for 10 equals memfd launches $((2 * N))
+check "memfd: its launches are counted exactly" wait_for equals memfd launches $((2 * N))
 
 # A loader of its own: the copy mapped read-only, its code made executable with mprotect(2).
 mkdir -p "$T/mp"
@@ -154,10 +154,10 @@ start_load mprotect "$LOAD" -C "$T/mp/libfoo.so" -n $N -t 0 -c 0 -w -l -P
 say
 hear loaded
 check "mprotect: a copy mapped by hand and made executable later is recognised" \
-	wait_for 10 listed "$T/mp/libfoo.so"
+	wait_for listed "$T/mp/libfoo.so"
 say
 end_load
-check "mprotect: its launches are counted exactly" wait_for 10 equals mprotect launches $((2 * N))
+check "mprotect: its launches are counted exactly" wait_for equals mprotect launches $((2 * N))
 
 # Launches inside the window: the daemon stopped from before the mapping until after the
 # calls. None is counted; the probe-late gap's bound covers them.
@@ -171,8 +171,8 @@ say
 read -r -t 20 line <&8 # "child PID"
 check "window: the program made its launches while the daemon was stopped" hear done
 kill -CONT "$DAEMON_PID"
-check "window: the copy is attached once the daemon runs" wait_for 10 listed "$T/win/libwin.so"
-check "window: a probe-late gap names it" wait_for 10 gap_found "$T/win/libwin.so"
+check "window: the copy is attached once the daemon runs" wait_for listed "$T/win/libwin.so"
+check "window: a probe-late gap names it" wait_for gap_found "$T/win/libwin.so"
 read -r gaps bound < <(late_gap "$T/win/libwin.so")
 counted=$(field window launches)
 diag "window: $counted launches counted, probe-late bound $bound launches"
@@ -192,7 +192,7 @@ say
 end_load
 kill -CONT "$DAEMON_PID"
 check "gone: a probe-late gap for the unread mapping of pid $LOAD_PID, an accelerator user" \
-	wait_for 10 gap_found "pid $LOAD_PID, an accelerator user"
+	wait_for gap_found "pid $LOAD_PID, an accelerator user"
 "$HPCMETERCTL" gaps >"$T/gaps.txt"
 diag "$(grep probe-late "$T/gaps.txt")"
 check "the daemon is still running" kill -0 "$DAEMON_PID"

@@ -77,7 +77,7 @@ cgroups_cleanup() {
 		find "$CG2$CG_TOP" -depth -type d -exec rmdir {} \; 2>/dev/null
 		[ ! -d "$CG2$CG_TOP" ]
 	}
-	wait_for 10 _rm_cgroups
+	wait_for _rm_cgroups
 }
 
 # start_node NAME [HPCMETERD ARGS...]: hpcmeterd as node NAME, shipping to the store as role
@@ -96,7 +96,7 @@ start_node() {
 		--cluster-database "$(pg_conninfo "$name")" "$@" >>"$T/$name/hpcmeterd.log" 2>&1 &
 	NODE_PID[$name]=$!
 	_pids+=("${NODE_PID[$name]}")
-	if ! wait_for 30 node_ctl "$name" status >/dev/null 2>&1; then
+	if ! wait_for node_ctl "$name" status >/dev/null 2>&1; then
 		echo "Bail out! node $name did not come up on its bus"
 		sed 's/^/# /' "$T/$name/hpcmeterd.log"
 		exit 1

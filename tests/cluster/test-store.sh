@@ -39,8 +39,8 @@ start_node n1 --interval 1
 start_node n2 --interval 1
 caught_up() { [ "$(node_status "$1" cluster)" = connected ] && [ "$(node_status "$1" cluster_behind)" = 0 ]; }
 checkpointed() { [ "$(psql_as postgres "SELECT count(*) FROM hpcm.checkpoints WHERE node = '$1'")" -ge "${2:-1}" ]; }
-check "n1 ships its records and a checkpoint" wait_for 60 checkpointed n1
-check "n2 ships its records and a checkpoint" wait_for 60 checkpointed n2
+check "n1 ships its records and a checkpoint" wait_for checkpointed n1
+check "n2 ships its records and a checkpoint" wait_for checkpointed n2
 node_ctl n1 status >"$T/status.out"
 check "hpcmeterctl status: the cluster store is connected" grep -q "Cluster store: connected" "$T/status.out"
 
@@ -54,18 +54,18 @@ BURN2=$RUN_PID
 run_in n1 sh -c 'echo 0 >/proc/self/loginuid && while :; do /bin/true; sleep 0.05; done'
 LOOP1=$RUN_PID
 has_usage() { [ "$(psql_as postgres "SELECT count(*) FROM hpcm.records WHERE node = '$1' AND tbl = 'usage'")" -ge 3 ]; }
-check "n1's usage reaches the store" wait_for 60 has_usage n1
-check "n2's usage reaches the store" wait_for 60 has_usage n2
+check "n1's usage reaches the store" wait_for has_usage n1
+check "n2's usage reaches the store" wait_for has_usage n2
 store_sessions() { psql_as postgres "SELECT count(*) FROM hpcm.records WHERE node = '$1' AND tbl = 'sessions' AND position(convert_to('audit:', 'UTF8') IN body) > 0"; }
 has_session() { [ "$(store_sessions n1)" -ge "${1:-1}" ]; }
-check "n1's login session (table sessions) reaches the store" wait_for 60 has_session
+check "n1's login session (table sessions) reaches the store" wait_for has_session
 check "each node meters only its own cgroup subtree" test "$(psql_as postgres \
 	"SELECT count(*) FROM hpcm.records WHERE tbl = 'usage' AND ((node = 'n1' AND position(convert_to('$CG_TOP/n2', 'UTF8') IN body) > 0) OR (node = 'n2' AND position(convert_to('$CG_TOP/n1', 'UTF8') IN body) > 0))")" = 0
 
 # ---- n2's own disk full (early: its WAL has yet to grow) ----
 dd if=/dev/zero of="$T/n2/state.tmpfs/fill" bs=1M count=64 2>/dev/null
 degraded() { node_status n2 ledger_state | grep -q degraded; }
-check "n2's disk full: its ledger keeps records in memory" wait_for 30 degraded
+check "n2's disk full: its ledger keeps records in memory" wait_for degraded
 held=$(store_seq n2)
 rm -f "$T/n2/state.tmpfs/fill"
 check "space again on n2: its records are written and shipped" wait_for 120 caught_up n2
@@ -77,7 +77,7 @@ check "n2's records of the full disk arrived" test "$(store_seq n2)" -gt "$held"
 before1=$(store_seq n1)
 pg_stop
 behind() { node_status "$1" cluster | grep -q "^behind [0-9]* records"; }
-check "store down: n1 says it is behind and why" wait_for 20 behind n1
+check "store down: n1 says it is behind and why" wait_for behind n1
 diag "n1: $(node_status n1 cluster)"
 c0=$(node_status n1 collections)
 sleep 30
@@ -99,7 +99,7 @@ psql_as postgres "ALTER TABLE hpcm.records SET TABLESPACE small; ALTER INDEX hpc
 psql_as postgres "CREATE TABLE public.filler (x text) TABLESPACE small" >/dev/null
 psql_as postgres "ALTER TABLE public.filler ALTER x SET STORAGE plain; INSERT INTO public.filler SELECT repeat('x', 1500) FROM generate_series(1, 100000)" >/dev/null 2>&1
 full() { node_status n1 cluster | grep -q "behind .*could not extend\|behind .*No space"; }
-check "the store's disk full: n1 is behind, with the store's error" wait_for 60 full
+check "the store's disk full: n1 is behind, with the store's error" wait_for full
 diag "n1: $(node_status n1 cluster)"
 psql_as postgres "DROP TABLE public.filler" >/dev/null
 check "space again on the store: n1 catches up" wait_for 120 caught_up n1
@@ -112,9 +112,9 @@ s1=$(store_seq n1)
 diag "n1 stopped at ledger record $h1, the store had $s1"
 start_node n1 --interval 1
 resumed() { [ "$(store_seq n1)" -ge "$h1" ]; }
-check "n1 restarted: the records written at its stop arrive" wait_for 60 resumed
+check "n1 restarted: the records written at its stop arrive" wait_for resumed
 check "n1 restarted: it did not start over" grep -q "continuing there\|records to send" "$T/n1/hpcmeterd.log"
-check "n1's session ended: its end reaches the store too" wait_for 60 has_session 2
+check "n1's session ended: its end reaches the store too" wait_for has_session 2
 
 # ---- every record arrived, the totals are exact ----
 kill "$BURN1" "$BURN2" 2>/dev/null
@@ -166,7 +166,7 @@ check "nobody deletes a refusal, not even the owner (append-only)" test $? != 0
 node_key n3
 start_node n3 --interval 1 --cluster-database "$(pg_conninfo n1)"
 notenrolled() { node_status n3 cluster | grep -q "refused: .*enrolled as node n1, not n3"; }
-check "n3 (with n1's role, not enrolled): status says refused, and why" wait_for 60 notenrolled
+check "n3 (with n1's role, not enrolled): status says refused, and why" wait_for notenrolled
 diag "n3: $(node_status n3 cluster)"
 check "the store recorded n3's refusal" \
 	test "$(psql_as postgres "SELECT count(*) FROM hpcm.refusals WHERE node = 'n3'")" -ge 1
@@ -183,16 +183,16 @@ stop_node n3
 node_key n4
 start_node n4 --interval 1 --cluster-database "host=$T/nowhere dbname=hpcm user=n4"
 unreachable() { node_status n4 cluster | grep -q "^behind [0-9]* records: .*nowhere"; }
-check "a wrong conninfo: a clear error in status" wait_for 30 unreachable
+check "a wrong conninfo: a clear error in status" wait_for unreachable
 diag "n4: $(node_status n4 cluster)"
 c0=$(node_status n4 collections)
 more_collections() { [ "$(node_status "$1" collections)" -gt "$2" ]; }
-check "a wrong conninfo: metering goes on" wait_for 30 more_collections n4 $((c0 + 2))
+check "a wrong conninfo: metering goes on" wait_for more_collections n4 $((c0 + 2))
 stop_node n4
 psql_as postgres "INSERT INTO hpcm.schema_version (version, what) VALUES (99, 'from the future')" >/dev/null
 start_node n2 --interval 1
 newer() { node_status n2 cluster | grep -q "refused: the store's schema version 99 is newer"; }
-check "a store of a newer schema: refused with a clear error" wait_for 60 newer
+check "a store of a newer schema: refused with a clear error" wait_for newer
 diag "n2: $(node_status n2 cluster)"
 "$HPCMETERCTL" cluster init --database "$DB" >"$T/init.out" 2>&1
 check "cluster init refuses to touch a newer schema" grep -q "newer than this hpcmeter" "$T/init.out"

@@ -49,7 +49,7 @@ EOF
 ip netns exec "$NS" /usr/sbin/sshd -D -f "$T/ssh/sshd_config" -E "$T/ssh/sshd.log" &
 _pids+=($!)
 listening() { ip netns exec "$NS" bash -c 'exec 3<>/dev/tcp/198.51.100.7/22' 2>/dev/null; }
-wait_for 10 listening || { echo "Bail out! sshd did not start"; cat "$T/ssh/sshd.log"; exit 1; }
+wait_for listening || { echo "Bail out! sshd did not start"; cat "$T/ssh/sshd.log"; exit 1; }
 
 # ssh_from ADDRESS COMMAND: as root, from ADDRESS of the namespace to its sshd.
 SSH=(ssh -i "$T/ssh/id" -o BatchMode=yes -o StrictHostKeyChecking=no
@@ -88,7 +88,7 @@ early=$!
 _pids+=("$early")
 simulate_pid() { pgrep -f "^$T/bin/simulate 120" | head -1; }
 simulating() { [ -n "$(simulate_pid)" ]; }
-wait_for 10 simulating
+wait_for simulating
 sim=$(simulate_pid)
 check "the ssh session's process has its loginuid set by pam_loginuid ($(cat /proc/"$sim"/loginuid))" \
 	test "$(cat /proc/"$sim"/loginuid 2>/dev/null)" = 0
@@ -102,7 +102,7 @@ violation_of() {
 	violations | json "[(v['kind'], v['detail']) for v in d if v['executable'] == '$KPREFIX$1' and v['license_id'] == 'REMOTE-TEST-1']"
 }
 has_violation() { violation_of "$1" | grep -q "$2"; }
-wait_for 20 has_violation "$T/bin/simulate" remote-access
+wait_for has_violation "$T/bin/simulate" remote-access
 out=$(violation_of "$T/bin/simulate")
 diag "$out"
 check "a session that started before the daemon: found from its sshd connection" \
@@ -114,7 +114,7 @@ check "a session that started before the daemon: found from its sshd connection"
 counted() {
 	[ -n "$(ledger_sql "$T/state/ledger.sqlite" "SELECT 1 FROM process_counts WHERE executable = '$KPREFIX$T/bin/postproc'")" ]
 }
-wait_for 20 counted
+wait_for counted
 check "the daemon counted the local run of postproc" counted
 check "... and raised no violation for it" test "$(violation_of "$T/bin/postproc")" = "[]"
 
@@ -122,7 +122,7 @@ check "... and raised no violation for it" test "$(violation_of "$T/bin/postproc
 out=$(ssh_from 127.0.0.1 "$T/bin/openfoam-solver && cat /proc/self/loginuid")
 check "over ssh: the allowed program ran, in a session with loginuid $out" test "$out" = 0
 ssh_from 127.0.0.1 "$T/bin/postproc"
-wait_for 20 has_violation "$T/bin/postproc" remote-access
+wait_for has_violation "$T/bin/postproc" remote-access
 out=$(violation_of "$T/bin/postproc")
 diag "$out"
 check "over ssh: postproc is remote-access, the remote host recorded" \
@@ -132,7 +132,7 @@ check "... the allowed program from an allowed network is no violation" \
 
 # 4. The allowed program from 203.0.113.5, outside the licence's networks.
 ssh_from 203.0.113.5 "$T/bin/openfoam-solver"
-wait_for 20 has_violation "$T/bin/openfoam-solver" remote-access
+wait_for has_violation "$T/bin/openfoam-solver" remote-access
 out=$(violation_of "$T/bin/openfoam-solver")
 diag "$out"
 check "from 203.0.113.5: remote-access, not from a network the licence lists" \
@@ -140,7 +140,7 @@ check "from 203.0.113.5: remote-access, not from a network the licence lists" \
 
 # 5. A prohibited program over ssh: its own violation carries the remote host.
 ssh_from 127.0.0.1 "$T/bin/facerec"
-wait_for 20 has_violation "$T/bin/facerec" prohibited-executable
+wait_for has_violation "$T/bin/facerec" prohibited-executable
 out=$(violation_of "$T/bin/facerec")
 diag "$out"
 check "a prohibited program run over ssh: its violation names the remote host" \
@@ -158,7 +158,7 @@ job_address() {
 		'job:$JOB' ORDER BY id DESC LIMIT 1"
 }
 resolved() { [ -n "$(job_address)" ] && [ "$(job_address)" != pending ]; }
-wait_for 30 resolved
+wait_for resolved
 check "the job's submit host login-ext.invalid is recorded as $(job_address)" \
 	test "$(job_address)" = unresolved
 sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2"' sh "$CG" "$T/bin/openfoam-solver"
@@ -167,7 +167,7 @@ job_violation() {
 		json "[v['detail'] for v in d if v['job'] == '$JOB' and v['kind'] == 'remote-access']"
 }
 has_job_violation() { job_violation | grep -q unresolved; }
-wait_for 20 has_job_violation
+wait_for has_job_violation
 diag "$(job_violation)"
 check "the allowed program in that job is remote-access: an unresolved host is never allowed" \
 	grep -q "remote host login-ext.invalid did not resolve: unresolved, not from a network the licence lists (user root from login-ext.invalid (unresolved), job $JOB)" <<<"$(job_violation)"
@@ -179,7 +179,7 @@ sessions() {
 		start_usec > 0, MAX(end_usec) > 0 FROM sessions GROUP BY COALESCE(run_id, id) ORDER BY id"
 }
 ended_from() { [ "$(sessions | grep -c "^root|$1|$1|sshd|socket|1|1$")" -gt 0 ]; }
-wait_for 20 ended_from 203.0.113.5
+wait_for ended_from 203.0.113.5
 diag "$(sessions)"
 check "the session from 203.0.113.5 is in the ledger, ended" ended_from 203.0.113.5
 check "the sessions from 127.0.0.1 too ($(sessions | grep -c '|127.0.0.1|') of them)" \
@@ -190,7 +190,7 @@ check "the early session is open while it lasts" \
 kill "$early" "$sim" 2>/dev/null
 wait "$early" 2>/dev/null
 all_ended() { [ "$(sessions | grep -c '|0$')" = 0 ]; }
-wait_for 20 all_ended
+wait_for all_ended
 check "... and ended when its connection closed" all_ended
 job_ended() { [ -n "$(ledger_sql "$T/state/ledger.sqlite" "SELECT 1 FROM sessions WHERE session = 'job:$JOB' AND end_usec > 0")" ]; }
 check "the job's session ended with the job" job_ended

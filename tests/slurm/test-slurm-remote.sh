@@ -51,7 +51,7 @@ violation_of() {
 		json "[(v['kind'], v['executable'], v['detail']) for v in d if v['job'] == '$job' and v['license_id'] == 'SLURM-REMOTE-1']"
 }
 has_violation() { violation_of | grep -q "$KPREFIX$T/bin/solver"; }
-wait_for 40 has_violation
+wait_for has_violation
 out=$(violation_of)
 diag "$out"
 check "the job's program is remote-access: from 192.0.2.55, not a network the licence lists" \
@@ -62,9 +62,9 @@ job_session() {
 		source, MAX(end_usec) > 0 FROM sessions WHERE session = 'job:$job'
 		GROUP BY COALESCE(run_id, id)"
 }
-wait_for 40 job_gone "$job"
+wait_for job_gone "$job"
 ended() { [ "$(job_session)" = "root|192.0.2.55|192.0.2.55|slurm|slurm|1" ]; }
-wait_for 20 ended
+wait_for ended
 diag "$(job_session)"
 check "the job is a session in the ledger: submitted from 192.0.2.55, ended with the job" ended
 tap_done
