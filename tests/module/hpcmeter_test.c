@@ -1063,7 +1063,17 @@ TEST_F_TIMEOUT(hpcmeter, removed_cgroups_are_reclaimed, 60)
 	ASSERT_EQ(0, usage_get(&self->nl, ids[N - 1], &u, &rep));
 	EXPECT_EQ(0, rep.error) TH_LOG("the live cgroup lost its entry");
 	EXPECT_EQ(1, u.execs);
-	ASSERT_EQ(0, nl_call(&self->nl, HPCMETER_CMD_GET_INFO, NLM_F_ACK, on_info, &in1, &rep));
+	/* The slots leave the table first; the count of reclaimed ones goes up after the RCU
+	 * grace period that frees them: wait for it (bounded against a hang, as above). */
+	for (int i = 0; i < 40 * 10; i++) {
+		memset(&in1, 0, sizeof(in1));
+		ASSERT_EQ(0, nl_call(&self->nl, HPCMETER_CMD_GET_INFO, NLM_F_ACK, on_info, &in1,
+				     &rep));
+		if (get_u64(in1.tb[HPCMETER_A_USAGE_RECLAIMED]) >=
+		    get_u64(in0.tb[HPCMETER_A_USAGE_RECLAIMED]) + N - 1)
+			break;
+		usleep(100 * 1000);
+	}
 	EXPECT_GE(get_u64(in1.tb[HPCMETER_A_USAGE_RECLAIMED]),
 		  get_u64(in0.tb[HPCMETER_A_USAGE_RECLAIMED]) + N - 1);
 	EXPECT_EQ(1, get_u32(in1.tb[HPCMETER_A_RECLAIM_AFTER_S]));
