@@ -97,25 +97,13 @@ static int term_add(struct eval_result *res, const char *term, enum eval_state s
 static int term_add(struct eval_result *res, const char *term, enum eval_state state,
 		    const char *fmt, ...)
 {
-	struct eval_term *t;
+	char text[EVAL_TEXT_MAX];
 	va_list ap;
 
-	if (res->n_terms == res->terms_allocated) {
-		size_t n = res->terms_allocated ? res->terms_allocated * 2 : 16;
-
-		t = reallocarray(res->terms, n, sizeof(*t));
-		if (!t)
-			return -ENOMEM;
-		res->terms = t;
-		res->terms_allocated = n;
-	}
-	t = &res->terms[res->n_terms++];
-	copy(t->term, sizeof(t->term), term);
-	t->state = state;
 	va_start(ap, fmt);
-	vsnprintf(t->text, sizeof(t->text), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	return 0;
+	return eval_term_add(res, term, state, text);
 }
 
 /* via: the name run by when the term matched through it (a script's executable is its
