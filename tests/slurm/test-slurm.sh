@@ -136,27 +136,38 @@ PY
 
 # 3. Two concurrent jobs, one fake GPU each (ConstrainDevices=yes): each is told its own, and
 # each opens both device nodes; only its own opens (Slurm's devices cgroup), and the GPU meter
-# charges that one open to the job.
+# charges that one open to the job. Each job waits for the test's gates: it opens the devices
+# once the test has seen both jobs announced (gate-gpu-open), says so (done.JOBID), and ends
+# when the test has read what it checks (gate-gpu-end).
 cat >"$T/gpujob.sh" <<'JOB'
 #!/bin/sh
-sleep 1
+while [ ! -e "@T@/gate-gpu-open" ]; do sleep 0.1; done
 for d in /dev/nvidia60 /dev/nvidia61; do (: <"$d") 2>/dev/null && echo "$d" >>"@T@/opened.$SLURM_JOB_ID"; done
-sleep 2
+touch "@T@/done.$SLURM_JOB_ID"
+while [ ! -e "@T@/gate-gpu-end" ]; do sleep 0.1; done
 JOB
 sed -i "s|@T@|$T|" "$T/gpujob.sh"
 chmod 755 "$T/gpujob.sh"
+on_cleanup "touch '$T/gate-gpu-open' '$T/gate-gpu-end'"
 ja=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate --gres=gpu:1 -o /dev/null \
 	"$T/gpujob.sh")
 jb=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate --gres=gpu:1 -o /dev/null \
 	"$T/gpujob.sh")
-wait_for job_running "$ja"
-wait_for job_running "$jb"
+# Slurm reports a job RUNNING while its prolog may still be announcing it to the daemon: wait
+# for the announcement itself.
+announced() { jobs_json | json "[j for j in d if j['job']=='$1' and j['end_usec']==0]" | grep -q job; }
+wait_for announced "$ja"
+wait_for announced "$jb"
 jobs_json >"$T/jobs2.json"
 ga=$(json "[j['gpus'] for j in d if j['job']=='$ja'][0]" <"$T/jobs2.json")
 gb=$(json "[j['gpus'] for j in d if j['job']=='$jb'][0]" <"$T/jobs2.json")
 diag "job $ja GPUs '$ga', job $jb GPUs '$gb'"
 check "each concurrent job is announced with one GPU of its own (GPUs $ga and $gb)" \
 	test "$(printf '%s\n%s\n' "$ga" "$gb" | sort | tr '\n' ' ')" = "0 1 "
+touch "$T/gate-gpu-open"
+wait_for test -e "$T/done.$ja"
+wait_for test -e "$T/done.$jb"
+touch "$T/gate-gpu-end"
 wait_for job_gone "$ja"
 wait_for job_gone "$jb"
 wait_readings # a reading after the jobs' ends
@@ -209,10 +220,19 @@ out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$HPCMETERCTL" job s
 check "an unprivileged caller cannot announce jobs" grep -qi "denied" <<<"$out"
 diag "$out"
 
-# 6. Jobs running when the daemon restarts keep their announcement.
+# 6. Jobs running when the daemon restarts keep their announcement: job $je holds a GPU and
+# runs until the test has looked (gate-e).
+je=$(cd /tmp && sbatch --parsable -A physics --comment enduse:climate --gres=gpu:1 -o /dev/null \
+	--wrap "while [ ! -e '$T/gate-e' ]; do sleep 0.1; done")
+on_cleanup "touch '$T/gate-e'"
+wait_for announced "$je"
+ge=$(jobs_json | json "[j['gpus'] for j in d if j['job']=='$je'][0]")
 stop_daemon
 start_daemon --licenses "$T/licenses" --interval 1 --cgroup-v1 freezer
-check "after a restart, a running job is still listed with its GPUs" \
-	test "$("$HPCMETERCTL" jobs --json | json "[j['gpus'] for j in d if j['job']=='$ja']")" = "['$ga']"
+running_gpus() { "$HPCMETERCTL" jobs --json | json "[j['gpus'] for j in d if j['job']=='$1' and j['end_usec']==0]"; }
+check "after a restart, running job $je is still listed with its GPU ('$ge')" \
+	test -n "$ge" -a "$(running_gpus "$je")" = "['$ge']"
+touch "$T/gate-e"
+wait_for job_gone "$je"
 
 tap_done
