@@ -39,10 +39,15 @@ Epilog=$T/epilog-wrapper"
 SLURM_MUNGED_OPTS="--origin=192.0.2.55"
 slurm_up || exit 1
 mkdir -p "$T/bin"
-cp /bin/sleep "$T/bin/solver"
+# The job's program is a shell named solver that waits, without a child, on a FIFO the test
+# writes once it has seen the violation.
+cp /bin/dash "$T/bin/solver"
 chmod 755 "$T/bin" "$T/bin/solver"
+mkfifo -m 600 "$T/go"
+release() { timeout 60 sh -c "echo go >'$T/go'"; }
+on_cleanup "timeout 5 sh -c \"echo go >'$T/go'\" || :"
 
-job=$(cd /tmp && sbatch --parsable -o /dev/null --wrap "$T/bin/solver 4")
+job=$(cd /tmp && sbatch --parsable -o /dev/null --wrap "$T/bin/solver -c 'read x <$T/go'")
 check "sbatch gives a job id ($job)" test -n "$job"
 check "Slurm records the submission from 192.0.2.55" \
 	grep -q "AllocNode:Sid=192.0.2.55:" <<<"$(scontrol show job -o "$job")"
@@ -62,6 +67,7 @@ job_session() {
 		source, MAX(end_usec) > 0 FROM sessions WHERE session = 'job:$job'
 		GROUP BY COALESCE(run_id, id)"
 }
+release
 wait_for job_gone "$job"
 ended() { [ "$(job_session)" = "root|192.0.2.55|192.0.2.55|slurm|slurm|1" ]; }
 wait_for ended
