@@ -11,6 +11,11 @@ export BUILD
 # Run from "make check", the tests must not inherit make's jobserver: a make they start
 # (the module's kbuild) would warn "jobserver unavailable" and fail the W=1 build check.
 unset MAKEFLAGS MFLAGS MAKELEVEL
+# The tests use the tools scripts/install-deps.sh installs from Debian (python3 with its
+# Debian modules, psql, Slurm's commands): the system's directories come before whatever a
+# user's PATH puts first (a pyenv shim runs a shell script and forks ~40 times per python3,
+# 0.4 s each here, and its Python lacks python3-prometheus-client).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 ALL=(
 	"$BUILD/tests/test-license"
