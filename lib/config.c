@@ -22,6 +22,7 @@ void config_defaults(struct config *c)
 		.kmeter_window = CONFIG_DEFAULT_KMETER_WINDOW,
 		.retention_days = CONFIG_DEFAULT_RETENTION_DAYS,
 		.metrics_series_grace_sec = CONFIG_DEFAULT_METRICS_SERIES_GRACE_SEC,
+		.checkpoint_interval_sec = CONFIG_DEFAULT_CHECKPOINT_INTERVAL_SEC,
 	};
 	snprintf(c->bpf_pin_dir, sizeof(c->bpf_pin_dir), "%s", CONFIG_DEFAULT_BPF_PIN_DIR);
 	snprintf(c->licenses_dir, sizeof(c->licenses_dir), "%s", CONFIG_DEFAULT_LICENSES_DIR);
@@ -234,6 +235,12 @@ int config_load(struct config *c, const char *path, char *err, size_t err_size)
 							    sizeof(c->node_name)) :
 				     (c->node_name[0] = '\0', 0);
 			why = "expected letters, digits, '.', '_' or '-' (at most 63), or nothing";
+		} else if (streq(key, "checkpoint_interval")) {
+			r = parse_u64(val, CONFIG_MIN_CHECKPOINT_INTERVAL_SEC,
+				      CONFIG_MAX_CHECKPOINT_INTERVAL_SEC, &u);
+			why = "expected whole seconds from 1 to 3600 (default 60)";
+			if (r == 0)
+				c->checkpoint_interval_sec = u;
 		} else if (streq(key, "cgroup_root")) {
 			r = val[0] ? config_parse_cgroup_root(val, c->cgroup_root,
 							      sizeof(c->cgroup_root)) :

@@ -24,6 +24,11 @@
 /* Metrics series of a job and user with no usage for this long are dropped (metrics.c). */
 #define CONFIG_DEFAULT_METRICS_SERIES_GRACE_SEC 900
 #define CONFIG_MAX_METRICS_SERIES_GRACE_SEC (7 * 86400)
+/* A node sends the cluster's store a signed checkpoint this often (ship.c); the evaluator calls
+ * a total final once every node's checkpoint has passed its end. */
+#define CONFIG_DEFAULT_CHECKPOINT_INTERVAL_SEC 60
+#define CONFIG_MIN_CHECKPOINT_INTERVAL_SEC 1
+#define CONFIG_MAX_CHECKPOINT_INTERVAL_SEC 3600
 #ifndef CONFIG_DEFAULT_ACCELERATORS_FILE
 #define CONFIG_DEFAULT_ACCELERATORS_FILE "/usr/local/share/hpcmeter/accelerators.yaml"
 #endif
@@ -54,6 +59,8 @@ struct config {
 	char cluster_database[1024];
 	/* This node's name in the store; "" = the host name. */
 	char node_name[64];
+	/* Seconds between this node's signed checkpoints to the store. */
+	uint64_t checkpoint_interval_sec;
 	/* Meter only processes in this cgroup v2 subtree (a path below the cgroup2 mount, e.g.
 	 * "/batch.slice"); "" = all. */
 	char cgroup_root[4096];

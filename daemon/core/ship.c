@@ -28,7 +28,6 @@
 /* A store that refuses (a fork, a node not enrolled, a schema of another version) is asked
  * again this much later: only a person can change its answer. */
 #define REFUSED_RETRY_USEC (300 * USEC_PER_SEC)
-#define CHECKPOINT_USEC (60 * USEC_PER_SEC)
 
 enum ship_phase {
 	SHIP_OFF,
@@ -618,7 +617,7 @@ static int on_tick(sd_event_source *src, uint64_t usec, void *userdata)
 
 	s->checkpoint_due = true;
 	kick(s);
-	sd_event_source_set_time(src, usec + CHECKPOINT_USEC);
+	sd_event_source_set_time(src, usec + s->m->cfg.checkpoint_interval_sec * USEC_PER_SEC);
 	sd_event_source_set_enabled(src, SD_EVENT_ON);
 	return 0;
 }
@@ -655,7 +654,8 @@ int ship_start(struct manager *m)
 					    s)) < 0 ||
 	    (r = sd_event_add_defer(m->event, &s->defer, on_defer, s)) < 0 ||
 	    (r = sd_event_source_set_enabled(s->defer, SD_EVENT_OFF)) < 0 ||
-	    (r = sd_event_add_time_relative(m->event, &s->tick, CLOCK_MONOTONIC, CHECKPOINT_USEC, 0,
+	    (r = sd_event_add_time_relative(m->event, &s->tick, CLOCK_MONOTONIC,
+					    m->cfg.checkpoint_interval_sec * USEC_PER_SEC, 0,
 					    on_tick, s)) < 0) {
 		log_error("cluster: cannot set up shipping: %s", strerror(-r));
 		return r;

@@ -163,6 +163,19 @@ int main(void)
 	TAP_CHECK(r == -EINVAL && strstr(err, "kmeter"), "kmeter not a boolean refused: %s", err);
 
 	config_defaults(&c);
+	TAP_CHECK(c.checkpoint_interval_sec == 60, "checkpoint_interval defaults to 60 s");
+	r = load("checkpoint_interval = 5\n", &c, err, sizeof(err));
+	TAP_CHECK(r == 0 && c.checkpoint_interval_sec == 5, "checkpoint_interval = 5 is taken");
+	r = load("\ncheckpoint_interval = 0\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL &&
+			  strstr(err, "t.conf:2: checkpoint_interval: invalid value \"0\"") &&
+			  strstr(err, "1 to 3600"),
+		  "checkpoint_interval 0 refused, file, line and range named: %s", err);
+	r = load("checkpoint_interval = 1m\n", &c, err, sizeof(err));
+	TAP_CHECK(r == -EINVAL && strstr(err, "checkpoint_interval"),
+		  "checkpoint_interval with a unit refused: %s", err);
+
+	config_defaults(&c);
 	TAP_CHECK(c.metrics_series_grace_sec == 900, "metrics_series_grace defaults to 900 s");
 	r = load("metrics_series_grace = 0\n", &c, err, sizeof(err));
 	TAP_CHECK(r == 0 && c.metrics_series_grace_sec == 0, "metrics_series_grace = 0 is taken");
