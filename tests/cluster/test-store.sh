@@ -68,8 +68,14 @@ degraded() { node_status n2 ledger_state | grep -q degraded; }
 check "n2's disk full: its ledger keeps records in memory" wait_for degraded
 held=$(store_seq n2)
 rm -f "$T/n2/state.tmpfs/fill"
-check "space again on n2: its records are written and shipped" wait_for 120 caught_up n2
-check "n2's records of the full disk arrived" test "$(store_seq n2)" -gt "$held"
+# The records held in memory are written at the ledger's next attempt: wait for the ledger to
+# say so, then for the store to have everything it wrote by then.
+healthy() { [ "$(node_status n2 ledger_state)" = ok ]; }
+wait_for healthy
+h2=$(ledger_head n2)
+shipped() { [ "$(store_seq n2)" -ge "$h2" ]; }
+check "space again on n2: its records are written and shipped (ledger $h2)" wait_for 120 shipped
+check "n2's records of the full disk arrived (store $held -> $(store_seq n2))" test "$h2" -gt "$held"
 
 # ---- the store stopped for 30 s under load ----
 # 30 s as the issue has it: several checkpoints' worth of records pile up in the outboxes and
