@@ -76,7 +76,10 @@ static const char mirror_schema[] =
 	" ops_upper REAL NOT NULL, PRIMARY KEY (node, hour_usec));"
 	/* The nodes each licence covers, as the evaluator last decided (for reports). */
 	"CREATE TABLE IF NOT EXISTS coverage (license TEXT NOT NULL, node TEXT NOT NULL,"
-	" PRIMARY KEY (license, node));";
+	" PRIMARY KEY (license, node));"
+	/* The evaluator's own node name: its chain is in the store too, but carries no usage. */
+	"CREATE TABLE IF NOT EXISTS evaluator (id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" name TEXT NOT NULL);";
 
 static int sql_fail(struct cluster_usage *cu, char *err, size_t size, const char *what)
 {
@@ -1018,12 +1021,41 @@ int cluster_usage_shares(struct cluster_usage *cu, const struct cluster_nodes *n
 	return r < 0 ? r : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+int cluster_usage_set_evaluator(struct cluster_usage *cu, const char *name)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(cu->db, "INSERT OR REPLACE INTO evaluator (id, name) VALUES (1, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* The evaluator's node name into buf ("" when none was recorded). */
+static void evaluator_name(struct cluster_usage *cu, char *buf, size_t size)
+{
+	sqlite3_stmt *st;
+
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(cu->db, "SELECT name FROM evaluator WHERE id = 1", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
 struct final_ctx {
 	const struct cluster_nodes *nodes;
 	uint64_t to;
 	bool final;
 	char *pending;
 	size_t size, len;
+	char evaluator[256]; /* skipped when every node is asked about */
 };
 
 static int final_node(const struct cluster_node *n, void *ud)
@@ -1031,6 +1063,8 @@ static int final_node(const struct cluster_node *n, void *ud)
 	struct final_ctx *x = ud;
 
 	if (!node_covered(x->nodes, n->name) || n->checkpoint_usec >= x->to)
+		return 0;
+	if ((!x->nodes || !x->nodes->names) && streq(n->name, x->evaluator))
 		return 0;
 	x->final = false;
 	if (x->len < x->size) {
@@ -1045,10 +1079,11 @@ static int final_node(const struct cluster_node *n, void *ud)
 bool cluster_usage_final(struct cluster_usage *cu, const struct cluster_nodes *nodes,
 			 uint64_t to_usec, char *pending, size_t size)
 {
-	struct final_ctx x = { nodes, to_usec, true, pending, size, 0 };
+	struct final_ctx x = { nodes, to_usec, true, pending, size, 0, "" };
 
 	if (size)
 		pending[0] = '\0';
+	evaluator_name(cu, x.evaluator, sizeof(x.evaluator));
 	if (cluster_usage_nodes(cu, final_node, &x) < 0)
 		return false;
 	return x.final;

@@ -82,7 +82,11 @@ int cluster_usage_set_coverage(struct cluster_usage *cu, const char *license_id,
 int cluster_usage_coverage(struct cluster_usage *cu, const char *license_id,
 			   int (*fn)(const char *node, void *ud), void *ud);
 
-/* Final when every covered node's last verified checkpoint covers to_usec; else false and the
- * nodes that do not yet, in pending. */
+/* The evaluator's own node name (its chain is in the store but carries no usage): kept in the
+ * file for hpcmeterctl, whose questions over every node leave it out of finality. */
+int cluster_usage_set_evaluator(struct cluster_usage *cu, const char *name);
+
+/* Final when every covered node's last verified checkpoint covers to_usec (nodes NULL: every
+ * node but the evaluator's own); else false and the nodes that do not yet, in pending. */
 bool cluster_usage_final(struct cluster_usage *cu, const struct cluster_nodes *nodes,
 			 uint64_t to_usec, char *pending, size_t size);

@@ -96,6 +96,11 @@ int cluster_start(struct manager *m)
 		log_error("cluster: %s", err);
 		return r;
 	}
+	r = cluster_usage_set_evaluator(m->cluster->cu, manager_node_name(m));
+	if (r < 0) {
+		log_error("cluster: cannot write %s: %s", path, strerror(-r));
+		return r;
+	}
 	log_info("cluster evaluator: reading the store, usage kept in %s", path);
 	return 0;
 }

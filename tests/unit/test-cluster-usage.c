@@ -165,6 +165,18 @@ int main(void)
 	node("n2", T_2026_02_01 + 50, T_2026_02_01 + 51, 500000);
 	TAP_CHECK(cluster_usage_final(cu, &all, T_2026_02_01 * USEC, pending, sizeof(pending)),
 		  "January final once every node's checkpoint passed its end");
+	/* Asked about every node (hpcmeterctl cluster usage): the evaluator's own chain, with
+	 * no usage, is left out of finality; another node behind is not. */
+	node("ev", T_2026_02_01 - 100, T_2026_02_01 - 99, 0);
+	TAP_CHECK(!cluster_usage_final(cu, NULL, T_2026_02_01 * USEC, pending, sizeof(pending)) &&
+			  streq(pending, "ev"),
+		  "every node: a node behind keeps it provisional (waits for %s)", pending);
+	TAP_CHECK(cluster_usage_set_evaluator(cu, "ev") == 0 &&
+			  cluster_usage_final(cu, NULL, T_2026_02_01 * USEC, pending,
+					      sizeof(pending)),
+		  "every node: final without the evaluator's own checkpoint (pending '%s')",
+		  pending);
+	sqlite3_exec(db, "DELETE FROM nodes WHERE name = 'ev'", NULL, NULL, NULL);
 
 	/* A silent node (last checkpoint received 10 minutes before now) at its highest rate,
 	 * half a core: 600 s x 0.5 = 300 s more for the licence. */
