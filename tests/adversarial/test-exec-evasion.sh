@@ -20,13 +20,17 @@ mkdir -p "$T/bin" "$T/elsewhere" "$T/licenses"
 cp "$BUILD/tests/burn" "$T/bin/hpcm-evil" || { echo "Bail out! build $BUILD/tests/burn first (make check)"; exit 1; }
 printf 'hpcm-evil %s\n' "$T" >>"$T/bin/hpcm-evil"
 EVIL_SHA=$(sha256sum "$T/bin/hpcm-evil" | cut -d' ' -f1)
-# A prohibited script: its interpreter is innocent, its content is not.
+# A prohibited script: its interpreter is innocent, its content is not. Given a gate file in
+# HPCM_GATE, it runs until the test creates it.
 cat >"$T/bin/hpcm-evil.py" <<EOPY
 #!/usr/bin/python3
 # hpcm-evil script $T
-import time
+import os, time
 while time.process_time() < 0.3:
     pass
+gate = os.environ.get("HPCM_GATE")
+while gate and not os.path.exists(gate):
+    time.sleep(0.05)
 EOPY
 chmod 755 "$T/bin/hpcm-evil.py"
 SCRIPT_SHA=$(sha256sum "$T/bin/hpcm-evil.py" | cut -d' ' -f1)
@@ -156,11 +160,18 @@ cp "$T/bin/hpcm-evil.py" "$T/elsewhere/analysis.py"
 check "the script renamed is caught by the SHA-256 of the script" \
 	wait_for py_caught "$T/elsewhere/analysis.py" "the script it runs has the prohibited SHA-256"
 
-# 10. ... and run by a relative name from its directory.
+# 10. ... and run by a relative name from its directory. The daemon finds the script in the
+# process's working directory (/proc/PID/cwd), so only while it runs: it runs until the test
+# has seen its violation.
 cp "$T/bin/hpcm-evil.py" "$T/elsewhere/rel.py"
-(cd "$T/elsewhere" && ./rel.py)
+on_cleanup "touch '$T/gate-rel'"
+# (not bash's exec builtin: it would execve() the absolute path)
+(cd "$T/elsewhere" && HPCM_GATE="$T/gate-rel" ./rel.py) &
+rel_pid=$!
 check "run by a relative name, the script is found in its working directory and caught" \
 	wait_for py_caught "./rel.py" "the script it runs has the prohibited SHA-256"
+touch "$T/gate-rel"
+wait "$rel_pid"
 
 # 11. The copy run through the dynamic loader: the kernel executes ld.so, which maps the
 # program; no exec of it. The daemon looks at what a loader process maps at each reading: the
