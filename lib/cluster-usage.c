@@ -1055,7 +1055,7 @@ struct final_ctx {
 	bool final;
 	char *pending;
 	size_t size, len;
-	char evaluator[256]; /* skipped when every node is asked about */
+	char evaluator[256]; /* skipped; "" when the caller names the nodes */
 };
 
 static int final_node(const struct cluster_node *n, void *ud)
@@ -1064,7 +1064,7 @@ static int final_node(const struct cluster_node *n, void *ud)
 
 	if (!node_covered(x->nodes, n->name) || n->checkpoint_usec >= x->to)
 		return 0;
-	if ((!x->nodes || !x->nodes->names) && streq(n->name, x->evaluator))
+	if (x->evaluator[0] && streq(n->name, x->evaluator))
 		return 0;
 	x->final = false;
 	if (x->len < x->size) {
@@ -1083,7 +1083,8 @@ bool cluster_usage_final(struct cluster_usage *cu, const struct cluster_nodes *n
 
 	if (size)
 		pending[0] = '\0';
-	evaluator_name(cu, x.evaluator, sizeof(x.evaluator));
+	if (!nodes || !nodes->names)
+		evaluator_name(cu, x.evaluator, sizeof(x.evaluator));
 	if (cluster_usage_nodes(cu, final_node, &x) < 0)
 		return false;
 	return x.final;
