@@ -484,6 +484,17 @@ static void run_tail_case(struct meter *m, bool leader_first)
 			 ((uint64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * NSEC_PER_USEC;
 	TAP_CHECK(s.exits == 1 && s.tails == 1, "an exit and a tail record (%d, %d)", s.exits,
 		  s.tails);
+	if (s.tails != 1) {
+		/* Which way it was lost: never written, the ring full, or never followed. */
+		struct meter_stats st;
+
+		if (meter_read_stats(m, &st) == 0)
+			printf("# meter stats: tails written %llu, lost (ring full) %llu, exits not "
+			       "followed (map full) %llu\n",
+			       (unsigned long long)st.counter[HPCM_STAT_TAIL],
+			       (unsigned long long)st.counter[HPCM_STAT_DROP_TAIL],
+			       (unsigned long long)st.counter[HPCM_STAT_EXITING_FULL]);
+	}
 	TAP_CHECK(s.tail.start_ns == s.exit.start_ns && s.tail.cgroup_id == s.exit.cgroup_id &&
 			  s.tail.uid == s.exit.uid,
 		  "the tail names the process, cgroup and uid of its exit record");
